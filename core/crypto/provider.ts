@@ -1,0 +1,82 @@
+/**
+ * The crypto primitives Noise needs, behind one interface so that a pure-JS provider
+ * (`stablelib`) and a node:crypto provider (`native`) are interchangeable and cross-checked.
+ */
+import { TcommsError } from '../errors.js';
+
+/** Length of an X25519 key, a BLAKE2s-256 digest and a ChaCha20-Poly1305 key. */
+export const KEY_LENGTH = 32;
+/** Length of the Poly1305 tag. */
+export const TAG_LENGTH = 16;
+/** Length of the ChaCha20-Poly1305 (IETF) nonce. */
+export const NONCE_LENGTH = 12;
+/** BLAKE2s digest length (Noise HASHLEN). */
+export const HASH_LENGTH = 32;
+/** BLAKE2s block length (Noise BLOCKLEN), used by HMAC. */
+export const HASH_BLOCK_LENGTH = 64;
+
+/** An X25519 key pair. Providers may keep a native handle beside it, keyed on the object. */
+export interface X25519KeyPair {
+  readonly publicKey: Uint8Array;
+  readonly secretKey: Uint8Array;
+}
+
+/** Names of the built-in providers. */
+export type CryptoProviderName = 'stablelib' | 'native';
+
+/** The primitives of `Noise_*_25519_ChaChaPoly_BLAKE2s`. All methods are synchronous. */
+export interface CryptoProvider {
+  readonly name: CryptoProviderName;
+  /** A fresh random key pair. */
+  x25519Generate(): X25519KeyPair;
+  /** The key pair of a 32-byte secret scalar (clamped by X25519 itself). */
+  x25519FromSecret(secretKey: Uint8Array): X25519KeyPair;
+  /** X25519(own.secretKey, theirPublic); throws {@link LowOrderPoint} when the result is all zero. */
+  x25519DH(own: X25519KeyPair, theirPublic: Uint8Array): Uint8Array;
+  /** ChaCha20-Poly1305 seal; returns ciphertext || tag in one array. */
+  aeadSeal(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, plaintext: Uint8Array): Uint8Array;
+  /**
+   * ChaCha20-Poly1305 seal for the transport hot path: returns chunks whose concatenation is
+   * `prefix` free bytes (for the caller to fill, e.g. a length header) || ciphertext || tag.
+   * Lets each provider avoid a copy: one buffer for stablelib, three for node:crypto.
+   */
+  aeadSealParts(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, prefix: number): Uint8Array[];
+  /** ChaCha20-Poly1305 open of ciphertext || tag; throws {@link DecryptionFailed}. */
+  aeadOpen(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, sealed: Uint8Array): Uint8Array;
+  /** BLAKE2s-256 of the concatenation of `parts`. */
+  hash(...parts: Uint8Array[]): Uint8Array;
+  /** HMAC-BLAKE2s-256(key, concatenation of `parts`). */
+  hmac(key: Uint8Array, ...parts: Uint8Array[]): Uint8Array;
+}
+
+/** An X25519 public key of small order gave an all-zero shared secret. */
+export class LowOrderPoint extends TcommsError {
+  readonly kind = 'protocol' as const;
+  constructor() {
+    super('X25519 shared secret is all zero (low-order public key)');
+  }
+}
+
+/** A ChaCha20-Poly1305 tag did not verify. */
+export class DecryptionFailed extends TcommsError {
+  readonly kind = 'protocol' as const;
+  constructor(message = 'ChaCha20-Poly1305 authentication failed') {
+    super(message);
+  }
+}
+
+/**
+ * Noise's HKDF (HMAC-based, BLAKE2s): returns `count` outputs of 32 bytes.
+ * Section 4.3 of the Noise specification.
+ */
+export function hkdf(provider: CryptoProvider, chainingKey: Uint8Array, ikm: Uint8Array, count: 2 | 3): Uint8Array[] {
+  const temp = provider.hmac(chainingKey, ikm);
+  const out1 = provider.hmac(temp, ONE);
+  const out2 = provider.hmac(temp, out1, TWO);
+  if (count === 2) return [out1, out2];
+  return [out1, out2, provider.hmac(temp, out2, THREE)];
+}
+
+const ONE = Uint8Array.of(1);
+const TWO = Uint8Array.of(2);
+const THREE = Uint8Array.of(3);

@@ -1,0 +1,118 @@
+/**
+ * Ed25519 public-key validation (PROTOCOL.md section 0): the checks libsodium's
+ * `crypto_core_ed25519_is_valid_point` makes, which @stablelib/ed25519 does not.
+ * BigInt arithmetic: this runs once per identity, not per packet.
+ */
+import { InvalidPublicKey } from './errors.js';
+
+const P = 2n ** 255n - 19n;
+/** Order of the prime-order subgroup. */
+const L = 2n ** 252n + 27742317777372353535851937790883648493n;
+const D = mod(-121665n * inverse(121666n));
+const SQRT_M1 = pow(2n, (P - 1n) / 4n);
+
+interface Point {
+  x: bigint;
+  y: bigint;
+  z: bigint;
+  t: bigint;
+}
+
+function mod(a: bigint): bigint {
+  const r = a % P;
+  return r >= 0n ? r : r + P;
+}
+
+function pow(base: bigint, exp: bigint): bigint {
+  let result = 1n;
+  let b = mod(base);
+  let e = exp;
+  while (e > 0n) {
+    if (e & 1n) result = (result * b) % P;
+    b = (b * b) % P;
+    e >>= 1n;
+  }
+  return result;
+}
+
+function inverse(a: bigint): bigint {
+  return pow(a, P - 2n);
+}
+
+const IDENTITY: Point = { x: 0n, y: 1n, z: 1n, t: 0n };
+
+/** Extended-coordinates addition (complete for twisted Edwards with a = -1). */
+function add(p: Point, q: Point): Point {
+  const a = mod((p.y - p.x) * (q.y - q.x));
+  const b = mod((p.y + p.x) * (q.y + q.x));
+  const c = mod(2n * D * p.t * q.t);
+  const d = mod(2n * p.z * q.z);
+  const e = b - a;
+  const f = d - c;
+  const g = d + c;
+  const h = b + a;
+  return { x: mod(e * f), y: mod(g * h), z: mod(f * g), t: mod(e * h) };
+}
+
+function multiply(point: Point, scalar: bigint): Point {
+  let result = IDENTITY;
+  let addend = point;
+  let k = scalar;
+  while (k > 0n) {
+    if (k & 1n) result = add(result, addend);
+    addend = add(addend, addend);
+    k >>= 1n;
+  }
+  return result;
+}
+
+function isIdentity(p: Point): boolean {
+  return mod(p.x) === 0n && mod(p.y - p.z) === 0n;
+}
+
+/** Decode a 32-byte encoding; throws {@link InvalidPublicKey} when not canonical or not on the curve. */
+function decode(bytes: Uint8Array): Point {
+  if (bytes.length !== 32) throw new InvalidPublicKey(`public key must be 32 bytes, got ${bytes.length}`, 'length');
+  let y = 0n;
+  for (let i = 31; i >= 0; i--) y = (y << 8n) | BigInt(i === 31 ? bytes[i]! & 0x7f : bytes[i]!);
+  const sign = (bytes[31]! >> 7) & 1;
+  if (y >= P) throw new InvalidPublicKey('public key is not canonical (y >= p)', 'non-canonical');
+  const y2 = (y * y) % P;
+  const u = mod(y2 - 1n);
+  const v = mod(D * y2 + 1n);
+  // x = u v^3 (u v^7)^((p-5)/8), then fix up with sqrt(-1).
+  const v3 = (v * v * v) % P;
+  let x = mod(u * v3 * pow(u * v3 * v3 * v, (P - 5n) / 8n));
+  const vx2 = mod(v * x * x);
+  if (vx2 === u) {
+    // root found
+  } else if (vx2 === mod(-u)) {
+    x = mod(x * SQRT_M1);
+  } else {
+    throw new InvalidPublicKey('public key is not a point on the curve', 'not-on-curve');
+  }
+  if (x === 0n && sign === 1) throw new InvalidPublicKey('public key is not canonical (negative zero x)', 'non-canonical');
+  if ((x & 1n) !== BigInt(sign)) x = P - x;
+  return { x, y, z: 1n, t: mod(x * y) };
+}
+
+/**
+ * Throw {@link InvalidPublicKey} unless `bytes` is the canonical encoding of a point that is
+ * not of small order and lies in the prime-order subgroup.
+ */
+export function assertValidEd25519PublicKey(bytes: Uint8Array): void {
+  const point = decode(bytes);
+  if (isIdentity(multiply(point, 8n))) throw new InvalidPublicKey('public key is a point of small order', 'small-order');
+  if (!isIdentity(multiply(point, L))) throw new InvalidPublicKey('public key is not in the prime-order subgroup', 'mixed-order');
+}
+
+/** True when `bytes` is a valid Ed25519 public key per PROTOCOL.md section 0. */
+export function isValidEd25519PublicKey(bytes: Uint8Array): boolean {
+  try {
+    assertValidEd25519PublicKey(bytes);
+    return true;
+  } catch (err) {
+    if (err instanceof InvalidPublicKey) return false;
+    throw err;
+  }
+}

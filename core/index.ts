@@ -1,0 +1,4 @@
+export * from './errors.js';
+export * from './bytes.js';
+export * from './keys.js';
+export * from './ed25519-point.js';

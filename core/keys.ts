@@ -1,0 +1,121 @@
+/**
+ * Node identity and identifiers (PROTOCOL.md section 0): an Ed25519 key pair, its X25519
+ * form as the Noise static key, the 13-byte NodeId and XOR distance.
+ */
+import * as ed25519 from '@stablelib/ed25519';
+import { hash as blake2s } from '@stablelib/blake2s';
+import { randomBytes } from 'node:crypto';
+import { fromHex, toHex } from './bytes.js';
+import { assertValidEd25519PublicKey } from './ed25519-point.js';
+import { ConfigError } from './errors.js';
+
+/** Bytes in a NodeId (the first 13 bytes of BLAKE2s-256 of the public key). */
+export const NODE_ID_LENGTH = 13;
+/** Bytes in an Ed25519 public key. */
+export const PUBLIC_KEY_LENGTH = 32;
+/** Bytes in an Ed25519 seed. */
+export const SEED_LENGTH = 32;
+
+declare const publicKeyBrand: unique symbol;
+declare const nodeIdBrand: unique symbol;
+declare const distanceBrand: unique symbol;
+
+/** A 32-byte Ed25519 public key that passed validation. */
+export type PublicKey = Uint8Array & { readonly [publicKeyBrand]: true };
+/** A 13-byte NodeId. */
+export type NodeId = Uint8Array & { readonly [nodeIdBrand]: true };
+/** The XOR of two NodeIds, ordered as a 104-bit big-endian unsigned integer. */
+export type NodeDistance = Uint8Array & { readonly [distanceBrand]: true };
+
+/** Validate and brand a public key (throws InvalidPublicKey). */
+export function toPublicKey(bytes: Uint8Array): PublicKey {
+  assertValidEd25519PublicKey(bytes);
+  return Uint8Array.from(bytes) as PublicKey;
+}
+
+/** Brand 13 bytes as a NodeId (throws a ConfigError on another length). */
+export function toNodeId(bytes: Uint8Array): NodeId {
+  if (bytes.length !== NODE_ID_LENGTH) throw new ConfigError(`a NodeId is ${NODE_ID_LENGTH} bytes, got ${bytes.length}`);
+  return Uint8Array.from(bytes) as NodeId;
+}
+
+/** NodeId of a public key: the first 13 bytes of unkeyed BLAKE2s-256. */
+export function nodeIdOf(publicKey: Uint8Array): NodeId {
+  return blake2s(publicKey, 32).subarray(0, NODE_ID_LENGTH) as NodeId;
+}
+
+/** XOR distance between two NodeIds. */
+export function distance(a: NodeId, b: NodeId): NodeDistance {
+  const out = new Uint8Array(NODE_ID_LENGTH);
+  for (let i = 0; i < NODE_ID_LENGTH; i++) out[i] = a[i]! ^ b[i]!;
+  return out as NodeDistance;
+}
+
+/** Compare two distances (or NodeIds) as big-endian unsigned integers: -1, 0 or 1. */
+export function compareDistance(a: Uint8Array, b: Uint8Array): -1 | 0 | 1 {
+  for (let i = 0; i < NODE_ID_LENGTH; i++) {
+    const d = a[i]! - b[i]!;
+    if (d !== 0) return d < 0 ? -1 : 1;
+  }
+  return 0;
+}
+
+/** The X25519 form of an Ed25519 public key (the birational map u = (1+y)/(1-y)). */
+export function x25519PublicOf(publicKey: Uint8Array): Uint8Array {
+  return ed25519.convertPublicKeyToX25519(publicKey);
+}
+
+/** A node's identity: its Ed25519 key pair, derived ids and the Noise static key. */
+export class NodeIdentity {
+  /** Ed25519 public key. */
+  readonly publicKey: PublicKey;
+  /** NodeId of {@link publicKey}. */
+  readonly nodeId: NodeId;
+  /** X25519 form of the public key: the Noise static public key. */
+  readonly noisePublicKey: Uint8Array;
+  /** X25519 form of the secret key (clamped): the Noise static secret key. */
+  readonly noiseSecretKey: Uint8Array;
+  readonly #secretKey: Uint8Array;
+  readonly #seed: Uint8Array;
+
+  private constructor(seed: Uint8Array) {
+    const pair = ed25519.generateKeyPairFromSeed(seed);
+    this.#seed = Uint8Array.from(seed);
+    this.#secretKey = pair.secretKey;
+    this.publicKey = pair.publicKey as PublicKey;
+    this.nodeId = nodeIdOf(pair.publicKey);
+    this.noisePublicKey = ed25519.convertPublicKeyToX25519(pair.publicKey);
+    this.noiseSecretKey = ed25519.convertSecretKeyToX25519(pair.secretKey);
+  }
+
+  /** The identity of a 32-byte seed. */
+  static fromSeed(seed: Uint8Array): NodeIdentity {
+    if (seed.length !== SEED_LENGTH) throw new ConfigError(`an identity seed is ${SEED_LENGTH} bytes, got ${seed.length}`);
+    return new NodeIdentity(seed);
+  }
+
+  /** A fresh random identity. */
+  static generate(): NodeIdentity {
+    return new NodeIdentity(randomBytes(SEED_LENGTH));
+  }
+
+  /** Ed25519 signature (RFC 8032) of `message` by this identity. */
+  sign(message: Uint8Array): Uint8Array {
+    return ed25519.sign(this.#secretKey, message);
+  }
+
+  /** The seed, for saving the identity to a key file. Never log it. */
+  exportSeed(): Uint8Array {
+    return Uint8Array.from(this.#seed);
+  }
+
+  /** Hex NodeId, for printing. */
+  toString(): string {
+    return `NodeIdentity(${toHex(this.nodeId)})`;
+  }
+}
+
+/** Parse a hex public key and validate it. */
+export function publicKeyFromHex(hex: string): PublicKey {
+  return toPublicKey(fromHex(hex));
+}

@@ -1,0 +1,230 @@
+/**
+ * Noise HandshakeState (specification section 5.3), generic over the patterns in
+ * {@link PATTERNS}. Sans-I/O: messages in, messages out. Snapshots let a worker run a step.
+ */
+import { concat } from '../../core/bytes.js';
+import type { CryptoProvider, CryptoProviderName, X25519KeyPair } from '../../core/crypto/provider.js';
+import { CipherState } from './cipher-state.js';
+import { HandshakeMisuse, NoiseMessageLength } from './errors.js';
+import { PATTERNS, protocolName, type HandshakePattern, type PatternName, type Token } from './patterns.js';
+import { SymmetricState } from './symmetric-state.js';
+
+const DH_LENGTH = 32;
+
+/** Options of a handshake. */
+export interface HandshakeInit {
+  pattern: PatternName;
+  initiator: boolean;
+  prologue: Uint8Array;
+  /** Local static key pair (every supported pattern has one on both sides). */
+  staticKeys: X25519KeyPair;
+  /** Remote static public key when known beforehand (IK responder pre-message). */
+  remoteStatic?: Uint8Array;
+  /** A fixed ephemeral key pair: for known-answer tests only. */
+  ephemeralKeys?: X25519KeyPair;
+}
+
+/** The transport ciphers and the handshake hash of a completed handshake. */
+export interface HandshakeResult {
+  send: CipherState;
+  recv: CipherState;
+  handshakeHash: Uint8Array;
+  remoteStatic: Uint8Array;
+}
+
+/** Everything needed to resume a handshake on another thread (contains secrets: never log). */
+export interface HandshakeSnapshot {
+  provider: CryptoProviderName;
+  pattern: PatternName;
+  initiator: boolean;
+  messageIndex: number;
+  ck: Uint8Array;
+  h: Uint8Array;
+  k: Uint8Array | undefined;
+  n: bigint;
+  s: X25519KeyPair;
+  e: X25519KeyPair | undefined;
+  rs: Uint8Array | undefined;
+  re: Uint8Array | undefined;
+  fixedEphemeral: X25519KeyPair | undefined;
+}
+
+export class HandshakeState {
+  readonly pattern: HandshakePattern;
+  readonly initiator: boolean;
+  #messageIndex = 0;
+  readonly #ss: SymmetricState;
+  readonly #s: X25519KeyPair;
+  #e: X25519KeyPair | undefined;
+  #rs: Uint8Array | undefined;
+  #re: Uint8Array | undefined;
+  readonly #fixedEphemeral: X25519KeyPair | undefined;
+
+  constructor(readonly provider: CryptoProvider, init: HandshakeInit | HandshakeSnapshot) {
+    if ('messageIndex' in init) {
+      this.pattern = PATTERNS[init.pattern];
+      this.initiator = init.initiator;
+      this.#messageIndex = init.messageIndex;
+      this.#ss = new SymmetricState(provider, { ck: init.ck, h: init.h });
+      this.#ss.cipher.initializeKey(init.k);
+      this.#ss.cipher.nonce = init.n;
+      this.#s = init.s;
+      this.#e = init.e;
+      this.#rs = init.rs;
+      this.#re = init.re;
+      this.#fixedEphemeral = init.fixedEphemeral;
+      return;
+    }
+    this.pattern = PATTERNS[init.pattern];
+    this.initiator = init.initiator;
+    this.#s = init.staticKeys;
+    this.#rs = init.remoteStatic;
+    this.#fixedEphemeral = init.ephemeralKeys;
+    this.#ss = new SymmetricState(provider, protocolName(init.pattern));
+    this.#ss.mixHash(init.prologue);
+    this.#mixPreMessage(this.pattern.initiatorPre, this.initiator);
+    this.#mixPreMessage(this.pattern.responderPre, !this.initiator);
+  }
+
+  #mixPreMessage(tokens: readonly Token[], mine: boolean): void {
+    for (const t of tokens) {
+      if (t !== 's') throw new HandshakeMisuse(`unsupported pre-message token ${t}`);
+      const key = mine ? this.#s.publicKey : this.#rs;
+      if (key === undefined) throw new HandshakeMisuse('pattern needs the remote static key beforehand');
+      this.#ss.mixHash(key);
+    }
+  }
+
+  /** Index of the next message (0-based). */
+  get messageIndex(): number {
+    return this.#messageIndex;
+  }
+
+  /** True when every pattern message has been written or read. */
+  get complete(): boolean {
+    return this.#messageIndex >= this.pattern.messages.length;
+  }
+
+  /** True when the next message is ours to write. */
+  get isMyTurn(): boolean {
+    return !this.complete && (this.#messageIndex % 2 === 0) === this.initiator;
+  }
+
+  /** The remote static key once received (or given beforehand). */
+  get remoteStatic(): Uint8Array | undefined {
+    return this.#rs;
+  }
+
+  /** The current handshake hash h. */
+  get handshakeHash(): Uint8Array {
+    return this.#ss.h;
+  }
+
+  #dh(token: Token): Uint8Array {
+    // For 'es' the initiator uses e with rs; the responder s with re (and mirrored for 'se').
+    const [mine, theirs] = dhOperands(token, this.initiator);
+    const own = mine === 'e' ? this.#e : this.#s;
+    const remote = theirs === 'e' ? this.#re : this.#rs;
+    if (own === undefined || remote === undefined) throw new HandshakeMisuse(`missing key for ${token}`);
+    return this.provider.x25519DH(own, remote);
+  }
+
+  /** Write the next handshake message with `payload`. */
+  writeMessage(payload: Uint8Array = new Uint8Array(0)): Uint8Array {
+    if (!this.isMyTurn) throw new HandshakeMisuse('not our turn to write a handshake message');
+    const parts: Uint8Array[] = [];
+    for (const token of this.pattern.messages[this.#messageIndex]!) {
+      if (token === 'e') {
+        this.#e = this.#fixedEphemeral ?? this.provider.x25519Generate();
+        parts.push(this.#e.publicKey);
+        this.#ss.mixHash(this.#e.publicKey);
+      } else if (token === 's') {
+        parts.push(this.#ss.encryptAndHash(this.#s.publicKey));
+      } else {
+        this.#ss.mixKey(this.#dh(token));
+      }
+    }
+    parts.push(this.#ss.encryptAndHash(payload));
+    this.#messageIndex++;
+    return concat(parts);
+  }
+
+  /**
+   * Read the next handshake message; returns its payload. Throws NoiseMessageLength when the
+   * message is too short to hold its tokens, DecryptionFailed or LowOrderPoint on bad content.
+   */
+  readMessage(message: Uint8Array): Uint8Array {
+    if (this.complete || this.isMyTurn) throw new HandshakeMisuse('not our turn to read a handshake message');
+    const tokens = this.pattern.messages[this.#messageIndex]!;
+    const minimum = minimumLength(tokens, this.#ss.cipher.hasKey());
+    if (message.length < minimum) throw new NoiseMessageLength(minimum, message.length, this.#messageIndex);
+    let offset = 0;
+    for (const token of tokens) {
+      if (token === 'e') {
+        this.#re = message.slice(offset, offset + DH_LENGTH);
+        offset += DH_LENGTH;
+        this.#ss.mixHash(this.#re);
+      } else if (token === 's') {
+        const len = this.#ss.cipher.hasKey() ? DH_LENGTH + 16 : DH_LENGTH;
+        this.#rs = Uint8Array.from(this.#ss.decryptAndHash(message.subarray(offset, offset + len)));
+        offset += len;
+      } else {
+        this.#ss.mixKey(this.#dh(token));
+      }
+    }
+    const payload = this.#ss.decryptAndHash(message.subarray(offset));
+    this.#messageIndex++;
+    return payload;
+  }
+
+  /** Split into transport ciphers; only once the handshake is complete. */
+  split(): HandshakeResult {
+    if (!this.complete) throw new HandshakeMisuse('handshake is not complete');
+    if (this.#rs === undefined) throw new HandshakeMisuse('no remote static key');
+    const [k1, k2] = this.#ss.split();
+    const c1 = new CipherState(this.provider, k1);
+    const c2 = new CipherState(this.provider, k2);
+    return {
+      send: this.initiator ? c1 : c2,
+      recv: this.initiator ? c2 : c1,
+      handshakeHash: this.#ss.h,
+      remoteStatic: this.#rs,
+    };
+  }
+
+  /** A structured-clone-safe copy of the whole state (contains secrets). */
+  snapshot(): HandshakeSnapshot {
+    return {
+      provider: this.provider.name,
+      pattern: this.pattern.name,
+      initiator: this.initiator,
+      messageIndex: this.#messageIndex,
+      ck: this.#ss.ck,
+      h: this.#ss.h,
+      k: this.#ss.cipher.key,
+      n: this.#ss.cipher.nonce,
+      s: { publicKey: this.#s.publicKey, secretKey: this.#s.secretKey },
+      e: this.#e === undefined ? undefined : { publicKey: this.#e.publicKey, secretKey: this.#e.secretKey },
+      rs: this.#rs,
+      re: this.#re,
+      fixedEphemeral: this.#fixedEphemeral,
+    };
+  }
+}
+
+function dhOperands(token: Token, initiator: boolean): ['e' | 's', 'e' | 's'] {
+  const first = token[0] as 'e' | 's';
+  const second = token[1] as 'e' | 's';
+  return initiator ? [first, second] : [second, first];
+}
+
+function minimumLength(tokens: readonly Token[], hasKeyAtStart: boolean): number {
+  let hasKey = hasKeyAtStart;
+  let len = 0;
+  for (const t of tokens) {
+    if (t === 'e') len += DH_LENGTH;
+    else if (t === 's') len += hasKey ? DH_LENGTH + 16 : DH_LENGTH;
+    else hasKey = true;
+  }
+  return len + (hasKey ? 16 : 0);
+}
