@@ -73,8 +73,7 @@ export class NodeIdentity {
   readonly nodeId: NodeId;
   /** X25519 form of the public key: the Noise static public key. */
   readonly noisePublicKey: Uint8Array;
-  /** X25519 form of the secret key (clamped): the Noise static secret key. */
-  readonly noiseSecretKey: Uint8Array;
+  readonly #noiseSecretKey: Uint8Array;
   readonly #secretKey: Uint8Array;
   readonly #seed: Uint8Array;
 
@@ -85,7 +84,7 @@ export class NodeIdentity {
     this.publicKey = pair.publicKey as PublicKey;
     this.nodeId = nodeIdOf(pair.publicKey);
     this.noisePublicKey = ed25519.convertPublicKeyToX25519(pair.publicKey);
-    this.noiseSecretKey = ed25519.convertSecretKeyToX25519(pair.secretKey);
+    this.#noiseSecretKey = ed25519.convertSecretKeyToX25519(pair.secretKey);
   }
 
   /** The identity of a 32-byte seed. */
@@ -102,6 +101,11 @@ export class NodeIdentity {
   /** Ed25519 signature (RFC 8032) of `message` by this identity. */
   sign(message: Uint8Array): Uint8Array {
     return ed25519.sign(this.#secretKey, message);
+  }
+
+  /** X25519 form of the secret key (clamped): the Noise static secret key. Never log it. */
+  noiseStaticSecret(): Uint8Array {
+    return Uint8Array.from(this.#noiseSecretKey);
   }
 
   /** The seed, for saving the identity to a key file. Never log it. */

@@ -1,0 +1,32 @@
+/** What runs where: the in-thread path or the worker pool. Chosen from `npm run bench` figures. */
+import { ConfigError } from '../core/errors.js';
+
+export interface CryptoPolicy {
+  /** Run each handshake message's DH operations as a pool task. */
+  handshakeOnPool: boolean;
+  /** Writes (and received chunks) of at least this many bytes are sealed (opened) on the pool; Infinity = never. */
+  bulkPoolThreshold: number;
+  /** Pool batches in flight per direction of one channel before backpressure applies. */
+  maxInFlight: number;
+}
+
+/**
+ * Defaults measured by `npm run bench` on the 2-core machines (see README, "Why these defaults"):
+ * node:crypto in-thread beats the pool for handshakes and for every write size, because a
+ * pool round trip (tens of us plus copies) costs more than the work it moves, and on two cores
+ * the other core is busy with the peer or the kernel.
+ */
+export const DEFAULT_CRYPTO_POLICY: Readonly<CryptoPolicy> = Object.freeze({
+  handshakeOnPool: false,
+  bulkPoolThreshold: Number.POSITIVE_INFINITY,
+  maxInFlight: 4,
+});
+
+/** Validate a policy; throws ConfigError. */
+export function validateCryptoPolicy(policy: CryptoPolicy): CryptoPolicy {
+  if (!(policy.bulkPoolThreshold >= 1)) throw new ConfigError('bulkPoolThreshold must be >= 1 (or Infinity)');
+  if (!Number.isInteger(policy.maxInFlight) || policy.maxInFlight < 1 || policy.maxInFlight > 64) {
+    throw new ConfigError('maxInFlight must be an integer in 1..64');
+  }
+  return policy;
+}

@@ -1,0 +1,162 @@
+/**
+ * The Noise secure channel of PROTOCOL.md section 2: turns a raw Duplex (after the wire byte)
+ * into an encrypted {@link SecureDuplex}, as initiator or responder.
+ */
+import type { Duplex } from 'node:stream';
+import { nativeProvider } from '../core/crypto/native.js';
+import type { CryptoProvider, X25519KeyPair } from '../core/crypto/provider.js';
+import { ConfigError } from '../core/errors.js';
+import type { NodeIdentity } from '../core/keys.js';
+import { x25519PublicOf } from '../core/keys.js';
+import { encodeU16Frame, U16FrameDecoder } from '../protocols/framing/u16-frame-decoder.js';
+import type { HandshakeInit } from '../protocols/noise/handshake-state.js';
+import { MAX_CIPHERTEXT } from '../protocols/noise/transport.js';
+import {
+  assertNetworkByte,
+  assertTcommsPattern,
+  checkDialedKey,
+  checkEmptyPayload,
+  checkHandshakeLength,
+  tcommsHandshakeMessages,
+  tcommsPrologue,
+  type TcommsPattern,
+} from '../protocols/noise/tcomms.js';
+import type { TaskExecutor } from '../workers/executor.js';
+import { DEFAULT_CRYPTO_POLICY, validateCryptoPolicy, type CryptoPolicy } from './crypto-policy.js';
+import { FrameReader } from './frame-reader.js';
+import { InlineHandshakeEngine, PooledHandshakeEngine, type HandshakeEngine } from './handshake-engine.js';
+import { SecureDuplex } from './secure-duplex.js';
+
+/** Defaults of a secure channel (PROTOCOL.md section 2). */
+export const DEFAULT_SECURE_CHANNEL_CONFIG = Object.freeze({
+  /** XX hides both static keys from passive observers and the initiator's from impostors. */
+  pattern: 'XX' as TcommsPattern,
+  /** The main network. */
+  networkByte: 0,
+  /** `noiseHandshakeRecvTimeout`: each handshake receive waits at most this long. */
+  recvTimeoutMs: 6_000,
+});
+
+/** Construction options of a {@link NoiseSecureChannel}. */
+export interface NoiseSecureChannelInit {
+  /** Local static key pair (see {@link noiseStaticKeys}). */
+  staticKeys: X25519KeyPair;
+  pattern?: TcommsPattern;
+  networkByte?: number;
+  provider?: CryptoProvider;
+  /** The worker pool, used where {@link policy} says. */
+  executor?: TaskExecutor;
+  policy?: Partial<CryptoPolicy>;
+  recvTimeoutMs?: number;
+  /** Buffering of each side of the encrypted stream, in bytes. */
+  highWaterMark?: number;
+}
+
+/** Per-upgrade options. */
+export interface SecureOptions {
+  signal?: AbortSignal;
+  /**
+   * Initiator only: the Ed25519 public key that was dialed. The responder's static key must be
+   * its X25519 form, checked before the initiator reveals its own key (XX).
+   */
+  dialedPublicKey?: Uint8Array;
+  /** Fixed ephemeral keys: for known-answer tests only. */
+  ephemeralKeys?: X25519KeyPair;
+}
+
+/** A secure channel upgrader, the interface the compliance suite tests. */
+export interface SecureChannel {
+  secureOutbound(raw: Duplex, options?: SecureOptions): Promise<SecureDuplex>;
+  secureInbound(raw: Duplex, options?: SecureOptions): Promise<SecureDuplex>;
+}
+
+/** The Noise static key pair of a node identity (the X25519 form of its Ed25519 keys). */
+export function noiseStaticKeys(identity: NodeIdentity, provider: CryptoProvider = nativeProvider): X25519KeyPair {
+  return provider.x25519FromSecret(identity.noiseStaticSecret());
+}
+
+/** tcomms Noise over any Duplex. */
+export class NoiseSecureChannel implements SecureChannel {
+  readonly pattern: TcommsPattern;
+  readonly networkByte: number;
+  readonly provider: CryptoProvider;
+  readonly policy: CryptoPolicy;
+  readonly recvTimeoutMs: number;
+  readonly #init: NoiseSecureChannelInit;
+  readonly #prologue: Uint8Array;
+
+  constructor(init: NoiseSecureChannelInit) {
+    this.pattern = init.pattern ?? DEFAULT_SECURE_CHANNEL_CONFIG.pattern;
+    assertTcommsPattern(this.pattern);
+    this.networkByte = init.networkByte ?? DEFAULT_SECURE_CHANNEL_CONFIG.networkByte;
+    assertNetworkByte(this.networkByte);
+    this.provider = init.provider ?? nativeProvider;
+    this.policy = validateCryptoPolicy({ ...DEFAULT_CRYPTO_POLICY, ...init.policy });
+    this.recvTimeoutMs = init.recvTimeoutMs ?? DEFAULT_SECURE_CHANNEL_CONFIG.recvTimeoutMs;
+    if (!(this.recvTimeoutMs > 0)) throw new ConfigError('recvTimeoutMs must be > 0');
+    if (init.staticKeys.publicKey.length !== 32 || init.staticKeys.secretKey.length !== 32) {
+      throw new ConfigError('staticKeys must be a 32-byte X25519 key pair');
+    }
+    this.#init = init;
+    this.#prologue = tcommsPrologue(this.networkByte);
+  }
+
+  secureOutbound(raw: Duplex, options: SecureOptions = {}): Promise<SecureDuplex> {
+    return this.#handshake(raw, true, options);
+  }
+
+  secureInbound(raw: Duplex, options: SecureOptions = {}): Promise<SecureDuplex> {
+    return this.#handshake(raw, false, options);
+  }
+
+  #engine(initiator: boolean, options: SecureOptions): HandshakeEngine {
+    const init: HandshakeInit = {
+      pattern: this.pattern,
+      initiator,
+      prologue: this.#prologue,
+      staticKeys: this.#init.staticKeys,
+      ...(options.ephemeralKeys === undefined ? {} : { ephemeralKeys: options.ephemeralKeys }),
+    };
+    const executor = this.#init.executor;
+    if (executor !== undefined && this.policy.handshakeOnPool) return new PooledHandshakeEngine(this.provider, init, executor);
+    return new InlineHandshakeEngine(this.provider, init);
+  }
+
+  async #handshake(raw: Duplex, initiator: boolean, options: SecureOptions): Promise<SecureDuplex> {
+    const expected = initiator && options.dialedPublicKey !== undefined ? x25519PublicOf(options.dialedPublicKey) : undefined;
+    const engine = this.#engine(initiator, options);
+    const decoder = new U16FrameDecoder(MAX_CIPHERTEXT);
+    const reader = new FrameReader(raw, decoder);
+    try {
+      const count = tcommsHandshakeMessages(this.pattern);
+      for (let index = 0; index < count; index++) {
+        if ((index % 2 === 0) === initiator) {
+          raw.write(encodeU16Frame(await engine.write()));
+        } else {
+          const message = await reader.next(this.recvTimeoutMs, options.signal);
+          checkHandshakeLength(this.pattern, index, message);
+          checkEmptyPayload(await engine.read(message));
+          // As soon as the responder's static key is known, and before revealing ours (XX).
+          if (initiator) checkDialedKey(expected, engine.remoteStatic);
+        }
+      }
+      const result = engine.finish();
+      const pending = reader.detach();
+      return new SecureDuplex(raw, {
+        send: result.send,
+        recv: result.recv,
+        remoteStatic: result.remoteStatic,
+        handshakeHash: result.handshakeHash,
+        decoder,
+        pending,
+        policy: this.policy,
+        ...(this.#init.executor === undefined ? {} : { executor: this.#init.executor }),
+        ...(this.#init.highWaterMark === undefined ? {} : { highWaterMark: this.#init.highWaterMark }),
+      });
+    } catch (err) {
+      reader.detach();
+      raw.destroy();
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,284 @@
+/**
+ * The encrypted Duplex of an established Noise session. Writes are split at 65519 bytes,
+ * sealed and framed; received frames are opened into one byte stream. Backpressure both ways:
+ * a full raw socket holds back write callbacks, and a full readable side pauses the socket.
+ * Large chunks may be sealed/opened on the worker pool; results are written in nonce order.
+ */
+import { Duplex } from 'node:stream';
+import { TAG_LENGTH } from '../core/crypto/provider.js';
+import type { CipherState } from '../protocols/noise/cipher-state.js';
+import { NonceExhausted, UnexpectedEof } from '../protocols/noise/errors.js';
+import type { U16FrameDecoder } from '../protocols/framing/u16-frame-decoder.js';
+import { MAX_PLAINTEXT, NoiseDecoder, NoiseEncoder } from '../protocols/noise/transport.js';
+import type { TaskExecutor } from '../workers/executor.js';
+import type { CryptoPolicy } from './crypto-policy.js';
+
+/** Default buffering of each side, in bytes (four full Noise messages). */
+const DEFAULT_HIGH_WATER_MARK = 256 * 1024;
+const MAX_NONCE = 0xffff_ffff_ffff_fffen;
+
+/** Everything a SecureDuplex is built from. */
+export interface SecureDuplexInit {
+  send: CipherState;
+  recv: CipherState;
+  remoteStatic: Uint8Array;
+  handshakeHash: Uint8Array;
+  /** The handshake's frame decoder, possibly holding a partial transport frame. */
+  decoder: U16FrameDecoder;
+  /** Transport frames the handshake read ahead. */
+  pending: Uint8Array[];
+  policy: CryptoPolicy;
+  executor?: TaskExecutor;
+  highWaterMark?: number;
+}
+
+interface Slot {
+  data: Uint8Array[] | undefined;
+}
+
+/** Reserve `count` consecutive nonces; returns the first. */
+function reserveNonces(cipher: CipherState, count: number): bigint {
+  const first = cipher.nonce;
+  if (first + BigInt(count) - 1n > MAX_NONCE) throw new NonceExhausted();
+  cipher.nonce = first + BigInt(count);
+  return first;
+}
+
+export class SecureDuplex extends Duplex {
+  /** The peer's Noise static public key (X25519). */
+  readonly remoteStatic: Uint8Array;
+  /** The Noise handshake hash (channel binding). */
+  readonly handshakeHash: Uint8Array;
+  readonly #raw: Duplex;
+  readonly #encoder: NoiseEncoder;
+  readonly #decoder: NoiseDecoder;
+  readonly #policy: CryptoPolicy;
+  readonly #executor: TaskExecutor | undefined;
+  readonly #out: Slot[] = [];
+  readonly #in: Slot[] = [];
+  #rawFull = false;
+  #writeCallback: ((err?: Error | null) => void) | undefined;
+  #finalCallback: ((err?: Error | null) => void) | undefined;
+  #rawEnded = false;
+  #pushPaused = false;
+
+  constructor(raw: Duplex, init: SecureDuplexInit) {
+    const hwm = init.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
+    super({ readableHighWaterMark: hwm, writableHighWaterMark: hwm, allowHalfOpen: true });
+    this.#raw = raw;
+    this.remoteStatic = init.remoteStatic;
+    this.handshakeHash = init.handshakeHash;
+    this.#encoder = new NoiseEncoder(init.send);
+    this.#decoder = new NoiseDecoder(init.recv, init.decoder);
+    this.#policy = init.policy;
+    this.#executor = init.executor;
+    raw.on('drain', this.#onDrain);
+    raw.on('data', this.#onData);
+    raw.on('end', this.#onEnd);
+    raw.on('error', this.#onError);
+    raw.on('close', this.#onClose);
+    try {
+      this.#receiveFrames(init.pending);
+    } catch (err) {
+      process.nextTick(() => this.#fail(err as Error));
+    }
+    raw.resume();
+  }
+
+  // ---- outbound ----
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
+    try {
+      this.#seal(chunk);
+    } catch (err) {
+      callback(err as Error);
+      return;
+    }
+    this.#afterWrite(callback);
+  }
+
+  override _writev(chunks: { chunk: Buffer }[], callback: (err?: Error | null) => void): void {
+    try {
+      for (const { chunk } of chunks) this.#seal(chunk);
+    } catch (err) {
+      callback(err as Error);
+      return;
+    }
+    this.#afterWrite(callback);
+  }
+
+  override _final(callback: (err?: Error | null) => void): void {
+    if (this.#out.length === 0) {
+      this.#raw.end();
+      callback();
+    } else {
+      this.#finalCallback = callback;
+    }
+  }
+
+  #usePool(length: number): boolean {
+    return this.#executor !== undefined && length >= this.#policy.bulkPoolThreshold;
+  }
+
+  #seal(chunk: Uint8Array): void {
+    if (!this.#usePool(chunk.length)) {
+      const parts = this.#encoder.encrypt(chunk);
+      if (this.#out.length === 0) this.#writeRaw(parts);
+      else this.#out.push({ data: parts });
+      return;
+    }
+    const plaintexts: Uint8Array[] = [];
+    for (let o = 0; o < chunk.length || o === 0; o += MAX_PLAINTEXT) {
+      plaintexts.push(chunk.subarray(o, Math.min(o + MAX_PLAINTEXT, chunk.length)));
+      if (chunk.length === 0) break;
+    }
+    const cipher = this.#encoder.cipher;
+    const nonce = reserveNonces(cipher, plaintexts.length);
+    const slot: Slot = { data: undefined };
+    this.#out.push(slot);
+    this.#executor!.run('transport.seal', { provider: cipher.provider.name, key: cipher.key!, nonce, plaintexts }).then(
+      ({ wire }) => {
+        slot.data = [wire];
+        this.#flushOut();
+      },
+      (err: Error) => this.#fail(err),
+    );
+  }
+
+  #flushOut(): void {
+    while (this.#out.length > 0 && this.#out[0]!.data !== undefined) this.#writeRaw(this.#out.shift()!.data!);
+    if (this.#out.length === 0 && this.#finalCallback !== undefined) {
+      const cb = this.#finalCallback;
+      this.#finalCallback = undefined;
+      this.#raw.end();
+      cb();
+    }
+    this.#releaseWriter();
+  }
+
+  #writeRaw(parts: Uint8Array[]): void {
+    if (this.#raw.destroyed) return;
+    let ok = true;
+    if (parts.length === 1) {
+      ok = this.#raw.write(parts[0]!);
+    } else {
+      this.#raw.cork();
+      for (const p of parts) ok = this.#raw.write(p);
+      this.#raw.uncork();
+    }
+    if (!ok) this.#rawFull = true;
+  }
+
+  #afterWrite(callback: (err?: Error | null) => void): void {
+    if (this.#canAccept()) callback();
+    else this.#writeCallback = callback;
+  }
+
+  #canAccept(): boolean {
+    return !this.#rawFull && this.#out.length < this.#policy.maxInFlight;
+  }
+
+  #releaseWriter(): void {
+    if (this.#writeCallback !== undefined && this.#canAccept()) {
+      const cb = this.#writeCallback;
+      this.#writeCallback = undefined;
+      cb();
+    }
+  }
+
+  readonly #onDrain = (): void => {
+    this.#rawFull = false;
+    this.#releaseWriter();
+  };
+
+  // ---- inbound ----
+
+  readonly #onData = (chunk: Buffer): void => {
+    try {
+      this.#receiveFrames(this.#decoder.frames(chunk), chunk.length);
+    } catch (err) {
+      this.#fail(err as Error);
+    }
+  };
+
+  #receiveFrames(frames: Uint8Array[], bytes = 0): void {
+    if (frames.length === 0) return;
+    if (!this.#usePool(bytes)) {
+      const out: Uint8Array[] = [];
+      for (const f of frames) this.#decoder.decryptFrame(f, out);
+      if (this.#in.length === 0) this.#pushAll(out);
+      else this.#in.push({ data: out });
+      return;
+    }
+    for (const f of frames) if (f.length < TAG_LENGTH) this.#decoder.decryptFrame(f); // throws DecryptionFailed
+    const cipher = this.#decoder.cipher;
+    const nonce = reserveNonces(cipher, frames.length);
+    const slot: Slot = { data: undefined };
+    this.#in.push(slot);
+    if (this.#in.length >= this.#policy.maxInFlight) this.#raw.pause();
+    this.#executor!.run('transport.open', { provider: cipher.provider.name, key: cipher.key!, nonce, frames }).then(
+      ({ plaintext }) => {
+        slot.data = plaintext.length > 0 ? [plaintext] : [];
+        this.#flushIn();
+      },
+      (err: Error) => this.#fail(err),
+    );
+  }
+
+  #flushIn(): void {
+    while (this.#in.length > 0 && this.#in[0]!.data !== undefined) this.#pushAll(this.#in.shift()!.data!);
+    if (this.#in.length === 0 && this.#rawEnded) this.#finishReadable();
+    else if (this.#in.length < this.#policy.maxInFlight && !this.#pushPaused) this.#raw.resume();
+  }
+
+  #pushAll(plaintexts: Uint8Array[]): void {
+    for (const p of plaintexts) {
+      if (!this.push(p)) {
+        this.#pushPaused = true;
+        this.#raw.pause();
+      }
+    }
+  }
+
+  override _read(): void {
+    this.#pushPaused = false;
+    if (this.#in.length < this.#policy.maxInFlight && !this.#rawEnded) this.#raw.resume();
+  }
+
+  readonly #onEnd = (): void => {
+    this.#rawEnded = true;
+    if (this.#in.length === 0) this.#finishReadable();
+  };
+
+  #finishReadable(): void {
+    try {
+      this.#decoder.end();
+      this.push(null);
+    } catch (err) {
+      this.#fail(err as Error);
+    }
+  }
+
+  readonly #onError = (err: Error): void => this.#fail(err);
+
+  readonly #onClose = (): void => {
+    // The raw stream closed: without its end first, the peer vanished mid-stream; after it,
+    // nothing more can be written, so the channel closes once its own sides are done.
+    if (!this.#rawEnded) this.#fail(new UnexpectedEof('the secure channel'));
+    else if (!this.writableFinished) this.destroy();
+  };
+
+  #fail(err: Error): void {
+    if (!this.destroyed) this.destroy(err);
+  }
+
+  override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
+    this.#raw.off('drain', this.#onDrain);
+    this.#raw.off('data', this.#onData);
+    this.#raw.off('end', this.#onEnd);
+    this.#raw.off('error', this.#onError);
+    this.#raw.off('close', this.#onClose);
+    this.#raw.destroy();
+    callback(err);
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * The Noise transport phase as a sans-I/O byte stream (PROTOCOL.md section 2): plaintext in,
+ * framed ciphertext chunks out; framed ciphertext in, plaintext chunks out. Writes larger than
+ * 65519 bytes are split; message boundaries carry no meaning on the receiving side.
+ */
+import { TAG_LENGTH } from '../../core/crypto/provider.js';
+import { U16FrameDecoder, U16_MAX, U16_PREFIX_LENGTH } from '../framing/u16-frame-decoder.js';
+import type { CipherState } from './cipher-state.js';
+import { DecryptionFailed } from './errors.js';
+
+/** Largest ciphertext of one transport message (the u16 prefix bound). */
+export const MAX_CIPHERTEXT = U16_MAX;
+/** Largest plaintext of one transport message: 65535 - 16 (tag). */
+export const MAX_PLAINTEXT = MAX_CIPHERTEXT - TAG_LENGTH;
+
+/** Encrypts outbound plaintext into framed Noise transport messages. */
+export class NoiseEncoder {
+  constructor(readonly cipher: CipherState) {}
+
+  /** Frame and encrypt `plaintext`; appends the wire chunks to `out` (returned). */
+  encrypt(plaintext: Uint8Array, out: Uint8Array[] = []): Uint8Array[] {
+    let offset = 0;
+    do {
+      const end = Math.min(offset + MAX_PLAINTEXT, plaintext.length);
+      const parts = this.cipher.sealParts(plaintext.subarray(offset, end), U16_PREFIX_LENGTH);
+      const length = end - offset + TAG_LENGTH;
+      const head = parts[0]!;
+      head[0] = length >> 8;
+      head[1] = length & 0xff;
+      for (const p of parts) out.push(p);
+      offset = end;
+    } while (offset < plaintext.length);
+    return out;
+  }
+
+  /** The next nonce this encoder will use. */
+  get nonce(): bigint {
+    return this.cipher.nonce;
+  }
+}
+
+/** Decrypts inbound framed Noise transport messages into plaintext. */
+export class NoiseDecoder {
+  readonly #frames: U16FrameDecoder;
+
+  /** `frames` lets a handshake reader hand over its decoder with any partial frame in it. */
+  constructor(readonly cipher: CipherState, frames: U16FrameDecoder = new U16FrameDecoder(MAX_CIPHERTEXT)) {
+    this.#frames = frames;
+  }
+
+  /** Decrypt one complete frame (without its prefix) into `out`. */
+  decryptFrame(frame: Uint8Array, out: Uint8Array[] = []): Uint8Array[] {
+    if (frame.length < TAG_LENGTH) throw new DecryptionFailed('transport frame shorter than the tag');
+    const plaintext = this.cipher.open(frame);
+    if (plaintext.length > 0) out.push(plaintext);
+    return out;
+  }
+
+  /** Split wire bytes into complete frames without decrypting them (for batch decryption). */
+  frames(bytes: Uint8Array): Uint8Array[] {
+    return this.#frames.push(bytes);
+  }
+
+  /**
+   * Push wire bytes; returns the plaintext they complete (empty messages add nothing).
+   * Throws DecryptionFailed (fatal to the connection) or NonceExhausted.
+   */
+  decrypt(bytes: Uint8Array, out: Uint8Array[] = []): Uint8Array[] {
+    for (const frame of this.#frames.push(bytes)) this.decryptFrame(frame, out);
+    return out;
+  }
+
+  /** Bytes of an incomplete frame held until more arrive. */
+  get buffered(): number {
+    return this.#frames.buffered;
+  }
+
+  /** Call at end of stream: throws UnexpectedEof when a frame is incomplete. */
+  end(): void {
+    this.#frames.end();
+  }
+}

@@ -1,0 +1,101 @@
+import { expect } from 'chai';
+import { randomBytes } from 'node:crypto';
+import fc from 'fast-check';
+import { DecryptionFailed, hkdf, LowOrderPoint, nativeProvider as native, stablelibProvider as js } from '../../../core/crypto/index.js';
+import { toHexString } from '../../support/vectors.js';
+
+const bytes = (min: number, max: number) => fc.uint8Array({ minLength: min, maxLength: max });
+const key = bytes(32, 32);
+const nonce = bytes(12, 12);
+const same = (a: Uint8Array, b: Uint8Array): void => {
+  expect(toHexString(a)).to.equal(toHexString(b));
+};
+
+/** Encodings of small-order points on Curve25519 (u = 0, 1, and the order-8 points), plus p and p+1. */
+const LOW_ORDER = [
+  '0000000000000000000000000000000000000000000000000000000000000000',
+  '0100000000000000000000000000000000000000000000000000000000000000',
+  'e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800',
+  '5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157',
+  'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+];
+
+describe('crypto providers: stablelib and native give identical bytes', () => {
+  it('BLAKE2s-256 on thousands of random inputs', () => {
+    fc.assert(fc.property(bytes(0, 300), bytes(0, 80), (a, b) => same(js.hash(a, b), native.hash(a, b))), { numRuns: 3000 });
+  });
+
+  it('HMAC-BLAKE2s on thousands of random keys (short, 64-byte and long) and messages', () => {
+    fc.assert(fc.property(bytes(0, 150), bytes(0, 200), (k, m) => same(js.hmac(k, m), native.hmac(k, m))), { numRuns: 3000 });
+  });
+
+  it('Noise HKDF (2 and 3 outputs)', () => {
+    fc.assert(
+      fc.property(key, bytes(0, 64), (ck, ikm) => {
+        for (const n of [2, 3] as const) {
+          const a = hkdf(js, ck, ikm, n);
+          const b = hkdf(native, ck, ikm, n);
+          a.forEach((x, i) => same(x, b[i]!));
+        }
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('ChaCha20-Poly1305 seal, sealParts and open, each way, on thousands of inputs', () => {
+    fc.assert(
+      fc.property(key, nonce, bytes(0, 64), bytes(0, 2000), fc.integer({ min: 0, max: 4 }), (k, n, ad, pt, prefix) => {
+        const a = js.aeadSeal(k, n, ad, pt);
+        same(a, native.aeadSeal(k, n, ad, pt));
+        same(js.aeadOpen(k, n, ad, a), pt);
+        same(native.aeadOpen(k, n, ad, a), pt);
+        const flat = (parts: Uint8Array[]) => Buffer.concat(parts).subarray(prefix);
+        const empty = new Uint8Array(0);
+        same(flat(js.aeadSealParts(k, n, pt, prefix)), js.aeadSeal(k, n, empty, pt));
+        same(flat(native.aeadSealParts(k, n, pt, prefix)), js.aeadSeal(k, n, empty, pt));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('both reject a tampered ciphertext, tag, AD or a short input with DecryptionFailed', () => {
+    fc.assert(
+      fc.property(key, nonce, bytes(0, 32), bytes(1, 300), fc.nat(), (k, n, ad, pt, pos) => {
+        const sealed = js.aeadSeal(k, n, ad, pt);
+        const bad = Uint8Array.from(sealed);
+        bad[pos % bad.length]! ^= 1 << (pos % 8);
+        for (const p of [js, native]) {
+          expect(() => p.aeadOpen(k, n, ad, bad)).to.throw(DecryptionFailed);
+          expect(() => p.aeadOpen(k, n, Uint8Array.of(...ad, 1), sealed)).to.throw(DecryptionFailed);
+          expect(() => p.aeadOpen(k, n, ad, sealed.subarray(0, pos % 16))).to.throw(DecryptionFailed);
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('X25519: same public keys and shared secrets across providers', () => {
+    for (let i = 0; i < 300; i++) {
+      const sa = randomBytes(32);
+      const sb = randomBytes(32);
+      const a1 = js.x25519FromSecret(sa);
+      const a2 = native.x25519FromSecret(sa);
+      same(a1.publicKey, a2.publicKey);
+      const b = js.x25519FromSecret(sb);
+      same(js.x25519DH(a1, b.publicKey), native.x25519DH(a2, b.publicKey));
+    }
+    const g = native.x25519Generate();
+    same(js.x25519FromSecret(g.secretKey).publicKey, g.publicKey);
+    const h = js.x25519Generate();
+    same(native.x25519FromSecret(h.secretKey).publicKey, h.publicKey);
+  });
+
+  it('X25519: both reject low-order points (all-zero shared secret) with LowOrderPoint', () => {
+    for (const p of [js, native]) {
+      const own = p.x25519Generate();
+      for (const point of LOW_ORDER) expect(() => p.x25519DH(own, Buffer.from(point, 'hex')), `${p.name} ${point}`).to.throw(LowOrderPoint);
+    }
+  });
+});

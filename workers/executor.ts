@@ -1,0 +1,84 @@
+/**
+ * Where crypto tasks run: {@link InlineExecutor} on the calling thread, {@link PoolExecutor} on
+ * a Piscina worker pool. Both implement {@link TaskExecutor} over the same typed task map.
+ */
+import { Piscina } from 'piscina';
+import { availableParallelism } from 'node:os';
+import { AbortedError } from '../core/errors.js';
+import { errorFromReply, runTask, transferablesOf, type TaskInput, type TaskName, type TaskOutput, type TaskReply } from './tasks.js';
+
+/** Runs typed tasks somewhere. */
+export interface TaskExecutor {
+  /** `inline` or `pool`. */
+  readonly kind: 'inline' | 'pool';
+  run<K extends TaskName>(name: K, input: TaskInput<K>): Promise<TaskOutput<K>>;
+  /** Stop accepting tasks and release threads. */
+  close(): Promise<void>;
+}
+
+/** Runs every task synchronously on the calling thread (results still come as promises). */
+export class InlineExecutor implements TaskExecutor {
+  readonly kind = 'inline' as const;
+  #closed = false;
+
+  async run<K extends TaskName>(name: K, input: TaskInput<K>): Promise<TaskOutput<K>> {
+    if (this.#closed) throw new AbortedError('executor is closed');
+    return unwrap(runTask({ name, input }));
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+  }
+}
+
+/** Options of a worker pool. */
+export interface PoolExecutorInit {
+  /** Worker threads (default: available parallelism, at least 1). */
+  threads?: number;
+  /** Tasks queued beyond the running ones before `run` rejects (default 4096). */
+  maxQueue?: number;
+}
+
+/** Picks the worker file next to this module: `worker.ts` under tsx, `worker.js` from `dist/`. */
+function workerFilename(): string {
+  const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
+  return new URL(`./worker.${ext}`, import.meta.url).href;
+}
+
+/** Runs tasks on a Piscina pool; tasks run concurrently on several threads. */
+export class PoolExecutor implements TaskExecutor {
+  readonly kind = 'pool' as const;
+  readonly #pool: Piscina;
+
+  constructor(init: PoolExecutorInit = {}) {
+    const threads = Math.max(1, init.threads ?? availableParallelism());
+    this.#pool = new Piscina({
+      filename: workerFilename(),
+      minThreads: threads,
+      maxThreads: threads,
+      maxQueue: init.maxQueue ?? 4096,
+      // Workers need the same TypeScript loader as this thread when running from source.
+      execArgv: import.meta.url.endsWith('.ts') ? ['--import', 'tsx'] : [],
+    });
+  }
+
+  /** Number of worker threads. */
+  get threads(): number {
+    return this.#pool.threads.length;
+  }
+
+  async run<K extends TaskName>(name: K, input: TaskInput<K>): Promise<TaskOutput<K>> {
+    const request = { name, input };
+    const reply = (await this.#pool.run(request, { transferList: transferablesOf(request) })) as TaskReply<K>;
+    return unwrap(reply);
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.destroy();
+  }
+}
+
+function unwrap<K extends TaskName>(reply: TaskReply<K>): TaskOutput<K> {
+  if (reply.ok) return reply.output;
+  throw errorFromReply(reply.error);
+}
