@@ -11,6 +11,7 @@ import { x25519PublicOf } from '../core/keys.js';
 import { encodeU16Frame, U16FrameDecoder } from '../protocols/framing/u16-frame-decoder.js';
 import type { HandshakeInit } from '../protocols/noise/handshake-state.js';
 import { MAX_CIPHERTEXT } from '../protocols/noise/transport.js';
+import { UnexpectedEof } from '../protocols/noise/errors.js';
 import {
   assertNetworkByte,
   assertTcommsPattern,
@@ -131,7 +132,9 @@ export class NoiseSecureChannel implements SecureChannel {
       const count = tcommsHandshakeMessages(this.pattern);
       for (let index = 0; index < count; index++) {
         if ((index % 2 === 0) === initiator) {
-          raw.write(encodeU16Frame(await engine.write()));
+          const message = await engine.write();
+          if (!raw.writable) throw new UnexpectedEof('the Noise handshake (the peer closed)');
+          raw.write(encodeU16Frame(message));
         } else {
           const message = await reader.next(this.recvTimeoutMs, options.signal);
           checkHandshakeLength(this.pattern, index, message);
@@ -155,8 +158,12 @@ export class NoiseSecureChannel implements SecureChannel {
       });
     } catch (err) {
       reader.detach();
+      // A write still in flight may fail after this: never let that be an unhandled 'error'.
+      raw.on('error', ignore);
       raw.destroy();
       throw err;
     }
   }
 }
+
+function ignore(): void {}

@@ -157,7 +157,10 @@ export class SecureDuplex extends Duplex {
   }
 
   #writeRaw(parts: Uint8Array[]): void {
-    if (this.#raw.destroyed) return;
+    if (!this.#raw.writable) {
+      this.#fail(new UnexpectedEof('the secure channel (the peer closed while we were writing)'));
+      return;
+    }
     let ok = true;
     if (parts.length === 1) {
       ok = this.#raw.write(parts[0]!);
@@ -278,7 +281,11 @@ export class SecureDuplex extends Duplex {
     this.#raw.off('end', this.#onEnd);
     this.#raw.off('error', this.#onError);
     this.#raw.off('close', this.#onClose);
+    // Late errors of the raw stream (a write that was in flight) must not go unhandled.
+    this.#raw.on('error', ignore);
     this.#raw.destroy();
     callback(err);
   }
 }
+
+function ignore(): void {}

@@ -14,12 +14,12 @@ async function readExactly(stream: NodeJS.ReadableStream & { read(n?: number): B
   const parts: Buffer[] = [];
   let have = 0;
   while (have < n) {
-    const chunk = stream.read();
+    const chunk = stream.read() as Buffer | null;
     if (chunk === null) {
       await once(stream as never, 'readable');
       continue;
     }
-    parts.push(chunk);
+    parts.push(chunk as Buffer);
     have += chunk.length;
   }
   return Buffer.concat(parts);

@@ -1,0 +1,222 @@
+import { expect } from 'chai';
+import fc from 'fast-check';
+import { randomBytes } from 'node:crypto';
+import { TcommsError } from '../../../core/errors.js';
+import { nativeProvider } from '../../../core/crypto/index.js';
+import { U16FrameDecoder, encodeU16Frame } from '../../../protocols/framing/u16-frame-decoder.js';
+import { CipherState } from '../../../protocols/noise/cipher-state.js';
+import {
+  DecryptionFailed,
+  FrameTooLarge,
+  NoiseMessageLength,
+  NoisePayloadNotEmpty,
+  NonceExhausted,
+  UnexpectedEof,
+} from '../../../protocols/noise/errors.js';
+import { HandshakeState } from '../../../protocols/noise/handshake-state.js';
+import { checkEmptyPayload, checkHandshakeLength, tcommsPrologue } from '../../../protocols/noise/tcomms.js';
+import { MAX_PLAINTEXT, NoiseDecoder, NoiseEncoder } from '../../../protocols/noise/transport.js';
+import { PROVIDERS } from '../../support/providers.js';
+
+/** Split `bytes` at the given cut points (any chunking). */
+function chunk(bytes: Uint8Array, cuts: number[]): Uint8Array[] {
+  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
+  const out: Uint8Array[] = [];
+  let last = 0;
+  for (const p of points) {
+    out.push(bytes.subarray(last, p));
+    last = p;
+  }
+  out.push(bytes.subarray(last));
+  return out;
+}
+
+function cipherPair(provider = nativeProvider): [CipherState, CipherState] {
+  const key = randomBytes(32);
+  return [new CipherState(provider, key), new CipherState(provider, key)];
+}
+
+/** A protocol (or other typed) error, never a TypeError/RangeError from the decoder itself. */
+function expectTyped(fn: () => unknown): void {
+  try {
+    fn();
+  } catch (err) {
+    expect(err, String(err)).to.be.instanceOf(TcommsError);
+  }
+}
+
+describe('u16 framing', () => {
+  it('any chunking of a frame stream decodes to the same frames', () => {
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 20 }), fc.array(fc.nat(), { maxLength: 30 }), (frames, cuts) => {
+        const wire = Buffer.concat(frames.map(encodeU16Frame));
+        const dec = new U16FrameDecoder();
+        const got: Uint8Array[] = [];
+        for (const c of chunk(wire, cuts)) got.push(...dec.push(c).map((f) => Uint8Array.from(f)));
+        dec.end();
+        expect(got.map((f) => Buffer.from(f).toString('hex'))).to.deep.equal(frames.map((f) => Buffer.from(f).toString('hex')));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('rejects a frame over the limit, and a stream that ends mid-frame', () => {
+    expect(() => new U16FrameDecoder(100).push(Uint8Array.of(0, 101))).to.throw(FrameTooLarge);
+    const dec = new U16FrameDecoder();
+    dec.push(Uint8Array.of(0, 5, 1));
+    expect(dec.buffered).to.equal(1);
+    expect(() => dec.end()).to.throw(UnexpectedEof);
+    const lone = new U16FrameDecoder();
+    lone.push(Uint8Array.of(0));
+    expect(() => lone.end()).to.throw(UnexpectedEof);
+  });
+
+  it('random bytes only ever give frames or typed errors, and hold at most one frame', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 4000 }), fc.integer({ min: 0, max: 0xffff }), (junk, max) => {
+        const dec = new U16FrameDecoder(max);
+        expectTyped(() => dec.push(junk));
+        expect(dec.buffered).to.be.at.most(max + 1);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+});
+
+describe('Noise transport stream', () => {
+  for (const provider of PROVIDERS) {
+    it(`${provider.name}: any chunking of the ciphertext gives the same plaintext byte stream`, () => {
+      fc.assert(
+        fc.property(fc.array(fc.uint8Array({ maxLength: 2000 }), { maxLength: 8 }), fc.array(fc.nat(), { maxLength: 20 }), (writes, cuts) => {
+          const [s, r] = cipherPair(provider);
+          const enc = new NoiseEncoder(s);
+          const dec = new NoiseDecoder(r);
+          const wire = Buffer.concat(writes.flatMap((w) => enc.encrypt(w)));
+          const out = Buffer.concat(chunk(wire, cuts).flatMap((c) => dec.decrypt(c)));
+          dec.end();
+          expect(out.equals(Buffer.concat(writes))).to.equal(true);
+        }),
+        { numRuns: 300 },
+      );
+    });
+  }
+
+  it('splits writes at 65519 bytes of plaintext (frames of at most 65535)', () => {
+    const [s, r] = cipherPair();
+    const big = randomBytes(MAX_PLAINTEXT * 2 + 10);
+    const wire = Buffer.concat(new NoiseEncoder(s).encrypt(big));
+    const frames = new U16FrameDecoder().push(wire);
+    expect(frames.map((f) => f.length)).to.deep.equal([65535, 65535, 26]);
+    expect(Buffer.concat(new NoiseDecoder(r).decrypt(wire)).equals(big)).to.equal(true);
+    expect(s.nonce).to.equal(3n);
+  });
+
+  it('an empty plaintext is one 16-byte frame that adds nothing and consumes a nonce', () => {
+    const [s, r] = cipherPair();
+    const wire = Buffer.concat(new NoiseEncoder(s).encrypt(new Uint8Array(0)));
+    expect(wire.length).to.equal(18);
+    expect(new NoiseDecoder(r).decrypt(wire)).to.deep.equal([]);
+    expect(r.nonce).to.equal(1n);
+  });
+
+  it('a frame shorter than the tag, a flipped bit, a replayed or reordered frame: DecryptionFailed', () => {
+    const [s, r] = cipherPair();
+    expect(() => new NoiseDecoder(r).decrypt(Uint8Array.of(0, 15, ...new Uint8Array(15)))).to.throw(DecryptionFailed);
+    const enc = new NoiseEncoder(s);
+    const one = Buffer.concat(enc.encrypt(Buffer.from('one')));
+    const two = Buffer.concat(enc.encrypt(Buffer.from('two')));
+    const dec = new NoiseDecoder(r);
+    expect(() => dec.decrypt(two)).to.throw(DecryptionFailed);
+    dec.decrypt(one);
+    expect(() => dec.decrypt(one)).to.throw(DecryptionFailed);
+    const flipped = Buffer.from(two);
+    flipped[5]! ^= 0x40;
+    expect(() => dec.decrypt(flipped)).to.throw(DecryptionFailed);
+  });
+
+  it('random bytes fed to the transport decoder only raise typed protocol errors', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 3000 }), (junk) => {
+        const [, r] = cipherPair();
+        expectTyped(() => new NoiseDecoder(r).decrypt(junk));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('the nonce 2^64-1 is never used: NonceExhausted', () => {
+    const [s] = cipherPair();
+    s.nonce = 0xffff_ffff_ffff_fffen;
+    new NoiseEncoder(s).encrypt(Uint8Array.of(1));
+    expect(s.nonce).to.equal(0xffff_ffff_ffff_ffffn);
+    expect(() => new NoiseEncoder(s).encrypt(Uint8Array.of(1))).to.throw(NonceExhausted);
+    const [, r] = cipherPair();
+    r.nonce = 0xffff_ffff_ffff_ffffn;
+    expect(() => r.open(new Uint8Array(16))).to.throw(NonceExhausted);
+  });
+
+  it('the nonce counter carries from the low to the high 32 bits', () => {
+    const [s, r] = cipherPair();
+    s.nonce = 0xffff_ffffn;
+    r.nonce = 0xffff_ffffn;
+    const enc = new NoiseEncoder(s);
+    const dec = new NoiseDecoder(r);
+    for (let i = 0; i < 3; i++) expect(Buffer.concat(dec.decrypt(Buffer.concat(enc.encrypt(Uint8Array.of(i))))).toString('hex')).to.equal(`0${i}`);
+    expect(s.nonce).to.equal(0x1_0000_0002n);
+  });
+});
+
+describe('Noise handshake rules', () => {
+  const handshake = (initiator: boolean, pattern: 'XX' | 'IX' = 'XX') =>
+    new HandshakeState(nativeProvider, { pattern, initiator, prologue: tcommsPrologue(0), staticKeys: nativeProvider.x25519Generate() });
+
+  it('a handshake message of the wrong length is a NoiseMessageLength error', () => {
+    for (const pattern of ['XX', 'IX'] as const) {
+      const i = handshake(true, pattern);
+      const m = i.writeMessage();
+      checkHandshakeLength(pattern, 0, m);
+      expect(() => checkHandshakeLength(pattern, 0, m.subarray(1))).to.throw(NoiseMessageLength);
+      expect(() => checkHandshakeLength(pattern, 0, Buffer.concat([m, Uint8Array.of(0)]))).to.throw(NoiseMessageLength);
+      expect(() => handshake(false, pattern).readMessage(m.subarray(0, 10))).to.throw(NoiseMessageLength);
+    }
+  });
+
+  it('a non-empty handshake payload is a NoisePayloadNotEmpty error', () => {
+    const i = handshake(true);
+    const r = handshake(false);
+    const payload = r.readMessage(i.writeMessage(Uint8Array.of(1, 2, 3)));
+    expect(() => checkEmptyPayload(payload)).to.throw(NoisePayloadNotEmpty);
+  });
+
+  it('a tampered message 2 fails authentication; a different prologue fails message 2', () => {
+    const i = handshake(true);
+    const r = handshake(false);
+    r.readMessage(i.writeMessage());
+    const m2 = r.writeMessage();
+    m2[40]! ^= 1;
+    expect(() => i.readMessage(m2)).to.throw(DecryptionFailed);
+    const i2 = handshake(true);
+    const other = new HandshakeState(nativeProvider, { pattern: 'XX', initiator: false, prologue: tcommsPrologue(7), staticKeys: nativeProvider.x25519Generate() });
+    other.readMessage(i2.writeMessage());
+    expect(() => i2.readMessage(other.writeMessage())).to.throw(DecryptionFailed);
+  });
+
+  it('random bytes at every handshake step only raise typed errors', () => {
+    fc.assert(
+      fc.property(fc.constantFrom('XX', 'IX') as fc.Arbitrary<'XX' | 'IX'>, fc.integer({ min: 0, max: 2 }), fc.uint8Array({ maxLength: 200 }), (pattern, step, junk) => {
+        const i = handshake(true, pattern);
+        const r = handshake(false, pattern);
+        const steps = pattern === 'XX' ? 3 : 2;
+        const at = step % steps;
+        const states = [i, r];
+        for (let k = 0; k < at; k++) states[(k + 1) % 2]!.readMessage(states[k % 2]!.writeMessage());
+        const reader = states[(at + 1) % 2]!;
+        expectTyped(() => {
+          checkHandshakeLength(pattern, at, junk);
+          checkEmptyPayload(reader.readMessage(junk));
+        });
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
