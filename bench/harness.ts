@@ -1,0 +1,35 @@
+/** Tiny benchmark helpers: medians of several runs, and a table with ratios to a baseline. */
+
+export function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/** Run `fn` `runs` times and return the median of what it returns. */
+export async function medianOf(runs: number, fn: () => Promise<number>): Promise<number> {
+  const out: number[] = [];
+  for (let i = 0; i < runs; i++) out.push(await fn());
+  return median(out);
+}
+
+export interface Row {
+  name: string;
+  value: number;
+}
+
+/** Print rows with their ratio to the row named `baseline`. */
+export function table(title: string, unit: string, rows: Row[], baseline: string): void {
+  const base = rows.find((r) => r.name === baseline)?.value ?? NaN;
+  console.log(`\n${title}`);
+  console.log(`| ${'configuration'.padEnd(40)} | ${unit.padStart(14)} | ${'ratio'.padStart(7)} |`);
+  console.log(`|${'-'.repeat(42)}|${'-'.repeat(16)}|${'-'.repeat(9)}|`);
+  for (const r of rows) {
+    console.log(`| ${r.name.padEnd(40)} | ${fmt(r.value).padStart(14)} | ${(r.value / base).toFixed(2).padStart(7)} |`);
+  }
+  console.log(`(ratio: against "${baseline}", measured in this run)`);
+}
+
+function fmt(v: number): string {
+  return v >= 100 ? Math.round(v).toLocaleString('en-US') : v.toFixed(2);
+}

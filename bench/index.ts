@@ -1,0 +1,192 @@
+/**
+ * `npm run bench`: the secure channel, in one run. Inline vs pool, stablelib vs native:
+ * handshakes/s (sequential and 32 concurrent), encrypted throughput with 64 KiB, 1 KiB and
+ * 100 B writes over an in-memory pair, the cost of sealing and framing one 100-byte write,
+ * and one-way throughput over TCP loopback between two processes against raw TCP.
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { connect } from 'node:net';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { NoiseSecureChannel, noiseStaticKeys } from '../channels/secure-channel.js';
+import type { CryptoPolicy } from '../channels/crypto-policy.js';
+import { nativeProvider, stablelibProvider, type CryptoProvider } from '../core/crypto/index.js';
+import { NodeIdentity } from '../core/keys.js';
+import { CipherState } from '../protocols/noise/cipher-state.js';
+import { NoiseEncoder } from '../protocols/noise/transport.js';
+import { duplexPair } from '../transports/memory/duplex-pair.js';
+import { PoolExecutor, type TaskExecutor } from '../workers/executor.js';
+import { medianOf, table } from './harness.js';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const alice = NodeIdentity.generate();
+const bob = NodeIdentity.generate();
+
+interface Config {
+  name: string;
+  provider: CryptoProvider;
+  executor?: TaskExecutor;
+  policy?: Partial<CryptoPolicy>;
+}
+
+function channels(c: Config): [NoiseSecureChannel, NoiseSecureChannel] {
+  const make = (id: NodeIdentity) =>
+    new NoiseSecureChannel({
+      staticKeys: noiseStaticKeys(id, c.provider),
+      provider: c.provider,
+      ...(c.executor === undefined ? {} : { executor: c.executor }),
+      ...(c.policy === undefined ? {} : { policy: c.policy }),
+    });
+  return [make(alice), make(bob)];
+}
+
+async function handshakeOnce(a: NoiseSecureChannel, b: NoiseSecureChannel): Promise<void> {
+  const [x, y] = duplexPair();
+  const [sa, sb] = await Promise.all([a.secureOutbound(x, { dialedPublicKey: bob.publicKey }), b.secureInbound(y)]);
+  sa.destroy();
+  sb.destroy();
+}
+
+/** Complete handshakes per second with `concurrency` pairs in flight. */
+async function handshakesPerSecond(c: Config, concurrency: number, total: number): Promise<number> {
+  const [a, b] = channels(c);
+  let started = 0;
+  const t = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (started < total) {
+        started++;
+        await handshakeOnce(a, b);
+      }
+    }),
+  );
+  return (total / (performance.now() - t)) * 1000;
+}
+
+/** MB/s through an in-memory pair with writes of `size` bytes. */
+async function throughput(c: Config, size: number, total: number): Promise<number> {
+  const [a, b] = channels(c);
+  const [x, y] = duplexPair({ highWaterMark: 256 * 1024 });
+  const [sa, sb] = await Promise.all([a.secureOutbound(x), b.secureInbound(y)]);
+  const chunk = Buffer.alloc(size, 1);
+  total -= total % size;
+  let got = 0;
+  const done = new Promise<void>((resolve) => {
+    sb.on('data', (d: Buffer) => (got += d.length));
+    sb.on('end', resolve);
+  });
+  const t = performance.now();
+  for (let sent = 0; sent < total; sent += size) if (!sa.write(chunk)) await once(sa, 'drain');
+  sa.end();
+  await done;
+  const ms = performance.now() - t;
+  sa.destroy();
+  sb.destroy();
+  if (got !== total) throw new Error(`lost bytes: ${got} of ${total}`);
+  return total / ms / 1000;
+}
+
+/** Microseconds to seal and frame one 100-byte write. */
+function sealFrameMicros(provider: CryptoProvider, n: number): number {
+  const enc = new NoiseEncoder(new CipherState(provider, new Uint8Array(32).fill(3)));
+  const data = Buffer.alloc(100, 9);
+  const out: Uint8Array[] = [];
+  const t = performance.now();
+  for (let i = 0; i < n; i++) {
+    out.length = 0;
+    enc.encrypt(data, out);
+  }
+  return ((performance.now() - t) * 1000) / n;
+}
+
+/** One-way MB/s over TCP loopback to a receiver in another process. */
+async function tcpTwoProcess(mode: 'raw' | 'inline' | 'pool', total: number): Promise<number> {
+  const peerPath = fileURLToPath(new URL('./tcp-peer.ts', import.meta.url));
+  const child = spawn(process.execPath, ['--import', 'tsx', peerPath, mode], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  const { port } = JSON.parse((await lines.next()).value as string) as { port: number };
+  const socket = connect({ host: '127.0.0.1', port, noDelay: true, allowHalfOpen: true });
+  await once(socket, 'connect');
+  const executor = mode === 'pool' ? new PoolExecutor({ threads: 1 }) : undefined;
+  const stream =
+    mode === 'raw'
+      ? socket
+      : await new NoiseSecureChannel({
+          staticKeys: noiseStaticKeys(alice),
+          ...(executor === undefined ? {} : { executor, policy: { bulkPoolThreshold: 16 * 1024 } }),
+        }).secureOutbound(socket);
+  const chunk = Buffer.alloc(64 * 1024, 5);
+  for (let sent = 0; sent < total; sent += chunk.length) if (!stream.write(chunk)) await once(stream, 'drain');
+  stream.end();
+  const result = JSON.parse((await lines.next()).value as string) as { bytes: number; ms: number };
+  child.stdin!.end();
+  await once(child, 'exit');
+  socket.destroy();
+  await executor?.close();
+  if (result.bytes !== total) throw new Error(`receiver got ${result.bytes} of ${total}`);
+  return result.bytes / result.ms / 1000;
+}
+
+async function main(): Promise<void> {
+  const pool = new PoolExecutor({ threads: 2 });
+  const configs: Config[] = [
+    { name: 'native, in-thread', provider: nativeProvider },
+    { name: 'native, pool (2 threads)', provider: nativeProvider, executor: pool, policy: { handshakeOnPool: true, bulkPoolThreshold: 1 } },
+    { name: 'stablelib, in-thread', provider: stablelibProvider },
+    { name: 'stablelib, pool (2 threads)', provider: stablelibProvider, executor: pool, policy: { handshakeOnPool: true, bulkPoolThreshold: 1 } },
+  ];
+  console.log(`tcomms secure-channel benchmark: node ${process.version}, ${RUNS} runs per figure (median)`);
+  const baseline = 'stablelib, in-thread';
+
+  for (const [label, concurrency] of [
+    ['sequential', 1],
+    ['32 concurrent pairs', 32],
+  ] as const) {
+    const rows = [];
+    for (const c of configs) {
+      const count = c.provider === nativeProvider ? 600 : 120;
+      rows.push({ name: c.name, value: await medianOf(RUNS, () => handshakesPerSecond(c, concurrency, count)) });
+    }
+    table(`Complete XX handshakes/s, ${label} (both sides in this process)`, 'handshakes/s', rows, baseline);
+  }
+
+  for (const [size, native, js] of [
+    [64 * 1024, 256 * 1024 * 1024, 24 * 1024 * 1024],
+    [1024, 32 * 1024 * 1024, 8 * 1024 * 1024],
+    [100, 4 * 1024 * 1024, 1024 * 1024],
+  ] as const) {
+    const rows = [];
+    for (const c of configs) rows.push({ name: c.name, value: await medianOf(RUNS, () => throughput(c, size, c.provider === nativeProvider ? native : js)) });
+    table(`Encrypted throughput, ${size}-byte writes, memory pair (both sides in this process)`, 'MB/s', rows, baseline);
+  }
+
+  table(
+    'Seal and frame one 100-byte write',
+    'us',
+    [
+      { name: 'native', value: await medianOf(RUNS, async () => sealFrameMicros(nativeProvider, 100_000)) },
+      { name: 'stablelib', value: await medianOf(RUNS, async () => sealFrameMicros(stablelibProvider, 20_000)) },
+    ],
+    'stablelib',
+  );
+  await pool.close();
+
+  const total = 1024 * 1024 * 1024;
+  const rows = [];
+  for (const mode of ['raw', 'inline', 'pool'] as const) {
+    rows.push({
+      name: mode === 'raw' ? 'raw TCP, no encryption' : mode === 'inline' ? 'native, in-thread' : 'native, pool (1 thread each side, >=16 KiB)',
+      value: await medianOf(RUNS, () => tcpTwoProcess(mode, total)),
+    });
+  }
+  table('One-way throughput over TCP loopback between two processes, 64 KiB writes (1 GiB)', 'MB/s', rows, 'raw TCP, no encryption');
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,40 @@
+/**
+ * The receiving process of the two-process TCP benchmark. Listens on 127.0.0.1:0, prints its
+ * port, then for each connection: optional Noise responder handshake, read to the end, and
+ * print `{bytes, ms}` measured from the first byte to the end.
+ */
+import { createServer, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { NoiseSecureChannel, noiseStaticKeys } from '../channels/secure-channel.js';
+import { NodeIdentity } from '../core/keys.js';
+import { PoolExecutor } from '../workers/executor.js';
+
+const mode = process.argv[2] ?? 'inline'; // raw | inline | pool
+const identity = NodeIdentity.fromSeed(new Uint8Array(32).fill(7));
+const executor = mode === 'pool' ? new PoolExecutor({ threads: 1 }) : undefined;
+const channel = new NoiseSecureChannel({
+  staticKeys: noiseStaticKeys(identity),
+  ...(executor === undefined ? {} : { executor, policy: { bulkPoolThreshold: 16 * 1024 } }),
+});
+
+const server = createServer({ allowHalfOpen: true }, (socket: Socket) => {
+  socket.setNoDelay(true);
+  void (async () => {
+    const stream: Duplex = mode === 'raw' ? socket : await channel.secureInbound(socket);
+    let bytes = 0;
+    let start = 0;
+    stream.on('data', (d: Buffer) => {
+      if (start === 0) start = performance.now();
+      bytes += d.length;
+    });
+    stream.on('end', () => {
+      process.stdout.write(JSON.stringify({ bytes, ms: performance.now() - start }) + '\n');
+      stream.end();
+    });
+  })();
+});
+server.listen(0, '127.0.0.1', () => {
+  process.stdout.write(JSON.stringify({ port: (server.address() as { port: number }).port }) + '\n');
+});
+process.stdin.on('end', () => process.exit(0));
+process.stdin.resume();
