@@ -19,13 +19,35 @@ function log(line: string): void {
   process.stdout.write(line + '\n');
 }
 
-async function readLine(stream: SecureDuplex): Promise<string> {
-  let text = '';
-  for await (const chunk of stream) {
-    text += String(chunk);
-    if (text.includes('\n')) break;
-  }
-  return text.trimEnd();
+/** Resolve with the first line (or everything, at end), leaving the stream open. */
+function readLine(stream: SecureDuplex): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const cleanup = () => {
+      stream.off('data', onData);
+      stream.off('end', onEnd);
+      stream.off('error', onError);
+      stream.pause();
+    };
+    const onData = (chunk: Buffer) => {
+      text += chunk.toString();
+      if (text.includes('\n')) {
+        cleanup();
+        resolve(text.slice(0, text.indexOf('\n')));
+      }
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(text);
+    };
+    const onError = (err: Error) => {
+      cleanup();
+      reject(err);
+    };
+    stream.on('data', onData);
+    stream.on('end', onEnd);
+    stream.on('error', onError);
+  });
 }
 
 /** A responder: reads the wire byte, runs the handshake, answers one message. */
@@ -35,7 +57,7 @@ function serve(identity: NodeIdentity, onSession: (s: SecureDuplex) => Promise<v
     socket.once('readable', () => {
       const wire = socket.read(1) as Buffer | null;
       if (wire === null || wire[0] !== NETWORK_BYTE) return socket.destroy();
-      channel.secureInbound(socket).then(onSession, (err: Error) => log(`  responder: handshake refused (${err.name})`));
+      channel.secureInbound(socket).then(onSession, () => socket.destroy());
     });
   });
 }
@@ -75,8 +97,8 @@ async function main(): Promise<void> {
   // Bulk: 64 MiB through the channel, checked end to end.
   const bulk = serve(bob, async (s) => {
     const hash = createHash('sha256');
-    for await (const chunk of s) hash.update(chunk as Buffer);
-    s.end(hash.digest('hex') + '\n');
+    s.on('data', (chunk: Buffer) => hash.update(chunk));
+    s.on('end', () => s.end(hash.digest('hex') + '\n'));
   });
   bulk.listen(0, '127.0.0.1');
   await once(bulk, 'listening');
@@ -94,6 +116,8 @@ async function main(): Promise<void> {
   // An impostor: alice dials bob's key but mallory answers. Alice aborts after message 2.
   const mallory = NodeIdentity.generate();
   const fake = serve(mallory, async () => {});
+  // The impostor's handshake ends when alice hangs up: expected, not worth a line.
+  fake.on('connection', (socket: Socket) => socket.on('error', () => {}));
   fake.listen(0, '127.0.0.1');
   await once(fake, 'listening');
   try {
