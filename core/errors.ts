@@ -87,16 +87,6 @@ export class InvalidPublicKey extends TcommsError {
   }
 }
 
-/**
- * Rebuild an error that crossed a worker boundary as a class instance on this thread.
- * Unknown names become an {@link InternalError} that keeps the original name and message.
- */
-export function errorFromPlain(plain: PlainError, registry: ReadonlyMap<string, (message: string) => TcommsError>): TcommsError {
-  const make = registry.get(plain.name);
-  if (make !== undefined) return make(plain.message);
-  return new InternalError(`${plain.name}: ${plain.message}`);
-}
-
 /** True when `value` is a tcomms error of the given kind. */
 export function isErrorKind(value: unknown, kind: ErrorKind): value is TcommsError {
   return value instanceof TcommsError && value.kind === kind;
