@@ -5,11 +5,10 @@
  * Large chunks may be sealed/opened on the worker pool; results are written in nonce order.
  */
 import { Duplex } from 'node:stream';
-import { TAG_LENGTH } from '../core/crypto/provider.js';
 import type { CipherState } from '../protocols/noise/cipher-state.js';
 import { NonceExhausted, UnexpectedEof } from '../protocols/noise/errors.js';
 import type { U16FrameDecoder } from '../protocols/framing/u16-frame-decoder.js';
-import { MAX_PLAINTEXT, NoiseDecoder, NoiseEncoder } from '../protocols/noise/transport.js';
+import { NoiseDecoder, NoiseEncoder, splitPlaintext } from '../protocols/noise/transport.js';
 import type { TaskExecutor } from '../workers/executor.js';
 import type { CryptoPolicy } from './crypto-policy.js';
 
@@ -127,11 +126,7 @@ export class SecureDuplex extends Duplex {
       else this.#out.push({ data: parts });
       return;
     }
-    const plaintexts: Uint8Array[] = [];
-    for (let o = 0; o < chunk.length || o === 0; o += MAX_PLAINTEXT) {
-      plaintexts.push(chunk.subarray(o, Math.min(o + MAX_PLAINTEXT, chunk.length)));
-      if (chunk.length === 0) break;
-    }
+    const plaintexts = splitPlaintext(chunk);
     const cipher = this.#encoder.cipher;
     const nonce = reserveNonces(cipher, plaintexts.length);
     const slot: Slot = { data: undefined };
@@ -213,7 +208,6 @@ export class SecureDuplex extends Duplex {
       else this.#in.push({ data: out });
       return;
     }
-    for (const f of frames) if (f.length < TAG_LENGTH) this.#decoder.decryptFrame(f); // throws DecryptionFailed
     const cipher = this.#decoder.cipher;
     const nonce = reserveNonces(cipher, frames.length);
     const slot: Slot = { data: undefined };

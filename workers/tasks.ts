@@ -4,12 +4,13 @@
  * both paths give identical bytes. Errors are returned as plain values and rebuilt as classes.
  */
 import { cryptoProvider, type CryptoProviderName } from '../core/crypto/index.js';
-import { DecryptionFailed, LowOrderPoint, TAG_LENGTH } from '../core/crypto/provider.js';
+import { concat } from '../core/bytes.js';
+import { DecryptionFailed, LowOrderPoint } from '../core/crypto/provider.js';
 import { InternalError, InvalidPublicKey, TcommsError, type PlainError } from '../core/errors.js';
 import { CipherState } from '../protocols/noise/cipher-state.js';
 import { HandshakeMisuse, NoiseMessageLength, NonceExhausted } from '../protocols/noise/errors.js';
 import { HandshakeState, type HandshakeSnapshot } from '../protocols/noise/handshake-state.js';
-import { MAX_PLAINTEXT } from '../protocols/noise/transport.js';
+import { MAX_PLAINTEXT, NoiseDecoder, NoiseEncoder } from '../protocols/noise/transport.js';
 
 /** Every task: its input and its output. */
 export interface TaskMap {
@@ -62,43 +63,20 @@ const HANDLERS: Handlers = {
   'transport.seal': ({ provider, key, nonce, plaintexts }) => {
     const cipher = new CipherState(cryptoProvider(provider), key);
     cipher.nonce = nonce;
-    let total = 0;
-    for (const p of plaintexts) {
-      if (p.length > MAX_PLAINTEXT) throw new HandshakeMisuse('transport.seal plaintext over 65519 bytes');
-      total += 2 + p.length + TAG_LENGTH;
-    }
-    const wire = new Uint8Array(total);
-    let offset = 0;
-    for (const p of plaintexts) {
-      const length = p.length + TAG_LENGTH;
-      wire[offset] = length >> 8;
-      wire[offset + 1] = length & 0xff;
-      offset += 2;
-      for (const part of cipher.sealParts(p, 0)) {
-        wire.set(part, offset);
-        offset += part.length;
-      }
-    }
-    return { wire };
+    // One frame per plaintext: a longer one would consume nonces the caller did not reserve.
+    for (const p of plaintexts) if (p.length > MAX_PLAINTEXT) throw new HandshakeMisuse('transport.seal plaintext over 65519 bytes');
+    const encoder = new NoiseEncoder(cipher);
+    const parts: Uint8Array[] = [];
+    for (const p of plaintexts) encoder.encrypt(p, parts);
+    return { wire: concat(parts) };
   },
   'transport.open': ({ provider, key, nonce, frames }) => {
     const cipher = new CipherState(cryptoProvider(provider), key);
     cipher.nonce = nonce;
+    const decoder = new NoiseDecoder(cipher);
     const plain: Uint8Array[] = [];
-    let total = 0;
-    for (const f of frames) {
-      if (f.length < TAG_LENGTH) throw new DecryptionFailed('transport frame shorter than the tag');
-      const p = cipher.open(f);
-      plain.push(p);
-      total += p.length;
-    }
-    const plaintext = new Uint8Array(total);
-    let offset = 0;
-    for (const p of plain) {
-      plaintext.set(p, offset);
-      offset += p.length;
-    }
-    return { plaintext };
+    for (const f of frames) decoder.decryptFrame(f, plain);
+    return { plaintext: concat(plain) };
   },
 };
 

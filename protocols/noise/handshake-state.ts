@@ -6,7 +6,7 @@ import { concat } from '../../core/bytes.js';
 import type { CryptoProvider, CryptoProviderName, X25519KeyPair } from '../../core/crypto/provider.js';
 import { CipherState } from './cipher-state.js';
 import { HandshakeMisuse, NoiseMessageLength } from './errors.js';
-import { PATTERNS, protocolName, type HandshakePattern, type PatternName, type Token } from './patterns.js';
+import { messageLength, PATTERNS, protocolName, type HandshakePattern, type PatternName, type Token } from './patterns.js';
 import { SymmetricState } from './symmetric-state.js';
 
 const DH_LENGTH = 32;
@@ -156,7 +156,7 @@ export class HandshakeState {
   readMessage(message: Uint8Array): Uint8Array {
     if (this.complete || this.isMyTurn) throw new HandshakeMisuse('not our turn to read a handshake message');
     const tokens = this.pattern.messages[this.#messageIndex]!;
-    const minimum = minimumLength(tokens, this.#ss.cipher.hasKey());
+    const minimum = messageLength(tokens, this.#ss.cipher.hasKey(), 0).length;
     if (message.length < minimum) throw new NoiseMessageLength(minimum, message.length, this.#messageIndex);
     let offset = 0;
     for (const token of tokens) {
@@ -216,15 +216,4 @@ function dhOperands(token: Token, initiator: boolean): ['e' | 's', 'e' | 's'] {
   const first = token[0] as 'e' | 's';
   const second = token[1] as 'e' | 's';
   return initiator ? [first, second] : [second, first];
-}
-
-function minimumLength(tokens: readonly Token[], hasKeyAtStart: boolean): number {
-  let hasKey = hasKeyAtStart;
-  let len = 0;
-  for (const t of tokens) {
-    if (t === 'e') len += DH_LENGTH;
-    else if (t === 's') len += hasKey ? DH_LENGTH + 16 : DH_LENGTH;
-    else hasKey = true;
-  }
-  return len + (hasKey ? 16 : 0);
 }

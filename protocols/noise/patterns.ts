@@ -31,21 +31,27 @@ export function patternOfProtocolName(name: string): PatternName | undefined {
   return m === null ? undefined : (m[1] as PatternName);
 }
 
-const DH_TOKENS: ReadonlySet<Token> = new Set(['ee', 'es', 'se', 'ss']);
-
 /**
- * The exact length of each handshake message of `pattern` given each message's payload length:
- * 32 per `e`, 32 (+16 once a key exists) per `s`, and the payload (+16 once a key exists).
+ * Length of one handshake message: 32 per `e`, 32 (+16 once a key exists) per `s`, and the
+ * payload (+16 once a key exists). Returns the length and whether a key exists afterwards.
  */
+export function messageLength(tokens: readonly Token[], hasKeyAtStart: boolean, payloadLength: number): { length: number; hasKey: boolean } {
+  let hasKey = hasKeyAtStart;
+  let length = 0;
+  for (const t of tokens) {
+    if (t === 'e') length += 32;
+    else if (t === 's') length += hasKey ? 48 : 32;
+    else hasKey = true;
+  }
+  return { length: length + payloadLength + (hasKey ? 16 : 0), hasKey };
+}
+
+/** The exact length of each handshake message of `pattern` given each message's payload length. */
 export function handshakeMessageLengths(pattern: PatternName, payloadLength = 0): number[] {
   let hasKey = false;
   return PATTERNS[pattern].messages.map((tokens) => {
-    let len = 0;
-    for (const t of tokens) {
-      if (t === 'e') len += 32;
-      else if (t === 's') len += hasKey ? 48 : 32;
-      else if (DH_TOKENS.has(t)) hasKey = true;
-    }
-    return len + payloadLength + (hasKey ? 16 : 0);
+    const m = messageLength(tokens, hasKey, payloadLength);
+    hasKey = m.hasKey;
+    return m.length;
   });
 }

@@ -13,23 +13,32 @@ export const MAX_CIPHERTEXT = U16_MAX;
 /** Largest plaintext of one transport message: 65535 - 16 (tag). */
 export const MAX_PLAINTEXT = MAX_CIPHERTEXT - TAG_LENGTH;
 
+/** Views of `plaintext` of at most 65519 bytes each; an empty plaintext gives one empty view. */
+export function splitPlaintext(plaintext: Uint8Array): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let offset = 0;
+  do {
+    const end = Math.min(offset + MAX_PLAINTEXT, plaintext.length);
+    out.push(plaintext.subarray(offset, end));
+    offset = end;
+  } while (offset < plaintext.length);
+  return out;
+}
+
 /** Encrypts outbound plaintext into framed Noise transport messages. */
 export class NoiseEncoder {
   constructor(readonly cipher: CipherState) {}
 
   /** Frame and encrypt `plaintext`; appends the wire chunks to `out` (returned). */
   encrypt(plaintext: Uint8Array, out: Uint8Array[] = []): Uint8Array[] {
-    let offset = 0;
-    do {
-      const end = Math.min(offset + MAX_PLAINTEXT, plaintext.length);
-      const parts = this.cipher.sealParts(plaintext.subarray(offset, end), U16_PREFIX_LENGTH);
-      const length = end - offset + TAG_LENGTH;
+    for (const piece of splitPlaintext(plaintext)) {
+      const parts = this.cipher.sealParts(piece, U16_PREFIX_LENGTH);
+      const length = piece.length + TAG_LENGTH;
       const head = parts[0]!;
       head[0] = length >> 8;
       head[1] = length & 0xff;
       for (const p of parts) out.push(p);
-      offset = end;
-    } while (offset < plaintext.length);
+    }
     return out;
   }
 

@@ -10,12 +10,4 @@ export function loadVectors<T = any>(name: string): T {
   return JSON.parse(readFileSync(FIXTURE_DIR + name, 'utf8')) as T;
 }
 
-/** Decode a lowercase hex string. */
-export function hex(s: string): Uint8Array {
-  return new Uint8Array(Buffer.from(s, 'hex'));
-}
-
-/** Encode bytes as lowercase hex. */
-export function toHexString(b: Uint8Array): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
-}
+export { fromHex as hex, toHex as toHexString } from '../../core/bytes.js';
