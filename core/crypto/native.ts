@@ -7,7 +7,7 @@ import {
   createPrivateKey,
   createPublicKey,
   diffieHellman,
-  generateKeyPairSync,
+  randomBytes,
   type KeyObject,
 } from 'node:crypto';
 import { asBuffer } from '../bytes.js';
@@ -31,7 +31,7 @@ function privateHandle(pair: X25519KeyPair): KeyObject {
   const id = asBuffer(pair.secretKey).toString('base64url');
   handle = bySecret.get(id);
   if (handle === undefined) {
-    handle = importPrivate(pair);
+    handle = importPrivate(pair.secretKey, pair.publicKey);
     if (bySecret.size >= BY_SECRET_LIMIT) bySecret.delete(bySecret.keys().next().value!);
     bySecret.set(id, handle);
   }
@@ -39,22 +39,39 @@ function privateHandle(pair: X25519KeyPair): KeyObject {
   return handle;
 }
 
-function importPrivate(pair: X25519KeyPair): KeyObject {
-  if (pair.publicKey.length === 32 && pair.publicKey.some((b) => b !== 0)) {
-    // JWK import is about 7x faster than PKCS#8 DER, but needs the public key beside the secret.
-    const jwk = { kty: 'OKP', crv: 'X25519', d: asBuffer(pair.secretKey).toString('base64url'), x: asBuffer(pair.publicKey).toString('base64url') };
+/** The X25519 base point (u = 9): X25519(k, 9) is the public key of k. */
+const BASE_POINT = (() => {
+  const u = new Uint8Array(32);
+  u[0] = 9;
+  return u;
+})();
+let basePointHandle: KeyObject | undefined;
+
+/**
+ * Import a private key. JWK import is about 7x faster than PKCS#8 DER, but JWK needs a public
+ * `x` beside `d`; OpenSSL builds the key from `d` alone, so when the public key is not known yet
+ * the base point stands in for it (the public key is then derived, never taken from `x`). Should
+ * a Node release start checking that `x` matches `d`, this falls back to DER.
+ */
+function importPrivate(secretKey: Uint8Array, publicKey?: Uint8Array): KeyObject {
+  const x = publicKey !== undefined && publicKey.length === 32 && publicKey.some((b) => b !== 0) ? publicKey : BASE_POINT;
+  try {
+    const jwk = { kty: 'OKP', crv: 'X25519', d: asBuffer(secretKey).toString('base64url'), x: asBuffer(x).toString('base64url') };
     return createPrivateKey({ key: jwk, format: 'jwk' });
+  } catch {
+    return createPrivateKey({ key: Buffer.concat([PKCS8_X25519_PREFIX, asBuffer(secretKey)]), format: 'der', type: 'pkcs8' });
   }
-  return createPrivateKey({ key: Buffer.concat([PKCS8_X25519_PREFIX, asBuffer(pair.secretKey)]), format: 'der', type: 'pkcs8' });
+}
+
+/** The public key of a private handle: X25519 with the base point. */
+function publicOf(handle: KeyObject): Uint8Array {
+  basePointHandle ??= publicHandle(BASE_POINT);
+  return new Uint8Array(diffieHellman({ privateKey: handle, publicKey: basePointHandle }));
 }
 
 function publicHandle(publicKey: Uint8Array): KeyObject {
   // JWK import is about 6x faster than SPKI DER import in OpenSSL 3.
   return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: asBuffer(publicKey).toString('base64url') }, format: 'jwk' });
-}
-
-function rawOf(jwkField: string | undefined): Uint8Array {
-  return new Uint8Array(Buffer.from(jwkField ?? '', 'base64url'));
 }
 
 function cipherOptions() {
@@ -64,17 +81,19 @@ function cipherOptions() {
 /** node:crypto provider. */
 export const nativeProvider: CryptoProvider = {
   name: 'native',
+  /*
+   * Never generateKeyPairSync: on Node 20, a KeyObject made by it can deadlock the process when
+   * exported (the export holds the key's mutex while allocating; a GC in that window destroys
+   * the finished KeyGenJob, whose destructor waits on the same mutex). The secret comes from the
+   * CSPRNG instead, and the public key from X25519 with the base point.
+   */
   x25519Generate(): X25519KeyPair {
-    const { privateKey } = generateKeyPairSync('x25519');
-    const jwk = privateKey.export({ format: 'jwk' });
-    const pair: X25519KeyPair = { secretKey: rawOf(jwk.d), publicKey: rawOf(jwk.x) };
-    handles.set(pair, privateKey);
-    return pair;
+    return nativeProvider.x25519FromSecret(randomBytes(32));
   },
   x25519FromSecret(secretKey: Uint8Array): X25519KeyPair {
-    const provisional: X25519KeyPair = { secretKey: Uint8Array.from(secretKey), publicKey: new Uint8Array(32) };
-    const handle = privateHandle(provisional);
-    const pair: X25519KeyPair = { secretKey: provisional.secretKey, publicKey: rawOf(createPublicKey(handle).export({ format: 'jwk' }).x) };
+    const secret = Uint8Array.from(secretKey);
+    const handle = importPrivate(secret);
+    const pair: X25519KeyPair = { secretKey: secret, publicKey: publicOf(handle) };
     handles.set(pair, handle);
     return pair;
   },
