@@ -1,0 +1,3 @@
+export * from './errors.js';
+export * from './frame.js';
+export * from './negotiation.js';
