@@ -252,7 +252,11 @@ export class YamuxMuxer extends EventEmitter<YamuxMuxerEvents> {
     this.#closed = true;
     if (this.#keepalive !== undefined) clearInterval(this.#keepalive);
     const reason = err ?? new MuxerClosed('the session closed');
-    for (const stream of [...this.#streams.values()]) stream.destroy(reason);
+    for (const stream of [...this.#streams.values()]) {
+      // A stream that is finished both ways keeps its received data for its reader.
+      if (stream.remoteEnded && stream.writableEnded) continue;
+      stream.destroy(reason);
+    }
     this.#streams.clear();
     for (const p of this.#pings.values()) p.resolve = undefined;
     this.#pings.clear();

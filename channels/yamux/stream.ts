@@ -49,6 +49,11 @@ export class YamuxStream extends Duplex {
     this.#host = host;
   }
 
+  /** True once the peer closed its side (FIN). */
+  get remoteEnded(): boolean {
+    return this.#remoteEnded;
+  }
+
   /** Bytes received and held for the reader (bounded by the receive window). */
   get queuedBytes(): number {
     let n = 0;
