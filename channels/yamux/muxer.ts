@@ -6,7 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
-import { AbortedError, TcommsError, TimeoutError } from '../../core/errors.js';
+import { TcommsError, TimeoutError } from '../../core/errors.js';
 import { yamuxConfig, type YamuxConfig } from '../../protocols/yamux/config.js';
 import { KeepaliveTimeout, MuxerClosed, StreamReset, YamuxProtocolError } from '../../protocols/yamux/errors.js';
 import { GoAwayCode } from '../../protocols/yamux/frame.js';
@@ -182,10 +182,13 @@ export class YamuxMuxer extends EventEmitter<YamuxMuxerEvents> {
     await this.#closedPromise;
   }
 
-  /** Close at once: every stream is destroyed with `reason`, the connection too. */
-  abort(reason: TcommsError = new AbortedError('yamux session aborted')): void {
-    this.#closeError ??= reason;
-    this.#terminate(reason);
+  /**
+   * Close at once, without GoAway: the connection and every stream are destroyed. Streams get
+   * `reason` as their error when one is given (as `socket.destroy(err)` does), none otherwise.
+   */
+  abort(reason?: TcommsError): void {
+    if (reason !== undefined) this.#closeError ??= reason;
+    this.#terminate(reason, reason === undefined);
   }
 
   // ---- internals ----------------------------------------------------------------------------
@@ -247,7 +250,7 @@ export class YamuxMuxer extends EventEmitter<YamuxMuxerEvents> {
     this.#closedPromise.then(() => clearTimeout(timer));
   }
 
-  #terminate(err: TcommsError | undefined): void {
+  #terminate(err: TcommsError | undefined, quiet = false): void {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#keepalive !== undefined) clearInterval(this.#keepalive);
@@ -255,7 +258,7 @@ export class YamuxMuxer extends EventEmitter<YamuxMuxerEvents> {
     for (const stream of [...this.#streams.values()]) {
       // A stream that is finished both ways keeps its received data for its reader.
       if (stream.remoteEnded && stream.writableEnded) continue;
-      stream.destroy(reason);
+      stream.destroy(quiet ? undefined : reason);
     }
     this.#streams.clear();
     for (const p of this.#pings.values()) p.resolve = undefined;

@@ -6,12 +6,14 @@ import { HEADER_LENGTH, writeHeader } from './frame.js';
 
 /** Payloads up to this size are copied next to their header (one chunk instead of two). */
 const COPY_LIMIT = 2048;
-/** Slab size: one allocation serves hundreds of small frames. */
-const SLAB_SIZE = 64 * 1024;
+/** Slab size: one allocation serves about a hundred small frames. */
+const SLAB_SIZE = 16 * 1024;
+const NO_SLAB = Buffer.alloc(0);
 
 /** An append-only queue of frames, taken as a list of chunks. */
 export class OutputQueue {
-  #slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+  // Allocated on demand and dropped when the output is taken, so an idle session holds none.
+  #slab: Buffer = NO_SLAB;
   #offset = 0;
   #segmentStart = 0;
   #chunks: Uint8Array[] = [];
@@ -48,6 +50,9 @@ export class OutputQueue {
   /** Everything queued so far, in order; the queue is empty afterwards. */
   take(): Uint8Array[] {
     this.#closeSegment();
+    this.#slab = NO_SLAB;
+    this.#offset = 0;
+    this.#segmentStart = 0;
     const chunks = this.#chunks;
     this.#chunks = [];
     this.#bytes = 0;
@@ -58,7 +63,7 @@ export class OutputQueue {
     if (this.#slab.length - this.#offset >= n) return;
     this.#closeSegment();
     // Bytes already handed out stay valid: a full slab is replaced, never rewound.
-    this.#slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+    this.#slab = Buffer.allocUnsafeSlow(Math.max(SLAB_SIZE, n));
     this.#offset = 0;
     this.#segmentStart = 0;
   }

@@ -1,7 +1,7 @@
 /**
  * Two cross-connected in-memory Duplex streams, like the two ends of a socket: bytes written
- * on one are read on the other, with backpressure (a write completes only when the other
- * side's readable buffer has room), half-close (`end()` ends the other side's readable) and
+ * on one are read on the other (the written buffers themselves, not copies), with backpressure
+ * (a write completes only when the other side's readable buffer has room), half-close (`end()` ends the other side's readable) and
  * close (destroying one end ends and closes the other, as a TCP reset would).
  */
 import { Duplex } from 'node:stream';
@@ -22,8 +22,20 @@ class MemoryEnd extends Duplex {
       callback(Object.assign(new Error('write after the peer closed'), { code: 'EPIPE' }));
       return;
     }
-    // Copy: the writer may reuse its buffer once the callback runs.
-    if (peer.push(Buffer.from(chunk))) callback();
+    // No copy: as with any Node stream, a writer must not modify a buffer it has written.
+    if (peer.push(chunk)) callback();
+    else peer.#pendingWrite = () => callback();
+  }
+
+  override _writev(chunks: Array<{ chunk: Buffer }>, callback: (err?: Error | null) => void): void {
+    const peer = this.peer;
+    if (peer.destroyed || peer.readableEnded) {
+      callback(Object.assign(new Error('write after the peer closed'), { code: 'EPIPE' }));
+      return;
+    }
+    let more = true;
+    for (const { chunk } of chunks) more = peer.push(chunk);
+    if (more) callback();
     else peer.#pendingWrite = () => callback();
   }
 
