@@ -238,7 +238,7 @@ export function muxerCompliance(name: string, hooks: MuxerComplianceHooks): void
     });
 
     it('keepalive pings between two live muxers keep the session up', async () => {
-      const { client, server } = await pair({ keepaliveIntervalMs: 20 });
+      const { client, server } = await pair({ keepaliveIntervalMs: 50 });
       const rtts: number[] = [];
       client.on('rtt', (ms) => rtts.push(ms));
       while (rtts.length < 5) await once(client, 'rtt');
