@@ -261,7 +261,6 @@ export class YamuxMuxer extends EventEmitter<YamuxMuxerEvents> {
       stream.destroy(quiet ? undefined : reason);
     }
     this.#streams.clear();
-    for (const p of this.#pings.values()) p.resolve = undefined;
     this.#pings.clear();
     const waiting = this.#waitingWriters;
     this.#waitingWriters = [];

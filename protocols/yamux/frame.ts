@@ -23,15 +23,6 @@ export const INITIAL_WINDOW = 256 * 1024;
 /** Largest value of a u32 field (window sizes may not exceed it). */
 export const MAX_U32 = 0xffff_ffff;
 
-/** A decoded header. */
-export interface FrameHeader {
-  version: number;
-  type: number;
-  flags: number;
-  streamId: number;
-  length: number;
-}
-
 /** Write a header into `target` at `offset`. */
 export function writeHeader(target: Uint8Array, offset: number, type: number, flags: number, streamId: number, length: number): void {
   target[offset] = YAMUX_VERSION;
@@ -48,26 +39,7 @@ export function writeHeader(target: Uint8Array, offset: number, type: number, fl
   target[offset + 11] = length & 0xff;
 }
 
-/** Read a header from `source` at `offset` (at least 12 bytes must be there). */
-export function readHeader(source: Uint8Array, offset: number): FrameHeader {
-  return {
-    version: source[offset]!,
-    type: source[offset + 1]!,
-    flags: (source[offset + 2]! << 8) | source[offset + 3]!,
-    streamId: readU32(source, offset + 4),
-    length: readU32(source, offset + 8),
-  };
-}
-
 /** Big-endian u32 at `offset`. */
 export function readU32(source: Uint8Array, offset: number): number {
   return ((source[offset]! << 24) | (source[offset + 1]! << 16) | (source[offset + 2]! << 8) | source[offset + 3]!) >>> 0;
-}
-
-/** A complete frame as bytes (header, then the payload of a Data frame). For tests and tools. */
-export function encodeFrame(type: number, flags: number, streamId: number, length: number, payload?: Uint8Array): Uint8Array {
-  const out = new Uint8Array(HEADER_LENGTH + (payload?.length ?? 0));
-  writeHeader(out, 0, type, flags, streamId, length);
-  if (payload !== undefined) out.set(payload, HEADER_LENGTH);
-  return out;
 }

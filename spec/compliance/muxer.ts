@@ -4,33 +4,20 @@
  * the first one for the dialing (client) side.
  */
 import { expect } from 'chai';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { YamuxMuxer } from '../../channels/yamux/muxer.js';
 import type { YamuxStream } from '../../channels/yamux/stream.js';
 import { KeepaliveTimeout, StreamReset, YamuxProtocolError, type YamuxConfig } from '../../protocols/yamux/index.js';
 import { recordWrites } from '../support/recording.js';
+import { collect, sha } from '../support/streams.js';
 
 export interface MuxerComplianceHooks {
   /** A connected pair: [client side, server side]. */
   connect(): Promise<[Duplex, Duplex]>;
   /** Run the muxers with swapped roles: the accepting side is the yamux client. */
   reversed?: boolean;
-}
-
-function sha(b: Uint8Array): string {
-  return createHash('sha256').update(b).digest('hex');
-}
-
-/** Everything a stream delivers until its end. */
-function collect(stream: Duplex): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  stream.on('data', (d: Buffer) => parts.push(d));
-  return new Promise((resolve, reject) => {
-    stream.once('end', () => resolve(Buffer.concat(parts)));
-    stream.once('error', reject);
-  });
 }
 
 /** Write `data` in chunks of mixed sizes, honouring backpressure, then end. */

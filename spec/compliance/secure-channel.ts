@@ -3,7 +3,7 @@
  * of connection, runs it. `setup` gives connected raw pairs and channels for identities.
  */
 import { expect } from 'chai';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { TcommsError } from '../../core/errors.js';
@@ -13,6 +13,7 @@ import type { SecureChannel } from '../../channels/secure-channel.js';
 import type { SecureDuplex } from '../../channels/secure-duplex.js';
 import { DecryptionFailed, DialedPublicKeyMismatch } from '../../protocols/noise/errors.js';
 import { recordWrites } from '../support/recording.js';
+import { sha } from '../support/streams.js';
 
 export interface SecureChannelHarness {
   /** A connected raw pair: [initiator side, responder side]. */
@@ -31,10 +32,6 @@ async function drain(stream: Duplex): Promise<Buffer> {
   stream.on('data', (d: Buffer) => parts.push(d));
   await once(stream, 'end');
   return Buffer.concat(parts);
-}
-
-function sha(b: Uint8Array): string {
-  return createHash('sha256').update(b).digest('hex');
 }
 
 async function writeAll(stream: Duplex, data: Buffer, chunkSizes: number[]): Promise<void> {

@@ -3,15 +3,14 @@
  * streams opened from both sides, 8 streams x 1 MB each way with checksums, half-close, reset.
  */
 import { expect } from 'chai';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { YamuxMuxer } from '../../channels/yamux/muxer.js';
 import type { YamuxStream } from '../../channels/yamux/stream.js';
 import { StreamReset } from '../../protocols/yamux/errors.js';
 import { duplexPair } from '../../transports/memory/duplex-pair.js';
 import { libp2pYamux, type Libp2pYamuxMuxer } from '../support/libp2p-yamux.js';
-
-const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+import { collect, sha } from '../support/streams.js';
 
 /** A libp2p stream's bytes until the peer closes its side. */
 async function readAll(stream: AsyncIterable<Uint8Array | { subarray(): Uint8Array }>): Promise<Buffer> {
@@ -23,15 +22,6 @@ async function readAll(stream: AsyncIterable<Uint8Array | { subarray(): Uint8Arr
 async function libp2pSend(stream: { send(d: Uint8Array): boolean; onDrain(): Promise<void>; close(): Promise<void> }, data: Uint8Array): Promise<void> {
   for (let i = 0; i < data.length; i += 65536) if (!stream.send(data.subarray(i, i + 65536))) await stream.onDrain();
   await stream.close();
-}
-
-function collect(stream: YamuxStream): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  stream.on('data', (d: Buffer) => parts.push(d));
-  return new Promise((resolve, reject) => {
-    stream.once('end', () => resolve(Buffer.concat(parts)));
-    stream.once('error', reject);
-  });
 }
 
 for (const oursIsClient of [true, false]) {

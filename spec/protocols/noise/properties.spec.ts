@@ -17,19 +17,7 @@ import { HandshakeState } from '../../../protocols/noise/handshake-state.js';
 import { checkEmptyPayload, checkHandshakeLength, tcommsPrologue } from '../../../protocols/noise/tcomms.js';
 import { MAX_PLAINTEXT, NoiseDecoder, NoiseEncoder } from '../../../protocols/noise/transport.js';
 import { PROVIDERS } from '../../support/providers.js';
-
-/** Split `bytes` at the given cut points (any chunking). */
-function chunk(bytes: Uint8Array, cuts: number[]): Uint8Array[] {
-  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
-  const out: Uint8Array[] = [];
-  let last = 0;
-  for (const p of points) {
-    out.push(bytes.subarray(last, p));
-    last = p;
-  }
-  out.push(bytes.subarray(last));
-  return out;
-}
+import { splitAt } from '../../support/streams.js';
 
 function cipherPair(provider = nativeProvider): [CipherState, CipherState] {
   const key = randomBytes(32);
@@ -52,7 +40,7 @@ describe('u16 framing', () => {
         const wire = Buffer.concat(frames.map(encodeU16Frame));
         const dec = new U16FrameDecoder();
         const got: Uint8Array[] = [];
-        for (const c of chunk(wire, cuts)) got.push(...dec.push(c).map((f) => Uint8Array.from(f)));
+        for (const c of splitAt(wire, cuts)) got.push(...dec.push(c).map((f) => Uint8Array.from(f)));
         dec.end();
         expect(got.map((f) => Buffer.from(f).toString('hex'))).to.deep.equal(frames.map((f) => Buffer.from(f).toString('hex')));
       }),
@@ -92,7 +80,7 @@ describe('Noise transport stream', () => {
           const enc = new NoiseEncoder(s);
           const dec = new NoiseDecoder(r);
           const wire = Buffer.concat(writes.flatMap((w) => enc.encrypt(w)));
-          const out = Buffer.concat(chunk(wire, cuts).flatMap((c) => dec.decrypt(c)));
+          const out = Buffer.concat(splitAt(wire, cuts).flatMap((c) => dec.decrypt(c)));
           dec.end();
           expect(out.equals(Buffer.concat(writes))).to.equal(true);
         }),

@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { concat } from '../../../core/bytes.js';
 import { TcommsError } from '../../../core/errors.js';
 import { Flag, FrameType, INITIAL_WINDOW, YamuxProtocolError, YamuxSession, yamuxConfig, type YamuxConfig } from '../../../protocols/yamux/index.js';
+import { splitAt } from '../../support/streams.js';
 import { refDecode, refEncode, type RefFrame } from './reference-codec.js';
 
 type Ev = [string, ...unknown[]];
@@ -36,18 +37,6 @@ function normalise(events: Ev[]): Ev[] {
     else out.push([...e]);
   }
   return out;
-}
-
-function chunked(bytes: Uint8Array, cuts: number[]): Uint8Array[] {
-  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
-  const parts: Uint8Array[] = [];
-  let last = 0;
-  for (const p of points) {
-    parts.push(bytes.subarray(last, p));
-    last = p;
-  }
-  parts.push(bytes.subarray(last));
-  return parts;
 }
 
 function violation(frames: RefFrame[], expected: string, config: Partial<YamuxConfig> = {}, client = false): void {
@@ -120,7 +109,7 @@ describe('yamux session core', () => {
         const whole = session(false);
         whole.s.receive(wire);
         const pieces = session(false);
-        for (const part of chunked(wire, cuts)) pieces.s.receive(part);
+        for (const part of splitAt(wire, cuts)) pieces.s.receive(part);
         expect(normalise(pieces.events)).to.deep.equal(normalise(whole.events));
         expect(Buffer.from(pieces.out()).toString('hex')).to.equal(Buffer.from(whole.out()).toString('hex'));
       }),
