@@ -115,6 +115,7 @@ export function parseAddress(input: string | Uint8Array | Multiaddr, options: Pa
     if (parts.length !== 1) fail('/onion3 takes no further components');
     return parseOnion(value, listen, fail);
   }
+  if (!['ip4', 'ip6', 'dns4', 'dns6'].includes(first.name)) fail(`unsupported protocol /${first.name}`);
   if (parts.length !== 2) fail('expected exactly two components');
   const second = parts[1]!;
   if (second.name !== 'tcp') fail('the second component must be /tcp');

@@ -83,7 +83,7 @@ describe('addresses (PROTOCOL.md section 5)', () => {
       ['/memory/5', /test addresses/],
       ['/tcp/1/ip4/127.0.0.1', /unsupported/],
       ['not an address', /not a multiaddr/],
-      [`/onion3/${ONION.slice(0, 55)}a:1`, /not a multiaddr|checksum/],
+      [`/onion3/${ONION.slice(0, 55)}a:1`, /checksum|version/],
     ];
     for (const [text, reason] of bad) {
       let caught: unknown;
