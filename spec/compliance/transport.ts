@@ -25,8 +25,8 @@ export interface TransportFixture {
   unreachable(): Promise<Multiaddr>;
   /** Addresses the dialer must reject at once with UnsupportedAddress. */
   unsupported: Multiaddr[];
-  /** An address where a dial hangs, if the transport can hang at all. */
-  hanging?(): Promise<{ address: Multiaddr; close(): void }>;
+  /** An address where a dial hangs (and the dialer to use, if not `dialer`), if a dial can hang at all. */
+  hanging?(): Promise<{ address: Multiaddr; close(): void; dialer?: Transport }>;
   /** False when the path cannot pass a half-close (microsocks). */
   halfClose?: boolean;
 }
@@ -210,7 +210,7 @@ export function transportCompliance(name: string, options: TransportComplianceOp
       if (!f.hanging) this.skip();
       const hole = await f.hanging!();
       try {
-        const err = await rejection(withTimeout(f.dialer.dial(hole.address, { timeoutMs: 300 }), 5000, 'hanging dial'));
+        const err = await rejection(withTimeout((hole.dialer ?? f.dialer).dial(hole.address, { timeoutMs: 300 }), 5000, 'hanging dial'));
         expect(err).to.be.instanceOf(DialTimeout);
         expect((err as DialTimeout).kind).to.equal('timeout');
       } finally {
