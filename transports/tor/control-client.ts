@@ -177,7 +177,10 @@ export class TorControlClient extends EventEmitter<TorControlEvents> {
       for (const reply of replies) this.#dispatch(reply);
     });
     socket.on('error', () => {});
-    socket.on('close', () => this.#detach(new TorControlClosed('the Tor control connection closed'), true));
+    // Dialed sockets are half-open capable: Tor's FIN ends the session as much as a close does.
+    const lost = () => this.#detach(new TorControlClosed('the Tor control connection closed'), true);
+    socket.on('end', lost);
+    socket.on('close', lost);
   }
 
   #dispatch(reply: ControlReply): void {
@@ -204,6 +207,7 @@ export class TorControlClient extends EventEmitter<TorControlEvents> {
     const wasEstablished = this.#established;
     this.#established = false;
     socket.removeAllListeners('data');
+    socket.removeAllListeners('end');
     socket.removeAllListeners('close');
     socket.destroy();
     for (const p of this.#pending.splice(0)) {
@@ -382,6 +386,12 @@ export class TorControlClient extends EventEmitter<TorControlEvents> {
     }
     if (!serviceId || !/^[a-z2-7]{56}$/.test(serviceId)) throw new TorControlProtocolError('ADD_ONION reply has no valid ServiceID');
     return { serviceId, privateKey };
+  }
+
+  /** Adds events to the subscription (SETEVENTS with the union of old and new). */
+  async subscribe(events: string[]): Promise<void> {
+    const all = [...new Set([...this.#events, ...events])];
+    if (all.length !== this.#events.length) await this.setEvents(all);
   }
 
   /**
