@@ -1,0 +1,10 @@
+export * from './transport.js';
+export * from './errors.js';
+export { TcpTransport, type TcpTransportInit } from './tcp/tcp.js';
+export { MemoryTransport, MemoryNetwork, defaultMemoryNetwork, type MemoryTransportInit } from './memory/memory.js';
+export { duplexPair, type DuplexPairInit } from './memory/duplex-pair.js';
+export { Socks5Transport, Socks5ProxyUnreachable, parseProxyUrl, type Socks5Proxy, type Socks5TransportInit } from './socks5/socks5.js';
+export { TcpWithTorTransport, OnionProxyMissing, type TcpWithTorInit } from './tcp-with-tor.js';
+export * from './tor/control-client.js';
+export * from './tor/key-store.js';
+export * from './tor/tor-transport.js';
