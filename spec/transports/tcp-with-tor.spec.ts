@@ -1,4 +1,6 @@
 import { expect } from 'chai';
+import { createServer } from 'node:net';
+import { once } from 'node:events';
 import { multiaddr } from '@multiformats/multiaddr';
 import { OnionProxyMissing, TcpWithTorTransport } from '../../transports/tcp-with-tor.js';
 import { UnsupportedAddress } from '../../transports/errors.js';
@@ -32,7 +34,21 @@ describe('tcp-with-tor', function () {
           unreachable: async () => multiaddr(`/ip4/127.0.0.1/tcp/${await closedPort()}`),
           unsupported: [multiaddr('/memory/1'), multiaddr(`/onion3/${ONION.replace('p', 'q')}:1`), multiaddr('/ip6/::/tcp/1')],
           ...(proxyAll
-            ? { halfClose: false }
+            ? {
+                halfClose: false,
+                hanging: async () => {
+                  // A proxy that accepts and never answers.
+                  const silent = createServer((s) => s.on('error', () => {}));
+                  silent.listen(0, '127.0.0.1');
+                  await once(silent, 'listening');
+                  const port = (silent.address() as { port: number }).port;
+                  return {
+                    address: multiaddr('/ip4/127.0.0.1/tcp/1'),
+                    dialer: new TcpWithTorTransport({ proxy: { host: '127.0.0.1', port }, proxyAll: true }),
+                    close: () => void silent.close(),
+                  };
+                },
+              }
             : {
                 hanging: async () => {
                   const hole = await blackhole();

@@ -45,6 +45,10 @@ transportCompliance('tcp /dns4 (localhost)', {
       dialAddress: (bound) => multiaddr(`/dns4/localhost/tcp/${bound.getComponents()[1]!.value}`),
       unreachable: async () => multiaddr(`/dns4/localhost/tcp/${await closedPort()}`),
       unsupported,
+      hanging: async () => {
+        const hole = await blackhole();
+        return { address: multiaddr(`/dns4/localhost/tcp/${hole.port}`), close: () => hole.close() };
+      },
     };
   },
 });
