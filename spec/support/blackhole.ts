@@ -4,7 +4,7 @@
  * dropped by the kernel, so a dial to it neither completes nor fails: what a dial timeout is for.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { connect, type Socket } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { once } from 'node:events';
 
 export interface Blackhole {
@@ -38,4 +38,12 @@ export async function blackhole(host = '127.0.0.1'): Promise<Blackhole> {
       child.kill('SIGKILL');
     },
   };
+}
+
+/** A loopback TCP server that accepts and never says a word (a proxy or control port that stalls). */
+export async function silentServer(): Promise<{ port: number; close(): void }> {
+  const server = createServer((s) => s.on('error', () => {}));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { port: (server.address() as { port: number }).port, close: () => void server.close() };
 }

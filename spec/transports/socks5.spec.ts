@@ -5,8 +5,7 @@ import { parseProxyUrl, Socks5ProxyUnreachable, Socks5Transport } from '../../tr
 import { Socks5AuthFailed, Socks5NoAcceptableMethod, Socks5Rejected } from '../../protocols/socks5/index.js';
 import { ConfigError } from '../../core/errors.js';
 import { transportCompliance } from '../compliance/transport.js';
-import { createServer } from 'node:net';
-import { once } from 'node:events';
+import { silentServer } from '../support/blackhole.js';
 import { closedPort } from '../support/ports.js';
 import { hasProgram, startMicrosocks, type Microsocks } from '../support/processes.js';
 
@@ -39,14 +38,11 @@ for (const auth of [undefined, AUTH]) {
           unsupported: [multiaddr('/memory/4'), multiaddr('/ip4/127.0.0.1/tcp/0')],
           hanging: async () => {
             // A "proxy" that accepts and never answers: the SOCKS exchange must time out.
-            const silent = createServer((s) => s.on('error', () => {}));
-            silent.listen(0, '127.0.0.1');
-            await once(silent, 'listening');
-            const port = (silent.address() as { port: number }).port;
+            const silent = await silentServer();
             return {
               address: multiaddr('/ip4/127.0.0.1/tcp/1'),
-              dialer: new Socks5Transport({ proxy: { host: '127.0.0.1', port, ...auth } }),
-              close: () => void silent.close(),
+              dialer: new Socks5Transport({ proxy: { host: '127.0.0.1', port: silent.port, ...auth } }),
+              close: () => silent.close(),
             };
           },
           halfClose: false, // microsocks does not pass a half-close on

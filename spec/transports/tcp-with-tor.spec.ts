@@ -1,12 +1,10 @@
 import { expect } from 'chai';
-import { createServer } from 'node:net';
-import { once } from 'node:events';
 import { multiaddr } from '@multiformats/multiaddr';
 import { OnionProxyMissing, TcpWithTorTransport } from '../../transports/tcp-with-tor.js';
 import { UnsupportedAddress } from '../../transports/errors.js';
 import { Socks5Rejected } from '../../protocols/socks5/index.js';
 import { transportCompliance } from '../compliance/transport.js';
-import { blackhole } from '../support/blackhole.js';
+import { blackhole, silentServer } from '../support/blackhole.js';
 import { closedPort } from '../support/ports.js';
 import { hasProgram, startMicrosocks, type Microsocks } from '../support/processes.js';
 
@@ -38,14 +36,11 @@ describe('tcp-with-tor', function () {
                 halfClose: false,
                 hanging: async () => {
                   // A proxy that accepts and never answers.
-                  const silent = createServer((s) => s.on('error', () => {}));
-                  silent.listen(0, '127.0.0.1');
-                  await once(silent, 'listening');
-                  const port = (silent.address() as { port: number }).port;
+                  const silent = await silentServer();
                   return {
                     address: multiaddr('/ip4/127.0.0.1/tcp/1'),
-                    dialer: new TcpWithTorTransport({ proxy: { host: '127.0.0.1', port }, proxyAll: true }),
-                    close: () => void silent.close(),
+                    dialer: new TcpWithTorTransport({ proxy: { host: '127.0.0.1', port: silent.port }, proxyAll: true }),
+                    close: () => silent.close(),
                   };
                 },
               }
