@@ -1,0 +1,45 @@
+/** Typed peer-store errors (kind `storage`). Nothing here ever wipes data to get past an error. */
+import { TcommsError } from '../core/errors.js';
+
+export abstract class StorageError extends TcommsError {
+  readonly kind = 'storage' as const;
+}
+
+/** The file at the store path is not a readable LMDB environment, or a record does not decode. */
+export class PeerStoreCorrupt extends StorageError {
+  constructor(
+    readonly path: string,
+    readonly detail: string,
+    init: { cause?: unknown } = {},
+  ) {
+    super(`peer store at ${path} is unreadable (${detail}); it was left untouched: move it away or restore a backup`, init);
+  }
+}
+
+/** A valid LMDB environment that is not a tcomms peer store. */
+export class PeerStoreForeign extends StorageError {
+  constructor(readonly path: string) {
+    super(`${path} holds an LMDB database that is not a tcomms peer store; it was left untouched`);
+  }
+}
+
+/** The store was written by a newer tcomms (schema version above this code's). */
+export class PeerStoreTooNew extends StorageError {
+  constructor(
+    readonly path: string,
+    readonly version: number,
+    readonly supported: number,
+  ) {
+    super(`peer store at ${path} has schema version ${version}; this tcomms reads up to ${supported}`);
+  }
+}
+
+/** An operation on a closed store. */
+export class PeerStoreClosed extends StorageError {
+  constructor() {
+    super('the peer store is closed');
+  }
+}
+
+/** A write failed in LMDB (disk full, map full, I/O error). */
+export class PeerStoreWriteFailed extends StorageError {}

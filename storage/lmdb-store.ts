@@ -1,0 +1,231 @@
+/**
+ * The LMDB peer store (the `lmdb` package, embedded; the default store).
+ *
+ * Layout of the environment directory at `path` (schema version {@link SCHEMA_VERSION}):
+ * - main database: `tcomms.format` = `peer-store`, `tcomms.schema` = the schema version;
+ * - `peers`: public key (32 bytes) -> record (msgpack, `record-codec.ts`);
+ * - `node-ids`: NodeId (13 bytes) -> public key: the secondary index, sorted for closest-N.
+ *
+ * Every write is one LMDB transaction (record and index together). On open, the format marker and
+ * the schema version are checked and older schemas migrated (`migrations.ts`), each step in one
+ * transaction. A file that is not LMDB, an LMDB database that is not ours, or a newer schema is
+ * a typed error at start-up; nothing is ever wiped.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { open, type Database, type RootDatabase } from 'lmdb';
+import type { NodeId, PublicKey } from '../core/keys.js';
+import { closestByPrefix } from './closest.js';
+import { PeerStoreClosed, PeerStoreCorrupt, PeerStoreForeign, PeerStoreTooNew, PeerStoreWriteFailed } from './errors.js';
+import { runMigrations } from './migrations.js';
+import type { Peer } from './peer.js';
+import { matchesFilter, randomIndex, type PeerFilter, type PeerStore } from './peer-store.js';
+import { decodeRecord, encodeRecord, SCHEMA_VERSION, type PeerRecordV1 } from './record-codec.js';
+
+export const FORMAT_KEY = 'tcomms.format';
+export const FORMAT_VALUE = 'peer-store';
+export const SCHEMA_KEY = 'tcomms.schema';
+
+/** Options of {@link LmdbPeerStore.open}. */
+export interface LmdbPeerStoreInit {
+  /** The environment directory (created if missing). */
+  path: string;
+  /** Largest size the file may grow to (bytes, default 1 GiB; LMDB maps it lazily). */
+  mapSize?: number;
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return a.length - b.length;
+}
+
+export class LmdbPeerStore implements PeerStore {
+  readonly name = 'lmdb';
+  #closed = false;
+
+  private constructor(
+    readonly path: string,
+    private readonly env: RootDatabase,
+    private readonly peers: Database<PeerRecordV1, Uint8Array>,
+    private readonly ids: Database<Uint8Array, Uint8Array>,
+  ) {}
+
+  /** Opens (or creates) the store at `path`, migrating an older schema. */
+  static async open(init: LmdbPeerStoreInit): Promise<LmdbPeerStore> {
+    const { path } = init;
+    if (existsSync(path) && !statSync(path).isDirectory()) throw new PeerStoreCorrupt(path, 'the path is a file, not an LMDB environment directory');
+    let env: RootDatabase;
+    try {
+      env = open({ path, maxDbs: 8, mapSize: init.mapSize ?? 1 << 30, compression: false });
+      // Reading forces LMDB to validate the file header.
+      env.get(FORMAT_KEY);
+    } catch (cause) {
+      throw new PeerStoreCorrupt(path, (cause as Error).message, { cause });
+    }
+    try {
+      const format = env.get(FORMAT_KEY) as unknown;
+      if (format === undefined) {
+        if (env.getKeysCount() > 0) throw new PeerStoreForeign(path);
+        await env.transaction(() => {
+          env.putSync(FORMAT_KEY, FORMAT_VALUE);
+          env.putSync(SCHEMA_KEY, SCHEMA_VERSION);
+        });
+      } else if (format !== FORMAT_VALUE) {
+        throw new PeerStoreForeign(path);
+      }
+      const version = env.get(SCHEMA_KEY) as unknown;
+      if (typeof version !== 'number' || !Number.isInteger(version) || version < 0) throw new PeerStoreCorrupt(path, `schema version ${String(version)}`);
+      if (version > SCHEMA_VERSION) throw new PeerStoreTooNew(path, version, SCHEMA_VERSION);
+      runMigrations(env, version, SCHEMA_VERSION);
+      const peers = env.openDB<PeerRecordV1, Uint8Array>({ name: 'peers', keyEncoding: 'binary' });
+      const ids = env.openDB<Uint8Array, Uint8Array>({ name: 'node-ids', keyEncoding: 'binary', encoding: 'binary' });
+      return new LmdbPeerStore(path, env, peers, ids);
+    } catch (err) {
+      await env.close();
+      throw err;
+    }
+  }
+
+  #check(): void {
+    if (this.#closed) throw new PeerStoreClosed();
+  }
+
+  #decode(raw: unknown): Peer {
+    try {
+      return decodeRecord(raw);
+    } catch (cause) {
+      throw new PeerStoreCorrupt(this.path, `a peer record does not decode: ${(cause as Error).message}`, { cause });
+    }
+  }
+
+  #read(publicKey: Uint8Array): Peer | undefined {
+    const raw = this.peers.get(publicKey);
+    return raw === undefined ? undefined : this.#decode(raw);
+  }
+
+  *#scan(start: Uint8Array, end: Uint8Array): Iterable<{ nodeId: NodeId; value: Peer }> {
+    for (const { key, value } of this.ids.getRange({ start })) {
+      if (compareBytes(key, end) > 0) return;
+      const peer = this.#read(value);
+      if (peer) yield { nodeId: peer.nodeId, value: peer };
+    }
+  }
+
+  async get(publicKey: PublicKey): Promise<Peer | undefined> {
+    this.#check();
+    return this.#read(publicKey);
+  }
+
+  async getByNodeId(nodeId: NodeId): Promise<Peer | undefined> {
+    this.#check();
+    const key = this.ids.get(nodeId);
+    return key === undefined ? undefined : this.#read(key);
+  }
+
+  async findByNodeIdPrefix(prefix: Uint8Array, limit: number): Promise<Peer[]> {
+    this.#check();
+    const out: Peer[] = [];
+    for (const { key, value } of this.ids.getRange({ start: prefix })) {
+      if (out.length >= limit || compareBytes(key.subarray(0, prefix.length), prefix) !== 0) break;
+      const peer = this.#read(value);
+      if (peer && peer.deletedAt === undefined) out.push(peer);
+    }
+    return out;
+  }
+
+  async update(publicKey: PublicKey, change: (current: Peer | undefined) => Peer | undefined): Promise<Peer | undefined> {
+    this.#check();
+    let result: Peer | undefined;
+    try {
+      await this.peers.transaction(() => {
+        const current = this.#read(publicKey);
+        const next = change(current);
+        result = next ?? current;
+        if (next === undefined) return;
+        this.peers.putSync(publicKey, encodeRecord(next));
+        if (!current) this.ids.putSync(next.nodeId, publicKey);
+      });
+    } catch (err) {
+      if (err instanceof Error && 'kind' in err) throw err;
+      throw new PeerStoreWriteFailed(`peer store write failed: ${(err as Error).message}`, { cause: err });
+    }
+    return result;
+  }
+
+  async closest(target: NodeId, n: number, filter: PeerFilter): Promise<Peer[]> {
+    this.#check();
+    return closestByPrefix(target, n, (s, e) => this.#scan(s, e), (p) => matchesFilter(p, filter));
+  }
+
+  /**
+   * Up to `n` eligible peers, uniformly at random: random positions in the NodeId index (LMDB
+   * skips to an offset inside its cursor, without decoding what it skips); when the draws keep
+   * hitting ineligible or already-picked peers, the eligible rest is collected and shuffled.
+   */
+  async random(n: number, filter: PeerFilter): Promise<Peer[]> {
+    this.#check();
+    const picked = new Map<string, Peer>();
+    const total = this.ids.getCount();
+    for (let draw = 0; picked.size < n && draw < 4 * n + 8 && picked.size < total; draw++) {
+      for (const { value } of this.ids.getRange({ offset: randomIndex(total), limit: 1 })) {
+        const key = Buffer.from(value).toString('hex');
+        if (picked.has(key)) continue;
+        const peer = this.#read(value);
+        if (peer && matchesFilter(peer, filter)) picked.set(key, peer);
+      }
+    }
+    if (picked.size < n) {
+      const rest: Array<[string, Peer]> = [];
+      for (const { key, value } of this.peers.getRange()) {
+        const k = Buffer.from(key).toString('hex');
+        if (picked.has(k)) continue;
+        const peer = this.#decode(value);
+        if (matchesFilter(peer, filter)) rest.push([k, peer]);
+      }
+      for (let i = rest.length - 1; i > 0; i--) {
+        const j = randomIndex(i + 1);
+        [rest[i], rest[j]] = [rest[j]!, rest[i]!];
+      }
+      for (const [k, p] of rest.slice(0, n - picked.size)) picked.set(k, p);
+    }
+    return [...picked.values()];
+  }
+
+  async all(predicate: (peer: Peer) => boolean = () => true): Promise<Peer[]> {
+    this.#check();
+    const out: Peer[] = [];
+    for (const { value } of this.peers.getRange()) {
+      const peer = this.#decode(value);
+      if (peer.deletedAt === undefined && predicate(peer)) out.push(peer);
+    }
+    return out;
+  }
+
+  async count(): Promise<number> {
+    this.#check();
+    return this.peers.getCount();
+  }
+
+  /** Checks that the index and the records agree (used after a crash in the tests). */
+  async verify(): Promise<{ peers: number; indexed: number; problems: string[] }> {
+    const problems: string[] = [];
+    let peers = 0;
+    for (const { key, value } of this.peers.getRange()) {
+      peers++;
+      const peer = this.#decode(value);
+      if (compareBytes(peer.publicKey, key) !== 0) problems.push(`record under the wrong key`);
+      const indexed = this.ids.get(peer.nodeId);
+      if (!indexed || compareBytes(indexed, key) !== 0) problems.push(`peer ${Buffer.from(key).toString('hex')} missing from the NodeId index`);
+    }
+    const indexed = this.ids.getCount();
+    if (indexed !== peers) problems.push(`${indexed} index entries for ${peers} peers`);
+    return { peers, indexed, problems };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.env.flushed;
+    await this.env.close();
+  }
+}
