@@ -12,10 +12,12 @@
  * a typed error at start-up; nothing is ever wiped.
  */
 import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import type { NodeId, PublicKey } from '../core/keys.js';
 import { closestByPrefix } from './closest.js';
 import { PeerStoreClosed, PeerStoreCorrupt, PeerStoreForeign, PeerStoreTooNew, PeerStoreWriteFailed } from './errors.js';
+import { lmdbHeaderProblem } from './lmdb-header.js';
 import { runMigrations } from './migrations.js';
 import type { Peer } from './peer.js';
 import { matchesFilter, randomIndex, type PeerFilter, type PeerStore } from './peer-store.js';
@@ -54,6 +56,11 @@ export class LmdbPeerStore implements PeerStore {
   static async open(init: LmdbPeerStoreInit): Promise<LmdbPeerStore> {
     const { path } = init;
     if (existsSync(path) && !statSync(path).isDirectory()) throw new PeerStoreCorrupt(path, 'the path is a file, not an LMDB environment directory');
+    const dataFile = join(path, 'data.mdb');
+    if (existsSync(dataFile)) {
+      const problem = lmdbHeaderProblem(dataFile);
+      if (problem) throw new PeerStoreCorrupt(path, problem);
+    }
     let env: RootDatabase;
     try {
       env = open({ path, maxDbs: 8, mapSize: init.mapSize ?? 1 << 30, compression: false });
