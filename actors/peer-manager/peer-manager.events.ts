@@ -1,0 +1,59 @@
+/**
+ * The peer manager's mailbox: commands (imperative, with a `requestId`), the facts it emits
+ * (past tense), and the replies. Mailboxes carry control events only; peers are small records.
+ */
+import type { AnyActorRef } from 'xstate';
+import type { NodeId, PublicKey } from '../../core/keys.js';
+import type { PlainError } from '../../core/errors.js';
+import type { Peer, PeerSighting } from '../../storage/peer.js';
+import type { PeerFilter } from '../../storage/peer-store.js';
+
+/** A filter without its clock: the manager judges bans at its own `now`. */
+export type QueryFilter = Omit<PeerFilter, 'now'>;
+
+export interface PeerManagerRequest {
+  requestId: string;
+  /** Where the reply goes; without it the reply is emitted as `peer-manager.reply`. */
+  replyTo?: AnyActorRef;
+}
+
+export type PeerManagerCommand =
+  | (PeerManagerRequest & { type: 'peer.add'; sighting: PeerSighting })
+  | (PeerManagerRequest & { type: 'peer.find'; publicKey?: PublicKey; nodeId?: NodeId })
+  | (PeerManagerRequest & { type: 'peer.closest'; target: NodeId; n: number; filter?: QueryFilter })
+  | (PeerManagerRequest & { type: 'peer.random'; n: number; filter?: QueryFilter })
+  | (PeerManagerRequest & { type: 'peer.ban'; publicKey: PublicKey; durationMs: number; reason: string })
+  | (PeerManagerRequest & { type: 'peer.unban'; publicKey: PublicKey })
+  | (PeerManagerRequest & { type: 'peer.delete'; publicKey: PublicKey })
+  | (PeerManagerRequest & { type: 'peer.dial-attempted'; publicKey: PublicKey; address: string })
+  | (PeerManagerRequest & { type: 'peer.dial-succeeded'; publicKey: PublicKey; address: string; dialMs: number; latencyMs?: number })
+  | (PeerManagerRequest & { type: 'peer.dial-failed'; publicKey: PublicKey; address: string; reason: string });
+
+/** Facts the manager publishes (`actor.on(type, ...)`). */
+export type PeerManagerFact =
+  | { type: 'peer.added'; peer: Peer }
+  | { type: 'peer.updated'; peer: Peer }
+  | { type: 'peer.banned'; peer: Peer; until: number; reason: string }
+  | { type: 'peer.unbanned'; peer: Peer }
+  | { type: 'peer.offline'; peer: Peer }
+  | { type: 'peer.online'; peer: Peer };
+
+/** The answer to a command. */
+export type PeerManagerReply =
+  | { type: 'peer-manager.reply'; requestId: string; ok: true; result: Peer | Peer[] | undefined }
+  | { type: 'peer-manager.reply'; requestId: string; ok: false; error: PlainError };
+
+/** What the store worker sends back. */
+export type WorkerResult =
+  | { type: 'store.done'; request: PeerManagerCommand | InternalWork; result: Peer | Peer[] | undefined; facts: PeerManagerFact[] }
+  | { type: 'store.failed'; request: PeerManagerCommand | InternalWork; error: PlainError };
+
+/** Work the manager gives itself: a ban whose time has come. */
+export type InternalWork = { type: 'ban.expired'; requestId: string; publicKey: PublicKey };
+
+export type PeerManagerEvent = PeerManagerCommand | WorkerResult | InternalWork | { type: 'peer-manager.stop' } | { type: 'store.closed' };
+
+export type PeerManagerEmitted = PeerManagerFact | PeerManagerReply;
+
+/** Events the store worker accepts. */
+export type WorkerEvent = { type: 'work'; request: PeerManagerCommand | InternalWork } | { type: 'close' };

@@ -1,0 +1,272 @@
+/**
+ * The peer manager's real implementations: the store worker (a callback actor that serves
+ * commands one at a time against the PeerStore, with a bounded queue) and a promise-based client
+ * for code that is not an actor.
+ */
+import { createActor, fromCallback, type Actor } from 'xstate';
+import { TcommsError, TimeoutError, type PlainError } from '../../core/errors.js';
+import { nodeIdOf, type NodeId, type PublicKey } from '../../core/keys.js';
+import { banPeer, isBanned, isOffline, mergePeer, newPeer, recordDial, unbanPeer, type Peer, type PeerSighting } from '../../storage/peer.js';
+import type {
+  InternalWork,
+  PeerManagerCommand,
+  PeerManagerFact,
+  PeerManagerReply,
+  QueryFilter,
+  WorkerEvent,
+} from './peer-manager.events.js';
+import { peerManagerMachine, type PeerManagerInput, type StoreWorkerInput } from './peer-manager.machine.js';
+
+/** The manager's queue is full: the command was not run. */
+export class PeerManagerBusy extends TcommsError {
+  readonly kind = 'storage' as const;
+}
+
+/** The manager is stopping or stopped. */
+export class PeerManagerStopped extends TcommsError {
+  readonly kind = 'aborted' as const;
+}
+
+/** A command failed; `name` and `kind` are those of the original error. */
+export class PeerManagerRequestFailed extends TcommsError {
+  readonly kind: PlainError['kind'];
+  constructor(readonly error: PlainError) {
+    super(`${error.name}: ${error.message}`);
+    this.kind = error.kind;
+  }
+}
+
+function plain(err: unknown): PlainError {
+  if (err instanceof TcommsError) return err.toPlain();
+  return { name: (err as Error)?.name ?? 'Error', message: (err as Error)?.message ?? String(err), kind: 'internal' };
+}
+
+type Work = PeerManagerCommand | InternalWork;
+
+/** Runs one command against the store: its result and the facts it establishes. */
+async function serve(input: StoreWorkerInput, work: Work): Promise<{ result: Peer | Peer[] | undefined; facts: PeerManagerFact[] }> {
+  const { store } = input;
+  const now = input.now();
+  const facts: PeerManagerFact[] = [];
+  const change = async (publicKey: PublicKey, f: (current: Peer | undefined) => Peer | undefined) => {
+    let before: Peer | undefined;
+    let changed = false;
+    const after = await store.update(publicKey, (current) => {
+      before = current;
+      const next = f(current);
+      changed = next !== undefined && next !== current;
+      return changed ? next : undefined;
+    });
+    return { before, after, changed };
+  };
+  const dial = async (publicKey: PublicKey, address: string, outcome: Parameters<typeof recordDial>[2]) => {
+    const { before, after, changed } = await change(publicKey, (p) => (p ? recordDial(p, address, outcome, now) : undefined));
+    if (changed && before && after) {
+      if (!isOffline(before) && isOffline(after)) facts.push({ type: 'peer.offline', peer: after });
+      if (isOffline(before) && !isOffline(after)) facts.push({ type: 'peer.online', peer: after });
+    }
+    return after;
+  };
+  switch (work.type) {
+    case 'peer.add': {
+      const { before, after } = await change(work.sighting.publicKey, (p) => (p ? mergePeer(p, work.sighting, now) : newPeer(work.sighting, now)));
+      facts.push(before ? { type: 'peer.updated', peer: after! } : { type: 'peer.added', peer: after! });
+      return { result: after, facts };
+    }
+    case 'peer.find':
+      return { result: work.publicKey ? await store.get(work.publicKey) : work.nodeId ? await store.getByNodeId(work.nodeId) : undefined, facts };
+    case 'peer.closest':
+      return { result: await store.closest(work.target, work.n, { ...work.filter, now }), facts };
+    case 'peer.random':
+      return { result: await store.random(work.n, { ...work.filter, now }), facts };
+    case 'peer.ban': {
+      const until = now + Math.max(0, work.durationMs);
+      const { after, changed } = await change(work.publicKey, (p) => banPeer(p ?? newPeer({ publicKey: work.publicKey, nodeId: nodeIdOf(work.publicKey) }, now), until, work.reason, now));
+      if (changed) facts.push({ type: 'peer.banned', peer: after!, until: after!.bannedUntil!, reason: after!.banReason! });
+      return { result: after, facts };
+    }
+    case 'peer.unban':
+    case 'ban.expired': {
+      const expiry = work.type === 'ban.expired';
+      const { after, changed } = await change(work.publicKey, (p) => (p && p.bannedUntil !== undefined && (!expiry || !isBanned(p, now)) ? unbanPeer(p, now) : undefined));
+      if (changed) facts.push({ type: 'peer.unbanned', peer: after! });
+      return { result: after, facts };
+    }
+    case 'peer.delete': {
+      const { after } = await change(work.publicKey, (p) => (p && p.deletedAt === undefined ? { ...p, deletedAt: now, updatedAt: now } : undefined));
+      return { result: after, facts };
+    }
+    case 'peer.dial-attempted':
+      return { result: await dial(work.publicKey, work.address, { kind: 'attempt' }), facts };
+    case 'peer.dial-succeeded':
+      return {
+        result: await dial(work.publicKey, work.address, { kind: 'success', dialMs: work.dialMs, ...(work.latencyMs === undefined ? {} : { latencyMs: work.latencyMs }) }),
+        facts,
+      };
+    case 'peer.dial-failed':
+      return { result: await dial(work.publicKey, work.address, { kind: 'failure', reason: work.reason }), facts };
+  }
+}
+
+/** The store worker: a FIFO of commands, at most `maxQueue` waiting, served one at a time. */
+export const peerStoreWorker = fromCallback<WorkerEvent, StoreWorkerInput>(({ input, receive }) => {
+  const queue: Work[] = [];
+  let serving = false;
+  let closing = false;
+  let stopped = false;
+  const send = (event: Parameters<typeof input.parent.send>[0]) => {
+    if (!stopped) input.parent.send(event);
+  };
+  const pump = async () => {
+    if (serving) return;
+    serving = true;
+    while (queue.length > 0) {
+      const work = queue.shift()!;
+      try {
+        const { result, facts } = await serve(input, work);
+        send({ type: 'store.done', request: work, result, facts });
+      } catch (err) {
+        send({ type: 'store.failed', request: work, error: plain(err) });
+      }
+    }
+    serving = false;
+    if (closing && !stopped) {
+      try {
+        await input.store.close();
+      } finally {
+        send({ type: 'store.closed' });
+      }
+    }
+  };
+  receive((event) => {
+    if (event.type === 'close') {
+      closing = true;
+      void pump();
+      return;
+    }
+    const refuse = closing
+      ? new PeerManagerStopped('the peer manager is stopping')
+      : queue.length >= input.maxQueue
+        ? new PeerManagerBusy(`${queue.length} peer-manager commands are waiting`)
+        : undefined;
+    if (refuse) {
+      send({ type: 'store.failed', request: event.request, error: refuse.toPlain() });
+      return;
+    }
+    queue.push(event.request);
+    void pump();
+  });
+  return () => {
+    stopped = true;
+  };
+});
+
+/** The machine with its real worker. */
+export const peerManagerLogic = peerManagerMachine.provide({ actors: { peerStoreWorker } });
+
+export type PeerManagerActor = Actor<typeof peerManagerLogic>;
+
+let nextRequest = 0;
+
+/** The clock XState schedules with (`SimulatedClock` in tests). */
+export interface PeerManagerClock {
+  setTimeout(fn: (...args: unknown[]) => void, timeout: number): unknown;
+  clearTimeout(id: unknown): void;
+}
+
+/** A command without its requestId (distributes over the union). */
+type CommandBody<C = PeerManagerCommand> = C extends PeerManagerCommand ? Omit<C, 'requestId'> : never;
+
+/** Promise-based access to a peer-manager actor, for code that is not an actor itself. */
+export class PeerManagerClient {
+  constructor(
+    readonly actor: PeerManagerActor,
+    readonly timeoutMs = 10_000,
+  ) {}
+
+  #request(command: CommandBody): Promise<Peer | Peer[] | undefined> {
+    const requestId = `client-${++nextRequest}`;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        sub.unsubscribe();
+        reject(new TimeoutError(`peer manager: no reply to ${command.type} within ${this.timeoutMs} ms`));
+      }, this.timeoutMs);
+      const sub = this.actor.on('peer-manager.reply', (reply: PeerManagerReply) => {
+        if (reply.requestId !== requestId) return;
+        clearTimeout(timer);
+        sub.unsubscribe();
+        if (reply.ok) resolve(reply.result);
+        else reject(new PeerManagerRequestFailed(reply.error));
+      });
+      if (this.actor.getSnapshot().status !== 'active') {
+        clearTimeout(timer);
+        sub.unsubscribe();
+        reject(new PeerManagerStopped('the peer manager is stopped'));
+        return;
+      }
+      this.actor.send({ ...command, requestId } as PeerManagerCommand);
+    });
+  }
+
+  add(sighting: PeerSighting): Promise<Peer> {
+    return this.#request({ type: 'peer.add', sighting }) as Promise<Peer>;
+  }
+  find(key: { publicKey: PublicKey } | { nodeId: NodeId }): Promise<Peer | undefined> {
+    return this.#request({ type: 'peer.find', ...key }) as Promise<Peer | undefined>;
+  }
+  closest(target: NodeId, n: number, filter?: QueryFilter): Promise<Peer[]> {
+    return this.#request({ type: 'peer.closest', target, n, ...(filter ? { filter } : {}) }) as Promise<Peer[]>;
+  }
+  random(n: number, filter?: QueryFilter): Promise<Peer[]> {
+    return this.#request({ type: 'peer.random', n, ...(filter ? { filter } : {}) }) as Promise<Peer[]>;
+  }
+  ban(publicKey: PublicKey, durationMs: number, reason: string): Promise<Peer> {
+    return this.#request({ type: 'peer.ban', publicKey, durationMs, reason }) as Promise<Peer>;
+  }
+  unban(publicKey: PublicKey): Promise<Peer | undefined> {
+    return this.#request({ type: 'peer.unban', publicKey }) as Promise<Peer | undefined>;
+  }
+  delete(publicKey: PublicKey): Promise<Peer | undefined> {
+    return this.#request({ type: 'peer.delete', publicKey }) as Promise<Peer | undefined>;
+  }
+  dialAttempted(publicKey: PublicKey, address: string): Promise<Peer | undefined> {
+    return this.#request({ type: 'peer.dial-attempted', publicKey, address }) as Promise<Peer | undefined>;
+  }
+  dialSucceeded(publicKey: PublicKey, address: string, dialMs: number, latencyMs?: number): Promise<Peer | undefined> {
+    return this.#request({ type: 'peer.dial-succeeded', publicKey, address, dialMs, ...(latencyMs === undefined ? {} : { latencyMs }) }) as Promise<Peer | undefined>;
+  }
+  dialFailed(publicKey: PublicKey, address: string, reason: string): Promise<Peer | undefined> {
+    return this.#request({ type: 'peer.dial-failed', publicKey, address, reason }) as Promise<Peer | undefined>;
+  }
+
+  /** Serves what is queued, closes the store, and resolves when the actor is done. */
+  stop(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.actor.getSnapshot().status !== 'active') return resolve();
+      const timer = setTimeout(() => reject(new TimeoutError('peer manager did not stop in time')), this.timeoutMs);
+      this.actor.subscribe({
+        complete: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        error: (err) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      });
+      this.actor.send({ type: 'peer-manager.stop' });
+    });
+  }
+}
+
+/** Starts a peer manager (the actor, observed for errors) and a client for it. */
+export function startPeerManager(
+  input: PeerManagerInput,
+  options: { clock?: PeerManagerClock; onError?: (err: unknown) => void; timeoutMs?: number } = {},
+): PeerManagerClient {
+  const actor = createActor(peerManagerLogic, { input, ...(options.clock ? { clock: options.clock } : {}) });
+  // An unobserved actor error would crash the process: it is always observed.
+  actor.subscribe({ error: options.onError ?? ((err) => console.error('peer manager failed:', err)) });
+  actor.start();
+  return new PeerManagerClient(actor, options.timeoutMs);
+}

@@ -1,0 +1,41 @@
+/**
+ * Every machine is pure and named (STYLE.md section 3): no inline action, guard or delay, an id,
+ * and a JSON definition for tooling. New machines are added to MACHINES.
+ */
+import { expect } from 'chai';
+import type { AnyStateMachine } from 'xstate';
+import { peerManagerMachine } from '../../actors/peer-manager/index.js';
+
+const MACHINES: AnyStateMachine[] = [peerManagerMachine];
+
+/** Paths of inline (function) implementations in a machine config. */
+function inlineImplementations(node: unknown, path: string, out: string[]): string[] {
+  if (typeof node === 'function') {
+    out.push(path);
+    return out;
+  }
+  if (Array.isArray(node)) node.forEach((x, i) => inlineImplementations(x, `${path}[${i}]`, out));
+  else if (node && typeof node === 'object') {
+    for (const [key, value] of Object.entries(node)) {
+      // Input mappers and context factories are data plumbing, not behaviour shown on a chart.
+      if (key === 'input' || key === 'context') continue;
+      inlineImplementations(value, `${path}.${key}`, out);
+    }
+  }
+  return out;
+}
+
+describe('state machines', () => {
+  for (const machine of MACHINES) {
+    it(`${machine.id}: named implementations only, exportable as JSON`, () => {
+      expect(inlineImplementations(machine.config, machine.id, [])).to.deep.equal([]);
+      const json = JSON.stringify(machine.toJSON());
+      expect(json).to.not.include('null');
+      expect(JSON.parse(json).id).to.equal(machine.id);
+    });
+  }
+
+  it('the check finds an inline action', () => {
+    expect(inlineImplementations({ on: { a: { actions: () => {} } } }, 'm', [])).to.deep.equal(['m.on.a.actions']);
+  });
+});

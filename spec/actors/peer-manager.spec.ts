@@ -1,0 +1,180 @@
+import { expect } from 'chai';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SimulatedClock } from 'xstate';
+import { toHex } from '../../core/bytes.js';
+import { PeerManagerRequestFailed, startPeerManager, type PeerManagerClient, type PeerManagerFact } from '../../actors/peer-manager/index.js';
+import { LmdbPeerStore } from '../../storage/lmdb-store.js';
+import { MemoryPeerStore } from '../../storage/memory-store.js';
+import type { PeerStore } from '../../storage/peer-store.js';
+import { randomSighting } from '../support/peers.js';
+
+function recordFacts(client: PeerManagerClient): PeerManagerFact[] {
+  const facts: PeerManagerFact[] = [];
+  for (const type of ['peer.added', 'peer.updated', 'peer.banned', 'peer.unbanned', 'peer.offline', 'peer.online'] as const) {
+    client.actor.on(type, (f) => facts.push(f as PeerManagerFact));
+  }
+  return facts;
+}
+
+for (const kind of ['memory', 'lmdb'] as const) {
+  describe(`peer manager actor (${kind} store)`, function () {
+    this.timeout(20_000);
+    let dir: string | undefined;
+    let store: PeerStore;
+    let clock: SimulatedClock;
+    let pm: PeerManagerClient;
+    let facts: PeerManagerFact[];
+
+    beforeEach(async () => {
+      if (kind === 'lmdb') {
+        dir = mkdtempSync(join(tmpdir(), 'tcomms-pm-'));
+        store = await LmdbPeerStore.open({ path: join(dir, 'peers') });
+      } else store = new MemoryPeerStore();
+      clock = new SimulatedClock();
+      clock.set(1_000_000);
+      pm = startPeerManager({ store, now: () => clock.now(), allowList: [] }, { clock });
+      facts = recordFacts(pm);
+    });
+    afterEach(async () => {
+      await pm.stop();
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('adds, merges and finds peers, publishing peer.added and peer.updated', async () => {
+      const s = randomSighting();
+      const added = await pm.add(s);
+      expect(added.addedAt).to.equal(1_000_000);
+      clock.increment(10);
+      const again = await pm.add({ ...s, addresses: [{ address: '/dns4/x.example/tcp/1', source: 'peer-sync' }] });
+      expect(again.addresses).to.have.length(2);
+      expect(again.updatedAt).to.equal(1_000_010);
+      expect(facts.map((f) => f.type)).to.deep.equal(['peer.added', 'peer.updated']);
+      expect(toHex((await pm.find({ nodeId: s.nodeId }))!.publicKey)).to.equal(toHex(s.publicKey));
+      expect(await pm.find({ publicKey: randomSighting().publicKey })).to.equal(undefined);
+      const others = await Promise.all(Array.from({ length: 20 }, () => pm.add(randomSighting())));
+      expect(await pm.closest(others[0]!.nodeId, 3)).to.have.length(3);
+      expect(toHex((await pm.closest(others[0]!.nodeId, 1))[0]!.publicKey)).to.equal(toHex(others[0]!.publicKey));
+      expect(await pm.random(5)).to.have.length(5);
+    });
+
+    it('bans for a duration and lifts the ban when the (simulated) time comes', async () => {
+      const s = randomSighting();
+      await pm.add(s);
+      const banned = await pm.ban(s.publicKey, 60_000, 'protocol violation');
+      expect(banned.bannedUntil).to.equal(1_060_000);
+      expect(facts.at(-1)).to.deep.include({ type: 'peer.banned', until: 1_060_000, reason: 'protocol violation' });
+      expect(await pm.closest(s.nodeId, 5)).to.have.length(0);
+      expect(await pm.closest(s.nodeId, 5, { includeBanned: true })).to.have.length(1);
+      clock.increment(59_999);
+      await pm.find({ publicKey: s.publicKey }); // let any expiry run
+      expect(facts.some((f) => f.type === 'peer.unbanned')).to.equal(false);
+      clock.increment(1);
+      const until = Date.now() + 5000;
+      while (!facts.some((f) => f.type === 'peer.unbanned') && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+      expect(facts.at(-1)!.type).to.equal('peer.unbanned');
+      expect((await pm.find({ publicKey: s.publicKey }))!.bannedUntil).to.equal(undefined);
+      expect(await pm.closest(s.nodeId, 5)).to.have.length(1);
+    });
+
+    it('keeps the longest ban; an unknown peer can be banned; unban lifts at once', async () => {
+      const s = randomSighting();
+      await pm.ban(s.publicKey, 10_000, 'first');
+      expect((await pm.ban(s.publicKey, 1_000, 'shorter')).banReason).to.equal('first');
+      expect(facts.filter((f) => f.type === 'peer.banned')).to.have.length(1);
+      await pm.unban(s.publicKey);
+      expect((await pm.find({ publicKey: s.publicKey }))!.bannedUntil).to.equal(undefined);
+      clock.increment(20_000); // the old expiry fires and finds nothing to do
+      await pm.find({ publicKey: s.publicKey });
+      expect(facts.filter((f) => f.type === 'peer.unbanned')).to.have.length(1);
+    });
+
+    it('detects a peer going offline and coming back, with times from the clock', async () => {
+      const s = randomSighting({
+        addresses: [
+          { address: '/ip4/10.0.0.1/tcp/1', source: 'config' },
+          { address: '/ip4/10.0.0.2/tcp/1', source: 'config' },
+        ],
+      });
+      await pm.add(s);
+      await pm.dialAttempted(s.publicKey, '/ip4/10.0.0.1/tcp/1');
+      clock.increment(500);
+      await pm.dialFailed(s.publicKey, '/ip4/10.0.0.1/tcp/1', 'ConnectionRefused');
+      expect(facts.some((f) => f.type === 'peer.offline')).to.equal(false);
+      clock.increment(500);
+      const failed = await pm.dialFailed(s.publicKey, '/ip4/10.0.0.2/tcp/1', 'DialTimeout');
+      expect(failed!.addresses.map((a) => a.lastFailure)).to.deep.equal([1_000_500, 1_001_000]);
+      expect(facts.at(-1)!.type).to.equal('peer.offline');
+      expect(await pm.closest(s.nodeId, 1)).to.have.length(0);
+      clock.increment(60_000);
+      const back = await pm.dialSucceeded(s.publicKey, '/ip4/10.0.0.2/tcp/1', 120, 30);
+      expect(back!.addresses[1]).to.deep.include({ lastSuccess: 1_061_000, avgDialMs: 120, avgLatencyMs: 30, consecutiveFailures: 0 });
+      expect(facts.at(-1)!.type).to.equal('peer.online');
+    });
+
+    it('soft-deletes: hidden from queries, kept for its ban', async () => {
+      const s = randomSighting();
+      await pm.add(s);
+      await pm.ban(s.publicKey, 1_000_000, 'abuse');
+      await pm.delete(s.publicKey);
+      expect(await pm.closest(s.nodeId, 5, { includeBanned: true })).to.have.length(0);
+      expect((await pm.find({ publicKey: s.publicKey }))!.bannedUntil).to.equal(2_000_000);
+    });
+  });
+}
+
+describe('peer manager actor: limits and failures', function () {
+  this.timeout(20_000);
+
+  it('never bans an allow-listed peer', async () => {
+    const s = randomSighting();
+    const pm = startPeerManager({ store: new MemoryPeerStore(), allowList: [toHex(s.publicKey)] });
+    await pm.add(s);
+    const err = await pm.ban(s.publicKey, 1000, 'x').catch((e: unknown) => e);
+    expect(err).to.be.instanceOf(PeerManagerRequestFailed);
+    expect((err as PeerManagerRequestFailed).error.name).to.equal('PeerAllowListed');
+    expect((await pm.find({ publicKey: s.publicKey }))!.bannedUntil).to.equal(undefined);
+    await pm.stop();
+  });
+
+  it('bounds its queue: commands beyond it fail at once with PeerManagerBusy', async () => {
+    const pm = startPeerManager({ store: new MemoryPeerStore(), maxQueue: 3 });
+    const results = await Promise.allSettled(Array.from({ length: 20 }, () => pm.add(randomSighting())));
+    const busy = results.filter((r) => r.status === 'rejected' && (r.reason as PeerManagerRequestFailed).error.name === 'PeerManagerBusy');
+    const done = results.filter((r) => r.status === 'fulfilled');
+    expect(done.length).to.equal(4); // one being served and three queued
+    expect(busy.length).to.equal(16);
+    await pm.stop();
+  });
+
+  it('stops after serving its queue, closes the store, and refuses later commands', async () => {
+    const store = new MemoryPeerStore();
+    const pm = startPeerManager({ store });
+    const pending = Array.from({ length: 5 }, () => pm.add(randomSighting()));
+    const stopped = pm.stop();
+    expect((await Promise.allSettled(pending)).every((r) => r.status === 'fulfilled')).to.equal(true);
+    await stopped;
+    expect(await store.count().catch((e: unknown) => (e as Error).name)).to.equal('PeerStoreClosed');
+    expect(await pm.add(randomSighting()).catch((e: unknown) => (e as Error).name)).to.equal('PeerManagerStopped');
+  });
+
+  it('turns a store failure into a typed reply, and keeps serving', async () => {
+    const store = new MemoryPeerStore();
+    const pm = startPeerManager({ store });
+    const original = store.update.bind(store);
+    let fail = true;
+    store.update = (async (...args: Parameters<typeof store.update>) => {
+      if (fail) {
+        fail = false;
+        throw new Error('disk on fire');
+      }
+      return original(...args);
+    }) as typeof store.update;
+    const err = await pm.add(randomSighting()).catch((e: unknown) => e);
+    expect(err).to.be.instanceOf(PeerManagerRequestFailed);
+    expect((err as PeerManagerRequestFailed).kind).to.equal('internal');
+    expect((await pm.add(randomSighting())).addresses).to.have.length(1);
+    await pm.stop();
+  });
+});
