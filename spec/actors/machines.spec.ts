@@ -30,7 +30,7 @@ describe('state machines', () => {
     it(`${machine.id}: named implementations only, exportable as JSON`, () => {
       expect(inlineImplementations(machine.config, machine.id, [])).to.deep.equal([]);
       const json = JSON.stringify(machine.toJSON());
-      expect(json).to.not.include('null');
+      expect(json).to.not.match(/"(actions|entry|exit)":\[[^\]]*null/); // inline actions serialise as null
       expect(JSON.parse(json).id).to.equal(machine.id);
     });
   }
