@@ -7,7 +7,7 @@ import { nativeProvider } from '../core/crypto/native.js';
 import type { CryptoProvider, X25519KeyPair } from '../core/crypto/provider.js';
 import { ConfigError } from '../core/errors.js';
 import type { NodeIdentity } from '../core/keys.js';
-import { x25519PublicOf } from '../core/keys.js';
+import { x25519PublicOf, type PublicKey } from '../core/keys.js';
 import { encodeU16Frame, U16FrameDecoder } from '../protocols/framing/u16-frame-decoder.js';
 import type { HandshakeInit } from '../protocols/noise/handshake-state.js';
 import { MAX_CIPHERTEXT } from '../protocols/noise/transport.js';
@@ -60,7 +60,7 @@ export interface SecureOptions {
    * Initiator only: the Ed25519 public key that was dialed. The responder's static key must be
    * its X25519 form, checked before the initiator reveals its own key (XX).
    */
-  dialedPublicKey?: Uint8Array;
+  dialedPublicKey?: PublicKey;
   /** Fixed ephemeral keys: for known-answer tests only. */
   ephemeralKeys?: X25519KeyPair;
 }

@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import { connect, createServer, type Socket } from 'node:net';
 import { NoiseSecureChannel, noiseStaticKeys } from '../channels/secure-channel.js';
 import { toHex } from '../core/bytes.js';
-import { NodeIdentity } from '../core/keys.js';
+import { NodeIdentity, type PublicKey } from '../core/keys.js';
 import type { SecureDuplex } from '../channels/secure-duplex.js';
 
 const NETWORK_BYTE = 0x00;
@@ -62,7 +62,7 @@ function serve(identity: NodeIdentity, onSession: (s: SecureDuplex) => Promise<v
   });
 }
 
-async function dial(identity: NodeIdentity, port: number, dialedPublicKey: Uint8Array): Promise<SecureDuplex> {
+async function dial(identity: NodeIdentity, port: number, dialedPublicKey: PublicKey): Promise<SecureDuplex> {
   const socket = connect({ host: '127.0.0.1', port, noDelay: true, allowHalfOpen: true });
   await once(socket, 'connect');
   socket.write(Uint8Array.of(NETWORK_BYTE));

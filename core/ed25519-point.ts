@@ -116,3 +116,37 @@ export function isValidEd25519PublicKey(bytes: Uint8Array): boolean {
     throw err;
   }
 }
+
+/** Modular inverse by the extended Euclidean algorithm (several times faster than a^(p-2) in BigInt). */
+function inverseEuclid(a: bigint): bigint {
+  let r0 = P;
+  let r1 = mod(a);
+  let t0 = 0n;
+  let t1 = 1n;
+  while (r1 !== 0n) {
+    const q = r0 / r1;
+    [r0, r1] = [r1, r0 - q * r1];
+    [t0, t1] = [t1, t0 - q * t1];
+  }
+  return mod(t0);
+}
+
+/**
+ * The X25519 (Montgomery u) form of a valid Ed25519 public key: u = (1 + y) / (1 - y), from the
+ * encoded y alone (the x sign bit does not change u). The key must already be validated (a
+ * `PublicKey`); decompressing it again, as @stablelib's converter does, costs six times more
+ * and sat on every dial's handshake path.
+ */
+export function montgomeryUOf(publicKey: Uint8Array): Uint8Array {
+  let y = 0n;
+  for (let i = 31; i >= 0; i--) y = (y << 8n) | BigInt(i === 31 ? publicKey[i]! & 0x7f : publicKey[i]!);
+  // y = 1 is the identity (rejected by validation); guard anyway: 1 - y = 0 has no inverse.
+  const denominator = mod(1n - y);
+  let u = denominator === 0n ? 0n : mod((1n + y) * inverseEuclid(denominator));
+  const out = new Uint8Array(32);
+  for (let i = 0; i < 32; i++) {
+    out[i] = Number(u & 0xffn);
+    u >>= 8n;
+  }
+  return out;
+}

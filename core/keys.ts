@@ -6,7 +6,7 @@ import * as ed25519 from '@stablelib/ed25519';
 import { hash as blake2s } from '@stablelib/blake2s';
 import { randomBytes } from 'node:crypto';
 import { fromHex, toHex } from './bytes.js';
-import { assertValidEd25519PublicKey } from './ed25519-point.js';
+import { assertValidEd25519PublicKey, montgomeryUOf } from './ed25519-point.js';
 import { ConfigError } from './errors.js';
 
 /** Bytes in a NodeId (the first 13 bytes of BLAKE2s-256 of the public key). */
@@ -60,9 +60,9 @@ export function compareDistance(a: Uint8Array, b: Uint8Array): -1 | 0 | 1 {
   return 0;
 }
 
-/** The X25519 form of an Ed25519 public key (the birational map u = (1+y)/(1-y)). */
-export function x25519PublicOf(publicKey: Uint8Array): Uint8Array {
-  return ed25519.convertPublicKeyToX25519(publicKey);
+/** The X25519 form of a (validated) Ed25519 public key: the birational map u = (1+y)/(1-y). */
+export function x25519PublicOf(publicKey: PublicKey): Uint8Array {
+  return montgomeryUOf(publicKey);
 }
 
 /** A node's identity: its Ed25519 key pair, derived ids and the Noise static key. */

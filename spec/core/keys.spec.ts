@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { convertPublicKeyToX25519 } from '@stablelib/ed25519';
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
@@ -91,5 +93,11 @@ describe('keys and identifiers (PROTOCOL.md section 0)', () => {
     expect(shown).to.not.include('9d61b1');
     expect(shown.replace(/\s|,|\[|\]/g, '')).to.not.include('157,97,177');
     expect(toHexString(id.exportSeed())).to.equal(file.keys[0].ed25519_seed);
+  });
+  it('x25519PublicOf (u from y alone) equals @stablelib\'s converter on random keys', () => {
+    for (let i = 0; i < 500; i++) {
+      const id = NodeIdentity.fromSeed(randomBytes(32));
+      expect(toHexString(x25519PublicOf(id.publicKey))).to.equal(toHexString(convertPublicKeyToX25519(id.publicKey)));
+    }
   });
 });
