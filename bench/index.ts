@@ -128,6 +128,43 @@ async function tcpTwoProcess(mode: 'raw' | 'inline' | 'pool', total: number): Pr
   return result.bytes / result.ms / 1000;
 }
 
+/**
+ * Complete handshakes per second between two processes over TCP loopback (each process does
+ * its own side, as two nodes would), `concurrency` dials in flight; `accept` is the baseline of
+ * plain TCP connections answered with one byte, measured in the same run.
+ */
+async function tcpHandshakes(mode: 'accept' | 'handshake', concurrency: number, total: number): Promise<number> {
+  const peerPath = fileURLToPath(new URL('./tcp-peer.ts', import.meta.url));
+  const child = spawn(process.execPath, ['--import', 'tsx', peerPath, mode], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  const { port } = JSON.parse((await lines.next()).value as string) as { port: number };
+  const channel = new NoiseSecureChannel({ staticKeys: noiseStaticKeys(alice) });
+  const responder = NodeIdentity.fromSeed(new Uint8Array(32).fill(7)).publicKey;
+  const one = async () => {
+    const socket = connect({ host: '127.0.0.1', port, noDelay: true, allowHalfOpen: true });
+    await once(socket, 'connect');
+    const stream = mode === 'accept' ? socket : await channel.secureOutbound(socket, { dialedPublicKey: responder });
+    await once(stream, 'data');
+    stream.destroy();
+    socket.destroy();
+  };
+  for (let i = 0; i < 50; i++) await one(); // warm-up of both processes
+  let started = 0;
+  const t = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (started < total) {
+        started++;
+        await one();
+      }
+    }),
+  );
+  const rate = (total / (performance.now() - t)) * 1000;
+  child.stdin!.end();
+  await once(child, 'exit');
+  return rate;
+}
+
 async function main(): Promise<void> {
   const pool = new PoolExecutor({ threads: 2 });
   const configs: Config[] = [
@@ -149,6 +186,14 @@ async function main(): Promise<void> {
       rows.push({ name: c.name, value: await medianOf(RUNS, () => handshakesPerSecond(c, concurrency, count)) });
     }
     table(`Complete XX handshakes/s, ${label} (both sides in this process)`, 'handshakes/s', rows, baseline);
+  }
+
+  {
+    const rows = [
+      { name: 'plain TCP connect + 1-byte reply', value: await medianOf(RUNS, () => tcpHandshakes('accept', 32, 2000)) },
+      { name: 'native, in-thread, XX handshake', value: await medianOf(RUNS, () => tcpHandshakes('handshake', 32, 2000)) },
+    ];
+    table('Complete XX handshakes/s between two processes over TCP loopback, 32 concurrent dials', 'per second', rows, 'plain TCP connect + 1-byte reply');
   }
 
   for (const [size, native, js] of [

@@ -9,7 +9,7 @@ import { NoiseSecureChannel, noiseStaticKeys } from '../channels/secure-channel.
 import { NodeIdentity } from '../core/keys.js';
 import { PoolExecutor } from '../workers/executor.js';
 
-const mode = process.argv[2] ?? 'inline'; // raw | inline | pool
+const mode = process.argv[2] ?? 'inline'; // raw | inline | pool | handshake | accept
 const identity = NodeIdentity.fromSeed(new Uint8Array(32).fill(7));
 const executor = mode === 'pool' ? new PoolExecutor({ threads: 1 }) : undefined;
 const channel = new NoiseSecureChannel({
@@ -19,6 +19,17 @@ const channel = new NoiseSecureChannel({
 
 const server = createServer({ allowHalfOpen: true }, (socket: Socket) => {
   socket.setNoDelay(true);
+  socket.on('error', () => {});
+  if (mode === 'accept' || mode === 'handshake') {
+    // Connection-rate modes: answer one byte once connected (accept) or once the responder's
+    // side of the handshake is complete (handshake), then close.
+    void (async () => {
+      const stream: Duplex = mode === 'accept' ? socket : await channel.secureInbound(socket);
+      stream.on('error', () => {});
+      stream.end('k');
+    })().catch(() => socket.destroy());
+    return;
+  }
   void (async () => {
     const stream: Duplex = mode === 'raw' ? socket : await channel.secureInbound(socket);
     let bytes = 0;
