@@ -97,7 +97,7 @@ export const nativeProvider: CryptoProvider = {
    * Never generateKeyPairSync: on Node 20, a KeyObject made by it can deadlock the process when
    * exported (the export holds the key's mutex while allocating; a GC in that window destroys
    * the finished KeyGenJob, whose destructor waits on the same mutex). The secret comes from the
-   * CSPRNG instead, and the public key from X25519 with the base point.
+   * CSPRNG instead; the public key is the one OpenSSL derived when the secret was imported.
    */
   x25519Generate(): X25519KeyPair {
     return nativeProvider.x25519FromSecret(randomBytes(32));
