@@ -32,6 +32,7 @@ const server = createServer({ allowHalfOpen: true }, (socket: Socket) => {
   }
   void (async () => {
     const stream: Duplex = mode === 'raw' ? socket : await channel.secureInbound(socket);
+    stream.on('error', () => {});
     let bytes = 0;
     let start = 0;
     stream.on('data', (d: Buffer) => {
@@ -42,7 +43,7 @@ const server = createServer({ allowHalfOpen: true }, (socket: Socket) => {
       process.stdout.write(JSON.stringify({ bytes, ms: performance.now() - start }) + '\n');
       stream.end();
     });
-  })();
+  })().catch(() => socket.destroy());
 });
 server.listen(0, '127.0.0.1', () => {
   process.stdout.write(JSON.stringify({ port: (server.address() as { port: number }).port }) + '\n');
