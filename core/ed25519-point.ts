@@ -150,3 +150,27 @@ export function montgomeryUOf(publicKey: Uint8Array): Uint8Array {
   }
   return out;
 }
+
+/**
+ * The checks libsodium makes on a signature before verifying it (crypto_sign_verify_detached):
+ * S < L, and R canonical (y < p) and not of small order. Undefined when they pass, otherwise
+ * what failed.
+ */
+export function ed25519SignatureProblem(signature: Uint8Array): string | undefined {
+  if (signature.length !== 64) return `a signature is 64 bytes, got ${signature.length}`;
+  let s = 0n;
+  for (let i = 63; i >= 32; i--) s = (s << 8n) | BigInt(signature[i]!);
+  if (s >= L) return 'S is not reduced (S >= L)';
+  const r = signature.subarray(0, 32);
+  let y = 0n;
+  for (let i = 31; i >= 0; i--) y = (y << 8n) | BigInt(i === 31 ? r[i]! & 0x7f : r[i]!);
+  if (y >= P) return 'R is not canonical';
+  let point: Point;
+  try {
+    point = decode(r);
+  } catch {
+    return undefined; // not on the curve: the verification equation cannot hold, it fails there
+  }
+  if (isIdentity(multiply(point, 8n))) return 'R is a point of small order';
+  return undefined;
+}

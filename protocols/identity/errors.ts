@@ -1,0 +1,30 @@
+/** Typed identity-exchange errors: every one is a protocol violation by the peer. */
+import { ProtocolError } from '../../core/errors.js';
+
+/** Why an identity was refused (the `reason` names of `tcomms-identity.json`). */
+export type IdentityInvalidReason =
+  | 'frame'
+  | 'protobuf'
+  | 'no_public_key'
+  | 'public_key_length'
+  | 'public_key_invalid'
+  | 'public_key_mismatch'
+  | 'dialed_key_mismatch'
+  | 'no_signature'
+  | 'signature_version'
+  | 'signature'
+  | 'updated_at'
+  | 'address_count'
+  | 'address'
+  | 'protocols'
+  | 'user_agent';
+
+export class IdentityInvalid extends ProtocolError {
+  constructor(
+    readonly reason: IdentityInvalidReason,
+    detail: string,
+    init: { cause?: unknown } = {},
+  ) {
+    super(`invalid identity (${reason}): ${detail}`, init);
+  }
+}

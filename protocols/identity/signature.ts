@@ -1,0 +1,53 @@
+/**
+ * Identity claims (PROTOCOL.md section 5): the signed preimage, and Ed25519 verification as
+ * strict as libsodium's, so every implementation accepts the same claims: RFC 8032
+ * cofactorless verification with S < L, rejecting a non-canonical or small-order R.
+ */
+import { hash as blake2s } from '@stablelib/blake2s';
+import { verify } from '@stablelib/ed25519';
+import { concat } from '../../core/bytes.js';
+import { ed25519SignatureProblem } from '../../core/ed25519-point.js';
+
+/** The domain tag that starts every identity preimage. */
+export const IDENTITY_TAG = new TextEncoder().encode('tcomms.identity.v0');
+/** The only signature version defined. */
+export const SIGNATURE_VERSION = 0;
+
+/** What an identity signature covers. */
+export interface SignedFields {
+  publicKey: Uint8Array;
+  version: number;
+  /** Unix seconds (int64; signed as its u64 two's-complement form). */
+  updatedAt: bigint;
+  features: number;
+  addresses: readonly Uint8Array[];
+}
+
+function u64le(value: bigint): Uint8Array {
+  const out = new Uint8Array(8);
+  new DataView(out.buffer).setBigUint64(0, BigInt.asUintN(64, value), true);
+  return out;
+}
+
+function u32le(value: number): Uint8Array {
+  const out = new Uint8Array(4);
+  new DataView(out.buffer).setUint32(0, value >>> 0, true);
+  return out;
+}
+
+/** The preimage: for each item, u64le(length) then the item. */
+export function identityPreimage(f: SignedFields): Uint8Array {
+  const items = [IDENTITY_TAG, f.publicKey, Uint8Array.of(f.version & 0xff), u64le(f.updatedAt), u32le(f.features), ...f.addresses];
+  return concat(items.flatMap((item) => [u64le(BigInt(item.length)), item]));
+}
+
+/** The 32-byte BLAKE2s-256 of the preimage: what is signed. */
+export function identityChallenge(f: SignedFields): Uint8Array {
+  return blake2s(identityPreimage(f), 32);
+}
+
+/** Strict verification (see the module comment); false for any failure. */
+export function verifyIdentitySignature(f: SignedFields, signature: Uint8Array): boolean {
+  if (ed25519SignatureProblem(signature) !== undefined) return false;
+  return verify(f.publicKey, identityChallenge(f), signature);
+}
