@@ -33,3 +33,18 @@ export function table(title: string, unit: string, rows: Row[], baseline: string
 function fmt(v: number): string {
   return v >= 100 ? Math.round(v).toLocaleString('en-US') : v.toFixed(2);
 }
+
+/** Runs `op` `total` times with `concurrency` calls in flight; returns completions per second. */
+export async function ratePerSecond(concurrency: number, total: number, op: () => Promise<void>): Promise<number> {
+  let started = 0;
+  const t = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (started < total) {
+        started++;
+        await op();
+      }
+    }),
+  );
+  return (total / (performance.now() - t)) * 1000;
+}

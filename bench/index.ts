@@ -17,7 +17,7 @@ import { CipherState } from '../protocols/noise/cipher-state.js';
 import { NoiseEncoder } from '../protocols/noise/transport.js';
 import { duplexPair } from '../transports/memory/duplex-pair.js';
 import { PoolExecutor, type TaskExecutor } from '../workers/executor.js';
-import { medianOf, table } from './harness.js';
+import { medianOf, ratePerSecond, table } from './harness.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const alice = NodeIdentity.generate();
@@ -51,17 +51,7 @@ async function handshakeOnce(a: NoiseSecureChannel, b: NoiseSecureChannel): Prom
 /** Complete handshakes per second with `concurrency` pairs in flight. */
 async function handshakesPerSecond(c: Config, concurrency: number, total: number): Promise<number> {
   const [a, b] = channels(c);
-  let started = 0;
-  const t = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (started < total) {
-        started++;
-        await handshakeOnce(a, b);
-      }
-    }),
-  );
-  return (total / (performance.now() - t)) * 1000;
+  return ratePerSecond(concurrency, total, () => handshakeOnce(a, b));
 }
 
 /** MB/s through an in-memory pair with writes of `size` bytes. */
@@ -149,17 +139,7 @@ async function tcpHandshakes(mode: 'accept' | 'handshake', concurrency: number, 
     socket.destroy();
   };
   for (let i = 0; i < 50; i++) await one(); // warm-up of both processes
-  let started = 0;
-  const t = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (started < total) {
-        started++;
-        await one();
-      }
-    }),
-  );
-  const rate = (total / (performance.now() - t)) * 1000;
+  const rate = await ratePerSecond(concurrency, total, one);
   child.stdin!.end();
   await once(child, 'exit');
   return rate;
