@@ -1,0 +1,195 @@
+import { expect } from 'chai';
+import { multiaddr } from '@multiformats/multiaddr';
+import { addressToBytes, parseAddress } from '../../core/address.js';
+import { TcommsError } from '../../core/errors.js';
+import { NodeIdentity } from '../../core/keys.js';
+import { negotiateInbound } from '../../channels/negotiate.js';
+import { NoiseSecureChannel, noiseStaticKeys } from '../../channels/secure-channel.js';
+import {
+  IdentityTimeout,
+  LIVENESS_WIRE_BYTE,
+  PeerConnection,
+  TimeToFirstByteExceeded,
+  upgradeInbound,
+  upgradeOutbound,
+  WrongNetworkByte,
+  type UpgradeConfig,
+} from '../../channels/upgrade.js';
+import { IdentityInvalid } from '../../protocols/identity/index.js';
+import { MemoryNetwork, MemoryTransport } from '../../transports/memory/memory.js';
+import { TcpTransport } from '../../transports/tcp/tcp.js';
+import type { Transport, TransportListener } from '../../transports/transport.js';
+import { collect } from '../support/streams.js';
+
+function node(name: string, over: Partial<UpgradeConfig> & { networkByte?: number; addresses?: string[] } = {}): UpgradeConfig {
+  const identity = over.identity ?? NodeIdentity.generate();
+  return {
+    identity,
+    channel: new NoiseSecureChannel({ staticKeys: noiseStaticKeys(identity), networkByte: over.networkByte ?? 0x00 }),
+    identityContent: () => ({
+      addresses: (over.addresses ?? ['/ip4/127.0.0.1/tcp/18141']).map((a) => addressToBytes(parseAddress(a))),
+      features: 1,
+      supportedProtocols: ['/test/echo/1'],
+      userAgent: name,
+      updatedAt: BigInt(Math.floor(Date.now() / 1000)),
+    }),
+    identityTimeoutMs: 2000,
+    timeToFirstByteMs: 2000,
+    ...over,
+  };
+}
+
+async function accept(listener: TransportListener) {
+  const r = await listener[Symbol.asyncIterator]().next();
+  return r.value!;
+}
+
+for (const [name, make, address] of [
+  ['tcp', () => new TcpTransport(), '/ip4/127.0.0.1/tcp/0'],
+  ['memory', () => new MemoryTransport({ network: new MemoryNetwork() }), '/memory/0'],
+] as Array<[string, () => Transport, string]>) {
+  describe(`connection upgrade over ${name}`, function () {
+    this.timeout(20_000);
+    let transport: Transport;
+    let listener: TransportListener;
+    beforeEach(async () => {
+      transport = make();
+      listener = await transport.listen(multiaddr(address));
+    });
+    afterEach(async () => listener.close());
+
+    async function connect(a: UpgradeConfig, b: UpgradeConfig, dialed = b.identity.publicKey) {
+      const inbound = accept(listener).then((c) => upgradeInbound(c.stream, b));
+      const out = await transport.dial(listener.address);
+      const outbound = upgradeOutbound(out.stream, a, { dialedPublicKey: dialed });
+      return Promise.allSettled([outbound, inbound]);
+    }
+
+    it('ends with an active connection on both sides: identities exchanged, substreams both ways', async () => {
+      const a = node('alice');
+      const b = node('bob', { addresses: ['/dns4/bob.example/tcp/1', '/ip6/::1/tcp/2'] });
+      const [o, i] = await connect(a, b);
+      if (o.status === 'rejected') throw o.reason;
+      if (i.status === 'rejected') throw i.reason;
+      const alice = o.value;
+      const bob = i.value as PeerConnection;
+      expect(alice.peer.userAgent).to.equal('bob');
+      expect(alice.peer.parsedAddresses.map((x) => x.kind)).to.deep.equal(['dns4', 'ip6']);
+      expect(Buffer.from(alice.peer.publicKey).equals(Buffer.from(b.identity.publicKey))).to.equal(true);
+      expect(bob.peer.userAgent).to.equal('alice');
+      expect(bob.direction).to.equal('inbound');
+      // An echo protocol on both sides, substreams opened both ways.
+      for (const conn of [alice, bob]) {
+        conn.on('stream', (s) => {
+          void negotiateInbound(s, new Set(['/test/echo/1'])).then(() => s.pipe(s));
+        });
+        conn.release();
+      }
+      for (const [from, label] of [
+        [alice, 'a->b'],
+        [bob, 'b->a'],
+      ] as const) {
+        const { stream, protocol } = await from.openStream(['/test/echo/1']);
+        expect(protocol).to.equal('/test/echo/1');
+        const back = collect(stream);
+        stream.end(label);
+        expect((await back).toString()).to.equal(label);
+      }
+      await Promise.all([alice.close(), bob.close()]);
+    });
+
+    it('holds substreams the peer opens before this side has checked its identity, then delivers them', async () => {
+      const a = node('alice');
+      const b = node('bob');
+      const inbound = accept(listener).then(async (c) => {
+        const bob = (await upgradeInbound(c.stream, b)) as PeerConnection;
+        // At once: alice may not have read bob's identity yet.
+        const opened = bob.openStream(['/test/echo/1'], { optimistic: true });
+        return { bob, opened };
+      });
+      const out = await transport.dial(listener.address);
+      const alice = await upgradeOutbound(out.stream, a, { dialedPublicKey: b.identity.publicKey });
+      const got = new Promise<string>((resolve) =>
+        alice.on('stream', (s) => {
+          s.on('error', () => {});
+          void negotiateInbound(s, new Set(['/test/echo/1'])).then(async () => {
+            resolve((await collect(s)).toString());
+            s.end();
+          });
+        }),
+      );
+      alice.release();
+      const { bob, opened } = await inbound;
+      const { stream } = await opened;
+      stream.on('error', () => {});
+      stream.resume();
+      stream.end('early');
+      expect(await got).to.equal('early');
+      await Promise.all([alice.close(), bob.close()]);
+    });
+
+    it('refuses a wrong network byte: the responder closes without writing a byte', async () => {
+      const a = node('alice', { networkByte: 0x26 });
+      const b = node('bob');
+      const inbound = accept(listener);
+      const out = await transport.dial(listener.address);
+      const received: Buffer[] = [];
+      out.stream.on('data', (d: Buffer) => received.push(d));
+      out.stream.on('error', () => {});
+      const dialing = upgradeOutbound(out.stream, a, { dialedPublicKey: b.identity.publicKey }).catch((e: unknown) => e);
+      const err = await upgradeInbound((await inbound).stream, b).catch((e: unknown) => e);
+      expect(err).to.be.instanceOf(WrongNetworkByte);
+      expect((err as WrongNetworkByte).received).to.equal(0x26);
+      expect(await dialing).to.be.instanceOf(TcommsError);
+      expect(Buffer.concat(received).length).to.equal(0);
+    });
+
+    it('fails a dial to the wrong key without an active connection on either side', async () => {
+      const a = node('alice');
+      const b = node('bob');
+      const [o, i] = await connect(a, b, NodeIdentity.generate().publicKey);
+      expect(o.status).to.equal('rejected');
+      expect((o as PromiseRejectedResult).reason.name).to.equal('DialedPublicKeyMismatch');
+      expect(i.status).to.equal('rejected');
+    });
+
+    it('rejects an invalid identity (6 addresses) and closes the connection', async () => {
+      const a = node('alice');
+      const b = node('bob', { addresses: Array.from({ length: 6 }, (_, k) => `/ip4/10.0.0.${k + 1}/tcp/1`) });
+      const [o] = await connect(a, b);
+      expect(o.status).to.equal('rejected');
+      expect((o as PromiseRejectedResult).reason).to.be.instanceOf(IdentityInvalid);
+      expect((o as PromiseRejectedResult).reason.reason).to.equal('address_count');
+    });
+
+    it('times out a silent socket (time to first byte) and a peer that sends no identity', async () => {
+      const b = node('bob', { timeToFirstByteMs: 100 });
+      const inbound = accept(listener);
+      const out = await transport.dial(listener.address);
+      out.stream.on('error', () => {});
+      expect(await upgradeInbound((await inbound).stream, b).catch((e: unknown) => e)).to.be.instanceOf(TimeToFirstByteExceeded);
+      out.stream.destroy();
+      // A peer that completes Noise and yamux but never opens the identity substream.
+      const bob = node('bob', { identityTimeoutMs: 200 });
+      const mute = node('mute');
+      const inbound2 = accept(listener).then((c) => upgradeInbound(c.stream, bob));
+      const out2 = await transport.dial(listener.address);
+      out2.stream.write(Uint8Array.of(0));
+      const secure = await mute.channel.secureOutbound(out2.stream, { dialedPublicKey: bob.identity.publicKey });
+      secure.on('error', () => {});
+      expect(await inbound2.catch((e: unknown) => e)).to.be.instanceOf(IdentityTimeout);
+      secure.destroy();
+    });
+
+    it('hands the liveness wire byte to the caller', async () => {
+      const b = node('bob');
+      const inbound = accept(listener);
+      const out = await transport.dial(listener.address);
+      out.stream.write(Uint8Array.of(LIVENESS_WIRE_BYTE));
+      const result = await upgradeInbound((await inbound).stream, b);
+      expect(result).to.have.property('kind', 'liveness');
+      out.stream.destroy();
+      (result as { raw: { destroy(): void } }).raw.destroy();
+    });
+  });
+}
