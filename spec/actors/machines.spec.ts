@@ -4,9 +4,10 @@
  */
 import { expect } from 'chai';
 import type { AnyStateMachine } from 'xstate';
+import { listenerMachine } from '../../actors/listener/index.js';
 import { peerManagerMachine } from '../../actors/peer-manager/index.js';
 
-const MACHINES: AnyStateMachine[] = [peerManagerMachine];
+const MACHINES: AnyStateMachine[] = [peerManagerMachine, listenerMachine];
 
 /** Paths of inline (function) implementations in a machine config. */
 function inlineImplementations(node: unknown, path: string, out: string[]): string[] {

@@ -1,0 +1,3 @@
+export * from './listener.events.js';
+export * from './listener.machine.js';
+export * from './listener.logic.js';

@@ -1,0 +1,111 @@
+/**
+ * The listener's real implementations: opening listeners, the bounded accept-and-upgrade loop,
+ * closing; and `startListener` for code that is not an actor.
+ */
+import { createActor, fromCallback, fromPromise, type Actor } from 'xstate';
+import { TcommsError, type PlainError } from '../../core/errors.js';
+import { PeerConnection, upgradeInbound } from '../../channels/upgrade.js';
+import type { TransportConnection, TransportListener } from '../../transports/transport.js';
+import type { AcceptLoopEvent } from './listener.events.js';
+import { listenerMachine, type AcceptLoopInput, type ListenerInput } from './listener.machine.js';
+
+function plain(err: unknown): PlainError {
+  if (err instanceof TcommsError) return err.toPlain();
+  return { name: (err as Error)?.name ?? 'Error', message: (err as Error)?.message ?? String(err), kind: 'internal' };
+}
+
+/** The IP of an inbound connection's remote address, when it has one. */
+function remoteIp(c: TransportConnection): string | undefined {
+  const first = c.remoteAddress?.getComponents()[0];
+  return first && (first.name === 'ip4' || first.name === 'ip6') ? first.value : undefined;
+}
+
+export const openListeners = fromPromise<TransportListener[], ListenerInput>(async ({ input }) => {
+  const opened: TransportListener[] = [];
+  try {
+    for (const { transport, address } of input.endpoints) opened.push(await transport.listen(address));
+    return opened;
+  } catch (err) {
+    await Promise.all(opened.map((l) => l.close()));
+    throw err;
+  }
+});
+
+export const closeListeners = fromPromise<void, TransportListener[]>(async ({ input }) => {
+  await Promise.all(input.map((l) => l.close()));
+});
+
+/**
+ * Takes connections from every listener. At most `maxConcurrentUpgrades` run at once; a socket
+ * beyond that is closed at once (reported `busy`), so silent or slow sockets cost a bounded
+ * number of slots, each freed by the time-to-first-byte and handshake timeouts.
+ */
+export const acceptLoop = fromCallback<AcceptLoopEvent, AcceptLoopInput>(({ input }) => {
+  const { parent } = input;
+  const config = input.input;
+  const max = config.maxConcurrentUpgrades ?? 32;
+  const stop = new AbortController();
+  let active = 0;
+  const send = (event: Parameters<typeof parent.send>[0]) => {
+    if (!stop.signal.aborted) parent.send(event);
+  };
+  const handle = async (c: TransportConnection) => {
+    const remote = c.remoteAddress === undefined ? undefined : String(c.remoteAddress);
+    c.stream.on('error', () => {});
+    if (active >= max) {
+      c.stream.destroy();
+      send({ type: 'inbound.rejected', reason: 'busy', remoteAddress: remote });
+      return;
+    }
+    active++;
+    try {
+      const result = await upgradeInbound(c.stream, config.upgrade, { signal: stop.signal });
+      if (!(result instanceof PeerConnection)) {
+        send({ type: 'inbound.rejected', reason: 'liveness', remoteAddress: remote });
+        if (config.liveness) await config.liveness.serve(result.raw, remoteIp(c));
+        else result.raw.destroy();
+        return;
+      }
+      if (config.isBanned && (await config.isBanned(result.peer.publicKey))) {
+        result.muxer.abort();
+        send({ type: 'inbound.rejected', reason: 'banned', remoteAddress: remote });
+        return;
+      }
+      if (stop.signal.aborted) {
+        result.muxer.abort();
+        return;
+      }
+      send({ type: 'inbound.upgraded', connection: result });
+    } catch (err) {
+      c.stream.destroy();
+      send({ type: 'inbound.rejected', reason: 'upgrade-failed', remoteAddress: remote, error: plain(err) });
+    } finally {
+      active--;
+    }
+  };
+  for (const listener of input.listeners) {
+    void (async () => {
+      for await (const c of listener) {
+        if (stop.signal.aborted) {
+          c.stream.destroy();
+          continue;
+        }
+        void handle(c);
+      }
+    })();
+  }
+  return () => stop.abort();
+});
+
+/** The machine with its real implementations. */
+export const listenerLogic = listenerMachine.provide({ actors: { openListeners, acceptLoop, closeListeners } });
+
+export type ListenerActor = Actor<typeof listenerLogic>;
+
+/** Starts a listener actor, observed for errors. */
+export function startListener(input: ListenerInput, onError: (err: unknown) => void = (err) => console.error('listener failed:', err)): ListenerActor {
+  const actor = createActor(listenerLogic, { input });
+  actor.subscribe({ error: onError });
+  actor.start();
+  return actor;
+}
