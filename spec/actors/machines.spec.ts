@@ -4,10 +4,11 @@
  */
 import { expect } from 'chai';
 import type { AnyStateMachine } from 'xstate';
+import { dialerMachine } from '../../actors/dialer/index.js';
 import { listenerMachine } from '../../actors/listener/index.js';
 import { peerManagerMachine } from '../../actors/peer-manager/index.js';
 
-const MACHINES: AnyStateMachine[] = [peerManagerMachine, listenerMachine];
+const MACHINES: AnyStateMachine[] = [peerManagerMachine, listenerMachine, dialerMachine];
 
 /** Paths of inline (function) implementations in a machine config. */
 function inlineImplementations(node: unknown, path: string, out: string[]): string[] {

@@ -1,0 +1,151 @@
+/**
+ * The dial itself: addresses in quality order (as the peer manager sorts them), each attempt
+ * (transport connect + upgrade, with the dialed-key check) under its own timeout, a stat written
+ * back per attempt, rounds with exponential backoff, and the AbortSignal of the child actor for
+ * cancellation.
+ */
+import { createActor, fromPromise, type Actor } from 'xstate';
+import { multiaddr } from '@multiformats/multiaddr';
+import { TcommsError, AbortedError, TimeoutError, type PlainError } from '../../core/errors.js';
+import { upgradeOutbound, type PeerConnection } from '../../channels/upgrade.js';
+import { sortAddresses, type PeerAddressRecord } from '../../storage/peer.js';
+import { UnsupportedAddress } from '../../transports/errors.js';
+import type { DialInput, DialerInput } from './dialer.machine.js';
+import { dialerMachine } from './dialer.machine.js';
+import type { DialReply } from './dialer.events.js';
+
+/** Every address failed in every round; `attempts` says how each one failed. */
+export class DialExhausted extends TcommsError {
+  readonly kind = 'transport' as const;
+  constructor(readonly attempts: Array<{ address: string; error: PlainError }>) {
+    super(attempts.length === 0 ? 'no address to dial' : `all ${attempts.length} attempts failed; last: ${attempts.at(-1)!.error.name}: ${attempts.at(-1)!.error.message}`);
+  }
+}
+
+function plain(err: unknown): PlainError {
+  if (err instanceof TcommsError) return err.toPlain();
+  return { name: (err as Error)?.name ?? 'Error', message: (err as Error)?.message ?? String(err), kind: 'internal' };
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(new AbortedError('dial cancelled'));
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(new AbortedError('dial cancelled'));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** One attempt at one address under its own timeout (folded with the dial's signal). */
+async function attempt(input: DialInput, address: string, signal: AbortSignal): Promise<PeerConnection> {
+  const ma = multiaddr(address);
+  const transport = input.transports.find((t) => t.canDial(ma));
+  if (!transport) throw new UnsupportedAddress(address, 'dialer', 'no configured transport dials it');
+  const timeoutMs = input.attemptTimeoutMs ?? 30_000;
+  const controller = new AbortController();
+  const onAbort = () => controller.abort();
+  signal.addEventListener('abort', onAbort, { once: true });
+  const timer = setTimeout(() => controller.abort(), timeoutMs);
+  try {
+    const conn = await transport.dial(ma, { signal: controller.signal, timeoutMs });
+    try {
+      return await upgradeOutbound(conn.stream, input.upgrade, { signal: controller.signal, dialedPublicKey: input.publicKey });
+    } catch (err) {
+      conn.stream.destroy();
+      if (controller.signal.aborted && !signal.aborted) throw new TimeoutError(`upgrade with ${address} took over ${timeoutMs} ms`);
+      throw err;
+    }
+  } finally {
+    clearTimeout(timer);
+    signal.removeEventListener('abort', onAbort);
+  }
+}
+
+export const dialPeer = fromPromise<void, DialInput>(async ({ input, signal }) => {
+  const failures: Array<{ address: string; error: PlainError }> = [];
+  const report = (event: Parameters<typeof input.parent.send>[0]) => {
+    if (!signal.aborted) input.parent.send(event);
+  };
+  try {
+    const rounds = input.rounds ?? 3;
+    let backoff = input.backoffMs ?? 1000;
+    for (let round = 0; round < rounds; round++) {
+      if (round > 0) {
+        await sleep(backoff, signal);
+        backoff = Math.min(backoff * 2, 30_000);
+      }
+      // Re-read each round: the stats written by the previous round reorder the addresses.
+      const stored = await input.peers.find({ publicKey: input.publicKey });
+      const addresses =
+        input.addresses ?? sortAddresses((stored?.addresses ?? []) as PeerAddressRecord[], Date.now()).map((a) => a.address);
+      if (addresses.length === 0) throw new DialExhausted([]);
+      for (const address of addresses) {
+        if (signal.aborted) throw new AbortedError('dial cancelled');
+        await input.peers.dialAttempted(input.publicKey, address).catch(() => undefined);
+        const started = performance.now();
+        try {
+          const connection = await attempt(input, address, signal);
+          await input.peers.dialSucceeded(input.publicKey, address, performance.now() - started).catch(() => undefined);
+          report({ type: 'dial.succeeded', key: input.key, connection });
+          if (signal.aborted) connection.muxer.abort();
+          return;
+        } catch (err) {
+          if (signal.aborted) throw new AbortedError('dial cancelled');
+          failures.push({ address, error: plain(err) });
+          await input.peers.dialFailed(input.publicKey, address, `${(err as Error).name}: ${(err as Error).message}`).catch(() => undefined);
+        }
+      }
+    }
+    throw new DialExhausted(failures);
+  } catch (err) {
+    report({ type: 'dial.failed', key: input.key, publicKey: input.publicKey, error: plain(err) });
+  }
+});
+
+/** The machine with its real dial. */
+export const dialerLogic = dialerMachine.provide({ actors: { dialPeer } });
+export type DialerActor = Actor<typeof dialerLogic>;
+
+let next = 0;
+
+/** Starts a dialer actor (observed for errors). */
+export function startDialer(input: DialerInput, onError: (err: unknown) => void = (err) => console.error('dialer failed:', err)): DialerActor {
+  const actor = createActor(dialerLogic, { input });
+  actor.subscribe({ error: onError });
+  actor.start();
+  return actor;
+}
+
+/** Sends a dial request and waits for its reply (bounded by `timeoutMs`). */
+export function dial(actor: DialerActor, publicKey: DialInput['publicKey'], options: { addresses?: string[]; timeoutMs?: number } = {}): Promise<PeerConnection> {
+  const requestId = `dial-${++next}`;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      sub.unsubscribe();
+      reject(new TimeoutError(`no dial result within ${options.timeoutMs ?? 120_000} ms`));
+    }, options.timeoutMs ?? 120_000);
+    const sub = actor.on('dial.reply', (reply: DialReply) => {
+      if (reply.requestId !== requestId) return;
+      clearTimeout(timer);
+      sub.unsubscribe();
+      if (reply.ok) resolve(reply.connection);
+      else reject(new DialRequestFailed(reply.error));
+    });
+    actor.send({ type: 'dial.request', requestId, publicKey, ...(options.addresses ? { addresses: options.addresses } : {}) });
+  });
+}
+
+/** A dial request failed; `error` is the dial's error (name, message, kind). */
+export class DialRequestFailed extends TcommsError {
+  readonly kind: PlainError['kind'];
+  constructor(readonly error: PlainError) {
+    super(`${error.name}: ${error.message}`);
+    this.kind = error.kind;
+  }
+}

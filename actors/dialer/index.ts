@@ -1,0 +1,3 @@
+export * from './dialer.events.js';
+export * from './dialer.machine.js';
+export * from './dialer.logic.js';

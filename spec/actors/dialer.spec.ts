@@ -1,0 +1,151 @@
+import { expect } from 'chai';
+import { multiaddr } from '@multiformats/multiaddr';
+import { addressToBytes, parseAddress } from '../../core/address.js';
+import { NodeIdentity } from '../../core/keys.js';
+import { NoiseSecureChannel, noiseStaticKeys } from '../../channels/secure-channel.js';
+import { upgradeInbound, type PeerConnection, type UpgradeConfig } from '../../channels/upgrade.js';
+import { dial, DialRequestFailed, startDialer, type DialerActor, type DialerInput } from '../../actors/dialer/index.js';
+import { startPeerManager, type PeerManagerClient } from '../../actors/peer-manager/index.js';
+import { MemoryPeerStore } from '../../storage/memory-store.js';
+import { TcpTransport } from '../../transports/tcp/tcp.js';
+import type { TransportListener } from '../../transports/transport.js';
+import { blackhole } from '../support/blackhole.js';
+import { closedPort } from '../support/ports.js';
+
+function node(name: string): UpgradeConfig {
+  const identity = NodeIdentity.generate();
+  return {
+    identity,
+    channel: new NoiseSecureChannel({ staticKeys: noiseStaticKeys(identity) }),
+    identityContent: () => ({ addresses: [addressToBytes(parseAddress('/ip4/127.0.0.1/tcp/1'))], features: 0, supportedProtocols: [], userAgent: name, updatedAt: 0n }),
+    identityTimeoutMs: 3000,
+    timeToFirstByteMs: 3000,
+  };
+}
+
+/** A responder on TCP that upgrades every inbound socket; counts them. */
+async function responder(config: UpgradeConfig, listenAt = '/ip4/127.0.0.1/tcp/0') {
+  const listener = await new TcpTransport().listen(multiaddr(listenAt));
+  const connections: PeerConnection[] = [];
+  let sockets = 0;
+  void (async () => {
+    for await (const c of listener) {
+      sockets++;
+      void upgradeInbound(c.stream, config).then((r) => connections.push(r as PeerConnection), () => c.stream.destroy());
+    }
+  })();
+  return { listener, connections, sockets: () => sockets, address: String(listener.address) };
+}
+
+describe('dialer actor', function () {
+  this.timeout(20_000);
+  const tcp = new TcpTransport();
+  let peers: PeerManagerClient;
+  let actor: DialerActor;
+  let cleanup: Array<() => Promise<void> | void>;
+  const alice = node('alice');
+
+  const start = (over: Partial<DialerInput> = {}) => {
+    actor = startDialer({ transports: [tcp], upgrade: alice, peers, attemptTimeoutMs: 3000, rounds: 1, backoffMs: 50, ...over });
+  };
+  beforeEach(() => {
+    peers = startPeerManager({ store: new MemoryPeerStore() });
+    cleanup = [];
+  });
+  afterEach(async () => {
+    actor?.stop();
+    for (const c of cleanup.reverse()) await c();
+    await peers.stop();
+  });
+
+  it('dials a stored peer, checks its key, and writes the attempt back to the peer manager', async () => {
+    const bob = node('bob');
+    const r = await responder(bob);
+    cleanup.push(() => r.listener.close());
+    await peers.add({ publicKey: bob.identity.publicKey, nodeId: bob.identity.nodeId, addresses: [{ address: r.address, source: 'config' }] });
+    start();
+    const conn = await dial(actor, bob.identity.publicKey);
+    expect(conn.peer.userAgent).to.equal('bob');
+    const stored = (await peers.find({ publicKey: bob.identity.publicKey }))!;
+    expect(stored.addresses[0]).to.deep.include({ attempts: 1, consecutiveFailures: 0 });
+    expect(stored.addresses[0]!.avgDialMs).to.be.a('number');
+    conn.muxer.abort();
+  });
+
+  it('runs one dial per peer: concurrent requests share its result', async () => {
+    const bob = node('bob');
+    const r = await responder(bob);
+    cleanup.push(() => r.listener.close());
+    await peers.add({ publicKey: bob.identity.publicKey, nodeId: bob.identity.nodeId, addresses: [{ address: r.address, source: 'config' }] });
+    start();
+    const results = await Promise.all([1, 2, 3, 4].map(() => dial(actor, bob.identity.publicKey)));
+    expect(new Set(results).size).to.equal(1);
+    expect(r.sockets()).to.equal(1);
+    results[0]!.muxer.abort();
+  });
+
+  it('tries addresses in quality order and records failures; a dead address drops behind', async () => {
+    const bob = node('bob');
+    const r = await responder(bob);
+    cleanup.push(() => r.listener.close());
+    const dead = `/ip4/127.0.0.1/tcp/${await closedPort()}`;
+    await peers.add({ publicKey: bob.identity.publicKey, nodeId: bob.identity.nodeId, addresses: [{ address: dead, source: 'config' }, { address: r.address, source: 'config' }] });
+    start();
+    (await dial(actor, bob.identity.publicKey)).muxer.abort();
+    let stored = (await peers.find({ publicKey: bob.identity.publicKey }))!;
+    const byAddress = Object.fromEntries(stored.addresses.map((a) => [a.address, a]));
+    expect(byAddress[dead]).to.deep.include({ consecutiveFailures: 1 });
+    expect(byAddress[dead]!.lastFailureReason).to.match(/ConnectionRefused/);
+    // Now the working address is first: a second dial makes no attempt on the dead one.
+    (await dial(actor, bob.identity.publicKey)).muxer.abort();
+    stored = (await peers.find({ publicKey: bob.identity.publicKey }))!;
+    expect(Object.fromEntries(stored.addresses.map((a) => [a.address, a.attempts]))).to.deep.equal({ [dead]: 1, [r.address]: 2 });
+  });
+
+  it('fails when the peer at the address is not the key dialed, without an active connection', async () => {
+    const bob = node('bob');
+    const impostor = node('mallory');
+    const r = await responder(impostor);
+    cleanup.push(() => r.listener.close());
+    await peers.add({ publicKey: bob.identity.publicKey, nodeId: bob.identity.nodeId, addresses: [{ address: r.address, source: 'config' }] });
+    start();
+    const err = await dial(actor, bob.identity.publicKey).catch((e: unknown) => e);
+    expect(err).to.be.instanceOf(DialRequestFailed);
+    expect((err as DialRequestFailed).error.name).to.equal('DialExhausted');
+    expect((err as DialRequestFailed).error.message).to.match(/DialedPublicKeyMismatch/);
+    expect(r.connections).to.have.length(0);
+  });
+
+  it('retries in rounds with backoff until the peer comes up', async () => {
+    const bob = node('bob');
+    const port = await closedPort();
+    const address = `/ip4/127.0.0.1/tcp/${port}`;
+    await peers.add({ publicKey: bob.identity.publicKey, nodeId: bob.identity.nodeId, addresses: [{ address, source: 'config' }] });
+    start({ rounds: 6, backoffMs: 50 });
+    const pending = dial(actor, bob.identity.publicKey);
+    await new Promise((res) => setTimeout(res, 120));
+    const r = await responder(bob, address);
+    cleanup.push(() => r.listener.close());
+    const conn = await pending;
+    expect(conn.peer.userAgent).to.equal('bob');
+    const stored = (await peers.find({ publicKey: bob.identity.publicKey }))!;
+    expect(stored.addresses[0]!.attempts).to.be.greaterThan(1);
+    conn.muxer.abort();
+  });
+
+  it('cancels a dial at once, and fails a peer with no address', async () => {
+    const bob = node('bob');
+    const hole = await blackhole();
+    cleanup.push(() => hole.close());
+    start({ attemptTimeoutMs: 60_000 });
+    const pending = dial(actor, bob.identity.publicKey, { addresses: [`/ip4/127.0.0.1/tcp/${hole.port}`] }).catch((e: unknown) => e);
+    await new Promise((res) => setTimeout(res, 50));
+    const t = Date.now();
+    actor.send({ type: 'dial.cancel', publicKey: bob.identity.publicKey });
+    const err = await pending;
+    expect(Date.now() - t).to.be.lessThan(1000);
+    expect((err as DialRequestFailed).error.name).to.equal('DialAborted');
+    const none = await dial(actor, node('nobody').identity.publicKey).catch((e: unknown) => e);
+    expect((none as DialRequestFailed).error.message).to.match(/no address/);
+  });
+});
