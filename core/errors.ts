@@ -44,7 +44,13 @@ export abstract class TcommsError extends Error {
   }
 }
 
-/** The form an error takes when it crosses a worker boundary. */
+/** The plain form of any thrown value: a TcommsError's own, or `internal` for anything else. */
+export function toPlainError(err: unknown): PlainError {
+  if (err instanceof TcommsError) return err.toPlain();
+  return { name: (err as Error | undefined)?.name ?? 'Error', message: (err as Error | undefined)?.message ?? String(err), kind: 'internal' };
+}
+
+/** The form an error takes when it crosses a worker boundary or an actor mailbox. */
 export interface PlainError {
   name: string;
   message: string;

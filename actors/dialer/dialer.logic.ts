@@ -6,7 +6,7 @@
  */
 import { createActor, fromPromise, type Actor } from 'xstate';
 import { multiaddr } from '@multiformats/multiaddr';
-import { TcommsError, AbortedError, TimeoutError, type PlainError } from '../../core/errors.js';
+import { TcommsError, AbortedError, TimeoutError, type PlainError, toPlainError } from '../../core/errors.js';
 import { upgradeOutbound, type PeerConnection } from '../../channels/upgrade.js';
 import { sortAddresses, type PeerAddressRecord } from '../../storage/peer.js';
 import { UnsupportedAddress } from '../../transports/errors.js';
@@ -22,10 +22,6 @@ export class DialExhausted extends TcommsError {
   }
 }
 
-function plain(err: unknown): PlainError {
-  if (err instanceof TcommsError) return err.toPlain();
-  return { name: (err as Error)?.name ?? 'Error', message: (err as Error)?.message ?? String(err), kind: 'internal' };
-}
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -97,14 +93,14 @@ export const dialPeer = fromPromise<void, DialInput>(async ({ input, signal }) =
           return;
         } catch (err) {
           if (signal.aborted) throw new AbortedError('dial cancelled');
-          failures.push({ address, error: plain(err) });
+          failures.push({ address, error: toPlainError(err) });
           await input.peers.dialFailed(input.publicKey, address, `${(err as Error).name}: ${(err as Error).message}`).catch(() => undefined);
         }
       }
     }
     throw new DialExhausted(failures);
   } catch (err) {
-    report({ type: 'dial.failed', key: input.key, publicKey: input.publicKey, error: plain(err) });
+    report({ type: 'dial.failed', key: input.key, publicKey: input.publicKey, error: toPlainError(err) });
   }
 });
 

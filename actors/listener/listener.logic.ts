@@ -3,16 +3,12 @@
  * closing; and `startListener` for code that is not an actor.
  */
 import { createActor, fromCallback, fromPromise, type Actor } from 'xstate';
-import { TcommsError, type PlainError } from '../../core/errors.js';
+import { toPlainError } from '../../core/errors.js';
 import { PeerConnection, upgradeInbound } from '../../channels/upgrade.js';
 import type { TransportConnection, TransportListener } from '../../transports/transport.js';
 import type { AcceptLoopEvent } from './listener.events.js';
 import { listenerMachine, type AcceptLoopInput, type ListenerInput } from './listener.machine.js';
 
-function plain(err: unknown): PlainError {
-  if (err instanceof TcommsError) return err.toPlain();
-  return { name: (err as Error)?.name ?? 'Error', message: (err as Error)?.message ?? String(err), kind: 'internal' };
-}
 
 /** The IP of an inbound connection's remote address, when it has one. */
 function remoteIp(c: TransportConnection): string | undefined {
@@ -78,7 +74,7 @@ export const acceptLoop = fromCallback<AcceptLoopEvent, AcceptLoopInput>(({ inpu
       send({ type: 'inbound.upgraded', connection: result });
     } catch (err) {
       c.stream.destroy();
-      send({ type: 'inbound.rejected', reason: 'upgrade-failed', remoteAddress: remote, error: plain(err) });
+      send({ type: 'inbound.rejected', reason: 'upgrade-failed', remoteAddress: remote, error: toPlainError(err) });
     } finally {
       active--;
     }

@@ -7,7 +7,7 @@
  */
 import type { Multiaddr } from '@multiformats/multiaddr';
 import { assign, emit, fromCallback, fromPromise, setup, type AnyActorRef } from 'xstate';
-import type { PlainError } from '../../core/errors.js';
+import { toPlainError } from '../../core/errors.js';
 import type { UpgradeConfig } from '../../channels/upgrade.js';
 import type { LivenessService } from '../../channels/liveness.js';
 import type { PublicKey } from '../../core/keys.js';
@@ -59,7 +59,7 @@ export const listenerMachine = setup({
       return { listeners, addresses: listeners.map((l) => l.address) };
     }),
     publishListening: emit(({ context }) => ({ type: 'listener.listening' as const, addresses: context.addresses })),
-    publishFailed: emit(({ event }) => ({ type: 'listener.failed' as const, error: plainOf((event as { error?: unknown }).error) })),
+    publishFailed: emit(({ event }) => ({ type: 'listener.failed' as const, error: toPlainError((event as { error?: unknown }).error) })),
     publishInbound: emit(({ event }) => ({ type: 'connection.inbound' as const, connection: (event as Extract<ListenerEvent, { type: 'inbound.upgraded' }>).connection })),
     publishRejected: emit(({ event }) => {
       const e = event as Extract<ListenerEvent, { type: 'inbound.rejected' }>;
@@ -108,7 +108,3 @@ export const listenerMachine = setup({
   },
 });
 
-function plainOf(err: unknown): PlainError {
-  if (err && typeof err === 'object' && 'toPlain' in err && typeof (err as { toPlain: unknown }).toPlain === 'function') return (err as { toPlain(): PlainError }).toPlain();
-  return { name: (err as Error)?.name ?? 'Error', message: (err as Error)?.message ?? String(err), kind: 'internal' };
-}

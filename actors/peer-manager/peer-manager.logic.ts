@@ -4,7 +4,7 @@
  * for code that is not an actor.
  */
 import { createActor, fromCallback, type Actor } from 'xstate';
-import { TcommsError, TimeoutError, type PlainError } from '../../core/errors.js';
+import { TcommsError, TimeoutError, type PlainError, toPlainError } from '../../core/errors.js';
 import { nodeIdOf, type NodeId, type PublicKey } from '../../core/keys.js';
 import { banPeer, isBanned, isOffline, mergePeer, newPeer, recordDial, unbanPeer, type Peer, type PeerSighting } from '../../storage/peer.js';
 import type {
@@ -36,10 +36,6 @@ export class PeerManagerRequestFailed extends TcommsError {
   }
 }
 
-function plain(err: unknown): PlainError {
-  if (err instanceof TcommsError) return err.toPlain();
-  return { name: (err as Error)?.name ?? 'Error', message: (err as Error)?.message ?? String(err), kind: 'internal' };
-}
 
 type Work = PeerManagerCommand | InternalWork;
 
@@ -126,7 +122,7 @@ export const peerStoreWorker = fromCallback<WorkerEvent, StoreWorkerInput>(({ in
         const { result, facts } = await serve(input, work);
         send({ type: 'store.done', request: work, result, facts });
       } catch (err) {
-        send({ type: 'store.failed', request: work, error: plain(err) });
+        send({ type: 'store.failed', request: work, error: toPlainError(err) });
       }
     }
     serving = false;

@@ -1,27 +1,15 @@
 import { expect } from 'chai';
 import { multiaddr } from '@multiformats/multiaddr';
-import { addressToBytes, parseAddress } from '../../core/address.js';
-import { NodeIdentity } from '../../core/keys.js';
-import { NoiseSecureChannel, noiseStaticKeys } from '../../channels/secure-channel.js';
 import { upgradeInbound, type PeerConnection, type UpgradeConfig } from '../../channels/upgrade.js';
 import { dial, DialRequestFailed, startDialer, type DialerActor, type DialerInput } from '../../actors/dialer/index.js';
 import { startPeerManager, type PeerManagerClient } from '../../actors/peer-manager/index.js';
 import { MemoryPeerStore } from '../../storage/memory-store.js';
 import { TcpTransport } from '../../transports/tcp/tcp.js';
-import type { TransportListener } from '../../transports/transport.js';
 import { blackhole } from '../support/blackhole.js';
 import { closedPort } from '../support/ports.js';
+import { testNode } from '../support/nodes.js';
 
-function node(name: string): UpgradeConfig {
-  const identity = NodeIdentity.generate();
-  return {
-    identity,
-    channel: new NoiseSecureChannel({ staticKeys: noiseStaticKeys(identity) }),
-    identityContent: () => ({ addresses: [addressToBytes(parseAddress('/ip4/127.0.0.1/tcp/1'))], features: 0, supportedProtocols: [], userAgent: name, updatedAt: 0n }),
-    identityTimeoutMs: 3000,
-    timeToFirstByteMs: 3000,
-  };
-}
+const node = testNode;
 
 /** A responder on TCP that upgrades every inbound socket; counts them. */
 async function responder(config: UpgradeConfig, listenAt = '/ip4/127.0.0.1/tcp/0') {

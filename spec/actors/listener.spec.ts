@@ -1,25 +1,13 @@
 import { expect } from 'chai';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
-import { addressToBytes, parseAddress } from '../../core/address.js';
-import { NodeIdentity } from '../../core/keys.js';
-import { NoiseSecureChannel, noiseStaticKeys } from '../../channels/secure-channel.js';
-import { upgradeOutbound, type UpgradeConfig } from '../../channels/upgrade.js';
+import { upgradeOutbound } from '../../channels/upgrade.js';
 import { startListener, type ListenerActor, type ListenerEmitted } from '../../actors/listener/index.js';
 import { MemoryNetwork, MemoryTransport } from '../../transports/memory/memory.js';
 import { TcpTransport } from '../../transports/tcp/tcp.js';
 import type { Transport } from '../../transports/transport.js';
+import { testNode } from '../support/nodes.js';
 
-function node(name: string, over: Partial<UpgradeConfig> = {}): UpgradeConfig {
-  const identity = NodeIdentity.generate();
-  return {
-    identity,
-    channel: new NoiseSecureChannel({ staticKeys: noiseStaticKeys(identity) }),
-    identityContent: () => ({ addresses: [addressToBytes(parseAddress('/ip4/127.0.0.1/tcp/1'))], features: 0, supportedProtocols: [], userAgent: name, updatedAt: 0n }),
-    timeToFirstByteMs: 2000,
-    identityTimeoutMs: 2000,
-    ...over,
-  };
-}
+const node = testNode;
 
 function record(actor: ListenerActor): ListenerEmitted[] {
   const seen: ListenerEmitted[] = [];

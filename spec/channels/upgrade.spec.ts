@@ -1,10 +1,8 @@
 import { expect } from 'chai';
 import { multiaddr } from '@multiformats/multiaddr';
-import { addressToBytes, parseAddress } from '../../core/address.js';
 import { TcommsError } from '../../core/errors.js';
 import { NodeIdentity } from '../../core/keys.js';
 import { negotiateInbound } from '../../channels/negotiate.js';
-import { NoiseSecureChannel, noiseStaticKeys } from '../../channels/secure-channel.js';
 import {
   IdentityTimeout,
   LIVENESS_WIRE_BYTE,
@@ -19,25 +17,10 @@ import { IdentityInvalid } from '../../protocols/identity/index.js';
 import { MemoryNetwork, MemoryTransport } from '../../transports/memory/memory.js';
 import { TcpTransport } from '../../transports/tcp/tcp.js';
 import type { Transport, TransportListener } from '../../transports/transport.js';
+import { testNode } from '../support/nodes.js';
 import { collect } from '../support/streams.js';
 
-function node(name: string, over: Partial<UpgradeConfig> & { networkByte?: number; addresses?: string[] } = {}): UpgradeConfig {
-  const identity = over.identity ?? NodeIdentity.generate();
-  return {
-    identity,
-    channel: new NoiseSecureChannel({ staticKeys: noiseStaticKeys(identity), networkByte: over.networkByte ?? 0x00 }),
-    identityContent: () => ({
-      addresses: (over.addresses ?? ['/ip4/127.0.0.1/tcp/18141']).map((a) => addressToBytes(parseAddress(a))),
-      features: 1,
-      supportedProtocols: ['/test/echo/1'],
-      userAgent: name,
-      updatedAt: BigInt(Math.floor(Date.now() / 1000)),
-    }),
-    identityTimeoutMs: 2000,
-    timeToFirstByteMs: 2000,
-    ...over,
-  };
-}
+const node = testNode;
 
 async function accept(listener: TransportListener) {
   const r = await listener[Symbol.asyncIterator]().next();
