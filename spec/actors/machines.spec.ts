@@ -4,11 +4,12 @@
  */
 import { expect } from 'chai';
 import type { AnyStateMachine } from 'xstate';
+import { connectionManagerMachine } from '../../actors/connection-manager/index.js';
 import { dialerMachine } from '../../actors/dialer/index.js';
 import { listenerMachine } from '../../actors/listener/index.js';
 import { peerManagerMachine } from '../../actors/peer-manager/index.js';
 
-const MACHINES: AnyStateMachine[] = [peerManagerMachine, listenerMachine, dialerMachine];
+const MACHINES: AnyStateMachine[] = [peerManagerMachine, listenerMachine, dialerMachine, connectionManagerMachine];
 
 /** Paths of inline (function) implementations in a machine config. */
 function inlineImplementations(node: unknown, path: string, out: string[]): string[] {

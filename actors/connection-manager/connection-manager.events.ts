@@ -1,0 +1,36 @@
+/**
+ * The connection manager's mailbox and facts (PROTOCOL.md section 1 connections, tari_comms'
+ * ConnectionManager): it owns the listener and the dialer and keeps at most one connection per
+ * peer, applying the simultaneous-dial tie-break.
+ */
+import type { Multiaddr } from '@multiformats/multiaddr';
+import type { AnyActorRef } from 'xstate';
+import type { PlainError } from '../../core/errors.js';
+import type { PublicKey } from '../../core/keys.js';
+import type { PeerConnection } from '../../channels/upgrade.js';
+
+export type ConnectionManagerEvent =
+  | { type: 'connection-manager.dial'; requestId: string; publicKey: PublicKey; addresses?: string[]; replyTo?: AnyActorRef }
+  | { type: 'connection-manager.disconnect'; publicKey: PublicKey }
+  | { type: 'connection-manager.stop' }
+  // from the children and the connections
+  | { type: 'listener.ready'; addresses: Multiaddr[] }
+  | { type: 'listener.failed'; error: PlainError }
+  | { type: 'connection.opened'; connection: PeerConnection }
+  | { type: 'connection.closed'; key: string; connection: PeerConnection; error: PlainError | undefined }
+  | { type: 'dial.replied'; requestId: string; publicKey: PublicKey; ok: boolean; error?: PlainError };
+
+export type ConnectionManagerReply =
+  | { type: 'connection-manager.reply'; requestId: string; ok: true; connection: PeerConnection }
+  | { type: 'connection-manager.reply'; requestId: string; ok: false; error: PlainError };
+
+export type ConnectionManagerEmitted =
+  | ConnectionManagerReply
+  | { type: 'connection-manager.listening'; addresses: Multiaddr[] }
+  | { type: 'peer.connected'; publicKey: PublicKey; direction: 'inbound' | 'outbound'; connection: PeerConnection }
+  | { type: 'peer.disconnected'; publicKey: PublicKey; error: PlainError | undefined }
+  | { type: 'peer.connect-failed'; publicKey: PublicKey; error: PlainError }
+  | { type: 'peer.violation'; publicKey: PublicKey; error: PlainError };
+
+/** What the dialer bridge takes. */
+export type DialerBridgeEvent = { type: 'dial'; requestId: string; publicKey: PublicKey; addresses?: string[] };

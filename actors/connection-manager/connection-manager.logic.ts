@@ -1,0 +1,90 @@
+/**
+ * The connection manager's real implementations: bridges that run the listener and dialer
+ * actors and turn their facts into this actor's events, and the graceful close of every kept
+ * connection on stop.
+ */
+import { createActor, fromCallback, fromPromise, type Actor } from 'xstate';
+import { TcommsError, TimeoutError, type PlainError } from '../../core/errors.js';
+import type { PublicKey } from '../../core/keys.js';
+import type { PeerConnection } from '../../channels/upgrade.js';
+import { dialerLogic } from '../dialer/dialer.logic.js';
+import type { DialerInput } from '../dialer/dialer.machine.js';
+import { listenerLogic } from '../listener/listener.logic.js';
+import type { ListenerInput } from '../listener/listener.machine.js';
+import type { ConnectionManagerReply, DialerBridgeEvent } from './connection-manager.events.js';
+import { connectionManagerMachine, type ConnectionManagerInput } from './connection-manager.machine.js';
+
+export const listenerBridge = fromCallback<{ type: 'stop' }, ListenerInput>(({ input, sendBack }) => {
+  const listener = createActor(listenerLogic, { input });
+  listener.subscribe({ error: (err) => sendBack({ type: 'listener.failed', error: { name: 'ListenerCrashed', message: String(err), kind: 'internal' } }) });
+  listener.on('listener.listening', (e) => sendBack({ type: 'listener.ready', addresses: e.addresses }));
+  listener.on('listener.failed', (e) => sendBack({ type: 'listener.failed', error: e.error }));
+  listener.on('connection.inbound', (e) => sendBack({ type: 'connection.opened', connection: e.connection }));
+  listener.start();
+  return () => listener.send({ type: 'listener.stop' });
+});
+
+export const dialerBridge = fromCallback<DialerBridgeEvent, DialerInput>(({ input, sendBack, receive }) => {
+  const dialer = createActor(dialerLogic, { input });
+  dialer.subscribe({ error: () => {} });
+  // peer.dialed comes before the replies of the same dial, so the tie-break runs first.
+  dialer.on('peer.dialed', (e) => sendBack({ type: 'connection.opened', connection: e.connection }));
+  const publicKeys = new Map<string, PublicKey>();
+  dialer.on('dial.reply', (r) => {
+    const publicKey = publicKeys.get(r.requestId)!;
+    publicKeys.delete(r.requestId);
+    sendBack(r.ok ? { type: 'dial.replied', requestId: r.requestId, publicKey, ok: true } : { type: 'dial.replied', requestId: r.requestId, publicKey, ok: false, error: r.error });
+  });
+  dialer.start();
+  receive((e) => {
+    publicKeys.set(e.requestId, e.publicKey);
+    dialer.send({ type: 'dial.request', requestId: e.requestId, publicKey: e.publicKey, ...(e.addresses ? { addresses: e.addresses } : {}) });
+  });
+  return () => dialer.stop();
+});
+
+export const closeConnections = fromPromise<void, PeerConnection[]>(async ({ input }) => {
+  await Promise.all(input.map((c) => c.close().catch(() => undefined)));
+});
+
+export const connectionManagerLogic = connectionManagerMachine.provide({ actors: { listenerBridge, dialerBridge, closeConnections } });
+export type ConnectionManagerActor = Actor<typeof connectionManagerLogic>;
+
+/** Starts a connection manager, observed for errors. */
+export function startConnectionManager(input: ConnectionManagerInput, onError: (err: unknown) => void = (err) => console.error('connection manager failed:', err)): ConnectionManagerActor {
+  const actor = createActor(connectionManagerLogic, { input, systemId: 'connectionManager' });
+  actor.subscribe({ error: onError });
+  actor.start();
+  return actor;
+}
+
+/** A connection-manager dial failed. */
+export class ConnectRequestFailed extends TcommsError {
+  readonly kind: PlainError['kind'];
+  constructor(readonly error: PlainError) {
+    super(`${error.name}: ${error.message}`);
+    this.kind = error.kind;
+  }
+}
+
+let next = 0;
+
+/** Dials a peer through the connection manager; resolves with the connection it keeps. */
+export function connect(actor: ConnectionManagerActor, publicKey: PublicKey, options: { addresses?: string[]; timeoutMs?: number } = {}): Promise<PeerConnection> {
+  const requestId = `connect-${++next}`;
+  const timeoutMs = options.timeoutMs ?? 120_000;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      sub.unsubscribe();
+      reject(new TimeoutError(`no connection result within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const sub = actor.on('connection-manager.reply', (r: ConnectionManagerReply) => {
+      if (r.requestId !== requestId) return;
+      clearTimeout(timer);
+      sub.unsubscribe();
+      if (r.ok) resolve(r.connection);
+      else reject(new ConnectRequestFailed(r.error));
+    });
+    actor.send({ type: 'connection-manager.dial', requestId, publicKey, ...(options.addresses ? { addresses: options.addresses } : {}) });
+  });
+}

@@ -1,0 +1,155 @@
+/**
+ * The connection manager's state chart (pure; the bridges to the listener and dialer actors and
+ * the connection watching are in `connection-manager.logic.ts`).
+ *
+ * running: dials go to the dialer; every new active connection (dialed or accepted) goes
+ * through the tie-break and the connection limit; closes are published. stopping: the children
+ * stop and every kept connection is closed gracefully.
+ */
+import { assign, enqueueActions, fromCallback, fromPromise, setup, type AnyActorRef } from 'xstate';
+import { toHex } from '../../core/bytes.js';
+import type { PlainError } from '../../core/errors.js';
+import type { PeerConnection } from '../../channels/upgrade.js';
+import type { DialerInput } from '../dialer/dialer.machine.js';
+import type { ListenerInput } from '../listener/listener.machine.js';
+import type { ConnectionManagerEmitted, ConnectionManagerEvent, ConnectionManagerReply, DialerBridgeEvent } from './connection-manager.events.js';
+import { tieBreak } from './tie-break.js';
+
+export interface ConnectionManagerInput {
+  listener: ListenerInput;
+  dialer: DialerInput;
+  /** Active connections at most (default 100); a new one beyond is closed. */
+  maxConnections?: number;
+}
+
+interface Waiter {
+  requestId: string;
+  replyTo: AnyActorRef | undefined;
+}
+
+export interface ConnectionManagerContext {
+  input: ConnectionManagerInput;
+  /** Public key hex -> the kept connection. */
+  connections: Record<string, PeerConnection>;
+  /** Dial request id -> who waits. */
+  waiting: Record<string, Waiter>;
+}
+
+const notProvided = (name: string) => () => {
+  throw new Error(`${name} is provided by connection-manager.logic.ts`);
+};
+
+export const connectionManagerMachine = setup({
+  types: {
+    context: {} as ConnectionManagerContext,
+    events: {} as ConnectionManagerEvent,
+    input: {} as ConnectionManagerInput,
+    emitted: {} as ConnectionManagerEmitted,
+  },
+  actors: {
+    listenerBridge: fromCallback<{ type: 'stop' }, ListenerInput>(notProvided('listenerBridge')),
+    dialerBridge: fromCallback<DialerBridgeEvent, DialerInput>(notProvided('dialerBridge')),
+    closeConnections: fromPromise<void, PeerConnection[]>(notProvided('closeConnections')),
+  },
+  actions: {
+    forwardDial: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'connection-manager.dial') return;
+      enqueue.assign({ waiting: { ...context.waiting, [event.requestId]: { requestId: event.requestId, replyTo: event.replyTo } } });
+      enqueue.sendTo('dialer', { type: 'dial', requestId: event.requestId, publicKey: event.publicKey, ...(event.addresses ? { addresses: event.addresses } : {}) } as DialerBridgeEvent);
+    }),
+    publishListening: enqueueActions(({ event, enqueue }) => {
+      if (event.type === 'listener.ready') enqueue.emit({ type: 'connection-manager.listening', addresses: event.addresses });
+    }),
+    /** Tie-break and limit; the connection dropped is closed gracefully, the kept one watched. */
+    admitConnection: enqueueActions(({ context, event, enqueue, self }) => {
+      if (event.type !== 'connection.opened') return;
+      const incoming = event.connection;
+      const key = toHex(incoming.peer.publicKey);
+      const existing = context.connections[key];
+      let keep = incoming;
+      let drop: PeerConnection | undefined;
+      if (existing) {
+        const winner = tieBreak(context.input.dialer.upgrade.identity.nodeId, incoming.peer.nodeId, existing.direction, incoming.direction);
+        keep = winner === 'incoming' ? incoming : existing;
+        drop = winner === 'incoming' ? existing : incoming;
+      } else if (Object.keys(context.connections).length >= (context.input.maxConnections ?? 100)) {
+        enqueue(() => void incoming.close());
+        return;
+      }
+      if (drop) enqueue(() => void drop.close());
+      if (keep !== existing) {
+        enqueue.assign({ connections: { ...context.connections, [key]: keep } });
+        // Watch the kept connection: its close becomes an event of this actor.
+        enqueue(() => {
+          keep.once('close', (err) => self.send({ type: 'connection.closed', key, connection: keep, error: err ? err.toPlain() : undefined }));
+          keep.release();
+        });
+      }
+      if (!existing) enqueue.emit({ type: 'peer.connected', publicKey: keep.peer.publicKey, direction: keep.direction, connection: keep });
+    }),
+    forgetConnection: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'connection.closed') return;
+      // A connection dropped by the tie-break closes too: only the kept one counts.
+      if (context.connections[event.key] !== event.connection) return;
+      const { [event.key]: _gone, ...rest } = context.connections;
+      enqueue.assign({ connections: rest });
+      enqueue.emit({ type: 'peer.disconnected', publicKey: event.connection.peer.publicKey, error: event.error });
+      if (event.error?.kind === 'protocol') enqueue.emit({ type: 'peer.violation', publicKey: event.connection.peer.publicKey, error: event.error });
+    }),
+    answerDial: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'dial.replied') return;
+      const waiter = context.waiting[event.requestId];
+      const { [event.requestId]: _done, ...rest } = context.waiting;
+      enqueue.assign({ waiting: rest });
+      const kept = context.connections[toHex(event.publicKey)];
+      let reply: ConnectionManagerReply;
+      if (event.ok && kept) reply = { type: 'connection-manager.reply', requestId: event.requestId, ok: true, connection: kept };
+      else {
+        const error: PlainError = event.error ?? { name: 'ConnectionLimit', message: 'the connection was not kept', kind: 'transport' };
+        enqueue.emit({ type: 'peer.connect-failed', publicKey: event.publicKey, error });
+        reply = { type: 'connection-manager.reply', requestId: event.requestId, ok: false, error };
+      }
+      if (waiter?.replyTo) enqueue.sendTo(waiter.replyTo, reply);
+      else enqueue.emit(reply);
+    }),
+    disconnectPeer: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'connection-manager.disconnect') return;
+      const conn = context.connections[toHex(event.publicKey)];
+      if (conn) enqueue(() => void conn.close());
+    }),
+    clearConnections: assign({ connections: {} }),
+  },
+}).createMachine({
+  id: 'connectionManager',
+  context: ({ input }) => ({ input, connections: {}, waiting: {} }),
+  initial: 'running',
+  states: {
+    running: {
+      description: 'Listening and dialing; every active connection passes the tie-break and the limit.',
+      invoke: [
+        { id: 'listener', src: 'listenerBridge', input: ({ context }) => context.input.listener },
+        { id: 'dialer', src: 'dialerBridge', input: ({ context }) => context.input.dialer },
+      ],
+      on: {
+        'connection-manager.dial': { actions: 'forwardDial' },
+        'connection-manager.disconnect': { actions: 'disconnectPeer' },
+        'listener.ready': { actions: 'publishListening' },
+        'connection.opened': { actions: 'admitConnection' },
+        'connection.closed': { actions: 'forgetConnection' },
+        'dial.replied': { actions: 'answerDial' },
+        'connection-manager.stop': { target: 'stopping' },
+      },
+    },
+    stopping: {
+      description: 'The listener and dialer are stopped; kept connections close gracefully (GoAway).',
+      invoke: {
+        src: 'closeConnections',
+        input: ({ context }) => Object.values(context.connections),
+        onDone: { target: 'stopped', actions: 'clearConnections' },
+        onError: { target: 'stopped', actions: 'clearConnections' },
+      },
+      on: { 'connection.closed': { actions: 'forgetConnection' } },
+    },
+    stopped: { type: 'final' },
+  },
+});

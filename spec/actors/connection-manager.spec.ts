@@ -1,0 +1,168 @@
+import { expect } from 'chai';
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
+import { compareDistance, NodeIdentity } from '../../core/keys.js';
+import { negotiateInbound } from '../../channels/negotiate.js';
+import type { PeerConnection } from '../../channels/upgrade.js';
+import {
+  connect,
+  ConnectRequestFailed,
+  startConnectionManager,
+  tieBreak,
+  type ConnectionManagerActor,
+  type ConnectionManagerEmitted,
+} from '../../actors/connection-manager/index.js';
+import { startPeerManager, type PeerManagerClient } from '../../actors/peer-manager/index.js';
+import { MemoryPeerStore } from '../../storage/memory-store.js';
+import { TcpTransport } from '../../transports/tcp/tcp.js';
+import { testNode } from '../support/nodes.js';
+import { collect } from '../support/streams.js';
+
+interface TestCm {
+  name: string;
+  actor: ConnectionManagerActor;
+  peers: PeerManagerClient;
+  identity: NodeIdentity;
+  address: Multiaddr;
+  seen: ConnectionManagerEmitted[];
+  connections(): PeerConnection[];
+}
+
+async function until(what: string, check: () => boolean, ms = 8000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+async function startCm(name: string, maxConnections?: number): Promise<TestCm> {
+  const upgrade = testNode(name);
+  const tcp = new TcpTransport();
+  const peers = startPeerManager({ store: new MemoryPeerStore() });
+  const actor = startConnectionManager({
+    listener: { endpoints: [{ transport: tcp, address: multiaddr('/ip4/127.0.0.1/tcp/0') }], upgrade },
+    dialer: { transports: [tcp], upgrade, peers, rounds: 1, attemptTimeoutMs: 5000 },
+    ...(maxConnections === undefined ? {} : { maxConnections }),
+  });
+  const seen: ConnectionManagerEmitted[] = [];
+  for (const type of ['connection-manager.listening', 'peer.connected', 'peer.disconnected', 'peer.connect-failed', 'peer.violation'] as const) {
+    actor.on(type, (e) => seen.push(e as ConnectionManagerEmitted));
+  }
+  await until('listening', () => seen.some((e) => e.type === 'connection-manager.listening'));
+  const listening = seen.find((e) => e.type === 'connection-manager.listening') as Extract<ConnectionManagerEmitted, { type: 'connection-manager.listening' }>;
+  return {
+    name,
+    actor,
+    peers,
+    identity: upgrade.identity,
+    address: listening.addresses[0]!,
+    seen,
+    connections: () => Object.values(actor.getSnapshot().context.connections),
+  };
+}
+
+async function stopCm(cm: TestCm): Promise<void> {
+  cm.actor.send({ type: 'connection-manager.stop' });
+  await until('stopped', () => cm.actor.getSnapshot().status === 'done');
+  await cm.peers.stop();
+}
+
+const learn = (at: TestCm, about: TestCm) =>
+  at.peers.add({ publicKey: about.identity.publicKey, nodeId: about.identity.nodeId, addresses: [{ address: String(about.address), source: 'config' }] });
+
+describe('simultaneous-dial tie-break (pure)', () => {
+  it('keeps the newer on the same direction; otherwise the smaller NodeId keeps its outbound', () => {
+    const [small, large] = [NodeIdentity.generate(), NodeIdentity.generate()].sort((a, b) => compareDistance(a.nodeId, b.nodeId));
+    expect(tieBreak(small!.nodeId, large!.nodeId, 'inbound', 'inbound')).to.equal('incoming');
+    expect(tieBreak(small!.nodeId, large!.nodeId, 'inbound', 'outbound')).to.equal('incoming'); // small keeps its outbound
+    expect(tieBreak(small!.nodeId, large!.nodeId, 'outbound', 'inbound')).to.equal('existing');
+    expect(tieBreak(large!.nodeId, small!.nodeId, 'inbound', 'outbound')).to.equal('existing'); // large keeps its inbound
+    expect(tieBreak(large!.nodeId, small!.nodeId, 'outbound', 'inbound')).to.equal('incoming');
+  });
+});
+
+describe('connection manager actor', function () {
+  this.timeout(30_000);
+  let nodes: TestCm[] = [];
+  afterEach(async () => {
+    for (const n of nodes) await stopCm(n);
+    nodes = [];
+  });
+
+  it('connects two nodes over TCP: both publish peer.connected, substreams work both ways', async () => {
+    const a = await startCm('a');
+    const b = await startCm('b');
+    nodes = [a, b];
+    await learn(a, b);
+    const conn = await connect(a.actor, b.identity.publicKey);
+    expect(conn.peer.userAgent).to.equal('b');
+    await until('b sees a', () => b.seen.some((e) => e.type === 'peer.connected'));
+    expect(a.connections()).to.have.length(1);
+    expect(b.connections()).to.have.length(1);
+    b.connections()[0]!.on('stream', (s) => void negotiateInbound(s, new Set(['/test/echo/1'])).then(() => s.pipe(s)));
+    const { stream } = await conn.openStream(['/test/echo/1']);
+    const back = collect(stream);
+    stream.end('through the manager');
+    expect((await back).toString()).to.equal('through the manager');
+  });
+
+  it('ends a simultaneous dial from both sides with exactly one connection on both nodes, the same one', async () => {
+    const a = await startCm('a');
+    const b = await startCm('b');
+    nodes = [a, b];
+    await Promise.all([learn(a, b), learn(b, a)]);
+    const results = await Promise.allSettled([connect(a.actor, b.identity.publicKey), connect(b.actor, a.identity.publicKey)]);
+    expect(results.every((r) => r.status === 'fulfilled')).to.equal(true);
+    await new Promise((r) => setTimeout(r, 300)); // let the dropped connection finish closing
+    expect(a.connections()).to.have.length(1);
+    expect(b.connections()).to.have.length(1);
+    const [ka, kb] = [a.connections()[0]!, b.connections()[0]!];
+    expect(ka.direction).to.not.equal(kb.direction);
+    expect(ka.muxer.closed || kb.muxer.closed).to.equal(false);
+    // The kept connections are the two ends of one: a substream from a arrives on b's.
+    const got = new Promise<string>((resolve) =>
+      kb.on('stream', (s) => {
+        s.on('error', () => {});
+        void negotiateInbound(s, new Set(['/x/1'])).then(async () => {
+          resolve((await collect(s)).toString());
+          s.end();
+        });
+      }),
+    );
+    const { stream } = await ka.openStream(['/x/1']);
+    stream.on('error', () => {});
+    stream.resume();
+    stream.end('one connection');
+    expect(await got).to.equal('one connection');
+    expect(a.seen.filter((e) => e.type === 'peer.connected')).to.have.length(1);
+    expect(b.seen.filter((e) => e.type === 'peer.connected')).to.have.length(1);
+  });
+
+  it('closes connections beyond its limit, and publishes disconnects both ways', async () => {
+    const b = await startCm('b', 1);
+    const a = await startCm('a');
+    const c = await startCm('c');
+    nodes = [a, b, c];
+    await Promise.all([learn(a, b), learn(c, b)]);
+    await connect(a.actor, b.identity.publicKey);
+    await until('b has a', () => b.connections().length === 1);
+    await connect(c.actor, b.identity.publicKey).catch(() => undefined);
+    await until('c disconnected', () => c.seen.some((e) => e.type === 'peer.disconnected') || c.connections().length === 0);
+    expect(b.connections()).to.have.length(1);
+    expect(b.connections()[0]!.peer.userAgent).to.equal('a');
+    a.actor.send({ type: 'connection-manager.disconnect', publicKey: b.identity.publicKey });
+    await until('a disconnected', () => a.seen.some((e) => e.type === 'peer.disconnected'));
+    await until('b disconnected', () => b.seen.some((e) => e.type === 'peer.disconnected'));
+    expect(a.connections()).to.have.length(0);
+  });
+
+  it('publishes peer.connect-failed and answers the dial when the peer cannot be reached', async () => {
+    const a = await startCm('a');
+    nodes = [a];
+    const ghost = NodeIdentity.generate();
+    await a.peers.add({ publicKey: ghost.publicKey, nodeId: ghost.nodeId, addresses: [{ address: '/ip4/127.0.0.1/tcp/1', source: 'config' }] });
+    const err = await connect(a.actor, ghost.publicKey).catch((e: unknown) => e);
+    expect(err).to.be.instanceOf(ConnectRequestFailed);
+    expect(a.seen.find((e) => e.type === 'peer.connect-failed')).to.not.equal(undefined);
+  });
+});
