@@ -4,13 +4,14 @@
  * connection on stop.
  */
 import { createActor, fromCallback, fromPromise, type Actor } from 'xstate';
-import { TcommsError, TimeoutError, type PlainError } from '../../core/errors.js';
+import { TcommsError, type PlainError } from '../../core/errors.js';
 import type { PublicKey } from '../../core/keys.js';
 import type { PeerConnection } from '../../channels/upgrade.js';
 import { dialerLogic } from '../dialer/dialer.logic.js';
 import type { DialerInput } from '../dialer/dialer.machine.js';
 import { listenerLogic } from '../listener/listener.logic.js';
 import type { ListenerInput } from '../listener/listener.machine.js';
+import { requestReply } from '../request.js';
 import type { ConnectionManagerReply, DialerBridgeEvent } from './connection-manager.events.js';
 import { connectionManagerMachine, type ConnectionManagerInput } from './connection-manager.machine.js';
 
@@ -67,24 +68,14 @@ export class ConnectRequestFailed extends TcommsError {
   }
 }
 
-let next = 0;
-
 /** Dials a peer through the connection manager; resolves with the connection it keeps. */
-export function connect(actor: ConnectionManagerActor, publicKey: PublicKey, options: { addresses?: string[]; timeoutMs?: number } = {}): Promise<PeerConnection> {
-  const requestId = `connect-${++next}`;
-  const timeoutMs = options.timeoutMs ?? 120_000;
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      sub.unsubscribe();
-      reject(new TimeoutError(`no connection result within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const sub = actor.on('connection-manager.reply', (r: ConnectionManagerReply) => {
-      if (r.requestId !== requestId) return;
-      clearTimeout(timer);
-      sub.unsubscribe();
-      if (r.ok) resolve(r.connection);
-      else reject(new ConnectRequestFailed(r.error));
-    });
-    actor.send({ type: 'connection-manager.dial', requestId, publicKey, ...(options.addresses ? { addresses: options.addresses } : {}) });
-  });
+export async function connect(actor: ConnectionManagerActor, publicKey: PublicKey, options: { addresses?: string[]; timeoutMs?: number } = {}): Promise<PeerConnection> {
+  const reply = await requestReply<ConnectionManagerReply>(
+    actor,
+    'connection-manager.reply',
+    { type: 'connection-manager.dial', publicKey, ...(options.addresses ? { addresses: options.addresses } : {}) },
+    options.timeoutMs ?? 120_000,
+  );
+  if (reply.ok) return reply.connection;
+  throw new ConnectRequestFailed(reply.error);
 }

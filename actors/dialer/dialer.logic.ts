@@ -12,6 +12,7 @@ import { sortAddresses, type PeerAddressRecord } from '../../storage/peer.js';
 import { UnsupportedAddress } from '../../transports/errors.js';
 import type { DialInput, DialerInput } from './dialer.machine.js';
 import { dialerMachine } from './dialer.machine.js';
+import { requestReply } from '../request.js';
 import type { DialReply } from './dialer.events.js';
 
 /** Every address failed in every round; `attempts` says how each one failed. */
@@ -108,8 +109,6 @@ export const dialPeer = fromPromise<void, DialInput>(async ({ input, signal }) =
 export const dialerLogic = dialerMachine.provide({ actors: { dialPeer } });
 export type DialerActor = Actor<typeof dialerLogic>;
 
-let next = 0;
-
 /** Starts a dialer actor (observed for errors). */
 export function startDialer(input: DialerInput, onError: (err: unknown) => void = (err) => console.error('dialer failed:', err)): DialerActor {
   const actor = createActor(dialerLogic, { input });
@@ -119,22 +118,15 @@ export function startDialer(input: DialerInput, onError: (err: unknown) => void 
 }
 
 /** Sends a dial request and waits for its reply (bounded by `timeoutMs`). */
-export function dial(actor: DialerActor, publicKey: DialInput['publicKey'], options: { addresses?: string[]; timeoutMs?: number } = {}): Promise<PeerConnection> {
-  const requestId = `dial-${++next}`;
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      sub.unsubscribe();
-      reject(new TimeoutError(`no dial result within ${options.timeoutMs ?? 120_000} ms`));
-    }, options.timeoutMs ?? 120_000);
-    const sub = actor.on('dial.reply', (reply: DialReply) => {
-      if (reply.requestId !== requestId) return;
-      clearTimeout(timer);
-      sub.unsubscribe();
-      if (reply.ok) resolve(reply.connection);
-      else reject(new DialRequestFailed(reply.error));
-    });
-    actor.send({ type: 'dial.request', requestId, publicKey, ...(options.addresses ? { addresses: options.addresses } : {}) });
-  });
+export async function dial(actor: DialerActor, publicKey: DialInput['publicKey'], options: { addresses?: string[]; timeoutMs?: number } = {}): Promise<PeerConnection> {
+  const reply = await requestReply<DialReply>(
+    actor,
+    'dial.reply',
+    { type: 'dial.request', publicKey, ...(options.addresses ? { addresses: options.addresses } : {}) },
+    options.timeoutMs ?? 120_000,
+  );
+  if (reply.ok) return reply.connection;
+  throw new DialRequestFailed(reply.error);
 }
 
 /** A dial request failed; `error` is the dial's error (name, message, kind). */

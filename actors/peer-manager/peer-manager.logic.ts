@@ -7,6 +7,7 @@ import { createActor, fromCallback, type Actor } from 'xstate';
 import { TcommsError, TimeoutError, type PlainError, toPlainError } from '../../core/errors.js';
 import { nodeIdOf, type NodeId, type PublicKey } from '../../core/keys.js';
 import { banPeer, isBanned, isOffline, mergePeer, newPeer, recordDial, unbanPeer, type Peer, type PeerSighting } from '../../storage/peer.js';
+import { requestReply } from '../request.js';
 import type {
   InternalWork,
   PeerManagerCommand,
@@ -162,8 +163,6 @@ export const peerManagerLogic = peerManagerMachine.provide({ actors: { peerStore
 
 export type PeerManagerActor = Actor<typeof peerManagerLogic>;
 
-let nextRequest = 0;
-
 /** The clock XState schedules with (`SimulatedClock` in tests). */
 export interface PeerManagerClock {
   setTimeout(fn: (...args: unknown[]) => void, timeout: number): unknown;
@@ -180,28 +179,11 @@ export class PeerManagerClient {
     readonly timeoutMs = 10_000,
   ) {}
 
-  #request(command: CommandBody): Promise<Peer | Peer[] | undefined> {
-    const requestId = `client-${++nextRequest}`;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        sub.unsubscribe();
-        reject(new TimeoutError(`peer manager: no reply to ${command.type} within ${this.timeoutMs} ms`));
-      }, this.timeoutMs);
-      const sub = this.actor.on('peer-manager.reply', (reply: PeerManagerReply) => {
-        if (reply.requestId !== requestId) return;
-        clearTimeout(timer);
-        sub.unsubscribe();
-        if (reply.ok) resolve(reply.result);
-        else reject(new PeerManagerRequestFailed(reply.error));
-      });
-      if (this.actor.getSnapshot().status !== 'active') {
-        clearTimeout(timer);
-        sub.unsubscribe();
-        reject(new PeerManagerStopped('the peer manager is stopped'));
-        return;
-      }
-      this.actor.send({ ...command, requestId } as PeerManagerCommand);
-    });
+  async #request(command: CommandBody): Promise<Peer | Peer[] | undefined> {
+    if (this.actor.getSnapshot().status !== 'active') throw new PeerManagerStopped('the peer manager is stopped');
+    const reply = await requestReply<PeerManagerReply>(this.actor, 'peer-manager.reply', command as CommandBody & Record<string, unknown>, this.timeoutMs);
+    if (reply.ok) return reply.result;
+    throw new PeerManagerRequestFailed(reply.error);
   }
 
   add(sighting: PeerSighting): Promise<Peer> {

@@ -15,6 +15,7 @@ import { startPeerManager, type PeerManagerClient } from '../../actors/peer-mana
 import { MemoryPeerStore } from '../../storage/memory-store.js';
 import { TcpTransport } from '../../transports/tcp/tcp.js';
 import { testNode } from '../support/nodes.js';
+import { until } from '../support/wait.js';
 import { collect } from '../support/streams.js';
 
 interface TestCm {
@@ -27,13 +28,6 @@ interface TestCm {
   connections(): PeerConnection[];
 }
 
-async function until(what: string, check: () => boolean, ms = 8000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 async function startCm(name: string, maxConnections?: number): Promise<TestCm> {
   const upgrade = testNode(name);

@@ -6,6 +6,7 @@ import { MemoryNetwork, MemoryTransport } from '../../transports/memory/memory.j
 import { TcpTransport } from '../../transports/tcp/tcp.js';
 import type { Transport } from '../../transports/transport.js';
 import { testNode } from '../support/nodes.js';
+import { until } from '../support/wait.js';
 
 const node = testNode;
 
@@ -15,13 +16,6 @@ function record(actor: ListenerActor): ListenerEmitted[] {
   return seen;
 }
 
-async function until(what: string, check: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 describe('listener actor', function () {
   this.timeout(20_000);
