@@ -13,13 +13,17 @@ import type { PeerConnection } from '../../channels/upgrade.js';
 import type { DialerInput } from '../dialer/dialer.machine.js';
 import type { ListenerInput } from '../listener/listener.machine.js';
 import type { ConnectionManagerEmitted, ConnectionManagerEvent, ConnectionManagerReply, DialerBridgeEvent } from './connection-manager.events.js';
+import { sightingOf } from './sighting.js';
 import { tieBreak } from './tie-break.js';
+import type { PeerSighting } from '../../storage/peer.js';
 
 export interface ConnectionManagerInput {
   listener: ListenerInput;
   dialer: DialerInput;
   /** Active connections at most (default 100); a new one beyond is closed. */
   maxConnections?: number;
+  /** Where each connected peer's checked identity (its signed claim and addresses) is recorded. */
+  peerBook?: { add(sighting: PeerSighting): Promise<unknown> };
 }
 
 interface Waiter {
@@ -81,6 +85,7 @@ export const connectionManagerMachine = setup({
         enqueue.assign({ connections: { ...context.connections, [key]: keep } });
         // Watch the kept connection: its close becomes an event of this actor.
         enqueue(() => {
+          void context.input.peerBook?.add(sightingOf(keep.peer)).catch(() => undefined);
           keep.once('close', (err) => self.send({ type: 'connection.closed', key, connection: keep, error: err ? err.toPlain() : undefined }));
           keep.release();
         });

@@ -36,6 +36,7 @@ async function startCm(name: string, maxConnections?: number): Promise<TestCm> {
   const actor = startConnectionManager({
     listener: { endpoints: [{ transport: tcp, address: multiaddr('/ip4/127.0.0.1/tcp/0') }], upgrade },
     dialer: { transports: [tcp], upgrade, peers, rounds: 1, attemptTimeoutMs: 5000 },
+    peerBook: peers,
     ...(maxConnections === undefined ? {} : { maxConnections }),
   });
   const seen: ConnectionManagerEmitted[] = [];
@@ -93,6 +94,14 @@ describe('connection manager actor', function () {
     await until('b sees a', () => b.seen.some((e) => e.type === 'peer.connected'));
     expect(a.connections()).to.have.length(1);
     expect(b.connections()).to.have.length(1);
+    // Each side recorded the other's checked identity: its signed claim and claimed addresses.
+    let stored: Awaited<ReturnType<PeerManagerClient['find']>>;
+    const deadline = Date.now() + 5000;
+    while (!(stored = await b.peers.find({ publicKey: a.identity.publicKey }))?.claim && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(stored!.userAgent).to.equal('a');
+    expect(stored!.claim!.signature).to.have.length(64);
+    expect(stored!.addresses.map((x) => x.address)).to.deep.equal(['/ip4/127.0.0.1/tcp/18141']);
+    expect(stored!.addresses[0]!.source).to.equal('identity');
     b.connections()[0]!.on('stream', (s) => void negotiateInbound(s, new Set(['/test/echo/1'])).then(() => s.pipe(s)));
     const { stream } = await conn.openStream(['/test/echo/1']);
     const back = collect(stream);
