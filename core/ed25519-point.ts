@@ -35,8 +35,25 @@ function pow(base: bigint, exp: bigint): bigint {
   return result;
 }
 
+/** Modular inverse by the extended Euclidean algorithm (several times faster than a^(p-2) in BigInt). */
 function inverse(a: bigint): bigint {
-  return pow(a, P - 2n);
+  let r0 = P;
+  let r1 = mod(a);
+  let t0 = 0n;
+  let t1 = 1n;
+  while (r1 !== 0n) {
+    const q = r0 / r1;
+    [r0, r1] = [r1, r0 - q * r1];
+    [t0, t1] = [t1, t0 - q * t1];
+  }
+  return mod(t0);
+}
+
+/** The little-endian integer in bytes[from, to), with the top bit of the last byte cleared when `clearTopBit`. */
+function littleEndian(bytes: Uint8Array, from: number, to: number, clearTopBit: boolean): bigint {
+  let n = 0n;
+  for (let i = to - 1; i >= from; i--) n = (n << 8n) | BigInt(clearTopBit && i === to - 1 ? bytes[i]! & 0x7f : bytes[i]!);
+  return n;
 }
 
 const IDENTITY: Point = { x: 0n, y: 1n, z: 1n, t: 0n };
@@ -73,8 +90,7 @@ function isIdentity(p: Point): boolean {
 /** Decode a 32-byte encoding; throws {@link InvalidPublicKey} when not canonical or not on the curve. */
 function decode(bytes: Uint8Array): Point {
   if (bytes.length !== 32) throw new InvalidPublicKey(`public key must be 32 bytes, got ${bytes.length}`, 'length');
-  let y = 0n;
-  for (let i = 31; i >= 0; i--) y = (y << 8n) | BigInt(i === 31 ? bytes[i]! & 0x7f : bytes[i]!);
+  const y = littleEndian(bytes, 0, 32, true);
   const sign = (bytes[31]! >> 7) & 1;
   if (y >= P) throw new InvalidPublicKey('public key is not canonical (y >= p)', 'non-canonical');
   const y2 = (y * y) % P;
@@ -117,20 +133,6 @@ export function isValidEd25519PublicKey(bytes: Uint8Array): boolean {
   }
 }
 
-/** Modular inverse by the extended Euclidean algorithm (several times faster than a^(p-2) in BigInt). */
-function inverseEuclid(a: bigint): bigint {
-  let r0 = P;
-  let r1 = mod(a);
-  let t0 = 0n;
-  let t1 = 1n;
-  while (r1 !== 0n) {
-    const q = r0 / r1;
-    [r0, r1] = [r1, r0 - q * r1];
-    [t0, t1] = [t1, t0 - q * t1];
-  }
-  return mod(t0);
-}
-
 /**
  * The X25519 (Montgomery u) form of a valid Ed25519 public key: u = (1 + y) / (1 - y), from the
  * encoded y alone (the x sign bit does not change u). The key must already be validated (a
@@ -138,11 +140,10 @@ function inverseEuclid(a: bigint): bigint {
  * and sat on every dial's handshake path.
  */
 export function montgomeryUOf(publicKey: Uint8Array): Uint8Array {
-  let y = 0n;
-  for (let i = 31; i >= 0; i--) y = (y << 8n) | BigInt(i === 31 ? publicKey[i]! & 0x7f : publicKey[i]!);
+  const y = littleEndian(publicKey, 0, 32, true);
   // y = 1 is the identity (rejected by validation); guard anyway: 1 - y = 0 has no inverse.
   const denominator = mod(1n - y);
-  let u = denominator === 0n ? 0n : mod((1n + y) * inverseEuclid(denominator));
+  let u = denominator === 0n ? 0n : mod((1n + y) * inverse(denominator));
   const out = new Uint8Array(32);
   for (let i = 0; i < 32; i++) {
     out[i] = Number(u & 0xffn);
@@ -158,13 +159,9 @@ export function montgomeryUOf(publicKey: Uint8Array): Uint8Array {
  */
 export function ed25519SignatureProblem(signature: Uint8Array): string | undefined {
   if (signature.length !== 64) return `a signature is 64 bytes, got ${signature.length}`;
-  let s = 0n;
-  for (let i = 63; i >= 32; i--) s = (s << 8n) | BigInt(signature[i]!);
-  if (s >= L) return 'S is not reduced (S >= L)';
+  if (littleEndian(signature, 32, 64, false) >= L) return 'S is not reduced (S >= L)';
   const r = signature.subarray(0, 32);
-  let y = 0n;
-  for (let i = 31; i >= 0; i--) y = (y << 8n) | BigInt(i === 31 ? r[i]! & 0x7f : r[i]!);
-  if (y >= P) return 'R is not canonical';
+  if (littleEndian(r, 0, 32, true) >= P) return 'R is not canonical';
   let point: Point;
   try {
     point = decode(r);
