@@ -51,7 +51,7 @@ export function isAllZero(bytes: Uint8Array): boolean {
   return acc === 0;
 }
 
-/** The little-endian u64 encoding of a non-negative safe integer or bigint. */
+/** The little-endian u64 encoding of a safe integer or bigint; a negative bigint is written as its two's complement (DataView wraps modulo 2^64). */
 export function u64le(value: number | bigint): Uint8Array {
   const out = new Uint8Array(8);
   new DataView(out.buffer).setBigUint64(0, BigInt(value), true);

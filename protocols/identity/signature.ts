@@ -5,7 +5,7 @@
  */
 import { hash as blake2s } from '@stablelib/blake2s';
 import { verify } from '@stablelib/ed25519';
-import { concat } from '../../core/bytes.js';
+import { concat, u32le, u64le } from '../../core/bytes.js';
 import { ed25519SignatureProblem } from '../../core/ed25519-point.js';
 
 /** The domain tag that starts every identity preimage. */
@@ -21,18 +21,6 @@ export interface SignedFields {
   updatedAt: bigint;
   features: number;
   addresses: readonly Uint8Array[];
-}
-
-function u64le(value: bigint): Uint8Array {
-  const out = new Uint8Array(8);
-  new DataView(out.buffer).setBigUint64(0, BigInt.asUintN(64, value), true);
-  return out;
-}
-
-function u32le(value: number): Uint8Array {
-  const out = new Uint8Array(4);
-  new DataView(out.buffer).setUint32(0, value >>> 0, true);
-  return out;
 }
 
 /** The preimage: for each item, u64le(length) then the item. */
