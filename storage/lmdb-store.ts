@@ -18,14 +18,13 @@ import type { NodeId, PublicKey } from '../core/keys.js';
 import { closestByPrefix } from './closest.js';
 import { PeerStoreClosed, PeerStoreCorrupt, PeerStoreForeign, PeerStoreTooNew, PeerStoreWriteFailed } from './errors.js';
 import { lmdbHeaderProblem } from './lmdb-header.js';
+import { FORMAT_KEY, FORMAT_VALUE, openPeerTables, SCHEMA_KEY } from './lmdb-tables.js';
 import { runMigrations } from './migrations.js';
 import type { Peer } from './peer.js';
 import { matchesFilter, randomIndex, type PeerFilter, type PeerStore } from './peer-store.js';
 import { decodeRecord, encodeRecord, SCHEMA_VERSION, type PeerRecordV1 } from './record-codec.js';
 
-export const FORMAT_KEY = 'tcomms.format';
-export const FORMAT_VALUE = 'peer-store';
-export const SCHEMA_KEY = 'tcomms.schema';
+export { FORMAT_KEY, FORMAT_VALUE, SCHEMA_KEY } from './lmdb-tables.js';
 
 /** Options of {@link LmdbPeerStore.open}. */
 export interface LmdbPeerStoreInit {
@@ -84,8 +83,7 @@ export class LmdbPeerStore implements PeerStore {
       if (typeof version !== 'number' || !Number.isInteger(version) || version < 0) throw new PeerStoreCorrupt(path, `schema version ${String(version)}`);
       if (version > SCHEMA_VERSION) throw new PeerStoreTooNew(path, version, SCHEMA_VERSION);
       runMigrations(env, version, SCHEMA_VERSION);
-      const peers = env.openDB<PeerRecordV1, Uint8Array>({ name: 'peers', keyEncoding: 'binary' });
-      const ids = env.openDB<Uint8Array, Uint8Array>({ name: 'node-ids', keyEncoding: 'binary', encoding: 'binary' });
+      const { peers, ids } = openPeerTables(env);
       return new LmdbPeerStore(path, env, peers, ids);
     } catch (err) {
       await env.close();

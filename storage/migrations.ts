@@ -12,6 +12,7 @@ import { fromHex } from '../core/bytes.js';
 import { InternalError } from '../core/errors.js';
 import { nodeIdOf, type PublicKey } from '../core/keys.js';
 import type { Peer } from './peer.js';
+import { openPeerTables, SCHEMA_KEY } from './lmdb-tables.js';
 import { encodeRecord } from './record-codec.js';
 
 interface PeerV0 {
@@ -30,15 +31,12 @@ interface Migration {
   run(env: RootDatabase): void;
 }
 
-const SCHEMA_KEY = 'tcomms.schema';
-
 const MIGRATIONS: Migration[] = [
   {
     from: 0,
     run(env) {
       const old = env.openDB<string, string>({ name: 'peers-v0', encoding: 'string' });
-      const peers = env.openDB({ name: 'peers', keyEncoding: 'binary' });
-      const ids = env.openDB<Uint8Array, Uint8Array>({ name: 'node-ids', keyEncoding: 'binary', encoding: 'binary' });
+      const { peers, ids } = openPeerTables(env);
       env.transactionSync(() => {
         for (const { value } of old.getRange()) {
           const v0 = JSON.parse(value) as PeerV0;
