@@ -13,7 +13,7 @@ import { TorControlProtocolError } from '../../protocols/tor-control/index.js';
 import type { Socks5Proxy } from '../socks5/socks5.js';
 import { TcpWithTorTransport } from '../tcp-with-tor.js';
 import { TcpTransport } from '../tcp/tcp.js';
-import { supportedAddress } from '../supported.js';
+import { isSupported, supportedAddress } from '../supported.js';
 import type { DialOptions, Transport, TransportConnection, TransportListener } from '../transport.js';
 import { TorControlClient, type TorControlInit, type TorEvent } from './control-client.js';
 import type { OnionKeyStore } from './key-store.js';
@@ -41,6 +41,8 @@ export function firstSocksListener(value: string): Socks5Proxy {
   if (!m) throw new ConfigError(`Tor has no SOCKS listener (net/listeners/socks = ${JSON.stringify(value)}); configure its SocksPort`);
   return { host: m[1]!.replace(/^\[(.*)\]$/, '$1'), port: Number(m[2]) };
 }
+
+const DIAL_KINDS = ['ip4', 'ip6', 'dns4', 'dns6', 'onion3'] as const;
 
 export class TorTransport implements Transport {
   readonly name = 'tor';
@@ -74,16 +76,11 @@ export class TorTransport implements Transport {
   }
 
   canDial(address: Multiaddr): boolean {
-    try {
-      const kind = parseAddress(address).kind;
-      return kind !== 'memory';
-    } catch {
-      return false;
-    }
+    return isSupported(address, 'dial', DIAL_KINDS);
   }
 
   async dial(address: Multiaddr, options: DialOptions = {}): Promise<TransportConnection> {
-    supportedAddress(this.name, address, 'dial', ['ip4', 'ip6', 'dns4', 'dns6', 'onion3']);
+    supportedAddress(this.name, address, 'dial', DIAL_KINDS);
     return (await this.#dialerReady()).dial(address, options);
   }
 
@@ -93,8 +90,8 @@ export class TorTransport implements Transport {
     const local = await this.#tcp.listen(address);
     try {
       const saved = await this.#init.keyStore?.load();
-      const [, host, port] = /^\/ip[46]\/([^/]+)\/tcp\/(\d+)$/.exec(String(local.address))!;
-      const target = host!.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+      const bound = parseAddress(local.address, { purpose: 'listen' }) as { kind: 'ip4' | 'ip6'; host: string; port: number };
+      const target = bound.kind === 'ip6' ? `[${bound.host}]:${bound.port}` : `${bound.host}:${bound.port}`;
       await control.subscribe(['HS_DESC']);
       const service = await control.addOnion({
         key: saved ? { kind: 'saved', key: saved } : { kind: 'new' },
