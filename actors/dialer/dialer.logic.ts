@@ -6,10 +6,11 @@
  */
 import { createActor, fromPromise, type Actor } from 'xstate';
 import { multiaddr } from '@multiformats/multiaddr';
-import { TcommsError, AbortedError, TimeoutError, type PlainError, toPlainError } from '../../core/errors.js';
+import { TcommsError, AbortedError, type PlainError, toPlainError } from '../../core/errors.js';
 import { upgradeOutbound, type PeerConnection } from '../../channels/upgrade.js';
 import { sortAddresses, type PeerAddressRecord } from '../../storage/peer.js';
-import { UnsupportedAddress } from '../../transports/errors.js';
+import { DialDeadline } from '../../transports/deadline.js';
+import { DialTimeout, UnsupportedAddress } from '../../transports/errors.js';
 import type { DialInput, DialerInput } from './dialer.machine.js';
 import { dialerMachine } from './dialer.machine.js';
 import { requestReply } from '../request.js';
@@ -45,22 +46,19 @@ async function attempt(input: DialInput, address: string, signal: AbortSignal): 
   const transport = input.transports.find((t) => t.canDial(ma));
   if (!transport) throw new UnsupportedAddress(address, 'dialer', 'no configured transport dials it');
   const timeoutMs = input.attemptTimeoutMs ?? 30_000;
-  const controller = new AbortController();
-  const onAbort = () => controller.abort();
-  signal.addEventListener('abort', onAbort, { once: true });
-  const timer = setTimeout(() => controller.abort(), timeoutMs);
+  // One deadline for the whole attempt: the dial's own signal folded with the attempt timeout.
+  const deadline = new DialDeadline(address, { signal }, timeoutMs);
   try {
-    const conn = await transport.dial(ma, { signal: controller.signal, timeoutMs });
+    const conn = await transport.dial(ma, { signal: deadline.signal, timeoutMs });
     try {
-      return await upgradeOutbound(conn.stream, input.upgrade, { signal: controller.signal, dialedPublicKey: input.publicKey });
+      return await upgradeOutbound(conn.stream, input.upgrade, { signal: deadline.signal, dialedPublicKey: input.publicKey });
     } catch (err) {
       conn.stream.destroy();
-      if (controller.signal.aborted && !signal.aborted) throw new TimeoutError(`upgrade with ${address} took over ${timeoutMs} ms`);
+      if (deadline.reason instanceof DialTimeout) throw deadline.reason;
       throw err;
     }
   } finally {
-    clearTimeout(timer);
-    signal.removeEventListener('abort', onAbort);
+    deadline.done();
   }
 }
 
