@@ -78,14 +78,39 @@ export interface PeerConnectionEvents {
   close: [error: TcommsError | undefined];
 }
 
+/** Inbound substreams held (at most `max`; more are destroyed) until released to a receiver. */
+export class HeldStreams {
+  #held: YamuxStream[] | undefined = [];
+  #deliver: ((stream: YamuxStream) => void) | undefined;
+
+  constructor(readonly max: number) {}
+
+  accept(stream: YamuxStream): void {
+    if (this.#held === undefined) this.#deliver!(stream);
+    else if (this.#held.length < this.max) this.#held.push(stream);
+    else stream.destroy();
+  }
+
+  /** From now on streams go to `deliver`, the held ones first. */
+  release(deliver: (stream: YamuxStream) => void): void {
+    const held = this.#held ?? [];
+    this.#held = undefined;
+    this.#deliver = deliver;
+    for (const s of held) deliver(s);
+  }
+
+  destroy(): void {
+    for (const s of this.#held?.splice(0) ?? []) s.destroy();
+  }
+}
+
 /** An active connection: authenticated, multiplexed, identities exchanged. */
 export class PeerConnection extends EventEmitter<PeerConnectionEvents> {
-  #held: YamuxStream[] | undefined = [];
-
   constructor(
     readonly peer: ValidatedIdentity,
     readonly direction: 'inbound' | 'outbound',
     readonly muxer: YamuxMuxer,
+    private readonly held: HeldStreams,
   ) {
     super();
     void muxer.closedPromise.then((err) => this.emit('close', err));
@@ -105,16 +130,7 @@ export class PeerConnection extends EventEmitter<PeerConnectionEvents> {
 
   /** Starts delivering inbound substreams (held ones first) to `stream` listeners. */
   release(): void {
-    const held = this.#held;
-    this.#held = undefined;
-    for (const s of held ?? []) this.#deliver(s);
-  }
-
-  /** Called by the upgrade for each inbound substream after the identity one. */
-  accept(stream: YamuxStream, maxHeld: number): void {
-    if (this.#held === undefined) this.#deliver(stream);
-    else if (this.#held.length < maxHeld) this.#held.push(stream);
-    else stream.destroy();
+    this.held.release((s) => this.#deliver(s));
   }
 
   #deliver(stream: YamuxStream): void {
@@ -206,12 +222,11 @@ async function finish(
   initiator: boolean,
   options: UpgradeOptions,
 ): Promise<PeerConnection> {
-  const maxEarly = config.maxEarlyStreams ?? DEFAULT_MAX_EARLY_STREAMS;
+  // Substreams the peer opens before both identities are checked wait here, then in the connection.
+  const held = new HeldStreams(config.maxEarlyStreams ?? DEFAULT_MAX_EARLY_STREAMS);
   const deadline = deadlineAfter(config.identityTimeoutMs ?? DEFAULT_IDENTITY_TIMEOUT_MS, initiator ? 'outbound' : 'inbound');
-  let connection: PeerConnection | undefined;
   let identityStream: Promise<YamuxStream> | undefined;
   let resolveFirst: ((s: YamuxStream) => void) | undefined;
-  const early: YamuxStream[] = [];
   if (!initiator) identityStream = new Promise((resolve) => (resolveFirst = resolve));
   const muxer = new YamuxMuxer(secure, {
     client: initiator,
@@ -221,9 +236,7 @@ async function finish(
         const first = resolveFirst;
         resolveFirst = undefined;
         first(stream);
-      } else if (connection) connection.accept(stream, maxEarly);
-      else if (early.length < maxEarly) early.push(stream);
-      else stream.destroy();
+      } else held.accept(stream);
     },
   });
   const onAbort = () => muxer.abort(new AbortedError('upgrade aborted'));
@@ -246,11 +259,9 @@ async function finish(
       ...(options.dialedPublicKey ? { dialedPublicKey: options.dialedPublicKey } : {}),
       allowMemory: config.allowMemoryAddresses ?? false,
     });
-    connection = new PeerConnection(peer, initiator ? 'outbound' : 'inbound', muxer);
-    for (const s of early.splice(0)) connection.accept(s, maxEarly);
-    return connection;
+    return new PeerConnection(peer, initiator ? 'outbound' : 'inbound', muxer, held);
   } catch (err) {
-    for (const s of early.splice(0)) s.destroy();
+    held.destroy();
     muxer.abort(err instanceof TcommsError ? err : undefined);
     secure.destroy();
     throw err;
