@@ -91,6 +91,11 @@ export class TorCommandTimeout extends TcommsError {
   readonly kind = 'timeout' as const;
 }
 
+/** The command word of a command line (for errors and timeouts). */
+function commandName(line: string): string {
+  return line.split(' ', 1)[0]!.trim();
+}
+
 interface Pending {
   name: string;
   resolve(reply: ControlReply): void;
@@ -251,7 +256,7 @@ export class TorControlClient extends EventEmitter<TorControlEvents> {
   }
 
   /** Sends one command line and resolves with its reply (any status). */
-  command(line: string, name = line.split(' ', 1)[0]!.trim()): Promise<ControlReply> {
+  command(line: string, name = commandName(line)): Promise<ControlReply> {
     const socket = this.#socket;
     if (this.#closed || !socket || socket.destroyed) return Promise.reject(new TorControlClosed(`cannot send ${name}: the Tor control connection is closed`));
     if (this.#pending.length >= this.#init.maxPending) return Promise.reject(new TorControlBusy(`${this.#pending.length} Tor control commands are waiting`));
@@ -268,8 +273,7 @@ export class TorControlClient extends EventEmitter<TorControlEvents> {
   async #ok(line: string, name?: string): Promise<ControlReply> {
     const reply = await this.command(line, name);
     if (reply.status !== 250) {
-      const command = name ?? line.split(' ', 1)[0]!.trim();
-      throw new TorCommandFailed(command, reply.status, reply.lines.map((l) => l.text).join(' / '));
+      throw new TorCommandFailed(name ?? commandName(line), reply.status, reply.lines.map((l) => l.text).join(' / '));
     }
     return reply;
   }
