@@ -4,6 +4,7 @@
  * {@link MemoryPeerStore}. Each write is atomic (one LMDB transaction): a read-modify-write
  * through {@link PeerStore.update} cannot lose a concurrent update.
  */
+import { equals } from '../core/bytes.js';
 import type { NodeId, PublicKey } from '../core/keys.js';
 import { isBanned, isDeleted, isOffline, type Peer } from './peer.js';
 
@@ -47,19 +48,13 @@ export interface PeerStore {
   close(): Promise<void>;
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
 /** Whether a peer passes a filter. */
 export function matchesFilter(peer: Peer, filter: PeerFilter): boolean {
   if (isDeleted(peer)) return false;
   if (!filter.includeBanned && isBanned(peer, filter.now)) return false;
   if (!filter.includeOffline && isOffline(peer)) return false;
   if (filter.features !== undefined && (peer.features & filter.features) !== filter.features) return false;
-  if (filter.exclude?.some((x) => sameBytes(x, x.length === peer.publicKey.length ? peer.publicKey : peer.nodeId))) return false;
+  if (filter.exclude?.some((x) => equals(x, x.length === peer.publicKey.length ? peer.publicKey : peer.nodeId))) return false;
   return true;
 }
 

@@ -2,6 +2,7 @@
  * The opener and acceptor of PROTOCOL.md section 4 as sans-I/O state machines: each takes the
  * peer's frames and says what to write, and how the substream ends.
  */
+import { equals } from '../../core/bytes.js';
 import { MAX_ROUNDS, NegotiationFlag, encodeNegotiationFrame, idText, protocolIdBytes, type NegotiationFrame } from './frame.js';
 import { NegotiationViolation, ProtocolNegotiationTerminatedByPeer, ProtocolNotSupported } from './errors.js';
 import type { TcommsError } from '../../core/errors.js';
@@ -16,12 +17,6 @@ export type NegotiationStep =
   | { kind: 'failed'; error: TcommsError; send?: Uint8Array; end: 'close' | 'reset' };
 
 const EMPTY = new Uint8Array(0);
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 /** The side that opened the substream and proposes protocols. */
 export class NegotiationOpener {
@@ -54,7 +49,7 @@ export class NegotiationOpener {
     if (this.#done) return this.#fail(new NegotiationViolation('a frame after the negotiation ended'), 'reset');
     const proposed = this.#ids[this.#next - 1]!;
     if ((frame.flags & NegotiationFlag.TERMINATE) !== 0) return this.#fail(new ProtocolNegotiationTerminatedByPeer(), 'close');
-    if (frame.flags === NegotiationFlag.NONE && sameBytes(frame.id, proposed)) {
+    if (frame.flags === NegotiationFlag.NONE && equals(frame.id, proposed)) {
       this.#done = true;
       return { kind: 'selected', protocol: this.#protocols[this.#next - 1]! };
     }
