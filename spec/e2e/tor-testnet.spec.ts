@@ -14,7 +14,6 @@ import { TcpWithTorTransport } from '../../transports/tcp-with-tor.js';
 import { fileKeyStore } from '../../transports/tor/key-store.js';
 import { TorTransport, type OnionListener } from '../../transports/tor/tor-transport.js';
 import type { TransportConnection } from '../../transports/transport.js';
-import { hasProgram } from '../support/processes.js';
 import type { Duplex } from 'node:stream';
 import { sha } from '../support/streams.js';
 import { startTestnet, testnetUnavailable, type TorTestnet } from '../support/tor-testnet.js';
@@ -80,7 +79,7 @@ describe('Tor end to end on the private test network (../shared/tor-testnet)', f
   let dir: string;
 
   before(async function () {
-    const why = testnetUnavailable(hasProgram('tor'));
+    const why = testnetUnavailable();
     if (why) {
       console.log(`      (skipped: ${why})`);
       this.skip();

@@ -59,3 +59,17 @@ export async function startMicrosocks(auth?: { username: string; password: strin
     }
   }
 }
+
+/** The reason to skip a suite that needs `program`, or undefined when it is installed. */
+export function missingProgram(program: string): string | undefined {
+  return hasProgram(program) ? undefined : `${program} is not installed (\`apt-get install -y ${program}\`, as .ci/run does)`;
+}
+
+/** Skips the current suite, saying why, when `program` is not installed. */
+export function requireProgram(context: Mocha.Context, program: string): void {
+  const why = missingProgram(program);
+  if (why) {
+    console.log(`      (skipped: ${why})`);
+    context.skip();
+  }
+}

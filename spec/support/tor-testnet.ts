@@ -9,6 +9,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { missingProgram } from './processes.js';
 
 export const TESTNET_DIR = fileURLToPath(new URL('../../../shared/tor-testnet/', import.meta.url));
 
@@ -21,10 +22,9 @@ export interface TorTestnet {
 }
 
 /** Why the testnet cannot run here, or undefined when it can. */
-export function testnetUnavailable(hasTor: boolean): string | undefined {
+export function testnetUnavailable(): string | undefined {
   if (!existsSync(join(TESTNET_DIR, 'start.sh'))) return `../shared/tor-testnet is absent (looked in ${TESTNET_DIR}); this suite needs the shared Tor test network`;
-  if (!hasTor) return 'tor is not installed (`apt-get install -y tor`, as .ci/run does)';
-  return undefined;
+  return missingProgram('tor');
 }
 
 function run(script: string, args: string[], timeoutMs: number): Promise<{ code: number; stdout: string; stderr: string }> {

@@ -9,7 +9,7 @@ import { TcpTransport } from '../../transports/tcp/tcp.js';
 import { TorControlClient } from '../../transports/tor/control-client.js';
 import { fileKeyStore, memoryKeyStore } from '../../transports/tor/key-store.js';
 import { firstSocksListener, OnionListener, TorTransport } from '../../transports/tor/tor-transport.js';
-import { hasProgram } from '../support/processes.js';
+import { requireProgram } from '../support/processes.js';
 import { startTor, type TorDaemon } from '../support/tor.js';
 
 describe('onion-service listener against a real tor (DisableNetwork 1)', function () {
@@ -17,10 +17,7 @@ describe('onion-service listener against a real tor (DisableNetwork 1)', functio
   let tor: TorDaemon;
   let dir: string;
   before(async function () {
-    if (!hasProgram('tor')) {
-      console.log('      (tor is not installed: `apt-get install -y tor`, as .ci/run does)');
-      this.skip();
-    }
+    requireProgram(this, 'tor');
     tor = await startTor();
     dir = mkdtempSync(join(tmpdir(), 'tcomms-onion-'));
   });

@@ -7,16 +7,13 @@ import { ConfigError } from '../../core/errors.js';
 import { transportCompliance } from '../compliance/transport.js';
 import { silentServer } from '../support/blackhole.js';
 import { closedPort } from '../support/ports.js';
-import { hasProgram, startMicrosocks, type Microsocks } from '../support/processes.js';
+import { requireProgram, startMicrosocks, type Microsocks } from '../support/processes.js';
 
 const ONION = 'pg6mmjiyjmcrsslvykfwnntlaru7p5svn6y2ymmju6nubxndf4pscryd';
 const AUTH = { username: 'tcomms', password: 's3cret pass' };
 
 function requireMicrosocks(this: Mocha.Context): void {
-  if (!hasProgram('microsocks')) {
-    console.log('      (microsocks is not installed: `apt-get install -y microsocks`, as .ci/run does)');
-    this.skip();
-  }
+  requireProgram(this, 'microsocks');
 }
 
 for (const auth of [undefined, AUTH]) {

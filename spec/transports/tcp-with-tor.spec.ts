@@ -6,17 +6,14 @@ import { Socks5Rejected } from '../../protocols/socks5/index.js';
 import { transportCompliance } from '../compliance/transport.js';
 import { blackhole, silentServer } from '../support/blackhole.js';
 import { closedPort } from '../support/ports.js';
-import { hasProgram, startMicrosocks, type Microsocks } from '../support/processes.js';
+import { requireProgram, startMicrosocks, type Microsocks } from '../support/processes.js';
 
 const ONION = 'pg6mmjiyjmcrsslvykfwnntlaru7p5svn6y2ymmju6nubxndf4pscryd';
 
 describe('tcp-with-tor', function () {
   let proxy: Microsocks | undefined;
   before(async function () {
-    if (!hasProgram('microsocks')) {
-      console.log('      (microsocks is not installed: `apt-get install -y microsocks`, as .ci/run does)');
-      this.skip();
-    }
+    requireProgram(this, 'microsocks');
     proxy = await startMicrosocks();
   });
   after(async () => proxy?.stop());

@@ -9,16 +9,13 @@ import { onion3Problem } from '../../core/address.js';
 import { TcommsError } from '../../core/errors.js';
 import { TorAuthenticationFailed, TorCommandFailed, TorCommandInvalid, TorControlProtocolError } from '../../protocols/tor-control/index.js';
 import { TorCommandTimeout, TorControlClient, TorControlClosed, type TorEvent } from '../../transports/tor/control-client.js';
-import { hasProgram } from '../support/processes.js';
+import { requireProgram } from '../support/processes.js';
 import { startTor, type TorDaemon } from '../support/tor.js';
 
 const PASSWORD = 'correct horse "battery"';
 
 function requireTor(this: Mocha.Context): void {
-  if (!hasProgram('tor')) {
-    console.log('      (tor is not installed: `apt-get install -y tor`, as .ci/run does)');
-    this.skip();
-  }
+  requireProgram(this, 'tor');
 }
 
 /** A TCP relay in front of a port whose connections the test can cut. */
