@@ -128,6 +128,8 @@ export const connectionManagerMachine = setup({
   id: 'connectionManager',
   context: ({ input }) => ({ input, connections: {}, waiting: {} }),
   initial: 'running',
+  // Kept connections report their close while running and while stopping.
+  on: { 'connection.closed': { actions: 'forgetConnection' } },
   states: {
     running: {
       description: 'Listening and dialing; every active connection passes the tie-break and the limit.',
@@ -140,7 +142,6 @@ export const connectionManagerMachine = setup({
         'connection-manager.disconnect': { actions: 'disconnectPeer' },
         'listener.ready': { actions: 'publishListening' },
         'connection.opened': { actions: 'admitConnection' },
-        'connection.closed': { actions: 'forgetConnection' },
         'dial.replied': { actions: 'answerDial' },
         'connection-manager.stop': { target: 'stopping' },
       },
@@ -153,7 +154,6 @@ export const connectionManagerMachine = setup({
         onDone: { target: 'stopped', actions: 'clearConnections' },
         onError: { target: 'stopped', actions: 'clearConnections' },
       },
-      on: { 'connection.closed': { actions: 'forgetConnection' } },
     },
     stopped: { type: 'final' },
   },

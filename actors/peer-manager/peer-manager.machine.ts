@@ -107,6 +107,11 @@ export const peerManagerMachine = setup({
     src: 'peerStoreWorker',
     input: ({ context, self }) => ({ store: context.store, now: context.now, maxQueue: context.maxQueue, parent: self }),
   },
+  // The worker's results are published while it lives (running and stopping).
+  on: {
+    'store.done': { actions: 'publishResult' },
+    'store.failed': { actions: 'publishResult' },
+  },
   states: {
     running: {
       description: 'Commands are served by the store worker, one at a time, in arrival order.',
@@ -122,19 +127,13 @@ export const peerManagerMachine = setup({
         'peer.dial-succeeded': { actions: 'forwardToWorker' },
         'peer.dial-failed': { actions: 'forwardToWorker' },
         'ban.expired': { actions: 'forwardToWorker' },
-        'store.done': { actions: 'publishResult' },
-        'store.failed': { actions: 'publishResult' },
         'peer-manager.stop': { target: 'stopping' },
       },
     },
     stopping: {
       description: 'The worker serves what is queued, refuses new work, and closes the store.',
       entry: 'closeWorker',
-      on: {
-        'store.done': { actions: 'publishResult' },
-        'store.failed': { actions: 'publishResult' },
-        'store.closed': { target: 'stopped' },
-      },
+      on: { 'store.closed': { target: 'stopped' } },
     },
     stopped: {
       description: 'The worker finished its queue and the store is closed.',
