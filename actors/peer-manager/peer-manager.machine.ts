@@ -107,8 +107,20 @@ export const peerManagerMachine = setup({
     src: 'peerStoreWorker',
     input: ({ context, self }) => ({ store: context.store, now: context.now, maxQueue: context.maxQueue, parent: self }),
   },
-  // The worker's results are published while it lives (running and stopping).
+  // While the worker lives (running and stopping), commands go to it and its results are
+  // published; once stopping, it refuses new commands with PeerManagerStopped.
   on: {
+    'peer.ban': [{ guard: 'isAllowListedBan', actions: 'refuseAllowListedBan' }, { actions: 'forwardToWorker' }],
+    'peer.add': { actions: 'forwardToWorker' },
+    'peer.find': { actions: 'forwardToWorker' },
+    'peer.closest': { actions: 'forwardToWorker' },
+    'peer.random': { actions: 'forwardToWorker' },
+    'peer.unban': { actions: 'forwardToWorker' },
+    'peer.delete': { actions: 'forwardToWorker' },
+    'peer.dial-attempted': { actions: 'forwardToWorker' },
+    'peer.dial-succeeded': { actions: 'forwardToWorker' },
+    'peer.dial-failed': { actions: 'forwardToWorker' },
+    'ban.expired': { actions: 'forwardToWorker' },
     'store.done': { actions: 'publishResult' },
     'store.failed': { actions: 'publishResult' },
   },
@@ -116,17 +128,6 @@ export const peerManagerMachine = setup({
     running: {
       description: 'Commands are served by the store worker, one at a time, in arrival order.',
       on: {
-        'peer.ban': [{ guard: 'isAllowListedBan', actions: 'refuseAllowListedBan' }, { actions: 'forwardToWorker' }],
-        'peer.add': { actions: 'forwardToWorker' },
-        'peer.find': { actions: 'forwardToWorker' },
-        'peer.closest': { actions: 'forwardToWorker' },
-        'peer.random': { actions: 'forwardToWorker' },
-        'peer.unban': { actions: 'forwardToWorker' },
-        'peer.delete': { actions: 'forwardToWorker' },
-        'peer.dial-attempted': { actions: 'forwardToWorker' },
-        'peer.dial-succeeded': { actions: 'forwardToWorker' },
-        'peer.dial-failed': { actions: 'forwardToWorker' },
-        'ban.expired': { actions: 'forwardToWorker' },
         'peer-manager.stop': { target: 'stopping' },
       },
     },

@@ -153,6 +153,11 @@ describe('peer manager actor: limits and failures', function () {
     const pm = startPeerManager({ store });
     const pending = Array.from({ length: 5 }, () => pm.add(randomSighting()));
     const stopped = pm.stop();
+    // While stopping, a new command is refused at once (not left to time out).
+    const started = Date.now();
+    const during = await pm.add(randomSighting()).catch((e: unknown) => e);
+    expect((during as PeerManagerRequestFailed).error.name).to.equal('PeerManagerStopped');
+    expect(Date.now() - started).to.be.lessThan(1000);
     expect((await Promise.allSettled(pending)).every((r) => r.status === 'fulfilled')).to.equal(true);
     await stopped;
     expect(await store.count().catch((e: unknown) => (e as Error).name)).to.equal('PeerStoreClosed');
