@@ -3,7 +3,7 @@
  * closing; and `startListener` for code that is not an actor.
  */
 import { createActor, fromCallback, fromPromise, type Actor } from 'xstate';
-import { toPlainError } from '../../core/errors.js';
+import { AbortedError, toPlainError } from '../../core/errors.js';
 import { PeerConnection, upgradeInbound } from '../../channels/upgrade.js';
 import type { TransportConnection, TransportListener } from '../../transports/transport.js';
 import type { AcceptLoopEvent } from './listener.events.js';
@@ -16,10 +16,14 @@ function remoteIp(c: TransportConnection): string | undefined {
   return first && (first.name === 'ip4' || first.name === 'ip6') ? first.value : undefined;
 }
 
-export const openListeners = fromPromise<TransportListener[], ListenerInput>(async ({ input }) => {
+export const openListeners = fromPromise<TransportListener[], ListenerInput>(async ({ input, signal }) => {
   const opened: TransportListener[] = [];
   try {
-    for (const { transport, address } of input.endpoints) opened.push(await transport.listen(address));
+    for (const { transport, address } of input.endpoints) {
+      opened.push(await transport.listen(address));
+      // Stopped while opening: nobody will close these listeners later, so close them now.
+      if (signal.aborted) throw new AbortedError('the listener was stopped while opening');
+    }
     return opened;
   } catch (err) {
     await Promise.all(opened.map((l) => l.close()));

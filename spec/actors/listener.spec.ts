@@ -115,6 +115,13 @@ describe('listener actor', function () {
     }
   });
 
+  it('closes what it opened when stopped while still opening', async () => {
+    actor = startListener({ endpoints: [{ transport: memory, address: multiaddr('/memory/4242') }], upgrade: node('bob') });
+    actor.send({ type: 'listener.stop' });
+    await until('stopped', () => actor!.getSnapshot().status === 'done');
+    await until('the memory listener closed', () => memory.network.lookup(4242) === undefined, 2000);
+  });
+
   it('stops: its listeners close and the actor is done', async () => {
     const { addresses } = await listening({ endpoints: [{ transport: tcp, address: multiaddr('/ip4/127.0.0.1/tcp/0') }], upgrade: node('bob') });
     actor!.send({ type: 'listener.stop' });
