@@ -116,11 +116,15 @@ export class PeerConnection extends EventEmitter<PeerConnectionEvents> {
     void muxer.closedPromise.then((err) => this.emit('close', err));
   }
 
-  /** Opens a substream and negotiates one of `protocols` (optimistic: one protocol, no round trip). */
-  async openStream(protocols: readonly string[], options: { optimistic?: boolean; signal?: AbortSignal } = {}): Promise<{ stream: YamuxStream; protocol: string }> {
+  /**
+   * Opens a substream and negotiates one of `protocols`. Optimistic (one frame, no round trip)
+   * by default when there is one protocol and the peer advertised it in its identity.
+   */
+  async openStream(protocols: readonly string[], options: { optimistic?: boolean; signal?: AbortSignal; timeoutMs?: number } = {}): Promise<{ stream: YamuxStream; protocol: string }> {
     const stream = this.muxer.newStream();
+    const optimistic = options.optimistic ?? (protocols.length === 1 && this.peer.supportedProtocols.includes(protocols[0]!));
     try {
-      const protocol = await negotiateOutbound(stream, protocols, options);
+      const protocol = await negotiateOutbound(stream, protocols, { ...options, optimistic });
       return { stream, protocol };
     } catch (err) {
       stream.destroy();

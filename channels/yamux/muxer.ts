@@ -29,6 +29,8 @@ export interface YamuxMuxerEvents {
   goaway: [code: number];
   /** A keepalive or explicit ping was answered, in milliseconds. */
   rtt: [ms: number];
+  /** The answer to the ping `opaque` (see {@link YamuxMuxer.sendPing}) arrived after `ms`. */
+  pong: [opaque: number, ms: number];
   /** The session is over; `error` says why when it did not end normally. */
   close: [error?: TcommsError];
 }
@@ -157,6 +159,24 @@ export class YamuxMuxer extends EventEmitter<YamuxMuxerEvents> {
       });
       this.#session.ping(opaque);
     });
+  }
+
+  /**
+   * Sends one Ping and returns its opaque value; its answer is the `pong` event with that value.
+   * For a keepalive driven from outside (the peer-connection actor's clock); an unanswered ping
+   * is forgotten when the session ends.
+   */
+  sendPing(): number {
+    if (this.#closed) throw new MuxerClosed('the session is closed');
+    const opaque = this.#nextOpaque();
+    this.#pings.set(opaque, { sent: performance.now() });
+    this.#session.ping(opaque);
+    return opaque;
+  }
+
+  /** Forgets an unanswered ping from {@link sendPing} (a late answer is then ignored). */
+  forgetPing(opaque: number): void {
+    this.#pings.delete(opaque);
   }
 
   /**
@@ -330,6 +350,7 @@ export class YamuxMuxer extends EventEmitter<YamuxMuxerEvents> {
     }
     p.resolve?.(ms);
     this.emit('rtt', ms);
+    this.emit('pong', opaque, ms);
   }
 
   /** PROTOCOL.md section 3: a ping unanswered when the next is due is missed; 3 in a row close. */

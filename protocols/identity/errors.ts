@@ -1,5 +1,6 @@
 /** Typed identity-exchange errors: every one is a protocol violation by the peer. */
 import { ProtocolError } from '../../core/errors.js';
+import type { PublicKey } from '../../core/keys.js';
 
 /** Why an identity was refused (the `reason` names of `tcomms-identity.json`). */
 export type IdentityInvalidReason =
@@ -20,6 +21,12 @@ export type IdentityInvalidReason =
   | 'user_agent';
 
 export class IdentityInvalid extends ProtocolError {
+  /**
+   * The peer's key, when Noise proved the peer holds it and the claim failed for another reason
+   * (signature, timestamp, addresses, ...): a peer to hold accountable (ban), not an impostor.
+   */
+  publicKey: PublicKey | undefined;
+
   constructor(
     readonly reason: IdentityInvalidReason,
     detail: string,

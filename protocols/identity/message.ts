@@ -9,7 +9,7 @@ import { InvalidAddress, parseAddress, type PeerAddress } from '../../core/addre
 import { constantTimeEqual, equals } from '../../core/bytes.js';
 import { isValidEd25519PublicKey } from '../../core/ed25519-point.js';
 import { nodeIdOf, x25519PublicOf, type NodeId, type NodeIdentity, type PublicKey } from '../../core/keys.js';
-import { IdentitySignatureSchema, PeerIdentityMsgSchema } from '../../proto/gen/tcomms/identity_pb.js';
+import { IdentitySignatureSchema, PeerIdentityMsgSchema, type PeerIdentityMsg } from '../../proto/gen/tcomms/identity_pb.js';
 import { IdentityInvalid } from './errors.js';
 import { identityChallenge, SIGNATURE_VERSION, verifyIdentitySignature } from './signature.js';
 
@@ -88,6 +88,16 @@ export function validateIdentityMessage(bytes: Uint8Array, options: ValidateIden
   if (options.dialedPublicKey !== undefined && !equals(options.dialedPublicKey, publicKey)) {
     throw new IdentityInvalid('dialed_key_mismatch', 'the identity names a key other than the one dialed');
   }
+  try {
+    return validateClaim(msg, publicKey, options);
+  } catch (err) {
+    // The key is the peer's (Noise proved it): its invalid claim is the peer's own violation.
+    if (err instanceof IdentityInvalid) err.publicKey = publicKey;
+    throw err;
+  }
+}
+
+function validateClaim(msg: PeerIdentityMsg, publicKey: PublicKey, options: ValidateIdentityOptions): ValidatedIdentity {
   const sig = msg.signature;
   if (sig === undefined) throw new IdentityInvalid('no_signature', 'signature is missing');
   if (sig.version !== SIGNATURE_VERSION) throw new IdentityInvalid('signature_version', `signature version ${sig.version}`);

@@ -8,8 +8,9 @@ import { connectionManagerMachine } from '../../actors/connection-manager/index.
 import { dialerMachine } from '../../actors/dialer/index.js';
 import { listenerMachine } from '../../actors/listener/index.js';
 import { peerManagerMachine } from '../../actors/peer-manager/index.js';
+import { peerConnectionMachine } from '../../actors/peer-connection/index.js';
 
-const MACHINES: AnyStateMachine[] = [peerManagerMachine, listenerMachine, dialerMachine, connectionManagerMachine];
+const MACHINES: AnyStateMachine[] = [peerManagerMachine, listenerMachine, dialerMachine, connectionManagerMachine, peerConnectionMachine];
 
 /** Paths of inline (function) implementations in a machine config. */
 function inlineImplementations(node: unknown, path: string, out: string[]): string[] {

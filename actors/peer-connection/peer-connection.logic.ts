@@ -1,0 +1,84 @@
+/**
+ * A peer connection's real implementations: the watcher (inbound substream negotiation against
+ * the registry, pongs, the end of the connection), the substream opener and the graceful close;
+ * and helpers for code that is not an actor.
+ */
+import { createActor, fromCallback, fromPromise, type Actor } from 'xstate';
+import { TcommsError, toPlainError, type PlainError } from '../../core/errors.js';
+import { negotiateInbound } from '../../channels/negotiate.js';
+import type { PeerConnection } from '../../channels/upgrade.js';
+import type { YamuxStream } from '../../channels/yamux/stream.js';
+import { requestReply } from '../request.js';
+import type { SubstreamReply } from './peer-connection.events.js';
+import { peerConnectionMachine, type OpenSubstreamInput, type PeerConnectionInput, type WatchInput } from './peer-connection.machine.js';
+
+export const watchConnection = fromCallback<{ type: 'never' }, WatchInput>(({ input, sendBack }) => {
+  const { connection, protocols } = input;
+  let stopped = false;
+  const onStream = (stream: YamuxStream) => {
+    stream.on('error', () => {}); // a reset or a negotiation failure ends this substream only
+    negotiateInbound(stream, (id) => protocols.has(id), { timeoutMs: input.negotiationTimeoutMs }).then(
+      (protocol) => {
+        if (stopped) stream.destroy();
+        else sendBack({ type: 'substream.negotiated', stream, protocol });
+      },
+      () => undefined, // negotiateInbound already closed or reset the stream
+    );
+  };
+  const onPong = (_opaque: number, ms: number) => sendBack({ type: 'keepalive.pong', ms });
+  const onClose = (err: TcommsError | undefined) => sendBack({ type: 'connection.ended', error: err?.toPlain() });
+  connection.on('stream', onStream);
+  connection.muxer.on('pong', onPong);
+  connection.once('close', onClose);
+  connection.release(); // substreams held since the upgrade come now
+  if (connection.muxer.closed) void connection.muxer.closedPromise.then(onClose);
+  return () => {
+    stopped = true;
+    connection.off('stream', onStream);
+    connection.muxer.off('pong', onPong);
+    connection.off('close', onClose);
+  };
+});
+
+export const openSubstream = fromPromise<void, OpenSubstreamInput>(async ({ input, signal }) => {
+  const { parent, requestId, replyTo } = input;
+  try {
+    const { stream, protocol } = await input.connection.openStream(input.protocols, { signal, timeoutMs: input.negotiationTimeoutMs });
+    if (signal.aborted) return void stream.destroy();
+    parent.send({ type: 'substream.opened', requestId, stream, protocol, replyTo });
+  } catch (err) {
+    if (!signal.aborted) parent.send({ type: 'substream.open-failed', requestId, error: toPlainError(err), replyTo });
+  }
+});
+
+export const closeConnection = fromPromise<void, PeerConnection>(async ({ input }) => {
+  await input.close().catch(() => undefined);
+});
+
+/** The machine with its real implementations. */
+export const peerConnectionLogic = peerConnectionMachine.provide({ actors: { watchConnection, openSubstream, closeConnection } });
+export type PeerConnectionActor = Actor<typeof peerConnectionLogic>;
+
+/** Starts a peer-connection actor for `input.connection`, observed for errors. */
+export function startPeerConnection(input: PeerConnectionInput, onError: (err: unknown) => void = (err) => console.error('peer connection failed:', err)): PeerConnectionActor {
+  const actor = createActor(peerConnectionLogic, { input });
+  actor.subscribe({ error: onError });
+  actor.start();
+  return actor;
+}
+
+/** Opening a substream through a peer-connection actor failed. */
+export class SubstreamOpenFailed extends TcommsError {
+  readonly kind: PlainError['kind'];
+  constructor(readonly error: PlainError) {
+    super(`${error.name}: ${error.message}`);
+    this.kind = error.kind;
+  }
+}
+
+/** Opens a substream for one of `protocols` through a peer-connection actor. */
+export async function openSubstreamVia(actor: Pick<PeerConnectionActor, 'send' | 'on'>, protocols: string[], timeoutMs = 15_000): Promise<{ stream: YamuxStream; protocol: string }> {
+  const reply = await requestReply<SubstreamReply>(actor as never, 'peer-connection.substream', { type: 'peer-connection.open-substream', protocols }, timeoutMs);
+  if (reply.ok) return { stream: reply.stream, protocol: reply.protocol };
+  throw new SubstreamOpenFailed(reply.error);
+}

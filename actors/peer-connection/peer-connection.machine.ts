@@ -1,0 +1,216 @@
+/**
+ * A peer connection's state chart (pure; the connection watching, substream opening and close
+ * are in `peer-connection.logic.ts`).
+ *
+ * active -> closing -> closed. The watcher (invoked for the actor's whole life) routes inbound
+ * substreams, after negotiation against the registry, to their handlers, and reports pongs and
+ * the end of the connection. While active, a keepalive Ping goes out every
+ * `keepaliveInterval`; a ping unanswered when the next is due is missed, and `keepaliveMaxMissed`
+ * misses in a row abort the connection (no GoAway: the peer is presumed gone, PROTOCOL.md
+ * section 3). `closed` is reached only when the connection really ended.
+ */
+import { assign, enqueueActions, fromCallback, fromPromise, setup, type AnyActorRef } from 'xstate';
+import { KeepaliveTimeout } from '../../protocols/yamux/errors.js';
+import type { PlainError } from '../../core/errors.js';
+import type { PeerConnection } from '../../channels/upgrade.js';
+import type { ProtocolRegistry } from '../../channels/protocol-registry.js';
+import type { PeerConnectionEmitted, PeerConnectionEvent, SubstreamReply } from './peer-connection.events.js';
+
+/** Defaults of a peer connection; each is the PROTOCOL.md value. */
+export const DEFAULT_PEER_CONNECTION_CONFIG = Object.freeze({
+  /** Keepalive Ping period (section 3: 30 s); 0 turns keepalive off. */
+  keepaliveIntervalMs: 30_000,
+  /** Missed pings in a row that end the connection (section 3: 3). */
+  keepaliveMaxMissed: 3,
+  /** A whole substream negotiation (section 4: 10 s). */
+  negotiationTimeoutMs: 10_000,
+});
+
+export interface PeerConnectionInput {
+  connection: PeerConnection;
+  protocols: ProtocolRegistry;
+  keepaliveIntervalMs?: number;
+  keepaliveMaxMissed?: number;
+  negotiationTimeoutMs?: number;
+  /** Also told `peer-connection.closed` (the connection manager). */
+  parent?: AnyActorRef;
+}
+
+export interface PeerConnectionContext {
+  input: PeerConnectionInput;
+  connection: PeerConnection;
+  /** A keepalive ping is out and unanswered. */
+  pingOutstanding: boolean;
+  /** Pings missed in a row. */
+  missed: number;
+  error: PlainError | undefined;
+}
+
+export interface WatchInput {
+  connection: PeerConnection;
+  protocols: ProtocolRegistry;
+  negotiationTimeoutMs: number;
+}
+
+export interface OpenSubstreamInput {
+  connection: PeerConnection;
+  requestId: string;
+  protocols: string[];
+  negotiationTimeoutMs: number;
+  replyTo: AnyActorRef | undefined;
+  parent: AnyActorRef;
+}
+
+const notProvided = (name: string) => () => {
+  throw new Error(`${name} is provided by peer-connection.logic.ts`);
+};
+
+const maxMissed = (c: PeerConnectionContext) => c.input.keepaliveMaxMissed ?? DEFAULT_PEER_CONNECTION_CONFIG.keepaliveMaxMissed;
+const negotiationTimeout = (c: PeerConnectionContext) => c.input.negotiationTimeoutMs ?? DEFAULT_PEER_CONNECTION_CONFIG.negotiationTimeoutMs;
+const closedError: PlainError = { name: 'ConnectionClosing', message: 'the connection is closing', kind: 'transport' };
+
+export const peerConnectionMachine = setup({
+  types: {
+    context: {} as PeerConnectionContext,
+    events: {} as PeerConnectionEvent,
+    input: {} as PeerConnectionInput,
+    emitted: {} as PeerConnectionEmitted,
+  },
+  actors: {
+    watchConnection: fromCallback<{ type: 'never' }, WatchInput>(notProvided('watchConnection')),
+    openSubstream: fromPromise<void, OpenSubstreamInput>(notProvided('openSubstream')),
+    closeConnection: fromPromise<void, PeerConnection>(notProvided('closeConnection')),
+  },
+  delays: {
+    keepaliveInterval: ({ context }) => context.input.keepaliveIntervalMs ?? DEFAULT_PEER_CONNECTION_CONFIG.keepaliveIntervalMs,
+  },
+  guards: {
+    keepaliveOn: ({ context }) => (context.input.keepaliveIntervalMs ?? DEFAULT_PEER_CONNECTION_CONFIG.keepaliveIntervalMs) > 0,
+    keepaliveExhausted: ({ context }) => context.pingOutstanding && context.missed + 1 >= maxMissed(context),
+  },
+  actions: {
+    startOpening: enqueueActions(({ context, event, enqueue, self }) => {
+      if (event.type !== 'peer-connection.open-substream') return;
+      enqueue.spawnChild('openSubstream', {
+        id: `open:${event.requestId}`,
+        input: {
+          connection: context.connection,
+          requestId: event.requestId,
+          protocols: event.protocols,
+          negotiationTimeoutMs: negotiationTimeout(context),
+          replyTo: event.replyTo,
+          parent: self,
+        },
+      });
+    }),
+    answerOpening: enqueueActions(({ context, event, enqueue }) => {
+      let reply: SubstreamReply;
+      let replyTo: AnyActorRef | undefined;
+      if (event.type === 'substream.opened') {
+        reply = { type: 'peer-connection.substream', requestId: event.requestId, ok: true, stream: event.stream, protocol: event.protocol };
+        replyTo = event.replyTo;
+      } else if (event.type === 'substream.open-failed') {
+        reply = { type: 'peer-connection.substream', requestId: event.requestId, ok: false, error: event.error };
+        replyTo = event.replyTo;
+      } else if (event.type === 'peer-connection.open-substream') {
+        reply = { type: 'peer-connection.substream', requestId: event.requestId, ok: false, error: context.error ?? closedError };
+        replyTo = event.replyTo;
+      } else return;
+      if (replyTo) enqueue.sendTo(replyTo, reply);
+      else enqueue.emit(reply);
+    }),
+    dispatchSubstream: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'substream.negotiated') return;
+      const handler = context.input.protocols.get(event.protocol);
+      const { stream, protocol } = event;
+      enqueue(() => {
+        // Unregistered since negotiation: refuse the stream.
+        if (!handler) return void stream.destroy();
+        const peer = context.connection.peer;
+        try {
+          void Promise.resolve(handler(stream, { protocol, peer })).catch((err: unknown) => stream.destroy(err instanceof Error ? err : undefined));
+        } catch (err) {
+          stream.destroy(err instanceof Error ? err : undefined);
+        }
+      });
+      enqueue.emit({ type: 'substream.inbound', publicKey: context.connection.peer.publicKey, protocol });
+    }),
+    keepaliveTick: enqueueActions(({ context, enqueue }) => {
+      enqueue.assign({ missed: context.pingOutstanding ? context.missed + 1 : 0, pingOutstanding: true });
+      enqueue(() => {
+        if (!context.connection.muxer.closed) context.connection.muxer.sendPing();
+      });
+    }),
+    keepaliveAnswered: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'keepalive.pong') return;
+      enqueue.assign({ pingOutstanding: false, missed: 0 });
+      enqueue.emit({ type: 'peer-connection.rtt', publicKey: context.connection.peer.publicKey, ms: event.ms });
+    }),
+    abortUnanswered: enqueueActions(({ context, enqueue }) => {
+      const err = new KeepaliveTimeout(context.missed + 1);
+      enqueue.assign({ error: err.toPlain() });
+      enqueue(() => context.connection.muxer.abort(err));
+    }),
+    recordEnd: assign({
+      error: ({ context, event }) => (event.type === 'connection.ended' ? (context.error ?? event.error) : context.error),
+    }),
+    publishClosed: enqueueActions(({ context, enqueue }) => {
+      const fact = { type: 'peer-connection.closed' as const, publicKey: context.connection.peer.publicKey, connection: context.connection, error: context.error };
+      enqueue.emit(fact);
+      if (context.input.parent) enqueue.sendTo(context.input.parent, fact);
+    }),
+  },
+}).createMachine({
+  id: 'peerConnection',
+  context: ({ input }) => ({ input, connection: input.connection, pingOutstanding: false, missed: 0, error: undefined }),
+  initial: 'active',
+  invoke: {
+    id: 'watcher',
+    src: 'watchConnection',
+    input: ({ context }) => ({ connection: context.connection, protocols: context.input.protocols, negotiationTimeoutMs: negotiationTimeout(context) }),
+  },
+  on: {
+    'connection.ended': { target: '.closed', actions: 'recordEnd' },
+    'substream.opened': { actions: 'answerOpening' },
+    'substream.open-failed': { actions: 'answerOpening' },
+  },
+  states: {
+    active: {
+      description: 'Substreams open both ways; keepalive pings go out while keepalive is on.',
+      initial: 'choosing',
+      on: {
+        'peer-connection.open-substream': { actions: 'startOpening' },
+        'substream.negotiated': { actions: 'dispatchSubstream' },
+        'keepalive.pong': { actions: 'keepaliveAnswered' },
+        'peer-connection.disconnect': { target: 'closing' },
+      },
+      states: {
+        choosing: {
+          always: [{ guard: 'keepaliveOn', target: 'pinging' }, { target: 'quiet' }],
+        },
+        pinging: {
+          description: 'A Ping each interval; a ping still unanswered at the next tick is missed.',
+          after: {
+            keepaliveInterval: [
+              { guard: 'keepaliveExhausted', target: '#peerConnection.closing', actions: 'abortUnanswered' },
+              { target: 'pinging', reenter: true, actions: 'keepaliveTick' },
+            ],
+          },
+        },
+        quiet: {},
+      },
+    },
+    closing: {
+      description: 'GoAway(0), then open substreams get the grace period; closed when the connection ends.',
+      invoke: { src: 'closeConnection', input: ({ context }) => context.connection },
+      on: {
+        'peer-connection.open-substream': { actions: 'answerOpening' },
+        'substream.negotiated': { actions: 'dispatchSubstream' },
+      },
+    },
+    closed: {
+      type: 'final',
+      entry: 'publishClosed',
+    },
+  },
+});

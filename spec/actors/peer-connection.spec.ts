@@ -1,0 +1,200 @@
+import { expect } from 'chai';
+import { createActor, fromCallback, fromPromise, SimulatedClock } from 'xstate';
+import { ConfigError } from '../../core/errors.js';
+import { ProtocolRegistry } from '../../channels/protocol-registry.js';
+import type { PeerConnection } from '../../channels/upgrade.js';
+import {
+  openSubstreamVia,
+  peerConnectionMachine,
+  startPeerConnection,
+  SubstreamOpenFailed,
+  type PeerConnectionActor,
+  type PeerConnectionEmitted,
+  type OpenSubstreamInput,
+  type WatchInput,
+} from '../../actors/peer-connection/index.js';
+import { connectedPair, type ConnectedPair } from '../support/connections.js';
+import { collect } from '../support/streams.js';
+import { until } from '../support/wait.js';
+
+const ECHO = '/test/echo/1';
+const echo = new ProtocolRegistry().register(ECHO, (stream) => void stream.pipe(stream));
+
+describe('protocol registry', () => {
+  it('refuses empty, long, reserved and duplicate ids, and more than 20', () => {
+    const r = new ProtocolRegistry();
+    expect(() => r.register('', () => {})).to.throw(ConfigError);
+    expect(() => r.register('/x'.repeat(26), () => {})).to.throw(ConfigError); // 52 bytes
+    expect(() => r.register('/tari/identity/1.0.0', () => {})).to.throw(ConfigError);
+    r.register('/a', () => {});
+    expect(() => r.register('/a', () => {})).to.throw(ConfigError);
+    for (let i = 0; i < 19; i++) r.register(`/p/${i}`, () => {});
+    expect(() => r.register('/one-too-many', () => {})).to.throw(ConfigError);
+    expect(r.ids()).to.have.length(20);
+    expect(r.ids()[0]).to.equal('/a');
+    expect(r.unregister('/a')).to.equal(true);
+    expect(r.has('/a')).to.equal(false);
+  });
+});
+
+describe('peer-connection actor over a real connection', function () {
+  this.timeout(20_000);
+  let pair: ConnectedPair;
+  let alice: PeerConnectionActor;
+  let bob: PeerConnectionActor;
+  const seen: PeerConnectionEmitted[] = [];
+
+  function start(connection: PeerConnection, protocols: ProtocolRegistry, keepaliveIntervalMs = 0): PeerConnectionActor {
+    const actor = startPeerConnection({ connection, protocols, keepaliveIntervalMs });
+    for (const t of ['peer-connection.closed', 'substream.inbound', 'peer-connection.rtt'] as const) actor.on(t, (e) => seen.push(e));
+    return actor;
+  }
+
+  beforeEach(async () => {
+    seen.length = 0;
+    // Both sides advertise ECHO (testNode's claim); only bob's registry has '/only-advertised'.
+    pair = await connectedPair({ a: { yamux: { keepaliveIntervalMs: 0 } }, b: { yamux: { keepaliveIntervalMs: 0 } } });
+  });
+  afterEach(async () => {
+    alice?.stop();
+    bob?.stop();
+    await pair.close();
+  });
+
+  it('opens substreams both ways through the actor and routes them to the handlers', async () => {
+    alice = start(pair.outbound, echo);
+    bob = start(pair.inbound, echo);
+    for (const [actor, text] of [[alice, 'from alice'], [bob, 'from bob']] as const) {
+      const { stream, protocol } = await openSubstreamVia(actor, [ECHO]);
+      expect(protocol).to.equal(ECHO);
+      stream.end(text);
+      expect((await collect(stream)).toString()).to.equal(text);
+    }
+    await until('two inbound facts', () => seen.filter((e) => e.type === 'substream.inbound').length === 2);
+  });
+
+  it('refuses an unregistered protocol in full mode; the connection stays up', async () => {
+    alice = start(pair.outbound, echo);
+    bob = start(pair.inbound, echo);
+    const err = await openSubstreamVia(alice, ['/nobody/1', '/nobody/2']).catch((e: unknown) => e);
+    expect(err).to.be.instanceOf(SubstreamOpenFailed);
+    expect((err as SubstreamOpenFailed).error.name).to.equal('ProtocolNotSupported');
+    const { stream } = await openSubstreamVia(alice, [ECHO]);
+    stream.end('still up');
+    expect((await collect(stream)).toString()).to.equal('still up');
+  });
+
+  it('negotiates optimistically a protocol the peer advertised (no round trip), in full mode otherwise', async () => {
+    // bob advertises ECHO (testNode claim) but serves nothing: an optimistic open "succeeds" and is then reset.
+    alice = start(pair.outbound, echo);
+    bob = start(pair.inbound, new ProtocolRegistry());
+    const optimistic = await openSubstreamVia(alice, [ECHO]);
+    expect(optimistic.protocol).to.equal(ECHO);
+    optimistic.stream.on('error', () => {});
+    await until('reset by bob', () => optimistic.stream.destroyed);
+    // Two candidates: full mode, refused before any data.
+    const full = await openSubstreamVia(alice, [ECHO, '/other/1']).catch((e: unknown) => e);
+    expect(full).to.be.instanceOf(SubstreamOpenFailed);
+  });
+
+  it('a handler that throws resets its substream only', async () => {
+    const failing = new ProtocolRegistry().register(ECHO, () => {
+      throw new Error('handler bug');
+    });
+    alice = start(pair.outbound, echo);
+    bob = start(pair.inbound, failing);
+    const { stream } = await openSubstreamVia(alice, [ECHO]);
+    stream.on('error', () => {});
+    await until('reset', () => stream.destroyed);
+    expect(bob.getSnapshot().value).to.deep.equal({ active: 'quiet' });
+  });
+
+  it('pings the peer on its keepalive interval and reports the round trip', async () => {
+    alice = start(pair.outbound, echo, 20);
+    bob = start(pair.inbound, echo);
+    await until('rtt', () => seen.some((e) => e.type === 'peer-connection.rtt'));
+    expect(alice.getSnapshot().context.missed).to.equal(0);
+  });
+
+  it('disconnect closes gracefully; both actors end and publish it', async () => {
+    alice = start(pair.outbound, echo);
+    bob = start(pair.inbound, echo);
+    alice.send({ type: 'peer-connection.disconnect' });
+    await until('both closed', () => alice.getSnapshot().status === 'done' && bob.getSnapshot().status === 'done');
+    expect(seen.filter((e) => e.type === 'peer-connection.closed')).to.have.length(2);
+  });
+});
+
+describe('peer-connection machine timers (SimulatedClock)', () => {
+  function fakeConnection() {
+    const pings: number[] = [];
+    const aborted: unknown[] = [];
+    const connection = {
+      peer: { publicKey: new Uint8Array(32), supportedProtocols: [] },
+      muxer: {
+        closed: false,
+        sendPing: () => pings.push(pings.length) && pings.length,
+        abort: (err: unknown) => aborted.push(err),
+      },
+    } as unknown as PeerConnection;
+    return { connection, pings, aborted };
+  }
+
+  function run(keepaliveIntervalMs: number, pongs: { send?: (e: { type: 'keepalive.pong'; ms: number } | { type: 'connection.ended'; error: undefined }) => void }) {
+    const clock = new SimulatedClock();
+    const fake = fakeConnection();
+    const logic = peerConnectionMachine.provide({
+      actors: {
+        watchConnection: fromCallback<{ type: 'never' }, WatchInput>(({ sendBack }) => {
+          pongs.send = sendBack as never;
+        }),
+        openSubstream: fromPromise<void, OpenSubstreamInput>(async () => {}),
+        closeConnection: fromPromise<void, PeerConnection>(async () => {}),
+      },
+    });
+    const actor = createActor(logic, { input: { connection: fake.connection, protocols: new ProtocolRegistry(), keepaliveIntervalMs, keepaliveMaxMissed: 3 }, clock });
+    actor.start();
+    return { actor, clock, ...fake };
+  }
+
+  it('a ping each interval; three missed in a row abort the connection without GoAway', () => {
+    const io: Parameters<typeof run>[1] = {};
+    const { actor, clock, pings, aborted } = run(30_000, io);
+    clock.increment(29_999);
+    expect(pings).to.have.length(0);
+    clock.increment(1);
+    expect(pings).to.have.length(1);
+    clock.increment(30_000); // missed 1
+    clock.increment(30_000); // missed 2
+    expect(pings).to.have.length(3);
+    expect(aborted).to.have.length(0);
+    clock.increment(30_000); // the third unanswered: abort
+    expect(aborted).to.have.length(1);
+    expect((aborted[0] as Error).name).to.equal('KeepaliveTimeout');
+    expect(actor.getSnapshot().value).to.equal('closing');
+    io.send!({ type: 'connection.ended', error: undefined });
+    expect(actor.getSnapshot().status).to.equal('done');
+    expect(actor.getSnapshot().context.error?.name).to.equal('KeepaliveTimeout');
+  });
+
+  it('an answer resets the count of missed pings', () => {
+    const io: Parameters<typeof run>[1] = {};
+    const { actor, clock, aborted } = run(1_000, io);
+    for (let i = 0; i < 10; i++) {
+      clock.increment(1_000);
+      clock.increment(1_000); // one miss each round, then an answer
+      io.send!({ type: 'keepalive.pong', ms: 1 });
+      expect(actor.getSnapshot().context.missed).to.equal(0);
+    }
+    expect(aborted).to.have.length(0);
+    actor.stop();
+  });
+
+  it('keepalive 0 sends no ping at all', () => {
+    const { actor, clock, pings } = run(0, {});
+    clock.increment(10 * 60_000);
+    expect(pings).to.have.length(0);
+    expect(actor.getSnapshot().value).to.deep.equal({ active: 'quiet' });
+    actor.stop();
+  });
+});
