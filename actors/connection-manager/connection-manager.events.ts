@@ -17,7 +17,9 @@ export type ConnectionManagerEvent =
   | { type: 'listener.ready'; addresses: Multiaddr[] }
   | { type: 'listener.failed'; error: PlainError }
   | { type: 'connection.opened'; connection: PeerConnection }
-  | { type: 'connection.closed'; key: string; connection: PeerConnection; error: PlainError | undefined }
+  | { type: 'peer-connection.closed'; publicKey: PublicKey; connection: PeerConnection; error: PlainError | undefined }
+  /** The peer proved its key, then broke the protocol before its connection was active (an invalid identity claim). */
+  | { type: 'peer.misbehaved'; publicKey: PublicKey; error: PlainError }
   | { type: 'dial.replied'; requestId: string; publicKey: PublicKey; ok: boolean; error?: PlainError };
 
 export type ConnectionManagerReply =

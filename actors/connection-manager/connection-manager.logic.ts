@@ -11,6 +11,7 @@ import { dialerLogic } from '../dialer/dialer.logic.js';
 import type { DialerInput } from '../dialer/dialer.machine.js';
 import { listenerLogic } from '../listener/listener.logic.js';
 import type { ListenerInput } from '../listener/listener.machine.js';
+import { peerConnectionLogic } from '../peer-connection/peer-connection.logic.js';
 import { requestReply } from '../request.js';
 import type { ConnectionManagerReply, DialerBridgeEvent } from './connection-manager.events.js';
 import { connectionManagerMachine, type ConnectionManagerInput } from './connection-manager.machine.js';
@@ -21,6 +22,9 @@ export const listenerBridge = fromCallback<{ type: 'stop' }, ListenerInput>(({ i
   listener.on('listener.listening', (e) => sendBack({ type: 'listener.ready', addresses: e.addresses }));
   listener.on('listener.failed', (e) => sendBack({ type: 'listener.failed', error: e.error }));
   listener.on('connection.inbound', (e) => sendBack({ type: 'connection.opened', connection: e.connection }));
+  listener.on('connection.rejected', (e) => {
+    if (e.publicKey && e.error?.kind === 'protocol') sendBack({ type: 'peer.misbehaved', publicKey: e.publicKey, error: e.error });
+  });
   listener.start();
   return () => listener.send({ type: 'listener.stop' });
 });
@@ -48,7 +52,7 @@ export const closeConnections = fromPromise<void, PeerConnection[]>(async ({ inp
   await Promise.all(input.map((c) => c.close().catch(() => undefined)));
 });
 
-export const connectionManagerLogic = connectionManagerMachine.provide({ actors: { listenerBridge, dialerBridge, closeConnections } });
+export const connectionManagerLogic = connectionManagerMachine.provide({ actors: { listenerBridge, dialerBridge, closeConnections, peerConnection: peerConnectionLogic } });
 export type ConnectionManagerActor = Actor<typeof connectionManagerLogic>;
 
 /** Starts a connection manager, observed for errors. */

@@ -14,6 +14,8 @@ import type { DialerInput } from '../dialer/dialer.machine.js';
 import type { ListenerInput } from '../listener/listener.machine.js';
 import type { ConnectionManagerEmitted, ConnectionManagerEvent, ConnectionManagerReply, DialerBridgeEvent } from './connection-manager.events.js';
 import { sightingOf } from './sighting.js';
+import { ProtocolRegistry } from '../../channels/protocol-registry.js';
+import { peerConnectionMachine, type PeerConnectionInput } from '../peer-connection/peer-connection.machine.js';
 import { tieBreak } from './tie-break.js';
 import type { PeerSighting } from '../../storage/peer.js';
 
@@ -24,6 +26,10 @@ export interface ConnectionManagerInput {
   maxConnections?: number;
   /** Where each connected peer's checked identity (its signed claim and addresses) is recorded. */
   peerBook?: { add(sighting: PeerSighting): Promise<unknown> };
+  /** The protocols served on substreams peers open (default: none). */
+  protocols?: ProtocolRegistry;
+  /** Keepalive and negotiation settings of every peer connection. */
+  peerConnection?: Pick<PeerConnectionInput, 'keepaliveIntervalMs' | 'keepaliveMaxMissed' | 'negotiationTimeoutMs'>;
 }
 
 interface Waiter {
@@ -35,6 +41,12 @@ export interface ConnectionManagerContext {
   input: ConnectionManagerInput;
   /** Public key hex -> the kept connection. */
   connections: Record<string, PeerConnection>;
+  /** Public key hex -> the id of the peer-connection actor that owns it (`peer:<hex>:<n>`). */
+  actors: Record<string, string>;
+  /** Counter that makes child ids unique when a peer reconnects. */
+  spawned: number;
+  /** The protocols served (the input's, or an empty registry). */
+  protocols: ProtocolRegistry;
   /** Dial request id -> who waits. */
   waiting: Record<string, Waiter>;
 }
@@ -54,6 +66,7 @@ export const connectionManagerMachine = setup({
     listenerBridge: fromCallback<{ type: 'stop' }, ListenerInput>(notProvided('listenerBridge')),
     dialerBridge: fromCallback<DialerBridgeEvent, DialerInput>(notProvided('dialerBridge')),
     closeConnections: fromPromise<void, PeerConnection[]>(notProvided('closeConnections')),
+    peerConnection: peerConnectionMachine,
   },
   actions: {
     forwardDial: enqueueActions(({ context, event, enqueue }) => {
@@ -64,40 +77,44 @@ export const connectionManagerMachine = setup({
     publishListening: enqueueActions(({ event, enqueue }) => {
       if (event.type === 'listener.ready') enqueue.emit({ type: 'connection-manager.listening', addresses: event.addresses });
     }),
-    /** Tie-break and limit; the connection dropped is closed gracefully, the kept one watched. */
+    /**
+     * Tie-break and limit. The dropped connection is closed gracefully (through its actor when it
+     * has one); the kept one gets a peer-connection actor, `peer:<hex>:<n>`, which owns it.
+     */
     admitConnection: enqueueActions(({ context, event, enqueue, self }) => {
       if (event.type !== 'connection.opened') return;
       const incoming = event.connection;
       const key = toHex(incoming.peer.publicKey);
       const existing = context.connections[key];
-      let keep = incoming;
-      let drop: PeerConnection | undefined;
-      if (existing) {
-        const winner = tieBreak(context.input.dialer.upgrade.identity.nodeId, incoming.peer.nodeId, existing.direction, incoming.direction);
-        keep = winner === 'incoming' ? incoming : existing;
-        drop = winner === 'incoming' ? existing : incoming;
-      } else if (Object.keys(context.connections).length >= (context.input.maxConnections ?? 100)) {
+      if (!existing && Object.keys(context.connections).length >= (context.input.maxConnections ?? 100)) {
         enqueue(() => void incoming.close());
         return;
       }
-      if (drop) enqueue(() => void drop.close());
-      if (keep !== existing) {
-        enqueue.assign({ connections: { ...context.connections, [key]: keep } });
-        // Watch the kept connection: its close becomes an event of this actor.
-        enqueue(() => {
-          void context.input.peerBook?.add(sightingOf(keep.peer)).catch(() => undefined);
-          keep.once('close', (err) => self.send({ type: 'connection.closed', key, connection: keep, error: err ? err.toPlain() : undefined }));
-          keep.release();
-        });
+      if (existing) {
+        const winner = tieBreak(context.input.dialer.upgrade.identity.nodeId, incoming.peer.nodeId, existing.direction, incoming.direction);
+        if (winner === 'existing') {
+          enqueue(() => void incoming.close());
+          return;
+        }
+        enqueue.sendTo(context.actors[key]!, { type: 'peer-connection.disconnect' });
       }
-      if (!existing) enqueue.emit({ type: 'peer.connected', publicKey: keep.peer.publicKey, direction: keep.direction, connection: keep });
+      const id = `peer:${key}:${context.spawned + 1}`;
+      enqueue.assign({ connections: { ...context.connections, [key]: incoming }, actors: { ...context.actors, [key]: id }, spawned: context.spawned + 1 });
+      enqueue.spawnChild('peerConnection', {
+        id,
+        input: { connection: incoming, protocols: context.protocols, ...context.input.peerConnection, parent: self },
+      });
+      enqueue(() => void context.input.peerBook?.add(sightingOf(incoming.peer)).catch(() => undefined));
+      if (!existing) enqueue.emit({ type: 'peer.connected', publicKey: incoming.peer.publicKey, direction: incoming.direction, connection: incoming });
     }),
     forgetConnection: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'connection.closed') return;
-      // A connection dropped by the tie-break closes too: only the kept one counts.
-      if (context.connections[event.key] !== event.connection) return;
-      const { [event.key]: _gone, ...rest } = context.connections;
-      enqueue.assign({ connections: rest });
+      if (event.type !== 'peer-connection.closed') return;
+      const key = toHex(event.publicKey);
+      // A connection replaced by the tie-break closes too: only the kept one counts.
+      if (context.connections[key] !== event.connection) return;
+      const { [key]: _gone, ...rest } = context.connections;
+      const { [key]: _actor, ...actors } = context.actors;
+      enqueue.assign({ connections: rest, actors });
       enqueue.emit({ type: 'peer.disconnected', publicKey: event.connection.peer.publicKey, error: event.error });
       if (event.error?.kind === 'protocol') enqueue.emit({ type: 'peer.violation', publicKey: event.connection.peer.publicKey, error: event.error });
     }),
@@ -114,22 +131,31 @@ export const connectionManagerMachine = setup({
         enqueue.emit({ type: 'peer.connect-failed', publicKey: event.publicKey, error });
         reply = { type: 'connection-manager.reply', requestId: event.requestId, ok: false, error };
       }
+      // The peer proved its key in the dial, then sent an invalid identity claim.
+      if (!event.ok && event.error?.name === 'IdentityInvalid') enqueue.emit({ type: 'peer.violation', publicKey: event.publicKey, error: event.error });
       if (waiter?.replyTo) enqueue.sendTo(waiter.replyTo, reply);
       else enqueue.emit(reply);
     }),
     disconnectPeer: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'connection-manager.disconnect') return;
-      const conn = context.connections[toHex(event.publicKey)];
-      if (conn) enqueue(() => void conn.close());
+      const id = context.actors[toHex(event.publicKey)];
+      if (id) enqueue.sendTo(id, { type: 'peer-connection.disconnect' });
     }),
-    clearConnections: assign({ connections: {} }),
+    publishMisbehaviour: enqueueActions(({ event, enqueue }) => {
+      if (event.type === 'peer.misbehaved') enqueue.emit({ type: 'peer.violation', publicKey: event.publicKey, error: event.error });
+    }),
+    clearConnections: assign({ connections: {}, actors: {} }),
+    /** A connection that became active while stopping (a dial or upgrade finishing) is closed. */
+    refuseConnection: enqueueActions(({ event, enqueue }) => {
+      if (event.type === 'connection.opened') enqueue(() => void event.connection.close());
+    }),
   },
 }).createMachine({
   id: 'connectionManager',
-  context: ({ input }) => ({ input, connections: {}, waiting: {} }),
+  context: ({ input }) => ({ input, connections: {}, actors: {}, spawned: 0, waiting: {}, protocols: input.protocols ?? new ProtocolRegistry() }),
   initial: 'running',
   // Kept connections report their close while running and while stopping.
-  on: { 'connection.closed': { actions: 'forgetConnection' } },
+  on: { 'peer-connection.closed': { actions: 'forgetConnection' } },
   states: {
     running: {
       description: 'Listening and dialing; every active connection passes the tie-break and the limit.',
@@ -143,6 +169,7 @@ export const connectionManagerMachine = setup({
         'listener.ready': { actions: 'publishListening' },
         'connection.opened': { actions: 'admitConnection' },
         'dial.replied': { actions: 'answerDial' },
+        'peer.misbehaved': { actions: 'publishMisbehaviour' },
         'connection-manager.stop': { target: 'stopping' },
       },
     },
@@ -154,6 +181,7 @@ export const connectionManagerMachine = setup({
         onDone: { target: 'stopped', actions: 'clearConnections' },
         onError: { target: 'stopped', actions: 'clearConnections' },
       },
+      on: { 'connection.opened': { actions: 'refuseConnection' } },
     },
     stopped: { type: 'final' },
   },

@@ -8,6 +8,7 @@ import { createActor, fromPromise, type Actor } from 'xstate';
 import { multiaddr } from '@multiformats/multiaddr';
 import { TcommsError, AbortedError, type PlainError, toPlainError } from '../../core/errors.js';
 import { upgradeOutbound, type PeerConnection } from '../../channels/upgrade.js';
+import { IdentityInvalid } from '../../protocols/identity/index.js';
 import { sortAddresses, type PeerAddressRecord } from '../../storage/peer.js';
 import { DialDeadline } from '../../transports/deadline.js';
 import { DialTimeout, UnsupportedAddress } from '../../transports/errors.js';
@@ -94,6 +95,8 @@ export const dialPeer = fromPromise<void, DialInput>(async ({ input, signal }) =
           if (signal.aborted) throw new AbortedError('dial cancelled');
           failures.push({ address, error: toPlainError(err) });
           await input.peers.dialFailed(input.publicKey, address, `${(err as Error).name}: ${(err as Error).message}`).catch(() => undefined);
+          // The peer proved its key in Noise, then sent an invalid claim: a violation, not a bad address.
+          if (err instanceof IdentityInvalid && err.publicKey !== undefined) throw err;
         }
       }
     }

@@ -5,6 +5,7 @@
 import { createActor, fromCallback, fromPromise, type Actor } from 'xstate';
 import { AbortedError, toPlainError } from '../../core/errors.js';
 import { PeerConnection, upgradeInbound } from '../../channels/upgrade.js';
+import { IdentityInvalid } from '../../protocols/identity/index.js';
 import type { TransportConnection, TransportListener } from '../../transports/transport.js';
 import type { AcceptLoopEvent } from './listener.events.js';
 import { listenerMachine, type AcceptLoopInput, type ListenerInput } from './listener.machine.js';
@@ -78,7 +79,8 @@ export const acceptLoop = fromCallback<AcceptLoopEvent, AcceptLoopInput>(({ inpu
       send({ type: 'inbound.upgraded', connection: result });
     } catch (err) {
       c.stream.destroy();
-      send({ type: 'inbound.rejected', reason: 'upgrade-failed', remoteAddress: remote, error: toPlainError(err) });
+      const publicKey = err instanceof IdentityInvalid ? err.publicKey : undefined;
+      send({ type: 'inbound.rejected', reason: 'upgrade-failed', remoteAddress: remote, error: toPlainError(err), ...(publicKey ? { publicKey } : {}) });
     } finally {
       active--;
     }

@@ -63,7 +63,7 @@ export const listenerMachine = setup({
     publishInbound: emit(({ event }) => ({ type: 'connection.inbound' as const, connection: (event as Extract<ListenerEvent, { type: 'inbound.upgraded' }>).connection })),
     publishRejected: emit(({ event }) => {
       const e = event as Extract<ListenerEvent, { type: 'inbound.rejected' }>;
-      return { type: 'connection.rejected' as const, reason: e.reason, remoteAddress: e.remoteAddress, ...(e.error ? { error: e.error } : {}) };
+      return { type: 'connection.rejected' as const, reason: e.reason, remoteAddress: e.remoteAddress, ...(e.error ? { error: e.error } : {}), ...(e.publicKey ? { publicKey: e.publicKey } : {}) };
     }),
   },
 }).createMachine({

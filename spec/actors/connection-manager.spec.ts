@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import { compareDistance, NodeIdentity } from '../../core/keys.js';
-import { negotiateInbound } from '../../channels/negotiate.js';
+import { ProtocolRegistry } from '../../channels/protocol-registry.js';
 import type { PeerConnection } from '../../channels/upgrade.js';
 import {
   connect,
@@ -29,7 +29,9 @@ interface TestCm {
 }
 
 
-async function startCm(name: string, maxConnections?: number): Promise<TestCm> {
+const echoProtocols = () => new ProtocolRegistry().register('/test/echo/1', (s) => void s.pipe(s));
+
+async function startCm(name: string, maxConnections?: number, protocols = echoProtocols()): Promise<TestCm> {
   const upgrade = testNode(name);
   const tcp = new TcpTransport();
   const peers = startPeerManager({ store: new MemoryPeerStore() });
@@ -37,6 +39,7 @@ async function startCm(name: string, maxConnections?: number): Promise<TestCm> {
     listener: { endpoints: [{ transport: tcp, address: multiaddr('/ip4/127.0.0.1/tcp/0') }], upgrade },
     dialer: { transports: [tcp], upgrade, peers, rounds: 1, attemptTimeoutMs: 5000 },
     peerBook: peers,
+    protocols,
     ...(maxConnections === undefined ? {} : { maxConnections }),
   });
   const seen: ConnectionManagerEmitted[] = [];
@@ -102,7 +105,6 @@ describe('connection manager actor', function () {
     expect(stored!.claim!.signature).to.have.length(64);
     expect(stored!.addresses.map((x) => x.address)).to.deep.equal(['/ip4/127.0.0.1/tcp/18141']);
     expect(stored!.addresses[0]!.source).to.equal('identity');
-    b.connections()[0]!.on('stream', (s) => void negotiateInbound(s, new Set(['/test/echo/1'])).then(() => s.pipe(s)));
     const { stream } = await conn.openStream(['/test/echo/1']);
     const back = collect(stream);
     stream.end('through the manager');
@@ -110,8 +112,14 @@ describe('connection manager actor', function () {
   });
 
   it('ends a simultaneous dial from both sides with exactly one connection on both nodes, the same one', async () => {
+    let resolveGot: (text: string) => void;
+    const got = new Promise<string>((resolve) => (resolveGot = resolve));
+    const recorder = new ProtocolRegistry().register('/x/1', async (s) => {
+      resolveGot((await collect(s)).toString());
+      s.end();
+    });
     const a = await startCm('a');
-    const b = await startCm('b');
+    const b = await startCm('b', undefined, recorder);
     nodes = [a, b];
     await Promise.all([learn(a, b), learn(b, a)]);
     const results = await Promise.allSettled([connect(a.actor, b.identity.publicKey), connect(b.actor, a.identity.publicKey)]);
@@ -123,15 +131,6 @@ describe('connection manager actor', function () {
     expect(ka.direction).to.not.equal(kb.direction);
     expect(ka.muxer.closed || kb.muxer.closed).to.equal(false);
     // The kept connections are the two ends of one: a substream from a arrives on b's.
-    const got = new Promise<string>((resolve) =>
-      kb.on('stream', (s) => {
-        s.on('error', () => {});
-        void negotiateInbound(s, new Set(['/x/1'])).then(async () => {
-          resolve((await collect(s)).toString());
-          s.end();
-        });
-      }),
-    );
     const { stream } = await ka.openStream(['/x/1']);
     stream.on('error', () => {});
     stream.resume();
