@@ -9,8 +9,9 @@ import { dialerMachine } from '../../actors/dialer/index.js';
 import { listenerMachine } from '../../actors/listener/index.js';
 import { peerManagerMachine } from '../../actors/peer-manager/index.js';
 import { peerConnectionMachine } from '../../actors/peer-connection/index.js';
+import { connectivityMachine } from '../../actors/connectivity/index.js';
 
-const MACHINES: AnyStateMachine[] = [peerManagerMachine, listenerMachine, dialerMachine, connectionManagerMachine, peerConnectionMachine];
+const MACHINES: AnyStateMachine[] = [peerManagerMachine, listenerMachine, dialerMachine, connectionManagerMachine, peerConnectionMachine, connectivityMachine];
 
 /** Paths of inline (function) implementations in a machine config. */
 function inlineImplementations(node: unknown, path: string, out: string[]): string[] {

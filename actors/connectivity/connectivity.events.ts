@@ -1,0 +1,24 @@
+/**
+ * The connectivity actor's mailbox and facts (tari_comms' ConnectivityManager): it follows the
+ * connection manager's facts, keeps the pool and the node's status, reaps idle connections above
+ * a threshold, and bans peers that break the protocol.
+ */
+import type { PlainError } from '../../core/errors.js';
+import type { PublicKey } from '../../core/keys.js';
+
+/** The node's connectivity against `minConnectivity`. */
+export type ConnectivityStatus = 'initializing' | 'online' | 'degraded' | 'offline';
+
+export type ConnectivityEvent =
+  // facts of the connection manager, forwarded by the watcher
+  | { type: 'peer.connected'; publicKey: PublicKey }
+  | { type: 'peer.disconnected'; publicKey: PublicKey }
+  | { type: 'peer.violation'; publicKey: PublicKey; error: PlainError }
+  // commands
+  | { type: 'connectivity.allow'; publicKey: PublicKey }
+  | { type: 'connectivity.disallow'; publicKey: PublicKey };
+
+export type ConnectivityEmitted =
+  | { type: 'connectivity.status'; status: ConnectivityStatus; connections: number }
+  | { type: 'connectivity.reaped'; publicKeys: PublicKey[] }
+  | { type: 'peer.banned'; publicKey: PublicKey; durationMs: number; reason: string };

@@ -1,0 +1,205 @@
+/**
+ * The connectivity state chart (pure; the watcher of the connection manager's facts is in
+ * `connectivity.logic.ts`). Two regions:
+ *
+ * - status: initializing until the first connection (or `initializingTimeout`), then online
+ *   (at least `minConnectivity` connections), degraded (fewer, not none) or offline (none);
+ * - reaper: every `reapInterval` each pooled connection with no open substream counts one idle
+ *   tick; above `reapThreshold` connections, the longest-idle ones past `reapMinIdleMs` (never an
+ *   allow-listed peer) are disconnected, down to the threshold.
+ *
+ * A `peer.violation` bans the peer through the peer manager, for a duration by offence, and
+ * disconnects it; allow-listed peers are never banned.
+ */
+import { assign, enqueueActions, fromCallback, setup, type AnyActorRef } from 'xstate';
+import { toHex } from '../../core/bytes.js';
+import type { PlainError } from '../../core/errors.js';
+import type { PublicKey } from '../../core/keys.js';
+import type { ConnectivityEmitted, ConnectivityEvent, ConnectivityStatus } from './connectivity.events.js';
+
+/** Defaults (tari_comms' values where it has one). */
+export const DEFAULT_CONNECTIVITY_CONFIG = Object.freeze({
+  /** Connections at which the node is online. */
+  minConnectivity: 1,
+  /** Above this many connections idle ones are reaped (tari: 50). */
+  reapThreshold: 50,
+  /** How often the reaper looks (ms). */
+  reapIntervalMs: 60_000,
+  /** A connection must have been idle (no substream) this long to be reaped (tari: 20 min). */
+  reapMinIdleMs: 20 * 60_000,
+  /** Initializing ends at the first connection or after this long (ms). */
+  initializingTimeoutMs: 30_000,
+  /** An invalid identity claim (a forged or broken signature, bad addresses): a long ban. */
+  longBanMs: 6 * 60 * 60_000,
+  /** Any other protocol violation: a short ban. */
+  shortBanMs: 30 * 60_000,
+});
+
+/** What the connectivity actor needs from its surroundings. */
+export interface ConnectivityInput {
+  /** Bans a peer (the peer manager). */
+  peers: { ban(publicKey: PublicKey, durationMs: number, reason: string): Promise<unknown> };
+  /** Takes `connection-manager.disconnect` (the connection manager). */
+  connectionManager: AnyActorRef;
+  /** Open substreams of the connection to a peer (public key hex); 0 when there is none. */
+  streamsOpen: (publicKeyHex: string) => number;
+  minConnectivity?: number;
+  reapThreshold?: number;
+  reapIntervalMs?: number;
+  reapMinIdleMs?: number;
+  initializingTimeoutMs?: number;
+  longBanMs?: number;
+  shortBanMs?: number;
+  /** Peers never banned nor reaped. */
+  allowList?: PublicKey[];
+}
+
+export interface PoolEntry {
+  publicKey: PublicKey;
+  /** Reaper ticks in a row with no open substream. */
+  idleTicks: number;
+}
+
+export interface ConnectivityContext {
+  input: ConnectivityInput;
+  /** Public key hex -> pooled connection. */
+  pool: Record<string, PoolEntry>;
+  /** Allow-listed public keys (hex). */
+  allowed: string[];
+  /** The status last published. */
+  published: ConnectivityStatus | undefined;
+}
+
+const cfg = <K extends keyof typeof DEFAULT_CONNECTIVITY_CONFIG>(c: ConnectivityContext, key: K): number =>
+  (c.input[key] as number | undefined) ?? DEFAULT_CONNECTIVITY_CONFIG[key];
+
+/** How long a peer is banned for an offence. */
+export function banDurationFor(error: PlainError, input: Pick<ConnectivityInput, 'longBanMs' | 'shortBanMs'> = {}): number {
+  return error.name === 'IdentityInvalid' ? (input.longBanMs ?? DEFAULT_CONNECTIVITY_CONFIG.longBanMs) : (input.shortBanMs ?? DEFAULT_CONNECTIVITY_CONFIG.shortBanMs);
+}
+
+/** Which pooled peers the reaper disconnects (pure): the longest idle past the minimum, down to the threshold. */
+export function reapCandidates(pool: Record<string, PoolEntry>, allowed: readonly string[], threshold: number, minIdleTicks: number): string[] {
+  const excess = Object.keys(pool).length - threshold;
+  if (excess <= 0) return [];
+  return Object.entries(pool)
+    .filter(([key, e]) => e.idleTicks >= minIdleTicks && !allowed.includes(key))
+    .sort((x, y) => y[1].idleTicks - x[1].idleTicks)
+    .slice(0, excess)
+    .map(([key]) => key);
+}
+
+const statusOf = (c: ConnectivityContext): ConnectivityStatus => {
+  const n = Object.keys(c.pool).length;
+  return n >= cfg(c, 'minConnectivity') ? 'online' : n > 0 ? 'degraded' : 'offline';
+};
+
+export const connectivityMachine = setup({
+  types: {
+    context: {} as ConnectivityContext,
+    events: {} as ConnectivityEvent,
+    input: {} as ConnectivityInput,
+    emitted: {} as ConnectivityEmitted,
+  },
+  actors: {
+    watchConnectionManager: fromCallback<{ type: 'never' }, AnyActorRef>(() => {
+      throw new Error('watchConnectionManager is provided by connectivity.logic.ts');
+    }),
+  },
+  delays: {
+    reapInterval: ({ context }) => cfg(context, 'reapIntervalMs'),
+    initializingTimeout: ({ context }) => cfg(context, 'initializingTimeoutMs'),
+  },
+  guards: {
+    atLeastMinimum: ({ context }) => statusOf(context) === 'online',
+    someConnected: ({ context }) => statusOf(context) === 'degraded',
+  },
+  actions: {
+    addToPool: assign(({ context, event }) => {
+      if (event.type !== 'peer.connected') return {};
+      return { pool: { ...context.pool, [toHex(event.publicKey)]: { publicKey: event.publicKey, idleTicks: 0 } } };
+    }),
+    removeFromPool: assign(({ context, event }) => {
+      if (event.type !== 'peer.disconnected') return {};
+      const { [toHex(event.publicKey)]: _gone, ...pool } = context.pool;
+      return { pool };
+    }),
+    publishStatus: enqueueActions(({ context, enqueue }) => {
+      const status = statusOf(context);
+      if (status === context.published) return;
+      enqueue.assign({ published: status });
+      enqueue.emit({ type: 'connectivity.status', status, connections: Object.keys(context.pool).length });
+    }),
+    reapIdle: enqueueActions(({ context, enqueue }) => {
+      const pool: Record<string, PoolEntry> = {};
+      for (const [key, e] of Object.entries(context.pool)) {
+        pool[key] = { ...e, idleTicks: context.input.streamsOpen(key) === 0 ? e.idleTicks + 1 : 0 };
+      }
+      enqueue.assign({ pool });
+      const minIdleTicks = Math.ceil(cfg(context, 'reapMinIdleMs') / cfg(context, 'reapIntervalMs'));
+      const reaped = reapCandidates(pool, context.allowed, cfg(context, 'reapThreshold'), minIdleTicks);
+      if (reaped.length === 0) return;
+      for (const key of reaped) enqueue.sendTo(context.input.connectionManager, { type: 'connection-manager.disconnect', publicKey: pool[key]!.publicKey });
+      enqueue.emit({ type: 'connectivity.reaped', publicKeys: reaped.map((k) => pool[k]!.publicKey) });
+    }),
+    banOffender: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'peer.violation') return;
+      if (context.allowed.includes(toHex(event.publicKey))) return;
+      const durationMs = banDurationFor(event.error, context.input);
+      const reason = `${event.error.name}: ${event.error.message}`;
+      const { publicKey } = event;
+      enqueue(() => void context.input.peers.ban(publicKey, durationMs, reason).catch(() => undefined));
+      enqueue.sendTo(context.input.connectionManager, { type: 'connection-manager.disconnect', publicKey });
+      enqueue.emit({ type: 'peer.banned', publicKey, durationMs, reason });
+    }),
+    allow: assign(({ context, event }) => {
+      if (event.type !== 'connectivity.allow') return {};
+      const key = toHex(event.publicKey);
+      return context.allowed.includes(key) ? {} : { allowed: [...context.allowed, key] };
+    }),
+    disallow: assign(({ context, event }) => {
+      if (event.type !== 'connectivity.disallow') return {};
+      const key = toHex(event.publicKey);
+      return { allowed: context.allowed.filter((k) => k !== key) };
+    }),
+  },
+}).createMachine({
+  id: 'connectivity',
+  context: ({ input }) => ({ input, pool: {}, allowed: (input.allowList ?? []).map(toHex), published: undefined }),
+  invoke: { id: 'watcher', src: 'watchConnectionManager', input: ({ context }) => context.input.connectionManager },
+  type: 'parallel',
+  on: {
+    'peer.violation': { actions: 'banOffender' },
+    'connectivity.allow': { actions: 'allow' },
+    'connectivity.disallow': { actions: 'disallow' },
+  },
+  states: {
+    status: {
+      initial: 'initializing',
+      on: {
+        'peer.connected': { target: '.evaluating', actions: 'addToPool' },
+        'peer.disconnected': { target: '.evaluating', actions: 'removeFromPool' },
+      },
+      states: {
+        initializing: {
+          description: 'No connection yet; ends at the first one or after the timeout.',
+          after: { initializingTimeout: { target: 'evaluating' } },
+        },
+        evaluating: {
+          always: [{ guard: 'atLeastMinimum', target: 'online' }, { guard: 'someConnected', target: 'degraded' }, { target: 'offline' }],
+        },
+        online: { entry: 'publishStatus' },
+        degraded: { entry: 'publishStatus' },
+        offline: { entry: 'publishStatus' },
+      },
+    },
+    reaper: {
+      initial: 'waiting',
+      states: {
+        waiting: {
+          after: { reapInterval: { target: 'waiting', reenter: true, actions: 'reapIdle' } },
+        },
+      },
+    },
+  },
+});
