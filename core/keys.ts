@@ -2,9 +2,9 @@
  * Node identity and identifiers (PROTOCOL.md section 0): an Ed25519 key pair, its X25519
  * form as the Noise static key, the 13-byte NodeId and XOR distance.
  */
-import * as ed25519 from '@stablelib/ed25519';
 import { hash as blake2s } from '@stablelib/blake2s';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes, type KeyObject } from 'node:crypto';
+import { ed25519PrivateKey, ed25519PublicKeyOf, ed25519Sign } from './ed25519.js';
 import { fromHex, toHex } from './bytes.js';
 import { assertValidEd25519PublicKey, montgomeryUOf } from './ed25519-point.js';
 import { ConfigError } from './errors.js';
@@ -74,17 +74,23 @@ export class NodeIdentity {
   /** X25519 form of the public key: the Noise static public key. */
   readonly noisePublicKey: Uint8Array;
   readonly #noiseSecretKey: Uint8Array;
-  readonly #secretKey: Uint8Array;
+  readonly #privateKey: KeyObject;
   readonly #seed: Uint8Array;
 
   private constructor(seed: Uint8Array) {
-    const pair = ed25519.generateKeyPairFromSeed(seed);
     this.#seed = Uint8Array.from(seed);
-    this.#secretKey = pair.secretKey;
-    this.publicKey = pair.publicKey as PublicKey;
-    this.nodeId = nodeIdOf(pair.publicKey);
-    this.noisePublicKey = ed25519.convertPublicKeyToX25519(pair.publicKey);
-    this.#noiseSecretKey = ed25519.convertSecretKeyToX25519(pair.secretKey);
+    this.#privateKey = ed25519PrivateKey(this.#seed);
+    const publicKey = ed25519PublicKeyOf(this.#privateKey) as PublicKey;
+    this.publicKey = publicKey;
+    this.nodeId = nodeIdOf(publicKey);
+    this.noisePublicKey = montgomeryUOf(publicKey);
+    // RFC 8032 / libsodium crypto_sign_ed25519_sk_to_curve25519: the clamped first half of SHA-512(seed).
+    const h = createHash('sha512').update(this.#seed).digest();
+    const secret = Uint8Array.from(h.subarray(0, 32));
+    secret[0]! &= 248;
+    secret[31]! &= 127;
+    secret[31]! |= 64;
+    this.#noiseSecretKey = secret;
   }
 
   /** The identity of a 32-byte seed. */
@@ -100,7 +106,7 @@ export class NodeIdentity {
 
   /** Ed25519 signature (RFC 8032) of `message` by this identity. */
   sign(message: Uint8Array): Uint8Array {
-    return ed25519.sign(this.#secretKey, message);
+    return ed25519Sign(this.#privateKey, message);
   }
 
   /** X25519 form of the secret key (clamped): the Noise static secret key. Never log it. */

@@ -4,9 +4,9 @@
  * cofactorless verification with S < L, rejecting a non-canonical or small-order R.
  */
 import { hash as blake2s } from '@stablelib/blake2s';
-import { verify } from '@stablelib/ed25519';
 import { concat, u32le, u64le } from '../../core/bytes.js';
 import { ed25519SignatureProblem } from '../../core/ed25519-point.js';
+import { ed25519Verify } from '../../core/ed25519.js';
 
 /** The domain tag that starts every identity preimage. */
 export const IDENTITY_TAG = new TextEncoder().encode('tcomms.identity.v0');
@@ -37,5 +37,5 @@ export function identityChallenge(f: SignedFields): Uint8Array {
 /** Strict verification (see the module comment); false for any failure. */
 export function verifyIdentitySignature(f: SignedFields, signature: Uint8Array): boolean {
   if (ed25519SignatureProblem(signature) !== undefined) return false;
-  return verify(f.publicKey, identityChallenge(f), signature);
+  return ed25519Verify(f.publicKey, identityChallenge(f), signature);
 }
