@@ -4,11 +4,11 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /**
- * Imports flow one way (STYLE.md): cli -> actors -> channels -> {transports, storage, workers}
+ * Imports flow one way (STYLE.md): cli -> node -> actors -> channels -> {transports, storage, workers}
  * -> {protocols, proto} -> core. A layer may import itself and anything below it.
  */
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const RANK: Record<string, number> = { core: 0, protocols: 1, proto: 1, transports: 2, storage: 2, workers: 2, channels: 3, actors: 4, cli: 5 };
+const RANK: Record<string, number> = { core: 0, protocols: 1, proto: 1, transports: 2, storage: 2, workers: 2, channels: 3, actors: 4, node: 5, cli: 6 };
 /** Sans-I/O cores: no sockets, timers, clocks or actors. */
 const FORBIDDEN_IN_PROTOCOLS = [/from 'node:net'/, /from 'node:dgram'/, /from 'xstate'/, /\bsetTimeout\(/, /\bsetInterval\(/, /\bDate\.now\(/];
 

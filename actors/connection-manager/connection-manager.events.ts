@@ -8,6 +8,7 @@ import type { AnyActorRef } from 'xstate';
 import type { PlainError } from '../../core/errors.js';
 import type { PublicKey } from '../../core/keys.js';
 import type { PeerConnection } from '../../channels/upgrade.js';
+import type { RejectReason } from '../listener/listener.events.js';
 
 export type ConnectionManagerEvent =
   | { type: 'connection-manager.dial'; requestId: string; publicKey: PublicKey; addresses?: string[]; replyTo?: AnyActorRef }
@@ -20,6 +21,7 @@ export type ConnectionManagerEvent =
   | { type: 'peer-connection.closed'; publicKey: PublicKey; connection: PeerConnection; error: PlainError | undefined }
   /** The peer proved its key, then broke the protocol before its connection was active (an invalid identity claim). */
   | { type: 'peer.misbehaved'; publicKey: PublicKey; error: PlainError }
+  | { type: 'inbound.rejected'; reason: RejectReason; remoteAddress: string | undefined; error: PlainError | undefined }
   | { type: 'dial.replied'; requestId: string; publicKey: PublicKey; ok: boolean; error?: PlainError };
 
 export type ConnectionManagerReply =
@@ -29,10 +31,13 @@ export type ConnectionManagerReply =
 export type ConnectionManagerEmitted =
   | ConnectionManagerReply
   | { type: 'connection-manager.listening'; addresses: Multiaddr[] }
+  | { type: 'connection-manager.listen-failed'; error: PlainError }
   | { type: 'peer.connected'; publicKey: PublicKey; direction: 'inbound' | 'outbound'; connection: PeerConnection }
   | { type: 'peer.disconnected'; publicKey: PublicKey; error: PlainError | undefined }
   | { type: 'peer.connect-failed'; publicKey: PublicKey; error: PlainError }
-  | { type: 'peer.violation'; publicKey: PublicKey; error: PlainError };
+  | { type: 'peer.violation'; publicKey: PublicKey; error: PlainError }
+  /** An inbound socket that did not become a peer connection (busy, upgrade failed, banned, liveness). */
+  | { type: 'connection.rejected'; reason: RejectReason; remoteAddress: string | undefined; error: PlainError | undefined };
 
 /** What the dialer bridge takes. */
 export type DialerBridgeEvent = { type: 'dial'; requestId: string; publicKey: PublicKey; addresses?: string[] };

@@ -23,6 +23,7 @@ export const listenerBridge = fromCallback<{ type: 'stop' }, ListenerInput>(({ i
   listener.on('listener.failed', (e) => sendBack({ type: 'listener.failed', error: e.error }));
   listener.on('connection.inbound', (e) => sendBack({ type: 'connection.opened', connection: e.connection }));
   listener.on('connection.rejected', (e) => {
+    sendBack({ type: 'inbound.rejected', reason: e.reason, remoteAddress: e.remoteAddress, error: e.error });
     if (e.publicKey && e.error?.kind === 'protocol') sendBack({ type: 'peer.misbehaved', publicKey: e.publicKey, error: e.error });
   });
   listener.start();

@@ -76,6 +76,7 @@ export const connectionManagerMachine = setup({
     }),
     publishListening: enqueueActions(({ event, enqueue }) => {
       if (event.type === 'listener.ready') enqueue.emit({ type: 'connection-manager.listening', addresses: event.addresses });
+      if (event.type === 'listener.failed') enqueue.emit({ type: 'connection-manager.listen-failed', error: event.error });
     }),
     /**
      * Tie-break and limit. The dropped connection is closed gracefully (through its actor when it
@@ -141,6 +142,9 @@ export const connectionManagerMachine = setup({
       const id = context.actors[toHex(event.publicKey)];
       if (id) enqueue.sendTo(id, { type: 'peer-connection.disconnect' });
     }),
+    publishRejected: enqueueActions(({ event, enqueue }) => {
+      if (event.type === 'inbound.rejected') enqueue.emit({ type: 'connection.rejected', reason: event.reason, remoteAddress: event.remoteAddress, error: event.error });
+    }),
     publishMisbehaviour: enqueueActions(({ event, enqueue }) => {
       if (event.type === 'peer.misbehaved') enqueue.emit({ type: 'peer.violation', publicKey: event.publicKey, error: event.error });
     }),
@@ -167,9 +171,11 @@ export const connectionManagerMachine = setup({
         'connection-manager.dial': { actions: 'forwardDial' },
         'connection-manager.disconnect': { actions: 'disconnectPeer' },
         'listener.ready': { actions: 'publishListening' },
+        'listener.failed': { actions: 'publishListening' },
         'connection.opened': { actions: 'admitConnection' },
         'dial.replied': { actions: 'answerDial' },
         'peer.misbehaved': { actions: 'publishMisbehaviour' },
+        'inbound.rejected': { actions: 'publishRejected' },
         'connection-manager.stop': { target: 'stopping' },
       },
     },

@@ -1,0 +1,165 @@
+/**
+ * `CommsBuilder` (as tari_comms' CommsBuilder): collects a node's configuration step by step;
+ * `build()` checks all of it at once and returns a {@link CommsNode} ready to `start()`.
+ *
+ * ```ts
+ * const node = new CommsBuilder()
+ *   .withNodeIdentity(NodeIdentity.generate())
+ *   .withListenAddress('/ip4/127.0.0.1/tcp/0')
+ *   .withPeerStore({ kind: 'lmdb', path: './data/peers' })
+ *   .withProtocol('/chat/1', (stream, { peer }) => stream.pipe(stream))
+ *   .build();
+ * await node.start();
+ * ```
+ */
+import type { NodeIdentity } from '../core/keys.js';
+import type { CryptoProviderName } from '../core/crypto/provider.js';
+import type { CryptoPolicy } from '../channels/crypto-policy.js';
+import type { LivenessServiceInit } from '../channels/liveness.js';
+import type { ProtocolHandler } from '../channels/protocol-registry.js';
+import { TcpTransport } from '../transports/tcp/tcp.js';
+import type { Transport } from '../transports/transport.js';
+import { CommsNode } from './comms-node.js';
+import {
+  DEFAULT_COMMS_CONFIG,
+  validateCommsConfig,
+  type CommsConfig,
+  type CommsConnectivityConfig,
+  type CommsLimits,
+  type CommsTimeouts,
+  type PeerStoreConfig,
+} from './config.js';
+
+export class CommsBuilder {
+  #identity: NodeIdentity | undefined;
+  #networkByte: number = DEFAULT_COMMS_CONFIG.networkByte;
+  #pattern: 'XX' | 'IX' = DEFAULT_COMMS_CONFIG.pattern;
+  #userAgent: string = DEFAULT_COMMS_CONFIG.userAgent;
+  #transports: Transport[] = [];
+  #listen: string[] = [];
+  #publicAddresses: string[] | undefined;
+  #peerStore: PeerStoreConfig = { kind: 'memory' };
+  #protocols: Array<{ id: string; handler: ProtocolHandler }> = [];
+  #features: number = DEFAULT_COMMS_CONFIG.features;
+  #crypto: CommsConfig['crypto'] = { ...DEFAULT_COMMS_CONFIG.crypto };
+  #limits: CommsLimits = { ...DEFAULT_COMMS_CONFIG.limits };
+  #timeouts: CommsTimeouts = { ...DEFAULT_COMMS_CONFIG.timeouts };
+  #dial = { ...DEFAULT_COMMS_CONFIG.dial };
+  #connectivity: CommsConnectivityConfig = { ...DEFAULT_COMMS_CONFIG.connectivity };
+  #liveness: LivenessServiceInit | undefined;
+  #allowMemory: boolean | undefined;
+
+  /** The node's Ed25519 identity (required). */
+  withNodeIdentity(identity: NodeIdentity): this {
+    this.#identity = identity;
+    return this;
+  }
+  /** The network's wire byte (default 0x00). */
+  withNetworkByte(byte: number): this {
+    this.#networkByte = byte;
+    return this;
+  }
+  /** The Noise pattern (default XX, which keeps both static keys hidden). */
+  withNoisePattern(pattern: 'XX' | 'IX'): this {
+    this.#pattern = pattern;
+    return this;
+  }
+  withUserAgent(userAgent: string): this {
+    this.#userAgent = userAgent;
+    return this;
+  }
+  /** Adds a transport (default: TCP alone). The first that can dial an address dials it. */
+  withTransport(transport: Transport): this {
+    this.#transports.push(transport);
+    return this;
+  }
+  /** Adds a listen address (a multiaddr; port 0 picks a free port). */
+  withListenAddress(address: string): this {
+    this.#listen.push(address);
+    return this;
+  }
+  /** The addresses claimed in the identity (default: the bound listen addresses). */
+  withPublicAddresses(addresses: string[]): this {
+    this.#publicAddresses = [...addresses];
+    return this;
+  }
+  /** Where peers are kept (default: memory, lost at exit). */
+  withPeerStore(store: PeerStoreConfig): this {
+    this.#peerStore = store;
+    return this;
+  }
+  /** Serves `id` on substreams peers open (advertised in the identity). */
+  withProtocol(id: string, handler: ProtocolHandler): this {
+    this.#protocols.push({ id, handler });
+    return this;
+  }
+  withFeatures(features: number): this {
+    this.#features = features;
+    return this;
+  }
+  /** Crypto provider and what runs on the worker pool (default: native, all in-thread; see README). */
+  withCrypto(crypto: { provider?: CryptoProviderName; policy?: Partial<CryptoPolicy>; poolThreads?: number }): this {
+    this.#crypto = {
+      provider: crypto.provider ?? this.#crypto.provider,
+      policy: { ...this.#crypto.policy, ...crypto.policy },
+      poolThreads: crypto.poolThreads ?? this.#crypto.poolThreads,
+    };
+    return this;
+  }
+  withLimits(limits: Partial<CommsLimits>): this {
+    this.#limits = { ...this.#limits, ...limits };
+    return this;
+  }
+  withTimeouts(timeouts: Partial<CommsTimeouts>): this {
+    this.#timeouts = { ...this.#timeouts, ...timeouts };
+    return this;
+  }
+  /** Dial rounds over a peer's addresses and the backoff between them. */
+  withDialPolicy(dial: Partial<CommsConfig['dial']>): this {
+    this.#dial = { ...this.#dial, ...dial };
+    return this;
+  }
+  withConnectivity(connectivity: Partial<CommsConnectivityConfig>): this {
+    this.#connectivity = { ...this.#connectivity, ...connectivity };
+    return this;
+  }
+  /** Serves liveness mode (wire byte 0xa7, line echo) to the allowed CIDRs (default 127.0.0.1/32). */
+  withLiveness(liveness: LivenessServiceInit = {}): this {
+    this.#liveness = liveness;
+    return this;
+  }
+  /** Accept `/memory` addresses in identities (default: when a memory transport is configured). */
+  allowMemoryAddresses(allow = true): this {
+    this.#allowMemory = allow;
+    return this;
+  }
+
+  /** The configuration as it stands (defaults filled in), before validation. */
+  config(): CommsConfig {
+    const transports = this.#transports.length > 0 ? [...this.#transports] : [new TcpTransport()];
+    return {
+      identity: this.#identity!,
+      networkByte: this.#networkByte,
+      pattern: this.#pattern,
+      userAgent: this.#userAgent,
+      transports,
+      listen: [...this.#listen],
+      publicAddresses: this.#publicAddresses,
+      peerStore: this.#peerStore,
+      protocols: [...this.#protocols],
+      features: this.#features,
+      crypto: this.#crypto,
+      limits: this.#limits,
+      timeouts: this.#timeouts,
+      dial: this.#dial,
+      connectivity: this.#connectivity,
+      liveness: this.#liveness,
+      allowMemoryAddresses: this.#allowMemory ?? transports.some((t) => t.name === 'memory'),
+    };
+  }
+
+  /** Validates everything at once (`CommsConfigInvalid` lists every problem) and makes the node. */
+  build(): CommsNode {
+    return new CommsNode(validateCommsConfig(this.config()));
+  }
+}
