@@ -6,6 +6,7 @@
 import { InvalidPublicKey } from './errors.js';
 
 const P = 2n ** 255n - 19n;
+const MASK_255 = (1n << 255n) - 1n;
 /** Order of the prime-order subgroup. */
 const L = 2n ** 252n + 27742317777372353535851937790883648493n;
 const D = mod(-121665n * inverse(121666n));
@@ -18,9 +19,14 @@ interface Point {
   t: bigint;
 }
 
+/** a mod p. Non-negative values fold 2^255 = 19 (mod p), which BigInt does faster than `%`. */
 function mod(a: bigint): bigint {
-  const r = a % P;
-  return r >= 0n ? r : r + P;
+  if (a < 0n) {
+    const r = a % P;
+    return r === 0n ? 0n : r + P;
+  }
+  while (a > MASK_255) a = (a & MASK_255) + 19n * (a >> 255n);
+  return a >= P ? a - P : a;
 }
 
 function pow(base: bigint, exp: bigint): bigint {
@@ -71,14 +77,28 @@ function add(p: Point, q: Point): Point {
   return { x: mod(e * f), y: mod(g * h), z: mod(f * g), t: mod(e * h) };
 }
 
+/** Extended-coordinates doubling (dbl-2008-hwcd, a = -1): 4 squarings and 4 products, no constant. */
+function double(p: Point): Point {
+  const a = mod(p.x * p.x);
+  const b = mod(p.y * p.y);
+  const c = mod(2n * p.z * p.z);
+  const d = -a;
+  const xy = p.x + p.y;
+  const e = mod(xy * xy - a - b);
+  const g = d + b;
+  const f = g - c;
+  const h = d - b;
+  return { x: mod(e * f), y: mod(g * h), z: mod(f * g), t: mod(e * h) };
+}
+
 function multiply(point: Point, scalar: bigint): Point {
   let result = IDENTITY;
   let addend = point;
   let k = scalar;
   while (k > 0n) {
     if (k & 1n) result = add(result, addend);
-    addend = add(addend, addend);
     k >>= 1n;
+    if (k > 0n) addend = double(addend);
   }
   return result;
 }
@@ -112,14 +132,24 @@ function decode(bytes: Uint8Array): Point {
   return { x, y, z: 1n, t: mod(x * y) };
 }
 
+/** Keys found valid lately (hex), so a peer that reconnects costs no scalar multiplication. Bounded. */
+const validKeys = new Set<string>();
+const VALID_KEYS_MAX = 4096;
+
 /**
  * Throw {@link InvalidPublicKey} unless `bytes` is the canonical encoding of a point that is
  * not of small order and lies in the prime-order subgroup.
  */
 export function assertValidEd25519PublicKey(bytes: Uint8Array): void {
+  const hex = bytes.length === 32 ? Buffer.from(bytes.buffer, bytes.byteOffset, 32).toString('hex') : undefined;
+  if (hex !== undefined && validKeys.has(hex)) return;
   const point = decode(bytes);
   if (isIdentity(multiply(point, 8n))) throw new InvalidPublicKey('public key is a point of small order', 'small-order');
   if (!isIdentity(multiply(point, L))) throw new InvalidPublicKey('public key is not in the prime-order subgroup', 'mixed-order');
+  if (hex !== undefined) {
+    if (validKeys.size >= VALID_KEYS_MAX) validKeys.delete(validKeys.values().next().value!);
+    validKeys.add(hex);
+  }
 }
 
 /** True when `bytes` is a valid Ed25519 public key per PROTOCOL.md section 0. */
