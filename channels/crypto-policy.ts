@@ -1,6 +1,7 @@
 /** What runs where: the in-thread path or the worker pool. Chosen from `npm run bench` figures. */
 import { ConfigError } from '../core/errors.js';
 
+/** What runs in-thread and what on the worker pool. */
 export interface CryptoPolicy {
   /** Run each handshake message's DH operations as a pool task. */
   handshakeOnPool: boolean;

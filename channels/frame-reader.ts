@@ -8,6 +8,7 @@ import { U16FrameDecoder } from '../protocols/framing/u16-frame-decoder.js';
 import { UnexpectedEof } from '../protocols/noise/errors.js';
 import { HandshakeAborted, HandshakeTimeout } from './errors.js';
 
+/** Reads u16-framed messages from a Duplex within a deadline (the handshake's receive path). */
 export class FrameReader {
   readonly #pending: Uint8Array[] = [];
   #ended = false;

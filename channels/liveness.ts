@@ -9,6 +9,7 @@ import { ConfigError, TcommsError, TimeoutError } from '../core/errors.js';
 import { LineEcho, MAX_LIVENESS_LINE } from '../protocols/liveness/index.js';
 import { LIVENESS_WIRE_BYTE } from './upgrade.js';
 
+/** Construction options of the liveness service. */
 export interface LivenessServiceInit {
   /** CIDRs allowed to use liveness mode (default `127.0.0.1/32`). */
   allow?: readonly string[];
@@ -21,6 +22,7 @@ export interface LivenessServiceInit {
 /** Why a liveness session ended. */
 export type LivenessEnd = 'refused-address' | 'refused-busy' | 'ended' | 'idle' | 'line-too-long' | 'error';
 
+/** Serves liveness mode (wire byte 0xa7): line echo for allowed CIDRs, bounded sessions, idle timeout. */
 export class LivenessService {
   readonly #allow = new BlockList();
   readonly #maxSessions: number;

@@ -43,6 +43,7 @@ function reserveNonces(cipher: CipherState, count: number): bigint {
   return first;
 }
 
+/** The encrypted stream after the handshake: writes sealed and framed, frames opened into one byte stream. */
 export class SecureDuplex extends Duplex {
   /** The peer's Noise static public key (X25519). */
   readonly remoteStatic: Uint8Array;

@@ -25,10 +25,13 @@ import type { NoiseSecureChannel } from './secure-channel.js';
 import { YamuxMuxer } from './yamux/muxer.js';
 import type { YamuxStream } from './yamux/stream.js';
 
+/** The identity-exchange protocol id (section 5). */
 export const IDENTITY_PROTOCOL = '/tari/identity/1.0.0';
 /** The wire byte that asks for liveness mode (section 7) instead of a peer connection. */
 export const LIVENESS_WIRE_BYTE = 0xa7;
+/** How long a responder waits for the wire byte. */
 export const DEFAULT_TIME_TO_FIRST_BYTE_MS = 6_000;
+/** How long each side waits for the peer's identity frame (section 5: 10 s). */
 export const DEFAULT_IDENTITY_TIMEOUT_MS = 10_000;
 /** Substreams the peer may open before both identities are checked; more are reset. */
 export const DEFAULT_MAX_EARLY_STREAMS = 8;
@@ -66,12 +69,14 @@ export interface UpgradeConfig {
   yamux?: Partial<YamuxConfig>;
 }
 
+/** Per-upgrade options. */
 export interface UpgradeOptions {
   signal?: AbortSignal;
   /** Outbound only: the peer's public key, checked in Noise (before revealing ours) and in its identity. */
   dialedPublicKey?: PublicKey;
 }
 
+/** Events of a PeerConnection. */
 export interface PeerConnectionEvents {
   /** A substream the peer opened, after both identities were checked. */
   stream: [stream: YamuxStream];

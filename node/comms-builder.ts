@@ -30,6 +30,7 @@ import {
   type PeerStoreConfig,
 } from './config.js';
 
+/** Builds a validated comms node (see the module comment). */
 export class CommsBuilder {
   #identity: NodeIdentity | undefined;
   #networkByte: number = DEFAULT_COMMS_CONFIG.networkByte;

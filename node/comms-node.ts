@@ -78,6 +78,7 @@ export interface CommsActors {
   connectivity: ConnectivityActor;
 }
 
+/** A comms node: start it, dial peers, open substreams, serve protocols, watch its events, stop it. */
 export class CommsNode extends EventEmitter<CommsNodeEvents> {
   readonly config: CommsConfig;
   readonly protocols = new ProtocolRegistry();

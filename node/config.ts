@@ -31,6 +31,7 @@ export interface CommsLimits {
   maxPeerManagerQueue: number;
 }
 
+/** Every timeout of a node (ms), each with its default. */
 export interface CommsTimeouts {
   /** The dialer's wire byte must arrive within this (6 s). */
   timeToFirstByteMs: number;
@@ -48,6 +49,7 @@ export interface CommsTimeouts {
   closeGraceMs: number;
 }
 
+/** The connectivity actor's settings. */
 export interface CommsConnectivityConfig {
   minConnectivity: number;
   reapThreshold: number;

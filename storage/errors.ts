@@ -1,6 +1,7 @@
 /** Typed peer-store errors (kind `storage`). Nothing here ever wipes data to get past an error. */
 import { TcommsError } from '../core/errors.js';
 
+/** A peer-store operation failed (kind `storage`). */
 export abstract class StorageError extends TcommsError {
   readonly kind = 'storage' as const;
 }

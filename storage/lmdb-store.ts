@@ -40,6 +40,7 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return a.length - b.length;
 }
 
+/** The LMDB peer store: every write in a transaction, indexes by NodeId, survives a killed process. */
 export class LmdbPeerStore implements PeerStore {
   readonly name = 'lmdb';
   #closed = false;

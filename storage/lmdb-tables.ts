@@ -5,10 +5,14 @@
 import type { Database, RootDatabase } from 'lmdb';
 import type { PeerRecordV1 } from './record-codec.js';
 
+/** Meta key holding the store's format name. */
 export const FORMAT_KEY = 'tcomms.format';
+/** The format name this code writes and reads. */
 export const FORMAT_VALUE = 'peer-store';
+/** Meta key holding the record schema version. */
 export const SCHEMA_KEY = 'tcomms.schema';
 
+/** The named databases of one LMDB environment. */
 export interface PeerTables {
   /** Public key (32 bytes) -> record. */
   peers: Database<PeerRecordV1, Uint8Array>;
@@ -16,6 +20,7 @@ export interface PeerTables {
   ids: Database<Uint8Array, Uint8Array>;
 }
 
+/** Opens (creating when missing) the peer tables of an environment. */
 export function openPeerTables(env: RootDatabase): PeerTables {
   return {
     peers: env.openDB<PeerRecordV1, Uint8Array>({ name: 'peers', keyEncoding: 'binary' }),

@@ -13,6 +13,7 @@ function clone(p: Peer): Peer {
   return structuredClone(p);
 }
 
+/** The in-memory peer store (tests, short-lived nodes); nothing survives the process. */
 export class MemoryPeerStore implements PeerStore {
   readonly name = 'memory';
   readonly #byKey = new Map<string, Peer>();

@@ -22,6 +22,7 @@ export interface PeerFilter {
   exclude?: ReadonlyArray<PublicKey | NodeId>;
 }
 
+/** The peer store contract (LMDB and memory implement it; `spec/compliance/peer-store.ts` checks both). */
 export interface PeerStore {
   /** Implementation name (`lmdb`, `memory`). */
   readonly name: string;

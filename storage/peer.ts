@@ -41,6 +41,7 @@ export interface IdentityClaim {
   signature: Uint8Array;
 }
 
+/** A stored peer: identity, addresses with their quality stats, claim, flags and ban. */
 export interface Peer {
   publicKey: PublicKey;
   nodeId: NodeId;
@@ -72,8 +73,11 @@ export interface PeerSighting {
   claim?: IdentityClaim;
 }
 
+/** Feature bit 0: the peer propagates messages. */
 export const FEATURE_MESSAGE_PROPAGATION = 1;
+/** Feature bit 1: the peer stores and forwards messages. */
 export const FEATURE_STORE_AND_FORWARD = 2;
+/** Peer flag: a seed peer from the configuration. */
 export const FLAG_SEED = 1;
 /** Addresses kept per peer at most: the best ones by quality survive. */
 export const MAX_ADDRESSES_PER_PEER = 16;
@@ -127,6 +131,7 @@ export function banPeer(peer: Peer, until: number, reason: string, now: number):
   return { ...peer, bannedUntil: until, banReason: reason, updatedAt: now };
 }
 
+/** The peer with its ban lifted. */
 export function unbanPeer(peer: Peer, now: number): Peer {
   const out = { ...peer, updatedAt: now };
   delete out.bannedUntil;
@@ -134,6 +139,7 @@ export function unbanPeer(peer: Peer, now: number): Peer {
   return out;
 }
 
+/** Whether the peer is banned at `now` (ms). */
 export function isBanned(peer: Peer, now: number): boolean {
   return peer.bannedUntil !== undefined && peer.bannedUntil > now;
 }
@@ -143,6 +149,7 @@ export function isOffline(peer: Peer): boolean {
   return peer.addresses.length > 0 && peer.addresses.every((a) => a.consecutiveFailures > 0);
 }
 
+/** Whether the peer is soft-deleted. */
 export function isDeleted(peer: Peer): boolean {
   return peer.deletedAt !== undefined;
 }

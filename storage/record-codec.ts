@@ -6,8 +6,10 @@
 import { NODE_ID_LENGTH, PUBLIC_KEY_LENGTH, type NodeId, type PublicKey } from '../core/keys.js';
 import type { AddressSource, IdentityClaim, Peer, PeerAddressRecord } from './peer.js';
 
+/** The record schema version written. */
 export const SCHEMA_VERSION = 1;
 
+/** A stored peer record, schema version 1. */
 export interface PeerRecordV1 {
   pk: Uint8Array;
   id: Uint8Array;
@@ -24,6 +26,7 @@ export interface PeerRecordV1 {
   c?: { v: number; u: number; f: number; a: Uint8Array[]; s: Uint8Array };
 }
 
+/** A peer as its stored bytes. */
 export function encodeRecord(p: Peer): PeerRecordV1 {
   const r: PeerRecordV1 = { pk: p.publicKey, id: p.nodeId, a: p.addresses.map(stripUndefined), f: p.features, fl: p.flags, sp: p.supportedProtocols, ua: p.userAgent, ad: p.addedAt, up: p.updatedAt };
   if (p.bannedUntil !== undefined) r.bu = p.bannedUntil;

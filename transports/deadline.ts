@@ -7,6 +7,7 @@ import { connect, type Socket, type TcpNetConnectOpts } from 'node:net';
 import { DialAborted, DialFailed, DialTimeout, ConnectionRefused } from './errors.js';
 import type { DialOptions } from './transport.js';
 
+/** One AbortSignal for a dial: the caller's signal and the timeout folded together. */
 export class DialDeadline {
   readonly #controller = new AbortController();
   readonly #timer: NodeJS.Timeout;

@@ -5,6 +5,7 @@
  */
 import type { TransportConnection } from './transport.js';
 
+/** A listener's bounded backlog of accepted connections, as an async iterator. */
 export class InboundQueue implements AsyncIterable<TransportConnection> {
   readonly #items: TransportConnection[] = [];
   readonly #waiters: Array<(r: IteratorResult<TransportConnection>) => void> = [];

@@ -32,6 +32,7 @@ function isOnion(address: Multiaddr): boolean {
   return address.getComponents()[0]?.name === 'onion3';
 }
 
+/** TCP for ordinary addresses and SOCKS5 (Tor) for onion addresses, or everything through the proxy. */
 export class TcpWithTorTransport implements Transport {
   readonly name = 'tcp-with-tor';
   readonly tcp: TcpTransport;

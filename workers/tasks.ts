@@ -32,8 +32,11 @@ export interface TaskMap {
   'transport.open': { input: { provider: CryptoProviderName; key: Uint8Array; nonce: bigint; frames: Uint8Array[] }; output: { plaintext: Uint8Array } };
 }
 
+/** The names of the tasks a worker runs. */
 export type TaskName = keyof TaskMap;
+/** The input of task `K`. */
 export type TaskInput<K extends TaskName> = TaskMap[K]['input'];
+/** The output of task `K`. */
 export type TaskOutput<K extends TaskName> = TaskMap[K]['output'];
 
 /** What crosses the boundary: the task, and a result or a plain error. */
@@ -41,6 +44,7 @@ export interface TaskRequest<K extends TaskName = TaskName> {
   name: K;
   input: TaskInput<K>;
 }
+/** A task's result or its error as plain data (errors cross the worker boundary as `{ name, message, kind }`). */
 export type TaskReply<K extends TaskName = TaskName> = { ok: true; output: TaskOutput<K> } | { ok: false; error: PlainError };
 
 type Handlers = { [K in TaskName]: (input: TaskInput<K>) => TaskOutput<K> };

@@ -10,6 +10,7 @@ import type { PublicKey } from '../../core/keys.js';
 import type { PeerConnection } from '../../channels/upgrade.js';
 import type { RejectReason } from '../listener/listener.events.js';
 
+/** Everything the connection manager receives. */
 export type ConnectionManagerEvent =
   | { type: 'connection-manager.dial'; requestId: string; publicKey: PublicKey; addresses?: string[]; replyTo?: AnyActorRef }
   | { type: 'connection-manager.disconnect'; publicKey: PublicKey }
@@ -24,10 +25,12 @@ export type ConnectionManagerEvent =
   | { type: 'inbound.rejected'; reason: RejectReason; remoteAddress: string | undefined; error: PlainError | undefined }
   | { type: 'dial.replied'; requestId: string; publicKey: PublicKey; ok: boolean; error?: PlainError };
 
+/** The answer to `connection-manager.dial`. */
 export type ConnectionManagerReply =
   | { type: 'connection-manager.reply'; requestId: string; ok: true; connection: PeerConnection }
   | { type: 'connection-manager.reply'; requestId: string; ok: false; error: PlainError };
 
+/** Facts and replies the connection manager emits. */
 export type ConnectionManagerEmitted =
   | ConnectionManagerReply
   | { type: 'connection-manager.listening'; addresses: Multiaddr[] }

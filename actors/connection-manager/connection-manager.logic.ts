@@ -16,6 +16,7 @@ import { requestReply } from '../request.js';
 import type { ConnectionManagerReply, DialerBridgeEvent } from './connection-manager.events.js';
 import { connectionManagerMachine, type ConnectionManagerInput } from './connection-manager.machine.js';
 
+/** Runs the listener actor and turns its facts into connection-manager events. */
 export const listenerBridge = fromCallback<{ type: 'stop' }, ListenerInput>(({ input, sendBack }) => {
   const listener = createActor(listenerLogic, { input });
   listener.subscribe({ error: (err) => sendBack({ type: 'listener.failed', error: { name: 'ListenerCrashed', message: String(err), kind: 'internal' } }) });
@@ -30,6 +31,7 @@ export const listenerBridge = fromCallback<{ type: 'stop' }, ListenerInput>(({ i
   return () => listener.send({ type: 'listener.stop' });
 });
 
+/** Runs the dialer actor: forwards dials, turns its replies and dialed connections into events. */
 export const dialerBridge = fromCallback<DialerBridgeEvent, DialerInput>(({ input, sendBack, receive }) => {
   const dialer = createActor(dialerLogic, { input });
   dialer.subscribe({ error: () => {} });
@@ -49,11 +51,14 @@ export const dialerBridge = fromCallback<DialerBridgeEvent, DialerInput>(({ inpu
   return () => dialer.stop();
 });
 
+/** Closes connections gracefully (GoAway, grace period). */
 export const closeConnections = fromPromise<void, PeerConnection[]>(async ({ input }) => {
   await Promise.all(input.map((c) => c.close().catch(() => undefined)));
 });
 
+/** The connection-manager machine with its real implementations. */
 export const connectionManagerLogic = connectionManagerMachine.provide({ actors: { listenerBridge, dialerBridge, closeConnections, peerConnection: peerConnectionLogic } });
+/** A running connection manager. */
 export type ConnectionManagerActor = Actor<typeof connectionManagerLogic>;
 
 /** Starts a connection manager, observed for errors. */

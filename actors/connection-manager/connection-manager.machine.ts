@@ -19,6 +19,7 @@ import { peerConnectionMachine, type PeerConnectionInput } from '../peer-connect
 import { tieBreak } from './tie-break.js';
 import type { PeerSighting } from '../../storage/peer.js';
 
+/** What the connection manager is started with. */
 export interface ConnectionManagerInput {
   listener: ListenerInput;
   dialer: DialerInput;
@@ -37,6 +38,7 @@ interface Waiter {
   replyTo: AnyActorRef | undefined;
 }
 
+/** The connection manager's context. */
 export interface ConnectionManagerContext {
   input: ConnectionManagerInput;
   /** Public key hex -> the kept connection. */
@@ -55,6 +57,7 @@ const notProvided = (name: string) => () => {
   throw new Error(`${name} is provided by connection-manager.logic.ts`);
 };
 
+/** The connection-manager state chart (see the module comment). */
 export const connectionManagerMachine = setup({
   types: {
     context: {} as ConnectionManagerContext,

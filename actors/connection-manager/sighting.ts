@@ -3,6 +3,7 @@ import { formatAddress } from '../../core/address.js';
 import type { ValidatedIdentity } from '../../protocols/identity/index.js';
 import type { PeerSighting } from '../../storage/peer.js';
 
+/** The peer-store sighting of a checked identity: its claim vouches for the addresses. */
 export function sightingOf(identity: ValidatedIdentity): PeerSighting {
   return {
     publicKey: identity.publicKey,

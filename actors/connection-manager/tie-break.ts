@@ -5,6 +5,7 @@
  */
 import { compareDistance, type NodeId } from '../../core/keys.js';
 
+/** Which side opened a connection. */
 export type Direction = 'inbound' | 'outbound';
 
 /** Which connection to keep: the one already held or the new one. */

@@ -9,6 +9,7 @@ import type { PublicKey } from '../../core/keys.js';
 /** The node's connectivity against `minConnectivity`. */
 export type ConnectivityStatus = 'initializing' | 'online' | 'degraded' | 'offline';
 
+/** Everything the connectivity actor receives. */
 export type ConnectivityEvent =
   // facts of the connection manager, forwarded by the watcher
   | { type: 'peer.connected'; publicKey: PublicKey }
@@ -18,6 +19,7 @@ export type ConnectivityEvent =
   | { type: 'connectivity.allow'; publicKey: PublicKey }
   | { type: 'connectivity.disallow'; publicKey: PublicKey };
 
+/** Facts the connectivity actor emits. */
 export type ConnectivityEmitted =
   | { type: 'connectivity.status'; status: ConnectivityStatus; connections: number }
   | { type: 'connectivity.reaped'; publicKeys: PublicKey[] }

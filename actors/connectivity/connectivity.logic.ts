@@ -16,7 +16,9 @@ export const watchConnectionManager = fromCallback<{ type: 'never' }, AnyActorRe
   return () => subs.forEach((s) => s.unsubscribe());
 });
 
+/** The connectivity machine with its real watcher. */
 export const connectivityLogic = connectivityMachine.provide({ actors: { watchConnectionManager } });
+/** A running connectivity actor. */
 export type ConnectivityActor = Actor<typeof connectivityLogic>;
 
 /** Starts the connectivity actor (`systemId: connectivity`), observed for errors. */

@@ -54,12 +54,14 @@ export interface ConnectivityInput {
   allowList?: PublicKey[];
 }
 
+/** A pooled connection as the reaper sees it. */
 export interface PoolEntry {
   publicKey: PublicKey;
   /** Reaper ticks in a row with no open substream. */
   idleTicks: number;
 }
 
+/** The connectivity actor's context. */
 export interface ConnectivityContext {
   input: ConnectivityInput;
   /** Public key hex -> pooled connection. */
@@ -94,6 +96,7 @@ const statusOf = (c: ConnectivityContext): ConnectivityStatus => {
   return n >= cfg(c, 'minConnectivity') ? 'online' : n > 0 ? 'degraded' : 'offline';
 };
 
+/** The connectivity state chart (see the module comment). */
 export const connectivityMachine = setup({
   types: {
     context: {} as ConnectivityContext,

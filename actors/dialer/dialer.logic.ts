@@ -63,6 +63,7 @@ async function attempt(input: DialInput, address: string, signal: AbortSignal): 
   }
 }
 
+/** One dial: addresses in quality order, attempts under their own timeouts, stats, rounds with backoff. */
 export const dialPeer = fromPromise<void, DialInput>(async ({ input, signal }) => {
   const failures: Array<{ address: string; error: PlainError }> = [];
   const report = (event: Parameters<typeof input.parent.send>[0]) => {
@@ -108,6 +109,7 @@ export const dialPeer = fromPromise<void, DialInput>(async ({ input, signal }) =
 
 /** The machine with its real dial. */
 export const dialerLogic = dialerMachine.provide({ actors: { dialPeer } });
+/** A running dialer actor. */
 export type DialerActor = Actor<typeof dialerLogic>;
 
 /** Starts a dialer actor (observed for errors). */

@@ -21,6 +21,7 @@ export interface DialPeerBook {
   dialFailed(publicKey: PublicKey, address: string, reason: string): Promise<unknown>;
 }
 
+/** What the dialer is started with. */
 export interface DialerInput {
   transports: Transport[];
   upgrade: UpgradeConfig;
@@ -33,6 +34,7 @@ export interface DialerInput {
   backoffMs?: number;
 }
 
+/** Input of one dial child. */
 export interface DialInput extends DialerInput {
   publicKey: PublicKey;
   addresses: string[] | undefined;
@@ -45,6 +47,7 @@ interface Waiter {
   replyTo: AnyActorRef | undefined;
 }
 
+/** The dialer's context. */
 export interface DialerContext {
   input: DialerInput;
   /** Public key hex -> the requests waiting on that dial. */
@@ -57,6 +60,7 @@ const dialPeerNotProvided = fromPromise<void, DialInput>(() => {
 
 type Req = Extract<DialerEvent, { type: 'dial.request' }>;
 
+/** The dialer state chart (see the module comment). */
 export const dialerMachine = setup({
   types: {
     context: {} as DialerContext,

@@ -11,6 +11,7 @@ import type { PublicKey } from '../../core/keys.js';
 /** Why an inbound connection did not become a peer connection. */
 export type RejectReason = 'busy' | 'upgrade-failed' | 'banned' | 'liveness';
 
+/** Everything a listener receives. */
 export type ListenerEvent =
   | { type: 'listener.stop' }
   | { type: 'listen.ready'; addresses: Multiaddr[] }
@@ -26,6 +27,7 @@ export type ListenerEvent =
     }
   | { type: 'listeners.closed' };
 
+/** Facts a listener emits. */
 export type ListenerEmitted =
   | { type: 'listener.listening'; addresses: Multiaddr[] }
   | { type: 'listener.failed'; error: PlainError }

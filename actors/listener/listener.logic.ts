@@ -17,6 +17,7 @@ function remoteIp(c: TransportConnection): string | undefined {
   return first && (first.name === 'ip4' || first.name === 'ip6') ? first.value : undefined;
 }
 
+/** Opens a transport listener on every endpoint; closes those opened when one fails or the actor stops. */
 export const openListeners = fromPromise<TransportListener[], ListenerInput>(async ({ input, signal }) => {
   const opened: TransportListener[] = [];
   try {
@@ -32,6 +33,7 @@ export const openListeners = fromPromise<TransportListener[], ListenerInput>(asy
   }
 });
 
+/** Closes every transport listener. */
 export const closeListeners = fromPromise<void, TransportListener[]>(async ({ input }) => {
   await Promise.all(input.map((l) => l.close()));
 });
@@ -102,6 +104,7 @@ export const acceptLoop = fromCallback<AcceptLoopEvent, AcceptLoopInput>(({ inpu
 /** The machine with its real implementations. */
 export const listenerLogic = listenerMachine.provide({ actors: { openListeners, acceptLoop, closeListeners } });
 
+/** A running listener actor. */
 export type ListenerActor = Actor<typeof listenerLogic>;
 
 /** Starts a listener actor, observed for errors. */

@@ -14,6 +14,7 @@ import type { PublicKey } from '../../core/keys.js';
 import type { Transport, TransportListener } from '../../transports/transport.js';
 import type { AcceptLoopEvent, ListenerEmitted, ListenerEvent } from './listener.events.js';
 
+/** What a listener is started with. */
 export interface ListenerInput {
   /** Where to listen, each with the transport that listens there. */
   endpoints: Array<{ transport: Transport; address: Multiaddr }>;
@@ -26,11 +27,13 @@ export interface ListenerInput {
   liveness?: LivenessService;
 }
 
+/** A listener's context. */
 export interface ListenerContext extends ListenerInput {
   listeners: TransportListener[];
   addresses: Multiaddr[];
 }
 
+/** Input of the accept loop. */
 export interface AcceptLoopInput {
   listeners: TransportListener[];
   input: ListenerInput;
@@ -41,6 +44,7 @@ const notProvided = (name: string) => () => {
   throw new Error(`${name} is provided by listener.logic.ts`);
 };
 
+/** The listener state chart (see the module comment). */
 export const listenerMachine = setup({
   types: {
     context: {} as ListenerContext,

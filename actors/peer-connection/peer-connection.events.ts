@@ -9,6 +9,7 @@ import type { PublicKey } from '../../core/keys.js';
 import type { PeerConnection } from '../../channels/upgrade.js';
 import type { YamuxStream } from '../../channels/yamux/stream.js';
 
+/** Everything a peer-connection actor receives. */
 export type PeerConnectionEvent =
   // commands
   | { type: 'peer-connection.open-substream'; requestId: string; protocols: string[]; replyTo?: AnyActorRef }
@@ -28,6 +29,7 @@ export type SubstreamReply =
 /** Sent to the parent (the connection manager) and emitted when the connection is over. */
 export type PeerConnectionClosed = { type: 'peer-connection.closed'; publicKey: PublicKey; connection: PeerConnection; error: PlainError | undefined };
 
+/** Facts and replies a peer-connection actor emits. */
 export type PeerConnectionEmitted =
   | SubstreamReply
   | PeerConnectionClosed

@@ -12,6 +12,7 @@ import { requestReply } from '../request.js';
 import type { SubstreamReply } from './peer-connection.events.js';
 import { peerConnectionMachine, type OpenSubstreamInput, type PeerConnectionInput, type WatchInput } from './peer-connection.machine.js';
 
+/** Negotiates inbound substreams against the registry and reports pongs and the end of the connection. */
 export const watchConnection = fromCallback<{ type: 'never' }, WatchInput>(({ input, sendBack }) => {
   const { connection, protocols } = input;
   let stopped = false;
@@ -40,6 +41,7 @@ export const watchConnection = fromCallback<{ type: 'never' }, WatchInput>(({ in
   };
 });
 
+/** Opens and negotiates one substream, and reports the result to the actor. */
 export const openSubstream = fromPromise<void, OpenSubstreamInput>(async ({ input, signal }) => {
   const { parent, requestId, replyTo } = input;
   try {
@@ -51,12 +53,14 @@ export const openSubstream = fromPromise<void, OpenSubstreamInput>(async ({ inpu
   }
 });
 
+/** Closes the connection gracefully (GoAway(0), then the grace period). */
 export const closeConnection = fromPromise<void, PeerConnection>(async ({ input }) => {
   await input.close().catch(() => undefined);
 });
 
 /** The machine with its real implementations. */
 export const peerConnectionLogic = peerConnectionMachine.provide({ actors: { watchConnection, openSubstream, closeConnection } });
+/** A running peer-connection actor. */
 export type PeerConnectionActor = Actor<typeof peerConnectionLogic>;
 
 /** Starts a peer-connection actor for `input.connection`, observed for errors. */

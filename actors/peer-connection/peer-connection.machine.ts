@@ -26,6 +26,7 @@ export const DEFAULT_PEER_CONNECTION_CONFIG = Object.freeze({
   negotiationTimeoutMs: 10_000,
 });
 
+/** What a peer-connection actor is started with. */
 export interface PeerConnectionInput {
   connection: PeerConnection;
   protocols: ProtocolRegistry;
@@ -36,6 +37,7 @@ export interface PeerConnectionInput {
   parent?: AnyActorRef;
 }
 
+/** A peer-connection actor's context. */
 export interface PeerConnectionContext {
   input: PeerConnectionInput;
   connection: PeerConnection;
@@ -46,12 +48,14 @@ export interface PeerConnectionContext {
   error: PlainError | undefined;
 }
 
+/** Input of the connection watcher. */
 export interface WatchInput {
   connection: PeerConnection;
   protocols: ProtocolRegistry;
   negotiationTimeoutMs: number;
 }
 
+/** Input of one substream opening. */
 export interface OpenSubstreamInput {
   connection: PeerConnection;
   requestId: string;
@@ -69,6 +73,7 @@ const maxMissed = (c: PeerConnectionContext) => c.input.keepaliveMaxMissed ?? DE
 const negotiationTimeout = (c: PeerConnectionContext) => c.input.negotiationTimeoutMs ?? DEFAULT_PEER_CONNECTION_CONFIG.negotiationTimeoutMs;
 const closedError: PlainError = { name: 'ConnectionClosing', message: 'the connection is closing', kind: 'transport' };
 
+/** The peer-connection state chart (see the module comment). */
 export const peerConnectionMachine = setup({
   types: {
     context: {} as PeerConnectionContext,

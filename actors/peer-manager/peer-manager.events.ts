@@ -11,12 +11,14 @@ import type { PeerFilter } from '../../storage/peer-store.js';
 /** A filter without its clock: the manager judges bans at its own `now`. */
 export type QueryFilter = Omit<PeerFilter, 'now'>;
 
+/** What every peer-manager command carries. */
 export interface PeerManagerRequest {
   requestId: string;
   /** Where the reply goes; without it the reply is emitted as `peer-manager.reply`. */
   replyTo?: AnyActorRef;
 }
 
+/** The peer manager's commands. */
 export type PeerManagerCommand =
   | (PeerManagerRequest & { type: 'peer.add'; sighting: PeerSighting })
   | (PeerManagerRequest & { type: 'peer.find'; publicKey?: PublicKey; nodeId?: NodeId })
@@ -51,8 +53,10 @@ export type WorkerResult =
 /** Work the manager gives itself: a ban whose time has come. */
 export type InternalWork = { type: 'ban.expired'; requestId: string; publicKey: PublicKey };
 
+/** Everything the peer manager receives. */
 export type PeerManagerEvent = PeerManagerCommand | WorkerResult | InternalWork | { type: 'peer-manager.stop' } | { type: 'store.closed' };
 
+/** Facts and replies the peer manager emits. */
 export type PeerManagerEmitted = PeerManagerFact | PeerManagerReply;
 
 /** Events the store worker accepts. */

@@ -161,6 +161,7 @@ export const peerStoreWorker = fromCallback<WorkerEvent, StoreWorkerInput>(({ in
 /** The machine with its real worker. */
 export const peerManagerLogic = peerManagerMachine.provide({ actors: { peerStoreWorker } });
 
+/** A running peer-manager actor. */
 export type PeerManagerActor = Actor<typeof peerManagerLogic>;
 
 /** The clock XState schedules with (`SimulatedClock` in tests). */

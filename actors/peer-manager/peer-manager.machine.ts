@@ -12,6 +12,7 @@ import type { PublicKey } from '../../core/keys.js';
 import type { PeerStore } from '../../storage/peer-store.js';
 import type { PeerManagerCommand, PeerManagerEmitted, PeerManagerEvent, WorkerEvent } from './peer-manager.events.js';
 
+/** What the peer manager is started with. */
 export interface PeerManagerInput {
   store: PeerStore;
   /** Public keys (hex) that are never banned. */
@@ -22,6 +23,7 @@ export interface PeerManagerInput {
   maxQueue?: number;
 }
 
+/** The peer manager's context. */
 export interface PeerManagerContext {
   store: PeerStore;
   allowList: ReadonlySet<string>;
@@ -29,6 +31,7 @@ export interface PeerManagerContext {
   maxQueue: number;
 }
 
+/** Input of the store worker. */
 export interface StoreWorkerInput {
   store: PeerStore;
   now: () => number;
@@ -43,6 +46,7 @@ const storeWorkerNotProvided = fromCallback<WorkerEvent, StoreWorkerInput>(() =>
 
 const allowListed = (context: PeerManagerContext, publicKey: PublicKey) => context.allowList.has(toHex(publicKey));
 
+/** The peer-manager state chart (see the module comment). */
 export const peerManagerMachine = setup({
   types: {
     context: {} as PeerManagerContext,

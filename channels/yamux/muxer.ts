@@ -38,6 +38,7 @@ export interface YamuxMuxerEvents {
 /** Writes to the connection are flushed when this much output is queued, at the latest. */
 const FLUSH_AT = 256 * 1024;
 
+/** Runs a yamux session over a connection: substreams, keepalive, violation handling, graceful close. */
 export class YamuxMuxer extends EventEmitter<YamuxMuxerEvents> {
   readonly #conn: Duplex;
   readonly #config: YamuxConfig;

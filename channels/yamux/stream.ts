@@ -29,6 +29,7 @@ interface PendingWrite {
   callback: (err?: Error | null) => void;
 }
 
+/** One yamux substream as a Node Duplex, with window-based backpressure. */
 export class YamuxStream extends Duplex {
   readonly id: number;
   readonly direction: StreamDirection;

@@ -11,6 +11,7 @@ export const U16_PREFIX_LENGTH = 2;
 /** Largest length a u16 prefix can carry. */
 export const U16_MAX = 0xffff;
 
+/** Push-bytes decoder of u16 big-endian length-prefixed frames (the Noise transport framing). */
 export class U16FrameDecoder {
   /** Partial frame being assembled, and how much of it is filled. */
   #partial: Uint8Array | undefined;

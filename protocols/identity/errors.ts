@@ -20,6 +20,7 @@ export type IdentityInvalidReason =
   | 'protocols'
   | 'user_agent';
 
+/** The peer's identity message breaks a rule of section 5; `reason` says which. */
 export class IdentityInvalid extends ProtocolError {
   /**
    * The peer's key, when Noise proved the peer holds it and the claim failed for another reason

@@ -5,9 +5,12 @@
  */
 import { IdentityInvalid } from './errors.js';
 
+/** The only identity frame version (PROTOCOL.md section 5). */
 export const IDENTITY_FRAME_VERSION = 1;
+/** Largest PeerIdentityMsg in a frame, header excluded (section 5: 1024 bytes). */
 export const MAX_IDENTITY_MESSAGE = 1024;
 
+/** `version | length:u16 BE | message`: the one frame each side writes. */
 export function encodeIdentityFrame(message: Uint8Array): Uint8Array {
   if (message.length > MAX_IDENTITY_MESSAGE) throw new RangeError(`identity message of ${message.length} bytes exceeds ${MAX_IDENTITY_MESSAGE}`);
   const out = new Uint8Array(3 + message.length);

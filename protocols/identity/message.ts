@@ -13,9 +13,13 @@ import { IdentitySignatureSchema, PeerIdentityMsgSchema, type PeerIdentityMsg } 
 import { IdentityInvalid } from './errors.js';
 import { identityChallenge, SIGNATURE_VERSION, verifyIdentitySignature } from './signature.js';
 
+/** Addresses an identity may claim (section 5: 0..5). */
 export const MAX_ADDRESSES = 5;
+/** Protocol ids an identity may advertise (section 5: 20). */
 export const MAX_PROTOCOLS = 20;
+/** Longest advertised protocol id in bytes (section 5: 50). */
 export const MAX_PROTOCOL_ID_BYTES = 50;
+/** Longest user agent in bytes (section 5). */
 export const MAX_USER_AGENT_BYTES = 50;
 /** How far in the future (seconds) a claim's `updated_at` may be. */
 export const MAX_CLOCK_SKEW_SECONDS = 86_400n;
@@ -41,6 +45,7 @@ export interface ValidatedIdentity extends IdentityContent {
   signature: Uint8Array;
 }
 
+/** What a received identity is checked against. */
 export interface ValidateIdentityOptions {
   /** The peer's Noise static key from the handshake. */
   noiseStatic: Uint8Array;

@@ -4,6 +4,7 @@
  */
 import { ProtocolError } from '../../core/errors.js';
 
+/** Longest line echoed in liveness mode; longer ends the session. */
 export const MAX_LIVENESS_LINE = 50;
 const LF = 0x0a;
 
@@ -14,6 +15,7 @@ export class LivenessLineTooLong extends ProtocolError {
   }
 }
 
+/** The liveness-mode core (section 7): splits input into lines and says what to echo. */
 export class LineEcho {
   #partial = new Uint8Array(0);
 

@@ -49,6 +49,7 @@ export interface HandshakeSnapshot {
   fixedEphemeral: X25519KeyPair | undefined;
 }
 
+/** The Noise HandshakeState for a supported pattern; deterministic given its keys, snapshot-able. */
 export class HandshakeState {
   readonly pattern: HandshakePattern;
   readonly initiator: boolean;

@@ -14,6 +14,7 @@ export interface HandshakePattern {
   readonly messages: readonly (readonly Token[])[];
 }
 
+/** The handshake patterns supported (XX, IX, IK), as message token lists. */
 export const PATTERNS: Readonly<Record<PatternName, HandshakePattern>> = {
   XX: { name: 'XX', initiatorPre: [], responderPre: [], messages: [['e'], ['e', 'ee', 's', 'es'], ['s', 'se']] },
   IX: { name: 'IX', initiatorPre: [], responderPre: [], messages: [['e', 's'], ['e', 'ee', 'se', 's', 'es']] },

@@ -2,6 +2,7 @@
 import { HASH_LENGTH, hkdf, type CryptoProvider } from '../../core/crypto/provider.js';
 import { CipherState } from './cipher-state.js';
 
+/** The Noise SymmetricState: chaining key, handshake hash and the cipher state between them. */
 export class SymmetricState {
   ck: Uint8Array;
   h: Uint8Array;

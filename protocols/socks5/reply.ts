@@ -6,14 +6,19 @@
  */
 import { Socks5AuthFailed, Socks5NoAcceptableMethod, Socks5Rejected, Socks5ReplyMalformed } from './errors.js';
 
+/** SOCKS protocol version byte (RFC 1928). */
 export const SOCKS_VERSION = 5;
+/** Authentication method: none. */
 export const METHOD_NO_AUTH = 0x00;
+/** Authentication method: username/password (RFC 1929). */
 export const METHOD_USER_PASS = 0x02;
+/** The proxy accepts none of the offered methods. */
 export const METHOD_NONE_ACCEPTABLE = 0xff;
 const ATYP_IPV4 = 1;
 const ATYP_DOMAIN = 3;
 const ATYP_IPV6 = 4;
 
+/** Which of the proxy's messages the reader expects next. */
 export type Socks5ReplyStage = 'method' | 'auth' | 'reply' | 'done';
 
 /** The bound address a successful reply carries (informational: microsocks and tor send zeros). */
@@ -23,6 +28,7 @@ export interface Socks5Bound {
   port: number;
 }
 
+/** Strict, bounded reader of the proxy's side of a SOCKS5 CONNECT exchange (sans-I/O). */
 export class Socks5ReplyReader {
   #stage: Socks5ReplyStage = 'method';
   #buffer = new Uint8Array(0);

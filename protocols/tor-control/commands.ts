@@ -34,6 +34,7 @@ export interface OnionPortMapping {
 /** ADD_ONION key: a new ED25519-V3 key, or a saved one (`ED25519-V3:<base64>`). */
 export type OnionKey = { kind: 'new' } | { kind: 'saved'; key: string };
 
+/** The parameters of ADD_ONION. */
 export interface AddOnionCommand {
   key: OnionKey;
   ports: OnionPortMapping[];
@@ -47,6 +48,7 @@ function port(p: number, what: string): number {
   return p;
 }
 
+/** The ADD_ONION command line; refuses values that could inject a command. */
 export function addOnionCommand(cmd: AddOnionCommand): string {
   if (cmd.ports.length === 0) throw new TorCommandInvalid('ADD_ONION needs at least one port mapping');
   let key: string;

@@ -5,6 +5,7 @@
  */
 import { TorControlProtocolError } from './errors.js';
 
+/** Positional and KEY=VALUE arguments of a reply line. */
 export interface ParsedArguments {
   positional: string[];
   keywords: Map<string, string>;

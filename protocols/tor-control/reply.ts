@@ -12,6 +12,7 @@
  */
 import { TorControlProtocolError } from './errors.js';
 
+/** One line of a control-port reply: status code, separator and text (with its data block). */
 export interface ReplyLine {
   /** `-` mid line, `+` line with data, ` ` end line. */
   separator: '-' | '+' | ' ';
@@ -20,6 +21,7 @@ export interface ReplyLine {
   data?: string;
 }
 
+/** A complete control-port reply (or asynchronous 650 event). */
 export interface ControlReply {
   status: number;
   lines: ReplyLine[];
@@ -38,6 +40,7 @@ export interface ReplyLimits {
 const CR = 0x0d;
 const LF = 0x0a;
 
+/** Push-bytes parser of control-port replies, bounded per line, per reply and in lines. */
 export class ControlReplyParser {
   readonly #maxLine: number;
   readonly #maxLines: number;

@@ -7,6 +7,7 @@ export const YAMUX_VERSION = 0;
 
 /** Frame types. */
 export const FrameType = { Data: 0, WindowUpdate: 1, Ping: 2, GoAway: 3 } as const;
+/** yamux frame types (PROTOCOL.md section 3). */
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
 /** Flag bits. */
@@ -16,6 +17,7 @@ export const KNOWN_FLAGS = 0xf;
 
 /** GoAway codes. */
 export const GoAwayCode = { Normal: 0, ProtocolError: 1, InternalError: 2 } as const;
+/** GoAway codes: normal, protocol error, internal error. */
 export type GoAwayCode = (typeof GoAwayCode)[keyof typeof GoAwayCode];
 
 /** Initial window per stream and direction (256 KiB, fixed by the spec). */

@@ -51,6 +51,7 @@ const enum Read {
   Payload,
 }
 
+/** The sans-I/O yamux session: bytes and commands in, frames and stream events out. */
 export class YamuxSession {
   readonly #events: YamuxSessionEvents;
   readonly #config: YamuxConfig;

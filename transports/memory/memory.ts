@@ -53,6 +53,7 @@ export interface MemoryTransportInit extends ListenerLimits {
 
 const KINDS = ['memory'] as const;
 
+/** In-process transport for tests and simulations: `/memory/<id>` addresses on a MemoryNetwork. */
 export class MemoryTransport implements Transport {
   readonly name = 'memory';
   readonly network: MemoryNetwork;

@@ -66,6 +66,7 @@ function checkProxy(proxy: Socks5Proxy): void {
   }
 }
 
+/** Dials through a SOCKS5 proxy (names resolved by the proxy); cannot listen. */
 export class Socks5Transport implements Transport {
   readonly name = 'socks5';
   readonly proxy: Socks5Proxy;

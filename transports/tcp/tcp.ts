@@ -35,6 +35,7 @@ function remoteOf(socket: Socket): Multiaddr | undefined {
   return multiaddr(`/${remoteFamily === 'IPv6' ? 'ip6' : 'ip4'}/${remoteAddress}/tcp/${remotePort}`);
 }
 
+/** TCP over ip4, ip6, dns4 and dns6, with nodelay and half-open sockets. */
 export class TcpTransport implements Transport {
   readonly name = 'tcp';
   readonly #dialTimeoutMs: number;

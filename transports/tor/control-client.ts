@@ -39,6 +39,7 @@ export type TorAuth =
   | { method: 'safecookie'; cookieFile?: string }
   | { method: 'password'; password: string };
 
+/** Construction options of the Tor control client. */
 export interface TorControlInit {
   host: string;
   port: number;
@@ -103,6 +104,7 @@ interface Pending {
   timer: NodeJS.Timeout;
 }
 
+/** Events of the Tor control client. */
 export interface TorControlEvents {
   event: [TorEvent];
   disconnected: [Error | undefined];
@@ -111,6 +113,7 @@ export interface TorControlEvents {
   closed: [Error | undefined];
 }
 
+/** Tor control-port client: authentication, pipelined commands with timeouts, events, reconnection. */
 export class TorControlClient extends EventEmitter<TorControlEvents> {
   readonly #init: Required<Pick<TorControlInit, 'connectTimeoutMs' | 'commandTimeoutMs' | 'maxPending'>> & TorControlInit;
   #socket: Socket | undefined;

@@ -6,6 +6,7 @@
 import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { ConfigError } from '../../core/errors.js';
 
+/** Where an onion service's private key is kept between runs. */
 export interface OnionKeyStore {
   /** The saved `ED25519-V3:<base64>` key, or undefined when none is saved yet. */
   load(): Promise<string | undefined>;

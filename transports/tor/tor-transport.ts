@@ -18,6 +18,7 @@ import type { DialOptions, Transport, TransportConnection, TransportListener } f
 import { TorControlClient, type TorControlInit, type TorEvent } from './control-client.js';
 import type { OnionKeyStore } from './key-store.js';
 
+/** Construction options of the Tor transport. */
 export interface TorTransportInit {
   /** Tor's control port: a connected client (shared, not closed by the transport) or how to connect. */
   control: TorControlClient | TorControlInit;
@@ -44,6 +45,7 @@ export function firstSocksListener(value: string): Socks5Proxy {
 
 const DIAL_KINDS = ['ip4', 'ip6', 'dns4', 'dns6', 'onion3'] as const;
 
+/** Dials through Tor's SOCKS port; listens as an onion service made through the control port. */
 export class TorTransport implements Transport {
   readonly name = 'tor';
   readonly #init: TorTransportInit;
