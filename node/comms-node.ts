@@ -166,6 +166,7 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
       cm.on('peer.disconnected', (e) => this.emit('peer.disconnected', { publicKey: e.publicKey, error: e.error }));
       cm.on('peer.connect-failed', (e) => this.emit('peer.connect-failed', { publicKey: e.publicKey, error: e.error }));
       cm.on('peer.violation', (e) => this.emit('peer.violation', { publicKey: e.publicKey, error: e.error }));
+      cm.on('connection-manager.child-failed', (e) => this.#fatal(e.child, new Error(`${e.error.name}: ${e.error.message}`)));
       cm.on('connection.rejected', (e) => this.emit('connection.rejected', { reason: e.reason, remoteAddress: e.remoteAddress, error: e.error }));
       this.#connectivity = startConnectivity(
         {

@@ -22,6 +22,7 @@ export type ConnectionManagerEvent =
   | { type: 'peer-connection.closed'; publicKey: PublicKey; connection: PeerConnection; error: PlainError | undefined }
   /** The peer proved its key, then broke the protocol before its connection was active (an invalid identity claim). */
   | { type: 'peer.misbehaved'; publicKey: PublicKey; error: PlainError }
+  | { type: 'child.crashed'; child: 'dialer'; error: PlainError }
   | { type: 'inbound.rejected'; reason: RejectReason; remoteAddress: string | undefined; error: PlainError | undefined }
   | { type: 'dial.replied'; requestId: string; publicKey: PublicKey; ok: boolean; error?: PlainError };
 
@@ -35,6 +36,8 @@ export type ConnectionManagerEmitted =
   | ConnectionManagerReply
   | { type: 'connection-manager.listening'; addresses: Multiaddr[] }
   | { type: 'connection-manager.listen-failed'; error: PlainError }
+  /** A child actor failed (a bug, not bad input): the node reports it as an error. */
+  | { type: 'connection-manager.child-failed'; child: string; error: PlainError }
   | { type: 'peer.connected'; publicKey: PublicKey; direction: 'inbound' | 'outbound'; connection: PeerConnection }
   | { type: 'peer.disconnected'; publicKey: PublicKey; error: PlainError | undefined }
   | { type: 'peer.connect-failed'; publicKey: PublicKey; error: PlainError }

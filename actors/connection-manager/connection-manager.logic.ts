@@ -34,7 +34,8 @@ export const listenerBridge = fromCallback<{ type: 'stop' }, ListenerInput>(({ i
 /** Runs the dialer actor: forwards dials, turns its replies and dialed connections into events. */
 export const dialerBridge = fromCallback<DialerBridgeEvent, DialerInput>(({ input, sendBack, receive }) => {
   const dialer = createActor(dialerLogic, { input });
-  dialer.subscribe({ error: () => {} });
+  // A crashed dialer (a bug) is reported, never swallowed: the manager publishes it.
+  dialer.subscribe({ error: (err) => sendBack({ type: 'child.crashed', child: 'dialer', error: { name: 'DialerCrashed', message: String(err), kind: 'internal' } }) });
   // peer.dialed comes before the replies of the same dial, so the tie-break runs first.
   dialer.on('peer.dialed', (e) => sendBack({ type: 'connection.opened', connection: e.connection }));
   const publicKeys = new Map<string, PublicKey>();

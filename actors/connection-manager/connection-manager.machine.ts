@@ -145,6 +145,9 @@ export const connectionManagerMachine = setup({
       const id = context.actors[toHex(event.publicKey)];
       if (id) enqueue.sendTo(id, { type: 'peer-connection.disconnect' });
     }),
+    publishCrash: enqueueActions(({ event, enqueue }) => {
+      if (event.type === 'child.crashed') enqueue.emit({ type: 'connection-manager.child-failed', child: event.child, error: event.error });
+    }),
     publishRejected: enqueueActions(({ event, enqueue }) => {
       if (event.type === 'inbound.rejected') enqueue.emit({ type: 'connection.rejected', reason: event.reason, remoteAddress: event.remoteAddress, error: event.error });
     }),
@@ -179,6 +182,7 @@ export const connectionManagerMachine = setup({
         'dial.replied': { actions: 'answerDial' },
         'peer.misbehaved': { actions: 'publishMisbehaviour' },
         'inbound.rejected': { actions: 'publishRejected' },
+        'child.crashed': { actions: 'publishCrash' },
         'connection-manager.stop': { target: 'stopping' },
       },
     },

@@ -236,7 +236,7 @@ describe('comms node lifecycle', function () {
     expect((err as CommsConfigInvalid).kind).to.equal('config');
   });
 
-  it('keeps its peers in LMDB across a restart; dialing is refused before start and after stop', async () => {
+  it('stops gracefully and keeps its peers in LMDB across a restart; dialing is refused before start and after stop', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tcomms-node-'));
     try {
       const identity = NodeIdentity.generate();
@@ -248,7 +248,11 @@ describe('comms node lifecycle', function () {
       expect(await node.dial(other.publicKey).catch((e: unknown) => e)).to.be.instanceOf(NodeNotRunning);
       await node.start();
       await node.dial(other.publicKey, { addresses: other.listenAddresses.map(String) });
+      const seenOther = record(other);
       await node.stop();
+      // A graceful stop: the peer saw GoAway and a clean close, not an error.
+      await until('other saw the disconnect', () => seenOther.some((e) => e.type === 'peer.disconnected'));
+      expect(seenOther.find((e) => e.type === 'peer.disconnected')!.error).to.equal(undefined);
       expect(await node.dial(other.publicKey).catch((e: unknown) => e)).to.be.instanceOf(NodeNotRunning);
       const again = make();
       await again.start();
