@@ -19,6 +19,7 @@ import type { LivenessServiceInit } from '../channels/liveness.js';
 import type { ProtocolHandler } from '../channels/protocol-registry.js';
 import { TcpTransport } from '../transports/tcp/tcp.js';
 import type { Transport } from '../transports/transport.js';
+import type { InboundMiddleware, OutboundMiddleware } from '../actors/messaging/messaging.logic.js';
 import { CommsNode } from './comms-node.js';
 import {
   DEFAULT_COMMS_CONFIG,
@@ -26,6 +27,7 @@ import {
   type CommsConfig,
   type CommsConnectivityConfig,
   type CommsLimits,
+  type CommsMessagingConfig,
   type CommsTimeouts,
   type PeerStoreConfig,
 } from './config.js';
@@ -49,6 +51,7 @@ export class CommsBuilder {
   #connectivity: CommsConnectivityConfig = { ...DEFAULT_COMMS_CONFIG.connectivity };
   #liveness: LivenessServiceInit | undefined;
   #allowMemory: boolean | undefined;
+  #messaging: CommsMessagingConfig = { ...DEFAULT_COMMS_CONFIG.messaging, inbound: [], outbound: [] };
 
   /** The node's Ed25519 identity (required). */
   withNodeIdentity(identity: NodeIdentity): this {
@@ -135,6 +138,22 @@ export class CommsBuilder {
     return this;
   }
 
+  /** Messaging bounds (or `enabled: false` for a node without `/tari/messaging/0.1.0`). */
+  withMessaging(messaging: Partial<Omit<CommsMessagingConfig, 'inbound' | 'outbound'>>): this {
+    this.#messaging = { ...this.#messaging, ...messaging };
+    return this;
+  }
+  /** Adds an inbound middleware (run in order on every received message; undefined drops it). */
+  withInboundMiddleware(middleware: InboundMiddleware): this {
+    this.#messaging.inbound.push(middleware);
+    return this;
+  }
+  /** Adds an outbound middleware (run in order on every message sent; undefined drops it). */
+  withOutboundMiddleware(middleware: OutboundMiddleware): this {
+    this.#messaging.outbound.push(middleware);
+    return this;
+  }
+
   /** The configuration as it stands (defaults filled in), before validation. */
   config(): CommsConfig {
     const transports = this.#transports.length > 0 ? [...this.#transports] : [new TcpTransport()];
@@ -156,6 +175,7 @@ export class CommsBuilder {
       connectivity: this.#connectivity,
       liveness: this.#liveness,
       allowMemoryAddresses: this.#allowMemory ?? transports.some((t) => t.name === 'memory'),
+      messaging: { ...this.#messaging, inbound: [...this.#messaging.inbound], outbound: [...this.#messaging.outbound] },
     };
   }
 

@@ -17,6 +17,8 @@ import type { PeerConnection, UpgradeConfig } from '../channels/upgrade.js';
 import type { YamuxStream } from '../channels/yamux/stream.js';
 import { connect, startConnectionManager, type ConnectionManagerActor } from '../actors/connection-manager/index.js';
 import { startConnectivity, waitForConnectivity, type ConnectivityActor, type ConnectivityStatus } from '../actors/connectivity/index.js';
+import { Inbox, messagingHandler, sendMessage, startMessaging, type InboundMessage, type MessagingActor, type SendOutcome } from '../actors/messaging/index.js';
+import { MESSAGING_PROTOCOL } from '../protocols/messaging/index.js';
 import type { RejectReason } from '../actors/listener/listener.events.js';
 import { startPeerManager, type PeerManagerClient } from '../actors/peer-manager/index.js';
 import { LmdbPeerStore } from '../storage/lmdb-store.js';
@@ -37,6 +39,10 @@ export interface CommsNodeEvents {
   'connection.rejected': [event: { reason: RejectReason; remoteAddress: string | undefined; error: PlainError | undefined }];
   'peer.banned': [event: { publicKey: PublicKey; durationMs: number; reason: string }];
   'connectivity.status': [event: { status: ConnectivityStatus; connections: number }];
+  /** A message arrived (after the inbound middleware). */
+  message: [message: InboundMessage];
+  /** A messaging substream ended mid-frame: a partial message was lost. */
+  'message.truncated': [event: { from: PublicKey; lostBytes: number }];
   /** An actor of the node failed (a bug, not bad input); without a listener it is logged. */
   error: [error: Error];
 }
@@ -76,6 +82,8 @@ export interface CommsActors {
   peerManager: PeerManagerClient['actor'];
   connectionManager: ConnectionManagerActor;
   connectivity: ConnectivityActor;
+  /** Undefined when messaging is disabled. */
+  messaging: MessagingActor | undefined;
 }
 
 /** A comms node: start it, dial peers, open substreams, serve protocols, watch its events, stop it. */
@@ -88,6 +96,8 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
   #cm: ConnectionManagerActor | undefined;
   #connectivity: ConnectivityActor | undefined;
   #pool: PoolExecutor | undefined;
+  #messaging: MessagingActor | undefined;
+  #inbox: Inbox | undefined;
   #listening: Multiaddr[] = [];
   #claimedAt = 0n;
 
@@ -95,6 +105,24 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
     super();
     this.config = config;
     for (const p of config.protocols) this.protocols.register(p.id, p.handler);
+    if (config.messaging.enabled) {
+      this.protocols.register(
+        MESSAGING_PROTOCOL,
+        messagingHandler({
+          maxMessageBytes: config.messaging.maxMessageBytes,
+          middleware: config.messaging.inbound,
+          deliver: async (message) => {
+            this.emit('message', message);
+            await this.#inbox?.push(message);
+          },
+          reports: {
+            // An oversized frame: the peer is reported (banned and disconnected by connectivity).
+            violation: (from, error) => this.#cm?.send({ type: 'peer.misbehaved', publicKey: from, error: error.toPlain() }),
+            truncated: (from, lostBytes) => this.emit('message.truncated', { from, lostBytes }),
+          },
+        }),
+      );
+    }
   }
 
   get publicKey(): PublicKey {
@@ -114,7 +142,7 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
   /** The actor system behind the node. */
   get actors(): CommsActors {
     this.#assertRunning();
-    return { peerManager: this.#peers!.actor, connectionManager: this.#cm!, connectivity: this.#connectivity! };
+    return { peerManager: this.#peers!.actor, connectionManager: this.#cm!, connectivity: this.#connectivity!, messaging: this.#messaging };
   }
 
   /** The peer manager (promise API over its actor). */
@@ -179,6 +207,18 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
       );
       this.#connectivity.on('connectivity.status', (e) => this.emit('connectivity.status', { status: e.status, connections: e.connections }));
       this.#connectivity.on('peer.banned', (e) => this.emit('peer.banned', { publicKey: e.publicKey, durationMs: e.durationMs, reason: e.reason }));
+      if (c.messaging.enabled) {
+        this.#messaging = startMessaging(
+          {
+            openStream: async (publicKey) => (await this.openStream(publicKey, [MESSAGING_PROTOCOL])).stream,
+            maxMessageBytes: c.messaging.maxMessageBytes,
+            maxQueued: c.messaging.maxQueued,
+            maxQueuedBytes: c.messaging.maxQueuedBytes,
+            maxQueuedPerPeer: c.messaging.maxQueuedPerPeer,
+          },
+          (err) => this.#fatal('messaging', err),
+        );
+      }
       this.#listening = await this.#whenListening(cm, endpoints.length);
       this.#state = 'running';
       this.emit('listening', this.listenAddresses);
@@ -202,6 +242,8 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
     if (this.#state === 'stopping') return;
     this.#state = 'stopping';
     this.#connectivity?.stop();
+    this.#messaging?.stop();
+    this.#inbox?.close();
     const cm = this.#cm;
     if (cm && cm.getSnapshot().status === 'active') {
       const done = new Promise<void>((resolve) => {
@@ -235,6 +277,27 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
     const existing = this.#connectionTo(keyOf(peer));
     const connection = existing ?? (await this.dial(peer, options)).connection;
     return connection.openStream(protocols, options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs });
+  }
+
+  /**
+   * Sends one message to a peer (queued while it is dialed). Resolves with its outcome: written
+   * to the peer's messaging substream, or failed with a typed reason (never rejects).
+   */
+  send(peer: PeerKey, body: Uint8Array): Promise<SendOutcome> {
+    this.#assertRunning();
+    if (!this.#messaging) throw new NodeNotRunning('messaging is disabled on this node');
+    return sendMessage(this.#messaging, keyOf(peer), body, { middleware: this.config.messaging.outbound });
+  }
+
+  /**
+   * The messages received from now on, in order, as an async iterator (one per node). At most
+   * `messaging.inboxCapacity` wait to be read; beyond, the senders' substreams stop being read.
+   */
+  messages(): AsyncIterable<InboundMessage> {
+    this.#assertRunning();
+    this.#inbox ??= new Inbox(this.config.messaging.inboxCapacity);
+    const inbox = this.#inbox;
+    return { [Symbol.asyncIterator]: () => inbox[Symbol.asyncIterator]() };
   }
 
   /** Closes the connection to a peer (gracefully), if there is one. */

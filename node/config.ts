@@ -13,6 +13,7 @@ import type { PeerStore } from '../storage/peer-store.js';
 import type { Transport } from '../transports/transport.js';
 import { MAX_PROTOCOL_ID_BYTES, MAX_PROTOCOLS } from '../protocols/identity/index.js';
 import type { PublicKey } from '../core/keys.js';
+import type { InboundMiddleware, OutboundMiddleware } from '../actors/messaging/messaging.logic.js';
 
 /** Where the node keeps its peers. */
 export type PeerStoreConfig = { kind: 'lmdb'; path: string } | { kind: 'memory' } | { kind: 'custom'; store: PeerStore };
@@ -59,6 +60,23 @@ export interface CommsConnectivityConfig {
   allowList: PublicKey[];
 }
 
+/** Messaging (PROTOCOL.md section 6): bounds and the message pipeline. */
+export interface CommsMessagingConfig {
+  /** Serve and send `/tari/messaging/0.1.0` (default true). */
+  enabled: boolean;
+  /** Largest body sent or accepted (8 MiB). */
+  maxMessageBytes: number;
+  /** Messages queued across all peers (16 384) and bytes (256 MiB); beyond, a send fails at once. */
+  maxQueued: number;
+  maxQueuedBytes: number;
+  /** Messages queued for one peer (1024). */
+  maxQueuedPerPeer: number;
+  /** Received messages held for `messages()` before the senders are slowed down (1024). */
+  inboxCapacity: number;
+  inbound: InboundMiddleware[];
+  outbound: OutboundMiddleware[];
+}
+
 /** A complete node configuration (what `CommsBuilder.build()` validates). */
 export interface CommsConfig {
   identity: NodeIdentity;
@@ -84,6 +102,7 @@ export interface CommsConfig {
   liveness: LivenessServiceInit | undefined;
   /** Accept `/memory` addresses in identities (simulations and tests). */
   allowMemoryAddresses: boolean;
+  messaging: CommsMessagingConfig;
 }
 
 /** Defaults: the PROTOCOL.md values, and tari_comms' where the protocol is silent. */
@@ -107,6 +126,16 @@ export const DEFAULT_COMMS_CONFIG = Object.freeze({
   dial: { rounds: 3, backoffMs: 1_000 },
   connectivity: { minConnectivity: 1, reapThreshold: 50, reapIntervalMs: 60_000, reapMinIdleMs: 20 * 60_000, allowList: [] as PublicKey[] },
   allowMemoryAddresses: false,
+  messaging: {
+    enabled: true,
+    maxMessageBytes: 8 * 1024 * 1024,
+    maxQueued: 16_384,
+    maxQueuedBytes: 256 * 1024 * 1024,
+    maxQueuedPerPeer: 1024,
+    inboxCapacity: 1024,
+    inbound: [] as InboundMiddleware[],
+    outbound: [] as OutboundMiddleware[],
+  },
 });
 
 /**
@@ -184,6 +213,10 @@ export function validateCommsConfig(config: CommsConfig): CommsConfig {
   check(nonNegativeInt(c.minConnectivity), 'connectivity.minConnectivity must be a non-negative integer');
   check(positiveInt(c.reapThreshold) && positiveInt(c.reapIntervalMs) && nonNegativeInt(c.reapMinIdleMs), 'connectivity reaper settings must be positive integers');
   check(c.allowList.every((k) => k instanceof Uint8Array && k.length === 32), 'connectivity.allowList holds 32-byte public keys');
+  const m = config.messaging;
+  for (const k of ['maxMessageBytes', 'maxQueued', 'maxQueuedBytes', 'maxQueuedPerPeer', 'inboxCapacity'] as const) check(positiveInt(m[k]), `messaging.${k} must be a positive integer`);
+  check(m.maxMessageBytes <= 0xffffffff, 'messaging.maxMessageBytes must fit a u32 frame length');
+  check([...m.inbound, ...m.outbound].every((f) => typeof f === 'function'), 'messaging middleware must be functions');
   if (problems.length > 0) throw new CommsConfigInvalid(problems);
   return config;
 }

@@ -1,0 +1,3 @@
+export * from './messaging.events.js';
+export * from './messaging.machine.js';
+export * from './messaging.logic.js';

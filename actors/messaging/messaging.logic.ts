@@ -1,0 +1,167 @@
+/**
+ * Messaging's real side: the actor with its outbox children, `sendMessage` for code that is not
+ * an actor (with the outbound middleware), and the inbound protocol handler (frames decoded,
+ * the inbound middleware, a bounded inbox whose fullness stops reading the substream, so the
+ * yamux window pushes back on the sender).
+ */
+import { createActor, type Actor } from 'xstate';
+import { TcommsError, toPlainError, type PlainError } from '../../core/errors.js';
+import type { PublicKey } from '../../core/keys.js';
+import type { ProtocolHandler } from '../../channels/protocol-registry.js';
+import { MessageFrameDecoder, MessageTooLarge } from '../../protocols/messaging/index.js';
+import { outboxLogic } from '../outbox/outbox.logic.js';
+import { requestReply } from '../request.js';
+import type { MessageOutcome } from './messaging.events.js';
+import { messagingMachine, type MessagingInput } from './messaging.machine.js';
+
+/** The messaging machine with its real outboxes. */
+export const messagingLogic = messagingMachine.provide({ actors: { outbox: outboxLogic } });
+/** A running messaging actor. */
+export type MessagingActor = Actor<typeof messagingLogic>;
+
+/** Starts the messaging actor (`systemId: messaging`), observed for errors. */
+export function startMessaging(input: MessagingInput, onError: (err: unknown) => void = (err) => console.error('messaging failed:', err)): MessagingActor {
+  const actor = createActor(messagingLogic, { input, systemId: 'messaging' });
+  actor.subscribe({ error: onError });
+  actor.start();
+  return actor;
+}
+
+/** A message on its way out, as the outbound middleware sees it. */
+export interface OutboundMessage {
+  to: PublicKey;
+  body: Uint8Array;
+}
+/** A message received, as the inbound middleware and the application see it. */
+export interface InboundMessage {
+  from: PublicKey;
+  body: Uint8Array;
+}
+/** Outbound middleware: returns the message to send (maybe changed), or undefined to drop it. */
+export type OutboundMiddleware = (message: OutboundMessage) => OutboundMessage | undefined | Promise<OutboundMessage | undefined>;
+/** Inbound middleware: returns the message to deliver (maybe changed), or undefined to drop it. */
+export type InboundMiddleware = (message: InboundMessage) => InboundMessage | undefined | Promise<InboundMessage | undefined>;
+
+/** The outcome of one message. */
+export type SendOutcome = { ok: true } | { ok: false; error: PlainError };
+
+/** Runs middleware in order; undefined as soon as one drops the message. */
+export async function runPipeline<M>(message: M, middleware: ReadonlyArray<(m: M) => M | undefined | Promise<M | undefined>>): Promise<M | undefined> {
+  let current: M | undefined = message;
+  for (const step of middleware) {
+    if (current === undefined) return undefined;
+    current = await step(current);
+  }
+  return current;
+}
+
+/**
+ * Sends one message through the outbound middleware and the messaging actor; resolves with its
+ * outcome (never rejects: a timeout is a failed outcome too).
+ */
+export async function sendMessage(actor: MessagingActor, to: PublicKey, body: Uint8Array, options: { middleware?: readonly OutboundMiddleware[]; timeoutMs?: number } = {}): Promise<SendOutcome> {
+  try {
+    const message = await runPipeline<OutboundMessage>({ to, body }, options.middleware ?? []);
+    if (message === undefined) return { ok: false, error: { name: 'MessageDropped', message: 'an outbound middleware dropped the message', kind: 'config' } };
+    const reply = await requestReply<MessageOutcome>(actor, 'messaging.outcome', { type: 'messaging.send', publicKey: message.to, body: message.body }, options.timeoutMs ?? 300_000);
+    return reply.ok ? { ok: true } : { ok: false, error: reply.error };
+  } catch (err) {
+    return { ok: false, error: toPlainError(err) };
+  }
+}
+
+/** A bounded queue of received messages with an async iterator; `push` waits while it is full. */
+export class Inbox {
+  readonly #items: InboundMessage[] = [];
+  #space: Array<() => void> = [];
+  #readers: Array<(r: IteratorResult<InboundMessage>) => void> = [];
+  #closed = false;
+
+  constructor(readonly capacity: number) {}
+
+  get size(): number {
+    return this.#items.length;
+  }
+
+  /** Adds a message; resolves once it is queued (waits while the inbox is full). */
+  async push(message: InboundMessage): Promise<void> {
+    if (this.#closed) return;
+    const reader = this.#readers.shift();
+    if (reader) return reader({ value: message, done: false });
+    while (this.#items.length >= this.capacity && !this.#closed) await new Promise<void>((resolve) => this.#space.push(resolve));
+    if (!this.#closed) this.#items.push(message);
+  }
+
+  /** Ends iteration; queued messages are dropped. */
+  close(): void {
+    this.#closed = true;
+    this.#items.length = 0;
+    for (const r of this.#readers.splice(0)) r({ value: undefined, done: true });
+    for (const s of this.#space.splice(0)) s();
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<InboundMessage> {
+    return {
+      next: () => {
+        const item = this.#items.shift();
+        if (item) {
+          this.#space.shift()?.();
+          return Promise.resolve({ value: item, done: false });
+        }
+        if (this.#closed) return Promise.resolve({ value: undefined, done: true });
+        return new Promise((resolve) => this.#readers.push(resolve));
+      },
+      return: () => {
+        this.close();
+        return Promise.resolve({ value: undefined, done: true });
+      },
+    };
+  }
+}
+
+/** What the inbound handler reports besides messages. */
+export interface InboundReports {
+  /** An oversized frame: the substream was reset; the peer broke the protocol. */
+  violation(from: PublicKey, error: TcommsError): void;
+  /** The substream ended mid-frame: that partial message is lost (not a violation). */
+  truncated(from: PublicKey, lostBytes: number): void;
+}
+
+/** The `/tari/messaging/0.1.0` handler: frames in, messages through the middleware into `deliver`. */
+export function messagingHandler(options: {
+  maxMessageBytes: number;
+  middleware: readonly InboundMiddleware[];
+  deliver: (message: InboundMessage) => Promise<void>;
+  reports: InboundReports;
+}): ProtocolHandler {
+  return (stream, { peer }) => {
+    const decoder = new MessageFrameDecoder(options.maxMessageBytes);
+    let chain = Promise.resolve();
+    stream.on('error', () => {});
+    stream.on('data', (chunk: Buffer) => {
+      let bodies: Uint8Array[];
+      try {
+        bodies = decoder.push(chunk);
+      } catch (err) {
+        stream.destroy(); // RST
+        if (err instanceof MessageTooLarge) options.reports.violation(peer.publicKey, err);
+        return;
+      }
+      if (bodies.length === 0) return;
+      // Delivery is in order; while it waits (a full inbox) the substream is not read.
+      stream.pause();
+      chain = chain.then(async () => {
+        for (const body of bodies) {
+          const message = await runPipeline<InboundMessage>({ from: peer.publicKey, body }, options.middleware);
+          if (message !== undefined) await options.deliver(message);
+        }
+        if (!stream.destroyed) stream.resume();
+      }).catch(() => void stream.destroy()); // a middleware that throws ends this substream only
+    });
+    stream.on('end', () => {
+      const lost = decoder.end();
+      if (lost !== undefined) options.reports.truncated(peer.publicKey, lost);
+      stream.end(); // the acceptor never writes: close our side too
+    });
+  };
+}

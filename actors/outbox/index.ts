@@ -1,0 +1,3 @@
+export * from './outbox.events.js';
+export * from './outbox.machine.js';
+export * from './outbox.logic.js';

@@ -1,0 +1,156 @@
+/**
+ * Messaging between whole nodes over TCP loopback (PROTOCOL.md section 6): volume and sizes in
+ * both directions with checksums, queue bounds, a receiver that restarts mid-stream, an oversized
+ * frame, and the middleware pipeline.
+ */
+import { expect } from 'chai';
+import { createHash, randomBytes } from 'node:crypto';
+import { NodeIdentity } from '../../core/keys.js';
+import { toHex } from '../../core/bytes.js';
+import type { SendOutcome, InboundMessage } from '../../actors/messaging/index.js';
+import { CommsBuilder, type CommsNode } from '../../node/index.js';
+import { blackhole } from '../support/blackhole.js';
+import { until } from '../support/wait.js';
+
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+describe('messaging between nodes over TCP', function () {
+  this.timeout(120_000);
+  const nodes: CommsNode[] = [];
+
+  async function node(name: string, configure: (b: CommsBuilder) => CommsBuilder = (b) => b, identity = NodeIdentity.generate(), listen = '/ip4/127.0.0.1/tcp/0'): Promise<CommsNode> {
+    const n = configure(new CommsBuilder().withNodeIdentity(identity).withUserAgent(name).withListenAddress(listen).withDialPolicy({ rounds: 1 })).build();
+    nodes.push(n);
+    await n.start();
+    return n;
+  }
+  const learn = (at: CommsNode, about: CommsNode) => at.addPeer(about.publicKey, about.listenAddresses.map(String));
+
+  afterEach(async () => {
+    await Promise.all(nodes.splice(0).map((n) => n.stop()));
+  });
+
+  /** Receives `count` messages from `from` on `at`, in order, as checksums. */
+  function receive(at: CommsNode, count: number): Promise<string[]> {
+    return new Promise((resolve) => {
+      const got: string[] = [];
+      const on = (m: InboundMessage) => {
+        got.push(sha(m.body));
+        if (got.length === count) {
+          at.off('message', on);
+          resolve(got);
+        }
+      };
+      at.on('message', on);
+    });
+  }
+
+  /** Sends in order with at most `window` messages outstanding; the outcomes in send order. */
+  async function sendAll(from: CommsNode, to: CommsNode, bodies: Uint8Array[], window: number): Promise<SendOutcome[]> {
+    const outcomes: Array<Promise<SendOutcome>> = [];
+    for (let i = 0; i < bodies.length; i++) {
+      if (i >= window) await outcomes[i - window];
+      outcomes.push(from.send(to.publicKey, bodies[i]!));
+    }
+    return Promise.all(outcomes);
+  }
+
+  it('delivers thousands of messages of 0 B to 8 MiB both ways, in order, with no loss', async () => {
+    const a = await node('a');
+    const b = await node('b');
+    await Promise.all([learn(a, b), learn(b, a)]);
+    const sizes = (n: number) => [0, 1, 8 * 1024 * 1024, 65_535, 65_536, 1024 * 1024, ...Array.from({ length: n - 6 }, (_, i) => (i * 7919) % 4096)];
+    const aBodies = sizes(2500).map((n) => randomBytes(n));
+    const bBodies = sizes(2500).map((n) => randomBytes(n));
+    const [atB, atA] = [receive(b, aBodies.length), receive(a, bBodies.length)];
+    // Within the per-peer queue bound (1024): at most 512 outstanding per direction.
+    const outcomes = (await Promise.all([sendAll(a, b, aBodies, 512), sendAll(b, a, bBodies, 512)])).flat();
+    const failed = outcomes.filter((o) => !o.ok);
+    expect(failed.length, JSON.stringify([...new Set(failed.map((o) => JSON.stringify(o)))].slice(0, 3))).to.equal(0);
+    expect(await atB).to.deep.equal(aBodies.map(sha));
+    expect(await atA).to.deep.equal(bBodies.map(sha));
+    // One connection and one messaging substream each way were enough.
+    expect(a.connections()).to.have.length(1);
+  });
+
+  it('bounds the queue per peer and in total: a send beyond fails at once with QueueFull', async () => {
+    const hole = await blackhole();
+    try {
+      const a = await node('a', (x) => x.withMessaging({ maxQueuedPerPeer: 10, maxQueued: 15 }).withTimeouts({ dialAttemptMs: 1_500 }));
+      const [p, q] = [NodeIdentity.generate().publicKey, NodeIdentity.generate().publicKey];
+      await a.addPeer(p, [`/ip4/127.0.0.1/tcp/${hole.port}`]);
+      await a.addPeer(q, [`/ip4/127.0.0.1/tcp/${hole.port}`]);
+      const toP = Array.from({ length: 12 }, () => a.send(p, randomBytes(10)));
+      const toQ = Array.from({ length: 6 }, () => a.send(q, randomBytes(10)));
+      const settled = await Promise.all([...toP, ...toQ]);
+      const names = (list: SendOutcome[]) => list.map((o) => (o.ok ? 'ok' : o.error.name));
+      // p: 10 queued (then failed by the dial), 2 refused; q: 5 fit the total of 15, 1 refused.
+      expect(names(settled.slice(0, 12)).filter((n) => n === 'QueueFull')).to.have.length(2);
+      expect(names(settled.slice(12)).filter((n) => n === 'QueueFull')).to.have.length(1);
+      expect(names(settled).filter((n) => n === 'ok')).to.have.length(0);
+      expect(names(settled).filter((n) => n !== 'QueueFull')).to.have.length(15); // every queued one reported failed (the dial)
+      expect(await a.send(p, new Uint8Array(9 * 1024 * 1024))).to.deep.include({ ok: false });
+    } finally {
+      hole.close();
+    }
+  });
+
+  it('keeps sending across a receiver restart: every message settles, none is lost silently', async () => {
+    const identity = NodeIdentity.generate();
+    let b = await node('b', (x) => x, identity);
+    const port = b.listenAddresses[0]!.getComponents()[1]!.value;
+    const a = await node('a', (x) => x.withDialPolicy({ rounds: 10, backoffMs: 100 }));
+    await learn(a, b);
+    const received: string[] = [];
+    const record = (n: CommsNode) => n.on('message', (m) => received.push(sha(m.body)));
+    record(b);
+    const bodies = Array.from({ length: 3000 }, (_, i) => randomBytes(100 + (i % 900)));
+    const outcomes: Array<Promise<SendOutcome>> = [];
+    for (const [i, body] of bodies.entries()) {
+      if (i >= 500) await outcomes[i - 500]; // within the per-peer queue bound
+      outcomes.push(a.send(b.publicKey, body));
+      if (i === 1000) {
+        await until('b got some', () => received.length > 200, 20_000);
+        await b.stop();
+        b = await node('b again', (x) => x, identity, `/ip4/127.0.0.1/tcp/${port}`);
+        record(b);
+      }
+    }
+    const settled = await Promise.all(outcomes);
+    const ok = settled.filter((o) => o.ok).length;
+    expect(ok + settled.filter((o) => !o.ok).length).to.equal(bodies.length);
+    await until('the last written message arrived', () => received.includes(sha(bodies[settled.map((o) => o.ok).lastIndexOf(true)]!)), 20_000);
+    // What arrived is in send order, checksums intact, and the restarted node got messages.
+    const order = new Map(bodies.map((body, i) => [sha(body), i]));
+    const indices = received.map((h) => order.get(h)!);
+    expect(indices.every((v, i) => i === 0 || v > indices[i - 1]!)).to.equal(true);
+    expect(indices.at(-1)).to.be.greaterThan(1000);
+    expect(ok).to.be.greaterThan(2000);
+  });
+
+  it('an oversized frame is a violation: the sender is banned and disconnected, the node keeps serving', async () => {
+    const small = await node('small', (x) => x.withMessaging({ maxMessageBytes: 1024 }));
+    const big = await node('big');
+    const other = await node('other');
+    await Promise.all([learn(big, small), learn(other, small)]);
+    const banned = new Promise<{ publicKey: Uint8Array }>((resolve) => small.on('peer.banned', resolve));
+    expect((await big.send(small.publicKey, randomBytes(2048))).ok).to.equal(true); // written on big's side
+    expect(toHex((await banned).publicKey)).to.equal(toHex(big.publicKey));
+    await until('big disconnected', () => small.connections().every((c) => toHex(c.publicKey) !== toHex(big.publicKey)));
+    const got = receive(small, 1);
+    expect((await other.send(small.publicKey, Buffer.from('still here'))).ok).to.equal(true);
+    expect(await got).to.deep.equal([sha(Buffer.from('still here'))]);
+  });
+
+  it('runs the outbound and inbound middleware in order; a middleware can drop a message', async () => {
+    const a = await node('a', (x) => x.withOutboundMiddleware((m) => ({ ...m, body: Buffer.concat([Buffer.from('v1:'), m.body]) })));
+    const b = await node('b', (x) =>
+      x.withInboundMiddleware((m) => (Buffer.from(m.body).toString().endsWith('drop') ? undefined : m)).withInboundMiddleware((m) => ({ ...m, body: Buffer.from(Buffer.from(m.body).toString().toUpperCase()) })),
+    );
+    await learn(a, b);
+    const inbox = b.messages()[Symbol.asyncIterator]();
+    for (const text of ['one', 'please drop', 'two']) expect((await a.send(b.publicKey, Buffer.from(text))).ok).to.equal(true);
+    expect(Buffer.from((await inbox.next()).value!.body).toString()).to.equal('V1:ONE');
+    expect(Buffer.from((await inbox.next()).value!.body).toString()).to.equal('V1:TWO');
+  });
+});
