@@ -62,6 +62,7 @@ function refusal(c: MessagingContext, bytes: number): PlainError | undefined {
   return undefined;
 }
 
+/** The messaging state chart (see the module comment). */
 export const messagingMachine = setup({
   types: {
     context: {} as MessagingContext,

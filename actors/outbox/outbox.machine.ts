@@ -60,6 +60,7 @@ const notProvided = (name: string) => () => {
 
 const queueFull = (max: number): PlainError => ({ name: 'QueueFull', message: `${max} messages are already queued for this peer`, kind: 'transport' });
 
+/** The outbox state chart (see the module comment). */
 export const outboxMachine = setup({
   types: {
     context: {} as OutboxContext,

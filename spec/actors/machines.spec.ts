@@ -10,8 +10,10 @@ import { listenerMachine } from '../../actors/listener/index.js';
 import { peerManagerMachine } from '../../actors/peer-manager/index.js';
 import { peerConnectionMachine } from '../../actors/peer-connection/index.js';
 import { connectivityMachine } from '../../actors/connectivity/index.js';
+import { messagingMachine } from '../../actors/messaging/index.js';
+import { outboxMachine } from '../../actors/outbox/index.js';
 
-const MACHINES: AnyStateMachine[] = [peerManagerMachine, listenerMachine, dialerMachine, connectionManagerMachine, peerConnectionMachine, connectivityMachine];
+const MACHINES: AnyStateMachine[] = [peerManagerMachine, listenerMachine, dialerMachine, connectionManagerMachine, peerConnectionMachine, connectivityMachine, outboxMachine, messagingMachine];
 
 /** Paths of inline (function) implementations in a machine config. */
 function inlineImplementations(node: unknown, path: string, out: string[]): string[] {
