@@ -1,138 +1,131 @@
 /**
- * `npm start`: what exists today, end to end. Two nodes with fresh identities meet over TCP
- * loopback: the initiator writes the wire byte, both run the Noise XX handshake (the initiator
- * checks it reached the key it dialed), exchange encrypted messages, and a third party with the
- * wrong key is refused before the initiator reveals itself. Later issues replace this with the
- * full node demo.
+ * `npm start`: the main job on embedded defaults. Five nodes with LMDB peer stores in a
+ * temporary directory start on loopback TCP, connect in a mesh (each dials the others it knows),
+ * exchange messages (small ones between every pair, and a large one around the ring) with
+ * checksums, and the command prints a progress bar and a summary, then exits 0 (1 on any loss).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import { connect, createServer, type Socket } from 'node:net';
-import { NoiseSecureChannel, noiseStaticKeys } from '../channels/secure-channel.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { toHex } from '../core/bytes.js';
-import { NodeIdentity, type PublicKey } from '../core/keys.js';
-import type { SecureDuplex } from '../channels/secure-duplex.js';
+import { NodeIdentity } from '../core/keys.js';
+import { CommsBuilder, type CommsNode } from '../node/index.js';
 
-const NETWORK_BYTE = 0x00;
+const NODES = 5;
+const SMALL_PER_PAIR = 400; // 1 KiB messages from every node to every other
+const LARGE = 4 * 1024 * 1024; // one per node, to the next around the ring
 
-function log(line: string): void {
-  process.stdout.write(line + '\n');
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+const short = (key: Uint8Array) => toHex(key).slice(0, 8);
+const tty = process.stdout.isTTY === true;
+
+function bar(done: number, total: number): void {
+  const width = 30;
+  const filled = Math.round((done / total) * width);
+  const line = `  [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} messages`;
+  if (tty) process.stdout.write(`\r${line}`);
+  else if (done === total || done % Math.ceil(total / 5) === 0) process.stdout.write(`${line}\n`);
 }
 
-/** Resolve with the first line (or everything, at end), leaving the stream open. */
-function readLine(stream: SecureDuplex): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let text = '';
-    const cleanup = () => {
-      stream.off('data', onData);
-      stream.off('end', onEnd);
-      stream.off('error', onError);
-      stream.pause();
-    };
-    const onData = (chunk: Buffer) => {
-      text += chunk.toString();
-      if (text.includes('\n')) {
-        cleanup();
-        resolve(text.slice(0, text.indexOf('\n')));
-      }
-    };
-    const onEnd = () => {
-      cleanup();
-      resolve(text);
-    };
-    const onError = (err: Error) => {
-      cleanup();
-      reject(err);
-    };
-    stream.on('data', onData);
-    stream.on('end', onEnd);
-    stream.on('error', onError);
-  });
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-/** A responder: reads the wire byte, runs the handshake, answers one message. */
-function serve(identity: NodeIdentity, onSession: (s: SecureDuplex) => Promise<void>) {
-  const channel = new NoiseSecureChannel({ staticKeys: noiseStaticKeys(identity), networkByte: NETWORK_BYTE });
-  return createServer({ allowHalfOpen: true }, (socket: Socket) => {
-    socket.once('readable', () => {
-      const wire = socket.read(1) as Buffer | null;
-      if (wire === null || wire[0] !== NETWORK_BYTE) return socket.destroy();
-      channel.secureInbound(socket).then(onSession, () => socket.destroy());
-    });
-  });
-}
-
-async function dial(identity: NodeIdentity, port: number, dialedPublicKey: PublicKey): Promise<SecureDuplex> {
-  const socket = connect({ host: '127.0.0.1', port, noDelay: true, allowHalfOpen: true });
-  await once(socket, 'connect');
-  socket.write(Uint8Array.of(NETWORK_BYTE));
-  const channel = new NoiseSecureChannel({ staticKeys: noiseStaticKeys(identity), networkByte: NETWORK_BYTE });
-  return channel.secureOutbound(socket, { dialedPublicKey });
-}
-
-async function main(): Promise<void> {
-  const alice = NodeIdentity.generate();
-  const bob = NodeIdentity.generate();
-  log('tcomms demo: a Noise XX secure channel over TCP loopback');
-  log(`  alice  public key ${toHex(alice.publicKey)}  NodeId ${toHex(alice.nodeId)}`);
-  log(`  bob    public key ${toHex(bob.publicKey)}  NodeId ${toHex(bob.nodeId)}`);
-
-  const server = serve(bob, async (s) => {
-    const question = await readLine(s);
-    s.end(`bob got ${JSON.stringify(question)} over an encrypted channel\n`);
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  log(`  bob listens on /ip4/127.0.0.1/tcp/${port}`);
-
-  const t = performance.now();
-  const secure = await dial(alice, port, bob.publicKey);
-  log(`  alice dialed bob: wire byte 0x00, XX handshake done in ${(performance.now() - t).toFixed(1)} ms`);
-  log(`  handshake hash ${toHex(secure.handshakeHash)}`);
-  secure.write('hello bob\n');
-  log(`  alice received: ${await readLine(secure)}`);
-  secure.destroy();
-
-  // Bulk: 64 MiB through the channel, checked end to end.
-  const bulk = serve(bob, async (s) => {
-    const hash = createHash('sha256');
-    s.on('data', (chunk: Buffer) => hash.update(chunk));
-    s.on('end', () => s.end(hash.digest('hex') + '\n'));
-  });
-  bulk.listen(0, '127.0.0.1');
-  await once(bulk, 'listening');
-  const bulkPort = (bulk.address() as { port: number }).port;
-  const data = randomBytes(64 * 1024 * 1024);
-  const stream = await dial(alice, bulkPort, bob.publicKey);
-  const start = performance.now();
-  for (let o = 0; o < data.length; o += 65536) if (!stream.write(data.subarray(o, o + 65536))) await once(stream, 'drain');
-  stream.end();
-  const digest = await readLine(stream);
-  const seconds = (performance.now() - start) / 1000;
-  const ok = digest === createHash('sha256').update(data).digest('hex');
-  log(`  64 MiB sent encrypted in ${seconds.toFixed(2)} s (${(64 / seconds).toFixed(0)} MiB/s, both ends in this process), SHA-256 ${ok ? 'matches' : 'MISMATCH'}`);
-
-  // An impostor: alice dials bob's key but mallory answers. Alice aborts after message 2.
-  const mallory = NodeIdentity.generate();
-  const fake = serve(mallory, async () => {});
-  // The impostor's handshake ends when alice hangs up: expected, not worth a line.
-  fake.on('connection', (socket: Socket) => socket.on('error', () => {}));
-  fake.listen(0, '127.0.0.1');
-  await once(fake, 'listening');
+async function main(): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'tcomms-demo-'));
+  const nodes: CommsNode[] = [];
   try {
-    await dial(alice, (fake.address() as { port: number }).port, bob.publicKey);
-    log('  impostor: NOT detected');
-    process.exitCode = 1;
-  } catch (err) {
-    log(`  impostor answering for bob: refused with ${(err as Error).name}, before alice sent her static key`);
+    process.stdout.write(`tcomms demo: ${NODES} nodes on 127.0.0.1, LMDB peer stores in ${dir}\n`);
+    for (let i = 0; i < NODES; i++) {
+      const node = new CommsBuilder()
+        .withNodeIdentity(NodeIdentity.generate())
+        .withUserAgent(`demo-${i}`)
+        .withListenAddress('/ip4/127.0.0.1/tcp/0')
+        .withPeerStore({ kind: 'lmdb', path: join(dir, `node-${i}`) })
+        .build();
+      await node.start();
+      nodes.push(node);
+      process.stdout.write(`  node ${i}: ${short(node.publicKey)}... listening on ${node.listenAddresses.join(' ')}\n`);
+    }
+    // Every node learns every other's address; then each dials the ones after it (a full mesh).
+    for (const a of nodes) for (const b of nodes) if (a !== b) await a.addPeer(b.publicKey, b.listenAddresses.map(String));
+    const dialMs: number[] = [];
+    await Promise.all(
+      nodes.flatMap((a, i) =>
+        nodes.slice(i + 1).map(async (b) => {
+          const t = performance.now();
+          await a.dial(b.publicKey);
+          dialMs.push(performance.now() - t);
+        }),
+      ),
+    );
+    const connections = nodes.reduce((n, node) => n + node.connections().filter((c) => c.direction === "outbound").length, 0);
+    process.stdout.write(`  ${connections} connections (Noise XX, yamux, identities exchanged); dial + handshake p50 ${percentile(dialMs, 50).toFixed(2)} ms, p95 ${percentile(dialMs, 95).toFixed(2)} ms\n`);
+
+    // Messages: what each node expects to receive, by checksum.
+    const expected = new Map<CommsNode, Map<string, number>>(nodes.map((n) => [n, new Map()]));
+    const plan: Array<{ from: CommsNode; to: CommsNode; body: Uint8Array }> = [];
+    for (const from of nodes) for (const to of nodes) if (from !== to) for (let k = 0; k < SMALL_PER_PAIR; k++) plan.push({ from, to, body: randomBytes(1024) });
+    nodes.forEach((from, i) => plan.push({ from, to: nodes[(i + 1) % NODES]!, body: randomBytes(LARGE) }));
+    for (const { to, body } of plan) {
+      const m = expected.get(to)!;
+      const h = sha(body);
+      m.set(h, (m.get(h) ?? 0) + 1);
+    }
+    let received = 0;
+    let corrupt = 0;
+    const total = plan.length;
+    const allIn = new Promise<void>((resolve) => {
+      for (const node of nodes) {
+        node.on('message', (msg) => {
+          const m = expected.get(node)!;
+          const h = sha(msg.body);
+          const left = m.get(h) ?? 0;
+          if (left === 0) corrupt++;
+          else m.set(h, left - 1);
+          received++;
+          bar(received, total);
+          if (received === total) resolve();
+        });
+      }
+    });
+    const started = performance.now();
+    // Per sender, at most 256 messages outstanding (within the per-peer queue bound).
+    const outcomes = await Promise.all(
+      nodes.map(async (from) => {
+        const mine = plan.filter((p) => p.from === from);
+        const pending: Array<Promise<{ ok: boolean }>> = [];
+        for (let i = 0; i < mine.length; i++) {
+          if (i >= 256) await pending[i - 256];
+          pending.push(from.send(mine[i]!.to.publicKey, mine[i]!.body));
+        }
+        return Promise.all(pending);
+      }),
+    );
+    const failed = outcomes.flat().filter((o) => !o.ok).length;
+    const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 60_000).unref());
+    const finished = await Promise.race([allIn.then(() => 'ok' as const), timeout]);
+    const seconds = (performance.now() - started) / 1000;
+    if (tty) process.stdout.write('\n');
+    const bytes = plan.reduce((n, p) => n + p.body.length, 0);
+    process.stdout.write(
+      [
+        'summary',
+        `  nodes:               ${NODES}`,
+        `  connections:         ${connections}`,
+        `  handshake latency:   p50 ${percentile(dialMs, 50).toFixed(2)} ms (dial, Noise XX, yamux, identity exchange)`,
+        `  messages delivered:  ${received}/${total}, checksums ${corrupt === 0 ? 'all match' : `${corrupt} MISMATCHED`}, ${failed} failed to send`,
+        `  throughput:          ${(bytes / 1024 / 1024 / seconds).toFixed(1)} MiB/s, ${(total / seconds).toFixed(0)} messages/s over ${seconds.toFixed(2)} s`,
+        '',
+      ].join('\n'),
+    );
+    return finished === 'ok' && corrupt === 0 && failed === 0 ? 0 : 1;
+  } finally {
+    await Promise.all(nodes.map((n) => n.stop()));
+    rmSync(dir, { recursive: true, force: true });
   }
-  for (const s of [server, bulk, fake]) s.close();
-  if (!ok) process.exitCode = 1;
-  log('done.');
 }
 
-main().catch((err: Error) => {
-  process.stderr.write(`tcomms demo failed: ${err.name}: ${err.message}\n`);
-  process.exit(1);
-});
+process.exitCode = await main();

@@ -84,18 +84,19 @@ export const dialPeer = fromPromise<void, DialInput>(async ({ input, signal }) =
       if (addresses.length === 0) throw new DialExhausted([]);
       for (const address of addresses) {
         if (signal.aborted) throw new AbortedError('dial cancelled');
-        await input.peers.dialAttempted(input.publicKey, address).catch(() => undefined);
+        // Stats are written in the background: a store commit must not delay the dial.
+        void input.peers.dialAttempted(input.publicKey, address).catch(() => undefined);
         const started = performance.now();
         try {
           const connection = await attempt(input, address, signal);
-          await input.peers.dialSucceeded(input.publicKey, address, performance.now() - started).catch(() => undefined);
           report({ type: 'dial.succeeded', key: input.key, connection });
+          void input.peers.dialSucceeded(input.publicKey, address, performance.now() - started).catch(() => undefined);
           if (signal.aborted) connection.muxer.abort();
           return;
         } catch (err) {
           if (signal.aborted) throw new AbortedError('dial cancelled');
           failures.push({ address, error: toPlainError(err) });
-          await input.peers.dialFailed(input.publicKey, address, `${(err as Error).name}: ${(err as Error).message}`).catch(() => undefined);
+          void input.peers.dialFailed(input.publicKey, address, `${(err as Error).name}: ${(err as Error).message}`).catch(() => undefined);
           // The peer proved its key in Noise, then sent an invalid claim: a violation, not a bad address.
           if (err instanceof IdentityInvalid && err.publicKey !== undefined) throw err;
         }

@@ -1,0 +1,36 @@
+/**
+ * `tcomms inspect [node options]`: runs a node like `tcomms node` and writes the XState
+ * inspection stream of its actors (events, snapshots, actor creation) as JSON lines.
+ */
+import { toHex } from '../../core/bytes.js';
+import type { InspectionEvent } from 'xstate';
+import { nodeCommand } from './node.js';
+
+/** A JSON-safe summary of one inspection event. */
+export function inspectionLine(e: InspectionEvent): Record<string, unknown> {
+  const actor = (e.actorRef as { id?: string }).id;
+  switch (e.type) {
+    case '@xstate.actor':
+      return { inspect: 'actor', actor };
+    case '@xstate.event':
+      return { inspect: 'event', actor, source: (e.sourceRef as { id?: string } | undefined)?.id, event: e.event.type };
+    case '@xstate.snapshot': {
+      const snap = e.snapshot as { value?: unknown; status?: string };
+      return { inspect: 'snapshot', actor, event: e.event.type, value: snap.value, status: snap.status };
+    }
+    default:
+      return { inspect: e.type, actor };
+  }
+}
+
+/** Runs `tcomms inspect`. */
+export async function inspectCommand(argv: string[]): Promise<number> {
+  const write = (e: InspectionEvent) => {
+    try {
+      process.stdout.write(`${JSON.stringify(inspectionLine(e), (_k, v: unknown) => (v instanceof Uint8Array ? toHex(v) : v))}\n`);
+    } catch {
+      // a value that cannot be written as JSON: skip the line
+    }
+  };
+  return nodeCommand([...argv.filter((a) => a !== '--json'), '--json'], { inspect: write });
+}

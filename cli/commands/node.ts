@@ -1,0 +1,87 @@
+/**
+ * `tcomms node`: a long-running node with an LMDB peer store and an identity key file in its
+ * data directory (created on first run, reused after). SIGINT/SIGTERM stop it gracefully.
+ */
+import { mkdirSync } from 'node:fs';
+import type { InspectionEvent } from 'xstate';
+import { join } from 'node:path';
+import { toHex } from '../../core/bytes.js';
+import { CommsBuilder, type CommsNode } from '../../node/index.js';
+import { parseArgs } from '../args.js';
+import { loadOrCreateKeyFile } from '../keyfile.js';
+import { Output } from '../output.js';
+import { checkListenAddress, NETWORK_OPTIONS, parsePeerArg, protocolOptions, transportsFrom } from '../options.js';
+
+const SPEC = {
+  ...NETWORK_OPTIONS,
+  listen: 'strings',
+  'data-dir': 'string',
+  peer: 'strings',
+  echo: 'flag',
+  json: 'flag',
+  'tor-control': 'string',
+  'tor-cookie': 'string',
+  'tor-password': 'string',
+  'onion-port': 'string',
+} as const;
+
+/** The default listen address of `tcomms node`. */
+export const DEFAULT_LISTEN = '/ip4/127.0.0.1/tcp/18141';
+
+/** Runs `tcomms node` until SIGINT/SIGTERM. */
+export async function nodeCommand(argv: string[], hooks: { inspect?: (event: InspectionEvent) => void } = {}): Promise<number> {
+  const args = parseArgs(argv, SPEC);
+  const out = new Output(args.options.json === true);
+  const { networkByte, pattern } = protocolOptions(args);
+  const listen = ((args.options.listen as string[] | undefined) ?? [DEFAULT_LISTEN]).map(checkListenAddress);
+  const peers = ((args.options.peer as string[] | undefined) ?? []).map((p) => parsePeerArg(p, 'peer'));
+  const dataDir = (args.options['data-dir'] as string | undefined) ?? '.tcomms';
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const transports = transportsFrom(args, dataDir);
+  const { identity, created } = loadOrCreateKeyFile(join(dataDir, 'identity.json'));
+  const builder = new CommsBuilder()
+    .withNodeIdentity(identity)
+    .withNetworkByte(networkByte)
+    .withNoisePattern(pattern)
+    .withUserAgent('tcomms-cli/0.1.0')
+    .withPeerStore({ kind: 'lmdb', path: join(dataDir, 'peers') })
+    .withLiveness({ allow: ['127.0.0.1/32', '::1/128'] }); // `tcomms liveness` from this machine
+  for (const t of transports) builder.withTransport(t);
+  for (const a of listen) builder.withListenAddress(a);
+  const node = builder.build();
+  wire(node, out, args.options.echo === true);
+  await node.start();
+  if (hooks.inspect) for (const actor of Object.values(node.actors)) actor?.system.inspect(hooks.inspect);
+  out.event(
+    'listening',
+    { publicKey: identity.publicKey, nodeId: identity.nodeId, addresses: node.listenAddresses.map(String), created },
+    [`public key: ${toHex(identity.publicKey)}`, `node id:    ${toHex(identity.nodeId)}`, ...node.listenAddresses.map((a) => `listening:  ${a}`)].join('\n'),
+  );
+  for (const p of peers) {
+    await node.addPeer(p.publicKey, [p.address]);
+    node.dial(p.publicKey).catch((err: Error) => out.event('error', { message: `dial ${toHex(p.publicKey)}: ${err.message}` }, `error: dial ${toHex(p.publicKey)} failed: ${err.message}`));
+  }
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  await node.stop();
+  out.event('stopped', {}, 'stopped');
+  return 0;
+}
+
+function wire(node: CommsNode, out: Output, echo: boolean): void {
+  node.on('peer.connected', (e) => out.event('peer.connected', { publicKey: e.publicKey, direction: e.direction, userAgent: e.userAgent }, `connected:    ${toHex(e.publicKey)} (${e.direction}, ${e.userAgent})`));
+  node.on('peer.disconnected', (e) => out.event('peer.disconnected', { publicKey: e.publicKey, ...(e.error ? { reason: e.error.name } : {}) }, `disconnected: ${toHex(e.publicKey)}${e.error ? ` (${e.error.name})` : ''}`));
+  node.on('peer.banned', (e) => out.event('peer.banned', { publicKey: e.publicKey, durationMs: e.durationMs, reason: e.reason }, `banned:       ${toHex(e.publicKey)} (${e.reason})`));
+  node.on('error', (err) => out.event('error', { message: err.message }, `error: ${err.message}`));
+  node.on('message', (m) => {
+    out.event('message', { from: m.from, size: m.body.length, body: Buffer.from(m.body).toString('base64') }, `message:      ${m.body.length} bytes from ${toHex(m.from)}`);
+    if (echo) {
+      void node.send(m.from, m.body).then((o) => {
+        if (!o.ok) out.event('error', { message: `echo to ${toHex(m.from)}: ${o.error.name}: ${o.error.message}` }, `error: echo failed: ${o.error.name}`);
+      });
+    }
+  });
+}
