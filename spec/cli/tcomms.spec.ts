@@ -1,0 +1,160 @@
+/** The `tcomms` command as a person (or another tool) runs it: real processes, exact shapes. */
+import { expect } from 'chai';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { closedPort } from '../support/ports.js';
+import { toHex } from '../../core/bytes.js';
+import { NodeIdentity } from '../../core/keys.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const BIN = join(ROOT, 'cli', 'tcomms.js');
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(args: string[], timeoutMs = 60_000): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** A long-running `tcomms node` (or `inspect`) with its JSON lines. */
+async function startNode(args: string[]): Promise<{ child: ChildProcess; lines: Array<Record<string, unknown>>; first: Record<string, unknown>; stopped: Promise<number | null> }> {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines: Array<Record<string, unknown>> = [];
+  const stopped = new Promise<number | null>((resolve) => child.on('close', resolve));
+  const first = await new Promise<Record<string, unknown>>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no listening line within 30 s')), 30_000);
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const parsed = JSON.parse(line) as Record<string, unknown>;
+      lines.push(parsed);
+      if (parsed.event === 'listening') {
+        clearTimeout(timer);
+        resolve(parsed);
+      }
+    });
+  });
+  return { child, lines, first, stopped };
+}
+
+async function until(what: string, check: () => boolean, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('tcomms command', function () {
+  this.timeout(120_000);
+  let dir: string;
+  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'tcomms-cli-'))));
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('keygen --out writes a 0600 key file and refuses to overwrite it', async () => {
+    const file = join(dir, 'id.json');
+    const r = await run(['keygen', '--out', file, '--json']);
+    expect(r.code, r.stderr).to.equal(0);
+    const printed = JSON.parse(r.stdout) as { publicKey: string; nodeId: string };
+    expect(printed.publicKey).to.match(/^[0-9a-f]{64}$/);
+    expect(printed.nodeId).to.match(/^[0-9a-f]{26}$/);
+    expect(JSON.parse(readFileSync(file, 'utf8')).publicKey).to.equal(printed.publicKey);
+    expect(statSync(file).mode & 0o777).to.equal(0o600);
+    const again = await run(['keygen', '--out', file]);
+    expect(again.code).to.equal(2);
+    expect(again.stderr.trim().split('\n')).to.have.length(1);
+  });
+
+  it('node --echo and send --expect-echo across processes; peers lists the sender; liveness answers; SIGTERM stops it', async () => {
+    const data = join(dir, 'node');
+    const node = await startNode(['node', '--data-dir', data, '--listen', '/ip4/127.0.0.1/tcp/0', '--echo', '--json']);
+    try {
+      const to = `${node.first.publicKey as string}@${(node.first.addresses as string[])[0]}`;
+      const sent = await run(['send', '--to', to, '--size', '10000', '--count', '50', '--expect-echo', '--json']);
+      expect(sent.code, sent.stderr).to.equal(0);
+      const summary = JSON.parse(sent.stdout.trim()) as { event: string; count: number; bytes: number; echoed: number };
+      expect(summary).to.include({ event: 'sent', count: 50, bytes: 500_000, echoed: 50 });
+      const text = await run(['send', '--to', to, '--message', 'hello']);
+      expect(text.code, text.stderr).to.equal(0);
+      expect(text.stdout).to.match(/^sent 1 message \(5 bytes\) to [0-9a-f]{64} in \d+ ms\n$/);
+      await until('the message event', () => node.lines.some((l) => l.event === 'message' && l.body === Buffer.from('hello').toString('base64')));
+      expect(node.lines.some((l) => l.event === 'peer.connected')).to.equal(true);
+      const live = await run(['liveness', (node.first.addresses as string[])[0]!]);
+      expect(live.code, live.stderr).to.equal(0);
+      expect(live.stdout).to.match(/is live: round trip [\d.]+ ms/);
+      const peers = await run(['peers', '--data-dir', data, '--json']);
+      expect(peers.code, peers.stderr).to.equal(0);
+      expect(peers.stdout.trim().split('\n').map((l) => JSON.parse(l).userAgent)).to.include('tcomms-cli/0.1.0');
+    } finally {
+      node.child.kill('SIGTERM');
+    }
+    expect(await node.stopped).to.equal(0);
+    expect(node.lines.at(-1)).to.deep.equal({ event: 'stopped' });
+    // The key file is reused: same public key on the next start.
+    const again = await startNode(['node', '--data-dir', data, '--listen', '/ip4/127.0.0.1/tcp/0', '--json']);
+    again.child.kill('SIGINT');
+    expect(again.first.publicKey).to.equal(node.first.publicKey);
+    expect(again.first.created).to.equal(false);
+    expect(await again.stopped).to.equal(0);
+  });
+
+  it('mistakes print one clear line and a non-zero exit, no stack trace', async () => {
+    const key = toHex(NodeIdentity.generate().publicKey);
+    const cases: Array<[string[], number, RegExp]> = [
+      [['send', '--to', `${key}@/ip4/1.2.3/tcp/1`, '--message', 'x'], 2, /bad multiaddr/],
+      [['send', '--to', `nothex@/ip4/127.0.0.1/tcp/1`, '--message', 'x'], 2, /bad public key/],
+      [['node', '--listen', 'garbage'], 2, /bad multiaddr/],
+      [['nonsense'], 2, /unknown command/],
+      [['send', '--to', `${key}@/ip4/127.0.0.1/tcp/${await closedPort()}`, '--message', 'x'], 1, /not written.*(Refused|Exhausted|refused)/i],
+    ];
+    for (const [args, code, message] of cases) {
+      const r = await run(args);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).to.equal(code);
+      const out = (r.stderr + r.stdout).trim();
+      expect(out, args.join(' ')).to.match(message);
+      expect(out).to.not.match(/\n\s+at /); // no stack
+    }
+  });
+
+  it('a port in use is one line and exit 1', async () => {
+    const node = await startNode(['node', '--data-dir', join(dir, 'a'), '--listen', '/ip4/127.0.0.1/tcp/0', '--json']);
+    try {
+      const r = await run(['node', '--data-dir', join(dir, 'b'), '--listen', (node.first.addresses as string[])[0]!]);
+      expect(r.code).to.equal(1);
+      expect(r.stderr.trim().split('\n')).to.have.length(1);
+      expect(r.stderr).to.match(/NodeStartFailed|in use/);
+    } finally {
+      node.child.kill('SIGTERM');
+      await node.stopped;
+    }
+  });
+
+  it('inspect writes the XState inspection stream as JSON lines', async () => {
+    const node = await startNode(['inspect', '--data-dir', join(dir, 'i'), '--listen', '/ip4/127.0.0.1/tcp/0']);
+    try {
+      const r = await run(['send', '--to', `${node.first.publicKey as string}@${(node.first.addresses as string[])[0]}`, '--message', 'seen']);
+      expect(r.code, r.stderr).to.equal(0);
+      await until('inspection lines', () => node.lines.filter((l) => l.inspect === 'snapshot').length > 0 && node.lines.some((l) => l.inspect === 'event'));
+      expect(node.lines.some((l) => l.inspect === 'event' && typeof l.event === 'string')).to.equal(true);
+    } finally {
+      node.child.kill('SIGINT');
+      await node.stopped;
+    }
+  });
+});
