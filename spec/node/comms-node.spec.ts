@@ -93,7 +93,7 @@ for (const kind of KINDS) {
       const info = await a.dial(b.publicKey, { addresses: b.listenAddresses.map(String) });
       expect(info.userAgent).to.equal('bob');
       expect(info.direction).to.equal('outbound');
-      expect(info.supportedProtocols).to.deep.equal([ECHO]);
+      expect(info.supportedProtocols).to.deep.equal([ECHO, '/tari/messaging/0.1.0']);
       await until('bob sees alice', () => b.connections().length === 1);
       expect(b.connections()[0]!.direction).to.equal('inbound');
       expect(await echoRoundTrip(a, b, 'a->b')).to.equal('a->b');
