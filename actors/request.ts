@@ -1,6 +1,9 @@
 /**
  * Request/reply over an actor's mailbox for code that is not an actor: send a command with a
  * fresh `requestId`, wait for the emitted reply carrying it, and give up after `timeoutMs`.
+ *
+ * One subscription per actor and reply type routes every reply to its waiter by id, so many
+ * requests in flight cost O(1) each (a subscription per request made each reply visit them all).
  */
 import type { AnyActorRef } from 'xstate';
 import { TimeoutError } from '../core/errors.js';
@@ -12,6 +15,22 @@ export function newRequestId(prefix: string): string {
   return `${prefix}-${++next}`;
 }
 
+type Waiter = (reply: { requestId: string }) => void;
+const routers = new WeakMap<AnyActorRef, Map<string, Map<string, Waiter>>>();
+
+function waitersFor(actor: AnyActorRef, replyType: string): Map<string, Waiter> {
+  let byType = routers.get(actor);
+  if (!byType) routers.set(actor, (byType = new Map()));
+  let waiters = byType.get(replyType);
+  if (!waiters) {
+    const map = new Map<string, Waiter>();
+    waiters = map;
+    byType.set(replyType, map);
+    actor.on(replyType, (reply: { requestId: string }) => map.get(reply.requestId)?.(reply));
+  }
+  return waiters;
+}
+
 /** Sends `command` (with a new `requestId`) and resolves with the reply event of type `replyType` for it. */
 export function requestReply<R extends { requestId: string }>(
   actor: AnyActorRef,
@@ -20,16 +39,16 @@ export function requestReply<R extends { requestId: string }>(
   timeoutMs: number,
 ): Promise<R> {
   const requestId = newRequestId(command.type);
+  const waiters = waitersFor(actor, replyType);
   return new Promise<R>((resolve, reject) => {
     const timer = setTimeout(() => {
-      sub.unsubscribe();
+      waiters.delete(requestId);
       reject(new TimeoutError(`no reply to ${command.type} within ${timeoutMs} ms`));
     }, timeoutMs);
-    const sub = actor.on(replyType, (reply: R) => {
-      if (reply.requestId !== requestId) return;
+    waiters.set(requestId, (reply) => {
       clearTimeout(timer);
-      sub.unsubscribe();
-      resolve(reply);
+      waiters.delete(requestId);
+      resolve(reply as R);
     });
     actor.send({ ...command, requestId });
   });

@@ -17,7 +17,7 @@ import type { PeerConnection, UpgradeConfig } from '../channels/upgrade.js';
 import type { YamuxStream } from '../channels/yamux/stream.js';
 import { connect, startConnectionManager, type ConnectionManagerActor } from '../actors/connection-manager/index.js';
 import { startConnectivity, waitForConnectivity, type ConnectivityActor, type ConnectivityStatus } from '../actors/connectivity/index.js';
-import { Inbox, messagingHandler, sendMessage, startMessaging, type InboundMessage, type MessagingActor, type SendOutcome } from '../actors/messaging/index.js';
+import { Inbox, Messaging, messagingHandler, type InboundMessage, type MessagingActor, type SendOutcome } from '../actors/messaging/index.js';
 import { MESSAGING_PROTOCOL } from '../protocols/messaging/index.js';
 import type { RejectReason } from '../actors/listener/listener.events.js';
 import { startPeerManager, type PeerManagerClient } from '../actors/peer-manager/index.js';
@@ -96,7 +96,7 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
   #cm: ConnectionManagerActor | undefined;
   #connectivity: ConnectivityActor | undefined;
   #pool: PoolExecutor | undefined;
-  #messaging: MessagingActor | undefined;
+  #messaging: Messaging | undefined;
   #inbox: Inbox | undefined;
   #listening: Multiaddr[] = [];
   #claimedAt = 0n;
@@ -142,7 +142,7 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
   /** The actor system behind the node. */
   get actors(): CommsActors {
     this.#assertRunning();
-    return { peerManager: this.#peers!.actor, connectionManager: this.#cm!, connectivity: this.#connectivity!, messaging: this.#messaging };
+    return { peerManager: this.#peers!.actor, connectionManager: this.#cm!, connectivity: this.#connectivity!, messaging: this.#messaging?.actor };
   }
 
   /** The peer manager (promise API over its actor). */
@@ -208,16 +208,15 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
       this.#connectivity.on('connectivity.status', (e) => this.emit('connectivity.status', { status: e.status, connections: e.connections }));
       this.#connectivity.on('peer.banned', (e) => this.emit('peer.banned', { publicKey: e.publicKey, durationMs: e.durationMs, reason: e.reason }));
       if (c.messaging.enabled) {
-        this.#messaging = startMessaging(
-          {
-            openStream: async (publicKey) => (await this.openStream(publicKey, [MESSAGING_PROTOCOL])).stream,
-            maxMessageBytes: c.messaging.maxMessageBytes,
-            maxQueued: c.messaging.maxQueued,
-            maxQueuedBytes: c.messaging.maxQueuedBytes,
-            maxQueuedPerPeer: c.messaging.maxQueuedPerPeer,
-          },
-          (err) => this.#fatal('messaging', err),
-        );
+        this.#messaging = new Messaging({
+          openStream: async (publicKey) => (await this.openStream(publicKey, [MESSAGING_PROTOCOL])).stream,
+          maxMessageBytes: c.messaging.maxMessageBytes,
+          maxQueued: c.messaging.maxQueued,
+          maxQueuedBytes: c.messaging.maxQueuedBytes,
+          maxQueuedPerPeer: c.messaging.maxQueuedPerPeer,
+          outbound: c.messaging.outbound,
+          onError: (err) => this.#fatal('messaging', err),
+        });
       }
       this.#listening = await this.#whenListening(cm, endpoints.length);
       this.#state = 'running';
@@ -286,7 +285,7 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
   send(peer: PeerKey, body: Uint8Array): Promise<SendOutcome> {
     this.#assertRunning();
     if (!this.#messaging) throw new NodeNotRunning('messaging is disabled on this node');
-    return sendMessage(this.#messaging, keyOf(peer), body, { middleware: this.config.messaging.outbound });
+    return this.#messaging.send(keyOf(peer), body);
   }
 
   /**

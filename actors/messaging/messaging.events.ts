@@ -1,19 +1,17 @@
 /**
- * The messaging actor's mailbox and facts (PROTOCOL.md section 6): fire-and-forget messages to
- * peers, each answered with its outcome (written to the peer's substream, or failed).
+ * The messaging actor's mailbox (PROTOCOL.md section 6): control only. Messages wait in the
+ * peers' `OutboxQueue`s; the actor runs one outbox per peer that has messages, and drops idle
+ * ones.
  */
-import type { AnyActorRef } from 'xstate';
-import type { PlainError } from '../../core/errors.js';
 import type { PublicKey } from '../../core/keys.js';
+import type { OutboxQueue } from '../outbox/outbox-queue.js';
 import type { OutboxReport } from '../outbox/outbox.events.js';
 
 /** Everything the messaging actor receives. */
 export type MessagingEvent =
-  | { type: 'messaging.send'; requestId: string; publicKey: PublicKey; body: Uint8Array; replyTo?: AnyActorRef }
+  /** A peer's queue stopped being empty: make sure its outbox runs. */
+  | { type: 'messaging.wake'; publicKey: PublicKey; queue: OutboxQueue }
   | OutboxReport;
 
-/** A message's outcome. */
-export type MessageOutcome = { type: 'messaging.outcome'; requestId: string; ok: true } | { type: 'messaging.outcome'; requestId: string; ok: false; error: PlainError };
-
 /** What the messaging actor emits. */
-export type MessagingEmitted = MessageOutcome;
+export type MessagingEmitted = { type: 'messaging.outbox-dropped'; key: string };

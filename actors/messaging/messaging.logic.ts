@@ -5,27 +5,19 @@
  * yamux window pushes back on the sender).
  */
 import { createActor, type Actor } from 'xstate';
-import { TcommsError, toPlainError, type PlainError } from '../../core/errors.js';
+import { toHex } from '../../core/bytes.js';
+import { TcommsError, toPlainError } from '../../core/errors.js';
 import type { PublicKey } from '../../core/keys.js';
 import type { ProtocolHandler } from '../../channels/protocol-registry.js';
 import { MessageFrameDecoder, MessageTooLarge } from '../../protocols/messaging/index.js';
 import { outboxLogic } from '../outbox/outbox.logic.js';
-import { requestReply } from '../request.js';
-import type { MessageOutcome } from './messaging.events.js';
-import { messagingMachine, type MessagingInput } from './messaging.machine.js';
+import { OutboxQueue, type SendOutcome } from '../outbox/outbox-queue.js';
+import { DEFAULT_MESSAGING_CONFIG, messagingMachine, type MessagingInput } from './messaging.machine.js';
 
 /** The messaging machine with its real outboxes. */
 export const messagingLogic = messagingMachine.provide({ actors: { outbox: outboxLogic } });
 /** A running messaging actor. */
 export type MessagingActor = Actor<typeof messagingLogic>;
-
-/** Starts the messaging actor (`systemId: messaging`), observed for errors. */
-export function startMessaging(input: MessagingInput, onError: (err: unknown) => void = (err) => console.error('messaging failed:', err)): MessagingActor {
-  const actor = createActor(messagingLogic, { input, systemId: 'messaging' });
-  actor.subscribe({ error: onError });
-  actor.start();
-  return actor;
-}
 
 /** A message on its way out, as the outbound middleware sees it. */
 export interface OutboundMessage {
@@ -42,9 +34,6 @@ export type OutboundMiddleware = (message: OutboundMessage) => OutboundMessage |
 /** Inbound middleware: returns the message to deliver (maybe changed), or undefined to drop it. */
 export type InboundMiddleware = (message: InboundMessage) => InboundMessage | undefined | Promise<InboundMessage | undefined>;
 
-/** The outcome of one message. */
-export type SendOutcome = { ok: true } | { ok: false; error: PlainError };
-
 /** Runs middleware in order; undefined as soon as one drops the message. */
 export async function runPipeline<M>(message: M, middleware: ReadonlyArray<(m: M) => M | undefined | Promise<M | undefined>>): Promise<M | undefined> {
   let current: M | undefined = message;
@@ -55,18 +44,92 @@ export async function runPipeline<M>(message: M, middleware: ReadonlyArray<(m: M
   return current;
 }
 
+/** Construction options of {@link Messaging}. */
+export interface MessagingInit extends MessagingInput {
+  maxMessageBytes?: number;
+  maxQueued?: number;
+  maxQueuedBytes?: number;
+  maxQueuedPerPeer?: number;
+  outbound?: readonly OutboundMiddleware[];
+  onError?: (err: unknown) => void;
+}
+
 /**
- * Sends one message through the outbound middleware and the messaging actor; resolves with its
- * outcome (never rejects: a timeout is a failed outcome too).
+ * The sending side: bounds checked at once (body size, messages and bytes in total, messages
+ * per peer), the message queued for its peer, and the peer's outbox woken when its queue stops
+ * being empty. Every accepted message settles exactly once: written, or failed with a reason.
  */
-export async function sendMessage(actor: MessagingActor, to: PublicKey, body: Uint8Array, options: { middleware?: readonly OutboundMiddleware[]; timeoutMs?: number } = {}): Promise<SendOutcome> {
-  try {
-    const message = await runPipeline<OutboundMessage>({ to, body }, options.middleware ?? []);
-    if (message === undefined) return { ok: false, error: { name: 'MessageDropped', message: 'an outbound middleware dropped the message', kind: 'config' } };
-    const reply = await requestReply<MessageOutcome>(actor, 'messaging.outcome', { type: 'messaging.send', publicKey: message.to, body: message.body }, options.timeoutMs ?? 300_000);
-    return reply.ok ? { ok: true } : { ok: false, error: reply.error };
-  } catch (err) {
-    return { ok: false, error: toPlainError(err) };
+export class Messaging {
+  readonly actor: MessagingActor;
+  readonly #queues = new Map<string, OutboxQueue>();
+  readonly #init: MessagingInit;
+  #queued = 0;
+  #queuedBytes = 0;
+  #stopped = false;
+
+  constructor(init: MessagingInit) {
+    this.#init = init;
+    this.actor = createActor(messagingLogic, { input: { openStream: init.openStream, ...(init.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: init.idleTimeoutMs }) }, systemId: 'messaging' });
+    this.actor.subscribe({ error: init.onError ?? ((err) => console.error('messaging failed:', err)) });
+    // A dropped outbox's queue is empty: forget it (a new one is made on the next send).
+    this.actor.on('messaging.outbox-dropped', (e) => {
+      if (this.#queues.get(e.key)?.length === 0) this.#queues.delete(e.key);
+    });
+    this.actor.start();
+  }
+
+  /** Messages accepted and not settled, in total. */
+  get queued(): number {
+    return this.#queued;
+  }
+
+  /** Sends one message (through the outbound middleware); resolves with its outcome, never rejects. */
+  async send(to: PublicKey, body: Uint8Array): Promise<SendOutcome> {
+    const outbound = this.#init.outbound ?? [];
+    let message: OutboundMessage | undefined = { to, body };
+    if (outbound.length > 0) {
+      try {
+        message = await runPipeline(message, outbound);
+      } catch (err) {
+        return { ok: false, error: toPlainError(err) };
+      }
+      if (message === undefined) return { ok: false, error: { name: 'MessageDropped', message: 'an outbound middleware dropped the message', kind: 'config' } };
+    }
+    return this.#enqueue(message.to, message.body);
+  }
+
+  #enqueue(to: PublicKey, body: Uint8Array): Promise<SendOutcome> {
+    const max = this.#init.maxMessageBytes ?? DEFAULT_MESSAGING_CONFIG.maxMessageBytes;
+    if (this.#stopped) return Promise.resolve({ ok: false, error: { name: 'MessagingStopped', message: 'the node is stopping', kind: 'aborted' } });
+    if (body.length > max) return Promise.resolve({ ok: false, error: { name: 'MessageTooLarge', message: `a message of ${body.length} bytes is above the maximum of ${max}`, kind: 'config' } });
+    if (this.#queued >= (this.#init.maxQueued ?? DEFAULT_MESSAGING_CONFIG.maxQueued) || this.#queuedBytes + body.length > (this.#init.maxQueuedBytes ?? DEFAULT_MESSAGING_CONFIG.maxQueuedBytes)) {
+      return Promise.resolve({ ok: false, error: { name: 'QueueFull', message: `the messaging queue is full (${this.#queued} messages, ${this.#queuedBytes} bytes)`, kind: 'transport' } });
+    }
+    const key = toHex(to);
+    let queue = this.#queues.get(key);
+    if (!queue) this.#queues.set(key, (queue = new OutboxQueue(this.#init.maxQueuedPerPeer ?? DEFAULT_MESSAGING_CONFIG.maxQueuedPerPeer)));
+    return new Promise<SendOutcome>((resolve) => {
+      const wasEmpty = queue.length === 0;
+      const accepted = queue.push({
+        body,
+        settle: (outcome) => {
+          this.#queued--;
+          this.#queuedBytes -= body.length;
+          resolve(outcome);
+        },
+      });
+      if (!accepted) return resolve({ ok: false, error: { name: 'QueueFull', message: `${queue.max} messages are already queued for this peer`, kind: 'transport' } });
+      this.#queued++;
+      this.#queuedBytes += body.length;
+      if (wasEmpty) this.actor.send({ type: 'messaging.wake', publicKey: to, queue });
+    });
+  }
+
+  /** Stops every outbox; messages still queued fail with `MessagingStopped`. */
+  stop(): void {
+    this.#stopped = true;
+    this.actor.stop();
+    for (const q of this.#queues.values()) q.fail({ name: 'MessagingStopped', message: 'the node stopped before the message was written', kind: 'aborted' });
   }
 }
 

@@ -1,13 +1,12 @@
 /**
  * An outbox's real implementations: the opener (a dial and a negotiated messaging substream) and
- * the writer (frames written in order, with backpressure; a message is acknowledged when its
- * write completed).
+ * the writer (messages taken from the queue in order and written with backpressure; each is
+ * settled when its write completed).
  */
-import type { Duplex } from 'node:stream';
 import { fromCallback } from 'xstate';
 import { toPlainError } from '../../core/errors.js';
 import { messageHeader } from '../../protocols/messaging/index.js';
-import type { OutboxMessage, WriterEvent } from './outbox.events.js';
+import type { QueuedMessage } from './outbox-queue.js';
 import { outboxMachine, type OpenerInput, type WriterInput } from './outbox.machine.js';
 
 /** Opens the messaging substream; a stream opened after the outbox moved on is closed. */
@@ -26,64 +25,68 @@ export const openMessagingStream = fromCallback<{ type: 'never' }, OpenerInput>(
 });
 
 /**
- * Writes messages in order: the 4-byte header and the body (not copied) per message, waiting
- * for the stream to drain when it asks. Data from the peer on this substream is a protocol error
- * (PROTOCOL.md section 6): the substream is reset.
+ * Writes queued messages in order: the 4-byte header and the body (not copied), waiting for the
+ * stream to drain when it asks. A message is settled `ok` when the stream took it. When the
+ * substream is lost, the messages taken but not yet written go back to the front of the queue.
+ * Data from the peer on this substream is a protocol error (PROTOCOL.md section 6): reset.
  */
-export const writeMessages = fromCallback<WriterEvent, WriterInput>(({ input, sendBack, receive }) => {
-  const { stream } = input;
+export const writeMessages = fromCallback<{ type: 'never' }, WriterInput>(({ input, sendBack }) => {
+  const { stream, queue } = input;
   let stopped = false;
   let lost = false;
-  const pending: OutboxMessage[] = [...input.queue];
-  let writing = false;
+  let flowing = false;
+  let draining = false;
+  /** Taken from the queue, written to the stream, write not completed yet. */
+  const inFlight = new Set<QueuedMessage>();
+  const order: QueuedMessage[] = [];
   const onLost = (err?: Error) => {
     if (stopped || lost) return;
     lost = true;
+    queue.onPush(undefined);
+    // Unwritten messages go back, in order, for the next substream (or to be failed).
+    queue.unshift(order.filter((m) => inFlight.has(m)));
     sendBack({ type: 'outbox.lost', error: err ? toPlainError(err) : undefined });
   };
   const onData = () => stream.destroy(Object.assign(new Error('the acceptor wrote on a messaging substream'), { name: 'MessagingViolation' }));
+  const pump = () => {
+    if (draining || stopped || lost) return;
+    for (let m = queue.take(); m; m = queue.take()) {
+      const message = m;
+      inFlight.add(message);
+      order.push(message);
+      stream.write(messageHeader(message.body.length));
+      const more = stream.write(message.body, (err) => {
+        if (err || lost) return;
+        inFlight.delete(message);
+        message.settle({ ok: true });
+        if (!flowing && !stopped) {
+          flowing = true;
+          sendBack({ type: 'outbox.flowing' });
+        }
+      });
+      if (order.length > 4096) order.splice(0, order.length - inFlight.size); // keep only what may still be in flight
+      if (!more) {
+        draining = true;
+        stream.once('drain', () => {
+          draining = false;
+          pump();
+        });
+        return;
+      }
+    }
+  };
   stream.on('data', onData);
   stream.on('error', onLost);
   stream.on('close', () => onLost());
-  const pump = async () => {
-    if (writing) return;
-    writing = true;
-    while (pending.length > 0 && !stopped && !lost) {
-      const message = pending.shift()!;
-      stream.write(messageHeader(message.body.length));
-      // Acknowledged when the stream took the body (callbacks run in write order).
-      const more = stream.write(message.body, (err) => {
-        if (!err && !stopped && !lost) sendBack({ type: 'outbox.written', requestId: message.requestId });
-      });
-      if (!more) {
-        await new Promise<void>((resolve) => {
-          const done = () => {
-            stream.off('drain', done);
-            stream.off('close', done);
-            resolve();
-          };
-          stream.on('drain', done);
-          stream.on('close', done);
-        });
-      }
-    }
-    writing = false;
-  };
-  void pump();
-  receive((event) => {
-    pending.push(event.message);
-    void pump();
-  });
+  queue.onPush(pump);
+  pump();
   return () => {
     stopped = true;
+    queue.onPush(undefined);
     stream.off('data', onData);
-    // The outbox stops with this writer (dropped, or its parent stopping): end our side.
-    if (!lost) stream.end();
+    if (!lost) stream.end(); // the outbox stops with this writer: end our side
   };
 });
 
 /** The outbox machine with its real implementations. */
 export const outboxLogic = outboxMachine.provide({ actors: { openMessagingStream, writeMessages } });
-
-/** Writable streams signal backpressure by a false `write()`; the callbacks above wait for each write. */
-export type MessagingStream = Duplex;

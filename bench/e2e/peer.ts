@@ -1,0 +1,16 @@
+/**
+ * The server process of the two-process runs: starts a server of the stack named in argv, prints
+ * its `ServerInfo` as one JSON line, then answers `rss` on stdin with its RSS after a GC.
+ */
+import { createInterface } from 'node:readline';
+import { startServer, type StackName } from './stacks.js';
+
+const server = await startServer(process.argv[2] as StackName);
+process.stdout.write(`${JSON.stringify(server.info)}\n`);
+createInterface({ input: process.stdin }).on('line', (line) => {
+  if (line === 'rss') {
+    (globalThis as { gc?: () => void }).gc?.();
+    process.stdout.write(`${JSON.stringify({ rss: process.memoryUsage().rss })}\n`);
+  }
+  if (line === 'stop') void server.stop().then(() => process.exit(0));
+});
