@@ -44,20 +44,31 @@ async function localServer(stack: StackName): Promise<Remote> {
   return { info: server.info, rss: async () => 0, stop: () => server.stop() };
 }
 
-function rss(): number {
-  (globalThis as { gc?: () => void }).gc?.();
+/** RSS after the heap settled: GC, a pause, GC again. */
+async function rss(): Promise<number> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  await new Promise((r) => setTimeout(r, 300));
+  gc?.();
   return process.memoryUsage().rss;
 }
 
-/** RSS per idle connection (MB), both sides: `n` client nodes, measured before and after connecting. */
+/**
+ * RSS per idle connection (MB), both sides, as the slope between 500 and 1,000 connections
+ * (each from its own client node): the first 500 grow the heaps to their working size, so the
+ * next 500 show what a connection costs rather than what the allocator kept.
+ */
 async function rssPerConnection(stack: StackName, server: Remote, n: number): Promise<number> {
-  const clients = [];
-  for (let i = 0; i < n; i++) clients.push(await startClient(stack));
+  const clients: Awaited<ReturnType<typeof startClient>>[] = [];
+  for (let i = 0; i < 2 * n; i++) clients.push(await startClient(stack));
+  const connect = async (from: number) => {
+    for (let i = from; i < from + n; i += 50) await Promise.all(clients.slice(i, i + 50).map((c) => c.connect(server.info)));
+  };
   try {
-    const [clientBefore, serverBefore] = [rss(), await server.rss()];
-    for (let i = 0; i < n; i += 50) await Promise.all(clients.slice(i, i + 50).map((c) => c.connect(server.info)));
-    await new Promise((r) => setTimeout(r, 500));
-    const [clientAfter, serverAfter] = [rss(), await server.rss()];
+    await connect(0);
+    const [clientBefore, serverBefore] = [await rss(), await server.rss()];
+    await connect(n);
+    const [clientAfter, serverAfter] = [await rss(), await server.rss()];
     return (clientAfter - clientBefore + (serverAfter - serverBefore)) / n / 1e6;
   } finally {
     await Promise.all(clients.map((c) => c.stop()));
@@ -91,7 +102,6 @@ async function measure(stack: StackName, twoProcesses: boolean, results: Results
     const rtts: number[] = [];
     for (let r = 0; r < RUNS; r++) rtts.push(await roundTrip(client, server.info, 2_000));
     put('request/response RTT p50, us', median(rtts));
-    put('RSS per idle connection, MB (both sides)', await rssPerConnection(stack, server, 500));
   } finally {
     await client.stop();
     await server.stop();
@@ -111,14 +121,38 @@ function print(results: Results): void {
     }),
   ];
   console.log(lines.join('\n'));
-  console.log(`\nmedians of ${RUNS} runs (RSS: one run); Node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB`);
+  console.log(`\nmedians of ${RUNS} runs (RSS: the slope from 500 to 1,000 connections, each run in a fresh process); Node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB`);
+}
+
+/** The RSS row runs in a fresh process per stack and mode, so no earlier run's garbage moves the figure. */
+async function rssInFreshProcess(stack: StackName, two: boolean): Promise<number> {
+  const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', fileURLToPath(import.meta.url)], {
+    env: { ...process.env, E2E_RSS: JSON.stringify({ stack, two }) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  await new Promise((r) => child.once('close', r));
+  return (JSON.parse(out.trim().split('\n').at(-1)!) as { mb: number }).mb;
+}
+
+if (process.env.E2E_RSS) {
+  const { stack, two } = JSON.parse(process.env.E2E_RSS) as { stack: StackName; two: boolean };
+  const server = two ? await remoteServer(stack) : await localServer(stack);
+  const mb = await rssPerConnection(stack, server, 500);
+  await server.stop();
+  process.stdout.write(`${JSON.stringify({ mb })}\n`);
+  process.exit(0);
 }
 
 const results: Results = {};
 for (const [label, two] of [['one process', false], ['two processes', true]] as const) {
   for (const stack of STACKS) {
     process.stderr.write(`${stack}, ${label}...\n`);
-    await measure(stack, two, results, label);
+    if (process.env.E2E_ONLY !== 'rss') await measure(stack, two, results, label);
+    const rssRuns: number[] = [];
+    for (let r = 0; r < RUNS; r++) rssRuns.push(await rssInFreshProcess(stack, two));
+    (results[`RSS per idle connection, MB, both sides (${label})`] ??= {} as Record<StackName, number>)[stack] = median(rssRuns);
   }
 }
 print(results);

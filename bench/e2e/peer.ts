@@ -9,8 +9,12 @@ const server = await startServer(process.argv[2] as StackName);
 process.stdout.write(`${JSON.stringify(server.info)}\n`);
 createInterface({ input: process.stdin }).on('line', (line) => {
   if (line === 'rss') {
-    (globalThis as { gc?: () => void }).gc?.();
-    process.stdout.write(`${JSON.stringify({ rss: process.memoryUsage().rss })}\n`);
+    const gc = (globalThis as { gc?: () => void }).gc;
+    gc?.();
+    setTimeout(() => {
+      gc?.();
+      process.stdout.write(`${JSON.stringify({ rss: process.memoryUsage().rss })}\n`);
+    }, 300);
   }
   if (line === 'stop') void server.stop().then(() => process.exit(0));
 });

@@ -32,6 +32,11 @@ export const DEFAULT_LISTEN = '/ip4/127.0.0.1/tcp/18141';
 export async function nodeCommand(argv: string[], hooks: { inspect?: (event: InspectionEvent) => void } = {}): Promise<number> {
   const args = parseArgs(argv, SPEC);
   const out = new Output(args.options.json === true);
+  // Listen for the signals first: one that arrives while starting stops the node once started.
+  const stopRequested = new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
   const { networkByte, pattern } = protocolOptions(args);
   const listen = ((args.options.listen as string[] | undefined) ?? [DEFAULT_LISTEN]).map(checkListenAddress);
   const peers = ((args.options.peer as string[] | undefined) ?? []).map((p) => parsePeerArg(p, 'peer'));
@@ -61,11 +66,7 @@ export async function nodeCommand(argv: string[], hooks: { inspect?: (event: Ins
     await node.addPeer(p.publicKey, [p.address]);
     node.dial(p.publicKey).catch((err: Error) => out.event('error', { message: `dial ${toHex(p.publicKey)}: ${err.message}` }, `error: dial ${toHex(p.publicKey)} failed: ${err.message}`));
   }
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
+  await stopRequested;
   await node.stop();
   out.event('stopped', {}, 'stopped');
   return 0;

@@ -38,7 +38,7 @@ function run(args: string[], timeoutMs = 60_000): Promise<Run> {
 async function startNode(args: string[]): Promise<{ child: ChildProcess; lines: Array<Record<string, unknown>>; first: Record<string, unknown>; stopped: Promise<number | null> }> {
   const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
   const lines: Array<Record<string, unknown>> = [];
-  const stopped = new Promise<number | null>((resolve) => child.on('close', resolve));
+  const stopped = new Promise<number | null>((resolve) => child.on('close', (code, signal) => resolve(code ?? (signal as unknown as number))));
   const first = await new Promise<Record<string, unknown>>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('no listening line within 30 s')), 30_000);
     createInterface({ input: child.stdout! }).on('line', (line) => {
