@@ -24,6 +24,7 @@ import { startPeerManager, type PeerManagerClient } from '../actors/peer-manager
 import { LmdbPeerStore } from '../storage/lmdb-store.js';
 import { MemoryPeerStore } from '../storage/memory-store.js';
 import type { PeerStore } from '../storage/peer-store.js';
+import { isBanned, type PeerSighting } from '../storage/peer.js';
 import { multiaddr } from '@multiformats/multiaddr';
 import { PoolExecutor } from '../workers/executor.js';
 import { listenTransportFor, type CommsConfig } from './config.js';
@@ -158,10 +159,16 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
     const c = this.config;
     try {
       this.#store = c.peerStore.kind === 'lmdb' ? await LmdbPeerStore.open({ path: c.peerStore.path }) : c.peerStore.kind === 'memory' ? new MemoryPeerStore() : c.peerStore.store;
+      // Bans in memory (loaded from the store, then kept by the peer manager's facts): the
+      // listener checks every inbound peer without a store round trip.
+      const bans = new Map<string, number>();
+      for (const p of await this.#store.all((peer) => isBanned(peer, Date.now()))) bans.set(toHex(p.publicKey), p.bannedUntil!);
       this.#peers = startPeerManager(
         { store: this.#store, allowList: c.connectivity.allowList.map(toHex), maxQueue: c.limits.maxPeerManagerQueue },
         { onError: (err) => this.#fatal('peer manager', err) },
       );
+      this.#peers.actor.on('peer.banned', (e) => bans.set(toHex(e.peer.publicKey), e.until));
+      this.#peers.actor.on('peer.unbanned', (e) => bans.delete(toHex(e.peer.publicKey)));
       const needsPool = c.crypto.policy.handshakeOnPool === true || (c.crypto.policy.bulkPoolThreshold ?? Infinity) < Infinity;
       if (needsPool) this.#pool = new PoolExecutor(c.crypto.poolThreads === undefined ? {} : { threads: c.crypto.poolThreads });
       const upgrade = this.#upgradeConfig();
@@ -173,15 +180,12 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
             endpoints,
             upgrade,
             maxConcurrentUpgrades: c.limits.maxConcurrentUpgrades,
-            isBanned: async (publicKey) => {
-              const peer = await peers.find({ publicKey }).catch(() => undefined);
-              return peer?.bannedUntil !== undefined && peer.bannedUntil > Date.now();
-            },
+            isBanned: async (publicKey) => (bans.get(toHex(publicKey)) ?? 0) > Date.now(),
             ...(c.liveness ? { liveness: new LivenessService(c.liveness) } : {}),
           },
           dialer: { transports: c.transports, upgrade, peers, rounds: c.dial.rounds, backoffMs: c.dial.backoffMs, attemptTimeoutMs: c.timeouts.dialAttemptMs },
           maxConnections: c.limits.maxConnections,
-          peerBook: peers,
+          peerBook: { add: (sighting) => this.#recordSighting(sighting) },
           protocols: this.protocols,
           peerConnection: { keepaliveIntervalMs: c.timeouts.keepaliveIntervalMs, negotiationTimeoutMs: c.timeouts.negotiationMs },
         },
@@ -331,6 +335,21 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
   waitForConnectivity(timeoutMs = 30_000): Promise<void> {
     this.#assertRunning();
     return waitForConnectivity(this.#connectivity!, timeoutMs);
+  }
+
+  /** Claims recorded in this run (public key hex -> signature hex), so a reconnecting peer's unchanged claim is not written again. */
+  readonly #recorded = new Map<string, string>();
+
+  #recordSighting(sighting: PeerSighting): Promise<unknown> {
+    const key = toHex(sighting.publicKey);
+    const signature = sighting.claim ? toHex(sighting.claim.signature) : '';
+    if (signature !== '' && this.#recorded.get(key) === signature) return Promise.resolve();
+    if (this.#recorded.size >= 4096) this.#recorded.delete(this.#recorded.keys().next().value!);
+    this.#recorded.set(key, signature);
+    return this.#peers!.add(sighting).catch((err: unknown) => {
+      this.#recorded.delete(key);
+      throw err;
+    });
   }
 
   #connectionTo(publicKey: PublicKey): PeerConnection | undefined {

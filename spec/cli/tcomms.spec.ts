@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { closedPort } from '../support/ports.js';
+import { requireProgram, startMicrosocks } from '../support/processes.js';
+import { startTor } from '../support/tor.js';
 import { toHex } from '../../core/bytes.js';
 import { NodeIdentity } from '../../core/keys.js';
 
@@ -157,4 +159,43 @@ describe('tcomms command', function () {
       await node.stopped;
     }
   });
+
+  it('send --proxy (with --proxy-all) reaches a node through a real SOCKS5 proxy', async function () {
+    requireProgram(this, 'microsocks');
+    const proxy = await startMicrosocks({ username: 'bench', password: 's3cret' });
+    const node = await startNode(['node', '--data-dir', join(dir, 'p'), '--listen', '/ip4/127.0.0.1/tcp/0', '--json']);
+    try {
+      const to = `${node.first.publicKey as string}@${(node.first.addresses as string[])[0]}`;
+      const r = await run(['send', '--to', to, '--message', 'via socks', '--proxy', `socks5://bench:s3cret@127.0.0.1:${proxy.port}`, '--proxy-all']);
+      expect(r.code, r.stderr).to.equal(0);
+      await until('the message', () => node.lines.some((l) => l.event === 'message' && l.body === Buffer.from('via socks').toString('base64')));
+      const bad = await run(['send', '--to', to, '--message', 'x', '--proxy', `socks5://bench:wrong@127.0.0.1:${proxy.port}`, '--proxy-all']);
+      expect(bad.code).to.equal(1);
+      expect(bad.stderr + bad.stdout).to.match(/Socks5AuthFailed/);
+    } finally {
+      node.child.kill('SIGTERM');
+      await node.stopped;
+      await proxy.stop();
+    }
+  });
+
+  it('node --tor-control listens as an onion service whose address survives a restart (offline Tor)', async function () {
+    requireProgram(this, 'tor');
+    const tor = await startTor({ password: 'tor-pw' });
+    try {
+      const args = ['node', '--data-dir', join(dir, 't'), '--listen', '/ip4/127.0.0.1/tcp/0', '--tor-control', `127.0.0.1:${tor.controlPort}`, '--tor-password', 'tor-pw', '--onion-port', '18141', '--json'];
+      const first = await startNode(args);
+      first.child.kill('SIGTERM');
+      expect(await first.stopped).to.equal(0);
+      const onion = (first.first.addresses as string[])[0]!;
+      expect(onion).to.match(/^\/onion3\/[a-z2-7]{56}:18141$/);
+      const second = await startNode(args);
+      second.child.kill('SIGTERM');
+      expect(await second.stopped).to.equal(0);
+      expect((second.first.addresses as string[])[0]).to.equal(onion);
+    } finally {
+      await tor.stop();
+    }
+  });
 });
+
