@@ -225,6 +225,24 @@ function deadlineAfter(ms: number, what: string): { promise: Promise<never>; can
 
 const systemNow = () => BigInt(Math.floor(Date.now() / 1000));
 
+/** The last identity message signed per config: signing again an unchanged claim is wasted work. */
+const signedClaims = new WeakMap<UpgradeConfig, { key: string; message: Uint8Array }>();
+
+function claimKey(c: IdentityContent): string {
+  return [c.updatedAt, c.features, c.userAgent, c.supportedProtocols.join('\n'), ...c.addresses.map((a) => Buffer.from(a).toString('hex'))].join('|');
+}
+
+/** This node's signed identity message for its current claim (Ed25519 is deterministic: same bytes). */
+function ourIdentityMessage(config: UpgradeConfig): Uint8Array {
+  const content = config.identityContent();
+  const key = claimKey(content);
+  const cached = signedClaims.get(config);
+  if (cached?.key === key) return cached.message;
+  const message = createIdentityMessage(config.identity, content);
+  signedClaims.set(config, { key, message });
+  return message;
+}
+
 async function finish(
   config: UpgradeConfig,
   secure: Duplex & { remoteStatic: Uint8Array },
@@ -251,7 +269,7 @@ async function finish(
   const onAbort = () => muxer.abort(new AbortedError('upgrade aborted'));
   options.signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    const ours = createIdentityMessage(config.identity, config.identityContent());
+    const ours = ourIdentityMessage(config);
     let stream: YamuxStream;
     if (initiator) {
       stream = muxer.newStream();

@@ -201,3 +201,19 @@ export function ed25519SignatureProblem(signature: Uint8Array): string | undefin
   if (isIdentity(multiply(point, 8n))) return 'R is a point of small order';
   return undefined;
 }
+
+/**
+ * The same verdicts as {@link ed25519SignatureProblem} followed by cofactorless verification,
+ * without decompressing R, when the public key is already known valid (canonical, prime order):
+ * then [S]B - [k]A lies in the prime-order subgroup, so of the small-order R only the identity
+ * can ever satisfy the equation, and the other small-order encodings fail verification anyway.
+ * Checks S < L, R canonical (y < p) and R not the identity (y = 1, either sign bit).
+ */
+export function ed25519SignatureProblemForValidKey(signature: Uint8Array): string | undefined {
+  if (signature.length !== 64) return `a signature is 64 bytes, got ${signature.length}`;
+  if (littleEndian(signature, 32, 64, false) >= L) return 'S is not reduced (S >= L)';
+  const y = littleEndian(signature, 0, 32, true);
+  if (y >= P) return 'R is not canonical';
+  if (y === 1n) return 'R is a point of small order';
+  return undefined;
+}

@@ -5,7 +5,7 @@
  */
 import { hash as blake2s } from '@stablelib/blake2s';
 import { concat, u32le, u64le } from '../../core/bytes.js';
-import { ed25519SignatureProblem } from '../../core/ed25519-point.js';
+import { ed25519SignatureProblemForValidKey } from '../../core/ed25519-point.js';
 import { ed25519Verify } from '../../core/ed25519.js';
 
 /** The domain tag that starts every identity preimage. */
@@ -34,8 +34,11 @@ export function identityChallenge(f: SignedFields): Uint8Array {
   return blake2s(identityPreimage(f), 32);
 }
 
-/** Strict verification (see the module comment); false for any failure. */
+/**
+ * Strict verification (see the module comment); false for any failure. `f.publicKey` must
+ * already be a valid key (section 0), which lets the small-order R check skip decompression.
+ */
 export function verifyIdentitySignature(f: SignedFields, signature: Uint8Array): boolean {
-  if (ed25519SignatureProblem(signature) !== undefined) return false;
+  if (ed25519SignatureProblemForValidKey(signature) !== undefined) return false;
   return ed25519Verify(f.publicKey, identityChallenge(f), signature);
 }

@@ -38,3 +38,48 @@ describe('Ed25519 through node:crypto, cross-checked with @stablelib/ed25519', (
     }
   });
 });
+
+describe('the small-order R check for signatures under a valid key', () => {
+  const L = 2n ** 252n + 27742317777372353535851937790883648493n;
+  const le = (b: Uint8Array) => b.reduceRight((n, byte) => (n << 8n) | BigInt(byte), 0n);
+  const toLe = (n: bigint) => Uint8Array.from({ length: 32 }, (_, i) => Number((n >> BigInt(8 * i)) & 0xffn));
+
+  it('rejects R = identity, which cofactorless verification alone would accept (S = k*a)', async () => {
+    const { createHash } = await import('node:crypto');
+    const { ed25519SignatureProblem, ed25519SignatureProblemForValidKey } = await import('../../core/ed25519-point.js');
+    const seed = randomBytes(32);
+    const h = createHash('sha512').update(seed).digest();
+    const a = Uint8Array.from(h.subarray(0, 32));
+    a[0]! &= 248;
+    a[31]! &= 127;
+    a[31]! |= 64;
+    const A = stablelib.generateKeyPairFromSeed(seed).publicKey;
+    const R = toLe(1n); // the identity point's encoding
+    const msg = randomBytes(32);
+    const k = le(createHash('sha512').update(Buffer.concat([R, A, msg])).digest()) % L;
+    const S = (k * le(a)) % L;
+    const sig = Buffer.concat([R, toLe(S)]);
+    expect(ed25519Verify(A, msg, sig)).to.equal(true); // the equation holds: only the R check stops it
+    expect(ed25519SignatureProblem(sig)).to.match(/small order/);
+    expect(ed25519SignatureProblemForValidKey(sig)).to.match(/small order/);
+    const negativeZero = Buffer.from(sig);
+    negativeZero[31]! |= 0x80;
+    expect(ed25519SignatureProblemForValidKey(negativeZero)).to.match(/small order/);
+  });
+
+  it('agrees with the decompressing check plus verification on random and tampered signatures', async () => {
+    const { ed25519SignatureProblem, ed25519SignatureProblemForValidKey } = await import('../../core/ed25519-point.js');
+    for (let i = 0; i < 300; i++) {
+      const seed = randomBytes(32);
+      const key = ed25519PrivateKey(seed);
+      const A = ed25519PublicKeyOf(key);
+      const msg = randomBytes(16);
+      let sig = ed25519Sign(key, msg);
+      if (i % 3 === 1) sig = randomBytes(64);
+      if (i % 3 === 2) sig = Buffer.concat([sig.subarray(0, 32), Buffer.alloc(32, 0xff)]);
+      const slow = ed25519SignatureProblem(sig) === undefined && ed25519Verify(A, msg, sig);
+      const fast = ed25519SignatureProblemForValidKey(sig) === undefined && ed25519Verify(A, msg, sig);
+      expect(fast).to.equal(slow);
+    }
+  });
+});
