@@ -19,7 +19,7 @@ export type ConnectionManagerEvent =
   | { type: 'listener.ready'; addresses: Multiaddr[] }
   | { type: 'listener.failed'; error: PlainError }
   | { type: 'connection.opened'; connection: PeerConnection }
-  | { type: 'peer-connection.closed'; publicKey: PublicKey; connection: PeerConnection; error: PlainError | undefined }
+  | { type: 'peer-connection.closed'; publicKey: PublicKey; connection: PeerConnection; error: PlainError | undefined; actorId: string }
   /** The peer proved its key, then broke the protocol before its connection was active (an invalid identity claim). */
   | { type: 'peer.misbehaved'; publicKey: PublicKey; error: PlainError }
   | { type: 'child.crashed'; child: 'dialer'; error: PlainError }

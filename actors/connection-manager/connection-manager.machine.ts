@@ -113,6 +113,8 @@ export const connectionManagerMachine = setup({
     }),
     forgetConnection: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'peer-connection.closed') return;
+      // The finished child is let go (a finished child stays in `children` until stopped).
+      enqueue.stopChild(event.actorId);
       const key = toHex(event.publicKey);
       // A connection replaced by the tie-break closes too: only the kept one counts.
       if (context.connections[key] !== event.connection) return;

@@ -89,9 +89,11 @@ export const dialPeer = fromPromise<void, DialInput>(async ({ input, signal }) =
         const started = performance.now();
         try {
           const connection = await attempt(input, address, signal);
-          report({ type: 'dial.succeeded', key: input.key, connection });
           void input.peers.dialSucceeded(input.publicKey, address, performance.now() - started).catch(() => undefined);
-          if (signal.aborted) connection.muxer.abort();
+          // Cancelled meanwhile: nobody takes the connection. (The dialer stops this child as it
+          // settles the dial, so nothing may run after the report.)
+          if (signal.aborted) return void connection.muxer.abort();
+          report({ type: 'dial.succeeded', key: input.key, connection });
           return;
         } catch (err) {
           if (signal.aborted) throw new AbortedError('dial cancelled');

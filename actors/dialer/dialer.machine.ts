@@ -92,7 +92,8 @@ export const dialerMachine = setup({
       const key = event.type === 'dial.cancel' ? toHex(event.publicKey) : event.key;
       const waiters = context.pending[key];
       if (!waiters) return;
-      if (event.type === 'dial.cancel') enqueue.stopChild(`outbound:${key}`);
+      // The dial's child is let go whatever the outcome (a finished child stays in `children` until stopped).
+      enqueue.stopChild(`outbound:${key}`);
       const error: PlainError | undefined =
         event.type === 'dial.failed' ? event.error : event.type === 'dial.cancel' ? { name: 'DialAborted', message: 'the dial was cancelled', kind: 'aborted' } : undefined;
       if (event.type === 'dial.succeeded') enqueue.emit({ type: 'peer.dialed', publicKey: event.connection.peer.publicKey, connection: event.connection });

@@ -27,7 +27,14 @@ export type SubstreamReply =
   | { type: 'peer-connection.substream'; requestId: string; ok: false; error: PlainError };
 
 /** Sent to the parent (the connection manager) and emitted when the connection is over. */
-export type PeerConnectionClosed = { type: 'peer-connection.closed'; publicKey: PublicKey; connection: PeerConnection; error: PlainError | undefined };
+export type PeerConnectionClosed = {
+  type: 'peer-connection.closed';
+  publicKey: PublicKey;
+  connection: PeerConnection;
+  error: PlainError | undefined;
+  /** The finished actor's id, so its parent can let it go. */
+  actorId: string;
+};
 
 /** Facts and replies a peer-connection actor emits. */
 export type PeerConnectionEmitted =

@@ -159,8 +159,8 @@ export const peerConnectionMachine = setup({
     recordEnd: assign({
       error: ({ context, event }) => (event.type === 'connection.ended' ? (context.error ?? event.error) : context.error),
     }),
-    publishClosed: enqueueActions(({ context, enqueue }) => {
-      const fact = { type: 'peer-connection.closed' as const, publicKey: context.connection.peer.publicKey, connection: context.connection, error: context.error };
+    publishClosed: enqueueActions(({ context, enqueue, self }) => {
+      const fact = { type: 'peer-connection.closed' as const, publicKey: context.connection.peer.publicKey, connection: context.connection, error: context.error, actorId: self.id };
       enqueue.emit(fact);
       if (context.input.parent) enqueue.sendTo(context.input.parent, fact);
     }),

@@ -289,6 +289,25 @@ describe('comms node lifecycle', function () {
     }
   });
 
+  it('lets finished peer-connection actors go: 30 connect/disconnect cycles leave no children behind', async () => {
+    const make = () => new CommsBuilder().withNodeIdentity(NodeIdentity.generate()).withListenAddress('/ip4/127.0.0.1/tcp/0').build();
+    const [a, b] = [make(), make()];
+    await Promise.all([a.start(), b.start()]);
+    try {
+      await a.addPeer(b.publicKey, b.listenAddresses.map(String));
+      for (let i = 0; i < 30; i++) {
+        await a.dial(b.publicKey);
+        a.disconnect(b.publicKey);
+        await until('disconnected', () => a.connections().length === 0 && b.connections().length === 0);
+      }
+      for (const node of [a, b]) {
+        await until('children let go', () => Object.keys(node.actors.connectionManager.getSnapshot().children).length === 2); // listener, dialer
+      }
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+    }
+  });
+
   it('fails to start with a typed error when its port is taken, and releases what it opened', async () => {
     const first = new CommsBuilder().withNodeIdentity(NodeIdentity.generate()).withListenAddress('/ip4/127.0.0.1/tcp/0').build();
     await first.start();
