@@ -29,12 +29,26 @@ export function ed25519Sign(privateKey: KeyObject, message: Uint8Array): Uint8Ar
   return Uint8Array.from(sign(null, message, privateKey));
 }
 
+/** Imported verification keys of peers seen lately (importing costs about as much as verifying). Bounded. */
+const verifyKeys = new Map<string, KeyObject>();
+const VERIFY_KEYS_MAX = 1024;
+
+function verifyKeyOf(publicKey: Uint8Array): KeyObject {
+  const hex = Buffer.from(publicKey.buffer, publicKey.byteOffset, 32).toString('hex');
+  let key = verifyKeys.get(hex);
+  if (key === undefined) {
+    key = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' });
+    if (verifyKeys.size >= VERIFY_KEYS_MAX) verifyKeys.delete(verifyKeys.keys().next().value!);
+    verifyKeys.set(hex, key);
+  }
+  return key;
+}
+
 /** Cofactorless verification; false for any failure, including a key OpenSSL cannot decode. */
 export function ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
   if (publicKey.length !== 32 || signature.length !== 64) return false;
   try {
-    const key = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' });
-    return verify(null, message, key, signature);
+    return verify(null, message, verifyKeyOf(publicKey), signature);
   } catch {
     return false;
   }

@@ -62,8 +62,18 @@ export function compareDistance(a: Uint8Array, b: Uint8Array): -1 | 0 | 1 {
 
 /** The X25519 form of a (validated) Ed25519 public key: the birational map u = (1+y)/(1-y). */
 export function x25519PublicOf(publicKey: PublicKey): Uint8Array {
-  return montgomeryUOf(publicKey);
+  const hex = toHex(publicKey);
+  let u = x25519Forms.get(hex);
+  if (u === undefined) {
+    u = montgomeryUOf(publicKey);
+    if (x25519Forms.size >= 1024) x25519Forms.delete(x25519Forms.keys().next().value!);
+    x25519Forms.set(hex, u);
+  }
+  return Uint8Array.from(u);
 }
+
+/** X25519 forms of keys seen lately (a reconnecting peer's costs a lookup). Bounded. */
+const x25519Forms = new Map<string, Uint8Array>();
 
 /** A node's identity: its Ed25519 key pair, derived ids and the Noise static key. */
 export class NodeIdentity {
