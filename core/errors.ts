@@ -97,3 +97,15 @@ export class InvalidPublicKey extends TcommsError {
 export function isErrorKind(value: unknown, kind: ErrorKind): value is TcommsError {
   return value instanceof TcommsError && value.kind === kind;
 }
+
+/**
+ * A request to an actor was answered with a failure: `error` is the failure as the actor
+ * reported it (plain data), and `kind` is its kind, so policy can branch on it.
+ */
+export abstract class RequestFailed extends TcommsError {
+  readonly kind: PlainError['kind'];
+  constructor(readonly error: PlainError) {
+    super(`${error.name}: ${error.message}`);
+    this.kind = error.kind;
+  }
+}

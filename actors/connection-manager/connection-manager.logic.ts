@@ -4,7 +4,7 @@
  * connection on stop.
  */
 import { createActor, fromCallback, fromPromise, type Actor } from 'xstate';
-import { TcommsError, type PlainError } from '../../core/errors.js';
+import { RequestFailed } from '../../core/errors.js';
 import type { PublicKey } from '../../core/keys.js';
 import type { PeerConnection } from '../../channels/upgrade.js';
 import { dialerLogic } from '../dialer/dialer.logic.js';
@@ -71,13 +71,7 @@ export function startConnectionManager(input: ConnectionManagerInput, onError: (
 }
 
 /** A connection-manager dial failed. */
-export class ConnectRequestFailed extends TcommsError {
-  readonly kind: PlainError['kind'];
-  constructor(readonly error: PlainError) {
-    super(`${error.name}: ${error.message}`);
-    this.kind = error.kind;
-  }
-}
+export class ConnectRequestFailed extends RequestFailed {}
 
 /** Dials a peer through the connection manager; resolves with the connection it keeps. */
 export async function connect(actor: ConnectionManagerActor, publicKey: PublicKey, options: { addresses?: string[]; timeoutMs?: number } = {}): Promise<PeerConnection> {

@@ -6,7 +6,7 @@
  */
 import { createActor, fromPromise, type Actor } from 'xstate';
 import { multiaddr } from '@multiformats/multiaddr';
-import { TcommsError, AbortedError, type PlainError, toPlainError } from '../../core/errors.js';
+import { TcommsError, AbortedError, type PlainError, toPlainError, RequestFailed } from '../../core/errors.js';
 import { upgradeOutbound, type PeerConnection } from '../../channels/upgrade.js';
 import { IdentityInvalid } from '../../protocols/identity/index.js';
 import { sortAddresses, type PeerAddressRecord } from '../../storage/peer.js';
@@ -136,10 +136,4 @@ export async function dial(actor: DialerActor, publicKey: DialInput['publicKey']
 }
 
 /** A dial request failed; `error` is the dial's error (name, message, kind). */
-export class DialRequestFailed extends TcommsError {
-  readonly kind: PlainError['kind'];
-  constructor(readonly error: PlainError) {
-    super(`${error.name}: ${error.message}`);
-    this.kind = error.kind;
-  }
-}
+export class DialRequestFailed extends RequestFailed {}

@@ -4,7 +4,7 @@
  * and helpers for code that is not an actor.
  */
 import { createActor, fromCallback, fromPromise, type Actor } from 'xstate';
-import { TcommsError, toPlainError, type PlainError } from '../../core/errors.js';
+import { TcommsError, toPlainError, RequestFailed } from '../../core/errors.js';
 import { negotiateInbound } from '../../channels/negotiate.js';
 import type { PeerConnection } from '../../channels/upgrade.js';
 import type { YamuxStream } from '../../channels/yamux/stream.js';
@@ -72,13 +72,7 @@ export function startPeerConnection(input: PeerConnectionInput, onError: (err: u
 }
 
 /** Opening a substream through a peer-connection actor failed. */
-export class SubstreamOpenFailed extends TcommsError {
-  readonly kind: PlainError['kind'];
-  constructor(readonly error: PlainError) {
-    super(`${error.name}: ${error.message}`);
-    this.kind = error.kind;
-  }
-}
+export class SubstreamOpenFailed extends RequestFailed {}
 
 /** Opens a substream for one of `protocols` through a peer-connection actor. */
 export async function openSubstreamVia(actor: Pick<PeerConnectionActor, 'send' | 'on'>, protocols: string[], timeoutMs = 15_000): Promise<{ stream: YamuxStream; protocol: string }> {

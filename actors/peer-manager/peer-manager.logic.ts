@@ -4,7 +4,7 @@
  * for code that is not an actor.
  */
 import { createActor, fromCallback, type Actor } from 'xstate';
-import { TcommsError, TimeoutError, type PlainError, toPlainError } from '../../core/errors.js';
+import { TcommsError, TimeoutError, toPlainError, RequestFailed } from '../../core/errors.js';
 import { nodeIdOf, type NodeId, type PublicKey } from '../../core/keys.js';
 import { banPeer, isBanned, isOffline, mergePeer, newPeer, recordDial, unbanPeer, type Peer, type PeerSighting } from '../../storage/peer.js';
 import { requestReply } from '../request.js';
@@ -29,13 +29,7 @@ export class PeerManagerStopped extends TcommsError {
 }
 
 /** A command failed; `name` and `kind` are those of the original error. */
-export class PeerManagerRequestFailed extends TcommsError {
-  readonly kind: PlainError['kind'];
-  constructor(readonly error: PlainError) {
-    super(`${error.name}: ${error.message}`);
-    this.kind = error.kind;
-  }
-}
+export class PeerManagerRequestFailed extends RequestFailed {}
 
 
 type Work = PeerManagerCommand | InternalWork;
