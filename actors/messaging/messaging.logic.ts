@@ -121,7 +121,8 @@ export class Messaging {
       if (!accepted) return resolve({ ok: false, error: { name: 'QueueFull', message: `${queue.max} messages are already queued for this peer`, kind: 'transport' } });
       this.#queued++;
       this.#queuedBytes += body.length;
-      if (wasEmpty) this.actor.send({ type: 'messaging.wake', publicKey: to, queue });
+      // The outbox is told only when no writer is taking from the queue (the data path stays out of the mailbox).
+      if (wasEmpty && !queue.hasWriter) this.actor.send({ type: 'messaging.wake', publicKey: to, queue });
     });
   }
 

@@ -59,6 +59,11 @@ export class OutboxQueue {
     for (let m = this.take(); m; m = this.take()) m.settle({ ok: false, error });
   }
 
+  /** True while a writer takes from this queue (pushes then need no wake-up event). */
+  get hasWriter(): boolean {
+    return this.#listener !== undefined;
+  }
+
   /** Called on every push (the writer's wake-up); one listener at a time. */
   onPush(listener: (() => void) | undefined): void {
     this.#listener = listener;
