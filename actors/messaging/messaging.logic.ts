@@ -216,7 +216,7 @@ export function messagingHandler(options: {
       stream.pause();
       chain = chain.then(async () => {
         for (const body of bodies) {
-          const message = await runPipeline<InboundMessage>({ from: peer.publicKey, body }, options.middleware);
+          const message = options.middleware.length === 0 ? { from: peer.publicKey, body } : await runPipeline<InboundMessage>({ from: peer.publicKey, body }, options.middleware);
           if (message !== undefined) await options.deliver(message);
         }
         if (!stream.destroyed) stream.resume();
