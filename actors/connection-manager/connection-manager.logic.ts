@@ -13,6 +13,7 @@ import { listenerLogic } from '../listener/listener.logic.js';
 import type { ListenerInput } from '../listener/listener.machine.js';
 import { peerConnectionLogic } from '../peer-connection/peer-connection.logic.js';
 import { requestReply } from '../request.js';
+import { startObserved } from '../start.js';
 import type { ConnectionManagerReply, DialerBridgeEvent } from './connection-manager.events.js';
 import { connectionManagerMachine, type ConnectionManagerInput } from './connection-manager.machine.js';
 
@@ -63,11 +64,8 @@ export const connectionManagerLogic = connectionManagerMachine.provide({ actors:
 export type ConnectionManagerActor = Actor<typeof connectionManagerLogic>;
 
 /** Starts a connection manager, observed for errors. */
-export function startConnectionManager(input: ConnectionManagerInput, onError: (err: unknown) => void = (err) => console.error('connection manager failed:', err)): ConnectionManagerActor {
-  const actor = createActor(connectionManagerLogic, { input, systemId: 'connectionManager' });
-  actor.subscribe({ error: onError });
-  actor.start();
-  return actor;
+export function startConnectionManager(input: ConnectionManagerInput, onError?: (err: unknown) => void): ConnectionManagerActor {
+  return startObserved(connectionManagerLogic, { input, systemId: 'connectionManager' }, 'connection manager', onError);
 }
 
 /** A connection-manager dial failed. */

@@ -2,7 +2,8 @@
  * The connectivity actor's real implementation (the watcher of the connection manager's facts)
  * and `waitForConnectivity`.
  */
-import { createActor, fromCallback, type Actor, type AnyActorRef } from 'xstate';
+import { fromCallback, type Actor, type AnyActorRef } from 'xstate';
+import { startObserved } from '../start.js';
 import { TimeoutError } from '../../core/errors.js';
 import { connectivityMachine, type ConnectivityInput } from './connectivity.machine.js';
 
@@ -22,11 +23,8 @@ export const connectivityLogic = connectivityMachine.provide({ actors: { watchCo
 export type ConnectivityActor = Actor<typeof connectivityLogic>;
 
 /** Starts the connectivity actor (`systemId: connectivity`), observed for errors. */
-export function startConnectivity(input: ConnectivityInput, onError: (err: unknown) => void = (err) => console.error('connectivity failed:', err)): ConnectivityActor {
-  const actor = createActor(connectivityLogic, { input, systemId: 'connectivity' });
-  actor.subscribe({ error: onError });
-  actor.start();
-  return actor;
+export function startConnectivity(input: ConnectivityInput, onError?: (err: unknown) => void): ConnectivityActor {
+  return startObserved(connectivityLogic, { input, systemId: 'connectivity' }, 'connectivity', onError);
 }
 
 /** The node did not come online in time. */

@@ -4,7 +4,7 @@
  * back per attempt, rounds with exponential backoff, and the AbortSignal of the child actor for
  * cancellation.
  */
-import { createActor, fromPromise, type Actor } from 'xstate';
+import { fromPromise, type Actor } from 'xstate';
 import { multiaddr } from '@multiformats/multiaddr';
 import { TcommsError, AbortedError, type PlainError, toPlainError, RequestFailed } from '../../core/errors.js';
 import { upgradeOutbound, type PeerConnection } from '../../channels/upgrade.js';
@@ -15,6 +15,7 @@ import { DialTimeout, UnsupportedAddress } from '../../transports/errors.js';
 import type { DialInput, DialerInput } from './dialer.machine.js';
 import { dialerMachine } from './dialer.machine.js';
 import { requestReply } from '../request.js';
+import { startObserved } from '../start.js';
 import type { DialReply } from './dialer.events.js';
 
 /** Every address failed in every round; `attempts` says how each one failed. */
@@ -116,11 +117,8 @@ export const dialerLogic = dialerMachine.provide({ actors: { dialPeer } });
 export type DialerActor = Actor<typeof dialerLogic>;
 
 /** Starts a dialer actor (observed for errors). */
-export function startDialer(input: DialerInput, onError: (err: unknown) => void = (err) => console.error('dialer failed:', err)): DialerActor {
-  const actor = createActor(dialerLogic, { input });
-  actor.subscribe({ error: onError });
-  actor.start();
-  return actor;
+export function startDialer(input: DialerInput, onError?: (err: unknown) => void): DialerActor {
+  return startObserved(dialerLogic, { input }, 'dialer', onError);
 }
 
 /** Sends a dial request and waits for its reply (bounded by `timeoutMs`). */

@@ -2,7 +2,8 @@
  * The listener's real implementations: opening listeners, the bounded accept-and-upgrade loop,
  * closing; and `startListener` for code that is not an actor.
  */
-import { createActor, fromCallback, fromPromise, type Actor } from 'xstate';
+import { fromCallback, fromPromise, type Actor } from 'xstate';
+import { startObserved } from '../start.js';
 import { AbortedError, toPlainError } from '../../core/errors.js';
 import { PeerConnection, upgradeInbound } from '../../channels/upgrade.js';
 import { IdentityInvalid } from '../../protocols/identity/index.js';
@@ -108,9 +109,6 @@ export const listenerLogic = listenerMachine.provide({ actors: { openListeners, 
 export type ListenerActor = Actor<typeof listenerLogic>;
 
 /** Starts a listener actor, observed for errors. */
-export function startListener(input: ListenerInput, onError: (err: unknown) => void = (err) => console.error('listener failed:', err)): ListenerActor {
-  const actor = createActor(listenerLogic, { input });
-  actor.subscribe({ error: onError });
-  actor.start();
-  return actor;
+export function startListener(input: ListenerInput, onError?: (err: unknown) => void): ListenerActor {
+  return startObserved(listenerLogic, { input }, 'listener', onError);
 }

@@ -4,7 +4,8 @@
  * the inbound middleware, a bounded inbox whose fullness stops reading the substream, so the
  * yamux window pushes back on the sender).
  */
-import { createActor, type Actor } from 'xstate';
+import type { Actor } from 'xstate';
+import { startObserved } from '../start.js';
 import { toHex } from '../../core/bytes.js';
 import { TcommsError, toPlainError } from '../../core/errors.js';
 import type { PublicKey } from '../../core/keys.js';
@@ -69,13 +70,12 @@ export class Messaging {
 
   constructor(init: MessagingInit) {
     this.#init = init;
-    this.actor = createActor(messagingLogic, { input: { openStream: init.openStream, ...(init.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: init.idleTimeoutMs }) }, systemId: 'messaging' });
-    this.actor.subscribe({ error: init.onError ?? ((err) => console.error('messaging failed:', err)) });
+    const input = { openStream: init.openStream, ...(init.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: init.idleTimeoutMs }) };
+    this.actor = startObserved(messagingLogic, { input, systemId: 'messaging' }, 'messaging', init.onError);
     // A dropped outbox's queue is empty: forget it (a new one is made on the next send).
     this.actor.on('messaging.outbox-dropped', (e) => {
       if (this.#queues.get(e.key)?.length === 0) this.#queues.delete(e.key);
     });
-    this.actor.start();
   }
 
   /** Messages accepted and not settled, in total. */

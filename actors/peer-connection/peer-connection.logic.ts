@@ -3,12 +3,13 @@
  * the registry, pongs, the end of the connection), the substream opener and the graceful close;
  * and helpers for code that is not an actor.
  */
-import { createActor, fromCallback, fromPromise, type Actor } from 'xstate';
+import { fromCallback, fromPromise, type Actor } from 'xstate';
 import { TcommsError, toPlainError, RequestFailed } from '../../core/errors.js';
 import { negotiateInbound } from '../../channels/negotiate.js';
 import type { PeerConnection } from '../../channels/upgrade.js';
 import type { YamuxStream } from '../../channels/yamux/stream.js';
 import { requestReply } from '../request.js';
+import { startObserved } from '../start.js';
 import type { SubstreamReply } from './peer-connection.events.js';
 import { peerConnectionMachine, type OpenSubstreamInput, type PeerConnectionInput, type WatchInput } from './peer-connection.machine.js';
 
@@ -64,11 +65,8 @@ export const peerConnectionLogic = peerConnectionMachine.provide({ actors: { wat
 export type PeerConnectionActor = Actor<typeof peerConnectionLogic>;
 
 /** Starts a peer-connection actor for `input.connection`, observed for errors. */
-export function startPeerConnection(input: PeerConnectionInput, onError: (err: unknown) => void = (err) => console.error('peer connection failed:', err)): PeerConnectionActor {
-  const actor = createActor(peerConnectionLogic, { input });
-  actor.subscribe({ error: onError });
-  actor.start();
-  return actor;
+export function startPeerConnection(input: PeerConnectionInput, onError?: (err: unknown) => void): PeerConnectionActor {
+  return startObserved(peerConnectionLogic, { input }, 'peer connection', onError);
 }
 
 /** Opening a substream through a peer-connection actor failed. */

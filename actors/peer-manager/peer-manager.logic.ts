@@ -3,7 +3,8 @@
  * commands one at a time against the PeerStore, with a bounded queue) and a promise-based client
  * for code that is not an actor.
  */
-import { createActor, fromCallback, type Actor } from 'xstate';
+import { fromCallback, type Actor } from 'xstate';
+import { startObserved } from '../start.js';
 import { TcommsError, TimeoutError, toPlainError, RequestFailed } from '../../core/errors.js';
 import { nodeIdOf, type NodeId, type PublicKey } from '../../core/keys.js';
 import { banPeer, isBanned, isOffline, mergePeer, newPeer, recordDial, unbanPeer, type Peer, type PeerSighting } from '../../storage/peer.js';
@@ -237,9 +238,6 @@ export function startPeerManager(
   input: PeerManagerInput,
   options: { clock?: PeerManagerClock; onError?: (err: unknown) => void; timeoutMs?: number } = {},
 ): PeerManagerClient {
-  const actor = createActor(peerManagerLogic, { input, ...(options.clock ? { clock: options.clock } : {}) });
-  // An unobserved actor error would crash the process: it is always observed.
-  actor.subscribe({ error: options.onError ?? ((err) => console.error('peer manager failed:', err)) });
-  actor.start();
+  const actor = startObserved(peerManagerLogic, { input, ...(options.clock ? { clock: options.clock } : {}) }, 'peer manager', options.onError);
   return new PeerManagerClient(actor, options.timeoutMs);
 }
