@@ -18,6 +18,7 @@ import { ProtocolRegistry } from '../../channels/protocol-registry.js';
 import { peerConnectionMachine, type PeerConnectionInput } from '../peer-connection/peer-connection.machine.js';
 import { tieBreak } from './tie-break.js';
 import type { PeerSighting } from '../../storage/peer.js';
+import { notProvided as provided } from '../not-provided.js';
 
 /** What the connection manager is started with. */
 export interface ConnectionManagerInput {
@@ -53,9 +54,7 @@ export interface ConnectionManagerContext {
   waiting: Record<string, Waiter>;
 }
 
-const notProvided = (name: string) => () => {
-  throw new Error(`${name} is provided by connection-manager.logic.ts`);
-};
+const notProvided = (name: string) => provided(name, 'connection-manager.logic.ts');
 
 /** The connection-manager state chart (see the module comment). */
 export const connectionManagerMachine = setup({

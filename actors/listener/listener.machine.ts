@@ -13,6 +13,7 @@ import type { LivenessService } from '../../channels/liveness.js';
 import type { PublicKey } from '../../core/keys.js';
 import type { Transport, TransportListener } from '../../transports/transport.js';
 import type { AcceptLoopEvent, ListenerEmitted, ListenerEvent } from './listener.events.js';
+import { notProvided as provided } from '../not-provided.js';
 
 /** What a listener is started with. */
 export interface ListenerInput {
@@ -40,9 +41,7 @@ export interface AcceptLoopInput {
   parent: AnyActorRef;
 }
 
-const notProvided = (name: string) => () => {
-  throw new Error(`${name} is provided by listener.logic.ts`);
-};
+const notProvided = (name: string) => provided(name, 'listener.logic.ts');
 
 /** The listener state chart (see the module comment). */
 export const listenerMachine = setup({

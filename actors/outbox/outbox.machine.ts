@@ -13,6 +13,7 @@ import type { PlainError } from '../../core/errors.js';
 import type { PublicKey } from '../../core/keys.js';
 import type { OutboxEvent, OutboxReport } from './outbox.events.js';
 import type { OutboxQueue } from './outbox-queue.js';
+import { notProvided as provided } from '../not-provided.js';
 
 /** Defaults of an outbox. */
 export const DEFAULT_OUTBOX_CONFIG = Object.freeze({
@@ -53,9 +54,7 @@ export interface WriterInput {
   queue: OutboxQueue;
 }
 
-const notProvided = (name: string) => () => {
-  throw new Error(`${name} is provided by outbox.logic.ts`);
-};
+const notProvided = (name: string) => provided(name, 'outbox.logic.ts');
 
 /** The outbox state chart (see the module comment). */
 export const outboxMachine = setup({

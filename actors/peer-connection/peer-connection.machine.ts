@@ -15,6 +15,7 @@ import type { PlainError } from '../../core/errors.js';
 import type { PeerConnection } from '../../channels/upgrade.js';
 import type { ProtocolRegistry } from '../../channels/protocol-registry.js';
 import type { PeerConnectionEmitted, PeerConnectionEvent, SubstreamReply } from './peer-connection.events.js';
+import { notProvided as provided } from '../not-provided.js';
 
 /** Defaults of a peer connection; each is the PROTOCOL.md value. */
 export const DEFAULT_PEER_CONNECTION_CONFIG = Object.freeze({
@@ -65,9 +66,7 @@ export interface OpenSubstreamInput {
   parent: AnyActorRef;
 }
 
-const notProvided = (name: string) => () => {
-  throw new Error(`${name} is provided by peer-connection.logic.ts`);
-};
+const notProvided = (name: string) => provided(name, 'peer-connection.logic.ts');
 
 const maxMissed = (c: PeerConnectionContext) => c.input.keepaliveMaxMissed ?? DEFAULT_PEER_CONNECTION_CONFIG.keepaliveMaxMissed;
 const negotiationTimeout = (c: PeerConnectionContext) => c.input.negotiationTimeoutMs ?? DEFAULT_PEER_CONNECTION_CONFIG.negotiationTimeoutMs;
