@@ -38,13 +38,18 @@ export const writeMessages = fromCallback<{ type: 'never' }, WriterInput>(({ inp
   let draining = false;
   /** Taken from the queue, written to the stream, write not completed yet. */
   const inFlight = new Set<QueuedMessage>();
+  /** In flight, and the stream refused the write (it is being destroyed). */
+  const errored = new Set<QueuedMessage>();
   const order: QueuedMessage[] = [];
   const onLost = (err?: Error) => {
     if (stopped || lost) return;
     lost = true;
     queue.onPush(undefined);
     // Unwritten messages go back, in order, for the next substream (or to be failed).
-    queue.unshift(order.filter((m) => inFlight.has(m)));
+    const back = order.filter((m) => inFlight.has(m));
+    inFlight.clear();
+    errored.clear();
+    queue.unshift(back);
     sendBack({ type: 'outbox.lost', error: err ? toPlainError(err) : undefined });
   };
   const onData = () => stream.destroy(Object.assign(new Error('the acceptor wrote on a messaging substream'), { name: 'MessagingViolation' }));
@@ -56,7 +61,16 @@ export const writeMessages = fromCallback<{ type: 'never' }, WriterInput>(({ inp
       order.push(message);
       stream.write(messageHeader(message.body.length));
       const more = stream.write(message.body, (err) => {
-        if (err || lost) return;
+        if (!inFlight.has(message)) return; // already put back in the queue
+        if (err) {
+          // The substream is going: its loss puts the message back for the next one. A writer
+          // that is already stopped will not see that, so the message fails here.
+          if (stopped) {
+            inFlight.delete(message);
+            message.settle({ ok: false, error: toPlainError(err) });
+          } else errored.add(message);
+          return;
+        }
         inFlight.delete(message);
         message.settle({ ok: true });
         if (!flowing && !stopped) {
@@ -82,6 +96,13 @@ export const writeMessages = fromCallback<{ type: 'never' }, WriterInput>(({ inp
   pump();
   return () => {
     stopped = true;
+    // Writes the stream already refused will not be retried: they fail now. The others settle
+    // when their write completes or is refused.
+    for (const m of errored) {
+      inFlight.delete(m);
+      m.settle({ ok: false, error: { name: 'SubstreamLost', message: 'the messaging substream closed before the message was written', kind: 'transport' } });
+    }
+    errored.clear();
     queue.onPush(undefined);
     stream.off('data', onData);
     if (!lost) stream.end(); // the outbox stops with this writer: end our side

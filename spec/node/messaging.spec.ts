@@ -128,6 +128,25 @@ describe('messaging between nodes over TCP', function () {
     expect(ok).to.be.greaterThan(2000);
   });
 
+  it('every accepted message settles even when the sender stops mid-stream (none is left hanging)', async () => {
+    const a = await node('a', (x) => x.withTimeouts({ closeGraceMs: 300 }));
+    // b holds 10 unread messages at most, then stops reading: a's writes back up, and a's
+    // graceful close runs out of grace with writes still pending (the substream is reset).
+    const b = await node('b', (x) => x.withMessaging({ inboxCapacity: 10 }));
+    b.messages();
+    await learn(a, b);
+    const outcomes: Array<Promise<SendOutcome>> = [];
+    for (let i = 0; i < 1000; i++) outcomes.push(a.send(b.publicKey, randomBytes(64 * 1024)));
+    await outcomes[10]; // some are written, many are queued or in flight
+    const stopping = a.stop();
+    const settled = await Promise.race([Promise.all(outcomes), new Promise<'hung'>((r) => setTimeout(() => r('hung'), 15_000))]);
+    await stopping;
+    expect(settled).to.not.equal('hung');
+    const list = settled as SendOutcome[];
+    expect(list.filter((o) => o.ok).length).to.be.greaterThan(10);
+    expect(list.filter((o) => !o.ok).length).to.be.greaterThan(0); // the rest reported failed, not lost
+  });
+
   it('an oversized frame is a violation: the sender is banned and disconnected, the node keeps serving', async () => {
     const small = await node('small', (x) => x.withMessaging({ maxMessageBytes: 1024 }));
     const big = await node('big');
