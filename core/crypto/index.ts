@@ -1,6 +1,6 @@
 export * from './provider.js';
 export { stablelibProvider } from './stablelib.js';
-export { nativeProvider } from './native.js';
+export { nativeProvider, nodeCryptoProvider, SMALL_AEAD_BYTES } from './native.js';
 import { ConfigError } from '../errors.js';
 import { nativeProvider } from './native.js';
 import type { CryptoProvider, CryptoProviderName } from './provider.js';

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
-import { DecryptionFailed, hkdf, LowOrderPoint, nativeProvider as native, stablelibProvider as js } from '../../../core/crypto/index.js';
+import { DecryptionFailed, hkdf, LowOrderPoint, nodeCryptoProvider as native, nativeProvider as hybrid, stablelibProvider as js, SMALL_AEAD_BYTES } from '../../../core/crypto/index.js';
 import { toHexString } from '../../support/vectors.js';
 
 const bytes = (min: number, max: number) => fc.uint8Array({ minLength: min, maxLength: max });
@@ -97,5 +97,23 @@ describe('crypto providers: stablelib and native give identical bytes', () => {
       const own = p.x25519Generate();
       for (const point of LOW_ORDER) expect(() => p.x25519DH(own, Buffer.from(point, 'hex')), `${p.name} ${point}`).to.throw(LowOrderPoint);
     }
+  });
+});
+
+describe('the default provider (node:crypto, small AEAD in @stablelib)', () => {
+  it('seals and opens exactly as node:crypto does on both sides of the size split', () => {
+    fc.assert(
+      fc.property(key, nonce, bytes(0, 40), fc.integer({ min: 0, max: 2 * SMALL_AEAD_BYTES }), (k, n, ad, size) => {
+        const plaintext = randomBytes(size);
+        const sealed = hybrid.aeadSeal(k, n, ad, plaintext);
+        same(sealed, native.aeadSeal(k, n, ad, plaintext));
+        same(hybrid.aeadOpen(k, n, ad, sealed), plaintext);
+        same(Buffer.concat(hybrid.aeadSealParts(k, n, plaintext, 2)).subarray(2), Buffer.concat(native.aeadSealParts(k, n, plaintext, 2)).subarray(2));
+        const tampered = Uint8Array.from(sealed);
+        tampered[tampered.length - 1]! ^= 1;
+        expect(() => hybrid.aeadOpen(k, n, ad, tampered)).to.throw(DecryptionFailed);
+      }),
+      { numRuns: 2000 },
+    );
   });
 });

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { NoiseSecureChannel } from '../../../channels/secure-channel.js';
 import { NodeIdentity } from '../../../core/keys.js';
 import { duplexPair } from '../../../transports/memory/duplex-pair.js';
-import { PROVIDERS } from '../../support/providers.js';
+import { ALL_PROVIDERS } from '../../support/providers.js';
 import { recordWrites } from '../../support/recording.js';
 import { hex, loadVectors, toHexString } from '../../support/vectors.js';
 import { replayVector } from './vectors.spec.js';
@@ -26,7 +26,7 @@ async function readExactly(stream: NodeJS.ReadableStream & { read(n?: number): B
 }
 
 describe('tcomms Noise vectors (PROTOCOL.md section 2)', () => {
-  for (const provider of PROVIDERS) {
+  for (const provider of ALL_PROVIDERS) {
     for (const v of file.vectors as any[]) {
       describe(`${v.name} (${provider.name})`, () => {
         it('replays as a cacophony vector', () => replayVector(v, provider));

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { HandshakeState } from '../../../protocols/noise/handshake-state.js';
 import { patternOfProtocolName } from '../../../protocols/noise/patterns.js';
 import type { CipherState } from '../../../protocols/noise/cipher-state.js';
-import { PROVIDERS } from '../../support/providers.js';
+import { ALL_PROVIDERS, PROVIDERS } from '../../support/providers.js';
 import { hex, loadVectors, toHexString } from '../../support/vectors.js';
 
 interface CacophonyVector {
@@ -80,7 +80,7 @@ describe('Noise known-answer vectors', () => {
     );
   });
 
-  for (const provider of PROVIDERS) {
+  for (const provider of ALL_PROVIDERS) {
     describe(`provider ${provider.name}`, () => {
       for (const v of file.vectors) {
         it(`${v.source} ${v.protocol_name}`, () => replayVector(v, provider));
