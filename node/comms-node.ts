@@ -98,6 +98,7 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
   #connectivity: ConnectivityActor | undefined;
   #pool: PoolExecutor | undefined;
   #messaging: Messaging | undefined;
+  #stopping: Promise<void> | undefined;
   #inbox: Inbox | undefined;
   #listening: Multiaddr[] = [];
   #claimedAt = 0n;
@@ -237,12 +238,17 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
    * substreams get the grace period), the listeners close, then the peer store is flushed and
    * closed. Idempotent.
    */
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
     if (this.#state === 'stopped' || this.#state === 'new') {
       this.#state = 'stopped';
-      return;
+      return Promise.resolve();
     }
-    if (this.#state === 'stopping') return;
+    // A second caller waits for the same stop.
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
     this.#state = 'stopping';
     this.#connectivity?.stop();
     this.#messaging?.stop();
@@ -263,7 +269,9 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
       await done;
       cm.stop();
     }
-    await this.#peers?.stop().catch(() => undefined);
+    if (this.#peers) await this.#peers.stop().catch(() => undefined);
+    // Start failed between opening the store and starting the peer manager: close the store here.
+    else await this.#store?.close().catch(() => undefined);
     await this.#pool?.close().catch(() => undefined);
     this.#state = 'stopped';
   }

@@ -308,6 +308,17 @@ describe('comms node lifecycle', function () {
     }
   });
 
+  it('a second stop() waits for the first to finish', async () => {
+    const node = new CommsBuilder().withNodeIdentity(NodeIdentity.generate()).withListenAddress('/ip4/127.0.0.1/tcp/0').build();
+    await node.start();
+    const { peerManager, connectionManager } = node.actors;
+    const first = node.stop();
+    await node.stop();
+    expect(peerManager.getSnapshot().status).to.equal('done');
+    expect(connectionManager.getSnapshot().status).to.not.equal('active');
+    await first;
+  });
+
   it('fails to start with a typed error when its port is taken, and releases what it opened', async () => {
     const first = new CommsBuilder().withNodeIdentity(NodeIdentity.generate()).withListenAddress('/ip4/127.0.0.1/tcp/0').build();
     await first.start();
