@@ -95,8 +95,7 @@ export const outboxMachine = setup({
   initial: 'idle',
   states: {
     idle: {
-      description: 'No substream; the first queued message opens one. Idle long enough, the parent may drop this outbox.',
-      always: { guard: 'hasMessages', target: 'opening' },
+      description: 'No substream; a wake-up (the queue stopped being empty) opens one. Idle long enough, the parent may drop this outbox.',
       after: { idleTimeout: { actions: 'reportIdle' } },
       on: { 'outbox.wake': { target: 'opening' } },
     },
