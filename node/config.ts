@@ -14,6 +14,13 @@ import type { Transport } from '../transports/transport.js';
 import { MAX_PROTOCOL_ID_BYTES, MAX_PROTOCOLS } from '../protocols/identity/index.js';
 import type { PublicKey } from '../core/keys.js';
 import type { InboundMiddleware, OutboundMiddleware } from '../actors/messaging/messaging.logic.js';
+import { DEFAULT_MESSAGING_CONFIG } from '../actors/messaging/messaging.machine.js';
+import { DEFAULT_CONNECTIVITY_CONFIG } from '../actors/connectivity/connectivity.machine.js';
+import { DEFAULT_PEER_CONNECTION_CONFIG } from '../actors/peer-connection/peer-connection.machine.js';
+import { NEGOTIATION_TIMEOUT_MS } from '../channels/negotiate.js';
+import { DEFAULT_SECURE_CHANNEL_CONFIG } from '../channels/secure-channel.js';
+import { DEFAULT_IDENTITY_TIMEOUT_MS, DEFAULT_MAX_EARLY_STREAMS, DEFAULT_TIME_TO_FIRST_BYTE_MS } from '../channels/upgrade.js';
+import { DEFAULT_YAMUX_CONFIG } from '../protocols/yamux/config.js';
 
 /** Where the node keeps its peers. */
 export type PeerStoreConfig = { kind: 'lmdb'; path: string } | { kind: 'memory' } | { kind: 'custom'; store: PeerStore };
@@ -105,33 +112,45 @@ export interface CommsConfig {
   messaging: CommsMessagingConfig;
 }
 
-/** Defaults: the PROTOCOL.md values, and tari_comms' where the protocol is silent. */
+/** Defaults: each component's own default (the PROTOCOL.md values, tari_comms' where the protocol is silent). */
 export const DEFAULT_COMMS_CONFIG = Object.freeze({
-  networkByte: 0x00,
-  pattern: 'XX' as const, // hides both static keys (PROTOCOL.md section 2)
+  networkByte: DEFAULT_SECURE_CHANNEL_CONFIG.networkByte,
+  pattern: DEFAULT_SECURE_CHANNEL_CONFIG.pattern, // XX hides both static keys (PROTOCOL.md section 2)
   userAgent: 'tcomms/0.1.0',
   listen: [] as string[],
   features: 0,
   crypto: { provider: 'native' as CryptoProviderName, policy: {}, poolThreads: undefined },
-  limits: { maxConnections: 100, maxConcurrentUpgrades: 32, maxEarlyStreams: 8, maxInboundStreams: 512, maxPeerManagerQueue: 1024 },
+  limits: {
+    maxConnections: 100,
+    maxConcurrentUpgrades: 32,
+    maxEarlyStreams: DEFAULT_MAX_EARLY_STREAMS,
+    maxInboundStreams: DEFAULT_YAMUX_CONFIG.maxInboundStreams,
+    maxPeerManagerQueue: 1024,
+  },
   timeouts: {
-    timeToFirstByteMs: 6_000,
-    handshakeRecvMs: 6_000,
-    identityMs: 10_000,
-    negotiationMs: 10_000,
+    timeToFirstByteMs: DEFAULT_TIME_TO_FIRST_BYTE_MS,
+    handshakeRecvMs: DEFAULT_SECURE_CHANNEL_CONFIG.recvTimeoutMs,
+    identityMs: DEFAULT_IDENTITY_TIMEOUT_MS,
+    negotiationMs: NEGOTIATION_TIMEOUT_MS,
     dialAttemptMs: 30_000,
-    keepaliveIntervalMs: 30_000,
-    closeGraceMs: 5_000,
+    keepaliveIntervalMs: DEFAULT_PEER_CONNECTION_CONFIG.keepaliveIntervalMs,
+    closeGraceMs: DEFAULT_YAMUX_CONFIG.closeGraceMs,
   },
   dial: { rounds: 3, backoffMs: 1_000 },
-  connectivity: { minConnectivity: 1, reapThreshold: 50, reapIntervalMs: 60_000, reapMinIdleMs: 20 * 60_000, allowList: [] as PublicKey[] },
+  connectivity: {
+    minConnectivity: DEFAULT_CONNECTIVITY_CONFIG.minConnectivity,
+    reapThreshold: DEFAULT_CONNECTIVITY_CONFIG.reapThreshold,
+    reapIntervalMs: DEFAULT_CONNECTIVITY_CONFIG.reapIntervalMs,
+    reapMinIdleMs: DEFAULT_CONNECTIVITY_CONFIG.reapMinIdleMs,
+    allowList: [] as PublicKey[],
+  },
   allowMemoryAddresses: false,
   messaging: {
     enabled: true,
-    maxMessageBytes: 8 * 1024 * 1024,
-    maxQueued: 16_384,
-    maxQueuedBytes: 256 * 1024 * 1024,
-    maxQueuedPerPeer: 1024,
+    maxMessageBytes: DEFAULT_MESSAGING_CONFIG.maxMessageBytes,
+    maxQueued: DEFAULT_MESSAGING_CONFIG.maxQueued,
+    maxQueuedBytes: DEFAULT_MESSAGING_CONFIG.maxQueuedBytes,
+    maxQueuedPerPeer: DEFAULT_MESSAGING_CONFIG.maxQueuedPerPeer,
     inboxCapacity: 1024,
     inbound: [] as InboundMiddleware[],
     outbound: [] as OutboundMiddleware[],
