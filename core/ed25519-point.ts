@@ -4,6 +4,7 @@
  * BigInt arithmetic: this runs once per identity, not per packet.
  */
 import { InvalidPublicKey } from './errors.js';
+import { BoundedMap } from './bounded-map.js';
 
 const P = 2n ** 255n - 19n;
 const MASK_255 = (1n << 255n) - 1n;
@@ -133,8 +134,7 @@ function decode(bytes: Uint8Array): Point {
 }
 
 /** Keys found valid lately (hex), so a peer that reconnects costs no scalar multiplication. Bounded. */
-const validKeys = new Set<string>();
-const VALID_KEYS_MAX = 4096;
+const validKeys = new BoundedMap<string, true>(4096);
 
 /**
  * Throw {@link InvalidPublicKey} unless `bytes` is the canonical encoding of a point that is
@@ -146,10 +146,7 @@ export function assertValidEd25519PublicKey(bytes: Uint8Array): void {
   const point = decode(bytes);
   if (isIdentity(multiply(point, 8n))) throw new InvalidPublicKey('public key is a point of small order', 'small-order');
   if (!isIdentity(multiply(point, L))) throw new InvalidPublicKey('public key is not in the prime-order subgroup', 'mixed-order');
-  if (hex !== undefined) {
-    if (validKeys.size >= VALID_KEYS_MAX) validKeys.delete(validKeys.values().next().value!);
-    validKeys.add(hex);
-  }
+  if (hex !== undefined) validKeys.set(hex, true);
 }
 
 /** True when `bytes` is a valid Ed25519 public key per PROTOCOL.md section 0. */

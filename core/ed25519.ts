@@ -8,6 +8,7 @@
  * and the key checks of PROTOCOL.md section 0 are made separately (`ed25519-point.ts`).
  */
 import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+import { BoundedMap } from './bounded-map.js';
 
 /** DER prefixes of an Ed25519 PKCS#8 private key and SPKI public key (RFC 8410), before the 32 key bytes. */
 const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
@@ -30,18 +31,11 @@ export function ed25519Sign(privateKey: KeyObject, message: Uint8Array): Uint8Ar
 }
 
 /** Imported verification keys of peers seen lately (importing costs about as much as verifying). Bounded. */
-const verifyKeys = new Map<string, KeyObject>();
-const VERIFY_KEYS_MAX = 1024;
+const verifyKeys = new BoundedMap<string, KeyObject>(1024);
 
 function verifyKeyOf(publicKey: Uint8Array): KeyObject {
   const hex = Buffer.from(publicKey.buffer, publicKey.byteOffset, 32).toString('hex');
-  let key = verifyKeys.get(hex);
-  if (key === undefined) {
-    key = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' });
-    if (verifyKeys.size >= VERIFY_KEYS_MAX) verifyKeys.delete(verifyKeys.keys().next().value!);
-    verifyKeys.set(hex, key);
-  }
-  return key;
+  return verifyKeys.getOrSet(hex, () => createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' }));
 }
 
 /** Cofactorless verification; false for any failure, including a key OpenSSL cannot decode. */

@@ -8,6 +8,7 @@ import { ed25519PrivateKey, ed25519PublicKeyOf, ed25519Sign } from './ed25519.js
 import { fromHex, toHex } from './bytes.js';
 import { assertValidEd25519PublicKey, montgomeryUOf } from './ed25519-point.js';
 import { ConfigError } from './errors.js';
+import { BoundedMap } from './bounded-map.js';
 
 /** Bytes in a NodeId (the first 13 bytes of BLAKE2s-256 of the public key). */
 export const NODE_ID_LENGTH = 13;
@@ -62,18 +63,11 @@ export function compareDistance(a: Uint8Array, b: Uint8Array): -1 | 0 | 1 {
 
 /** The X25519 form of a (validated) Ed25519 public key: the birational map u = (1+y)/(1-y). */
 export function x25519PublicOf(publicKey: PublicKey): Uint8Array {
-  const hex = toHex(publicKey);
-  let u = x25519Forms.get(hex);
-  if (u === undefined) {
-    u = montgomeryUOf(publicKey);
-    if (x25519Forms.size >= 1024) x25519Forms.delete(x25519Forms.keys().next().value!);
-    x25519Forms.set(hex, u);
-  }
-  return Uint8Array.from(u);
+  return Uint8Array.from(x25519Forms.getOrSet(toHex(publicKey), () => montgomeryUOf(publicKey)));
 }
 
 /** X25519 forms of keys seen lately (a reconnecting peer's costs a lookup). Bounded. */
-const x25519Forms = new Map<string, Uint8Array>();
+const x25519Forms = new BoundedMap<string, Uint8Array>(1024);
 
 /** A node's identity: its Ed25519 key pair, derived ids and the Noise static key. */
 export class NodeIdentity {

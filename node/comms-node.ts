@@ -28,6 +28,7 @@ import { isBanned, type PeerSighting } from '../storage/peer.js';
 import { multiaddr } from '@multiformats/multiaddr';
 import { PoolExecutor } from '../workers/executor.js';
 import { listenTransportFor, type CommsConfig } from './config.js';
+import { BoundedMap } from '../core/bounded-map.js';
 
 /** What a node publishes (`node.on(type, listener)`). */
 export interface CommsNodeEvents {
@@ -346,13 +347,12 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
   }
 
   /** Claims recorded in this run (public key hex -> signature hex), so a reconnecting peer's unchanged claim is not written again. */
-  readonly #recorded = new Map<string, string>();
+  readonly #recorded = new BoundedMap<string, string>(4096);
 
   #recordSighting(sighting: PeerSighting): Promise<unknown> {
     const key = toHex(sighting.publicKey);
     const signature = sighting.claim ? toHex(sighting.claim.signature) : '';
     if (signature !== '' && this.#recorded.get(key) === signature) return Promise.resolve();
-    if (this.#recorded.size >= 4096) this.#recorded.delete(this.#recorded.keys().next().value!);
     this.#recorded.set(key, signature);
     return this.#peers!.add(sighting).catch((err: unknown) => {
       this.#recorded.delete(key);

@@ -13,6 +13,7 @@ import {
 import { asBuffer } from '../bytes.js';
 import { stablelibProvider } from './stablelib.js';
 import { DecryptionFailed, LowOrderPoint, TAG_LENGTH, type CryptoProvider, type X25519KeyPair } from './provider.js';
+import { BoundedMap } from '../bounded-map.js';
 
 /** DER prefix of a PKCS#8 X25519 private key (RFC 8410); the 32 raw bytes follow. */
 const PKCS8_X25519_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
@@ -23,19 +24,13 @@ const handles = new WeakMap<X25519KeyPair, KeyObject>();
  * Handles by secret key, for key pairs that crossed a thread boundary (structured clones lose
  * the WeakMap entry). Bounded: the oldest entry goes first. Only this process's own keys.
  */
-const bySecret = new Map<string, KeyObject>();
-const BY_SECRET_LIMIT = 256;
+const bySecret = new BoundedMap<string, KeyObject>(256);
 
 function privateHandle(pair: X25519KeyPair): KeyObject {
   let handle = handles.get(pair);
   if (handle !== undefined) return handle;
   const id = asBuffer(pair.secretKey).toString('base64url');
-  handle = bySecret.get(id);
-  if (handle === undefined) {
-    handle = importPrivate(pair.secretKey, pair.publicKey);
-    if (bySecret.size >= BY_SECRET_LIMIT) bySecret.delete(bySecret.keys().next().value!);
-    bySecret.set(id, handle);
-  }
+  handle = bySecret.getOrSet(id, () => importPrivate(pair.secretKey, pair.publicKey));
   handles.set(pair, handle);
   return handle;
 }
