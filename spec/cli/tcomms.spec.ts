@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { closedPort } from '../support/ports.js';
 import { requireProgram, startMicrosocks } from '../support/processes.js';
 import { startTor } from '../support/tor.js';
+import { until } from '../support/wait.js';
 import { toHex } from '../../core/bytes.js';
 import { NodeIdentity } from '../../core/keys.js';
 
@@ -55,13 +56,6 @@ async function startNode(args: string[]): Promise<{ child: ChildProcess; lines: 
   return { child, lines, first, stopped };
 }
 
-async function until(what: string, check: () => boolean, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('tcomms command', function () {
   this.timeout(120_000);
@@ -95,7 +89,7 @@ describe('tcomms command', function () {
       const text = await run(['send', '--to', to, '--message', 'hello']);
       expect(text.code, text.stderr).to.equal(0);
       expect(text.stdout).to.match(/^sent 1 message \(5 bytes\) to [0-9a-f]{64} in \d+ ms\n$/);
-      await until('the message event', () => node.lines.some((l) => l.event === 'message' && l.body === Buffer.from('hello').toString('base64')));
+      await until('the message event', () => node.lines.some((l) => l.event === 'message' && l.body === Buffer.from('hello').toString('base64')), 20_000);
       expect(node.lines.some((l) => l.event === 'peer.connected')).to.equal(true);
       const live = await run(['liveness', (node.first.addresses as string[])[0]!]);
       expect(live.code, live.stderr).to.equal(0);
@@ -152,7 +146,7 @@ describe('tcomms command', function () {
     try {
       const r = await run(['send', '--to', `${node.first.publicKey as string}@${(node.first.addresses as string[])[0]}`, '--message', 'seen']);
       expect(r.code, r.stderr).to.equal(0);
-      await until('inspection lines', () => node.lines.filter((l) => l.inspect === 'snapshot').length > 0 && node.lines.some((l) => l.inspect === 'event'));
+      await until('inspection lines', () => node.lines.filter((l) => l.inspect === 'snapshot').length > 0 && node.lines.some((l) => l.inspect === 'event'), 20_000);
       expect(node.lines.some((l) => l.inspect === 'event' && typeof l.event === 'string')).to.equal(true);
     } finally {
       node.child.kill('SIGINT');
@@ -168,7 +162,7 @@ describe('tcomms command', function () {
       const to = `${node.first.publicKey as string}@${(node.first.addresses as string[])[0]}`;
       const r = await run(['send', '--to', to, '--message', 'via socks', '--proxy', `socks5://bench:s3cret@127.0.0.1:${proxy.port}`, '--proxy-all']);
       expect(r.code, r.stderr).to.equal(0);
-      await until('the message', () => node.lines.some((l) => l.event === 'message' && l.body === Buffer.from('via socks').toString('base64')));
+      await until('the message', () => node.lines.some((l) => l.event === 'message' && l.body === Buffer.from('via socks').toString('base64')), 20_000);
       const bad = await run(['send', '--to', to, '--message', 'x', '--proxy', `socks5://bench:wrong@127.0.0.1:${proxy.port}`, '--proxy-all']);
       expect(bad.code).to.equal(1);
       expect(bad.stderr + bad.stdout).to.match(/Socks5AuthFailed/);
