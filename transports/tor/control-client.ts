@@ -10,7 +10,7 @@ import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Socket } from 'node:net';
-import { TcommsError } from '../../core/errors.js';
+import { TcommsError, TimeoutError } from '../../core/errors.js';
 import {
   addOnionCommand,
   COOKIE_LENGTH,
@@ -88,9 +88,7 @@ export class TorControlBusy extends TcommsError {
 }
 
 /** A command got no reply in time; the connection was closed. */
-export class TorCommandTimeout extends TcommsError {
-  readonly kind = 'timeout' as const;
-}
+export class TorCommandTimeout extends TimeoutError {}
 
 /** The command word of a command line (for errors and timeouts). */
 function commandName(line: string): string {
