@@ -3,7 +3,7 @@ import { multiaddr } from '@multiformats/multiaddr';
 import { parseAddress } from '../../core/address.js';
 import { livenessCheck } from '../../channels/liveness.js';
 import { TcpTransport } from '../../transports/tcp/tcp.js';
-import { parseArgs, UsageError } from '../args.js';
+import { intOption, parseArgs, UsageError } from '../args.js';
 
 /** Runs `tcomms liveness`. */
 export async function livenessCommand(argv: string[]): Promise<number> {
@@ -15,7 +15,7 @@ export async function livenessCommand(argv: string[]): Promise<number> {
   } catch (err) {
     throw new UsageError(`bad multiaddr: ${(err as Error).message}`);
   }
-  const timeoutMs = Number(args.options.timeout ?? 10_000);
+  const timeoutMs = intOption(args.options.timeout as string | undefined, 'timeout', 1, 3_600_000, 10_000);
   const { stream } = await new TcpTransport().dial(multiaddr(address), { timeoutMs });
   const ms = await livenessCheck(stream, { timeoutMs });
   if (args.options.json) process.stdout.write(`${JSON.stringify({ event: 'liveness', address, rttMs: Number(ms.toFixed(3)) })}\n`);
