@@ -50,7 +50,8 @@ export interface BenchServer {
   stop(): Promise<void>;
 }
 
-const u64 = (n: number) => {
+/** `n` as 8 bytes, big-endian (the counts the benchmark protocols answer with). */
+export const u64 = (n: number) => {
   const b = Buffer.alloc(8);
   b.writeBigUInt64BE(BigInt(n));
   return b;
@@ -72,7 +73,7 @@ class MessageCounter {
 
 function duplexStream(stream: Duplex): BenchStream {
   return {
-    write: (data) => new Promise((resolve, reject) => (stream.write(data, (err) => (err ? reject(err) : resolve())) ? undefined : undefined)),
+    write: (data) => new Promise((resolve, reject) => void stream.write(data, (err) => (err ? reject(err) : resolve()))),
     end: () => new Promise((resolve) => stream.end(resolve)),
     chunks: () => stream as AsyncIterable<Uint8Array>,
   };

@@ -1,13 +1,8 @@
 /** The end-to-end workloads, each run against a server through the `BenchClient` interface. */
 import { randomBytes } from 'node:crypto';
 import { median } from '../harness.js';
-import { COUNT, ECHO, SINK, startClient, type BenchClient, type ServerInfo, type StackName } from './stacks.js';
+import { COUNT, ECHO, SINK, startClient, u64, type BenchClient, type ServerInfo, type StackName } from './stacks.js';
 
-const u64 = (n: number) => {
-  const b = Buffer.alloc(8);
-  b.writeBigUInt64BE(BigInt(n));
-  return b;
-};
 
 async function readAll(chunks: AsyncIterable<Uint8Array>): Promise<Buffer> {
   const parts: Buffer[] = [];
