@@ -64,12 +64,20 @@ export class Messaging {
   readonly actor: MessagingActor;
   readonly #queues = new Map<string, OutboxQueue>();
   readonly #init: MessagingInit;
+  /** The bounds, resolved once against the defaults. */
+  readonly #limits: { maxMessageBytes: number; maxQueued: number; maxQueuedBytes: number; maxQueuedPerPeer: number };
   #queued = 0;
   #queuedBytes = 0;
   #stopped = false;
 
   constructor(init: MessagingInit) {
     this.#init = init;
+    this.#limits = {
+      maxMessageBytes: init.maxMessageBytes ?? DEFAULT_MESSAGING_CONFIG.maxMessageBytes,
+      maxQueued: init.maxQueued ?? DEFAULT_MESSAGING_CONFIG.maxQueued,
+      maxQueuedBytes: init.maxQueuedBytes ?? DEFAULT_MESSAGING_CONFIG.maxQueuedBytes,
+      maxQueuedPerPeer: init.maxQueuedPerPeer ?? DEFAULT_MESSAGING_CONFIG.maxQueuedPerPeer,
+    };
     const input = { openStream: init.openStream, ...(init.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: init.idleTimeoutMs }) };
     this.actor = startObserved(messagingLogic, { input, systemId: 'messaging' }, 'messaging', init.onError);
     // A dropped outbox's queue is empty: forget it (a new one is made on the next send).
@@ -99,15 +107,16 @@ export class Messaging {
   }
 
   #enqueue(to: PublicKey, body: Uint8Array): Promise<SendOutcome> {
-    const max = this.#init.maxMessageBytes ?? DEFAULT_MESSAGING_CONFIG.maxMessageBytes;
+    const limits = this.#limits;
+    const max = limits.maxMessageBytes;
     if (this.#stopped) return Promise.resolve({ ok: false, error: { name: 'MessagingStopped', message: 'the node is stopping', kind: 'aborted' } });
     if (body.length > max) return Promise.resolve({ ok: false, error: { name: 'MessageTooLarge', message: `a message of ${body.length} bytes is above the maximum of ${max}`, kind: 'config' } });
-    if (this.#queued >= (this.#init.maxQueued ?? DEFAULT_MESSAGING_CONFIG.maxQueued) || this.#queuedBytes + body.length > (this.#init.maxQueuedBytes ?? DEFAULT_MESSAGING_CONFIG.maxQueuedBytes)) {
+    if (this.#queued >= limits.maxQueued || this.#queuedBytes + body.length > limits.maxQueuedBytes) {
       return Promise.resolve({ ok: false, error: { name: 'QueueFull', message: `the messaging queue is full (${this.#queued} messages, ${this.#queuedBytes} bytes)`, kind: 'transport' } });
     }
     const key = toHex(to);
     let queue = this.#queues.get(key);
-    if (!queue) this.#queues.set(key, (queue = new OutboxQueue(this.#init.maxQueuedPerPeer ?? DEFAULT_MESSAGING_CONFIG.maxQueuedPerPeer)));
+    if (!queue) this.#queues.set(key, (queue = new OutboxQueue(limits.maxQueuedPerPeer)));
     return new Promise<SendOutcome>((resolve) => {
       const wasEmpty = queue.length === 0;
       const accepted = queue.push({
