@@ -123,12 +123,13 @@ async function tcpTwoProcess(mode: 'raw' | 'inline' | 'pool', total: number): Pr
  * its own side, as two nodes would), `concurrency` dials in flight; `accept` is the baseline of
  * plain TCP connections answered with one byte, measured in the same run.
  */
-async function tcpHandshakes(mode: 'accept' | 'handshake', concurrency: number, total: number): Promise<number> {
+async function tcpHandshakes(mode: 'accept' | 'handshake' | 'handshake-service', concurrency: number, total: number): Promise<number> {
   const peerPath = fileURLToPath(new URL('./tcp-peer.ts', import.meta.url));
   const child = spawn(process.execPath, ['--import', 'tsx', peerPath, mode], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
   const { port } = JSON.parse((await lines.next()).value as string) as { port: number };
-  const channel = new NoiseSecureChannel({ staticKeys: noiseStaticKeys(alice) });
+  const executor = mode === 'handshake-service' ? new PoolExecutor({ threads: 1 }) : undefined;
+  const channel = new NoiseSecureChannel({ staticKeys: noiseStaticKeys(alice), ...(executor === undefined ? {} : { executor, policy: { x25519OnPool: true } }) });
   const responder = NodeIdentity.fromSeed(new Uint8Array(32).fill(7)).publicKey;
   const one = async () => {
     const socket = connect({ host: '127.0.0.1', port, noDelay: true, allowHalfOpen: true });
@@ -142,13 +143,17 @@ async function tcpHandshakes(mode: 'accept' | 'handshake', concurrency: number, 
   const rate = await ratePerSecond(concurrency, total, one);
   child.stdin!.end();
   await once(child, 'exit');
+  channel.x25519Service?.close();
+  await executor?.close();
   return rate;
 }
 
 async function main(): Promise<void> {
   const pool = new PoolExecutor({ threads: 2 });
+  const service = new PoolExecutor({ threads: 1 });
   const configs: Config[] = [
     { name: 'native, in-thread', provider: nativeProvider },
+    { name: 'native, X25519 service (1 pool thread)', provider: nativeProvider, executor: service, policy: { x25519OnPool: true } },
     { name: 'native, pool (2 threads)', provider: nativeProvider, executor: pool, policy: { handshakeOnPool: true, bulkPoolThreshold: 1 } },
     { name: 'stablelib, in-thread', provider: stablelibProvider },
     { name: 'stablelib, pool (2 threads)', provider: stablelibProvider, executor: pool, policy: { handshakeOnPool: true, bulkPoolThreshold: 1 } },
@@ -162,7 +167,7 @@ async function main(): Promise<void> {
   ] as const) {
     const rows = [];
     for (const c of configs) {
-      const count = c.provider === nativeProvider ? 600 : 120;
+      const count = c.provider === nativeProvider ? 2000 : 120;
       rows.push({ name: c.name, value: await medianOf(RUNS, () => handshakesPerSecond(c, concurrency, count)) });
     }
     table(`Complete XX handshakes/s, ${label} (both sides in this process)`, 'handshakes/s', rows, baseline);
@@ -172,6 +177,7 @@ async function main(): Promise<void> {
     const rows = [
       { name: 'plain TCP connect + 1-byte reply', value: await medianOf(RUNS, () => tcpHandshakes('accept', 32, 2000)) },
       { name: 'native, in-thread, XX handshake', value: await medianOf(RUNS, () => tcpHandshakes('handshake', 32, 2000)) },
+      { name: 'native, X25519 service (1 thread each)', value: await medianOf(RUNS, () => tcpHandshakes('handshake-service', 32, 2000)) },
     ];
     table('Complete XX handshakes/s between two processes over TCP loopback, 32 concurrent dials', 'per second', rows, 'plain TCP connect + 1-byte reply');
   }
@@ -196,6 +202,7 @@ async function main(): Promise<void> {
     'stablelib',
   );
   await pool.close();
+  await service.close();
 
   const total = 1024 * 1024 * 1024;
   const rows = [];

@@ -9,18 +9,18 @@ import { NoiseSecureChannel, noiseStaticKeys } from '../channels/secure-channel.
 import { NodeIdentity } from '../core/keys.js';
 import { PoolExecutor } from '../workers/executor.js';
 
-const mode = process.argv[2] ?? 'inline'; // raw | inline | pool | handshake | accept
+const mode = process.argv[2] ?? 'inline'; // raw | inline | pool | handshake | handshake-service | accept
 const identity = NodeIdentity.fromSeed(new Uint8Array(32).fill(7));
-const executor = mode === 'pool' ? new PoolExecutor({ threads: 1 }) : undefined;
+const executor = mode === 'pool' || mode === 'handshake-service' ? new PoolExecutor({ threads: 1 }) : undefined;
 const channel = new NoiseSecureChannel({
   staticKeys: noiseStaticKeys(identity),
-  ...(executor === undefined ? {} : { executor, policy: { bulkPoolThreshold: 16 * 1024 } }),
+  ...(executor === undefined ? {} : { executor, policy: mode === 'pool' ? { bulkPoolThreshold: 16 * 1024 } : { x25519OnPool: true } }),
 });
 
 const server = createServer({ allowHalfOpen: true }, (socket: Socket) => {
   socket.setNoDelay(true);
   socket.on('error', () => {});
-  if (mode === 'accept' || mode === 'handshake') {
+  if (mode === 'accept' || mode === 'handshake' || mode === 'handshake-service') {
     // Connection-rate modes: answer one byte once connected (accept) or once the responder's
     // side of the handshake is complete (handshake), then close.
     void (async () => {

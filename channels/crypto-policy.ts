@@ -1,5 +1,6 @@
 /** What runs where: the in-thread path or the worker pool. Chosen from `npm run bench` figures. */
 import { ConfigError } from '../core/errors.js';
+import type { X25519Service } from '../workers/x25519-service.js';
 
 /** What runs in-thread and what on the worker pool. */
 export interface CryptoPolicy {
@@ -9,6 +10,12 @@ export interface CryptoPolicy {
   bulkPoolThreshold: number;
   /** Pool batches in flight per direction of one channel before backpressure applies. */
   maxInFlight: number;
+  /**
+   * Every scalar multiplication of a handshake (key pairs, made ahead of time, and DH) on one
+   * pool thread, the {@link X25519Service}; the rest of the handshake stays on this thread.
+   * Needs an executor; ignored when `handshakeOnPool` is set.
+   */
+  x25519OnPool: boolean;
 }
 
 /**
@@ -21,6 +28,7 @@ export const DEFAULT_CRYPTO_POLICY: Readonly<CryptoPolicy> = Object.freeze({
   handshakeOnPool: false,
   bulkPoolThreshold: Number.POSITIVE_INFINITY,
   maxInFlight: 4,
+  x25519OnPool: false,
 });
 
 /** Validate a policy; throws ConfigError. */

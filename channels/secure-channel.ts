@@ -23,9 +23,10 @@ import {
   type TcommsPattern,
 } from '../protocols/noise/tcomms.js';
 import type { TaskExecutor } from '../workers/executor.js';
+import { X25519Service } from '../workers/x25519-service.js';
 import { DEFAULT_CRYPTO_POLICY, validateCryptoPolicy, type CryptoPolicy } from './crypto-policy.js';
 import { FrameReader } from './frame-reader.js';
-import { InlineHandshakeEngine, PooledHandshakeEngine, type HandshakeEngine } from './handshake-engine.js';
+import { InlineHandshakeEngine, PooledHandshakeEngine, ServiceHandshakeEngine, type HandshakeEngine } from './handshake-engine.js';
 import { SecureDuplex } from './secure-duplex.js';
 
 /** Defaults of a secure channel (PROTOCOL.md section 2). */
@@ -85,6 +86,8 @@ export class NoiseSecureChannel implements SecureChannel {
   readonly recvTimeoutMs: number;
   readonly #init: NoiseSecureChannelInit;
   readonly #prologue: Uint8Array;
+  /** Key pairs and DH on the pool, when the policy asks for them (shared by every channel on the same executor). */
+  readonly x25519Service: X25519Service | undefined;
 
   constructor(init: NoiseSecureChannelInit) {
     this.pattern = init.pattern ?? DEFAULT_SECURE_CHANNEL_CONFIG.pattern;
@@ -100,6 +103,8 @@ export class NoiseSecureChannel implements SecureChannel {
     }
     this.#init = init;
     this.#prologue = tcommsPrologue(this.networkByte);
+    this.x25519Service =
+      init.executor !== undefined && this.policy.x25519OnPool && !this.policy.handshakeOnPool ? X25519Service.shared(init.executor, this.provider) : undefined;
   }
 
   secureOutbound(raw: Duplex, options: SecureOptions = {}): Promise<SecureDuplex> {
@@ -120,6 +125,7 @@ export class NoiseSecureChannel implements SecureChannel {
     };
     const executor = this.#init.executor;
     if (executor !== undefined && this.policy.handshakeOnPool) return new PooledHandshakeEngine(this.provider, init, executor);
+    if (this.x25519Service !== undefined) return new ServiceHandshakeEngine(this.provider, init, this.x25519Service);
     return new InlineHandshakeEngine(this.provider, init);
   }
 
@@ -157,6 +163,7 @@ export class NoiseSecureChannel implements SecureChannel {
         ...(this.#init.highWaterMark === undefined ? {} : { highWaterMark: this.#init.highWaterMark }),
       });
     } catch (err) {
+      engine.release();
       reader.detach();
       // A write still in flight may fail after this: never let that be an unhandled 'error'.
       raw.on('error', ignore);

@@ -27,6 +27,8 @@ import type { PeerStore } from '../storage/peer-store.js';
 import { isBanned, type PeerSighting } from '../storage/peer.js';
 import { multiaddr } from '@multiformats/multiaddr';
 import { PoolExecutor } from '../workers/executor.js';
+import type { X25519Service } from '../workers/x25519-service.js';
+import { DEFAULT_CRYPTO_POLICY } from '../channels/crypto-policy.js';
 import { listenTransportFor, type CommsConfig } from './config.js';
 import { BoundedMap } from '../core/bounded-map.js';
 
@@ -98,6 +100,8 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
   #cm: ConnectionManagerActor | undefined;
   #connectivity: ConnectivityActor | undefined;
   #pool: PoolExecutor | undefined;
+  /** The X25519 service on the pool, when the crypto policy asks for it. */
+  #x25519: X25519Service | undefined;
   #messaging: Messaging | undefined;
   #stopping: Promise<void> | undefined;
   #inbox: Inbox | undefined;
@@ -171,8 +175,13 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
       );
       this.#peers.actor.on('peer.banned', (e) => bans.set(toHex(e.peer.publicKey), e.until));
       this.#peers.actor.on('peer.unbanned', (e) => bans.delete(toHex(e.peer.publicKey)));
-      const needsPool = c.crypto.policy.handshakeOnPool === true || (c.crypto.policy.bulkPoolThreshold ?? Infinity) < Infinity;
-      if (needsPool) this.#pool = new PoolExecutor(c.crypto.poolThreads === undefined ? {} : { threads: c.crypto.poolThreads });
+      const policy = { ...DEFAULT_CRYPTO_POLICY, ...c.crypto.policy };
+      const bulkOrHandshake = policy.handshakeOnPool || policy.bulkPoolThreshold < Infinity;
+      if (bulkOrHandshake || policy.x25519OnPool) {
+        // The X25519 service alone needs one thread (it holds it); other pool work gets the rest.
+        const threads = c.crypto.poolThreads ?? (bulkOrHandshake ? undefined : 1);
+        this.#pool = new PoolExecutor(threads === undefined ? {} : { threads });
+      }
       const upgrade = this.#upgradeConfig();
       const peers = this.#peers;
       const endpoints = c.listen.map((a) => ({ transport: listenTransportFor(a, c.transports)!, address: multiaddr(a) }));
@@ -273,6 +282,7 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
     if (this.#peers) await this.#peers.stop().catch(() => undefined);
     // Start failed between opening the store and starting the peer manager: close the store here.
     else await this.#store?.close().catch(() => undefined);
+    this.#x25519?.close();
     await this.#pool?.close().catch(() => undefined);
     this.#state = 'stopped';
   }
@@ -386,6 +396,7 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
       recvTimeoutMs: c.timeouts.handshakeRecvMs,
       ...(this.#pool ? { executor: this.#pool } : {}),
     });
+    this.#x25519 = channel.x25519Service;
     this.#claimedAt = BigInt(Math.floor(Date.now() / 1000));
     return {
       identity: c.identity,

@@ -23,7 +23,7 @@ export class InlineExecutor implements TaskExecutor {
 
   async run<K extends TaskName>(name: K, input: TaskInput<K>): Promise<TaskOutput<K>> {
     if (this.#closed) throw new AbortedError('executor is closed');
-    return unwrap(runTask({ name, input }));
+    return unwrap(await runTask({ name, input }));
   }
 
   async close(): Promise<void> {

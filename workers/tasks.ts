@@ -3,10 +3,13 @@
  * handlers run inside the Piscina worker and on the calling thread (the in-thread path), so
  * both paths give identical bytes. Errors are returned as plain values and rebuilt as classes.
  */
-import { cryptoProvider, type CryptoProviderName } from '../core/crypto/index.js';
+import { MessagePort } from 'node:worker_threads';
+import { cryptoProvider, type CryptoProvider, type CryptoProviderName } from '../core/crypto/index.js';
 import { concat } from '../core/bytes.js';
 import { DecryptionFailed, LowOrderPoint } from '../core/crypto/provider.js';
 import { InternalError, InvalidPublicKey, TcommsError, type PlainError } from '../core/errors.js';
+import { BoundedMap } from '../core/bounded-map.js';
+import type { X25519KeyPair } from '../core/crypto/provider.js';
 import { CipherState } from '../protocols/noise/cipher-state.js';
 import { HandshakeMisuse, NoiseMessageLength, NonceExhausted } from '../protocols/noise/errors.js';
 import { HandshakeState, type HandshakeSnapshot } from '../protocols/noise/handshake-state.js';
@@ -18,6 +21,15 @@ export interface TaskMap {
   'noise.write': { input: { snapshot: HandshakeSnapshot; payload: Uint8Array }; output: { snapshot: HandshakeSnapshot; message: Uint8Array } };
   /** Read the next handshake message (runs its DH operations). */
   'noise.read': { input: { snapshot: HandshakeSnapshot; message: Uint8Array }; output: { snapshot: HandshakeSnapshot; payload: Uint8Array } };
+  /**
+   * The X25519 service: lives until `port` closes (it holds its worker that long) and answers
+   * each {@link ServiceRequest} received on `port` with a {@link ServiceReply} on it: batches of
+   * fresh key pairs (at most {@link MAX_GENERATE} a time), and DH operations with those pairs
+   * or with static keys. The caller can read replies synchronously with `receiveMessageOnPort`
+   * even while its event loop is kept busy. It spares the caller's thread every scalar
+   * multiplication of a handshake.
+   */
+  'x25519.service': { input: { provider: CryptoProviderName; port: MessagePort }; output: { served: number } };
   /** One X25519 DH with a fresh ephemeral key (a unit for measuring DH offload). */
   'x25519.dh': { input: { provider: CryptoProviderName; secretKey: Uint8Array; publicKey: Uint8Array }; output: { shared: Uint8Array } };
   /**
@@ -47,7 +59,42 @@ export interface TaskRequest<K extends TaskName = TaskName> {
 /** A task's result or its error as plain data (errors cross the worker boundary as `{ name, message, kind }`). */
 export type TaskReply<K extends TaskName = TaskName> = { ok: true; output: TaskOutput<K> } | { ok: false; error: PlainError };
 
-type Handlers = { [K in TaskName]: (input: TaskInput<K>) => TaskOutput<K> };
+/** What the `x25519.service` is asked: `n` fresh key pairs, one DH, or to forget a pair it handed out (its handshake is over). */
+export type ServiceRequest =
+  | { t: 'gen'; n: number }
+  | { t: 'dh'; id: number; secret: Uint8Array; pub: Uint8Array; remote: Uint8Array }
+  | { t: 'forget'; secret: Uint8Array };
+
+/** A batch of key pairs: secret || public of each (64 bytes apiece), and each pair's native handle (none when the provider keeps none). */
+export interface KeyBatch {
+  t: 'keys';
+  pairs: Uint8Array;
+  handles: unknown[];
+}
+
+/** What the `x25519.service` answers. */
+export type ServiceReply = KeyBatch | { t: 'dh'; id: number; shared: Uint8Array } | { t: 'dh'; id: number; error: PlainError };
+
+/** Most key pairs one `x25519.service` request makes. */
+export const MAX_GENERATE = 1024;
+/** Pairs the service remembers having handed out (beyond these, a DH imports the secret again). */
+const ISSUED_KEYS = 4096;
+
+type Handlers = { [K in TaskName]: (input: TaskInput<K>) => TaskOutput<K> | Promise<TaskOutput<K>> };
+
+function generateBatch(p: CryptoProvider, count: number, issued: BoundedMap<string, X25519KeyPair>): KeyBatch {
+  const pairs = new Uint8Array(count * 64);
+  const handles: unknown[] = [];
+  for (let i = 0; i < count; i++) {
+    const pair = p.x25519Generate();
+    pairs.set(pair.secretKey, i * 64);
+    pairs.set(pair.publicKey, i * 64 + 32);
+    const handle = p.x25519Handle?.(pair);
+    if (handle !== undefined) handles.push(handle);
+    issued.set(Buffer.from(pair.secretKey.buffer, pair.secretKey.byteOffset, pair.secretKey.byteLength).toString('base64url'), pair);
+  }
+  return { t: 'keys', pairs, handles: handles.length === count ? handles : [] };
+}
 
 const HANDLERS: Handlers = {
   'noise.write': ({ snapshot, payload }) => {
@@ -59,6 +106,41 @@ const HANDLERS: Handlers = {
     const hs = new HandshakeState(cryptoProvider(snapshot.provider), snapshot);
     const payload = hs.readMessage(message);
     return { snapshot: hs.snapshot(), payload };
+  },
+  'x25519.service': ({ provider, port }) => {
+    if (!(port instanceof MessagePort)) throw new HandshakeMisuse('x25519.service needs a MessagePort');
+    const p = cryptoProvider(provider);
+    // Pairs handed out, by secret, so that a DH with one finds its native handle again.
+    const issued = new BoundedMap<string, X25519KeyPair>(ISSUED_KEYS);
+    let served = 0;
+    return new Promise((resolve) => {
+      port.on('message', (request: ServiceRequest) => {
+        served++;
+        if (request.t === 'forget') {
+          issued.delete(Buffer.from(request.secret.buffer, request.secret.byteOffset, request.secret.byteLength).toString('base64url'));
+          return;
+        }
+        if (request.t === 'gen') {
+          const count = Number.isInteger(request.n) ? Math.min(Math.max(request.n, 1), MAX_GENERATE) : 1;
+          const batch = generateBatch(p, count, issued);
+          port.postMessage(batch, [batch.pairs.buffer as ArrayBuffer]);
+          return;
+        }
+        let reply: ServiceReply;
+        try {
+          const id = Buffer.from(request.secret.buffer, request.secret.byteOffset, request.secret.byteLength).toString('base64url');
+          const own = issued.get(id) ?? { secretKey: request.secret, publicKey: request.pub };
+          reply = { t: 'dh', id: request.id, shared: p.x25519DH(own, request.remote) };
+        } catch (err) {
+          reply = { t: 'dh', id: request.id, error: err instanceof TcommsError ? err.toPlain() : { name: 'InternalError', message: String(err), kind: 'internal' } };
+        }
+        port.postMessage(reply);
+      });
+      port.once('close', () => {
+        issued.clear();
+        resolve({ served });
+      });
+    });
   },
   'x25519.dh': ({ provider, secretKey, publicKey }) => {
     const p = cryptoProvider(provider);
@@ -84,16 +166,25 @@ const HANDLERS: Handlers = {
   },
 };
 
-/** Run one task on this thread; errors become plain values. */
-export function runTask<K extends TaskName>(request: TaskRequest<K>): TaskReply<K> {
+/**
+ * Run one task on this thread; errors become plain values. Every task answers synchronously
+ * but the long-lived `x25519.generator`, whose reply comes as a promise when it ends.
+ */
+export function runTask<K extends TaskName>(request: TaskRequest<K>): TaskReply<K> | Promise<TaskReply<K>> {
   try {
-    const handler = HANDLERS[request.name] as (input: TaskInput<K>) => TaskOutput<K>;
+    const handler = HANDLERS[request.name] as (input: TaskInput<K>) => TaskOutput<K> | Promise<TaskOutput<K>>;
     if (handler === undefined) throw new InternalError(`unknown task ${String(request.name)}`);
-    return { ok: true, output: handler(request.input) };
+    const output = handler(request.input);
+    if (output instanceof Promise) return output.then((o) => ({ ok: true as const, output: o }), failure);
+    return { ok: true, output };
   } catch (err) {
-    if (err instanceof TcommsError) return { ok: false, error: err.toPlain() };
-    return { ok: false, error: { name: 'InternalError', message: err instanceof Error ? err.message : String(err), kind: 'internal' } };
+    return failure(err);
   }
+}
+
+function failure(err: unknown): { ok: false; error: PlainError } {
+  if (err instanceof TcommsError) return { ok: false, error: err.toPlain() };
+  return { ok: false, error: { name: 'InternalError', message: err instanceof Error ? err.message : String(err), kind: 'internal' } };
 }
 
 /** Rebuild errors that crossed the boundary as the same classes on this thread. */
@@ -120,16 +211,17 @@ export function errorFromReply(error: PlainError): TcommsError {
 }
 
 /**
- * Buffers to transfer (not copy) with a task's input: only inbound frames, which the transport
- * owns. Plaintexts given to `write()` belong to the caller and are copied, never detached.
+ * What to transfer (not copy) with a task's input: inbound frames, which the transport owns,
+ * and a task's reply port. Plaintexts given to `write()` belong to the caller and are copied,
+ * never detached.
  */
-export function transferablesOf(request: TaskRequest): ArrayBuffer[] {
+export function transferablesOf(request: TaskRequest): (ArrayBuffer | MessagePort)[] {
   const out = new Set<ArrayBuffer>();
   const add = (b: Uint8Array) => {
     // Only whole, unshared buffers can be moved without breaking other views.
     if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.buffer instanceof ArrayBuffer && b.byteLength > 4096) out.add(b.buffer);
   };
-  const input = request.input as { frames?: Uint8Array[] };
+  const input = request.input as { frames?: Uint8Array[]; port?: MessagePort };
   input.frames?.forEach(add);
-  return [...out];
+  return input.port === undefined ? [...out] : [...out, input.port];
 }

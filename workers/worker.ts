@@ -5,8 +5,9 @@ import { runTask, type TaskReply, type TaskRequest } from './tasks.js';
 /** Below this many bytes a copy is cheaper than a transfer. */
 const MOVE_THRESHOLD = 4096;
 
-export default function work(request: TaskRequest): TaskReply | object {
+export default function work(request: TaskRequest): TaskReply | object | Promise<TaskReply> {
   const reply = runTask(request);
+  if (reply instanceof Promise) return reply;
   if (!reply.ok) return reply;
   const out = reply.output as { wire?: Uint8Array; plaintext?: Uint8Array };
   const buffer = out.wire ?? out.plaintext;

@@ -33,6 +33,17 @@ export interface CryptoProvider {
   x25519FromSecret(secretKey: Uint8Array): X25519KeyPair;
   /** X25519(own.secretKey, theirPublic); throws {@link LowOrderPoint} when the result is all zero. */
   x25519DH(own: X25519KeyPair, theirPublic: Uint8Array): Uint8Array;
+  /**
+   * The native handle kept beside `pair`, in a form that can be posted to another thread with
+   * it (undefined when the provider keeps none). With {@link x25519Adopt}, a key pair made on
+   * a worker arrives ready for use, without a second scalar multiplication.
+   */
+  x25519Handle?(pair: X25519KeyPair): unknown;
+  /**
+   * Keep `handle` (from {@link x25519Handle} on another thread) beside `pair`. Throws
+   * {@link InvalidKeyHandle} when it is not the private key of `pair`.
+   */
+  x25519Adopt?(pair: X25519KeyPair, handle: unknown): void;
   /** ChaCha20-Poly1305 seal; returns ciphertext || tag in one array. */
   aeadSeal(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, plaintext: Uint8Array): Uint8Array;
   /**
@@ -54,6 +65,14 @@ export class LowOrderPoint extends TcommsError {
   readonly kind = 'protocol' as const;
   constructor() {
     super('X25519 shared secret is all zero (low-order public key)');
+  }
+}
+
+/** A native key handle handed to {@link CryptoProvider.x25519Adopt} is not the key pair's private key. */
+export class InvalidKeyHandle extends TcommsError {
+  readonly kind = 'internal' as const;
+  constructor(message = 'the native handle is not the private key of this X25519 key pair') {
+    super(message);
   }
 }
 

@@ -3,7 +3,7 @@
  * {@link PATTERNS}. Sans-I/O: messages in, messages out. Snapshots let a worker run a step.
  */
 import { concat } from '../../core/bytes.js';
-import type { CryptoProvider, CryptoProviderName, X25519KeyPair } from '../../core/crypto/provider.js';
+import { LowOrderPoint, type CryptoProvider, type CryptoProviderName, type X25519KeyPair } from '../../core/crypto/provider.js';
 import { CipherState } from './cipher-state.js';
 import { HandshakeMisuse, NoiseMessageLength } from './errors.js';
 import { messageLength, PATTERNS, protocolName, type HandshakePattern, type PatternName, type Token } from './patterns.js';
@@ -22,6 +22,12 @@ export interface HandshakeInit {
   remoteStatic?: Uint8Array;
   /** A fixed ephemeral key pair: for known-answer tests only. */
   ephemeralKeys?: X25519KeyPair;
+  /**
+   * Where fresh ephemeral key pairs come from (default: the provider's `x25519Generate`). Each
+   * call must return a new, never used key pair: a reserve made ahead of time on another
+   * thread, say.
+   */
+  ephemeralSource?: () => X25519KeyPair;
 }
 
 /** The transport ciphers and the handshake hash of a completed handshake. */
@@ -60,6 +66,7 @@ export class HandshakeState {
   #rs: Uint8Array | undefined;
   #re: Uint8Array | undefined;
   readonly #fixedEphemeral: X25519KeyPair | undefined;
+  readonly #ephemeralSource: (() => X25519KeyPair) | undefined;
 
   constructor(readonly provider: CryptoProvider, init: HandshakeInit | HandshakeSnapshot) {
     if ('messageIndex' in init) {
@@ -74,6 +81,7 @@ export class HandshakeState {
       this.#rs = init.rs;
       this.#re = init.re;
       this.#fixedEphemeral = init.fixedEphemeral;
+      this.#ephemeralSource = undefined;
       return;
     }
     this.pattern = PATTERNS[init.pattern];
@@ -81,6 +89,7 @@ export class HandshakeState {
     this.#s = init.staticKeys;
     this.#rs = init.remoteStatic;
     this.#fixedEphemeral = init.ephemeralKeys;
+    this.#ephemeralSource = init.ephemeralSource;
     this.#ss = new SymmetricState(provider, protocolName(init.pattern));
     this.#ss.mixHash(init.prologue);
     this.#mixPreMessage(this.pattern.initiatorPre, this.initiator);
@@ -116,38 +125,28 @@ export class HandshakeState {
     return this.#rs;
   }
 
+  /** Our ephemeral key pair once made (contains its secret: never log). */
+  get localEphemeral(): X25519KeyPair | undefined {
+    return this.#e;
+  }
+
   /** The current handshake hash h. */
   get handshakeHash(): Uint8Array {
     return this.#ss.h;
   }
 
-  #dh(token: Token): Uint8Array {
+  #dhOperands(token: Token): DhRequest {
     // For 'es' the initiator uses e with rs; the responder s with re (and mirrored for 'se').
     const [mine, theirs] = dhOperands(token, this.initiator);
     const own = mine === 'e' ? this.#e : this.#s;
     const remote = theirs === 'e' ? this.#re : this.#rs;
     if (own === undefined || remote === undefined) throw new HandshakeMisuse(`missing key for ${token}`);
-    return this.provider.x25519DH(own, remote);
+    return { own, remote, ephemeral: mine === 'e' };
   }
 
   /** Write the next handshake message with `payload`. */
   writeMessage(payload: Uint8Array = new Uint8Array(0)): Uint8Array {
-    if (!this.isMyTurn) throw new HandshakeMisuse('not our turn to write a handshake message');
-    const parts: Uint8Array[] = [];
-    for (const token of this.pattern.messages[this.#messageIndex]!) {
-      if (token === 'e') {
-        this.#e = this.#fixedEphemeral ?? this.provider.x25519Generate();
-        parts.push(this.#e.publicKey);
-        this.#ss.mixHash(this.#e.publicKey);
-      } else if (token === 's') {
-        parts.push(this.#ss.encryptAndHash(this.#s.publicKey));
-      } else {
-        this.#ss.mixKey(this.#dh(token));
-      }
-    }
-    parts.push(this.#ss.encryptAndHash(payload));
-    this.#messageIndex++;
-    return concat(parts);
+    return this.#drive(this.writeSteps(payload));
   }
 
   /**
@@ -155,6 +154,42 @@ export class HandshakeState {
    * message is too short to hold its tokens, DecryptionFailed or LowOrderPoint on bad content.
    */
   readMessage(message: Uint8Array): Uint8Array {
+    return this.#drive(this.readSteps(message));
+  }
+
+  #drive(steps: HandshakeSteps): Uint8Array {
+    let step = steps.next();
+    while (step.done !== true) step = steps.next(this.provider.x25519DH(step.value.own, step.value.remote));
+    return step.value;
+  }
+
+  /**
+   * {@link writeMessage} one step at a time: yields each DH the message needs, to be answered
+   * with the shared secret (`next(shared)`), so that a driver may compute it elsewhere (a
+   * worker thread); returns the message. The answer must be X25519(own, remote), and all zero
+   * is refused here ({@link LowOrderPoint}) whoever computed it.
+   */
+  *writeSteps(payload: Uint8Array = new Uint8Array(0)): HandshakeSteps {
+    if (!this.isMyTurn) throw new HandshakeMisuse('not our turn to write a handshake message');
+    const parts: Uint8Array[] = [];
+    for (const token of this.pattern.messages[this.#messageIndex]!) {
+      if (token === 'e') {
+        this.#e = this.#fixedEphemeral ?? this.#ephemeralSource?.() ?? this.provider.x25519Generate();
+        parts.push(this.#e.publicKey);
+        this.#ss.mixHash(this.#e.publicKey);
+      } else if (token === 's') {
+        parts.push(this.#ss.encryptAndHash(this.#s.publicKey));
+      } else {
+        this.#ss.mixKey(checkShared(yield this.#dhOperands(token)));
+      }
+    }
+    parts.push(this.#ss.encryptAndHash(payload));
+    this.#messageIndex++;
+    return concat(parts);
+  }
+
+  /** {@link readMessage} one step at a time, as {@link writeSteps}; returns the payload. */
+  *readSteps(message: Uint8Array): HandshakeSteps {
     if (this.complete || this.isMyTurn) throw new HandshakeMisuse('not our turn to read a handshake message');
     const tokens = this.pattern.messages[this.#messageIndex]!;
     const minimum = messageLength(tokens, this.#ss.cipher.hasKey(), 0).length;
@@ -170,7 +205,7 @@ export class HandshakeState {
         this.#rs = Uint8Array.from(this.#ss.decryptAndHash(message.subarray(offset, offset + len)));
         offset += len;
       } else {
-        this.#ss.mixKey(this.#dh(token));
+        this.#ss.mixKey(checkShared(yield this.#dhOperands(token)));
       }
     }
     const payload = this.#ss.decryptAndHash(message.subarray(offset));
@@ -211,6 +246,26 @@ export class HandshakeState {
       fixedEphemeral: this.#fixedEphemeral,
     };
   }
+}
+
+/** One DH a handshake step needs: X25519(own.secretKey, remote). */
+export interface DhRequest {
+  own: X25519KeyPair;
+  remote: Uint8Array;
+  /** True when `own` is this handshake's ephemeral key pair (false: the static one). */
+  ephemeral: boolean;
+}
+
+/** The steps of one handshake message: yields DH requests, answered with shared secrets; returns the message or payload. */
+export type HandshakeSteps = Generator<DhRequest, Uint8Array, Uint8Array>;
+
+/** A DH answer must be 32 bytes and not all zero (a low-order remote key). */
+function checkShared(shared: Uint8Array): Uint8Array {
+  if (shared === undefined || shared.length !== DH_LENGTH) throw new HandshakeMisuse('a DH step was answered without a 32-byte shared secret');
+  let any = 0;
+  for (let i = 0; i < DH_LENGTH; i++) any |= shared[i]!;
+  if (any === 0) throw new LowOrderPoint();
+  return shared;
 }
 
 function dhOperands(token: Token, initiator: boolean): ['e' | 's', 'e' | 's'] {

@@ -53,8 +53,32 @@ secureChannelCompliance('TCP loopback, worker pool for handshakes and every tran
   },
   teardown: async () => {},
 });
+let servicePool: TaskExecutor | undefined;
+for (const [label, connect] of [
+  ['memory pair', async () => duplexPair()],
+  ['TCP loopback', () => tcpPair('127.0.0.1')],
+] as const) {
+  secureChannelCompliance(`${label}, native, X25519 service on a 1-thread pool`, {
+    setup: async () => {
+      servicePool ??= new PoolExecutor({ threads: 1 });
+      const executor = servicePool;
+      return {
+        connect,
+        channel: (identity, recvTimeoutMs) =>
+          new NoiseSecureChannel({
+            staticKeys: noiseStaticKeys(identity),
+            executor,
+            policy: { x25519OnPool: true },
+            ...(recvTimeoutMs === undefined ? {} : { recvTimeoutMs }),
+          }),
+      };
+    },
+    teardown: async () => {},
+  });
+}
 after(async () => {
   await pool?.close();
+  await servicePool?.close();
 });
 
 describe('NoiseSecureChannel configuration', () => {

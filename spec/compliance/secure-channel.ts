@@ -89,6 +89,19 @@ export function secureChannelCompliance(name: string, hooks: ComplianceHooks): v
       expect(Buffer.from(sa.handshakeHash).equals(Buffer.from(sb.handshakeHash))).to.equal(true);
     });
 
+    it('32 handshakes at once all complete, each with its own keys, and each channel carries data', async () => {
+      const pairs = await Promise.all(Array.from({ length: 32 }, () => pair()));
+      const hashes = new Set(pairs.map(([sa]) => Buffer.from(sa.handshakeHash).toString('hex')));
+      expect(hashes.size, 'every handshake hash differs (fresh ephemeral keys)').to.equal(32);
+      for (const [sa, sb] of pairs) expect(Buffer.from(sa.handshakeHash).equals(Buffer.from(sb.handshakeHash))).to.equal(true);
+      const echoes = pairs.map(async ([sa, sb], i) => {
+        const data = randomBytes(1000 + i);
+        const [got] = await Promise.all([drain(sb), writeAll(sa, data, [333])]);
+        expect(sha(got)).to.equal(sha(data));
+      });
+      await Promise.all(echoes);
+    });
+
     it('moves megabytes both ways at once with mixed write sizes, intact', async () => {
       const [sa, sb] = await pair();
       const up = randomBytes(3 * 1024 * 1024 + 17);

@@ -289,6 +289,32 @@ describe('comms node lifecycle', function () {
     }
   });
 
+  it('does its X25519 work on the pool when the policy says so: six peers dial it at once, and it stops cleanly', async () => {
+    const served = new CommsBuilder()
+      .withNodeIdentity(NodeIdentity.generate())
+      .withListenAddress('/ip4/127.0.0.1/tcp/0')
+      .withCrypto({ policy: { x25519OnPool: true } })
+      .withProtocol(ECHO, (s) => void s.pipe(s))
+      .build();
+    const peers = Array.from({ length: 6 }, () => new CommsBuilder().withNodeIdentity(NodeIdentity.generate()).withListenAddress('/ip4/127.0.0.1/tcp/0').build());
+    await Promise.all([served.start(), ...peers.map((p) => p.start())]);
+    try {
+      await Promise.all(peers.map((p) => p.dial(served.publicKey, { addresses: served.listenAddresses.map(String) })));
+      await Promise.all(
+        peers.map(async (p, i) => {
+          const { stream } = await p.openStream(served.publicKey, [ECHO]);
+          const data = Buffer.alloc(10_000 + i, i);
+          const back = collect(stream);
+          stream.end(data);
+          expect((await back).equals(data)).to.equal(true);
+        }),
+      );
+      expect(served.connections().length).to.equal(6);
+    } finally {
+      await Promise.all([served.stop(), ...peers.map((p) => p.stop())]);
+    }
+  });
+
   it('lets finished peer-connection actors go: 30 connect/disconnect cycles leave no children behind', async () => {
     const make = () => new CommsBuilder().withNodeIdentity(NodeIdentity.generate()).withListenAddress('/ip4/127.0.0.1/tcp/0').build();
     const [a, b] = [make(), make()];

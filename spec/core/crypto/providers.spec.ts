@@ -1,7 +1,7 @@
 import { expect } from 'chai';
-import { randomBytes } from 'node:crypto';
+import { createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
 import fc from 'fast-check';
-import { DecryptionFailed, hkdf, LowOrderPoint, nodeCryptoProvider as native, nativeProvider as hybrid, stablelibProvider as js, SMALL_AEAD_BYTES } from '../../../core/crypto/index.js';
+import { DecryptionFailed, hkdf, InvalidKeyHandle, LowOrderPoint, nodeCryptoProvider as native, nativeProvider as hybrid, stablelibProvider as js, SMALL_AEAD_BYTES } from '../../../core/crypto/index.js';
 import { toHexString } from '../../support/vectors.js';
 
 const bytes = (min: number, max: number) => fc.uint8Array({ minLength: min, maxLength: max });
@@ -115,5 +115,28 @@ describe('the default provider (node:crypto, small AEAD in @stablelib)', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+});
+
+describe('native X25519 handles', () => {
+  it('a handle moves to another key pair object only when it is that pair\'s private key', () => {
+    const a = native.x25519Generate();
+    const b = native.x25519Generate();
+    const copy = { secretKey: Uint8Array.from(a.secretKey), publicKey: Uint8Array.from(a.publicKey) };
+    native.x25519Adopt!(copy, native.x25519Handle!(a));
+    const remote = js.x25519Generate();
+    expect(toHexString(native.x25519DH(copy, remote.publicKey))).to.equal(toHexString(js.x25519DH(a, remote.publicKey)));
+    expect(() => native.x25519Adopt!(copy, native.x25519Handle!(b))).to.throw(InvalidKeyHandle);
+    expect(() => native.x25519Adopt!(copy, 'not a key')).to.throw(InvalidKeyHandle);
+    expect(() => native.x25519Adopt!(copy, createPublicKey(native.x25519Handle!(a) as KeyObject))).to.throw(InvalidKeyHandle);
+    expect(js.x25519Handle).to.equal(undefined);
+  });
+
+  it('a remote public key changed in place after a DH is imported again, not served stale', () => {
+    const own = native.x25519Generate();
+    const remote = new Uint8Array(js.x25519Generate().publicKey);
+    expect(toHexString(native.x25519DH(own, remote))).to.equal(toHexString(js.x25519DH(own, remote)));
+    remote.set(js.x25519Generate().publicKey);
+    expect(toHexString(native.x25519DH(own, remote))).to.equal(toHexString(js.x25519DH(own, remote)));
   });
 });
