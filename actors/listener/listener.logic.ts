@@ -2,6 +2,7 @@
  * The listener's real implementations: opening listeners, the bounded accept-and-upgrade loop,
  * closing; and `startListener` for code that is not an actor.
  */
+import { setMaxListeners } from 'node:events';
 import { fromCallback, fromPromise, type Actor } from 'xstate';
 import { startObserved } from '../start.js';
 import { AbortedError, toPlainError } from '../../core/errors.js';
@@ -49,6 +50,9 @@ export const acceptLoop = fromCallback<AcceptLoopEvent, AcceptLoopInput>(({ inpu
   const config = input.input;
   const max = config.maxConcurrentUpgrades ?? 32;
   const stop = new AbortController();
+  // Every upgrade in flight listens on this signal (and removes its listener when done): up to
+  // `max` at once is expected, not a leak, so Node is told not to warn below that.
+  setMaxListeners(max + 1, stop.signal);
   let active = 0;
   const send = (event: Parameters<typeof parent.send>[0]) => {
     if (!stop.signal.aborted) parent.send(event);

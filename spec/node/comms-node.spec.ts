@@ -209,6 +209,24 @@ for (const kind of KINDS) {
         await Promise.all(clients.map((c) => c.close()));
       }
     });
+
+    it('waits on 16 silent sockets at once without a listener-leak warning, and still serves a real peer', async () => {
+      const b = await started('bob');
+      const warnings: string[] = [];
+      const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+      process.on('warning', onWarning);
+      const silent = await Promise.all(Array.from({ length: 16 }, () => rawTo(b)));
+      try {
+        const a = await started('alice');
+        await a.dial(b.publicKey, { addresses: b.listenAddresses.map(String) });
+        expect(await echoRoundTrip(a, b, 'served')).to.equal('served');
+        await new Promise((r) => setTimeout(r, 20)); // warnings are emitted on a later tick
+        expect(warnings.filter((w) => w.includes('MaxListeners'))).to.deep.equal([]);
+      } finally {
+        process.off('warning', onWarning);
+        for (const s of silent) s.destroy();
+      }
+    });
   });
 }
 
