@@ -12,7 +12,8 @@ import { startClient, startServer, type ServerInfo, type StackName } from './e2e
 import { concurrentDials, roundTrip, sequentialConnects, smallMessages, streamThroughput } from './e2e/workloads.js';
 
 const RUNS = Number(process.env.E2E_RUNS ?? 3);
-const STACKS: StackName[] = ['tcomms', 'js-libp2p'];
+/** `E2E_STACKS=tcomms` (comma-separated) runs only the stacks named. */
+const STACKS: StackName[] = (['tcomms', 'js-libp2p'] as StackName[]).filter((s) => process.env.E2E_STACKS === undefined || process.env.E2E_STACKS.split(',').includes(s));
 const PEER = fileURLToPath(new URL('./e2e/peer.ts', import.meta.url));
 
 interface Remote {
@@ -116,8 +117,8 @@ function print(results: Results): void {
     `|---|---:|---:|---:|`,
     ...Object.entries(results).map(([row, v]) => {
       const ratio = LOWER_IS_BETTER.test(row) ? v['js-libp2p'] / v.tcomms : v.tcomms / v['js-libp2p'];
-      const f = (x: number) => (x >= 100 ? Math.round(x).toLocaleString('en-US') : x.toFixed(x >= 1 ? 2 : 3));
-      return `| ${row} | ${f(v.tcomms)} | ${f(v['js-libp2p'])} | ${ratio.toFixed(2)}x |`;
+      const f = (x: number | undefined) => (x === undefined ? '-' : x >= 100 ? Math.round(x).toLocaleString('en-US') : x.toFixed(x >= 1 ? 2 : 3));
+      return `| ${row} | ${f(v.tcomms)} | ${f(v['js-libp2p'])} | ${Number.isFinite(ratio) ? `${ratio.toFixed(2)}x` : '-'} |`;
     }),
   ];
   console.log(lines.join('\n'));

@@ -88,6 +88,8 @@ function tcommsNode(listen: boolean): CommsNode {
     .withLimits({ maxConnections: 5_000, maxConcurrentUpgrades: 256 })
     .withTimeouts({ keepaliveIntervalMs: 0, closeGraceMs: 1_000 })
     .withConnectivity({ reapThreshold: 100_000 });
+  // `E2E_X25519=on|off` overrides the default crypto policy's X25519 service, for comparisons.
+  if (process.env.E2E_X25519 !== undefined) b.withCrypto({ policy: { x25519OnPool: process.env.E2E_X25519 === 'on' } });
   if (listen) b.withListenAddress('/ip4/127.0.0.1/tcp/0');
   return b.build();
 }
