@@ -101,7 +101,11 @@ export class CommsBuilder {
     this.#features = features;
     return this;
   }
-  /** Crypto provider and what runs on the worker pool (default: native, all in-thread; see README). */
+  /**
+   * Crypto provider and what runs on the worker pool (default: native; transport frames and
+   * handshakes in-thread, their X25519 work on the process's shared one-thread pool; see
+   * README). `poolThreads` gives this node a pool of its own.
+   */
   withCrypto(crypto: { provider?: CryptoProviderName; policy?: Partial<CryptoPolicy>; poolThreads?: number }): this {
     this.#crypto = {
       provider: crypto.provider ?? this.#crypto.provider,

@@ -28,6 +28,7 @@ import { isBanned, type PeerSighting } from '../storage/peer.js';
 import { multiaddr } from '@multiformats/multiaddr';
 import { PoolExecutor } from '../workers/executor.js';
 import type { X25519Service } from '../workers/x25519-service.js';
+import { acquireSharedPool, releaseSharedPool } from '../workers/shared-pool.js';
 import { DEFAULT_CRYPTO_POLICY } from '../channels/crypto-policy.js';
 import { listenTransportFor, type CommsConfig } from './config.js';
 import { BoundedMap } from '../core/bounded-map.js';
@@ -102,6 +103,8 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
   #pool: PoolExecutor | undefined;
   /** The X25519 service on the pool, when the crypto policy asks for it. */
   #x25519: X25519Service | undefined;
+  /** True when {@link #pool} is the process's shared pool (released, not closed, at stop). */
+  #sharedPool = false;
   #messaging: Messaging | undefined;
   #stopping: Promise<void> | undefined;
   #inbox: Inbox | undefined;
@@ -176,11 +179,12 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
       this.#peers.actor.on('peer.banned', (e) => bans.set(toHex(e.peer.publicKey), e.until));
       this.#peers.actor.on('peer.unbanned', (e) => bans.delete(toHex(e.peer.publicKey)));
       const policy = { ...DEFAULT_CRYPTO_POLICY, ...c.crypto.policy };
-      const bulkOrHandshake = policy.handshakeOnPool || policy.bulkPoolThreshold < Infinity;
-      if (bulkOrHandshake || policy.x25519OnPool) {
-        // The X25519 service alone needs one thread (it holds it); other pool work gets the rest.
-        const threads = c.crypto.poolThreads ?? (bulkOrHandshake ? undefined : 1);
-        this.#pool = new PoolExecutor(threads === undefined ? {} : { threads });
+      if (policy.handshakeOnPool || policy.bulkPoolThreshold < Infinity || (policy.x25519OnPool && c.crypto.poolThreads !== undefined)) {
+        this.#pool = new PoolExecutor(c.crypto.poolThreads === undefined ? {} : { threads: c.crypto.poolThreads });
+      } else if (policy.x25519OnPool) {
+        // The X25519 service alone: one thread for the whole process, however many nodes run.
+        this.#pool = acquireSharedPool();
+        this.#sharedPool = true;
       }
       const upgrade = this.#upgradeConfig();
       const peers = this.#peers;
@@ -282,8 +286,14 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
     if (this.#peers) await this.#peers.stop().catch(() => undefined);
     // Start failed between opening the store and starting the peer manager: close the store here.
     else await this.#store?.close().catch(() => undefined);
-    this.#x25519?.close();
-    await this.#pool?.close().catch(() => undefined);
+    if (this.#sharedPool) {
+      await releaseSharedPool(this.#pool!).catch(() => undefined);
+    } else {
+      this.#x25519?.close();
+      await this.#pool?.close().catch(() => undefined);
+    }
+    this.#pool = undefined;
+    this.#sharedPool = false;
     this.#state = 'stopped';
   }
 

@@ -49,6 +49,7 @@ function workerFilename(): string {
 export class PoolExecutor implements TaskExecutor {
   readonly kind = 'pool' as const;
   readonly #pool: Piscina;
+  #closed = false;
 
   constructor(init: PoolExecutorInit = {}) {
     const threads = Math.max(1, init.threads ?? availableParallelism());
@@ -68,12 +69,15 @@ export class PoolExecutor implements TaskExecutor {
   }
 
   async run<K extends TaskName>(name: K, input: TaskInput<K>): Promise<TaskOutput<K>> {
+    // Piscina would start new threads for a task after destroy(); a closed executor refuses.
+    if (this.#closed) throw new AbortedError('executor is closed');
     const request = { name, input };
     const reply = (await this.#pool.run(request, { transferList: transferablesOf(request) })) as TaskReply<K>;
     return unwrap(reply);
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     await this.#pool.destroy();
   }
 }

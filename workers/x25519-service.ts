@@ -85,6 +85,12 @@ export class X25519Service {
     return service;
   }
 
+  /** Close every shared service on `executor` (before the executor itself closes). */
+  static closeAll(executor: TaskExecutor): void {
+    for (const service of shared.get(executor)?.values() ?? []) service.close();
+    shared.delete(executor);
+  }
+
   readonly capacity: number;
   readonly batch: number;
   readonly maxPending: number;

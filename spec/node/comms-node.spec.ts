@@ -2,6 +2,7 @@
  * The comms node end to end (issue 6): real TCP loopback and the memory transport, real actors,
  * real peer stores. Adversarial sockets are raw transport connections.
  */
+import { sharedPoolUsers } from '../../workers/shared-pool.js';
 import { expect } from 'chai';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -307,7 +308,7 @@ describe('comms node lifecycle', function () {
     }
   });
 
-  it('does its X25519 work on the pool when the policy says so: six peers dial it at once, and it stops cleanly', async () => {
+  it('does its X25519 work on the shared pool: six peers dial it at once, and the last node to stop closes the pool', async () => {
     const served = new CommsBuilder()
       .withNodeIdentity(NodeIdentity.generate())
       .withListenAddress('/ip4/127.0.0.1/tcp/0')
@@ -315,8 +316,16 @@ describe('comms node lifecycle', function () {
       .withProtocol(ECHO, (s) => void s.pipe(s))
       .build();
     const peers = Array.from({ length: 6 }, () => new CommsBuilder().withNodeIdentity(NodeIdentity.generate()).withListenAddress('/ip4/127.0.0.1/tcp/0').build());
-    await Promise.all([served.start(), ...peers.map((p) => p.start())]);
+    const extra = new CommsBuilder().withNodeIdentity(NodeIdentity.generate()).withCrypto({ policy: { x25519OnPool: true } }).build();
+    await Promise.all([served.start(), extra.start(), ...peers.map((p) => p.start())]);
     try {
+      expect(sharedPoolUsers(), 'eight nodes (the service is on by default), one shared pool').to.equal(8);
+      await extra.stop();
+      expect(sharedPoolUsers()).to.equal(7);
+      const inThread = new CommsBuilder().withNodeIdentity(NodeIdentity.generate()).withCrypto({ policy: { x25519OnPool: false } }).build();
+      await inThread.start();
+      expect(sharedPoolUsers(), 'a node with the service off takes no pool').to.equal(7);
+      await inThread.stop();
       await Promise.all(peers.map((p) => p.dial(served.publicKey, { addresses: served.listenAddresses.map(String) })));
       await Promise.all(
         peers.map(async (p, i) => {
@@ -329,8 +338,9 @@ describe('comms node lifecycle', function () {
       );
       expect(served.connections().length).to.equal(6);
     } finally {
-      await Promise.all([served.stop(), ...peers.map((p) => p.stop())]);
+      await Promise.all([served.stop(), extra.stop(), ...peers.map((p) => p.stop())]);
     }
+    expect(sharedPoolUsers(), 'the last node released it').to.equal(0);
   });
 
   it('lets finished peer-connection actors go: 30 connect/disconnect cycles leave no children behind', async () => {

@@ -4,6 +4,7 @@ import { nativeProvider, stablelibProvider, LowOrderPoint, type CryptoProvider }
 import { ConfigError } from '../../core/errors.js';
 import { PoolExecutor, type TaskExecutor } from '../../workers/executor.js';
 import { X25519Service } from '../../workers/x25519-service.js';
+import { acquireSharedPool, releaseSharedPool, sharedPoolUsers } from '../../workers/shared-pool.js';
 import { until } from '../support/wait.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
@@ -143,5 +144,36 @@ describe('X25519 service (key pairs ahead of time and DH on a pool thread)', fun
     expect(make({ capacity: 10, batch: 20 })).to.throw(ConfigError);
     expect(make({ maxPending: -1 })).to.throw(ConfigError);
     expect(make({ dhTimeoutMs: 0 })).to.throw(ConfigError);
+  });
+});
+
+describe('the shared pool (one per process for nodes without their own)', function () {
+  this.timeout(30_000);
+
+  it('is made once, kept while any user holds it, and closed with its services by the last release', async () => {
+    expect(sharedPoolUsers()).to.equal(0);
+    const a = acquireSharedPool();
+    const b = acquireSharedPool();
+    expect(b).to.equal(a);
+    expect(sharedPoolUsers()).to.equal(2);
+    const service = X25519Service.shared(a, nativeProvider);
+    await service.fill();
+    await releaseSharedPool(a);
+    expect(service.closed).to.equal(false);
+    for (let i = 0; i < 8; i++) service.enter();
+    const own = service.take();
+    const remote = stablelibProvider.x25519Generate();
+    expect(hex(await service.dh(own, remote.publicKey))).to.equal(hex(stablelibProvider.x25519DH(remote, own.publicKey)));
+    expect(service.stats.offloaded, 'still served by the pool thread').to.equal(1);
+    await releaseSharedPool(b);
+    expect(sharedPoolUsers()).to.equal(0);
+    expect(service.closed).to.equal(true);
+    let err: unknown;
+    await a.run('x25519.dh', { provider: 'native', secretKey: randomBytes(32), publicKey: stablelibProvider.x25519Generate().publicKey }).catch((e) => (err = e));
+    expect(err, 'the pool is closed').to.be.instanceOf(Error);
+    const c = acquireSharedPool();
+    expect(c, 'a new one after the last release').to.not.equal(a);
+    await releaseSharedPool(c);
+    expect(sharedPoolUsers()).to.equal(0);
   });
 });
