@@ -99,7 +99,14 @@ export class SecureDuplex extends Duplex {
 
   override _writev(chunks: { chunk: Buffer }[], callback: (err?: Error | null) => void): void {
     try {
-      for (const { chunk } of chunks) this.#seal(chunk);
+      if (this.#executor === undefined || !Number.isFinite(this.#policy.bulkPoolThreshold)) {
+        // In-thread: the queued writes become full messages across their boundaries.
+        const parts = this.#encoder.encryptv(chunks.map((c) => c.chunk));
+        if (this.#out.length === 0) this.#writeRaw(parts);
+        else this.#out.push({ data: parts });
+      } else {
+        for (const { chunk } of chunks) this.#seal(chunk);
+      }
     } catch (err) {
       callback(err as Error);
       return;
@@ -194,7 +201,12 @@ export class SecureDuplex extends Duplex {
 
   readonly #onData = (chunk: Buffer): void => {
     try {
-      this.#receiveFrames(this.#decoder.frames(chunk), chunk.length);
+      if (this.#usePool(chunk.length) || this.#in.length > 0) {
+        this.#receiveFrames(this.#decoder.frames(chunk), chunk.length);
+      } else {
+        // In-thread: a message spread over reads is opened from its pieces, not reassembled.
+        this.#pushAll(this.#decoder.decryptPieces(chunk));
+      }
     } catch (err) {
       this.#fail(err as Error);
     }

@@ -12,7 +12,7 @@ import {
 } from 'node:crypto';
 import { asBuffer } from '../bytes.js';
 import { stablelibProvider } from './stablelib.js';
-import { DecryptionFailed, InvalidKeyHandle, LowOrderPoint, TAG_LENGTH, type CryptoProvider, type X25519KeyPair } from './provider.js';
+import { DecryptionFailed, InvalidKeyHandle, LowOrderPoint, piecesLength, splitSealedPieces, TAG_LENGTH, type CryptoProvider, type X25519KeyPair } from './provider.js';
 import { BoundedMap } from '../bounded-map.js';
 
 /** DER prefix of a PKCS#8 X25519 private key (RFC 8410); the 32 raw bytes follow. */
@@ -151,6 +151,27 @@ export const nodeCryptoProvider: CryptoProvider = {
     c.final();
     return [Buffer.allocUnsafe(prefix), body, c.getAuthTag()];
   },
+  aeadSealPieces(key, nonce, pieces, prefix) {
+    const c = createCipheriv('chacha20-poly1305', key, nonce, cipherOptions());
+    const out: Uint8Array[] = [Buffer.allocUnsafe(prefix)];
+    for (const p of pieces) if (p.length > 0) out.push(c.update(p));
+    c.final();
+    out.push(c.getAuthTag());
+    return out;
+  },
+  aeadOpenPieces(key, nonce, pieces) {
+    const { ciphertext, tag } = splitSealedPieces(pieces);
+    const d = createDecipheriv('chacha20-poly1305', key, nonce, cipherOptions());
+    d.setAuthTag(tag);
+    const out: Uint8Array[] = [];
+    for (const p of ciphertext) if (p.length > 0) out.push(d.update(p));
+    try {
+      d.final();
+    } catch {
+      throw new DecryptionFailed();
+    }
+    return out;
+  },
   aeadOpen(key, nonce, ad, sealed) {
     if (sealed.length < TAG_LENGTH) throw new DecryptionFailed('ciphertext shorter than the tag');
     const split = sealed.length - TAG_LENGTH;
@@ -199,5 +220,11 @@ export const nativeProvider: CryptoProvider = {
   },
   aeadOpen(key, nonce, ad, sealed) {
     return sealed.length <= SMALL_AEAD_BYTES + TAG_LENGTH ? stablelibProvider.aeadOpen(key, nonce, ad, sealed) : nodeCryptoProvider.aeadOpen(key, nonce, ad, sealed);
+  },
+  aeadSealPieces(key, nonce, pieces, prefix) {
+    return piecesLength(pieces) <= SMALL_AEAD_BYTES ? stablelibProvider.aeadSealPieces(key, nonce, pieces, prefix) : nodeCryptoProvider.aeadSealPieces(key, nonce, pieces, prefix);
+  },
+  aeadOpenPieces(key, nonce, pieces) {
+    return piecesLength(pieces) <= SMALL_AEAD_BYTES + TAG_LENGTH ? stablelibProvider.aeadOpenPieces(key, nonce, pieces) : nodeCryptoProvider.aeadOpenPieces(key, nonce, pieces);
   },
 };

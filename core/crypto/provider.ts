@@ -52,6 +52,18 @@ export interface CryptoProvider {
    * Lets each provider avoid a copy: one buffer for stablelib, three for node:crypto.
    */
   aeadSealParts(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, prefix: number): Uint8Array[];
+  /**
+   * {@link aeadSealParts} of the concatenation of `pieces`, without concatenating them: lets a
+   * transport message take plaintext from several writes (full messages instead of a short one
+   * after each write).
+   */
+  aeadSealPieces(key: Uint8Array, nonce: Uint8Array, pieces: readonly Uint8Array[], prefix: number): Uint8Array[];
+  /**
+   * ChaCha20-Poly1305 open of ciphertext || tag given as the concatenation of `pieces` (a
+   * message that arrived in several reads), without concatenating them; returns the plaintext
+   * in pieces, only once the tag verified. Throws {@link DecryptionFailed}.
+   */
+  aeadOpenPieces(key: Uint8Array, nonce: Uint8Array, pieces: readonly Uint8Array[]): Uint8Array[];
   /** ChaCha20-Poly1305 open of ciphertext || tag; throws {@link DecryptionFailed}. */
   aeadOpen(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, sealed: Uint8Array): Uint8Array;
   /** BLAKE2s-256 of the concatenation of `parts`. */
@@ -82,6 +94,36 @@ export class DecryptionFailed extends TcommsError {
   constructor(message = 'ChaCha20-Poly1305 authentication failed') {
     super(message);
   }
+}
+
+/** The total length of `pieces`. */
+export function piecesLength(pieces: readonly Uint8Array[]): number {
+  let n = 0;
+  for (const p of pieces) n += p.length;
+  return n;
+}
+
+/**
+ * Splits ciphertext || tag given in pieces into the ciphertext pieces (views) and the 16-byte
+ * tag (a copy when it spans pieces). Throws {@link DecryptionFailed} when shorter than the tag.
+ */
+export function splitSealedPieces(pieces: readonly Uint8Array[]): { ciphertext: Uint8Array[]; tag: Uint8Array } {
+  const total = piecesLength(pieces);
+  if (total < TAG_LENGTH) throw new DecryptionFailed('ciphertext shorter than the tag');
+  const end = total - TAG_LENGTH;
+  const ciphertext: Uint8Array[] = [];
+  const tag = new Uint8Array(TAG_LENGTH);
+  let offset = 0;
+  for (const p of pieces) {
+    const start = offset;
+    offset += p.length;
+    if (start < end) ciphertext.push(offset <= end ? p : p.subarray(0, end - start));
+    if (offset > end) {
+      const from = Math.max(start, end);
+      tag.set(p.subarray(from - start), from - end);
+    }
+  }
+  return { ciphertext, tag };
 }
 
 /**

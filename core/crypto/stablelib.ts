@@ -1,4 +1,5 @@
 /** The pure-JS provider, built on the user's @stablelib packages. */
+import { concat } from '../bytes.js';
 import { BLAKE2s } from '@stablelib/blake2s';
 import { ChaCha20Poly1305 } from '@stablelib/chacha20poly1305';
 import * as x25519 from '@stablelib/x25519';
@@ -35,6 +36,13 @@ function hmacBlake2s(key: Uint8Array, parts: readonly Uint8Array[]): Uint8Array 
   return outer.digest();
 }
 
+const EMPTY = new Uint8Array(0);
+
+/** One array of the pieces (the piece itself when there is one: pure JS seals in place). */
+function joined(pieces: readonly Uint8Array[]): Uint8Array {
+  return pieces.length === 1 ? pieces[0]! : concat(pieces);
+}
+
 /** Pure-JS provider: @stablelib/x25519, @stablelib/chacha20poly1305, @stablelib/blake2s. */
 export const stablelibProvider: CryptoProvider = {
   name: 'stablelib',
@@ -58,6 +66,13 @@ export const stablelibProvider: CryptoProvider = {
     const out = new Uint8Array(prefix + plaintext.length + TAG_LENGTH);
     new ChaCha20Poly1305(key).seal(nonce, plaintext, undefined, out.subarray(prefix));
     return [out];
+  },
+  aeadSealPieces(key, nonce, pieces, prefix) {
+    return stablelibProvider.aeadSealParts(key, nonce, joined(pieces), prefix);
+  },
+  aeadOpenPieces(key, nonce, pieces) {
+    const out = stablelibProvider.aeadOpen(key, nonce, EMPTY, joined(pieces));
+    return out.length === 0 ? [] : [out];
   },
   aeadOpen(key, nonce, ad, sealed) {
     if (sealed.length < TAG_LENGTH) throw new DecryptionFailed('ciphertext shorter than the tag');

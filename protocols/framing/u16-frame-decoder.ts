@@ -1,8 +1,9 @@
 /**
  * Push-bytes decoder for u16 big-endian length-prefixed frames (PROTOCOL.md section 2).
  * Frames wholly inside one pushed chunk are returned as views of it (no copy); a frame that
- * spans chunks is assembled into a buffer of exactly its length. Memory held between pushes is
- * bounded by one frame.
+ * spans chunks is assembled into a buffer of exactly its length, or handed over as its pieces
+ * ({@link U16FrameDecoder.pushPieces}). Memory held between pushes is bounded by one frame
+ * (its pieces, at most {@link MAX_FRAME_PIECES} of them, or one copy).
  */
 import { FrameTooLarge, UnexpectedEof } from '../noise/errors.js';
 
@@ -11,11 +12,21 @@ export const U16_PREFIX_LENGTH = 2;
 /** Largest length a u16 prefix can carry. */
 export const U16_MAX = 0xffff;
 
+/**
+ * A frame spread over more pushes than this is copied into one buffer of its length: views
+ * of tiny chunks would otherwise hold far more memory (one object and one chunk each) than
+ * the frame itself.
+ */
+export const MAX_FRAME_PIECES = 16;
+
 /** Push-bytes decoder of u16 big-endian length-prefixed frames (the Noise transport framing). */
 export class U16FrameDecoder {
-  /** Partial frame being assembled, and how much of it is filled. */
-  #partial: Uint8Array | undefined;
+  /** The frame being received: its length (-1: none), the pieces so far, their total. */
+  #length = -1;
+  #pieces: Uint8Array[] = [];
   #filled = 0;
+  /** The frame copied into one buffer once it came in too many pieces. */
+  #compact: Uint8Array | undefined;
   /** A lone first prefix byte, or -1. */
   #prefixHigh = -1;
 
@@ -23,29 +34,39 @@ export class U16FrameDecoder {
 
   /** Bytes held between pushes (at most one frame plus one prefix byte). */
   get buffered(): number {
-    return (this.#partial === undefined ? 0 : this.#filled) + (this.#prefixHigh >= 0 ? 1 : 0);
+    return (this.#length < 0 ? 0 : this.#filled) + (this.#prefixHigh >= 0 ? 1 : 0);
   }
 
   /** True when no partial frame is held. */
   get idle(): boolean {
-    return this.#partial === undefined && this.#prefixHigh < 0;
+    return this.#length < 0 && this.#prefixHigh < 0;
   }
 
-  /** Push bytes; returns every frame completed by them, in order. Throws FrameTooLarge. */
+  /**
+   * Push bytes; returns every frame completed by them, in order, each as one array: a view of
+   * `chunk` when it lies wholly inside it, else assembled into a buffer of exactly its length.
+   * Throws FrameTooLarge.
+   */
   push(chunk: Uint8Array): Uint8Array[] {
-    const frames: Uint8Array[] = [];
+    return this.pushPieces(chunk).map((pieces) => (pieces.length === 1 ? pieces[0]! : concatPieces(pieces)));
+  }
+
+  /**
+   * Push bytes; returns every frame completed by them, in order, each as the pieces it arrived
+   * in: views of the pushed chunks, never copied (but after {@link MAX_FRAME_PIECES} pieces,
+   * when the frame is copied into one buffer). The caller must not change a chunk it pushed
+   * while a frame may still refer to it. Throws FrameTooLarge.
+   */
+  pushPieces(chunk: Uint8Array): Uint8Array[][] {
+    const frames: Uint8Array[][] = [];
     let offset = 0;
     const end = chunk.length;
     while (offset < end) {
-      if (this.#partial !== undefined) {
-        const take = Math.min(this.#partial.length - this.#filled, end - offset);
-        this.#partial.set(chunk.subarray(offset, offset + take), this.#filled);
-        this.#filled += take;
+      if (this.#length >= 0) {
+        const take = Math.min(this.#length - this.#filled, end - offset);
+        this.#add(chunk.subarray(offset, offset + take));
         offset += take;
-        if (this.#filled === this.#partial.length) {
-          frames.push(this.#partial);
-          this.#partial = undefined;
-        }
+        if (this.#filled === this.#length) frames.push(this.#take());
         continue;
       }
       let length: number;
@@ -63,20 +84,56 @@ export class U16FrameDecoder {
       }
       if (length > this.maxFrameLength) throw new FrameTooLarge(length, this.maxFrameLength);
       if (end - offset >= length) {
-        frames.push(chunk.subarray(offset, offset + length));
+        frames.push([chunk.subarray(offset, offset + length)]);
         offset += length;
       } else {
-        this.#partial = new Uint8Array(length);
+        this.#length = length;
         this.#filled = 0;
       }
     }
     return frames;
   }
 
+  #add(piece: Uint8Array): void {
+    if (this.#compact === undefined && this.#pieces.length >= MAX_FRAME_PIECES) {
+      this.#compact = new Uint8Array(this.#length);
+      let at = 0;
+      for (const p of this.#pieces) {
+        this.#compact.set(p, at);
+        at += p.length;
+      }
+      this.#pieces = [];
+    }
+    if (this.#compact !== undefined) this.#compact.set(piece, this.#filled);
+    else this.#pieces.push(piece);
+    this.#filled += piece.length;
+  }
+
+  #take(): Uint8Array[] {
+    const frame = this.#compact !== undefined ? [this.#compact] : this.#pieces;
+    this.#length = -1;
+    this.#pieces = [];
+    this.#filled = 0;
+    this.#compact = undefined;
+    return frame;
+  }
+
   /** Call at end of stream: throws UnexpectedEof when a frame is incomplete. */
   end(): void {
     if (!this.idle) throw new UnexpectedEof('a length-prefixed frame');
   }
+}
+
+function concatPieces(pieces: readonly Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const p of pieces) n += p.length;
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const p of pieces) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 /** Prefix `body` with its u16 BE length (one new buffer). */

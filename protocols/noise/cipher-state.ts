@@ -82,8 +82,26 @@ export class CipherState {
     return this.provider.aeadSealParts(this.#key, this.#take(), plaintext, prefix);
   }
 
+  /** {@link sealParts} of the concatenation of `pieces` (one message). */
+  sealPieces(pieces: readonly Uint8Array[], prefix: number): Uint8Array[] {
+    if (this.#key === undefined) throw new HandshakeMisuse('transport cipher has no key');
+    return this.provider.aeadSealPieces(this.#key, this.#take(), pieces, prefix);
+  }
+
   /** Transport open without associated data. */
   open(sealed: Uint8Array): Uint8Array {
     return this.decryptWithAd(EMPTY, sealed);
+  }
+
+  /** Transport open of one message given in pieces; plaintext in pieces. The nonce advances only on success. */
+  openPieces(pieces: readonly Uint8Array[]): Uint8Array[] {
+    if (this.#key === undefined) throw new HandshakeMisuse('transport cipher has no key');
+    const before = this.nonce;
+    try {
+      return this.provider.aeadOpenPieces(this.#key, this.#take(), pieces);
+    } catch (err) {
+      this.nonce = before;
+      throw err;
+    }
   }
 }

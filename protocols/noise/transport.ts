@@ -42,6 +42,44 @@ export class NoiseEncoder {
     return out;
   }
 
+  /**
+   * Frame and encrypt the concatenation of `chunks` (writes that queued up): every message but
+   * the last is full (65519 bytes of plaintext, taken across chunk boundaries without copying),
+   * where encrypting each chunk alone would end each in a short message. Appends the wire
+   * chunks to `out` (returned). Empty chunks add nothing; all empty gives one empty message.
+   */
+  encryptv(chunks: readonly Uint8Array[], out: Uint8Array[] = []): Uint8Array[] {
+    if (chunks.length === 1) return this.encrypt(chunks[0]!, out);
+    let pieces: Uint8Array[] = [];
+    let filled = 0;
+    let any = false;
+    const flush = () => {
+      const parts = pieces.length === 1 ? this.cipher.sealParts(pieces[0]!, U16_PREFIX_LENGTH) : this.cipher.sealPieces(pieces, U16_PREFIX_LENGTH);
+      const length = filled + TAG_LENGTH;
+      parts[0]![0] = length >> 8;
+      parts[0]![1] = length & 0xff;
+      for (const p of parts) out.push(p);
+      pieces = [];
+      filled = 0;
+      any = true;
+    };
+    for (const chunk of chunks) {
+      let offset = 0;
+      while (offset < chunk.length) {
+        const take = Math.min(MAX_PLAINTEXT - filled, chunk.length - offset);
+        pieces.push(chunk.subarray(offset, offset + take));
+        filled += take;
+        offset += take;
+        if (filled === MAX_PLAINTEXT) flush();
+      }
+    }
+    if (filled > 0 || !any) {
+      if (pieces.length === 0) pieces.push(new Uint8Array(0));
+      flush();
+    }
+    return out;
+  }
+
   /** The next nonce this encoder will use. */
   get nonce(): bigint {
     return this.cipher.nonce;
@@ -62,6 +100,22 @@ export class NoiseDecoder {
     if (frame.length < TAG_LENGTH) throw new DecryptionFailed('transport frame shorter than the tag');
     const plaintext = this.cipher.open(frame);
     if (plaintext.length > 0) out.push(plaintext);
+    return out;
+  }
+
+  /**
+   * Push wire bytes and decrypt what they complete, taking a message that arrived in several
+   * chunks without reassembling it (see {@link U16FrameDecoder.pushPieces}). Plaintext of a
+   * message is released only once its tag verified. Throws as {@link decrypt}.
+   */
+  decryptPieces(bytes: Uint8Array, out: Uint8Array[] = []): Uint8Array[] {
+    for (const pieces of this.#frames.pushPieces(bytes)) {
+      if (pieces.length === 1) {
+        this.decryptFrame(pieces[0]!, out);
+        continue;
+      }
+      for (const p of this.cipher.openPieces(pieces)) if (p.length > 0) out.push(p);
+    }
     return out;
   }
 

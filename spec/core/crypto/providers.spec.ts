@@ -140,3 +140,36 @@ describe('native X25519 handles', () => {
     expect(toHexString(native.x25519DH(own, remote))).to.equal(toHexString(js.x25519DH(own, remote)));
   });
 });
+
+describe('AEAD over pieces (a message from several writes, or read in several chunks)', () => {
+  it('sealing pieces gives the bytes of sealing their concatenation, and opening any split gives the plaintext back, for every provider', () => {
+    const providers = [js, native, hybrid];
+    for (let run = 0; run < 200; run++) {
+      const key = randomBytes(32);
+      const nonce = randomBytes(12);
+      const size = run % 4 === 0 ? Math.floor(Math.random() * 300) : Math.floor(Math.random() * 70_000);
+      const plaintext = randomBytes(size);
+      const cuts = Array.from({ length: run % 5 }, () => Math.floor(Math.random() * (size + 1))).sort((a, b) => a - b);
+      const pieces = [0, ...cuts].map((c, i, all) => plaintext.subarray(c, i + 1 < all.length ? all[i + 1] : size));
+      // The 2 prefix bytes are left for the caller to fill: only what follows them is compared.
+      const expected = toHexString(Buffer.concat(native.aeadSealParts(key, nonce, plaintext, 2)).subarray(2));
+      for (const p of providers) {
+        const sealed = Buffer.concat(p.aeadSealPieces(key, nonce, pieces, 2));
+        expect(sealed.length, p.name).to.equal(2 + size + 16);
+        expect(toHexString(sealed.subarray(2)), p.name).to.equal(expected);
+        const body = sealed.subarray(2);
+        // Split the sealed bytes anywhere, the tag included.
+        const at = [Math.floor(Math.random() * body.length), body.length - 1 - (run % 16)].filter((x) => x > 0 && x < body.length).sort((a, b) => a - b);
+        const sealedPieces = [0, ...at].map((c, i, all) => body.subarray(c, i + 1 < all.length ? all[i + 1] : body.length));
+        expect(Buffer.concat(p.aeadOpenPieces(key, nonce, sealedPieces)).equals(plaintext), p.name).to.equal(true);
+        const bad = Buffer.from(body);
+        bad[bad.length - 1 - (run % 16)]! ^= 0x80;
+        expect(() => p.aeadOpenPieces(key, nonce, [bad.subarray(0, 5), bad.subarray(5)]), p.name).to.throw(DecryptionFailed);
+      }
+    }
+  });
+
+  it('pieces shorter than a tag in all are DecryptionFailed', () => {
+    for (const p of [js, native, hybrid]) expect(() => p.aeadOpenPieces(randomBytes(32), randomBytes(12), [randomBytes(7), randomBytes(8)])).to.throw(DecryptionFailed);
+  });
+});

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { randomBytes } from 'node:crypto';
 import { TcommsError } from '../../../core/errors.js';
 import { nativeProvider } from '../../../core/crypto/index.js';
-import { U16FrameDecoder, encodeU16Frame } from '../../../protocols/framing/u16-frame-decoder.js';
+import { MAX_FRAME_PIECES, U16FrameDecoder, encodeU16Frame } from '../../../protocols/framing/u16-frame-decoder.js';
 import { CipherState } from '../../../protocols/noise/cipher-state.js';
 import {
   DecryptionFailed,
@@ -16,7 +16,7 @@ import {
 import { HandshakeState } from '../../../protocols/noise/handshake-state.js';
 import { checkEmptyPayload, checkHandshakeLength, tcommsPrologue } from '../../../protocols/noise/tcomms.js';
 import { MAX_PLAINTEXT, NoiseDecoder, NoiseEncoder } from '../../../protocols/noise/transport.js';
-import { PROVIDERS } from '../../support/providers.js';
+import { ALL_PROVIDERS, PROVIDERS } from '../../support/providers.js';
 import { splitAt } from '../../support/streams.js';
 
 function cipherPair(provider = nativeProvider): [CipherState, CipherState] {
@@ -46,6 +46,34 @@ describe('u16 framing', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+
+  it('pushPieces: any chunking gives the same frames, as views of the chunks, never more than MAX_FRAME_PIECES pieces', () => {
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ maxLength: 3000 }), { maxLength: 10 }), fc.array(fc.nat(), { maxLength: 60 }), (frames, cuts) => {
+        const wire = Buffer.concat(frames.map((f) => encodeU16Frame(f)));
+        const dec = new U16FrameDecoder();
+        const got = splitAt(wire, cuts).flatMap((c) => dec.pushPieces(c));
+        dec.end();
+        expect(got.length).to.equal(frames.length);
+        got.forEach((pieces, i) => {
+          expect(pieces.length).to.be.at.most(MAX_FRAME_PIECES);
+          expect(Buffer.concat(pieces).equals(Buffer.from(frames[i]!))).to.equal(true);
+        });
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it('pushPieces: a frame trickled one byte at a time is copied into one buffer after MAX_FRAME_PIECES pieces', () => {
+    const frame = randomBytes(1000);
+    const wire = encodeU16Frame(frame);
+    const dec = new U16FrameDecoder();
+    const got: Uint8Array[][] = [];
+    for (let i = 0; i < wire.length; i++) got.push(...dec.pushPieces(wire.subarray(i, i + 1)));
+    expect(got).to.have.length(1);
+    expect(got[0]).to.have.length(1);
+    expect(Buffer.from(got[0]![0]!).equals(frame)).to.equal(true);
   });
 
   it('rejects a frame over the limit, and a stream that ends mid-frame', () => {
@@ -88,6 +116,53 @@ describe('Noise transport stream', () => {
       );
     });
   }
+
+  for (const provider of ALL_PROVIDERS) {
+    it(`${provider.name}: queued writes sealed together (encryptv) and read in any chunking without reassembly (decryptPieces) give the same byte stream, in full messages`, () => {
+      fc.assert(
+        fc.property(fc.array(fc.integer({ min: 0, max: 140_000 }), { maxLength: 5 }), fc.array(fc.nat(), { maxLength: 40 }), (sizes, cuts) => {
+          const [s, r] = cipherPair(provider);
+          const writes = sizes.map((n) => randomBytes(n));
+          const wire = Buffer.concat(new NoiseEncoder(s).encryptv(writes));
+          const total = sizes.reduce((a, b) => a + b, 0);
+          const lengths = new U16FrameDecoder().push(wire).map((f) => f.length);
+          expect(lengths.slice(0, -1).every((l) => l === 65535), 'every message but the last is full').to.equal(true);
+          expect(lengths.length).to.equal(Math.max(1, Math.ceil(total / MAX_PLAINTEXT)));
+          const dec = new NoiseDecoder(r);
+          const out = Buffer.concat(splitAt(wire, cuts).flatMap((c) => dec.decryptPieces(c)));
+          dec.end();
+          expect(out.equals(Buffer.concat(writes))).to.equal(true);
+        }),
+        { numRuns: 60 },
+      );
+    });
+  }
+
+  it('a message opened from its pieces releases nothing when its tag fails: DecryptionFailed', () => {
+    const [s, r] = cipherPair();
+    const wire = Buffer.concat(new NoiseEncoder(s).encrypt(randomBytes(5000)));
+    wire[3000]! ^= 1;
+    const dec = new NoiseDecoder(r);
+    const released: Uint8Array[] = [];
+    expect(() => {
+      for (const c of splitAt(wire, [700, 2500, 4000])) dec.decryptPieces(c, released);
+    }).to.throw(DecryptionFailed);
+    expect(released).to.deep.equal([]);
+    expect(r.nonce, 'the nonce did not advance').to.equal(0n);
+  });
+
+  it('random bytes fed to decryptPieces in random chunks only raise typed protocol errors', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 3000 }), fc.array(fc.nat(), { maxLength: 10 }), (junk, cuts) => {
+        const dec = new NoiseDecoder(cipherPair()[1]);
+        expectTyped(() => {
+          for (const c of splitAt(junk, cuts)) dec.decryptPieces(c);
+          dec.end();
+        });
+      }),
+      { numRuns: 500 },
+    );
+  });
 
   it('splits writes at 65519 bytes of plaintext (frames of at most 65535)', () => {
     const [s, r] = cipherPair();
