@@ -13,7 +13,8 @@ export interface CryptoPolicy {
   /**
    * Every scalar multiplication of a handshake (key pairs, made ahead of time, and DH) on one
    * pool thread, the {@link X25519Service}; the rest of the handshake stays on this thread.
-   * Needs an executor; ignored when `handshakeOnPool` is set.
+   * Needs a pool executor; ignored when `handshakeOnPool` is set, and when transport frames also
+   * go to a pool of one thread (the service holds its thread for good).
    */
   x25519OnPool: boolean;
 }

@@ -77,6 +77,17 @@ export function noiseStaticKeys(identity: NodeIdentity, provider: CryptoProvider
   return provider.x25519FromSecret(identity.noiseStaticSecret());
 }
 
+/**
+ * Whether a channel with `policy` on `executor` uses the {@link X25519Service}: the policy asks
+ * for it, the handshake does not go to the pool whole, the executor is a pool, and the service
+ * can have a thread to itself (it holds one for good: with transport frames also sent to the
+ * pool, the pool needs two threads or more, or those tasks would wait forever).
+ */
+export function usesX25519Service(policy: CryptoPolicy, executor: TaskExecutor | undefined): boolean {
+  if (executor === undefined || executor.kind !== 'pool' || !policy.x25519OnPool || policy.handshakeOnPool) return false;
+  return policy.bulkPoolThreshold === Number.POSITIVE_INFINITY || executor.threads >= 2;
+}
+
 /** tcomms Noise over any Duplex. */
 export class NoiseSecureChannel implements SecureChannel {
   readonly pattern: TcommsPattern;
@@ -103,8 +114,7 @@ export class NoiseSecureChannel implements SecureChannel {
     }
     this.#init = init;
     this.#prologue = tcommsPrologue(this.networkByte);
-    this.x25519Service =
-      init.executor !== undefined && this.policy.x25519OnPool && !this.policy.handshakeOnPool ? X25519Service.shared(init.executor, this.provider) : undefined;
+    this.x25519Service = usesX25519Service(this.policy, init.executor) ? X25519Service.shared(init.executor!, this.provider) : undefined;
   }
 
   secureOutbound(raw: Duplex, options: SecureOptions = {}): Promise<SecureDuplex> {

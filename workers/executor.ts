@@ -11,6 +11,8 @@ import { errorFromReply, runTask, transferablesOf, type TaskInput, type TaskName
 export interface TaskExecutor {
   /** `inline` or `pool`. */
   readonly kind: 'inline' | 'pool';
+  /** Threads that run tasks besides the caller's (0 for the in-thread executor). */
+  readonly threads: number;
   run<K extends TaskName>(name: K, input: TaskInput<K>): Promise<TaskOutput<K>>;
   /** Stop accepting tasks and release threads. */
   close(): Promise<void>;
@@ -19,6 +21,7 @@ export interface TaskExecutor {
 /** Runs every task synchronously on the calling thread (results still come as promises). */
 export class InlineExecutor implements TaskExecutor {
   readonly kind = 'inline' as const;
+  readonly threads = 0;
   #closed = false;
 
   async run<K extends TaskName>(name: K, input: TaskInput<K>): Promise<TaskOutput<K>> {
@@ -49,10 +52,12 @@ function workerFilename(): string {
 export class PoolExecutor implements TaskExecutor {
   readonly kind = 'pool' as const;
   readonly #pool: Piscina;
+  readonly #threads: number;
   #closed = false;
 
   constructor(init: PoolExecutorInit = {}) {
     const threads = Math.max(1, init.threads ?? availableParallelism());
+    this.#threads = threads;
     this.#pool = new Piscina({
       filename: workerFilename(),
       minThreads: threads,
@@ -63,9 +68,9 @@ export class PoolExecutor implements TaskExecutor {
     });
   }
 
-  /** Number of worker threads. */
+  /** Number of worker threads (as configured; Piscina starts them in the background). */
   get threads(): number {
-    return this.#pool.threads.length;
+    return this.#threads;
   }
 
   async run<K extends TaskName>(name: K, input: TaskInput<K>): Promise<TaskOutput<K>> {

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { NoiseSecureChannel, noiseStaticKeys } from '../../channels/secure-channel.js';
+import { NoiseSecureChannel, noiseStaticKeys, usesX25519Service } from '../../channels/secure-channel.js';
+import { DEFAULT_CRYPTO_POLICY, type CryptoPolicy } from '../../channels/crypto-policy.js';
 import { ConfigError } from '../../core/errors.js';
 import { NodeIdentity } from '../../core/keys.js';
 import { duplexPair } from '../../transports/memory/duplex-pair.js';
@@ -79,6 +80,46 @@ for (const [label, connect] of [
 after(async () => {
   await pool?.close();
   await servicePool?.close();
+});
+
+describe('the X25519 service and other pool work', function () {
+  this.timeout(30_000);
+
+  it('is used only where it can hold a pool thread of its own', () => {
+    const pool1 = { kind: 'pool', threads: 1 } as TaskExecutor;
+    const pool2 = { kind: 'pool', threads: 2 } as TaskExecutor;
+    const inline = { kind: 'inline', threads: 0 } as TaskExecutor;
+    const policy = (p: Partial<CryptoPolicy>) => ({ ...DEFAULT_CRYPTO_POLICY, ...p });
+    expect(usesX25519Service(policy({}), pool1)).to.equal(true);
+    expect(usesX25519Service(policy({}), undefined)).to.equal(false);
+    expect(usesX25519Service(policy({}), inline)).to.equal(false);
+    expect(usesX25519Service(policy({ x25519OnPool: false }), pool2)).to.equal(false);
+    expect(usesX25519Service(policy({ handshakeOnPool: true }), pool2)).to.equal(false);
+    expect(usesX25519Service(policy({ bulkPoolThreshold: 16 * 1024 }), pool1), 'frames would wait forever').to.equal(false);
+    expect(usesX25519Service(policy({ bulkPoolThreshold: 16 * 1024 }), pool2)).to.equal(true);
+  });
+
+  it('transport frames on a one-thread pool still flow with the default policy (the service stands aside)', async () => {
+    const one = new PoolExecutor({ threads: 1 });
+    try {
+      const make = (id: NodeIdentity) => new NoiseSecureChannel({ staticKeys: noiseStaticKeys(id), executor: one, policy: { bulkPoolThreshold: 16 * 1024 } });
+      const [alice, bob] = [NodeIdentity.generate(), NodeIdentity.generate()];
+      expect(make(alice).x25519Service).to.equal(undefined);
+      const [x, y] = await tcpPair('127.0.0.1');
+      const [sa, sb] = await Promise.all([make(alice).secureOutbound(x, { dialedPublicKey: bob.publicKey }), make(bob).secureInbound(y)]);
+      const data = Buffer.alloc(1024 * 1024, 7);
+      const got: Buffer[] = [];
+      sb.on('data', (d: Buffer) => got.push(d));
+      const ended = new Promise((resolve) => sb.once('end', resolve));
+      sa.end(data);
+      await ended;
+      expect(Buffer.concat(got).equals(data)).to.equal(true);
+      sa.destroy();
+      sb.destroy();
+    } finally {
+      await one.close();
+    }
+  });
 });
 
 describe('NoiseSecureChannel configuration', () => {

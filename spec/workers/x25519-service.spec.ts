@@ -10,9 +10,9 @@ import { until } from '../support/wait.js';
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
 /** An executor whose tasks never run: a pool stalled by other work. */
-const stalled: TaskExecutor = { kind: 'pool', run: () => new Promise(() => {}), close: async () => {} };
+const stalled: TaskExecutor = { kind: 'pool', threads: 1, run: () => new Promise(() => {}), close: async () => {} };
 /** An executor that refuses every task: a closed pool. */
-const refusing: TaskExecutor = { kind: 'pool', run: () => Promise.reject(new Error('closed')), close: async () => {} };
+const refusing: TaskExecutor = { kind: 'pool', threads: 1, run: () => Promise.reject(new Error('closed')), close: async () => {} };
 
 describe('X25519 service (key pairs ahead of time and DH on a pool thread)', function () {
   this.timeout(30_000);
