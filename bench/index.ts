@@ -148,7 +148,11 @@ async function tcpHandshakes(mode: 'accept' | 'handshake' | 'handshake-service',
   return rate;
 }
 
+/** `BENCH_ONLY=tcp` runs only the one-way throughput between two processes over TCP. */
+const ONLY = process.env.BENCH_ONLY;
+
 async function main(): Promise<void> {
+  if (ONLY === 'tcp') return tcpFigures();
   const pool = new PoolExecutor({ threads: 2 });
   const service = new PoolExecutor({ threads: 1 });
   const configs: Config[] = [
@@ -203,7 +207,10 @@ async function main(): Promise<void> {
   );
   await pool.close();
   await service.close();
+  await tcpFigures();
+}
 
+async function tcpFigures(): Promise<void> {
   const total = 1024 * 1024 * 1024;
   const rows = [];
   for (const mode of ['raw', 'inline', 'pool'] as const) {
