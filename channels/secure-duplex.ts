@@ -292,6 +292,13 @@ export class SecureDuplex extends Duplex {
     this.#raw.on('error', ignore);
     this.#raw.destroy();
     callback(err);
+    // A write held back for backpressure (or the final flush) never completes now: fail it, so
+    // that whoever waits on it (a message's outcome) learns so instead of waiting forever.
+    const held = [this.#writeCallback, this.#finalCallback];
+    this.#writeCallback = undefined;
+    this.#finalCallback = undefined;
+    const reason = err ?? new UnexpectedEof('the secure channel (destroyed with a write pending)');
+    for (const cb of held) if (cb !== undefined) process.nextTick(cb, reason);
   }
 }
 

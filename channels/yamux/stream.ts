@@ -4,6 +4,7 @@
  * and for the connection to drain, never buffering without bound.
  */
 import { Duplex } from 'node:stream';
+import { AbortedError } from '../../core/errors.js';
 
 /** What a stream needs from its muxer. */
 export interface StreamHost {
@@ -156,8 +157,12 @@ export class YamuxStream extends Duplex {
     this.#host.forget(this.id);
     this.#queue = [];
     this.#queueHead = 0;
-    // A write waiting for window is dropped with the stream (Node fails the rest of the buffer).
+    // A write waiting for window is dropped with the stream. Node fails the writes still
+    // buffered, but the one in progress is ours to fail: its caller (a message's outcome, say)
+    // would otherwise wait forever.
+    const pending = this.#pending;
     this.#pending = undefined;
     callback(err);
+    if (pending !== undefined) process.nextTick(pending.callback, err ?? new AbortedError('the stream was destroyed with a write waiting for window'));
   }
 }

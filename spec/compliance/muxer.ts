@@ -128,6 +128,21 @@ export function muxerCompliance(name: string, hooks: MuxerComplianceHooks): void
       await drained;
     });
 
+    it('destroying a stream whose writes wait for window fails every one of their callbacks (none is left waiting)', async () => {
+      const { client } = await pair({}, (s) => s.on('error', () => {})); // the peer never reads
+      const stream = client.newStream();
+      stream.on('error', () => {});
+      const chunk = Buffer.alloc(64 * 1024);
+      const results: Array<Promise<Error | null | undefined>> = [];
+      for (let i = 0; i < 8; i++) results.push(new Promise((resolve) => stream.write(chunk, resolve)));
+      await new Promise((r) => setTimeout(r, 50)); // the window (256 KiB) is used up: writes wait
+      stream.destroy();
+      const settled = await Promise.race([Promise.all(results), new Promise<'hung'>((r) => setTimeout(() => r('hung'), 5_000))]);
+      expect(settled, 'every write callback was called').to.not.equal('hung');
+      const errors = (settled as Array<Error | null | undefined>).filter((e) => e instanceof Error);
+      expect(errors.length, 'the writes that never got window failed').to.be.greaterThan(0);
+    });
+
     it('reset: destroying a stream gives the peer StreamReset and leaves other streams alone', async () => {
       let resetSeen: Promise<unknown> | undefined;
       const { client } = await pair({}, (s) => {

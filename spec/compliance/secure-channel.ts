@@ -102,6 +102,21 @@ export function secureChannelCompliance(name: string, hooks: ComplianceHooks): v
       await Promise.all(echoes);
     });
 
+    it('destroying the channel with writes held back by a full connection fails their callbacks (none is left waiting)', async () => {
+      const [sa, sb] = await pair();
+      sb.pause(); // the peer reads nothing: the connection fills up
+      sb.on('error', () => {}); // it sees the connection go: not this test's concern
+      sa.on('error', () => {});
+      const chunk = Buffer.alloc(256 * 1024);
+      const results: Array<Promise<Error | null | undefined>> = [];
+      for (let i = 0; i < 64; i++) results.push(new Promise((resolve) => sa.write(chunk, resolve)));
+      await new Promise((r) => setTimeout(r, 100));
+      sa.destroy();
+      const settled = await Promise.race([Promise.all(results), new Promise<'hung'>((r) => setTimeout(() => r('hung'), 5_000))]);
+      expect(settled, 'every write callback was called').to.not.equal('hung');
+      expect((settled as Array<Error | null | undefined>).some((e) => e instanceof Error)).to.equal(true);
+    });
+
     it('moves megabytes both ways at once with mixed write sizes, intact', async () => {
       const [sa, sb] = await pair();
       const up = randomBytes(3 * 1024 * 1024 + 17);
