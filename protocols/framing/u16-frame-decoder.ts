@@ -5,6 +5,7 @@
  * ({@link U16FrameDecoder.pushPieces}). Memory held between pushes is bounded by one frame
  * (its pieces, at most {@link MAX_FRAME_PIECES} of them, or one copy).
  */
+import { concat } from '../../core/bytes.js';
 import { FrameTooLarge, UnexpectedEof } from '../noise/errors.js';
 
 /** Bytes of the length prefix. */
@@ -48,7 +49,7 @@ export class U16FrameDecoder {
    * Throws FrameTooLarge.
    */
   push(chunk: Uint8Array): Uint8Array[] {
-    return this.pushPieces(chunk).map((pieces) => (pieces.length === 1 ? pieces[0]! : concatPieces(pieces)));
+    return this.pushPieces(chunk).map((pieces) => (pieces.length === 1 ? pieces[0]! : concat(pieces)));
   }
 
   /**
@@ -122,18 +123,6 @@ export class U16FrameDecoder {
   end(): void {
     if (!this.idle) throw new UnexpectedEof('a length-prefixed frame');
   }
-}
-
-function concatPieces(pieces: readonly Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of pieces) n += p.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of pieces) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 /** Prefix `body` with its u16 BE length (one new buffer). */
