@@ -5,7 +5,7 @@
  */
 import { MessagePort } from 'node:worker_threads';
 import { cryptoProvider, type CryptoProvider, type CryptoProviderName } from '../core/crypto/index.js';
-import { concat } from '../core/bytes.js';
+import { asBuffer, concat } from '../core/bytes.js';
 import { DecryptionFailed, LowOrderPoint } from '../core/crypto/provider.js';
 import { InternalError, InvalidPublicKey, TcommsError, type PlainError } from '../core/errors.js';
 import { BoundedMap } from '../core/bounded-map.js';
@@ -82,6 +82,11 @@ const ISSUED_KEYS = 4096;
 
 type Handlers = { [K in TaskName]: (input: TaskInput<K>) => TaskOutput<K> | Promise<TaskOutput<K>> };
 
+/** How the service keys the pairs it handed out. */
+function secretId(secret: Uint8Array): string {
+  return asBuffer(secret).toString('base64url');
+}
+
 function generateBatch(p: CryptoProvider, count: number, issued: BoundedMap<string, X25519KeyPair>): KeyBatch {
   const pairs = new Uint8Array(count * 64);
   const handles: unknown[] = [];
@@ -91,7 +96,7 @@ function generateBatch(p: CryptoProvider, count: number, issued: BoundedMap<stri
     pairs.set(pair.publicKey, i * 64 + 32);
     const handle = p.x25519Handle?.(pair);
     if (handle !== undefined) handles.push(handle);
-    issued.set(Buffer.from(pair.secretKey.buffer, pair.secretKey.byteOffset, pair.secretKey.byteLength).toString('base64url'), pair);
+    issued.set(secretId(pair.secretKey), pair);
   }
   return { t: 'keys', pairs, handles: handles.length === count ? handles : [] };
 }
@@ -117,7 +122,7 @@ const HANDLERS: Handlers = {
       port.on('message', (request: ServiceRequest) => {
         served++;
         if (request.t === 'forget') {
-          issued.delete(Buffer.from(request.secret.buffer, request.secret.byteOffset, request.secret.byteLength).toString('base64url'));
+          issued.delete(secretId(request.secret));
           return;
         }
         if (request.t === 'gen') {
@@ -128,7 +133,7 @@ const HANDLERS: Handlers = {
         }
         let reply: ServiceReply;
         try {
-          const id = Buffer.from(request.secret.buffer, request.secret.byteOffset, request.secret.byteLength).toString('base64url');
+          const id = secretId(request.secret);
           const own = issued.get(id) ?? { secretKey: request.secret, publicKey: request.pub };
           reply = { t: 'dh', id: request.id, shared: p.x25519DH(own, request.remote) };
         } catch (err) {

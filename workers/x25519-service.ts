@@ -178,7 +178,7 @@ export class X25519Service {
     return new Promise((resolve, reject) => this.#pending.set(id, { own, remote, since: Date.now(), resolve, reject }));
   }
 
-  /** A handshake using the service started (DH is offloaded only while two or more run). */
+  /** A handshake using the service started (DH is offloaded only while four or more run). */
   enter(): void {
     this.#active++;
   }
@@ -307,12 +307,7 @@ export class X25519Service {
 
   #answerHere(id: number, p: Pending): void {
     this.#pending.delete(id);
-    this.#stats.inlineDh++;
-    try {
-      p.resolve(this.#provider.x25519DH(p.own, p.remote));
-    } catch (err) {
-      p.reject(err as Error);
-    }
+    this.#dhHere(p.own, p.remote).then(p.resolve, p.reject);
   }
 
   /** The service ended: `failed` when it was not asked to (counted, and retried later). */

@@ -97,12 +97,7 @@ export class U16FrameDecoder {
 
   #add(piece: Uint8Array): void {
     if (this.#compact === undefined && this.#pieces.length >= MAX_FRAME_PIECES) {
-      this.#compact = new Uint8Array(this.#length);
-      let at = 0;
-      for (const p of this.#pieces) {
-        this.#compact.set(p, at);
-        at += p.length;
-      }
+      this.#compact = concat(this.#pieces, this.#length); // room for the whole frame
       this.#pieces = [];
     }
     if (this.#compact !== undefined) this.#compact.set(piece, this.#filled);

@@ -67,9 +67,15 @@ export class CipherState {
   /** DecryptWithAd; throws DecryptionFailed. The nonce advances only on success. */
   decryptWithAd(ad: Uint8Array, ciphertext: Uint8Array): Uint8Array {
     if (this.#key === undefined) return ciphertext;
+    const key = this.#key;
+    return this.#opening((nonce) => this.provider.aeadOpen(key, nonce, ad, ciphertext));
+  }
+
+  /** Runs `open` with the next nonce, which is used up only when `open` succeeds. */
+  #opening<T>(open: (nonce: Uint8Array) => T): T {
     const before = this.nonce;
     try {
-      return this.provider.aeadOpen(this.#key, this.#take(), ad, ciphertext);
+      return open(this.#take());
     } catch (err) {
       this.nonce = before;
       throw err;
@@ -96,12 +102,7 @@ export class CipherState {
   /** Transport open of one message given in pieces; plaintext in pieces. The nonce advances only on success. */
   openPieces(pieces: readonly Uint8Array[]): Uint8Array[] {
     if (this.#key === undefined) throw new HandshakeMisuse('transport cipher has no key');
-    const before = this.nonce;
-    try {
-      return this.provider.aeadOpenPieces(this.#key, this.#take(), pieces);
-    } catch (err) {
-      this.nonce = before;
-      throw err;
-    }
+    const key = this.#key;
+    return this.#opening((nonce) => this.provider.aeadOpenPieces(key, nonce, pieces));
   }
 }

@@ -31,15 +31,17 @@ export class NoiseEncoder {
 
   /** Frame and encrypt `plaintext`; appends the wire chunks to `out` (returned). */
   encrypt(plaintext: Uint8Array, out: Uint8Array[] = []): Uint8Array[] {
-    for (const piece of splitPlaintext(plaintext)) {
-      const parts = this.cipher.sealParts(piece, U16_PREFIX_LENGTH);
-      const length = piece.length + TAG_LENGTH;
-      const head = parts[0]!;
-      head[0] = length >> 8;
-      head[1] = length & 0xff;
-      for (const p of parts) out.push(p);
-    }
+    for (const piece of splitPlaintext(plaintext)) this.#frame(this.cipher.sealParts(piece, U16_PREFIX_LENGTH), piece.length, out);
     return out;
+  }
+
+  /** Write the u16 length of a sealed message into its free prefix and append its parts to `out`. */
+  #frame(parts: Uint8Array[], plaintextLength: number, out: Uint8Array[]): void {
+    const length = plaintextLength + TAG_LENGTH;
+    const head = parts[0]!;
+    head[0] = length >> 8;
+    head[1] = length & 0xff;
+    for (const p of parts) out.push(p);
   }
 
   /**
@@ -55,10 +57,7 @@ export class NoiseEncoder {
     let any = false;
     const flush = () => {
       const parts = pieces.length === 1 ? this.cipher.sealParts(pieces[0]!, U16_PREFIX_LENGTH) : this.cipher.sealPieces(pieces, U16_PREFIX_LENGTH);
-      const length = filled + TAG_LENGTH;
-      parts[0]![0] = length >> 8;
-      parts[0]![1] = length & 0xff;
-      for (const p of parts) out.push(p);
+      this.#frame(parts, filled, out);
       pieces = [];
       filled = 0;
       any = true;
