@@ -99,7 +99,7 @@ export class SecureDuplex extends Duplex {
 
   override _writev(chunks: { chunk: Buffer }[], callback: (err?: Error | null) => void): void {
     try {
-      if (this.#executor === undefined || !Number.isFinite(this.#policy.bulkPoolThreshold)) {
+      if (!chunks.some((c) => this.#usePool(c.chunk.length))) {
         // In-thread: the queued writes become full messages across their boundaries.
         const parts = this.#encoder.encryptv(chunks.map((c) => c.chunk));
         if (this.#out.length === 0) this.#writeRaw(parts);

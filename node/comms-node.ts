@@ -27,7 +27,7 @@ import type { PeerStore } from '../storage/peer-store.js';
 import { isBanned, type PeerSighting } from '../storage/peer.js';
 import { multiaddr } from '@multiformats/multiaddr';
 import { PoolExecutor } from '../workers/executor.js';
-import type { X25519Service } from '../workers/x25519-service.js';
+import { X25519Service } from '../workers/x25519-service.js';
 import { acquireSharedPool, releaseSharedPool } from '../workers/shared-pool.js';
 import { DEFAULT_CRYPTO_POLICY } from '../channels/crypto-policy.js';
 import { listenTransportFor, type CommsConfig } from './config.js';
@@ -101,8 +101,6 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
   #cm: ConnectionManagerActor | undefined;
   #connectivity: ConnectivityActor | undefined;
   #pool: PoolExecutor | undefined;
-  /** The X25519 service on the pool, when the crypto policy asks for it. */
-  #x25519: X25519Service | undefined;
   /** True when {@link #pool} is the process's shared pool (released, not closed, at stop). */
   #sharedPool = false;
   #messaging: Messaging | undefined;
@@ -288,9 +286,9 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
     else await this.#store?.close().catch(() => undefined);
     if (this.#sharedPool) {
       await releaseSharedPool(this.#pool!).catch(() => undefined);
-    } else {
-      this.#x25519?.close();
-      await this.#pool?.close().catch(() => undefined);
+    } else if (this.#pool) {
+      X25519Service.closeAll(this.#pool);
+      await this.#pool.close().catch(() => undefined);
     }
     this.#pool = undefined;
     this.#sharedPool = false;
@@ -406,7 +404,6 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
       recvTimeoutMs: c.timeouts.handshakeRecvMs,
       ...(this.#pool ? { executor: this.#pool } : {}),
     });
-    this.#x25519 = channel.x25519Service;
     this.#claimedAt = BigInt(Math.floor(Date.now() / 1000));
     return {
       identity: c.identity,
