@@ -1,7 +1,8 @@
 /**
  * The receiving process of the two-process TCP benchmark. Listens on 127.0.0.1:0, prints its
  * port, then for each connection: optional Noise responder handshake, read to the end, and
- * print `{bytes, ms}` measured from the first byte to the end.
+ * print `{bytes, ms, firstGiBMs}` measured from the first byte: to the end, and to the end of
+ * the first GiB (the warm-up of both processes is in it).
  */
 import { createServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -9,6 +10,7 @@ import { NoiseSecureChannel, noiseStaticKeys } from '../channels/secure-channel.
 import { NodeIdentity } from '../core/keys.js';
 import { PoolExecutor } from '../workers/executor.js';
 
+const GIB = 1024 * 1024 * 1024;
 const mode = process.argv[2] ?? 'inline'; // raw | inline | pool | handshake | handshake-service | accept
 const identity = NodeIdentity.fromSeed(new Uint8Array(32).fill(7));
 const executor = mode === 'pool' || mode === 'handshake-service' ? new PoolExecutor({ threads: 1 }) : undefined;
@@ -35,12 +37,14 @@ const server = createServer({ allowHalfOpen: true }, (socket: Socket) => {
     stream.on('error', () => {});
     let bytes = 0;
     let start = 0;
+    let firstGiBMs = 0;
     stream.on('data', (d: Buffer) => {
       if (start === 0) start = performance.now();
       bytes += d.length;
+      if (firstGiBMs === 0 && bytes >= GIB) firstGiBMs = performance.now() - start;
     });
     stream.on('end', () => {
-      process.stdout.write(JSON.stringify({ bytes, ms: performance.now() - start }) + '\n');
+      process.stdout.write(JSON.stringify({ bytes, ms: performance.now() - start, firstGiBMs }) + '\n');
       stream.end();
     });
   })().catch(() => socket.destroy());
