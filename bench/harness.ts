@@ -22,10 +22,10 @@ export interface Row {
 export function table(title: string, unit: string, rows: Row[], baseline: string): void {
   const base = rows.find((r) => r.name === baseline)?.value ?? NaN;
   console.log(`\n${title}`);
-  console.log(`| ${'configuration'.padEnd(40)} | ${unit.padStart(14)} | ${'ratio'.padStart(7)} |`);
-  console.log(`|${'-'.repeat(42)}|${'-'.repeat(16)}|${'-'.repeat(9)}|`);
+  console.log(`| ${'configuration'.padEnd(46)} | ${unit.padStart(14)} | ${'ratio'.padStart(7)} |`);
+  console.log(`|${'-'.repeat(48)}|${'-'.repeat(16)}|${'-'.repeat(9)}|`);
   for (const r of rows) {
-    console.log(`| ${r.name.padEnd(40)} | ${fmt(r.value).padStart(14)} | ${(r.value / base).toFixed(2).padStart(7)} |`);
+    console.log(`| ${r.name.padEnd(46)} | ${fmt(r.value).padStart(14)} | ${(r.value / base).toFixed(2).padStart(7)} |`);
   }
   console.log(`(ratio: against "${baseline}", measured in this run)`);
 }
