@@ -15,6 +15,8 @@ import type { CryptoPolicy } from './crypto-policy.js';
 /** Default buffering of each side, in bytes (four full Noise messages). */
 const DEFAULT_HIGH_WATER_MARK = 256 * 1024;
 const MAX_NONCE = 0xffff_ffff_ffff_fffen;
+/** Largest plaintext held back to the end of the tick to join later writes (copied once). */
+const TAIL_MAX = 8 * 1024;
 
 /** Everything a SecureDuplex is built from. */
 export interface SecureDuplexInit {
@@ -57,6 +59,14 @@ export class SecureDuplex extends Duplex {
   readonly #out: Slot[] = [];
   readonly #in: Slot[] = [];
   #rawFull = false;
+  /**
+   * Short plaintext held back until the end of the current tick (see {@link #sealInThread}):
+   * its bytes are `#tail[0, #tailLength)`; the buffer exists only while something is held.
+   */
+  #tail: Buffer | undefined;
+  #tailLength = 0;
+  #tailScheduled = false;
+  #tailUntilCheck = false;
   #writeCallback: ((err?: Error | null) => void) | undefined;
   #finalCallback: ((err?: Error | null) => void) | undefined;
   #rawEnded = false;
@@ -89,7 +99,8 @@ export class SecureDuplex extends Duplex {
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
     try {
-      this.#seal(chunk);
+      if (this.#usePool(chunk.length)) this.#seal(chunk);
+      else this.#sealInThread([chunk]);
     } catch (err) {
       callback(err as Error);
       return;
@@ -101,11 +112,12 @@ export class SecureDuplex extends Duplex {
     try {
       if (!chunks.some((c) => this.#usePool(c.chunk.length))) {
         // In-thread: the queued writes become full messages across their boundaries.
-        const parts = this.#encoder.encryptv(chunks.map((c) => c.chunk));
-        if (this.#out.length === 0) this.#writeRaw(parts);
-        else this.#out.push({ data: parts });
+        this.#sealInThread(chunks.map((c) => c.chunk));
       } else {
-        for (const { chunk } of chunks) this.#seal(chunk);
+        for (const { chunk } of chunks) {
+          if (this.#usePool(chunk.length)) this.#seal(chunk);
+          else this.#sealInThread([chunk]);
+        }
       }
     } catch (err) {
       callback(err as Error);
@@ -115,6 +127,12 @@ export class SecureDuplex extends Duplex {
   }
 
   override _final(callback: (err?: Error | null) => void): void {
+    try {
+      this.#flushTail();
+    } catch (err) {
+      callback(err as Error);
+      return;
+    }
     if (this.#out.length === 0) {
       this.#raw.end();
       callback();
@@ -127,13 +145,104 @@ export class SecureDuplex extends Duplex {
     return this.#executor !== undefined && length >= this.#policy.bulkPoolThreshold;
   }
 
-  #seal(chunk: Uint8Array): void {
-    if (!this.#usePool(chunk.length)) {
-      const parts = this.#encoder.encrypt(chunk);
-      if (this.#out.length === 0) this.#writeRaw(parts);
-      else this.#out.push({ data: parts });
+  /**
+   * Seal in this thread, as full messages across write boundaries. What is left after the last
+   * full message, when short (up to {@link TAIL_MAX} bytes), is copied and held until the end
+   * of the tick, so that writes made in the same tick join it: a burst of small writes becomes
+   * one message, and a run of 64 KiB writes becomes full messages rather than a full and a
+   * 17-byte one each. Writes are sealed in order; nothing waits longer than the current tick.
+   */
+  #sealInThread(chunks: Uint8Array[]): void {
+    if (this.#out.length > 0) {
+      this.#out.push({ data: this.#encoder.encryptv(this.#takeTail(chunks)) });
       return;
     }
+    let incoming = 0;
+    for (const c of chunks) incoming += c.length;
+    if (incoming === 0) {
+      if (this.#tailLength === 0) this.#writeRaw(this.#encoder.encryptv(chunks)); // an empty write: one empty message, as before
+      return;
+    }
+    if (this.#tailLength + incoming <= TAIL_MAX) {
+      this.#hold(chunks);
+      return;
+    }
+    const full: Uint8Array[] = [];
+    const rest = this.#encoder.encryptFull(this.#takeTail(chunks), full);
+    if (full.length > 0) this.#writeRaw(full);
+    let left = 0;
+    for (const r of rest) left += r.length;
+    if (left === 0) return;
+    if (left <= TAIL_MAX) this.#hold(rest); // views of this write only: the held tail went into the first full message
+    else this.#writeRaw(this.#encoder.encryptv(rest));
+  }
+
+  /** Append `pieces` (a copy: a writer may reuse its buffer once called back) to the held tail. */
+  #hold(pieces: readonly Uint8Array[]): void {
+    this.#tail ??= Buffer.allocUnsafe(TAIL_MAX);
+    for (const p of pieces) {
+      this.#tail.set(p, this.#tailLength);
+      this.#tailLength += p.length;
+    }
+    // A writer told to wait for 'drain' writes again once it is emitted (after this tick): then
+    // the tail waits for the check phase to join that write; otherwise for this tick only.
+    this.#scheduleTail(this.writableNeedDrain);
+  }
+
+  #scheduleTail(untilCheckPhase: boolean): void {
+    if (this.#tailLength === 0) return;
+    if (untilCheckPhase) this.#tailUntilCheck = true;
+    if (this.#tailScheduled) return;
+    this.#tailScheduled = true;
+    if (untilCheckPhase) setImmediate(this.#onTailTick);
+    else process.nextTick(this.#onTailTickEnd);
+  }
+
+  /**
+   * The end of the tick a tail was held in. A writer waiting for our 'drain', or released by
+   * the connection's since, writes again within this turn: the tail waits for the check phase.
+   */
+  readonly #onTailTickEnd = (): void => {
+    if ((this.#tailUntilCheck || this.writableNeedDrain) && !this.#rawFull && !this.destroyed) {
+      setImmediate(this.#onTailTick);
+      return;
+    }
+    this.#onTailTick();
+  };
+
+  /** `chunks` behind the held tail (which is released: its bytes are sealed before it is reused). */
+  #takeTail(chunks: Uint8Array[]): Uint8Array[] {
+    if (this.#tailLength === 0) return chunks;
+    const tail = this.#tail!.subarray(0, this.#tailLength);
+    this.#tail = undefined;
+    this.#tailLength = 0;
+    return [tail, ...chunks];
+  }
+
+  readonly #onTailTick = (): void => {
+    this.#tailScheduled = false;
+    this.#tailUntilCheck = false;
+    // While the connection is full the tail could not leave before its 'drain' anyway; writes
+    // queued behind the held callback join it then.
+    if (this.destroyed || this.#rawFull) return;
+    try {
+      this.#flushTail();
+    } catch (err) {
+      this.#fail(err as Error);
+    }
+  };
+
+  /** Seal and send the held tail now, if any. */
+  #flushTail(): void {
+    if (this.#tailLength === 0) return;
+    const parts = this.#encoder.encryptv(this.#takeTail([]));
+    if (this.#out.length === 0) this.#writeRaw(parts);
+    else this.#out.push({ data: parts });
+  }
+
+  /** Seal on the pool (after anything held back), written in nonce order by {@link #flushOut}. */
+  #seal(chunk: Uint8Array): void {
+    this.#flushTail();
     const plaintexts = splitPlaintext(chunk);
     const cipher = this.#encoder.cipher;
     const nonce = reserveNonces(cipher, plaintexts.length);
@@ -194,7 +303,9 @@ export class SecureDuplex extends Duplex {
 
   readonly #onDrain = (): void => {
     this.#rawFull = false;
-    this.#releaseWriter();
+    this.#releaseWriter(); // queued writes are sealed now, behind the tail
+    // The released writer may write more in reaction (a microtask or tick away): let it join.
+    if (!this.#rawFull) this.#scheduleTail(true);
   };
 
   // ---- inbound ----

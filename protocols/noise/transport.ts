@@ -52,6 +52,21 @@ export class NoiseEncoder {
    */
   encryptv(chunks: readonly Uint8Array[], out: Uint8Array[] = []): Uint8Array[] {
     if (chunks.length === 1) return this.encrypt(chunks[0]!, out);
+    this.#sealAcross(chunks, out, false);
+    return out;
+  }
+
+  /**
+   * As {@link encryptv}, but only full messages are sealed: the plaintext after the last full
+   * message (fewer than 65519 bytes, as views of `chunks`) is returned instead, for the caller
+   * to send in front of later writes. Appends the wire chunks to `out`; returns `[]` when the
+   * input ends on a message boundary (or is empty).
+   */
+  encryptFull(chunks: readonly Uint8Array[], out: Uint8Array[]): Uint8Array[] {
+    return this.#sealAcross(chunks, out, true);
+  }
+
+  #sealAcross(chunks: readonly Uint8Array[], out: Uint8Array[], keepTail: boolean): Uint8Array[] {
     let pieces: Uint8Array[] = [];
     let filled = 0;
     let any = false;
@@ -72,11 +87,12 @@ export class NoiseEncoder {
         if (filled === MAX_PLAINTEXT) flush();
       }
     }
+    if (keepTail) return pieces;
     if (filled > 0 || !any) {
       if (pieces.length === 0) pieces.push(new Uint8Array(0));
       flush();
     }
-    return out;
+    return [];
   }
 
   /** The next nonce this encoder will use. */

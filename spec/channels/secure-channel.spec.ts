@@ -8,6 +8,12 @@ import { PoolExecutor, type TaskExecutor } from '../../workers/executor.js';
 import { secureChannelCompliance } from '../compliance/secure-channel.js';
 import { tcpPair } from '../support/tcp.js';
 import { nativeProvider, stablelibProvider } from '../../core/crypto/index.js';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import type { Duplex } from 'node:stream';
+import { U16FrameDecoder } from '../../protocols/framing/u16-frame-decoder.js';
+import { recordWrites } from '../support/recording.js';
+import { collect } from '../support/streams.js';
 
 const channel = (identity: NodeIdentity, recvTimeoutMs?: number) =>
   new NoiseSecureChannel({ staticKeys: noiseStaticKeys(identity), ...(recvTimeoutMs === undefined ? {} : { recvTimeoutMs }) });
@@ -166,5 +172,115 @@ describe('NoiseSecureChannel configuration', () => {
     ]);
     expect(results[0]!.status).to.equal('rejected');
     expect(((results[0] as PromiseRejectedResult).reason as Error).name).to.equal('DialedPublicKeyMismatch');
+  });
+});
+
+describe('SecureDuplex message shaping (writes sealed in this thread)', function () {
+  this.timeout(20_000);
+  const alice = NodeIdentity.generate();
+  const bob = NodeIdentity.generate();
+  const open: Duplex[] = [];
+  afterEach(() => {
+    for (const s of open.splice(0)) s.destroy();
+  });
+
+  async function securePair(connect: () => Promise<[Duplex, Duplex]>) {
+    const [a, b] = await connect();
+    open.push(a, b);
+    const [sa, sb] = await Promise.all([channel(alice).secureOutbound(a, { dialedPublicKey: bob.publicKey }), channel(bob).secureInbound(b)]);
+    open.push(sa, sb);
+    // What the initiator writes on the connection from here on (transport messages only).
+    return { sa, sb, wire: recordWrites(a) };
+  }
+  const frames = (hex: string) => new U16FrameDecoder().push(Buffer.from(hex, 'hex')).map((f) => f.length);
+  const turn = () => new Promise((resolve) => setImmediate(resolve));
+  async function read(stream: Duplex, n: number): Promise<Buffer> {
+    const parts: Buffer[] = [];
+    let got = 0;
+    const deadline = Date.now() + 10_000;
+    while (got < n) {
+      const chunk = stream.read() as Buffer | null;
+      if (chunk !== null) {
+        parts.push(chunk);
+        got += chunk.length;
+        continue;
+      }
+      if (Date.now() > deadline) throw new Error(`read ${got} of ${n} bytes`);
+      await Promise.race([once(stream, 'readable'), new Promise((r) => setTimeout(r, 50))]);
+    }
+    return Buffer.concat(parts);
+  }
+
+  for (const [label, connect] of [
+    ['memory pair', async () => duplexPair() as [Duplex, Duplex]],
+    ['TCP loopback', () => tcpPair('127.0.0.1') as Promise<[Duplex, Duplex]>],
+  ] as const) {
+    it(`${label}: small writes made in one turn share one message, and the peer reads them all`, async () => {
+      const { sa, sb, wire } = await securePair(connect);
+      const data = randomBytes(1000);
+      for (let i = 0; i < 10; i++) sa.write(data.subarray(i * 100, (i + 1) * 100));
+      expect((await read(sb, 1000)).equals(data)).to.equal(true);
+      expect(frames(wire())).to.deep.equal([1000 + 16]);
+    });
+
+    it(`${label}: a lone write is sent by the end of its turn, without waiting for more`, async () => {
+      const { sa, sb, wire } = await securePair(connect);
+      sa.write(Buffer.from('hello'));
+      await turn();
+      expect(frames(wire())).to.deep.equal([5 + 16]);
+      expect((await read(sb, 5)).toString()).to.equal('hello');
+      sa.write(Buffer.from('again'));
+      await turn();
+      expect(frames(wire()), 'a write in a later turn is a message of its own').to.deep.equal([21, 21]);
+    });
+
+    it(`${label}: a run of 64 KiB writes against a full connection is sent as full messages`, async () => {
+      const { sa, sb, wire } = await securePair(connect);
+      const data = randomBytes(64 * 64 * 1024);
+      const received = read(sb, data.length);
+      for (let i = 0; i < 64; i++) if (!sa.write(data.subarray(i * 65536, (i + 1) * 65536))) await once(sa, 'drain');
+      expect((await received).equals(data)).to.equal(true);
+      const lengths = frames(wire());
+      const short = lengths.slice(0, -1).filter((l) => l !== 65535).length;
+      // Sealed write by write, every 64 KiB write would end in a 17-byte message (64 of them).
+      expect(short, `short messages among ${lengths.length}`).to.be.at.most(3);
+    });
+
+    it(`${label}: end() right after short writes sends them, then the end`, async () => {
+      const { sa, sb } = await securePair(connect);
+      const got = collect(sb);
+      sa.write(Buffer.from('abc'));
+      sa.write(Buffer.from('def'));
+      sa.end();
+      expect((await got).toString()).to.equal('abcdef');
+    });
+
+    it(`${label}: destroyed with a short write held back, nothing more is written and nothing throws`, async () => {
+      const { sa, sb, wire } = await securePair(connect);
+      sb.on('error', () => {}); // the peer sees the connection go
+      sa.write(Buffer.from('never sent'));
+      sa.destroy();
+      await turn();
+      await turn();
+      expect(wire()).to.equal('');
+    });
+  }
+
+  it('short in-thread writes and pool-sealed writes stay in order', async () => {
+    const executor = new PoolExecutor({ threads: 1 });
+    try {
+      const mixed = (identity: NodeIdentity) => new NoiseSecureChannel({ staticKeys: noiseStaticKeys(identity), executor, policy: { bulkPoolThreshold: 4096 } });
+      const [a, b] = duplexPair();
+      open.push(a, b);
+      const [sa, sb] = await Promise.all([mixed(alice).secureOutbound(a, { dialedPublicKey: bob.publicKey }), mixed(bob).secureInbound(b)]);
+      open.push(sa, sb);
+      const writes = [100, 10_000, 5, 70_000, 300, 1, 65_536, 17].map((n) => randomBytes(n));
+      const got = collect(sb);
+      for (const w of writes) sa.write(w);
+      sa.end();
+      expect((await got).equals(Buffer.concat(writes))).to.equal(true);
+    } finally {
+      await executor.close();
+    }
   });
 });

@@ -55,8 +55,10 @@ describe('tcomms Noise vectors (PROTOCOL.md section 2)', () => {
           ]);
           expect(toHexString(sa.handshakeHash)).to.equal(v.handshake_hash);
           expect(toHexString(sb.handshakeHash)).to.equal(v.handshake_hash);
-          for (const m of v.transport_initiator_to_responder) sa.write(hex(m.plaintext));
-          for (const m of v.transport_responder_to_initiator) sb.write(hex(m.plaintext));
+          // One vector message per write, each in its own turn of the event loop: writes made in
+          // the same turn may share a transport message (boundaries carry no meaning).
+          for (const m of v.transport_initiator_to_responder) await writeAlone(sa, hex(m.plaintext));
+          for (const m of v.transport_responder_to_initiator) await writeAlone(sb, hex(m.plaintext));
           const fromA = v.transport_initiator_to_responder.map((m: any) => m.plaintext).join('');
           const fromB = v.transport_responder_to_initiator.map((m: any) => m.plaintext).join('');
           expect((await readExactly(sb as never, fromA.length / 2)).toString('hex')).to.equal(fromA);
@@ -70,3 +72,9 @@ describe('tcomms Noise vectors (PROTOCOL.md section 2)', () => {
     }
   }
 });
+
+/** Write `bytes` and let the turn end, so that the write is sealed as a message of its own. */
+async function writeAlone(stream: { write(b: Uint8Array): boolean }, bytes: Uint8Array): Promise<void> {
+  stream.write(bytes);
+  await new Promise((resolve) => setImmediate(resolve));
+}
