@@ -71,9 +71,30 @@ class MessageCounter {
   }
 }
 
+/** Resolves on the stream's 'drain'; rejects if it fails or closes first. */
+function drained(stream: Duplex): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const settle = (err?: Error) => {
+      stream.off('drain', onDrain);
+      stream.off('error', settle);
+      stream.off('close', onClose);
+      if (err === undefined) resolve();
+      else reject(err);
+    };
+    const onDrain = () => settle();
+    const onClose = () => settle(new Error('the stream closed while a write waited for drain'));
+    stream.on('drain', onDrain);
+    stream.on('error', settle);
+    stream.on('close', onClose);
+  });
+}
+
 function duplexStream(stream: Duplex): BenchStream {
   return {
-    write: (data) => new Promise((resolve, reject) => void stream.write(data, (err) => (err ? reject(err) : resolve()))),
+    // As the js-libp2p stream below: wait only when the stream asks to (backpressure).
+    write: async (data) => {
+      if (!stream.write(data)) await drained(stream);
+    },
     end: () => new Promise((resolve) => stream.end(resolve)),
     chunks: () => stream as AsyncIterable<Uint8Array>,
   };
