@@ -1,9 +1,17 @@
 /** Small byte helpers used across the tree. No allocation beyond what each result needs. */
 
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+/** The value of each hex digit by char code; -1 for anything else. */
+const NIBBLE = Int8Array.from({ length: 128 }, (_, c) => {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  if (c >= 65 && c <= 70) return c - 55;
+  return -1;
+});
 
 /** Lowercase hex of `bytes`. */
 export function toHex(bytes: Uint8Array): string {
+  if (bytes.length > 16) return asBuffer(bytes).toString('hex'); // native beyond a few bytes
   let out = '';
   for (let i = 0; i < bytes.length; i++) out += HEX[bytes[i]!];
   return out;
@@ -11,9 +19,16 @@ export function toHex(bytes: Uint8Array): string {
 
 /** Parse lowercase or uppercase hex; throws a TypeError on an odd length or a non-hex digit. */
 export function fromHex(hex: string): Uint8Array {
-  if (hex.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(hex)) throw new TypeError('invalid hex string');
+  if (hex.length % 2 !== 0) throw new TypeError('invalid hex string');
   const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
+  for (let i = 0; i < out.length; i++) {
+    const hi = hex.charCodeAt(2 * i);
+    const lo = hex.charCodeAt(2 * i + 1);
+    const h = hi < 128 ? NIBBLE[hi]! : -1;
+    const l = lo < 128 ? NIBBLE[lo]! : -1;
+    if (h < 0 || l < 0) throw new TypeError('invalid hex string');
+    out[i] = (h << 4) | l;
+  }
   return out;
 }
 

@@ -78,8 +78,12 @@ export class NodeStartFailed extends TcommsError {
 /** A peer given as a public key or its hex. */
 export type PeerKey = PublicKey | string;
 
+/** Keys given as hex lately, parsed and validated once (a sender names its peer per message). */
+const hexKeys = new BoundedMap<string, PublicKey>(1024);
+
 function keyOf(peer: PeerKey): PublicKey {
-  return typeof peer === 'string' ? publicKeyFromHex(peer) : peer;
+  if (typeof peer !== 'string') return peer;
+  return hexKeys.getOrSet(peer, () => publicKeyFromHex(peer));
 }
 
 /** The actors a running node is made of, for embedders (each a root actor with its own mailbox). */

@@ -161,6 +161,19 @@ describe('messaging between nodes over TCP', function () {
     expect(await got).to.deep.equal([sha(Buffer.from('still here'))]);
   });
 
+  it('a peer named by hex (either case) gets its messages; a bad hex key is refused every time, never cached', async () => {
+    const a = await node('a');
+    const b = await node('b');
+    await learn(a, b);
+    const got = receive(b, 3);
+    for (const hex of [toHex(b.publicKey), toHex(b.publicKey).toUpperCase(), toHex(b.publicKey)]) expect((await a.send(hex, Buffer.from(hex))).ok).to.equal(true);
+    expect(await got).to.have.length(3);
+    const bad = toHex(b.publicKey).slice(0, 62) + 'zz';
+    for (let i = 0; i < 2; i++) expect(() => a.send(bad, Buffer.from('x'))).to.throw(TypeError);
+    const offCurve = 'ff'.repeat(31) + '7f'; // y = p - 1 + ... not a canonical point
+    for (let i = 0; i < 2; i++) expect(() => a.send(offCurve, Buffer.from('x'))).to.throw();
+  });
+
   it('runs the outbound and inbound middleware in order; a middleware can drop a message', async () => {
     const a = await node('a', (x) => x.withOutboundMiddleware((m) => ({ ...m, body: Buffer.concat([Buffer.from('v1:'), m.body]) })));
     const b = await node('b', (x) =>
