@@ -15,7 +15,7 @@ import type { CryptoPolicy } from './crypto-policy.js';
 /** Default buffering of each side, in bytes (four full Noise messages). */
 const DEFAULT_HIGH_WATER_MARK = 256 * 1024;
 const MAX_NONCE = 0xffff_ffff_ffff_fffen;
-/** Largest plaintext held back to the end of the tick to join later writes (copied once). */
+/** Largest plaintext held back (to the end of the turn) to join later writes; it is copied once. */
 const TAIL_MAX = 8 * 1024;
 
 /** Everything a SecureDuplex is built from. */
@@ -60,7 +60,7 @@ export class SecureDuplex extends Duplex {
   readonly #in: Slot[] = [];
   #rawFull = false;
   /**
-   * Short plaintext held back until the end of the current tick (see {@link #sealInThread}):
+   * Short plaintext held back to join later writes (see {@link #sealInThread}):
    * its bytes are `#tail[0, #tailLength)`; the buffer exists only while something is held.
    */
   #tail: Buffer | undefined;
@@ -150,7 +150,8 @@ export class SecureDuplex extends Duplex {
    * full message, when short (up to {@link TAIL_MAX} bytes), is copied and held until the end
    * of the tick, so that writes made in the same tick join it: a burst of small writes becomes
    * one message, and a run of 64 KiB writes becomes full messages rather than a full and a
-   * 17-byte one each. Writes are sealed in order; nothing waits longer than the current tick.
+   * 17-byte one each. Writes are sealed in order; held bytes wait at most until the check phase
+   * of the current turn of the event loop, or, while the connection is full, until its 'drain'.
    */
   #sealInThread(chunks: Uint8Array[]): void {
     if (this.#out.length > 0) {
