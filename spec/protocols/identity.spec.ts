@@ -67,6 +67,21 @@ describe('identity exchange (PROTOCOL.md section 5)', () => {
     expect(toHexString(encodeIdentityFrame(message))).to.equal(v.identity_frame);
   });
 
+  it('a claim verified once is remembered for exactly its key, challenge and signature: any other bit still fails', () => {
+    const signed = { publicKey: identity.publicKey, version: 0, updatedAt: content.updatedAt, features: content.features, addresses: content.addresses };
+    const signature = hex(v.signature);
+    for (let round = 0; round < 2; round++) expect(verifyIdentitySignature(signed, signature)).to.equal(true);
+    for (let bit = 0; bit < 512; bit++) {
+      const flipped = Uint8Array.from(signature);
+      flipped[bit >> 3]! ^= 1 << (bit & 7);
+      expect(verifyIdentitySignature(signed, flipped), `signature bit ${bit}`).to.equal(false);
+    }
+    expect(verifyIdentitySignature({ ...signed, updatedAt: signed.updatedAt + 1n }, signature)).to.equal(false);
+    expect(verifyIdentitySignature({ ...signed, features: signed.features ^ 1 }, signature)).to.equal(false);
+    expect(verifyIdentitySignature({ ...signed, publicKey: NodeIdentity.generate().publicKey }, signature)).to.equal(false);
+    expect(verifyIdentitySignature(signed, signature)).to.equal(true);
+  });
+
   it('accepts every valid example', () => {
     for (const e of [{ what: 'base identity', noise_static: v.noise_static, peer_identity_msg_protobuf: v.peer_identity_msg_protobuf }, ...v.valid_examples]) {
       const got = validateIdentityMessage(hex(e.peer_identity_msg_protobuf), { noiseStatic: hex(e.noise_static), nowSeconds: now });
