@@ -146,11 +146,24 @@ async function tcommsClient(): Promise<BenchClient> {
       await learn(s);
       await node.dial(s.id);
     },
+    // Waits for the node to report the connection gone (as js-libp2p's hangUp resolves once
+    // closed), bounded; an earlier version polled with setImmediate and kept a core busy.
     disconnect: async (s) => {
-      node.disconnect(s.id);
       const key = publicKeyFromHex(s.id);
-      const end = Date.now() + 10_000;
-      while (node.connections().some((c) => Buffer.from(c.publicKey).equals(key)) && Date.now() < end) await new Promise((r) => setImmediate(r));
+      if (!node.connections().some((c) => Buffer.from(c.publicKey).equals(key))) return;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, 10_000);
+        function done() {
+          clearTimeout(timer);
+          node.off('peer.disconnected', onGone);
+          resolve();
+        }
+        function onGone(e: { publicKey: Uint8Array }) {
+          if (Buffer.from(e.publicKey).equals(key)) done();
+        }
+        node.on('peer.disconnected', onGone);
+        node.disconnect(s.id);
+      });
     },
     open: async (s, protocol) => {
       await learn(s);
