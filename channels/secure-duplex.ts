@@ -406,11 +406,12 @@ export class SecureDuplex extends Duplex {
     callback(err);
     // A write held back for backpressure (or the final flush) never completes now: fail it, so
     // that whoever waits on it (a message's outcome) learns so instead of waiting forever.
-    const held = [this.#writeCallback, this.#finalCallback];
+    const held = [this.#writeCallback, this.#finalCallback].filter((cb) => cb !== undefined);
     this.#writeCallback = undefined;
     this.#finalCallback = undefined;
+    if (held.length === 0) return;
     const reason = err ?? new UnexpectedEof('the secure channel (destroyed with a write pending)');
-    for (const cb of held) if (cb !== undefined) process.nextTick(cb, reason);
+    for (const cb of held) process.nextTick(cb, reason);
   }
 }
 

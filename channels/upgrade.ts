@@ -193,22 +193,31 @@ function readWireByte(raw: Duplex, timeoutMs: number, signal?: AbortSignal): Pro
 function exchangeIdentity(stream: YamuxStream, ours: Uint8Array, deadline: Promise<never>): Promise<Uint8Array> {
   const reader = new IdentityFrameReader();
   const read = new Promise<Uint8Array>((resolve, reject) => {
+    let settled = false;
     stream.on('data', (chunk: Buffer) => {
       try {
         reader.push(chunk);
       } catch (err) {
+        settled = true;
         reject(err);
       }
     });
     stream.once('end', () => {
+      settled = true;
       try {
         resolve(reader.end());
       } catch (err) {
         reject(err);
       }
     });
-    stream.once('error', reject);
-    stream.once('close', () => reject(new IdentityInvalid('frame', 'the identity substream closed before its end')));
+    stream.once('error', (err) => {
+      settled = true;
+      reject(err);
+    });
+    // Only a close before the end is a failure (an error made and thrown away costs a stack trace per connection).
+    stream.once('close', () => {
+      if (!settled) reject(new IdentityInvalid('frame', 'the identity substream closed before its end'));
+    });
   });
   stream.end(encodeIdentityFrame(ours));
   return Promise.race([read, deadline]);

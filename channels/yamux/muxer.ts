@@ -105,8 +105,9 @@ export class YamuxMuxer extends EventEmitter<YamuxMuxerEvents> {
     };
     conn.on('data', (chunk: Buffer) => this.#receive(chunk));
     conn.on('drain', () => this.#drained());
-    conn.once('end', () => this.#terminate(this.#closeError ?? new MuxerClosed('the connection ended')));
-    conn.once('close', () => this.#terminate(this.#closeError ?? new MuxerClosed('the connection closed')));
+    // (Errors are made only when they will be used: each costs a stack trace.)
+    conn.once('end', () => this.#closed || this.#terminate(this.#closeError ?? new MuxerClosed('the connection ended')));
+    conn.once('close', () => this.#closed || this.#terminate(this.#closeError ?? new MuxerClosed('the connection closed')));
     conn.on('error', (err) => {
       this.#closeError ??= err instanceof TcommsError ? err : new MuxerClosed(`connection error: ${err.message}`);
     });

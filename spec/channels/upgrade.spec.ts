@@ -2,8 +2,10 @@ import { expect } from 'chai';
 import { multiaddr } from '@multiformats/multiaddr';
 import { TcommsError } from '../../core/errors.js';
 import { NodeIdentity } from '../../core/keys.js';
-import { negotiateInbound } from '../../channels/negotiate.js';
+import { negotiateInbound, negotiateOutbound } from '../../channels/negotiate.js';
+import { YamuxMuxer } from '../../channels/yamux/muxer.js';
 import {
+  IDENTITY_PROTOCOL,
   IdentityTimeout,
   LIVENESS_WIRE_BYTE,
   PeerConnection,
@@ -163,6 +165,30 @@ for (const [name, make, address] of [
       expect(await inbound2.catch((e: unknown) => e)).to.be.instanceOf(IdentityTimeout);
       secure.destroy();
     });
+
+    for (const how of ['reset', 'connection closed'] as const) {
+      it(`the responder fails the upgrade with a typed error when the identity substream ends early (${how})`, async () => {
+        const bob = node('bob');
+        const rude = node('rude');
+        const inbound = accept(listener).then((c) => upgradeInbound(c.stream, bob));
+        const out = await transport.dial(listener.address);
+        out.stream.on('error', () => {});
+        out.stream.write(Uint8Array.of(0));
+        const secure = await rude.channel.secureOutbound(out.stream, { dialedPublicKey: bob.identity.publicKey });
+        secure.on('error', () => {});
+        const muxer = new YamuxMuxer(secure, { client: true });
+        const stream = muxer.newStream();
+        stream.on('error', () => {});
+        await negotiateOutbound(stream, [IDENTITY_PROTOCOL], { optimistic: true });
+        stream.write(Uint8Array.of(1, 0)); // a partial identity frame, then no end
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        if (how === 'reset') stream.destroy();
+        else secure.destroy();
+        const err = await inbound.catch((e: unknown) => e);
+        expect(err, String(err)).to.be.instanceOf(TcommsError);
+        secure.destroy();
+      });
+    }
 
     it('hands the liveness wire byte to the caller', async () => {
       const b = node('bob');
