@@ -5,6 +5,7 @@
  * Large chunks may be sealed/opened on the worker pool; results are written in nonce order.
  */
 import { Duplex } from 'node:stream';
+import { piecesLength } from '../core/crypto/provider.js';
 import type { CipherState } from '../protocols/noise/cipher-state.js';
 import { NonceExhausted, UnexpectedEof } from '../protocols/noise/errors.js';
 import type { U16FrameDecoder } from '../protocols/framing/u16-frame-decoder.js';
@@ -98,23 +99,21 @@ export class SecureDuplex extends Duplex {
   // ---- outbound ----
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
-    try {
-      if (this.#usePool(chunk.length)) this.#seal(chunk);
-      else this.#sealInThread([chunk]);
-    } catch (err) {
-      callback(err as Error);
-      return;
-    }
-    this.#afterWrite(callback);
+    this.#sealWrites([chunk], callback);
   }
 
   override _writev(chunks: { chunk: Buffer }[], callback: (err?: Error | null) => void): void {
+    this.#sealWrites(chunks.map((c) => c.chunk), callback);
+  }
+
+  /** Seal writes in order: together in this thread when none goes to the pool, else each on its own path. */
+  #sealWrites(chunks: Buffer[], callback: (err?: Error | null) => void): void {
     try {
-      if (!chunks.some((c) => this.#usePool(c.chunk.length))) {
+      if (!chunks.some((c) => this.#usePool(c.length))) {
         // In-thread: the queued writes become full messages across their boundaries.
-        this.#sealInThread(chunks.map((c) => c.chunk));
+        this.#sealInThread(chunks);
       } else {
-        for (const { chunk } of chunks) {
+        for (const chunk of chunks) {
           if (this.#usePool(chunk.length)) this.#seal(chunk);
           else this.#sealInThread([chunk]);
         }
@@ -158,8 +157,7 @@ export class SecureDuplex extends Duplex {
       this.#out.push({ data: this.#encoder.encryptv(this.#takeTail(chunks)) });
       return;
     }
-    let incoming = 0;
-    for (const c of chunks) incoming += c.length;
+    const incoming = piecesLength(chunks);
     if (incoming === 0) {
       if (this.#tailLength === 0) this.#writeRaw(this.#encoder.encryptv(chunks)); // an empty write: one empty message, as before
       return;
@@ -171,8 +169,7 @@ export class SecureDuplex extends Duplex {
     const full: Uint8Array[] = [];
     const rest = this.#encoder.encryptFull(this.#takeTail(chunks), full);
     if (full.length > 0) this.#writeRaw(full);
-    let left = 0;
-    for (const r of rest) left += r.length;
+    const left = piecesLength(rest);
     if (left === 0) return;
     if (left <= TAIL_MAX) this.#hold(rest); // views of this write only: the held tail went into the first full message
     else this.#writeRaw(this.#encoder.encryptv(rest));
