@@ -137,7 +137,7 @@ const HANDLERS: Handlers = {
           const own = issued.get(id) ?? { secretKey: request.secret, publicKey: request.pub };
           reply = { t: 'dh', id: request.id, shared: p.x25519DH(own, request.remote) };
         } catch (err) {
-          reply = { t: 'dh', id: request.id, error: err instanceof TcommsError ? err.toPlain() : { name: 'InternalError', message: String(err), kind: 'internal' } };
+          reply = { t: 'dh', id: request.id, error: failure(err).error };
         }
         port.postMessage(reply);
       });
@@ -173,7 +173,7 @@ const HANDLERS: Handlers = {
 
 /**
  * Run one task on this thread; errors become plain values. Every task answers synchronously
- * but the long-lived `x25519.generator`, whose reply comes as a promise when it ends.
+ * but the long-lived `x25519.service`, whose reply comes as a promise when it ends.
  */
 export function runTask<K extends TaskName>(request: TaskRequest<K>): TaskReply<K> | Promise<TaskReply<K>> {
   try {

@@ -9,9 +9,10 @@
  *   gone) a pair is made on the spot, so a handshake never waits for one.
  * - Batches are read synchronously from the port as well, so a thread that never yields to its
  *   event loop (handshakes over in-memory pairs) still gets them.
- * - DH goes to the service only while two or more handshakes run (alone, a handshake would
- *   just wait for the round trip) and while fewer than `maxPending` requests are in flight;
- *   otherwise it runs here, which balances the work between the two threads.
+ * - DH goes to the service only while four or more handshakes run (with fewer, this thread
+ *   would just wait for the round trip), and then at most `min(maxPending, (active - 2) / 2)`
+ *   requests at a time; otherwise it runs here, which balances the work between the two
+ *   threads.
  * - A DH request that gets no answer within `dhTimeoutMs`, or that is pending when the service
  *   stops, is computed on this thread instead: the service can make a handshake slower, never
  *   fail it. Requests in flight are bounded (`maxPending`); beyond them DH runs here.
@@ -299,11 +300,14 @@ export class X25519Service {
   readonly #expire = (): void => {
     const cutoff = Date.now() - this.dhTimeoutMs;
     for (const [id, p] of this.#pending) if (p.since <= cutoff) this.#answerHere(id, p);
-    if (this.#pending.size === 0 && this.#sweep !== undefined) {
-      clearInterval(this.#sweep);
-      this.#sweep = undefined;
-    }
+    if (this.#pending.size === 0) this.#stopSweep();
   };
+
+  #stopSweep(): void {
+    if (this.#sweep === undefined) return;
+    clearInterval(this.#sweep);
+    this.#sweep = undefined;
+  }
 
   #answerHere(id: number, p: Pending): void {
     this.#pending.delete(id);
@@ -317,10 +321,7 @@ export class X25519Service {
     this.#requested = 0;
     port.close();
     for (const [id, p] of this.#pending) this.#answerHere(id, p);
-    if (this.#sweep !== undefined) {
-      clearInterval(this.#sweep);
-      this.#sweep = undefined;
-    }
+    this.#stopSweep();
     if (failed) {
       this.#stats.failures++;
       this.#retryAt = Date.now() + this.retryAfterMs;
