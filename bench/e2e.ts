@@ -6,15 +6,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { createInterface, type Interface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
-import { median } from './harness.js';
+import { median, scriptArgs } from './harness.js';
 import { startClient, startServer, type ServerInfo, type StackName } from './e2e/stacks.js';
 import { concurrentDials, roundTrip, sequentialConnects, smallMessages, streamThroughput } from './e2e/workloads.js';
 
 const RUNS = Number(process.env.E2E_RUNS ?? 3);
 /** `E2E_STACKS=tcomms` (comma-separated) runs only the stacks named. */
 const STACKS: StackName[] = (['tcomms', 'js-libp2p'] as StackName[]).filter((s) => process.env.E2E_STACKS === undefined || process.env.E2E_STACKS.split(',').includes(s));
-const PEER = fileURLToPath(new URL('./e2e/peer.ts', import.meta.url));
 
 interface Remote {
   info: ServerInfo;
@@ -23,7 +21,7 @@ interface Remote {
 }
 
 async function remoteServer(stack: StackName): Promise<Remote> {
-  const child: ChildProcess = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', PEER, stack], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child: ChildProcess = spawn(process.execPath, ['--expose-gc', ...scriptArgs(import.meta.url, './e2e/peer'), stack], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines: Interface = createInterface({ input: child.stdout! });
   const next = () => new Promise<string>((resolve) => lines.once('line', resolve));
   const info = JSON.parse(await next()) as ServerInfo;
@@ -133,7 +131,7 @@ function print(results: Results): void {
 
 /** The RSS row runs in a fresh process per stack and mode, so no earlier run's garbage moves the figure. */
 async function rssInFreshProcess(stack: StackName, two: boolean): Promise<number> {
-  const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', fileURLToPath(import.meta.url)], {
+  const child = spawn(process.execPath, ['--expose-gc', ...scriptArgs(import.meta.url, './e2e')], {
     env: { ...process.env, E2E_RSS: JSON.stringify({ stack, two }) },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

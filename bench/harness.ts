@@ -1,4 +1,5 @@
-/** Tiny benchmark helpers: medians of several runs, and a table with ratios to a baseline. */
+/** Tiny benchmark helpers: medians of several runs, a table with ratios to a baseline, child scripts. */
+import { fileURLToPath } from 'node:url';
 
 export function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
@@ -47,4 +48,16 @@ export async function ratePerSecond(concurrency: number, total: number, op: () =
     }),
   );
   return (total / (performance.now() - t)) * 1000;
+}
+
+/**
+ * The node arguments that run the benchmark script `name` (a path relative to `from`, written
+ * without extension) in a child process: the compiled `.js` beside a compiled caller, or the
+ * `.ts` source through tsx beside a source caller. `npm run bench*` runs the compiled code, as
+ * users of the package do.
+ */
+export function scriptArgs(from: string, name: string): string[] {
+  const compiled = from.endsWith('.js');
+  const path = fileURLToPath(new URL(`${name}.${compiled ? 'js' : 'ts'}`, from));
+  return compiled ? [path] : ['--import', 'tsx', path];
 }

@@ -8,7 +8,6 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { connect } from 'node:net';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { NoiseSecureChannel, noiseStaticKeys } from '../channels/secure-channel.js';
 import type { CryptoPolicy } from '../channels/crypto-policy.js';
 import { nativeProvider, stablelibProvider, type CryptoProvider } from '../core/crypto/index.js';
@@ -17,7 +16,7 @@ import { CipherState } from '../protocols/noise/cipher-state.js';
 import { NoiseEncoder } from '../protocols/noise/transport.js';
 import { duplexPair } from '../transports/memory/duplex-pair.js';
 import { PoolExecutor, type TaskExecutor } from '../workers/executor.js';
-import { median, medianOf, ratePerSecond, table, type Row } from './harness.js';
+import { median, medianOf, ratePerSecond, scriptArgs, table, type Row } from './harness.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const GIB = 1024 * 1024 * 1024;
@@ -93,8 +92,7 @@ function sealFrameMicros(provider: CryptoProvider, n: number): number {
 
 /** One-way MB/s over TCP loopback to a receiver in another process: the whole transfer, and its first GiB. */
 async function tcpTwoProcess(mode: 'raw' | 'inline' | 'pool', total: number): Promise<{ whole: number; firstGiB: number }> {
-  const peerPath = fileURLToPath(new URL('./tcp-peer.ts', import.meta.url));
-  const child = spawn(process.execPath, ['--import', 'tsx', peerPath, mode], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...scriptArgs(import.meta.url, './tcp-peer'), mode], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
   const { port } = JSON.parse((await lines.next()).value as string) as { port: number };
   const socket = connect({ host: '127.0.0.1', port, noDelay: true, allowHalfOpen: true });
@@ -125,8 +123,7 @@ async function tcpTwoProcess(mode: 'raw' | 'inline' | 'pool', total: number): Pr
  * plain TCP connections answered with one byte, measured in the same run.
  */
 async function tcpHandshakes(mode: 'accept' | 'handshake' | 'handshake-service', concurrency: number, total: number): Promise<number> {
-  const peerPath = fileURLToPath(new URL('./tcp-peer.ts', import.meta.url));
-  const child = spawn(process.execPath, ['--import', 'tsx', peerPath, mode], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...scriptArgs(import.meta.url, './tcp-peer'), mode], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
   const { port } = JSON.parse((await lines.next()).value as string) as { port: number };
   const executor = mode === 'handshake-service' ? new PoolExecutor({ threads: 1 }) : undefined;
