@@ -146,11 +146,12 @@ async function tcpHandshakes(mode: 'accept' | 'handshake' | 'handshake-service',
   return rate;
 }
 
-/** `BENCH_ONLY=tcp` runs only the one-way throughput between two processes over TCP. */
+/** `BENCH_ONLY=tcp` runs only the one-way throughput between two processes over TCP; `seal`, only the seal-and-frame figure. */
 const ONLY = process.env.BENCH_ONLY;
 
 async function main(): Promise<void> {
   if (ONLY === 'tcp') return tcpFigures();
+  if (ONLY === 'seal') return sealFigures();
   const pool = new PoolExecutor({ threads: 2 });
   const service = new PoolExecutor({ threads: 1 });
   const configs: Config[] = [
@@ -194,6 +195,14 @@ async function main(): Promise<void> {
     table(`Encrypted throughput, ${size}-byte writes, memory pair (both sides in this process)`, 'MB/s', rows, baseline);
   }
 
+  await sealFigures();
+  await pool.close();
+  await service.close();
+  await tcpFigures();
+}
+
+/** Seal and frame of one 100-byte write, per provider. */
+async function sealFigures(): Promise<void> {
   table(
     'Seal and frame one 100-byte write',
     'us',
@@ -203,9 +212,6 @@ async function main(): Promise<void> {
     ],
     'stablelib',
   );
-  await pool.close();
-  await service.close();
-  await tcpFigures();
 }
 
 /**

@@ -100,7 +100,7 @@ describe('crypto providers: stablelib and native give identical bytes', () => {
   });
 });
 
-describe('the default provider (node:crypto, small AEAD in @stablelib)', () => {
+describe('the default provider (node:crypto, small AEAD in JS)', () => {
   it('seals and opens exactly as node:crypto does on both sides of the size split', () => {
     fc.assert(
       fc.property(key, nonce, bytes(0, 40), fc.integer({ min: 0, max: 2 * SMALL_AEAD_BYTES }), (k, n, ad, size) => {
