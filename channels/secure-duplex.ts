@@ -175,9 +175,19 @@ export class SecureDuplex extends Duplex {
     else this.#writeRaw(this.#encoder.encryptv(rest));
   }
 
-  /** Append `pieces` (a copy: a writer may reuse its buffer once called back) to the held tail. */
+  /**
+   * Append `pieces` (a copy: a writer may reuse its buffer once called back) to the held tail.
+   * The tail buffer is sized to what it holds (doubling, at most {@link TAIL_MAX}): below 4 KiB
+   * Node cuts it from its shared pool, where a fixed 8 KiB buffer per held tail was 8 KiB of
+   * external memory per small message, and frequent full GCs with it.
+   */
   #hold(pieces: readonly Uint8Array[]): void {
-    this.#tail ??= Buffer.allocUnsafe(TAIL_MAX);
+    const need = this.#tailLength + piecesLength(pieces);
+    if (this.#tail === undefined || this.#tail.length < need) {
+      const grown = Buffer.allocUnsafe(Math.min(TAIL_MAX, Math.max(need, 2 * (this.#tail?.length ?? 0), 256)));
+      if (this.#tailLength > 0) grown.set(this.#tail!.subarray(0, this.#tailLength));
+      this.#tail = grown;
+    }
     for (const p of pieces) {
       this.#tail.set(p, this.#tailLength);
       this.#tailLength += p.length;

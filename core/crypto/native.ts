@@ -234,7 +234,8 @@ export const nativeProvider: CryptoProvider = {
   },
   aeadSealParts(key, nonce, plaintext, prefix) {
     if (plaintext.length > SMALL_AEAD_BYTES) return nodeCryptoProvider.aeadSealParts(key, nonce, plaintext, prefix);
-    const out = new Uint8Array(prefix + plaintext.length + TAG_LENGTH);
+    // From Node's shared pool (no backing store of its own); the caller fills the prefix.
+    const out = Buffer.allocUnsafe(prefix + plaintext.length + TAG_LENGTH);
     chacha20poly1305Seal(key, nonce, EMPTY, plaintext, out, prefix);
     return [out];
   },

@@ -223,6 +223,24 @@ describe('SecureDuplex message shaping (writes sealed in this thread)', function
       expect(frames(wire())).to.deep.equal([1000 + 16]);
     });
 
+    it(`${label}: bursts of writes of random sizes arrive intact though the writer reuses each buffer once called back`, async () => {
+      const { sa, sb } = await securePair(connect);
+      const sent: Buffer[] = [];
+      for (let burst = 0; burst < 30; burst++) {
+        const writes = 1 + (burst % 7);
+        for (let w = 0; w < writes; w++) {
+          const size = [0, 1, 17, 100, 255, 256, 257, 700, 3000, 8191, 8192, 9000][(burst * 5 + w * 3) % 12]!;
+          const data = randomBytes(size);
+          const buffer = Buffer.from(data);
+          sa.write(buffer, () => buffer.fill(0xaa)); // reused by its writer once called back
+          sent.push(data);
+        }
+        if (burst % 3 === 0) await turn();
+      }
+      const all = Buffer.concat(sent);
+      expect((await read(sb, all.length)).equals(all)).to.equal(true);
+    });
+
     it(`${label}: a lone write is sent by the end of its turn, without waiting for more`, async () => {
       const { sa, sb, wire } = await securePair(connect);
       sa.write(Buffer.from('hello'));
