@@ -5,6 +5,7 @@
 import type { Duplex } from 'node:stream';
 import { nativeProvider } from '../core/crypto/native.js';
 import type { CryptoProvider, X25519KeyPair } from '../core/crypto/provider.js';
+import { concat } from '../core/bytes.js';
 import { ConfigError } from '../core/errors.js';
 import type { NodeIdentity } from '../core/keys.js';
 import { x25519PublicOf, type PublicKey } from '../core/keys.js';
@@ -64,6 +65,12 @@ export interface SecureOptions {
   dialedPublicKey?: PublicKey;
   /** Fixed ephemeral keys: for known-answer tests only. */
   ephemeralKeys?: X25519KeyPair;
+  /**
+   * Initiator only: bytes to send just before the first handshake message, in the same write
+   * (the wire byte of PROTOCOL.md section 1): one segment and one wake-up of the responder
+   * instead of two.
+   */
+  preamble?: Uint8Array;
 }
 
 /** A secure channel upgrader, the interface the compliance suite tests. */
@@ -150,7 +157,14 @@ export class NoiseSecureChannel implements SecureChannel {
         if ((index % 2 === 0) === initiator) {
           const message = await engine.write();
           if (!raw.writable) throw new UnexpectedEof('the Noise handshake (the peer closed)');
-          raw.write(encodeU16Frame(message));
+          const frame = encodeU16Frame(message);
+          if (index === count - 1) {
+            // The last handshake message: what this side sends first over the channel (its
+            // identity claim, within this turn of the event loop) joins it in one write.
+            raw.cork();
+            setImmediate(() => raw.uncork());
+          }
+          raw.write(index === 0 && options.preamble !== undefined ? concat([options.preamble, frame]) : frame);
         } else {
           const message = await reader.next(this.recvTimeoutMs, options.signal);
           checkHandshakeLength(this.pattern, index, message);

@@ -309,8 +309,9 @@ async function finish(
 
 /** Dials side: wire byte, Noise (initiator), yamux client, identity exchange. */
 export async function upgradeOutbound(raw: Duplex, config: UpgradeConfig, options: UpgradeOptions = {}): Promise<PeerConnection> {
-  raw.write(Uint8Array.of(config.channel.networkByte));
+  // The wire byte leaves with the first Noise message, in one write.
   const secure = await config.channel.secureOutbound(raw, {
+    preamble: Uint8Array.of(config.channel.networkByte),
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.dialedPublicKey ? { dialedPublicKey: options.dialedPublicKey } : {}),
   });

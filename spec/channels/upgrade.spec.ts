@@ -113,6 +113,27 @@ for (const [name, make, address] of [
       await Promise.all([alice.close(), bob.close()]);
     });
 
+    it('the dialer sends the wire byte and the first Noise message in one write', async () => {
+      const a = node('alice');
+      const b = node('bob');
+      const inbound = accept(listener).then((c) => upgradeInbound(c.stream, b));
+      const out = await transport.dial(listener.address);
+      const writes: Buffer[] = [];
+      const write = out.stream.write.bind(out.stream) as (...args: unknown[]) => boolean;
+      (out.stream as { write: unknown }).write = (chunk: Uint8Array, ...rest: unknown[]) => {
+        writes.push(Buffer.from(chunk));
+        return write(chunk, ...rest);
+      };
+      const [o, i] = await Promise.allSettled([upgradeOutbound(out.stream, a, { dialedPublicKey: b.identity.publicKey }), inbound]);
+      if (o.status === 'rejected') throw o.reason;
+      if (i.status === 'rejected') throw i.reason;
+      // The network byte, then XX message 1: a u16 length of 32 and the ephemeral key.
+      expect(writes[0]!.length).to.equal(1 + 2 + 32);
+      expect([...writes[0]!.subarray(0, 3)]).to.deep.equal([a.channel.networkByte, 0, 32]);
+      o.value.close();
+      (i.value as PeerConnection).close();
+    });
+
     it('refuses a wrong network byte: the responder closes without writing a byte', async () => {
       const a = node('alice', { networkByte: 0x26 });
       const b = node('bob');

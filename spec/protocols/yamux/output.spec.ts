@@ -64,10 +64,12 @@ describe('yamux output queue', () => {
       q.header(0, 0, 1, 32);
       q.payload(new Uint8Array(32).fill(i));
       const chunks = q.take();
-      expect(chunks).to.have.length(1);
-      buffers.add(chunks[0]!.buffer);
+      // One chunk, or two when the slab filled up between the header and the payload.
+      expect(chunks.length).to.be.within(1, 2);
+      expect(Buffer.concat(chunks).length).to.equal(44);
+      for (const c of chunks) buffers.add(c.buffer);
     }
-    // 200 frames of 44 bytes fit in one 16 KiB slab (two if another test's frames came first).
+    // 200 frames of 44 bytes fit in one 16 KiB slab (two if other queues' frames came first).
     expect(buffers.size).to.be.at.most(2);
     expect(q.take()).to.deep.equal([]);
   });
