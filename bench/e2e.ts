@@ -9,6 +9,7 @@ import { createInterface, type Interface } from 'node:readline';
 import { median, scriptArgs } from './harness.js';
 import { startClient, startServer, type ServerInfo, type StackName } from './e2e/stacks.js';
 import { concurrentDials, roundTrip, sequentialConnects, smallMessages, streamThroughput } from './e2e/workloads.js';
+import { startTcpEcho, tcpEchoRtt } from './e2e/tcp-echo.js';
 
 const RUNS = Number(process.env.E2E_RUNS ?? 3);
 /** `E2E_STACKS=tcomms` (comma-separated) runs only the stacks named. */
@@ -150,8 +151,39 @@ if (process.env.E2E_RSS) {
   process.exit(0);
 }
 
+/**
+ * The RTT baseline measured in the same run: a plain Node TCP echo, in this process or in a
+ * second one, medians of `RUNS` runs of 2,000 round trips (as the stacks' RTT row).
+ */
+async function echoBaseline(two: boolean): Promise<number> {
+  let port: number;
+  let stop: () => Promise<void>;
+  if (two) {
+    const child = spawn(process.execPath, scriptArgs(import.meta.url, './e2e/tcp-echo'), { stdio: ['pipe', 'pipe', 'inherit'] });
+    const line = await new Promise<string>((resolve) => createInterface({ input: child.stdout! }).once('line', resolve));
+    port = (JSON.parse(line) as { port: number }).port;
+    stop = async () => {
+      child.stdin!.write('stop\n');
+      await new Promise((r) => child.once('close', r));
+    };
+  } else {
+    const echo = await startTcpEcho();
+    port = echo.port;
+    stop = () => echo.close();
+  }
+  try {
+    const runs: number[] = [];
+    for (let r = 0; r < RUNS; r++) runs.push(await tcpEchoRtt(port, 2_000));
+    return median(runs);
+  } finally {
+    await stop();
+  }
+}
+
 const results: Results = {};
+const baselines: string[] = [];
 for (const [label, two] of [['one process', false], ['two processes', true]] as const) {
+  if (process.env.E2E_ONLY !== 'rss') baselines.push(`${label} ${(await echoBaseline(two)).toFixed(1)} us`);
   for (const stack of STACKS) {
     process.stderr.write(`${stack}, ${label}...\n`);
     if (process.env.E2E_ONLY !== 'rss') await measure(stack, two, results, label);
@@ -161,4 +193,5 @@ for (const [label, two] of [['one process', false], ['two processes', true]] as 
   }
 }
 print(results);
+if (baselines.length > 0) console.log(`RTT baseline, same run: a plain Node TCP echo of 32 bytes (no encryption, no multiplexing), p50: ${baselines.join(', ')}`);
 process.exit(0);
