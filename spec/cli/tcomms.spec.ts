@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { closedPort } from '../support/ports.js';
-import { requireProgram, startMicrosocks } from '../support/processes.js';
+import { requireProgram, runToEnd, startMicrosocks, type ProcessResult } from '../support/processes.js';
 import { startTor } from '../support/tor.js';
 import { until } from '../support/wait.js';
 import { toHex } from '../../core/bytes.js';
@@ -16,25 +16,8 @@ import { NodeIdentity } from '../../core/keys.js';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = join(ROOT, 'cli', 'tcomms.js');
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(args: string[], timeoutMs = 60_000): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+function run(args: string[], timeoutMs = 60_000): Promise<ProcessResult> {
+  return runToEnd(process.execPath, [BIN, ...args], { cwd: ROOT, timeoutMs });
 }
 
 /** A long-running `tcomms node` (or `inspect`) with its JSON lines. */
