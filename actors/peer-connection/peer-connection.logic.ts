@@ -3,7 +3,7 @@
  * the registry, pongs, the end of the connection), the substream opener and the graceful close;
  * and helpers for code that is not an actor.
  */
-import { fromCallback, fromPromise, type Actor } from 'xstate';
+import { fromCallback, fromPromise, type Actor, type EventObject } from 'xstate';
 import { TcommsError, toPlainError, RequestFailed } from '../../core/errors.js';
 import { negotiateInbound } from '../../channels/negotiate.js';
 import type { PeerConnection } from '../../channels/upgrade.js';
@@ -54,9 +54,14 @@ export const openSubstream = fromPromise<void, OpenSubstreamInput>(async ({ inpu
   }
 });
 
-/** Closes the connection gracefully (GoAway(0), then the grace period). */
-export const closeConnection = fromPromise<void, PeerConnection>(async ({ input }) => {
-  await input.close().catch(() => undefined);
+/**
+ * Closes the connection gracefully (GoAway(0), then the grace period). The `closing` state
+ * leaves when the connection ends, not when this settles, so it is a callback actor: a promise
+ * actor stopped while pending aborts its AbortController, and the DOMException that makes cost
+ * about 30 us per connection in the dialer's profile.
+ */
+export const closeConnection = fromCallback<EventObject, PeerConnection>(({ input }) => {
+  input.close().catch(() => undefined);
 });
 
 /** The machine with its real implementations. */

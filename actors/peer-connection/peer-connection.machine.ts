@@ -9,7 +9,7 @@
  * misses in a row abort the connection (no GoAway: the peer is presumed gone, PROTOCOL.md
  * section 3). `closed` is reached only when the connection really ended.
  */
-import { assign, enqueueActions, fromCallback, fromPromise, setup, type AnyActorRef } from 'xstate';
+import { assign, enqueueActions, fromCallback, fromPromise, setup, type AnyActorRef, type EventObject } from 'xstate';
 import { KeepaliveTimeout } from '../../protocols/yamux/errors.js';
 import type { PlainError } from '../../core/errors.js';
 import type { PeerConnection } from '../../channels/upgrade.js';
@@ -83,7 +83,7 @@ export const peerConnectionMachine = setup({
   actors: {
     watchConnection: fromCallback<{ type: 'never' }, WatchInput>(notProvided('watchConnection')),
     openSubstream: fromPromise<void, OpenSubstreamInput>(notProvided('openSubstream')),
-    closeConnection: fromPromise<void, PeerConnection>(notProvided('closeConnection')),
+    closeConnection: fromCallback<EventObject, PeerConnection>(notProvided('closeConnection')),
   },
   delays: {
     keepaliveInterval: ({ context }) => context.input.keepaliveIntervalMs ?? DEFAULT_PEER_CONNECTION_CONFIG.keepaliveIntervalMs,

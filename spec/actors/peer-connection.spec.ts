@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { createActor, fromCallback, fromPromise, SimulatedClock } from 'xstate';
+import { createActor, fromCallback, fromPromise, SimulatedClock, type EventObject } from 'xstate';
 import { ConfigError } from '../../core/errors.js';
 import { ProtocolRegistry } from '../../channels/protocol-registry.js';
 import type { PeerConnection } from '../../channels/upgrade.js';
@@ -149,7 +149,7 @@ describe('peer-connection machine timers (SimulatedClock)', () => {
           pongs.send = sendBack as never;
         }),
         openSubstream: fromPromise<void, OpenSubstreamInput>(async () => {}),
-        closeConnection: fromPromise<void, PeerConnection>(async () => {}),
+        closeConnection: fromCallback<EventObject, PeerConnection>(() => {}),
       },
     });
     const actor = createActor(logic, { input: { connection: fake.connection, protocols: new ProtocolRegistry(), keepaliveIntervalMs, keepaliveMaxMissed: 3 }, clock });
