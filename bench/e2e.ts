@@ -105,6 +105,8 @@ async function measure(stack: StackName, twoProcesses: boolean, results: Results
       counted += 50_000;
     }
     put('100-byte messages/s one way', median(msgs));
+    // The baseline right before the row, since this VM's wake-up costs drift from minute to minute.
+    put(BASELINE_ROW, await echoBaseline(twoProcesses));
     const rtts: number[] = [];
     for (let r = 0; r < RUNS; r++) rtts.push(await roundTrip(client, server.info, 2_000));
     put('request/response RTT p50, us', median(rtts));
@@ -115,13 +117,15 @@ async function measure(stack: StackName, twoProcesses: boolean, results: Results
 }
 
 const LOWER_IS_BETTER = /RTT|latency|RSS/;
+/** The RTT row's baseline, measured just before each stack's RTT row: not a stack's figure. */
+const BASELINE_ROW = 'baseline: plain TCP echo RTT p50 before that column\'s RTT row, us';
 
 function print(results: Results): void {
   const lines = [
     `| workload | tcomms | js-libp2p | tcomms advantage |`,
     `|---|---:|---:|---:|`,
     ...Object.entries(results).map(([row, v]) => {
-      const ratio = LOWER_IS_BETTER.test(row) ? v['js-libp2p'] / v.tcomms : v.tcomms / v['js-libp2p'];
+      const ratio = row.startsWith(BASELINE_ROW) ? NaN : LOWER_IS_BETTER.test(row) ? v['js-libp2p'] / v.tcomms : v.tcomms / v['js-libp2p'];
       const f = (x: number | undefined) => (x === undefined ? '-' : x >= 100 ? Math.round(x).toLocaleString('en-US') : x.toFixed(x >= 1 ? 2 : 3));
       return `| ${row} | ${f(v.tcomms)} | ${f(v['js-libp2p'])} | ${Number.isFinite(ratio) ? `${ratio.toFixed(2)}x` : '-'} |`;
     }),
@@ -181,9 +185,7 @@ async function echoBaseline(two: boolean): Promise<number> {
 }
 
 const results: Results = {};
-const baselines: string[] = [];
 for (const [label, two] of [['one process', false], ['two processes', true]] as const) {
-  if (process.env.E2E_ONLY !== 'rss') baselines.push(`${label} ${(await echoBaseline(two)).toFixed(1)} us`);
   for (const stack of STACKS) {
     process.stderr.write(`${stack}, ${label}...\n`);
     if (process.env.E2E_ONLY !== 'rss') await measure(stack, two, results, label);
@@ -193,5 +195,5 @@ for (const [label, two] of [['one process', false], ['two processes', true]] as 
   }
 }
 print(results);
-if (baselines.length > 0) console.log(`RTT baseline, same run: a plain Node TCP echo of 32 bytes (no encryption, no multiplexing), p50: ${baselines.join(', ')}`);
+console.log('baseline row: a plain Node TCP echo of 32 bytes (no encryption, no multiplexing), in one process or across two as the row says, measured just before each stack\'s RTT row');
 process.exit(0);
