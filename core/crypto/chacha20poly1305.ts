@@ -3,8 +3,9 @@
  * allocation but the output, key and nonce read once, every Poly1305 block a full 16 bytes (the
  * AEAD pads to 16). The native provider seals and opens messages up to `SMALL_AEAD_BYTES` with
  * it, where a node:crypto cipher object costs more to set up than the message costs to encrypt
- * (`bench/index.ts`, "seal and frame"). Checked against the RFC's test vectors and against
- * node:crypto on random keys, nonces, AD and lengths (spec/core/chacha20poly1305.spec.ts).
+ * (`bench/index.ts`, "seal and frame"). Checked against the RFC 8439 AEAD vector, a BigInt
+ * Poly1305 and node:crypto on random keys, nonces, AD and lengths
+ * (spec/core/crypto/chacha20poly1305.spec.ts).
  *
  * Poly1305 runs on ten 13-bit limbs in doubles: a product sum stays below 2^34, exact in a
  * double, so no 64-bit arithmetic is needed.
@@ -92,14 +93,14 @@ function chachaBlock(counter: number): void {
   block[12] = x12 + state[12]!; block[13] = x13 + state[13]!; block[14] = x14 + state[14]!; block[15] = x15 + state[15]!;
 }
 
-/** XORs `length` bytes of `src` from `s` with the key stream (counter from 1) into `dst` at `o`. */
-function xorStream(src: Uint8Array, s: number, length: number, dst: Uint8Array, o: number): void {
+/** XORs the first `length` bytes of `src` with the key stream (counter from 1) into `dst` at `o`. */
+function xorStream(src: Uint8Array, length: number, dst: Uint8Array, o: number): void {
   let counter = 1;
   for (let done = 0; done < length; done += 64) {
     chachaBlock(counter++);
     const n = Math.min(64, length - done);
     const words = n >> 2;
-    let a = s + done;
+    let a = done;
     let b = o + done;
     for (let j = 0; j < words; j++, a += 4, b += 4) {
       const w = block[j]!;
@@ -120,7 +121,7 @@ function polyInit(): void {
 
 /** Poly1305 set-up from the key's eight little-endian words: r (clamped) and s. */
 function polyKey(t0: number, t1: number, t2: number, t3: number, w4: number, w5: number, w6: number, w7: number): void {
-  limbs(t0 & 0x0fffffff, t1 & 0x0ffffffc, t2 & 0x0ffffffc, t3 & 0x0ffffffc, 0, polyR);
+  limbs(t0 & 0x0fffffff, t1 & 0x0ffffffc, t2 & 0x0ffffffc, t3 & 0x0ffffffc, polyR);
   s0 = w4;
   s1 = w5;
   s2 = w6;
@@ -131,8 +132,11 @@ function polyKey(t0: number, t1: number, t2: number, t3: number, w4: number, w5:
   }
 }
 
-/** The 130-bit value `t3:t2:t1:t0 + hibit * 2^128` as ten 13-bit limbs. */
-function limbs(t0: number, t1: number, t2: number, t3: number, hibit: number, out: Float64Array): void {
+/**
+ * The 128-bit value `t3:t2:t1:t0` as ten 13-bit limbs (the clamped key r; {@link polyBlocks}
+ * splits each message block the same way, inline on its locals).
+ */
+function limbs(t0: number, t1: number, t2: number, t3: number, out: Float64Array): void {
   out[0] = t0 & 0x1fff;
   out[1] = (t0 >>> 13) & 0x1fff;
   out[2] = ((t0 >>> 26) | (t1 << 6)) & 0x1fff;
@@ -142,7 +146,7 @@ function limbs(t0: number, t1: number, t2: number, t3: number, hibit: number, ou
   out[6] = (t2 >>> 14) & 0x1fff;
   out[7] = ((t2 >>> 27) | (t3 << 5)) & 0x1fff;
   out[8] = (t3 >>> 8) & 0x1fff;
-  out[9] = (t3 >>> 21) | (hibit << 11);
+  out[9] = t3 >>> 21;
 }
 
 /**
@@ -176,35 +180,35 @@ function polyBlocks(m: Uint8Array, o: number, count: number): void {
     const d7 = h0 * r7 + h1 * r6 + h2 * r5 + h3 * r4 + h4 * r3 + h5 * r2 + h6 * r1 + h7 * r0 + h8 * q9 + h9 * q8;
     const d8 = h0 * r8 + h1 * r7 + h2 * r6 + h3 * r5 + h4 * r4 + h5 * r3 + h6 * r2 + h7 * r1 + h8 * r0 + h9 * q9;
     const d9 = h0 * r9 + h1 * r8 + h2 * r7 + h3 * r6 + h4 * r5 + h5 * r4 + h6 * r3 + h7 * r2 + h8 * r1 + h9 * r0;
-    let c = (d0 / 8192) | 0;
-    h0 = d0 - c * 8192;
+    let c = (d0 / LIMB) | 0;
+    h0 = d0 - c * LIMB;
     let v = d1 + c;
-    c = (v / 8192) | 0;
-    h1 = v - c * 8192;
+    c = (v / LIMB) | 0;
+    h1 = v - c * LIMB;
     v = d2 + c;
-    c = (v / 8192) | 0;
-    h2 = v - c * 8192;
+    c = (v / LIMB) | 0;
+    h2 = v - c * LIMB;
     v = d3 + c;
-    c = (v / 8192) | 0;
-    h3 = v - c * 8192;
+    c = (v / LIMB) | 0;
+    h3 = v - c * LIMB;
     v = d4 + c;
-    c = (v / 8192) | 0;
-    h4 = v - c * 8192;
+    c = (v / LIMB) | 0;
+    h4 = v - c * LIMB;
     v = d5 + c;
-    c = (v / 8192) | 0;
-    h5 = v - c * 8192;
+    c = (v / LIMB) | 0;
+    h5 = v - c * LIMB;
     v = d6 + c;
-    c = (v / 8192) | 0;
-    h6 = v - c * 8192;
+    c = (v / LIMB) | 0;
+    h6 = v - c * LIMB;
     v = d7 + c;
-    c = (v / 8192) | 0;
-    h7 = v - c * 8192;
+    c = (v / LIMB) | 0;
+    h7 = v - c * LIMB;
     v = d8 + c;
-    c = (v / 8192) | 0;
-    h8 = v - c * 8192;
+    c = (v / LIMB) | 0;
+    h8 = v - c * LIMB;
     v = d9 + c;
-    c = (v / 8192) | 0;
-    h9 = v - c * 8192;
+    c = (v / LIMB) | 0;
+    h9 = v - c * LIMB;
     // The carry out of the top limb is a multiple of 2^130: fold it back times 5.
     h0 += c * 5;
     c = h0 >>> 13;
@@ -290,7 +294,7 @@ function writeLength(b: Uint8Array, o: number, n: number): void {
 export function chacha20poly1305Seal(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, plaintext: Uint8Array, out: Uint8Array, offset: number): void {
   setup(key, nonce);
   polyInit();
-  xorStream(plaintext, 0, plaintext.length, out, offset);
+  xorStream(plaintext, plaintext.length, out, offset);
   polyPadded(ad, 0, ad.length);
   polyPadded(out, offset, plaintext.length);
   polyFinish(ad.length, plaintext.length, out, offset + plaintext.length);
@@ -315,7 +319,7 @@ export function chacha20poly1305Open(key: Uint8Array, nonce: Uint8Array, ad: Uin
   for (let i = 0; i < TAG; i++) diff |= expected[i]! ^ sealed[length + i]!;
   if (diff !== 0) return null;
   const out = new Uint8Array(length);
-  xorStream(sealed, 0, length, out, 0);
+  xorStream(sealed, length, out, 0);
   return out;
 }
 
