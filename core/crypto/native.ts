@@ -10,9 +10,9 @@ import {
   KeyObject,
   randomBytes,
 } from 'node:crypto';
-import { asBuffer, concat } from '../bytes.js';
+import { asBuffer } from '../bytes.js';
 import { chacha20poly1305Open, chacha20poly1305Seal } from './chacha20poly1305.js';
-import { DecryptionFailed, InvalidKeyHandle, LowOrderPoint, piecesLength, splitSealedPieces, TAG_LENGTH, type CryptoProvider, type X25519KeyPair } from './provider.js';
+import { DecryptionFailed, InvalidKeyHandle, joinedPieces, LowOrderPoint, piecesLength, splitSealedPieces, TAG_LENGTH, type CryptoProvider, type X25519KeyPair } from './provider.js';
 import { BoundedMap } from '../bounded-map.js';
 
 /** DER prefix of a PKCS#8 X25519 private key (RFC 8410); the 32 raw bytes follow. */
@@ -209,10 +209,6 @@ export const SMALL_AEAD_BYTES = 512;
 
 const EMPTY = new Uint8Array(0);
 
-function joined(pieces: readonly Uint8Array[]): Uint8Array {
-  return pieces.length === 1 ? pieces[0]! : concat(pieces);
-}
-
 function openSmall(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, sealed: Uint8Array): Uint8Array {
   if (sealed.length < TAG_LENGTH) throw new DecryptionFailed('ciphertext shorter than the tag');
   const out = chacha20poly1305Open(key, nonce, ad, sealed);
@@ -243,11 +239,11 @@ export const nativeProvider: CryptoProvider = {
     return sealed.length <= SMALL_AEAD_BYTES + TAG_LENGTH ? openSmall(key, nonce, ad, sealed) : nodeCryptoProvider.aeadOpen(key, nonce, ad, sealed);
   },
   aeadSealPieces(key, nonce, pieces, prefix) {
-    return piecesLength(pieces) <= SMALL_AEAD_BYTES ? nativeProvider.aeadSealParts(key, nonce, joined(pieces), prefix) : nodeCryptoProvider.aeadSealPieces(key, nonce, pieces, prefix);
+    return piecesLength(pieces) <= SMALL_AEAD_BYTES ? nativeProvider.aeadSealParts(key, nonce, joinedPieces(pieces), prefix) : nodeCryptoProvider.aeadSealPieces(key, nonce, pieces, prefix);
   },
   aeadOpenPieces(key, nonce, pieces) {
     if (piecesLength(pieces) > SMALL_AEAD_BYTES + TAG_LENGTH) return nodeCryptoProvider.aeadOpenPieces(key, nonce, pieces);
-    const out = openSmall(key, nonce, EMPTY, joined(pieces));
+    const out = openSmall(key, nonce, EMPTY, joinedPieces(pieces));
     return out.length === 0 ? [] : [out];
   },
 };

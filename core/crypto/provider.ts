@@ -2,6 +2,7 @@
  * The crypto primitives Noise needs, behind one interface so that a pure-JS provider
  * (`stablelib`) and a node:crypto provider (`native`) are interchangeable and cross-checked.
  */
+import { concat } from '../bytes.js';
 import { TcommsError } from '../errors.js';
 
 /** Length of an X25519 key, a BLAKE2s-256 digest and a ChaCha20-Poly1305 key. */
@@ -94,6 +95,11 @@ export class DecryptionFailed extends TcommsError {
   constructor(message = 'ChaCha20-Poly1305 authentication failed') {
     super(message);
   }
+}
+
+/** One array of the pieces: the piece itself when there is one (no copy), else their concatenation. */
+export function joinedPieces(pieces: readonly Uint8Array[]): Uint8Array {
+  return pieces.length === 1 ? pieces[0]! : concat(pieces);
 }
 
 /** The total length of `pieces`. */

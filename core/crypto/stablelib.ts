@@ -1,5 +1,4 @@
 /** The pure-JS provider, built on the user's @stablelib packages. */
-import { concat } from '../bytes.js';
 import { BLAKE2s } from '@stablelib/blake2s';
 import { ChaCha20Poly1305 } from '@stablelib/chacha20poly1305';
 import * as x25519 from '@stablelib/x25519';
@@ -8,6 +7,7 @@ import {
   DecryptionFailed,
   HASH_BLOCK_LENGTH,
   HASH_LENGTH,
+  joinedPieces,
   LowOrderPoint,
   TAG_LENGTH,
   type CryptoProvider,
@@ -38,11 +38,6 @@ function hmacBlake2s(key: Uint8Array, parts: readonly Uint8Array[]): Uint8Array 
 
 const EMPTY = new Uint8Array(0);
 
-/** One array of the pieces (the piece itself when there is one: pure JS seals in place). */
-function joined(pieces: readonly Uint8Array[]): Uint8Array {
-  return pieces.length === 1 ? pieces[0]! : concat(pieces);
-}
-
 /** Pure-JS provider: @stablelib/x25519, @stablelib/chacha20poly1305, @stablelib/blake2s. */
 export const stablelibProvider: CryptoProvider = {
   name: 'stablelib',
@@ -68,10 +63,10 @@ export const stablelibProvider: CryptoProvider = {
     return [out];
   },
   aeadSealPieces(key, nonce, pieces, prefix) {
-    return stablelibProvider.aeadSealParts(key, nonce, joined(pieces), prefix);
+    return stablelibProvider.aeadSealParts(key, nonce, joinedPieces(pieces), prefix);
   },
   aeadOpenPieces(key, nonce, pieces) {
-    const out = stablelibProvider.aeadOpen(key, nonce, EMPTY, joined(pieces));
+    const out = stablelibProvider.aeadOpen(key, nonce, EMPTY, joinedPieces(pieces));
     return out.length === 0 ? [] : [out];
   },
   aeadOpen(key, nonce, ad, sealed) {
