@@ -21,21 +21,33 @@ interface Remote {
   stop(): Promise<void>;
 }
 
-async function remoteServer(stack: StackName): Promise<Remote> {
-  const child: ChildProcess = spawn(process.execPath, ['--expose-gc', ...scriptArgs(import.meta.url, './e2e/peer'), stack], { stdio: ['pipe', 'pipe', 'inherit'] });
+/**
+ * A benchmark script in a second process that speaks in lines: its next line of stdout, a line
+ * to its stdin, and `stop` (the line every such script ends on) awaited until it exits.
+ */
+function childScript(name: string, args: string[]): { next(): Promise<string>; send(line: string): void; stop(): Promise<void> } {
+  const child: ChildProcess = spawn(process.execPath, ['--expose-gc', ...scriptArgs(import.meta.url, name), ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines: Interface = createInterface({ input: child.stdout! });
-  const next = () => new Promise<string>((resolve) => lines.once('line', resolve));
-  const info = JSON.parse(await next()) as ServerInfo;
   return {
-    info,
-    rss: async () => {
-      child.stdin!.write('rss\n');
-      return (JSON.parse(await next()) as { rss: number }).rss;
-    },
+    next: () => new Promise<string>((resolve) => lines.once('line', resolve)),
+    send: (line) => child.stdin!.write(`${line}\n`),
     stop: async () => {
       child.stdin!.write('stop\n');
       await new Promise((r) => child.once('close', r));
     },
+  };
+}
+
+async function remoteServer(stack: StackName): Promise<Remote> {
+  const child = childScript('./e2e/peer', [stack]);
+  const info = JSON.parse(await child.next()) as ServerInfo;
+  return {
+    info,
+    rss: async () => {
+      child.send('rss');
+      return (JSON.parse(await child.next()) as { rss: number }).rss;
+    },
+    stop: () => child.stop(),
   };
 }
 
@@ -163,13 +175,9 @@ async function echoBaseline(two: boolean): Promise<number> {
   let port: number;
   let stop: () => Promise<void>;
   if (two) {
-    const child = spawn(process.execPath, scriptArgs(import.meta.url, './e2e/tcp-echo'), { stdio: ['pipe', 'pipe', 'inherit'] });
-    const line = await new Promise<string>((resolve) => createInterface({ input: child.stdout! }).once('line', resolve));
-    port = (JSON.parse(line) as { port: number }).port;
-    stop = async () => {
-      child.stdin!.write('stop\n');
-      await new Promise((r) => child.once('close', r));
-    };
+    const child = childScript('./e2e/tcp-echo', []);
+    port = (JSON.parse(await child.next()) as { port: number }).port;
+    stop = () => child.stop();
   } else {
     const echo = await startTcpEcho();
     port = echo.port;
