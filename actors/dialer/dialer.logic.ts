@@ -4,7 +4,7 @@
  * back per attempt, rounds with exponential backoff, and the AbortSignal of the child actor for
  * cancellation.
  */
-import { fromPromise, type Actor } from 'xstate';
+import { fromCallback, type Actor, type EventObject } from 'xstate';
 import { multiaddr } from '@multiformats/multiaddr';
 import { TcommsError, AbortedError, type PlainError, toPlainError, RequestFailed } from '../../core/errors.js';
 import { upgradeOutbound, type PeerConnection } from '../../channels/upgrade.js';
@@ -65,10 +65,14 @@ async function attempt(input: DialInput, address: string, signal: AbortSignal): 
 }
 
 /** One dial: addresses in quality order, attempts under their own timeouts, stats, rounds with backoff. */
-export const dialPeer = fromPromise<void, DialInput>(async ({ input, signal }) => {
+async function runDial(input: DialInput, signal: AbortSignal, settle: () => void): Promise<void> {
   const failures: Array<{ address: string; error: PlainError }> = [];
+  // The report settles the dial: the dialer stops this child as it handles it, and a settled
+  // dial's stop aborts nothing.
   const report = (event: Parameters<typeof input.parent.send>[0]) => {
-    if (!signal.aborted) input.parent.send(event);
+    if (signal.aborted) return;
+    settle();
+    input.parent.send(event);
   };
   try {
     const rounds = input.rounds ?? 3;
@@ -109,6 +113,31 @@ export const dialPeer = fromPromise<void, DialInput>(async ({ input, signal }) =
   } catch (err) {
     report({ type: 'dial.failed', key: input.key, publicKey: input.publicKey, error: toPlainError(err) });
   }
+}
+
+/**
+ * The dial child. A callback actor, not a promise actor: the dialer stops the child while
+ * handling its report, that is while the dial's function has not returned yet, and a pending
+ * promise actor that is stopped aborts its signal without a reason, which builds a
+ * DOMException (about 20-30 us per dial in the dialer's profile). Here a stop aborts only a
+ * dial that has not reported, with an {@link AbortedError}.
+ */
+export const dialPeer = fromCallback<EventObject, DialInput>(({ input }) => {
+  const controller = new AbortController();
+  let settled = false;
+  const settle = () => {
+    settled = true;
+  };
+  runDial(input, controller.signal, settle).catch((err: unknown) => {
+    // runDial reports its own failures; this is a throw from the report itself.
+    if (!settled && !controller.signal.aborted) {
+      settle();
+      input.parent.send({ type: 'dial.failed', key: input.key, publicKey: input.publicKey, error: toPlainError(err) });
+    }
+  });
+  return () => {
+    if (!settled) controller.abort(new AbortedError('dial cancelled'));
+  };
 });
 
 /** The machine with its real dial. */

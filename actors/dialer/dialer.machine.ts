@@ -5,7 +5,7 @@
  * `outbound:<public key hex>`; its result answers every request that waited on it. `dial.cancel`
  * stops the child (its AbortSignal fires) and answers the waiters with an abort.
  */
-import { assign, enqueueActions, fromPromise, setup, type AnyActorRef } from 'xstate';
+import { assign, enqueueActions, fromCallback, setup, type AnyActorRef, type EventObject } from 'xstate';
 import { toHex } from '../../core/bytes.js';
 import type { PlainError } from '../../core/errors.js';
 import type { PublicKey } from '../../core/keys.js';
@@ -54,7 +54,7 @@ export interface DialerContext {
   pending: Record<string, Waiter[]>;
 }
 
-const dialPeerNotProvided = fromPromise<void, DialInput>(() => {
+const dialPeerNotProvided = fromCallback<EventObject, DialInput>(() => {
   throw new Error('dialPeer is provided by dialer.logic.ts');
 });
 

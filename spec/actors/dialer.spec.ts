@@ -5,6 +5,8 @@ import { dial, DialRequestFailed, startDialer, type DialerActor, type DialerInpu
 import { startPeerManager, type PeerManagerClient } from '../../actors/peer-manager/index.js';
 import { MemoryPeerStore } from '../../storage/memory-store.js';
 import { TcpTransport } from '../../transports/tcp/tcp.js';
+import { once } from 'node:events';
+import { createServer, type Socket } from 'node:net';
 import { blackhole } from '../support/blackhole.js';
 import { closedPort } from '../support/ports.js';
 import { testNode } from '../support/nodes.js';
@@ -135,5 +137,33 @@ describe('dialer actor', function () {
     expect((err as DialRequestFailed).error.name).to.equal('DialAborted');
     const none = await dial(actor, node('nobody').identity.publicKey).catch((e: unknown) => e);
     expect((none as DialRequestFailed).error.message).to.match(/no address/);
+  });
+
+  it('cancelling a dial in its handshake closes its socket; a dial that succeeded keeps its connection', async () => {
+    // A server that accepts and never answers: the dial waits for Noise message 2.
+    const accepted: Socket[] = [];
+    const server = createServer((s) => void accepted.push(s.on('error', () => {}).resume()));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    cleanup.push(() => void server.close());
+    start({ attemptTimeoutMs: 60_000 });
+    const bob = node('bob');
+    const pending = dial(actor, bob.identity.publicKey, { addresses: [`/ip4/127.0.0.1/tcp/${(server.address() as { port: number }).port}`] }).catch((e: unknown) => e);
+    const t = Date.now();
+    while (accepted.length === 0 && Date.now() - t < 5_000) await new Promise((res) => setTimeout(res, 5));
+    expect(accepted.length).to.equal(1);
+    const closed = once(accepted[0]!, 'close');
+    actor.send({ type: 'dial.cancel', publicKey: bob.identity.publicKey });
+    expect(((await pending) as DialRequestFailed).error.name).to.equal('DialAborted');
+    await Promise.race([closed, new Promise((_, reject) => setTimeout(() => reject(new Error('the cancelled dial kept its socket')), 2_000))]);
+
+    // The dialer lets the child of a finished dial go: that must not touch its connection.
+    const carol = node('carol');
+    const r = await responder(carol);
+    cleanup.push(() => r.listener.close());
+    const connection = await dial(actor, carol.identity.publicKey, { addresses: [r.address] });
+    await new Promise((res) => setTimeout(res, 50));
+    expect(connection.muxer.closed).to.equal(false);
+    await connection.close();
   });
 });
