@@ -6,12 +6,8 @@ import { toHex } from '../core/bytes.js';
 import type { NodeId, PublicKey } from '../core/keys.js';
 import { closestByPrefix } from './closest.js';
 import { PeerStoreClosed } from './errors.js';
-import type { Peer } from './peer.js';
+import { clonePeer as clone, type Peer } from './peer.js';
 import { matchesFilter, randomIndex, type PeerFilter, type PeerStore } from './peer-store.js';
-
-function clone(p: Peer): Peer {
-  return structuredClone(p);
-}
 
 /** The in-memory peer store (tests, short-lived nodes); nothing survives the process. */
 export class MemoryPeerStore implements PeerStore {

@@ -220,6 +220,28 @@ export function sortAddresses(addresses: readonly PeerAddressRecord[], now: numb
     .map((x) => x.a);
 }
 
+/**
+ * A deep copy of a peer record that shares nothing with it: every byte array is copied into a
+ * plain Uint8Array of its own length (`structuredClone` would copy the whole buffer under a
+ * view; `Buffer#slice` would share it), every address record and the claim are new objects. Several times cheaper than
+ * `structuredClone` (the memory store copies on every read and write). A field added to
+ * {@link Peer} that holds an object must be copied here: the store compliance suite fails
+ * when anything is shared.
+ */
+export function clonePeer(p: Peer): Peer {
+  const copy: Peer = {
+    ...p,
+    publicKey: new Uint8Array(p.publicKey) as PublicKey,
+    nodeId: new Uint8Array(p.nodeId) as NodeId,
+    addresses: p.addresses.map((a) => ({ ...a })),
+    supportedProtocols: [...p.supportedProtocols],
+  };
+  if (p.claim !== undefined) {
+    copy.claim = { ...p.claim, addresses: p.claim.addresses.map((a) => new Uint8Array(a)), signature: new Uint8Array(p.claim.signature) };
+  }
+  return copy;
+}
+
 /** The hex form used in logs, events and map keys. */
 export function peerKeyHex(peer: Pick<Peer, 'publicKey'>): string {
   return toHex(peer.publicKey);

@@ -47,6 +47,43 @@ export function peerStoreCompliance(name: string, fixture: PeerStoreFixture): vo
       expect(await store.count()).to.equal(1);
     });
 
+    it('shares nothing with its callers: changing a record given, seen in a change or returned alters nothing stored', async () => {
+      const claim = { version: 0, updatedAt: 7, features: 1, addresses: [Uint8Array.of(4, 127, 0, 0, 1, 6, 0x46, 0xdd)], signature: new Uint8Array(64).fill(3) };
+      const peer = randomPeer(5, { claim });
+      const expected = structuredClone(peer);
+      // Every nested value of a record, as a list of mutations (an object field added to Peer
+      // and shared by a store shows up here as a field the mutations reach).
+      const scribble = (p: Peer) => {
+        p.publicKey[0]! ^= 0xff;
+        p.nodeId[0]! ^= 0xff;
+        p.addresses[0]!.attempts += 100;
+        p.addresses.push({ address: '/ip4/10.0.0.9/tcp/9', source: 'manual', attempts: 0, consecutiveFailures: 0 });
+        p.supportedProtocols.push('/scribbled');
+        p.claim!.addresses[0]![0] = 99;
+        p.claim!.addresses.push(Uint8Array.of(1));
+        p.claim!.signature[0] = 0;
+        p.claim!.features = 99;
+        p.flags = 99;
+        for (const value of Object.values(p)) {
+          if (value === null || typeof value !== 'object' || ArrayBuffer.isView(value) || Array.isArray(value)) continue;
+          (value as Record<string, unknown>).scribbled = true;
+        }
+      };
+      const returned = await put(store, peer);
+      scribble(peer);
+      scribble(returned);
+      await store.update(expected.publicKey, (current) => {
+        scribble(current!);
+        return undefined;
+      });
+      for (const found of [await store.get(expected.publicKey), await store.getByNodeId(expected.nodeId)]) {
+        expect(found).to.deep.equal(expected);
+        scribble(found!);
+      }
+      expect(await store.findByNodeIdPrefix(expected.nodeId.subarray(0, 4), 5)).to.deep.equal([expected]);
+      expect(await store.get(expected.publicKey)).to.deep.equal(expected);
+    });
+
     it('writes nothing when the change returns undefined', async () => {
       const peer = randomPeer();
       expect(await store.update(peer.publicKey, () => undefined)).to.equal(undefined);
