@@ -106,8 +106,8 @@ export class YamuxMuxer extends EventEmitter<YamuxMuxerEvents> {
     conn.on('data', (chunk: Buffer) => this.#receive(chunk));
     conn.on('drain', () => this.#drained());
     // (Errors are made only when they will be used: each costs a stack trace.)
-    conn.once('end', () => this.#closed || this.#terminate(this.#closeError ?? new MuxerClosed('the connection ended')));
-    conn.once('close', () => this.#closed || this.#terminate(this.#closeError ?? new MuxerClosed('the connection closed')));
+    conn.once('end', () => this.#closed || this.#terminate(this.#closeError, false, 'the connection ended'));
+    conn.once('close', () => this.#closed || this.#terminate(this.#closeError, false, 'the connection closed'));
     conn.on('error', (err) => {
       this.#closeError ??= err instanceof TcommsError ? err : new MuxerClosed(`connection error: ${err.message}`);
     });
@@ -272,15 +272,19 @@ export class YamuxMuxer extends EventEmitter<YamuxMuxerEvents> {
     this.#closedPromise.then(() => clearTimeout(timer));
   }
 
-  #terminate(err: TcommsError | undefined, quiet = false): void {
+  /**
+   * Ends the session. `err` undefined is a normal end: streams still open are destroyed with a
+   * MuxerClosed saying `normalMessage`, made only if such a stream exists.
+   */
+  #terminate(err: TcommsError | undefined, quiet = false, normalMessage = 'the session closed'): void {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#keepalive !== undefined) clearInterval(this.#keepalive);
-    const reason = err ?? new MuxerClosed('the session closed');
+    let reason = err;
     for (const stream of [...this.#streams.values()]) {
       // A stream that is finished both ways keeps its received data for its reader.
       if (stream.remoteEnded && stream.writableEnded) continue;
-      stream.destroy(quiet ? undefined : reason);
+      stream.destroy(quiet ? undefined : (reason ??= new MuxerClosed(normalMessage)));
     }
     this.#streams.clear();
     this.#pings.clear();

@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { YamuxMuxer } from '../../channels/yamux/muxer.js';
 import type { YamuxStream } from '../../channels/yamux/stream.js';
-import { KeepaliveTimeout, StreamReset, YamuxProtocolError, type YamuxConfig } from '../../protocols/yamux/index.js';
+import { KeepaliveTimeout, MuxerClosed, StreamReset, YamuxProtocolError, type YamuxConfig } from '../../protocols/yamux/index.js';
 import { recordWrites } from '../support/recording.js';
 import { collect, sha } from '../support/streams.js';
 
@@ -159,6 +159,31 @@ export function muxerCompliance(name: string, hooks: MuxerComplianceHooks): void
       const got = collect(other);
       other.end('still fine');
       expect((await got).toString()).to.equal('still fine');
+    });
+
+    it('the connection ends under open streams: they fail with MuxerClosed, a finished one does not, the session closes normally', async () => {
+      const { client, clientConn } = await pair({}, (s) => {
+        s.on('error', () => {});
+        s.resume();
+        if (s.id === 1) s.end('done'); // the first stream finishes both ways
+      });
+      const finished = client.newStream();
+      const got = collect(finished);
+      finished.end('x');
+      expect((await got).toString()).to.equal('done');
+      let finishedError: unknown;
+      finished.on('error', (e) => (finishedError = e));
+      const live = client.newStream();
+      live.write('y');
+      const failed = new Promise<unknown>((resolve) => live.on('error', resolve));
+      const closed = once(client, 'close');
+      clientConn.destroy();
+      const err = await failed;
+      expect(err).to.be.instanceOf(MuxerClosed);
+      expect((err as Error).message).to.match(/the connection (ended|closed)/);
+      expect((await closed)[0], 'a normal close reports no error').to.equal(undefined);
+      expect(client.closed).to.equal(true);
+      expect(finishedError).to.equal(undefined);
     });
 
     it('ping: both sides measure a round trip', async () => {
