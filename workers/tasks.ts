@@ -59,11 +59,15 @@ export interface TaskRequest<K extends TaskName = TaskName> {
 /** A task's result or its error as plain data (errors cross the worker boundary as `{ name, message, kind }`). */
 export type TaskReply<K extends TaskName = TaskName> = { ok: true; output: TaskOutput<K> } | { ok: false; error: PlainError };
 
-/** What the `x25519.service` is asked: `n` fresh key pairs, one DH, or to forget a pair it handed out (its handshake is over). */
+/**
+ * What the `x25519.service` is asked: `n` fresh key pairs, one DH, or to forget pairs it handed
+ * out (their handshakes are over). Forgets are batched: they ride on the next `gen`, or go alone
+ * when many wait.
+ */
 export type ServiceRequest =
-  | { t: 'gen'; n: number }
+  | { t: 'gen'; n: number; forget?: Uint8Array[] }
   | { t: 'dh'; id: number; secret: Uint8Array; pub: Uint8Array; remote: Uint8Array }
-  | { t: 'forget'; secret: Uint8Array };
+  | { t: 'forget'; secrets: Uint8Array[] };
 
 /** A batch of key pairs: secret || public of each (64 bytes apiece), and each pair's native handle (none when the provider keeps none). */
 export interface KeyBatch {
@@ -121,11 +125,10 @@ const HANDLERS: Handlers = {
     return new Promise((resolve) => {
       port.on('message', (request: ServiceRequest) => {
         served++;
-        if (request.t === 'forget') {
-          issued.delete(secretId(request.secret));
-          return;
-        }
-        if (request.t === 'gen') {
+        if (request.t === 'forget' || request.t === 'gen') {
+          const secrets = request.t === 'forget' ? request.secrets : request.forget;
+          if (Array.isArray(secrets)) for (const secret of secrets) if (secret instanceof Uint8Array) issued.delete(secretId(secret));
+          if (request.t === 'forget') return;
           const count = Number.isInteger(request.n) ? Math.min(Math.max(request.n, 1), MAX_GENERATE) : 1;
           const batch = generateBatch(p, count, issued);
           port.postMessage(batch, [batch.pairs.buffer as ArrayBuffer]);

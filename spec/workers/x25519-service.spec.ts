@@ -3,7 +3,9 @@ import { randomBytes } from 'node:crypto';
 import { nativeProvider, stablelibProvider, LowOrderPoint, type CryptoProvider } from '../../core/crypto/index.js';
 import { ConfigError } from '../../core/errors.js';
 import { PoolExecutor, type TaskExecutor } from '../../workers/executor.js';
-import { X25519Service } from '../../workers/x25519-service.js';
+import { FORGET_BATCH, X25519Service } from '../../workers/x25519-service.js';
+import type { ServiceRequest, TaskInput } from '../../workers/tasks.js';
+import type { MessagePort as NodeMessagePort } from 'node:worker_threads';
 import { acquireSharedPool, releaseSharedPool, sharedPoolUsers } from '../../workers/shared-pool.js';
 import { until } from '../support/wait.js';
 
@@ -108,6 +110,46 @@ describe('X25519 service (key pairs ahead of time and DH on a pool thread)', fun
     expect(hex(await service.dh(own, remote.publicKey))).to.equal(hex(stablelibProvider.x25519DH(remote, own.publicKey)));
     expect(service.stats).to.include({ inline: 1, inlineDh: 1, failures: 1 });
     service.close();
+  });
+
+  it('finished handshakes are forgotten in batches: every secret reaches the service once, not a message per handshake', async () => {
+    // The service's port, relayed through this thread so that every request can be read.
+    const requests: ServiceRequest[] = [];
+    const relaying: TaskExecutor = {
+      kind: 'pool',
+      threads: 1,
+      run: ((name: string, input: TaskInput<'x25519.service'>) => {
+        const inner = new MessageChannel();
+        const port = input.port as NodeMessagePort;
+        port.on('message', (m: ServiceRequest) => {
+          requests.push(m);
+          inner.port1.postMessage(m);
+        });
+        inner.port1.on('message', (m: unknown) => port.postMessage(m));
+        return pool.run(name as 'x25519.service', { provider: input.provider, port: inner.port2 }).finally(() => inner.port1.close());
+      }) as TaskExecutor['run'],
+      close: async () => {},
+    };
+    const service = new X25519Service({ executor: relaying, provider: nativeProvider, capacity: 64, batch: 16 });
+    try {
+      await service.fill();
+      const finished = new Set<string>();
+      for (let i = 0; i < 300; i++) {
+        service.enter();
+        const pair = service.take();
+        service.leave(pair);
+        finished.add(hex(pair.secretKey));
+        if (i % 16 === 15) await until('the reserve refilled', () => service.size >= 32, 5_000);
+      }
+      const told = requests.flatMap((r) => (r.t === 'forget' ? r.secrets : r.t === 'gen' ? (r.forget ?? []) : [])).map(hex);
+      expect(new Set(told).size, 'no secret is sent twice').to.equal(told.length);
+      for (const s of told) expect(finished.has(s), 'only finished pairs are forgotten').to.equal(true);
+      expect(told.length, 'all but the last batch reached the service').to.be.at.least(300 - FORGET_BATCH);
+      expect(requests.filter((r) => r.t === 'forget').length, 'forgets alone are rare').to.be.at.most(Math.ceil(300 / FORGET_BATCH));
+      expect(requests.length, 'far fewer messages than handshakes').to.be.below(60);
+    } finally {
+      service.close();
+    }
   });
 
   it('close releases the pool thread it held', async () => {
