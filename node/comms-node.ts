@@ -112,6 +112,7 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
   #inbox: Inbox | undefined;
   #listening: Multiaddr[] = [];
   #claimedAt = 0n;
+  #claimBytes: { listening: Multiaddr[]; bytes: Uint8Array[] } | undefined;
 
   constructor(config: CommsConfig) {
     super();
@@ -413,7 +414,7 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
       identity: c.identity,
       channel,
       identityContent: () => ({
-        addresses: this.#claimedAddresses().map((a) => addressToBytes(parseAddress(a, { allowMemory: true }))),
+        addresses: this.#claimedAddressBytes(),
         features: c.features,
         supportedProtocols: this.protocols.ids(),
         userAgent: c.userAgent,
@@ -429,6 +430,15 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
         keepaliveIntervalMs: 0, // the peer-connection actor runs the keepalive
       },
     };
+  }
+
+  /** The binary form of {@link #claimedAddresses}, parsed again only when the listeners change (every upgrade asks). */
+  #claimedAddressBytes(): Uint8Array[] {
+    const cached = this.#claimBytes;
+    if (cached?.listening === this.#listening) return cached.bytes;
+    const bytes = this.#claimedAddresses().map((a) => addressToBytes(parseAddress(a, { allowMemory: true })));
+    this.#claimBytes = { listening: this.#listening, bytes };
+    return bytes;
   }
 
   /** The addresses claimed: the configured public ones, else the bound ones a peer can dial. */
