@@ -94,9 +94,13 @@ async function measure(stack: StackName, twoProcesses: boolean, results: Results
   const server = twoProcesses ? await remoteServer(stack) : await localServer(stack);
   const client = await startClient(stack);
   try {
-    // A first round of 200 warms both processes up and is not counted (tcomms' rate rose for
-    // its first three or four rounds, js-libp2p's stayed level).
-    await sequentialConnects(client, server.info, 200);
+    // Both stacks are measured warm, as a long-running node is: 1,600 connects (8 rounds of 200)
+    // are not counted. tcomms' rate rose over its first 1,000-1,500 connects (V8 optimises a
+    // function called once per connection only after many connections) and was level after;
+    // js-libp2p's was level from the first round. The warm-up rates go to stderr.
+    const warm: number[] = [];
+    for (let r = 0; r < WARMUP_CONNECT_ROUNDS; r++) warm.push((await sequentialConnects(client, server.info, 200)).perSecond);
+    console.error(`${stack} (${label}): warm-up connects/s per round of 200: ${warm.map((w) => w.toFixed(0)).join(', ')}`);
     const seq: Array<{ perSecond: number; p50Ms: number }> = [];
     for (let r = 0; r < RUNS; r++) seq.push(await sequentialConnects(client, server.info, 200));
     put('sequential connects/s', median(seq.map((s) => s.perSecond)));
@@ -127,6 +131,9 @@ async function measure(stack: StackName, twoProcesses: boolean, results: Results
     await server.stop();
   }
 }
+
+/** Uncounted rounds of 200 sequential connects before the connect rows (see `measure`). */
+const WARMUP_CONNECT_ROUNDS = 8;
 
 const LOWER_IS_BETTER = /RTT|latency|RSS/;
 /** The RTT row's baseline, measured just before each stack's RTT row: not a stack's figure. */
