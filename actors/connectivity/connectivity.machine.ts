@@ -13,6 +13,7 @@
  */
 import { assign, enqueueActions, fromCallback, setup, type AnyActorRef } from 'xstate';
 import { toHex } from '../../core/bytes.js';
+import { PMap } from '../../core/pmap.js';
 import type { PlainError } from '../../core/errors.js';
 import type { PublicKey } from '../../core/keys.js';
 import type { ConnectivityEmitted, ConnectivityEvent, ConnectivityStatus } from './connectivity.events.js';
@@ -64,8 +65,8 @@ export interface PoolEntry {
 /** The connectivity actor's context. */
 export interface ConnectivityContext {
   input: ConnectivityInput;
-  /** Public key hex -> pooled connection. */
-  pool: Record<string, PoolEntry>;
+  /** Public key hex -> pooled connection (a persistent map: an update costs O(log n), not a copy). */
+  pool: PMap<PoolEntry>;
   /** Allow-listed public keys (hex). */
   allowed: string[];
   /** The status last published. */
@@ -81,10 +82,10 @@ export function banDurationFor(error: PlainError, input: Pick<ConnectivityInput,
 }
 
 /** Which pooled peers the reaper disconnects (pure): the longest idle past the minimum, down to the threshold. */
-export function reapCandidates(pool: Record<string, PoolEntry>, allowed: readonly string[], threshold: number, minIdleTicks: number): string[] {
-  const excess = Object.keys(pool).length - threshold;
+export function reapCandidates(pool: PMap<PoolEntry>, allowed: readonly string[], threshold: number, minIdleTicks: number): string[] {
+  const excess = pool.size - threshold;
   if (excess <= 0) return [];
-  return Object.entries(pool)
+  return [...pool.entries()]
     .filter(([key, e]) => e.idleTicks >= minIdleTicks && !allowed.includes(key))
     .sort((x, y) => y[1].idleTicks - x[1].idleTicks)
     .slice(0, excess)
@@ -92,7 +93,7 @@ export function reapCandidates(pool: Record<string, PoolEntry>, allowed: readonl
 }
 
 const statusOf = (c: ConnectivityContext): ConnectivityStatus => {
-  const n = Object.keys(c.pool).length;
+  const n = c.pool.size;
   return n >= cfg(c, 'minConnectivity') ? 'online' : n > 0 ? 'degraded' : 'offline';
 };
 
@@ -120,30 +121,30 @@ export const connectivityMachine = setup({
   actions: {
     addToPool: assign(({ context, event }) => {
       if (event.type !== 'peer.connected') return {};
-      return { pool: { ...context.pool, [toHex(event.publicKey)]: { publicKey: event.publicKey, idleTicks: 0 } } };
+      return { pool: context.pool.set(toHex(event.publicKey), { publicKey: event.publicKey, idleTicks: 0 }) };
     }),
     removeFromPool: assign(({ context, event }) => {
       if (event.type !== 'peer.disconnected') return {};
-      const { [toHex(event.publicKey)]: _gone, ...pool } = context.pool;
-      return { pool };
+      return { pool: context.pool.delete(toHex(event.publicKey)) };
     }),
     publishStatus: enqueueActions(({ context, enqueue }) => {
       const status = statusOf(context);
       if (status === context.published) return;
       enqueue.assign({ published: status });
-      enqueue.emit({ type: 'connectivity.status', status, connections: Object.keys(context.pool).length });
+      enqueue.emit({ type: 'connectivity.status', status, connections: context.pool.size });
     }),
     reapIdle: enqueueActions(({ context, enqueue }) => {
-      const pool: Record<string, PoolEntry> = {};
-      for (const [key, e] of Object.entries(context.pool)) {
-        pool[key] = { ...e, idleTicks: context.input.streamsOpen(key) === 0 ? e.idleTicks + 1 : 0 };
+      let pool = context.pool;
+      for (const [key, e] of context.pool) {
+        const idleTicks = context.input.streamsOpen(key) === 0 ? e.idleTicks + 1 : 0;
+        if (idleTicks !== e.idleTicks) pool = pool.set(key, { ...e, idleTicks });
       }
       enqueue.assign({ pool });
       const minIdleTicks = Math.ceil(cfg(context, 'reapMinIdleMs') / cfg(context, 'reapIntervalMs'));
       const reaped = reapCandidates(pool, context.allowed, cfg(context, 'reapThreshold'), minIdleTicks);
       if (reaped.length === 0) return;
-      for (const key of reaped) enqueue.sendTo(context.input.connectionManager, { type: 'connection-manager.disconnect', publicKey: pool[key]!.publicKey });
-      enqueue.emit({ type: 'connectivity.reaped', publicKeys: reaped.map((k) => pool[k]!.publicKey) });
+      for (const key of reaped) enqueue.sendTo(context.input.connectionManager, { type: 'connection-manager.disconnect', publicKey: pool.get(key)!.publicKey });
+      enqueue.emit({ type: 'connectivity.reaped', publicKeys: reaped.map((k) => pool.get(k)!.publicKey) });
     }),
     banOffender: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'peer.violation') return;
@@ -168,7 +169,7 @@ export const connectivityMachine = setup({
   },
 }).createMachine({
   id: 'connectivity',
-  context: ({ input }) => ({ input, pool: {}, allowed: (input.allowList ?? []).map(toHex), published: undefined }),
+  context: ({ input }) => ({ input, pool: PMap.empty<PoolEntry>(), allowed: (input.allowList ?? []).map(toHex), published: undefined }),
   invoke: { id: 'watcher', src: 'watchConnectionManager', input: ({ context }) => context.input.connectionManager },
   type: 'parallel',
   on: {

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { PMap } from '../../core/pmap.js';
 import { createActor, fromCallback, SimulatedClock, type AnyActorRef } from 'xstate';
 import { toHex } from '../../core/bytes.js';
 import { NodeIdentity, type PublicKey } from '../../core/keys.js';
@@ -92,7 +93,7 @@ describe('connectivity actor', () => {
   });
 
   it('reapCandidates is empty at or below the threshold', () => {
-    const pool = { a: { publicKey: key(), idleTicks: 99 }, b: { publicKey: key(), idleTicks: 99 } };
+    const pool = PMap.of(Object.entries({ a: { publicKey: key(), idleTicks: 99 }, b: { publicKey: key(), idleTicks: 99 } }));
     expect(reapCandidates(pool, [], 2, 1)).to.deep.equal([]);
     expect(reapCandidates(pool, [], 1, 1)).to.have.length(1);
     expect(reapCandidates(pool, ['a', 'b'], 0, 1)).to.deep.equal([]);
