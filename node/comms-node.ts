@@ -222,7 +222,7 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
         {
           peers,
           connectionManager: cm,
-          streamsOpen: (hex) => cm.getSnapshot().context.connections[hex]?.muxer.streamCount ?? 0,
+          streamsOpen: (hex) => cm.getSnapshot().context.connections.get(hex)?.muxer.streamCount ?? 0,
           ...c.connectivity,
         },
         (err) => this.#fatal('connectivity', err),
@@ -344,7 +344,7 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
   /** The active connections, one per peer. */
   connections(): ConnectionInfo[] {
     if (!this.#cm) return [];
-    return Object.values(this.#cm.getSnapshot().context.connections).map(infoOf);
+    return [...this.#cm.getSnapshot().context.connections.values()].map(infoOf);
   }
 
   /** Records a peer and where to reach it (source `config`). */
@@ -384,7 +384,7 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
   }
 
   #connectionTo(publicKey: PublicKey): PeerConnection | undefined {
-    return this.#cm?.getSnapshot().context.connections[toHex(publicKey)];
+    return this.#cm?.getSnapshot().context.connections.get(toHex(publicKey));
   }
 
   #assertRunning(): void {

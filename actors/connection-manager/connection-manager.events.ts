@@ -9,6 +9,8 @@ import type { PlainError } from '../../core/errors.js';
 import type { PublicKey } from '../../core/keys.js';
 import type { PeerConnection } from '../../channels/upgrade.js';
 import type { RejectReason } from '../listener/listener.events.js';
+import type { PeerConnectionEvent } from '../peer-connection/peer-connection.events.js';
+import type { PeerConnectionInput } from '../peer-connection/peer-connection.machine.js';
 
 /** Everything the connection manager receives. */
 export type ConnectionManagerEvent =
@@ -22,7 +24,7 @@ export type ConnectionManagerEvent =
   | { type: 'peer-connection.closed'; publicKey: PublicKey; connection: PeerConnection; error: PlainError | undefined; actorId: string }
   /** The peer proved its key, then broke the protocol before its connection was active (an invalid identity claim). */
   | { type: 'peer.misbehaved'; publicKey: PublicKey; error: PlainError }
-  | { type: 'child.crashed'; child: 'dialer'; error: PlainError }
+  | { type: 'child.crashed'; child: 'dialer' | 'peerConnection'; error: PlainError }
   | { type: 'inbound.rejected'; reason: RejectReason; remoteAddress: string | undefined; error: PlainError | undefined }
   | { type: 'dial.replied'; requestId: string; publicKey: PublicKey; ok: boolean; error?: PlainError };
 
@@ -47,3 +49,14 @@ export type ConnectionManagerEmitted =
 
 /** What the dialer bridge takes. */
 export type DialerBridgeEvent = { type: 'dial'; requestId: string; publicKey: PublicKey; addresses?: string[] };
+
+/**
+ * What the peer-connection host takes: start an actor for a kept connection, pass an event to
+ * one, let a finished one go, or say how many it holds. Ids are `peer:<public key hex>:<n>`.
+ */
+export type PeerConnectionHostCommand =
+  | { type: 'host.start'; id: string; input: PeerConnectionInput }
+  | { type: 'host.send'; id: string; event: PeerConnectionEvent }
+  | { type: 'host.release'; id: string }
+  /** Diagnostics: `replyTo` gets `{ type: 'host.counted', hosted }`, the actors held now. */
+  | { type: 'host.count'; replyTo: AnyActorRef };

@@ -8,14 +8,15 @@
  */
 import { assign, enqueueActions, fromCallback, fromPromise, setup, type AnyActorRef } from 'xstate';
 import { toHex } from '../../core/bytes.js';
+import { PMap } from '../../core/pmap.js';
 import type { PlainError } from '../../core/errors.js';
 import type { PeerConnection } from '../../channels/upgrade.js';
 import type { DialerInput } from '../dialer/dialer.machine.js';
 import type { ListenerInput } from '../listener/listener.machine.js';
-import type { ConnectionManagerEmitted, ConnectionManagerEvent, ConnectionManagerReply, DialerBridgeEvent } from './connection-manager.events.js';
+import type { ConnectionManagerEmitted, ConnectionManagerEvent, ConnectionManagerReply, DialerBridgeEvent, PeerConnectionHostCommand } from './connection-manager.events.js';
 import { sightingOf } from './sighting.js';
 import { ProtocolRegistry } from '../../channels/protocol-registry.js';
-import { peerConnectionMachine, type PeerConnectionInput } from '../peer-connection/peer-connection.machine.js';
+import type { PeerConnectionInput } from '../peer-connection/peer-connection.machine.js';
 import { tieBreak } from './tie-break.js';
 import type { PeerSighting } from '../../storage/peer.js';
 import { notProvided as provided } from '../not-provided.js';
@@ -42,16 +43,20 @@ interface Waiter {
 /** The connection manager's context. */
 export interface ConnectionManagerContext {
   input: ConnectionManagerInput;
-  /** Public key hex -> the kept connection. */
-  connections: Record<string, PeerConnection>;
-  /** Public key hex -> the id of the peer-connection actor that owns it (`peer:<hex>:<n>`). */
-  actors: Record<string, string>;
+  /**
+   * Public key hex -> the kept connection. The maps of the context are persistent (`PMap`): an
+   * update costs O(log n), where copying a record per connect made a node with n connections
+   * pay O(n) for each new one.
+   */
+  connections: PMap<PeerConnection>;
+  /** Public key hex -> the id of the peer-connection actor that owns it (`peer:<hex>:<n>`, in the host). */
+  actors: PMap<string>;
   /** Counter that makes child ids unique when a peer reconnects. */
   spawned: number;
   /** The protocols served (the input's, or an empty registry). */
   protocols: ProtocolRegistry;
   /** Dial request id -> who waits. */
-  waiting: Record<string, Waiter>;
+  waiting: PMap<Waiter>;
 }
 
 const notProvided = (name: string) => provided(name, 'connection-manager.logic.ts');
@@ -68,12 +73,12 @@ export const connectionManagerMachine = setup({
     listenerBridge: fromCallback<{ type: 'stop' }, ListenerInput>(notProvided('listenerBridge')),
     dialerBridge: fromCallback<DialerBridgeEvent, DialerInput>(notProvided('dialerBridge')),
     closeConnections: fromPromise<void, PeerConnection[]>(notProvided('closeConnections')),
-    peerConnection: peerConnectionMachine,
+    peerConnectionHost: fromCallback<PeerConnectionHostCommand, { parent: AnyActorRef }>(notProvided('peerConnectionHost')),
   },
   actions: {
     forwardDial: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'connection-manager.dial') return;
-      enqueue.assign({ waiting: { ...context.waiting, [event.requestId]: { requestId: event.requestId, replyTo: event.replyTo } } });
+      enqueue.assign({ waiting: context.waiting.set(event.requestId, { requestId: event.requestId, replyTo: event.replyTo }) });
       enqueue.sendTo('dialer', { type: 'dial', requestId: event.requestId, publicKey: event.publicKey, ...(event.addresses ? { addresses: event.addresses } : {}) } as DialerBridgeEvent);
     }),
     publishListening: enqueueActions(({ event, enqueue }) => {
@@ -88,8 +93,8 @@ export const connectionManagerMachine = setup({
       if (event.type !== 'connection.opened') return;
       const incoming = event.connection;
       const key = toHex(incoming.peer.publicKey);
-      const existing = context.connections[key];
-      if (!existing && Object.keys(context.connections).length >= (context.input.maxConnections ?? 100)) {
+      const existing = context.connections.get(key);
+      if (!existing && context.connections.size >= (context.input.maxConnections ?? 100)) {
         enqueue(() => void incoming.close());
         return;
       }
@@ -99,36 +104,34 @@ export const connectionManagerMachine = setup({
           enqueue(() => void incoming.close());
           return;
         }
-        enqueue.sendTo(context.actors[key]!, { type: 'peer-connection.disconnect' });
+        enqueue.sendTo('peerConnections', { type: 'host.send', id: context.actors.get(key)!, event: { type: 'peer-connection.disconnect' } } satisfies PeerConnectionHostCommand);
       }
       const id = `peer:${key}:${context.spawned + 1}`;
-      enqueue.assign({ connections: { ...context.connections, [key]: incoming }, actors: { ...context.actors, [key]: id }, spawned: context.spawned + 1 });
-      enqueue.spawnChild('peerConnection', {
+      enqueue.assign({ connections: context.connections.set(key, incoming), actors: context.actors.set(key, id), spawned: context.spawned + 1 });
+      enqueue.sendTo('peerConnections', {
+        type: 'host.start',
         id,
         input: { connection: incoming, protocols: context.protocols, ...context.input.peerConnection, parent: self },
-      });
+      } satisfies PeerConnectionHostCommand);
       enqueue(() => void context.input.peerBook?.add(sightingOf(incoming.peer)).catch(() => undefined));
       if (!existing) enqueue.emit({ type: 'peer.connected', publicKey: incoming.peer.publicKey, direction: incoming.direction, connection: incoming });
     }),
     forgetConnection: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'peer-connection.closed') return;
-      // The finished child is let go (a finished child stays in `children` until stopped).
-      enqueue.stopChild(event.actorId);
+      // The finished actor is let go.
+      enqueue.sendTo('peerConnections', { type: 'host.release', id: event.actorId } satisfies PeerConnectionHostCommand);
       const key = toHex(event.publicKey);
       // A connection replaced by the tie-break closes too: only the kept one counts.
-      if (context.connections[key] !== event.connection) return;
-      const { [key]: _gone, ...rest } = context.connections;
-      const { [key]: _actor, ...actors } = context.actors;
-      enqueue.assign({ connections: rest, actors });
+      if (context.connections.get(key) !== event.connection) return;
+      enqueue.assign({ connections: context.connections.delete(key), actors: context.actors.delete(key) });
       enqueue.emit({ type: 'peer.disconnected', publicKey: event.connection.peer.publicKey, error: event.error });
       if (event.error?.kind === 'protocol') enqueue.emit({ type: 'peer.violation', publicKey: event.connection.peer.publicKey, error: event.error });
     }),
     answerDial: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'dial.replied') return;
-      const waiter = context.waiting[event.requestId];
-      const { [event.requestId]: _done, ...rest } = context.waiting;
-      enqueue.assign({ waiting: rest });
-      const kept = context.connections[toHex(event.publicKey)];
+      const waiter = context.waiting.get(event.requestId);
+      enqueue.assign({ waiting: context.waiting.delete(event.requestId) });
+      const kept = context.connections.get(toHex(event.publicKey));
       let reply: ConnectionManagerReply;
       if (event.ok && kept) reply = { type: 'connection-manager.reply', requestId: event.requestId, ok: true, connection: kept };
       else {
@@ -143,8 +146,8 @@ export const connectionManagerMachine = setup({
     }),
     disconnectPeer: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'connection-manager.disconnect') return;
-      const id = context.actors[toHex(event.publicKey)];
-      if (id) enqueue.sendTo(id, { type: 'peer-connection.disconnect' });
+      const id = context.actors.get(toHex(event.publicKey));
+      if (id) enqueue.sendTo('peerConnections', { type: 'host.send', id, event: { type: 'peer-connection.disconnect' } } satisfies PeerConnectionHostCommand);
     }),
     publishCrash: enqueueActions(({ event, enqueue }) => {
       if (event.type === 'child.crashed') enqueue.emit({ type: 'connection-manager.child-failed', child: event.child, error: event.error });
@@ -155,7 +158,7 @@ export const connectionManagerMachine = setup({
     publishMisbehaviour: enqueueActions(({ event, enqueue }) => {
       if (event.type === 'peer.misbehaved') enqueue.emit({ type: 'peer.violation', publicKey: event.publicKey, error: event.error });
     }),
-    clearConnections: assign({ connections: {}, actors: {} }),
+    clearConnections: assign({ connections: PMap.empty<PeerConnection>(), actors: PMap.empty<string>() }),
     /** A connection that became active while stopping (a dial or upgrade finishing) is closed. */
     refuseConnection: enqueueActions(({ event, enqueue }) => {
       if (event.type === 'connection.opened') enqueue(() => void event.connection.close());
@@ -163,8 +166,12 @@ export const connectionManagerMachine = setup({
   },
 }).createMachine({
   id: 'connectionManager',
-  context: ({ input }) => ({ input, connections: {}, actors: {}, spawned: 0, waiting: {}, protocols: input.protocols ?? new ProtocolRegistry() }),
+  context: ({ input }) => ({ input, connections: PMap.empty<PeerConnection>(), actors: PMap.empty<string>(), spawned: 0, waiting: PMap.empty<Waiter>(), protocols: input.protocols ?? new ProtocolRegistry() }),
   initial: 'running',
+  // The peer-connection actors, one per kept connection, live in a host of their own (not as
+  // children of this machine, whose snapshot copies its children on every spawn and stop: O(n)
+  // per connection). It lives while running and stopping, and stops every actor with it.
+  invoke: { id: 'peerConnections', src: 'peerConnectionHost', input: ({ self }) => ({ parent: self }) },
   // Kept connections report their close while running and while stopping.
   on: { 'peer-connection.closed': { actions: 'forgetConnection' } },
   states: {
@@ -191,7 +198,7 @@ export const connectionManagerMachine = setup({
       description: 'The listener and dialer are stopped; kept connections close gracefully (GoAway).',
       invoke: {
         src: 'closeConnections',
-        input: ({ context }) => Object.values(context.connections),
+        input: ({ context }) => [...context.connections.values()],
         onDone: { target: 'stopped', actions: 'clearConnections' },
         onError: { target: 'stopped', actions: 'clearConnections' },
       },

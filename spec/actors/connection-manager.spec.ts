@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { createActor, fromCallback } from 'xstate';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import { compareDistance, NodeIdentity } from '../../core/keys.js';
 import { ProtocolRegistry } from '../../channels/protocol-registry.js';
@@ -6,6 +7,7 @@ import type { PeerConnection } from '../../channels/upgrade.js';
 import {
   connect,
   ConnectRequestFailed,
+  peerConnectionHost,
   startConnectionManager,
   tieBreak,
   type ConnectionManagerActor,
@@ -55,7 +57,7 @@ async function startCm(name: string, maxConnections?: number, protocols = echoPr
     identity: upgrade.identity,
     address: listening.addresses[0]!,
     seen,
-    connections: () => Object.values(actor.getSnapshot().context.connections),
+    connections: () => [...actor.getSnapshot().context.connections.values()],
   };
 }
 
@@ -156,6 +158,68 @@ describe('connection manager actor', function () {
     await until('a disconnected', () => a.seen.some((e) => e.type === 'peer.disconnected'));
     await until('b disconnected', () => b.seen.some((e) => e.type === 'peer.disconnected'));
     expect(a.connections()).to.have.length(0);
+  });
+
+  it('keeps its peer-connection actors out of its snapshot (its children do not grow with its connections) but in its actor system', async () => {
+    const b = await startCm('b');
+    nodes = [b];
+    const created: string[] = [];
+    b.actor.system.inspect((e) => {
+      const id = (e.actorRef as { id?: string }).id ?? '';
+      if (e.type === '@xstate.actor' && id.startsWith('peer:')) created.push(id);
+    });
+    const childrenOf = (cm: TestCm) => Object.keys(cm.actor.getSnapshot().children).sort();
+    const before = childrenOf(b);
+    expect(before).to.include('peerConnections');
+    const clients = [];
+    for (let i = 0; i < 6; i++) {
+      const c = await startCm(`c${i}`);
+      nodes.push(c);
+      clients.push(c);
+      await learn(c, b);
+      await connect(c.actor, b.identity.publicKey);
+    }
+    await until('b keeps 6', () => b.connections().length === 6);
+    expect(childrenOf(b)).to.deep.equal(before);
+    expect(created).to.have.length(6);
+    // Substreams opened by the clients are dispatched by b's peer-connection actors.
+    for (const c of clients) {
+      const { stream } = await c.connections()[0]!.openStream(['/test/echo/1']);
+      const back = collect(stream);
+      stream.end(c.name);
+      expect((await back).toString()).to.equal(c.name);
+    }
+    for (const c of clients) c.actor.send({ type: 'connection-manager.disconnect', publicKey: b.identity.publicKey });
+    await until('b keeps none', () => b.connections().length === 0);
+    expect(b.seen.filter((e) => e.type === 'peer.disconnected')).to.have.length(6);
+    expect(childrenOf(b)).to.deep.equal(before);
+  });
+
+  it('stopped abruptly, it closes the connections its peer-connection actors own: the peer sees them end', async () => {
+    const a = await startCm('a');
+    const b = await startCm('b');
+    nodes = [a];
+    await learn(a, b);
+    await connect(a.actor, b.identity.publicKey);
+    await until('b keeps a', () => b.connections().length === 1);
+    const kept = b.connections()[0]!;
+    b.actor.stop();
+    await until('a sees b go', () => a.seen.some((e) => e.type === 'peer.disconnected'), 5_000);
+    expect(kept.muxer.closed).to.equal(true);
+    await b.peers.stop();
+  });
+
+  it('reports a peer-connection actor that crashes (a bug) as a failed child, and keeps running', async () => {
+    const reported: unknown[] = [];
+    const parent = createActor(fromCallback<{ type: string }>(({ receive }) => receive((e) => void reported.push(e)))).start();
+    const host = createActor(peerConnectionHost, { input: { parent } }).start();
+    // A connection without a muxer: the actor's watcher throws as it starts.
+    host.send({ type: 'host.start', id: 'peer:broken:1', input: { connection: {} as PeerConnection, protocols: new ProtocolRegistry(), parent } });
+    await until('reported', () => reported.length > 0, 2_000);
+    expect(reported[0]).to.include({ type: 'child.crashed', child: 'peerConnection' });
+    expect(host.getSnapshot().status).to.equal('active');
+    host.stop();
+    parent.stop();
   });
 
   it('publishes peer.connect-failed and answers the dial when the peer cannot be reached', async () => {

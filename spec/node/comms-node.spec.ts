@@ -4,6 +4,7 @@
  */
 import { sharedPoolUsers } from '../../workers/shared-pool.js';
 import { expect } from 'chai';
+import { createActor, fromCallback } from 'xstate';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -343,7 +344,7 @@ describe('comms node lifecycle', function () {
     expect(sharedPoolUsers(), 'the last node released it').to.equal(0);
   });
 
-  it('lets finished peer-connection actors go: 30 connect/disconnect cycles leave no children behind', async () => {
+  it('lets finished peer-connection actors go: 30 connect/disconnect cycles leave none behind', async () => {
     const make = () => new CommsBuilder().withNodeIdentity(NodeIdentity.generate()).withListenAddress('/ip4/127.0.0.1/tcp/0').build();
     const [a, b] = [make(), make()];
     await Promise.all([a.start(), b.start()]);
@@ -355,7 +356,16 @@ describe('comms node lifecycle', function () {
         await until('disconnected', () => a.connections().length === 0 && b.connections().length === 0);
       }
       for (const node of [a, b]) {
-        await until('children let go', () => Object.keys(node.actors.connectionManager.getSnapshot().children).length === 2); // listener, dialer
+        const cm = node.actors.connectionManager;
+        expect(Object.keys(cm.getSnapshot().children).sort()).to.deep.equal(['dialer', 'listener', 'peerConnections']);
+        // The host of the peer-connection actors holds none once they have ended.
+        const counts: number[] = [];
+        const asker = createActor(fromCallback<{ type: string; hosted?: number }>(({ receive }) => receive((e) => void counts.push(e.hosted!)))).start();
+        await until('actors let go', () => {
+          cm.getSnapshot().children.peerConnections!.send({ type: 'host.count', replyTo: asker });
+          return counts.at(-1) === 0;
+        });
+        asker.stop();
       }
     } finally {
       await Promise.all([a.stop(), b.stop()]);
