@@ -3,11 +3,11 @@
  * across two processes; medians of several runs; a Markdown table with the ratio tcomms/js-libp2p
  * (for the RTT and RSS rows, lower is better, so the ratio shown is js-libp2p/tcomms).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
-import { createInterface, type Interface } from 'node:readline';
 import { median, scriptArgs } from './harness.js';
-import { startClient, startServer, type ServerInfo, type StackName } from './e2e/stacks.js';
+import { childScript, remoteServer, type Remote } from './e2e/remote.js';
+import { startClient, startServer, type StackName } from './e2e/stacks.js';
 import { concurrentDials, roundTrip, sequentialConnects, smallMessages, streamThroughput } from './e2e/workloads.js';
 import { startTcpEcho, tcpEchoRtt } from './e2e/tcp-echo.js';
 
@@ -15,45 +15,17 @@ const RUNS = Number(process.env.E2E_RUNS ?? 3);
 /** `E2E_STACKS=tcomms` (comma-separated) runs only the stacks named. */
 const STACKS: StackName[] = (['tcomms', 'js-libp2p'] as StackName[]).filter((s) => process.env.E2E_STACKS === undefined || process.env.E2E_STACKS.split(',').includes(s));
 
-interface Remote {
-  info: ServerInfo;
-  rss(): Promise<number>;
-  stop(): Promise<void>;
-}
-
-/**
- * A benchmark script in a second process that speaks in lines: its next line of stdout, a line
- * to its stdin, and `stop` (the line every such script ends on) awaited until it exits.
- */
-function childScript(name: string, args: string[]): { next(): Promise<string>; send(line: string): void; stop(): Promise<void> } {
-  const child: ChildProcess = spawn(process.execPath, ['--expose-gc', ...scriptArgs(import.meta.url, name), ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const lines: Interface = createInterface({ input: child.stdout! });
-  return {
-    next: () => new Promise<string>((resolve) => lines.once('line', resolve)),
-    send: (line) => child.stdin!.write(`${line}\n`),
-    stop: async () => {
-      child.stdin!.write('stop\n');
-      await new Promise((r) => child.once('close', r));
-    },
-  };
-}
-
-async function remoteServer(stack: StackName): Promise<Remote> {
-  const child = childScript('./e2e/peer', [stack]);
-  const info = JSON.parse(await child.next()) as ServerInfo;
-  return {
-    info,
-    rss: async () => {
-      child.send('rss');
-      return (JSON.parse(await child.next()) as { rss: number }).rss;
-    },
-    stop: () => child.stop(),
-  };
-}
-
 async function localServer(stack: StackName): Promise<Remote> {
   const server = await startServer(stack);
-  return { info: server.info, rss: async () => 0, stop: () => server.stop() };
+  return {
+    info: server.info,
+    rss: async () => 0,
+    cpu: async () => {
+      const { user, system } = process.cpuUsage();
+      return user + system;
+    },
+    stop: () => server.stop(),
+  };
 }
 
 /** RSS after the heap settled: GC, a pause, GC again. */

@@ -1,6 +1,7 @@
 /**
  * The server process of the two-process runs: starts a server of the stack named in argv, prints
- * its `ServerInfo` as one JSON line, then answers `rss` on stdin with its RSS after a GC.
+ * its `ServerInfo` as one JSON line, then answers `rss` on stdin with its RSS after a GC and `cpu`
+ * with its CPU time so far (microseconds).
  */
 import { createInterface } from 'node:readline';
 import { startServer, type StackName } from './stacks.js';
@@ -15,6 +16,10 @@ createInterface({ input: process.stdin }).on('line', (line) => {
       gc?.();
       process.stdout.write(`${JSON.stringify({ rss: process.memoryUsage().rss })}\n`);
     }, 300);
+  }
+  if (line === 'cpu') {
+    const { user, system } = process.cpuUsage();
+    process.stdout.write(`${JSON.stringify({ cpu: user + system })}\n`);
   }
   if (line === 'stop') void server.stop().then(() => process.exit(0));
 });
