@@ -69,7 +69,7 @@ async function measure(stack: StackName, twoProcesses: boolean, results: Results
     // Both stacks are measured warm, as a long-running node is: 1,600 connects (8 rounds of 200)
     // are not counted. tcomms' rate rose over its first 1,000-1,500 connects (V8 optimises a
     // function called once per connection only after many connections) and was level after;
-    // js-libp2p's was level from the first round. The warm-up rates go to stderr.
+    // js-libp2p's rose less. The warm-up rates go to stderr.
     const warm: number[] = [];
     for (let r = 0; r < WARMUP_CONNECT_ROUNDS; r++) warm.push((await sequentialConnects(client, server.info, 200)).perSecond);
     console.error(`${stack} (${label}): warm-up connects/s per round of 200: ${warm.map((w) => w.toFixed(0)).join(', ')}`);

@@ -170,7 +170,8 @@ export const connectionManagerMachine = setup({
   initial: 'running',
   // The peer-connection actors, one per kept connection, live in a host of their own (not as
   // children of this machine, whose snapshot copies its children on every spawn and stop: O(n)
-  // per connection). It lives while running and stopping, and stops every actor with it.
+  // per connection). It lives while running and stopping; when it stops, actors still running
+  // are told to disconnect.
   invoke: { id: 'peerConnections', src: 'peerConnectionHost', input: ({ self }) => ({ parent: self }) },
   // Kept connections report their close while running and while stopping.
   on: { 'peer-connection.closed': { actions: 'forgetConnection' } },
