@@ -61,3 +61,25 @@ export function scriptArgs(from: string, name: string): string[] {
   const path = fileURLToPath(new URL(`${name}.${compiled ? 'js' : 'ts'}`, from));
   return compiled ? [path] : ['--import', 'tsx', path];
 }
+
+/**
+ * The p50 (us) of `n` round trips after a warm-up tenth: each writes `request`, then reads until
+ * as many bytes came back. The stacks' RTT row and its plain TCP echo baseline are both timed
+ * by this, so that they are timed the same way.
+ */
+export async function roundTripP50(n: number, request: Uint8Array, write: (data: Uint8Array) => Promise<void> | void, next: () => Promise<IteratorResult<Uint8Array>>): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    const written = write(request);
+    if (written !== undefined) await written;
+    let got = 0;
+    while (got < request.length) {
+      const r = await next();
+      if (r.done === true) throw new Error('the echo closed before the reply');
+      got += r.value.length;
+    }
+    times.push((performance.now() - t) * 1000);
+  }
+  return median(times.slice(Math.floor(n / 10)));
+}

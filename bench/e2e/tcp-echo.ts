@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { median } from '../harness.js';
+import { roundTripP50 } from '../harness.js';
 
 /** Starts an echo listener on 127.0.0.1 (port 0). */
 export async function startTcpEcho(): Promise<{ port: number; close(): Promise<void> }> {
@@ -34,24 +34,11 @@ export async function tcpEchoRtt(port: number, n: number): Promise<number> {
   const socket = connect({ host: '127.0.0.1', port, noDelay: true });
   await once(socket, 'connect');
   const it = socket[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-  const request = Buffer.alloc(32, 7);
-  const times: number[] = [];
   try {
-    for (let i = 0; i < n; i++) {
-      const t = performance.now();
-      socket.write(request);
-      let got = 0;
-      while (got < request.length) {
-        const r = await it.next();
-        if (r.done === true) throw new Error('the echo listener closed');
-        got += r.value.length;
-      }
-      times.push((performance.now() - t) * 1000);
-    }
+    return await roundTripP50(n, Buffer.alloc(32, 7), (data) => void socket.write(data), () => it.next());
   } finally {
     socket.destroy();
   }
-  return median(times.slice(Math.floor(n / 10)));
 }
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {

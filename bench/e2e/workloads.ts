@@ -1,6 +1,6 @@
 /** The end-to-end workloads, each run against a server through the `BenchClient` interface. */
 import { randomBytes } from 'node:crypto';
-import { median } from '../harness.js';
+import { median, roundTripP50 } from '../harness.js';
 import { COUNT, ECHO, SINK, startClient, u64, type BenchClient, type ServerInfo, type StackName } from './stacks.js';
 
 
@@ -79,15 +79,7 @@ export async function smallMessages(client: BenchClient, server: ServerInfo, n: 
 export async function roundTrip(client: BenchClient, server: ServerInfo, n: number): Promise<number> {
   const stream = await client.open(server, ECHO);
   const it = stream.chunks()[Symbol.asyncIterator]();
-  const request = randomBytes(32);
-  const times: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const t = performance.now();
-    await stream.write(request);
-    let got = 0;
-    while (got < request.length) got += (await it.next()).value!.length;
-    times.push((performance.now() - t) * 1000);
-  }
+  const p50 = await roundTripP50(n, randomBytes(32), (data) => stream.write(data), () => it.next());
   await stream.end();
-  return median(times.slice(Math.floor(n / 10))); // after a warm-up tenth
+  return p50;
 }
