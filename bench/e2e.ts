@@ -7,13 +7,13 @@ import { spawn } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { median, scriptArgs } from './harness.js';
 import { childScript, remoteServer, type Remote } from './e2e/remote.js';
-import { startClient, startServer, type StackName } from './e2e/stacks.js';
+import { startClient, startServer, stacksToRun, type StackName } from './e2e/stacks.js';
 import { concurrentDials, roundTrip, sequentialConnects, smallMessages, streamThroughput } from './e2e/workloads.js';
 import { startTcpEcho, tcpEchoRtt } from './e2e/tcp-echo.js';
 
 const RUNS = Number(process.env.E2E_RUNS ?? 3);
 /** `E2E_STACKS=tcomms` (comma-separated) runs only the stacks named. */
-const STACKS: StackName[] = (['tcomms', 'js-libp2p'] as StackName[]).filter((s) => process.env.E2E_STACKS === undefined || process.env.E2E_STACKS.split(',').includes(s));
+const STACKS = stacksToRun();
 
 async function localServer(stack: StackName): Promise<Remote> {
   const server = await startServer(stack);

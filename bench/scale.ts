@@ -7,11 +7,11 @@
  */
 import { cpus } from 'node:os';
 import { remoteServer } from './e2e/remote.js';
-import { startClient, type BenchClient, type StackName } from './e2e/stacks.js';
+import { startClient, stacksToRun, type BenchClient, type StackName } from './e2e/stacks.js';
 import { sequentialConnects } from './e2e/workloads.js';
 
 const STEPS = (process.env.SCALE_STEPS ?? '0,1000,2000').split(',').map(Number);
-const STACKS: StackName[] = (['tcomms', 'js-libp2p'] as StackName[]).filter((s) => process.env.E2E_STACKS === undefined || process.env.E2E_STACKS.split(',').includes(s));
+const STACKS = stacksToRun();
 const MEASURED = 500;
 
 interface Row {

@@ -24,6 +24,12 @@ export interface ServerInfo {
 /** The stacks compared. */
 export type StackName = 'tcomms' | 'js-libp2p';
 
+/** The stacks a benchmark run compares: both, or those named in `E2E_STACKS` (comma-separated). */
+export function stacksToRun(): StackName[] {
+  const named = process.env.E2E_STACKS?.split(',');
+  return (['tcomms', 'js-libp2p'] as StackName[]).filter((s) => named === undefined || named.includes(s));
+}
+
 /** A stream as the workloads use it. */
 export interface BenchStream {
   /** Writes with backpressure. */
