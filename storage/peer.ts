@@ -223,10 +223,10 @@ export function sortAddresses(addresses: readonly PeerAddressRecord[], now: numb
 /**
  * A deep copy of a peer record that shares nothing with it: every byte array is copied into a
  * plain Uint8Array of its own length (`structuredClone` would copy the whole buffer under a
- * view; `Buffer#slice` would share it), every address record and the claim are new objects. Several times cheaper than
- * `structuredClone` (the memory store copies on every read and write). A field added to
- * {@link Peer} that holds an object must be copied here: the store compliance suite fails
- * when anything is shared.
+ * view; `Buffer#slice` would share it), every address record and the claim are new objects.
+ * Several times cheaper than `structuredClone` (the memory store copies on every read and
+ * write). A field added to {@link Peer} that holds an object must be copied here: the store
+ * compliance suite fails when anything is shared.
  */
 export function clonePeer(p: Peer): Peer {
   const copy: Peer = {
