@@ -5,6 +5,7 @@
  */
 import type { Multiaddr } from '@multiformats/multiaddr';
 import type { AnyActorRef } from 'xstate';
+import type { HostCommand } from '../host.js';
 import type { PlainError } from '../../core/errors.js';
 import type { PublicKey } from '../../core/keys.js';
 import type { PeerConnection } from '../../channels/upgrade.js';
@@ -51,12 +52,8 @@ export type ConnectionManagerEmitted =
 export type DialerBridgeEvent = { type: 'dial'; requestId: string; publicKey: PublicKey; addresses?: string[] };
 
 /**
- * What the peer-connection host takes: start an actor for a kept connection, pass an event to
- * one, let a finished one go, or say how many it holds. Ids are `peer:<public key hex>:<n>`.
+ * What the peer-connection host takes (`actors/host.ts`): start an actor for a kept connection,
+ * pass an event to one, let a finished one go, or say how many it holds. Ids are
+ * `peer:<public key hex>:<n>`.
  */
-export type PeerConnectionHostCommand =
-  | { type: 'host.start'; id: string; input: PeerConnectionInput }
-  | { type: 'host.send'; id: string; event: PeerConnectionEvent }
-  | { type: 'host.release'; id: string }
-  /** Diagnostics: `replyTo` gets `{ type: 'host.counted', hosted }`, the actors held now. */
-  | { type: 'host.count'; replyTo: AnyActorRef };
+export type PeerConnectionHostCommand = HostCommand<PeerConnectionInput, PeerConnectionEvent>;

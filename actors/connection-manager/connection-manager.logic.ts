@@ -3,7 +3,7 @@
  * actors and turn their facts into this actor's events, and the graceful close of every kept
  * connection on stop.
  */
-import { createActor, fromCallback, fromPromise, type Actor, type AnyActorRef } from 'xstate';
+import { createActor, fromCallback, fromPromise, type Actor } from 'xstate';
 import { RequestFailed } from '../../core/errors.js';
 import type { PublicKey } from '../../core/keys.js';
 import type { PeerConnection } from '../../channels/upgrade.js';
@@ -11,10 +11,11 @@ import { dialerLogic } from '../dialer/dialer.logic.js';
 import type { DialerInput } from '../dialer/dialer.machine.js';
 import { listenerLogic } from '../listener/listener.logic.js';
 import type { ListenerInput } from '../listener/listener.machine.js';
-import { peerConnectionLogic, type PeerConnectionActor } from '../peer-connection/peer-connection.logic.js';
+import { actorHost } from '../host.js';
+import { peerConnectionLogic } from '../peer-connection/peer-connection.logic.js';
 import { requestReply } from '../request.js';
 import { startObserved } from '../start.js';
-import type { ConnectionManagerReply, DialerBridgeEvent, PeerConnectionHostCommand } from './connection-manager.events.js';
+import type { ConnectionManagerReply, DialerBridgeEvent } from './connection-manager.events.js';
 import { connectionManagerMachine, type ConnectionManagerInput } from './connection-manager.machine.js';
 
 /** Runs the listener actor and turns its facts into connection-manager events. */
@@ -54,49 +55,13 @@ export const dialerBridge = fromCallback<DialerBridgeEvent, DialerInput>(({ inpu
 });
 
 /**
- * Hosts the peer-connection actors, one per kept connection, by id. Each is created with this
- * host as its parent, so it belongs to the connection manager's actor system (inspection sees
- * it) while the manager's snapshot does not list it: XState copies a machine's children on every
- * spawn and stop, which made each connect cost O(n) with n connections (a third of the listener's
- * time per connect at 4,000 connections).
- *
- * A peer-connection actor ends by itself (its final state) when its connection ends; the
- * manager releases it then. A crash of one (a bug) is reported to the manager. When the host
- * stops, with the manager, actors still running are told to disconnect: each closes its
- * connection gracefully and ends (XState lets only a parent's own machinery stop a child).
+ * Hosts the peer-connection actors, one per kept connection (see `actors/host.ts`). A crash of
+ * one is reported as `child.crashed`; when the host stops with the manager, each connection
+ * still kept is told to disconnect (it closes gracefully and ends).
  */
-export const peerConnectionHost = fromCallback<PeerConnectionHostCommand, { parent: AnyActorRef }>(({ input, receive, self }) => {
-  const hosted = new Map<string, PeerConnectionActor>();
-  receive((command) => {
-    switch (command.type) {
-      case 'host.start': {
-        if (hosted.has(command.id)) return;
-        const actor = createActor(peerConnectionLogic, { id: command.id, input: command.input, parent: self });
-        actor.subscribe({
-          error: (err) => {
-            hosted.delete(command.id);
-            input.parent.send({ type: 'child.crashed', child: 'peerConnection', error: { name: 'PeerConnectionCrashed', message: String(err), kind: 'internal' } });
-          },
-        });
-        hosted.set(command.id, actor);
-        actor.start();
-        return;
-      }
-      case 'host.send':
-        hosted.get(command.id)?.send(command.event);
-        return;
-      case 'host.release':
-        hosted.delete(command.id);
-        return;
-      case 'host.count':
-        command.replyTo.send({ type: 'host.counted', hosted: hosted.size });
-        return;
-    }
-  });
-  return () => {
-    for (const actor of hosted.values()) if (actor.getSnapshot().status === 'active') actor.send({ type: 'peer-connection.disconnect' });
-    hosted.clear();
-  };
+export const peerConnectionHost = actorHost(peerConnectionLogic, {
+  onHostStop: { type: 'peer-connection.disconnect' },
+  crashed: (_id, err) => ({ type: 'child.crashed', child: 'peerConnection', error: { name: 'PeerConnectionCrashed', message: String(err), kind: 'internal' } }),
 });
 
 /** Closes connections gracefully (GoAway, grace period). */

@@ -3,6 +3,7 @@
  * peers' `OutboxQueue`s; the actor runs one outbox per peer that has messages, and drops idle
  * ones.
  */
+import type { PlainError } from '../../core/errors.js';
 import type { PublicKey } from '../../core/keys.js';
 import type { OutboxQueue } from '../outbox/outbox-queue.js';
 import type { OutboxReport } from '../outbox/outbox.events.js';
@@ -11,7 +12,13 @@ import type { OutboxReport } from '../outbox/outbox.events.js';
 export type MessagingEvent =
   /** A peer's queue stopped being empty: make sure its outbox runs. */
   | { type: 'messaging.wake'; publicKey: PublicKey; queue: OutboxQueue }
-  | OutboxReport;
+  | OutboxReport
+  /** From the outbox host: the outbox `id` crashed (a bug); its queue can no longer be served. */
+  | { type: 'outbox.crashed'; id: string; error: PlainError };
 
 /** What the messaging actor emits. */
-export type MessagingEmitted = { type: 'messaging.outbox-dropped'; key: string };
+export type MessagingEmitted =
+  /** The idle outbox of the peer `key` (public key hex) ended; its queue was empty. */
+  | { type: 'messaging.outbox-dropped'; key: string }
+  /** The outbox of the peer `key` crashed; the messages in its queue are failed. */
+  | { type: 'messaging.outbox-crashed'; key: string; error: PlainError };

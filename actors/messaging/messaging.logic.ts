@@ -1,5 +1,5 @@
 /**
- * Messaging's real side: the actor with its outbox children, `sendMessage` for code that is not
+ * Messaging's real side: the actor with its hosted outboxes, `sendMessage` for code that is not
  * an actor (with the outbound middleware), and the inbound protocol handler (frames decoded,
  * the inbound middleware, a bounded inbox whose fullness stops reading the substream, so the
  * yamux window pushes back on the sender).
@@ -7,16 +7,26 @@
 import type { Actor } from 'xstate';
 import { startObserved } from '../start.js';
 import { toHex } from '../../core/bytes.js';
-import { TcommsError, toPlainError } from '../../core/errors.js';
+import { InternalError, TcommsError, toPlainError } from '../../core/errors.js';
 import type { PublicKey } from '../../core/keys.js';
 import type { ProtocolHandler } from '../../channels/protocol-registry.js';
 import { MessageFrameDecoder, MessageTooLarge } from '../../protocols/messaging/index.js';
+import { actorHost } from '../host.js';
 import { outboxLogic } from '../outbox/outbox.logic.js';
 import { OutboxQueue, type SendOutcome } from '../outbox/outbox-queue.js';
 import { DEFAULT_MESSAGING_CONFIG, messagingMachine, type MessagingInput } from './messaging.machine.js';
 
+/**
+ * Runs the outboxes (`actors/host.ts`). A crashed outbox is reported as `outbox.crashed`; when
+ * the host stops with messaging, each outbox is ended (`outbox.stop`).
+ */
+export const outboxHost = actorHost(outboxLogic, {
+  onHostStop: { type: 'outbox.stop' },
+  crashed: (id, err) => ({ type: 'outbox.crashed', id, error: { name: 'OutboxCrashed', message: String(err), kind: 'internal' } }),
+});
+
 /** The messaging machine with its real outboxes. */
-export const messagingLogic = messagingMachine.provide({ actors: { outbox: outboxLogic } });
+export const messagingLogic = messagingMachine.provide({ actors: { outboxHost } });
 /** A running messaging actor. */
 export type MessagingActor = Actor<typeof messagingLogic>;
 
@@ -83,6 +93,15 @@ export class Messaging {
     // A dropped outbox's queue is empty: forget it (a new one is made on the next send).
     this.actor.on('messaging.outbox-dropped', (e) => {
       if (this.#queues.get(e.key)?.length === 0) this.#queues.delete(e.key);
+    });
+    // A crashed outbox (a bug) can no longer write its queue: those messages fail, and the next
+    // send to that peer starts a new outbox with a new queue.
+    this.actor.on('messaging.outbox-crashed', (e) => {
+      const queue = this.#queues.get(e.key);
+      this.#queues.delete(e.key);
+      queue?.onPush(undefined);
+      queue?.fail(e.error);
+      (init.onError ?? ((err) => console.error('messaging:', err)))(new InternalError(`the outbox of peer ${e.key.slice(0, 16)}... crashed: ${e.error.message}`));
     });
   }
 

@@ -1,10 +1,14 @@
 /**
- * The messaging state chart (pure): `messaging.wake` spawns the peer's outbox
- * (`outbox:<public key hex>`) or wakes it; an outbox that reports itself idle with an empty
- * queue is stopped and forgotten.
+ * The messaging state chart (pure): `messaging.wake` starts the peer's outbox
+ * (`outbox:<public key hex>`) in the outbox host or wakes it; an outbox that reports itself idle
+ * with an empty queue is ended and forgotten. The outboxes run in a host (`actors/host.ts`), not
+ * as spawned children, so starting the n-th one costs the same as the first.
  */
-import { enqueueActions, setup } from 'xstate';
+import { enqueueActions, fromCallback, setup } from 'xstate';
 import { toHex } from '../../core/bytes.js';
+import { PMap } from '../../core/pmap.js';
+import type { HostCommandOf, HostInput } from '../host.js';
+import { notProvided } from '../not-provided.js';
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../../protocols/messaging/index.js';
 import { outboxMachine, type OutboxInput } from '../outbox/outbox.machine.js';
 import type { OutboxQueue } from '../outbox/outbox-queue.js';
@@ -31,9 +35,15 @@ export interface MessagingInput {
 /** The messaging actor's context. */
 export interface MessagingContext {
   input: MessagingInput;
-  /** Public key hex -> the running outbox's id and queue. */
-  outboxes: Record<string, { id: string; queue: OutboxQueue }>;
+  /** Public key hex -> the queue of the peer's running outbox (`outbox:<key>` in the host). */
+  outboxes: PMap<OutboxQueue>;
 }
+
+/** What the outbox host takes. */
+export type OutboxHostCommand = HostCommandOf<typeof outboxMachine>;
+
+const OUTBOX_PREFIX = 'outbox:';
+const outboxId = (key: string) => OUTBOX_PREFIX + key;
 
 /** The messaging state chart (see the module comment). */
 export const messagingMachine = setup({
@@ -43,50 +53,59 @@ export const messagingMachine = setup({
     input: {} as MessagingInput,
     emitted: {} as MessagingEmitted,
   },
-  actors: { outbox: outboxMachine },
+  actors: {
+    outboxHost: fromCallback<OutboxHostCommand, HostInput>(notProvided('outboxHost', 'messaging.logic.ts')),
+  },
   actions: {
     wakeOutbox: enqueueActions(({ context, event, enqueue, self }) => {
       if (event.type !== 'messaging.wake') return;
       const key = toHex(event.publicKey);
-      const running = context.outboxes[key];
-      if (running) {
-        enqueue.sendTo(running.id, { type: 'outbox.wake' });
-        return;
+      const id = outboxId(key);
+      if (!context.outboxes.has(key)) {
+        const input: OutboxInput = {
+          key,
+          publicKey: event.publicKey,
+          queue: event.queue,
+          openStream: context.input.openStream,
+          owner: self,
+          ...(context.input.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: context.input.idleTimeoutMs }),
+        };
+        enqueue.sendTo('outboxes', { type: 'host.start', id, input } satisfies OutboxHostCommand);
+        enqueue.assign({ outboxes: context.outboxes.set(key, event.queue) });
       }
-      const id = `outbox:${key}`;
-      const input: OutboxInput = {
-        key,
-        publicKey: event.publicKey,
-        queue: event.queue,
-        openStream: context.input.openStream,
-        parent: self,
-        ...(context.input.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: context.input.idleTimeoutMs }),
-      };
-      enqueue.spawnChild('outbox', { id, input });
-      enqueue.assign({ outboxes: { ...context.outboxes, [key]: { id, queue: event.queue } } });
-      enqueue.sendTo(id, { type: 'outbox.wake' });
+      enqueue.sendTo('outboxes', { type: 'host.send', id, event: { type: 'outbox.wake' } } satisfies OutboxHostCommand);
     }),
     dropOutbox: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'outbox.idle') return;
-      const running = context.outboxes[event.key];
+      const queue = context.outboxes.get(event.key);
       // Messages arrived since it reported: keep it (they have woken it).
-      if (!running || running.queue.length > 0) return;
-      enqueue.stopChild(running.id);
-      const { [event.key]: _gone, ...outboxes } = context.outboxes;
-      enqueue.assign({ outboxes });
+      if (!queue || queue.length > 0) return;
+      const id = outboxId(event.key);
+      enqueue.sendTo('outboxes', { type: 'host.send', id, event: { type: 'outbox.stop' } } satisfies OutboxHostCommand);
+      enqueue.sendTo('outboxes', { type: 'host.release', id } satisfies OutboxHostCommand);
+      enqueue.assign({ outboxes: context.outboxes.delete(event.key) });
       enqueue.emit({ type: 'messaging.outbox-dropped', key: event.key });
+    }),
+    forgetCrashed: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'outbox.crashed') return;
+      const key = event.id.slice(OUTBOX_PREFIX.length);
+      if (!context.outboxes.has(key)) return;
+      enqueue.assign({ outboxes: context.outboxes.delete(key) });
+      enqueue.emit({ type: 'messaging.outbox-crashed', key, error: event.error });
     }),
   },
 }).createMachine({
   id: 'messaging',
-  context: ({ input }) => ({ input, outboxes: {} }),
+  context: ({ input }) => ({ input, outboxes: PMap.empty() }),
+  invoke: { id: 'outboxes', src: 'outboxHost', input: ({ self }) => ({ parent: self }) },
   initial: 'running',
   states: {
     running: {
-      description: 'One outbox per peer with messages; idle ones are dropped.',
+      description: 'One outbox per peer with messages; idle ones are ended.',
       on: {
         'messaging.wake': { actions: 'wakeOutbox' },
         'outbox.idle': { actions: 'dropOutbox' },
+        'outbox.crashed': { actions: 'forgetCrashed' },
       },
     },
   },

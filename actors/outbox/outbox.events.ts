@@ -9,6 +9,8 @@ import type { PlainError } from '../../core/errors.js';
 export type OutboxEvent =
   /** The queue has messages (sent when it stops being empty). */
   | { type: 'outbox.wake' }
+  /** From the owner: end this outbox (it is idle and empty, or messaging is stopping). */
+  | { type: 'outbox.stop' }
   // from the opener and the writer
   | { type: 'outbox.opened'; stream: Duplex }
   | { type: 'outbox.open-failed'; error: PlainError }
@@ -16,5 +18,5 @@ export type OutboxEvent =
   | { type: 'outbox.flowing' }
   | { type: 'outbox.lost'; error: PlainError | undefined };
 
-/** What an outbox tells its parent (the messaging actor). */
+/** What an outbox tells its owner (the messaging actor). */
 export type OutboxReport = { type: 'outbox.idle'; key: string };

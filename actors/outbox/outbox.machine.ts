@@ -5,7 +5,8 @@
  * queue in order and settles each message when its write completed). A lost substream with
  * messages still queued is re-opened once (again after each substream that wrote something); a
  * failed opening fails every queued message. Idle for `idleTimeout`, the outbox tells its
- * parent, which stops it when its queue is empty.
+ * owner (the messaging actor), which ends it (`outbox.stop`) when its queue is empty. `outbox.stop` ends it from any
+ * state: the writer ends the substream, and messages already taken settle when their writes do.
  */
 import { assign, enqueueActions, fromCallback, setup, type AnyActorRef } from 'xstate';
 import type { Duplex } from 'node:stream';
@@ -31,7 +32,8 @@ export interface OutboxInput {
   queue: OutboxQueue;
   /** Opens the messaging substream to the peer (dialing it when not connected). */
   openStream: (publicKey: PublicKey, signal: AbortSignal) => Promise<Duplex>;
-  parent: AnyActorRef;
+  /** The actor this outbox reports to (the messaging actor; the outbox runs under its host). */
+  owner: AnyActorRef;
   idleTimeoutMs?: number;
 }
 
@@ -86,16 +88,17 @@ export const outboxMachine = setup({
     }),
     forgetStream: assign({ stream: undefined }),
     reportIdle: enqueueActions(({ context, enqueue }) => {
-      enqueue.sendTo(context.input.parent, { type: 'outbox.idle', key: context.input.key } satisfies OutboxReport);
+      enqueue.sendTo(context.input.owner, { type: 'outbox.idle', key: context.input.key } satisfies OutboxReport);
     }),
   },
 }).createMachine({
   id: 'outbox',
   context: ({ input }) => ({ input, stream: undefined, reopens: 0 }),
   initial: 'idle',
+  on: { 'outbox.stop': { target: '.stopped' } },
   states: {
     idle: {
-      description: 'No substream; a wake-up (the queue stopped being empty) opens one. Idle long enough, the parent may drop this outbox.',
+      description: 'No substream; a wake-up (the queue stopped being empty) opens one. Idle long enough, the owner may end this outbox.',
       after: { idleTimeout: { actions: 'reportIdle' } },
       on: { 'outbox.wake': { target: 'opening' } },
     },
@@ -118,6 +121,10 @@ export const outboxMachine = setup({
           { target: 'idle', actions: 'forgetStream' },
         ],
       },
+    },
+    stopped: {
+      description: 'Ended by its owner (idle and empty, or messaging stopping).',
+      type: 'final',
     },
   },
 });
