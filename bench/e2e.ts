@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { median, scriptArgs } from './harness.js';
-import { childScript, remoteServer, type Remote } from './e2e/remote.js';
+import { childScript, onOneCpu, remoteServer, type Remote } from './e2e/remote.js';
 import { startClient, startServer, stacksToRun, type StackName } from './e2e/stacks.js';
 import { concurrentDials, roundTrip, sequentialConnects, smallMessages, streamThroughput } from './e2e/workloads.js';
 import { startTcpEcho, tcpEchoRtt } from './e2e/tcp-echo.js';
@@ -24,6 +24,7 @@ async function localServer(stack: StackName): Promise<Remote> {
       const { user, system } = process.cpuUsage();
       return user + system;
     },
+    pid: process.pid,
     stop: () => server.stop(),
   };
 }
@@ -62,7 +63,7 @@ async function rssPerConnection(stack: StackName, server: Remote, n: number): Pr
 type Results = Record<string, Record<StackName, number>>;
 
 async function measure(stack: StackName, twoProcesses: boolean, results: Results, label: string): Promise<void> {
-  const put = (row: string, v: number) => ((results[`${row} (${label})`] ??= {} as Record<StackName, number>)[stack] = v);
+  const put = (row: string, v: number, as = label) => ((results[`${row} (${as})`] ??= {} as Record<StackName, number>)[stack] = v);
   const server = twoProcesses ? await remoteServer(stack) : await localServer(stack);
   const client = await startClient(stack);
   try {
@@ -98,11 +99,31 @@ async function measure(stack: StackName, twoProcesses: boolean, results: Results
     const rtts: number[] = [];
     for (let r = 0; r < RUNS; r++) rtts.push(await roundTrip(client, server.info, 2_000));
     put('request/response RTT p50, us', median(rtts));
+    if (twoProcesses) {
+      // The same rows with both processes on one CPU (see ONE_CPU_NOTE); the echo's second
+      // process inherits the CPU.
+      const pinned = await onOneCpu([process.pid, server.pid], 0, async () => {
+        const baseline = await echoBaseline(true);
+        const runs: number[] = [];
+        for (let r = 0; r < RUNS; r++) runs.push(await roundTrip(client, server.info, 2_000));
+        return { baseline, rtt: median(runs) };
+      });
+      if (pinned) {
+        put(BASELINE_ROW, pinned.baseline, ONE_CPU);
+        put('request/response RTT p50, us', pinned.rtt, ONE_CPU);
+      } else console.error('taskset is not available: the one-CPU RTT rows are left out');
+    }
   } finally {
     await client.stop();
     await server.stop();
   }
 }
+
+/** The label of the RTT rows measured with both processes on one CPU. */
+const ONE_CPU = 'two processes, both on one CPU';
+const ONE_CPU_NOTE =
+  'one-CPU rows: both processes pinned to CPU 0 (taskset) for the echo baseline and the RTT, then unpinned. Where the two processes ' +
+  'run on two CPUs, each message wakes the other process on the other CPU; the baseline rows show what that costs with no stack at all';
 
 /** Uncounted rounds of 200 sequential connects before the connect rows (see `measure`). */
 const WARMUP_CONNECT_ROUNDS = 8;
@@ -183,4 +204,5 @@ for (const [label, two] of [['one process', false], ['two processes', true]] as 
 }
 print(results);
 console.log('baseline row: a plain Node TCP echo of 32 bytes (no encryption, no multiplexing), in one process or across two as the row says, measured just before each stack\'s RTT row');
+if (Object.keys(results).some((row) => row.includes(ONE_CPU))) console.log(ONE_CPU_NOTE);
 process.exit(0);

@@ -2,7 +2,7 @@
  * Benchmark scripts in a second process (the server of the two-process runs, the TCP echo), each
  * speaking in lines on stdin and stdout.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createInterface, type Interface } from 'node:readline';
 import { scriptArgs } from '../harness.js';
 import type { ServerInfo, StackName } from './stacks.js';
@@ -17,6 +17,8 @@ export interface Remote {
   rss(): Promise<number>;
   /** Its CPU time so far, user and system (microseconds). */
   cpu(): Promise<number>;
+  /** Its process id (this process's own for a server in this process). */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -25,10 +27,11 @@ export interface Remote {
  * to its stdin, and `stop` (the line every such script ends on) awaited until it exits. `name`
  * is relative to `bench/`.
  */
-export function childScript(name: string, args: string[]): { next(): Promise<string>; send(line: string): void; stop(): Promise<void> } {
+export function childScript(name: string, args: string[]): { pid: number; next(): Promise<string>; send(line: string): void; stop(): Promise<void> } {
   const child: ChildProcess = spawn(process.execPath, ['--expose-gc', ...scriptArgs(BENCH_DIR, name), ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines: Interface = createInterface({ input: child.stdout! });
   return {
+    pid: child.pid!,
     next: () => new Promise<string>((resolve) => lines.once('line', resolve)),
     send: (line) => child.stdin!.write(`${line}\n`),
     stop: async () => {
@@ -50,6 +53,36 @@ export async function remoteServer(stack: StackName): Promise<Remote> {
     info,
     rss: async () => (await ask('rss')).rss!,
     cpu: async () => (await ask('cpu')).cpu!,
+    pid: child.pid,
     stop: () => child.stop(),
   };
+}
+
+/**
+ * Runs `fn` with the processes `pids` (every thread of each) on CPU `cpu` alone, then puts back
+ * the CPUs each had; processes they start meanwhile inherit the CPU. Undefined, and `fn` not
+ * run, where CPUs cannot be chosen (no `taskset`, as on a system other than Linux, or a CPU set
+ * that excludes `cpu`).
+ */
+export async function onOneCpu<T>(pids: number[], cpu: number, fn: () => Promise<T>): Promise<T | undefined> {
+  const taskset = (args: string[]) => execFileSync('taskset', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  const restore = (before: string[]) => pids.forEach((pid, i) => taskset(['-a', '-c', '-p', before[i]!, String(pid)]));
+  let before: string[];
+  try {
+    // "pid 123's current affinity list: 0,1"
+    before = pids.map((pid) => taskset(['-c', '-p', String(pid)]).trim().split(': ').at(-1)!);
+  } catch {
+    return undefined;
+  }
+  try {
+    for (const pid of pids) taskset(['-a', '-c', '-p', String(cpu), String(pid)]);
+  } catch {
+    restore(before);
+    return undefined;
+  }
+  try {
+    return await fn();
+  } finally {
+    restore(before);
+  }
 }
