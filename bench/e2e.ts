@@ -100,9 +100,10 @@ async function measure(stack: StackName, twoProcesses: boolean, results: Results
     for (let r = 0; r < RUNS; r++) rtts.push(await roundTrip(client, server.info, 2_000));
     put('request/response RTT p50, us', median(rtts));
     if (twoProcesses) {
-      // The same rows with both processes on one CPU (see ONE_CPU_NOTE); the echo's second
+      // The same rows with both processes on one CPU, the first this one may use (see
+      // ONE_CPU_NOTE); the echo's second
       // process inherits the CPU.
-      const pinned = await onOneCpu([process.pid, server.pid], 0, async () => {
+      const pinned = await onOneCpu([process.pid, server.pid], undefined, async () => {
         const baseline = await echoBaseline(true);
         const runs: number[] = [];
         for (let r = 0; r < RUNS; r++) runs.push(await roundTrip(client, server.info, 2_000));
@@ -122,7 +123,7 @@ async function measure(stack: StackName, twoProcesses: boolean, results: Results
 /** The label of the RTT rows measured with both processes on one CPU. */
 const ONE_CPU = 'two processes, both on one CPU';
 const ONE_CPU_NOTE =
-  'one-CPU rows: both processes pinned to CPU 0 (taskset) for the echo baseline and the RTT, then unpinned. Where the two processes ' +
+  'one-CPU rows: both processes pinned to one CPU (taskset) for the echo baseline and the RTT, then unpinned. Where the two processes ' +
   'run on two CPUs, each message wakes the other process on the other CPU; the baseline rows show what that costs with no stack at all';
 
 /** Uncounted rounds of 200 sequential connects before the connect rows (see `measure`). */

@@ -1,6 +1,7 @@
 /**
  * `onOneCpu`, which the end-to-end benchmark uses for its one-CPU RTT rows: the processes run
- * `fn` on the CPU given, a process started meanwhile inherits it, and each gets its CPUs back.
+ * `fn` on one CPU (the first this process may use), a process started meanwhile inherits it,
+ * and each gets its CPUs back.
  */
 import { expect } from 'chai';
 import { execFileSync, spawn } from 'node:child_process';
@@ -24,16 +25,17 @@ describe('bench: onOneCpu', function () {
     const sleeper = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 20000)'], { stdio: 'ignore' });
     try {
       await new Promise((r) => setTimeout(r, 100));
-      const own = cpusOf(process.pid);
+      const own = cpusOf(process.pid)!;
       const theirs = cpusOf(sleeper.pid!);
-      const seen = await onOneCpu([process.pid, sleeper.pid!], 0, async () => {
+      const first = String(parseInt(own, 10)); // this process's first CPU (CPU 0 may not be offered)
+      const seen = await onOneCpu([process.pid, sleeper.pid!], undefined, async () => {
         const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 20000)'], { stdio: 'ignore' });
         await new Promise((r) => setTimeout(r, 100));
         const inherited = cpusOf(child.pid!);
         child.kill();
         return { self: cpusOf(process.pid), sleeper: cpusOf(sleeper.pid!), inherited };
       });
-      expect(seen).to.deep.equal({ self: '0', sleeper: '0', inherited: '0' });
+      expect(seen).to.deep.equal({ self: first, sleeper: first, inherited: first });
       expect(cpusOf(process.pid)).to.equal(own);
       expect(cpusOf(sleeper.pid!)).to.equal(theirs);
     } finally {
@@ -49,7 +51,7 @@ describe('bench: onOneCpu', function () {
     expect(ran).to.equal(false);
     if (!hasTaskset) return;
     const own = cpusOf(process.pid);
-    const err = await onOneCpu([process.pid], 0, async () => {
+    const err = await onOneCpu([process.pid], undefined, async () => {
       throw new Error('inside');
     }).catch((e: unknown) => e);
     expect(String(err)).to.contain('inside');
