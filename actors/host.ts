@@ -38,8 +38,11 @@ export interface HostInput {
 export interface HostOptions<TLogic extends AnyStateMachine> {
   /** The event that makes a running actor end itself, sent to each when the host stops. */
   onHostStop: EventFromLogic<TLogic>;
-  /** The event the owner gets when the actor `id` crashed. */
-  crashed: (id: string, error: unknown) => EventObject;
+  /**
+   * The event the owner gets when the actor `id` crashed. `hosted` is false for an actor the
+   * owner had released already (it crashed while ending): `id` may by then name a newer actor.
+   */
+  crashed: (id: string, error: unknown, hosted: boolean) => EventObject;
 }
 
 /** A host for actors of `logic` (see the module comment). */
@@ -57,8 +60,9 @@ export function actorHost<TLogic extends AnyStateMachine>(logic: TLogic, options
           actor.subscribe({
             complete: () => forget(command.id, actor),
             error: (err) => {
+              const hostedNow = hosted.get(command.id) === actor;
               forget(command.id, actor);
-              input.parent.send(options.crashed(command.id, err));
+              input.parent.send(options.crashed(command.id, err, hostedNow));
             },
           });
           hosted.set(command.id, actor);

@@ -13,12 +13,18 @@ export type MessagingEvent =
   /** A peer's queue stopped being empty: make sure its outbox runs. */
   | { type: 'messaging.wake'; publicKey: PublicKey; queue: OutboxQueue }
   | OutboxReport
-  /** From the outbox host: the outbox `id` crashed (a bug); its queue can no longer be served. */
-  | { type: 'outbox.crashed'; id: string; error: PlainError };
+  /**
+   * From the outbox host: the outbox `id` crashed (a bug). `hosted`: it was still running for
+   * its peer (its queue can no longer be served), not one ended already.
+   */
+  | { type: 'outbox.crashed'; id: string; hosted: boolean; error: PlainError };
 
 /** What the messaging actor emits. */
 export type MessagingEmitted =
   /** The idle outbox of the peer `key` (public key hex) ended; its queue was empty. */
   | { type: 'messaging.outbox-dropped'; key: string }
-  /** The outbox of the peer `key` crashed; the messages in its queue are failed. */
-  | { type: 'messaging.outbox-crashed'; key: string; error: PlainError };
+  /**
+   * An outbox of the peer `key` crashed. `queueLost`: it was the peer's running outbox, so the
+   * messages in its queue are failed; otherwise it had been ended already, with an empty queue.
+   */
+  | { type: 'messaging.outbox-crashed'; key: string; queueLost: boolean; error: PlainError };

@@ -22,7 +22,7 @@ import { DEFAULT_MESSAGING_CONFIG, messagingMachine, type MessagingInput } from 
  */
 export const outboxHost = actorHost(outboxLogic, {
   onHostStop: { type: 'outbox.stop' },
-  crashed: (id, err) => ({ type: 'outbox.crashed', id, error: { name: 'OutboxCrashed', message: String(err), kind: 'internal' } }),
+  crashed: (id, err, hosted) => ({ type: 'outbox.crashed', id, hosted, error: { name: 'OutboxCrashed', message: String(err), kind: 'internal' } }),
 });
 
 /** The messaging machine with its real outboxes. */
@@ -97,10 +97,14 @@ export class Messaging {
     // A crashed outbox (a bug) can no longer write its queue: those messages fail, and the next
     // send to that peer starts a new outbox with a new queue.
     this.actor.on('messaging.outbox-crashed', (e) => {
-      const queue = this.#queues.get(e.key);
-      this.#queues.delete(e.key);
-      queue?.onPush(undefined);
-      queue?.fail(e.error);
+      // An outbox that crashed after it was ended had an empty queue; the peer's queue now
+      // belongs to a newer outbox.
+      const queue = e.queueLost ? this.#queues.get(e.key) : undefined;
+      if (queue) {
+        this.#queues.delete(e.key);
+        queue.onPush(undefined);
+        queue.fail(e.error);
+      }
       (init.onError ?? ((err) => console.error('messaging:', err)))(new InternalError(`the outbox of peer ${e.key.slice(0, 16)}... crashed: ${e.error.message}`));
     });
   }

@@ -89,9 +89,10 @@ export const messagingMachine = setup({
     forgetCrashed: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'outbox.crashed') return;
       const key = event.id.slice(OUTBOX_PREFIX.length);
-      if (!context.outboxes.has(key)) return;
-      enqueue.assign({ outboxes: context.outboxes.delete(key) });
-      enqueue.emit({ type: 'messaging.outbox-crashed', key, error: event.error });
+      // One ended already (it crashed while ending) leaves the peer's newer outbox alone.
+      const queueLost = event.hosted && context.outboxes.has(key);
+      if (queueLost) enqueue.assign({ outboxes: context.outboxes.delete(key) });
+      enqueue.emit({ type: 'messaging.outbox-crashed', key, queueLost, error: event.error });
     }),
   },
 }).createMachine({

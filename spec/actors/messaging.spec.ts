@@ -123,6 +123,26 @@ describe('messaging actor: hosted outboxes', function () {
     actor.stop();
   });
 
+  it('a crash report for an outbox ended already leaves the peer\'s newer outbox alone', async () => {
+    const actor = createActor(messagingLogic, { input: { openStream: peers.openStream } }).start();
+    const reports: Array<{ key: string; queueLost: boolean }> = [];
+    actor.on('messaging.outbox-crashed', (e) => void reports.push({ key: e.key, queueLost: e.queueLost }));
+    const k = NodeIdentity.generate().publicKey;
+    const key = toHex(k);
+    const queue = new OutboxQueue(8);
+    actor.send({ type: 'messaging.wake', publicKey: k, queue });
+    const error = { name: 'OutboxCrashed', message: 'x', kind: 'internal' as const };
+    actor.send({ type: 'outbox.crashed', id: `outbox:${key}`, hosted: false, error });
+    expect(actor.getSnapshot().context.outboxes.get(key)).to.equal(queue);
+    actor.send({ type: 'outbox.crashed', id: `outbox:${key}`, hosted: true, error });
+    expect(actor.getSnapshot().context.outboxes.has(key)).to.equal(false);
+    expect(reports).to.deep.equal([
+      { key, queueLost: false },
+      { key, queueLost: true },
+    ]);
+    actor.stop();
+  });
+
   it('a crashed outbox fails its own queue only; messaging keeps serving, the same peer included', async () => {
     const errors: unknown[] = [];
     const broken = NodeIdentity.generate().publicKey;
