@@ -61,11 +61,17 @@ function watch(): { inspect: (e: { type: string; actorRef: unknown; snapshot?: u
   };
 }
 
+/** A running host, its owner and the watch on its actors. */
+function started() {
+  const o = owner();
+  const w = watch();
+  const h = createActor(host, { input: { parent: o.ref }, inspect: w.inspect }).start();
+  return { o, w, h };
+}
+
 describe('actor host', () => {
   it('starts actors by id (once), passes events, counts, and forgets released and finished ones', () => {
-    const o = owner();
-    const w = watch();
-    const h = createActor(host, { input: { parent: o.ref }, inspect: w.inspect }).start();
+    const { o, w, h } = started();
     const count = () => {
       h.send({ type: 'host.count', replyTo: o.ref });
       return (o.seen.at(-1) as { hosted: number }).hosted;
@@ -92,9 +98,7 @@ describe('actor host', () => {
   });
 
   it('reports a crash with whether the actor was still hosted, and keeps running', () => {
-    const o = owner();
-    const w = watch();
-    const h = createActor(host, { input: { parent: o.ref }, inspect: w.inspect }).start();
+    const { o, w, h } = started();
     h.send({ type: 'host.start', id: 'w:a', input: { name: 'a' } });
     h.send({ type: 'host.send', id: 'w:a', event: { type: 'explode' } });
     // Released, a newer actor started under its id, then the old one crashes (a bug while it
@@ -119,9 +123,7 @@ describe('actor host', () => {
   });
 
   it('ends every running actor when it stops (they get onHostStop)', () => {
-    const o = owner();
-    const w = watch();
-    const h = createActor(host, { input: { parent: o.ref }, inspect: w.inspect }).start();
+    const { o, w, h } = started();
     for (const id of ['w:1', 'w:2', 'w:3']) h.send({ type: 'host.start', id, input: { name: id } });
     h.send({ type: 'host.send', id: 'w:2', event: { type: 'finish' } });
     expect([...w.statuses.values()]).to.deep.equal(['active', 'done', 'active']);
