@@ -101,8 +101,7 @@ async function measure(stack: StackName, twoProcesses: boolean, results: Results
     put('request/response RTT p50, us', median(rtts));
     if (twoProcesses) {
       // The same rows with both processes on one CPU, the first this one may use (see
-      // ONE_CPU_NOTE); the echo's second
-      // process inherits the CPU.
+      // ONE_CPU_NOTE); the echo's second process inherits the CPU.
       const pinned = await onOneCpu([process.pid, server.pid], undefined, async () => {
         const baseline = await echoBaseline(true);
         const runs: number[] = [];
@@ -112,7 +111,7 @@ async function measure(stack: StackName, twoProcesses: boolean, results: Results
       if (pinned) {
         put(BASELINE_ROW, pinned.baseline, ONE_CPU);
         put('request/response RTT p50, us', pinned.rtt, ONE_CPU);
-      } else console.error('taskset is not available: the one-CPU RTT rows are left out');
+      } else console.error('taskset is missing or cannot pin these processes: the one-CPU RTT rows are left out');
     }
   } finally {
     await client.stop();
