@@ -102,7 +102,7 @@ async function measure(stack: StackName, twoProcesses: boolean, results: Results
     if (twoProcesses) {
       // The same rows with both processes on one CPU, the first this one may use (see
       // ONE_CPU_NOTE); the echo's second process inherits the CPU.
-      const pinned = await onOneCpu([process.pid, server.pid], undefined, async () => {
+      const pinned = await onOneCpu([process.pid, server.pid], async () => {
         const baseline = await echoBaseline(true);
         const runs: number[] = [];
         for (let r = 0; r < RUNS; r++) runs.push(await roundTrip(client, server.info, 2_000));

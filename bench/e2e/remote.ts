@@ -60,12 +60,12 @@ export async function remoteServer(stack: StackName): Promise<Remote> {
 
 /**
  * Runs `fn` with the processes `pids` (every thread of each) on one CPU alone, then puts back
- * the CPUs each had; processes they start meanwhile inherit the CPU. The CPU is `cpu`, or else
- * the first one the first process may run on (a container may not offer CPU 0). Undefined, and
- * `fn` not run, where CPUs cannot be chosen (no `taskset`, as on a system other than Linux, or a
- * CPU a process may not use).
+ * the CPUs each had; processes they start meanwhile inherit the CPU. The CPU is the first one
+ * the first process may run on (a container may not offer CPU 0). Undefined, and `fn` not run,
+ * where CPUs cannot be chosen (no `taskset`, as on a system other than Linux, or a CPU another
+ * process may not use).
  */
-export async function onOneCpu<T>(pids: number[], cpu: number | undefined, fn: () => Promise<T>): Promise<T | undefined> {
+export async function onOneCpu<T>(pids: number[], fn: () => Promise<T>): Promise<T | undefined> {
   const taskset = (args: string[]) => execFileSync('taskset', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
   const restore = (before: string[]) => pids.forEach((pid, i) => taskset(['-a', '-c', '-p', before[i]!, String(pid)]));
   let before: string[];
@@ -76,7 +76,7 @@ export async function onOneCpu<T>(pids: number[], cpu: number | undefined, fn: (
     return undefined;
   }
   // An affinity list reads like "0,1" or "2-5,7": its first number is its first CPU.
-  const one = String(cpu ?? parseInt(before[0]!, 10));
+  const one = String(parseInt(before[0]!, 10));
   try {
     for (const pid of pids) taskset(['-a', '-c', '-p', one, String(pid)]);
   } catch {

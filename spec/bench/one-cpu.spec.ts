@@ -28,7 +28,7 @@ describe('bench: onOneCpu', function () {
       const own = cpusOf(process.pid)!;
       const theirs = cpusOf(sleeper.pid!);
       const first = String(parseInt(own, 10)); // this process's first CPU (CPU 0 may not be offered)
-      const seen = await onOneCpu([process.pid, sleeper.pid!], undefined, async () => {
+      const seen = await onOneCpu([process.pid, sleeper.pid!], async () => {
         const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 20000)'], { stdio: 'ignore' });
         await new Promise((r) => setTimeout(r, 100));
         const inherited = cpusOf(child.pid!);
@@ -47,11 +47,11 @@ describe('bench: onOneCpu', function () {
   it('answers undefined without running fn when a process cannot be pinned, and restores on a throwing fn', async () => {
     let ran = false;
     // pid 2^22 + 1 is above Linux's largest pid: taskset fails.
-    expect(await onOneCpu([4_194_305], 0, async () => (ran = true))).to.equal(undefined);
+    expect(await onOneCpu([4_194_305], async () => (ran = true))).to.equal(undefined);
     expect(ran).to.equal(false);
     if (!hasTaskset) return;
     const own = cpusOf(process.pid);
-    const err = await onOneCpu([process.pid], undefined, async () => {
+    const err = await onOneCpu([process.pid], async () => {
       throw new Error('inside');
     }).catch((e: unknown) => e);
     expect(String(err)).to.contain('inside');
