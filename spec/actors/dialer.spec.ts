@@ -8,6 +8,7 @@ import { TcpTransport } from '../../transports/tcp/tcp.js';
 import { once } from 'node:events';
 import { createServer, type Socket } from 'node:net';
 import { blackhole } from '../support/blackhole.js';
+import { until } from '../support/wait.js';
 import { closedPort } from '../support/ports.js';
 import { testNode } from '../support/nodes.js';
 
@@ -149,8 +150,7 @@ describe('dialer actor', function () {
     start({ attemptTimeoutMs: 60_000 });
     const bob = node('bob');
     const pending = dial(actor, bob.identity.publicKey, { addresses: [`/ip4/127.0.0.1/tcp/${(server.address() as { port: number }).port}`] }).catch((e: unknown) => e);
-    const t = Date.now();
-    while (accepted.length === 0 && Date.now() - t < 5_000) await new Promise((res) => setTimeout(res, 5));
+    await until('the dial reached the server', () => accepted.length > 0, 5_000);
     expect(accepted.length).to.equal(1);
     const closed = once(accepted[0]!, 'close');
     actor.send({ type: 'dial.cancel', publicKey: bob.identity.publicKey });
