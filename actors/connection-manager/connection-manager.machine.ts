@@ -9,6 +9,7 @@
 import { assign, enqueueActions, fromCallback, fromPromise, setup, type AnyActorRef } from 'xstate';
 import { toHex } from '../../core/bytes.js';
 import { PMap } from '../../core/pmap.js';
+import type { HostInput } from '../host.js';
 import type { PlainError } from '../../core/errors.js';
 import type { PeerConnection } from '../../channels/upgrade.js';
 import type { DialerInput } from '../dialer/dialer.machine.js';
@@ -73,7 +74,7 @@ export const connectionManagerMachine = setup({
     listenerBridge: fromCallback<{ type: 'stop' }, ListenerInput>(notProvided('listenerBridge')),
     dialerBridge: fromCallback<DialerBridgeEvent, DialerInput>(notProvided('dialerBridge')),
     closeConnections: fromPromise<void, PeerConnection[]>(notProvided('closeConnections')),
-    peerConnectionHost: fromCallback<PeerConnectionHostCommand, { parent: AnyActorRef }>(notProvided('peerConnectionHost')),
+    peerConnectionHost: fromCallback<PeerConnectionHostCommand, HostInput>(notProvided('peerConnectionHost')),
   },
   actions: {
     forwardDial: enqueueActions(({ context, event, enqueue }) => {
