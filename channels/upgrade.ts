@@ -58,8 +58,10 @@ export interface UpgradeConfig {
   identity: NodeIdentity;
   /** The Noise channel (its network byte is the wire byte). */
   channel: NoiseSecureChannel;
-  /** This node's current claim (signed at each upgrade). */
+  /** This node's current claim (signed at each upgrade, unless `signedIdentity` gives it signed). */
   identityContent: () => IdentityContent;
+  /** This node's current claim, signed and encoded (`PeerIdentityMsg`): the identity actor's. */
+  signedIdentity?: () => Uint8Array;
   /** Unix seconds now (default: the system clock). */
   nowSeconds?: () => bigint;
   allowMemoryAddresses?: boolean;
@@ -243,6 +245,7 @@ function claimKey(c: IdentityContent): string {
 
 /** This node's signed identity message for its current claim (Ed25519 is deterministic: same bytes). */
 function ourIdentityMessage(config: UpgradeConfig): Uint8Array {
+  if (config.signedIdentity) return config.signedIdentity();
   const content = config.identityContent();
   const key = claimKey(content);
   const cached = signedClaims.get(config);

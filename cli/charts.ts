@@ -4,9 +4,12 @@
  * writes them; `docs/charts/` holds the current ones and a test fails when they are stale.
  */
 import type { AnyStateMachine } from 'xstate';
+import { commsNodeMachine } from '../actors/comms-node/index.js';
 import { connectionManagerMachine } from '../actors/connection-manager/index.js';
 import { connectivityMachine } from '../actors/connectivity/index.js';
+import { dialMachine } from '../actors/dial/index.js';
 import { dialerMachine } from '../actors/dialer/index.js';
+import { identityMachine } from '../actors/identity/index.js';
 import { listenerMachine } from '../actors/listener/index.js';
 import { messagingMachine } from '../actors/messaging/index.js';
 import { outboxMachine } from '../actors/outbox/index.js';
@@ -15,9 +18,12 @@ import { peerManagerMachine } from '../actors/peer-manager/index.js';
 
 /** Every machine of the node, by id. */
 export const MACHINES: readonly AnyStateMachine[] = [
+  commsNodeMachine,
   peerManagerMachine,
+  identityMachine,
   listenerMachine,
   dialerMachine,
+  dialMachine,
   connectionManagerMachine,
   peerConnectionMachine,
   connectivityMachine,

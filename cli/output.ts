@@ -10,4 +10,9 @@ export class Output {
     if (this.json) process.stdout.write(`${JSON.stringify({ event, ...fields }, (_k, v: unknown) => (v instanceof Uint8Array ? toHex(v) : v))}\n`);
     else process.stdout.write(`${text}\n`);
   }
+
+  /** A line for people only (nothing with `--json`); `make` runs only when the line is printed. */
+  line(make: () => string): void {
+    if (!this.json) process.stdout.write(`${make()}\n`);
+  }
 }

@@ -20,7 +20,8 @@ import type { ProtocolHandler } from '../channels/protocol-registry.js';
 import { TcpTransport } from '../transports/tcp/tcp.js';
 import type { Transport } from '../transports/transport.js';
 import type { InboundMiddleware, OutboundMiddleware } from '../actors/messaging/messaging.logic.js';
-import { CommsNode } from './comms-node.js';
+import { CommsNode, type NodeClock } from './comms-node.js';
+import type { InspectionEvent } from 'xstate';
 import {
   DEFAULT_COMMS_CONFIG,
   validateCommsConfig,
@@ -52,6 +53,8 @@ export class CommsBuilder {
   #liveness: LivenessServiceInit | undefined;
   #allowMemory: boolean | undefined;
   #messaging: CommsMessagingConfig = { ...DEFAULT_COMMS_CONFIG.messaging, inbound: [], outbound: [] };
+  #inspect: ((event: InspectionEvent) => void) | undefined;
+  #clock: NodeClock | undefined;
 
   /** The node's Ed25519 identity (required). */
   withNodeIdentity(identity: NodeIdentity): this {
@@ -158,6 +161,23 @@ export class CommsBuilder {
     return this;
   }
 
+  /**
+   * Sees the node's whole actor system from before it starts (XState's inspection stream):
+   * every actor as it is created, every event and every snapshot, start-up included.
+   */
+  withInspect(inspect: (event: InspectionEvent) => void): this {
+    this.#inspect = inspect;
+    return this;
+  }
+  /**
+   * The clock the node's actors schedule their timers with (XState's clock interface; tests pass
+   * a `SimulatedClock`). Its `now()`, when it has one, is also the time bans are judged by.
+   */
+  withClock(clock: NodeClock): this {
+    this.#clock = clock;
+    return this;
+  }
+
   /** The configuration as it stands (defaults filled in), before validation. */
   config(): CommsConfig {
     const transports = this.#transports.length > 0 ? [...this.#transports] : [new TcpTransport()];
@@ -185,6 +205,6 @@ export class CommsBuilder {
 
   /** Validates everything at once (`CommsConfigInvalid` lists every problem) and makes the node. */
   build(): CommsNode {
-    return new CommsNode(validateCommsConfig(this.config()));
+    return new CommsNode(validateCommsConfig(this.config()), { ...(this.#inspect ? { inspect: this.#inspect } : {}), ...(this.#clock ? { clock: this.#clock } : {}) });
   }
 }

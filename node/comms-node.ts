@@ -1,37 +1,29 @@
 /**
- * A running comms node: the peer manager, the connection manager (listener, dialer, one
- * peer-connection actor per connection) and the connectivity actor, built from a validated
- * {@link CommsConfig}. Made by `CommsBuilder.build()`.
+ * A comms node: a thin, typed facade over the node's root actor (`actors/comms-node`), which
+ * owns every component in one actor system: peer manager, identity, connectivity, connection
+ * manager (one peer-connection actor per connection), dialer (one dial actor per peer being
+ * dialed), listener and messaging (one outbox per peer with messages). Made by
+ * `CommsBuilder.build()`.
  */
 import { EventEmitter } from 'node:events';
 import type { Multiaddr } from '@multiformats/multiaddr';
-import { addressToBytes, parseAddress } from '../core/address.js';
-import { toHex } from '../core/bytes.js';
-import { cryptoProvider } from '../core/crypto/index.js';
+import { createActor, type InspectionEvent } from 'xstate';
 import { TcommsError, TimeoutError, type PlainError } from '../core/errors.js';
 import { nodeIdOf, publicKeyFromHex, type NodeId, type PublicKey } from '../core/keys.js';
-import { LivenessService } from '../channels/liveness.js';
-import { ProtocolRegistry, type ProtocolHandler } from '../channels/protocol-registry.js';
-import { NoiseSecureChannel, noiseStaticKeys } from '../channels/secure-channel.js';
-import type { PeerConnection, UpgradeConfig } from '../channels/upgrade.js';
-import type { YamuxStream } from '../channels/yamux/stream.js';
-import { connect, startConnectionManager, type ConnectionManagerActor } from '../actors/connection-manager/index.js';
-import { startConnectivity, waitForConnectivity, type ConnectivityActor, type ConnectivityStatus } from '../actors/connectivity/index.js';
-import { Inbox, Messaging, messagingHandler, type InboundMessage, type MessagingActor, type SendOutcome } from '../actors/messaging/index.js';
-import { MESSAGING_PROTOCOL } from '../protocols/messaging/index.js';
-import type { RejectReason } from '../actors/listener/listener.events.js';
-import { startPeerManager, type PeerManagerClient } from '../actors/peer-manager/index.js';
-import { LmdbPeerStore } from '../storage/lmdb-store.js';
-import { MemoryPeerStore } from '../storage/memory-store.js';
-import type { PeerStore } from '../storage/peer-store.js';
-import { isBanned, type PeerSighting } from '../storage/peer.js';
-import { multiaddr } from '@multiformats/multiaddr';
-import { PoolExecutor } from '../workers/executor.js';
-import { X25519Service } from '../workers/x25519-service.js';
-import { acquireSharedPool, releaseSharedPool } from '../workers/shared-pool.js';
-import { DEFAULT_CRYPTO_POLICY } from '../channels/crypto-policy.js';
-import { listenTransportFor, type CommsConfig } from './config.js';
 import { BoundedMap } from '../core/bounded-map.js';
+import { ProtocolRegistry, type ProtocolHandler } from '../channels/protocol-registry.js';
+import type { PeerConnection } from '../channels/upgrade.js';
+import type { YamuxStream } from '../channels/yamux/stream.js';
+import { commsNodeLogic, type CommsNodeRef, type NodeComponents } from '../actors/comms-node/index.js';
+import { peerConnectionOf } from '../actors/connection-manager/index.js';
+import { waitForConnectivity, type ConnectivityStatus } from '../actors/connectivity/index.js';
+import type { RejectReason } from '../actors/listener/listener.events.js';
+import { Inbox, Messaging, messagingHandler, type InboundMessage, type SendOutcome } from '../actors/messaging/index.js';
+import { openSubstreamVia, type PeerConnectionActor } from '../actors/peer-connection/index.js';
+import { PeerManagerClient } from '../actors/peer-manager/index.js';
+import { ask } from '../actors/request.js';
+import { MESSAGING_PROTOCOL } from '../protocols/messaging/index.js';
+import type { CommsConfig } from './config.js';
 
 /** What a node publishes (`node.on(type, listener)`). */
 export interface CommsNodeEvents {
@@ -62,21 +54,48 @@ export interface ConnectionInfo {
   connection: PeerConnection;
 }
 
+/** Where a node is in its life: its root actor's state. */
+export type CommsNodeState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
+
 /** The node is not running (not started yet, or stopped). */
 export class NodeNotRunning extends TcommsError {
   readonly kind = 'config' as const;
 }
 
-/** No listener could be opened at start. */
+/** The node could not start (its store, its pool or a listener could not be opened). */
 export class NodeStartFailed extends TcommsError {
   readonly kind = 'transport' as const;
   constructor(readonly error: PlainError) {
-    super(`the node could not start listening: ${error.name}: ${error.message}`);
+    super(`the node could not start: ${error.name}: ${error.message}`);
+  }
+}
+
+/** A dial through the node failed; `error` is the dial's error (name, message, kind). */
+export class ConnectRequestFailed extends TcommsError {
+  readonly kind: PlainError['kind'];
+  constructor(readonly error: PlainError) {
+    super(`${error.name}: ${error.message}`);
+    this.kind = error.kind;
   }
 }
 
 /** A peer given as a public key or its hex. */
 export type PeerKey = PublicKey | string;
+
+/** The clock a node's actors schedule with (XState's clock; a `SimulatedClock` in tests), and its time. */
+export interface NodeClock {
+  setTimeout(fn: (...args: unknown[]) => void, timeout: number): unknown;
+  clearTimeout(id: unknown): void;
+  /** Now (ms); without it the node reads the system clock. */
+  now?(): number;
+}
+
+/** How a node runs besides its configuration: inspection and the clock (see `CommsBuilder`). */
+export interface CommsNodeOptions {
+  /** Sees the whole actor system from before start: every actor, event and snapshot. */
+  inspect?: (event: InspectionEvent) => void;
+  clock?: NodeClock;
+}
 
 /** Keys given as hex lately, parsed and validated once (a sender names its peer per message). */
 const hexKeys = new BoundedMap<string, PublicKey>(1024);
@@ -86,39 +105,35 @@ function keyOf(peer: PeerKey): PublicKey {
   return hexKeys.getOrSet(peer, () => publicKeyFromHex(peer));
 }
 
-/** The actors a running node is made of, for embedders (each a root actor with its own mailbox). */
-export interface CommsActors {
-  peerManager: PeerManagerClient['actor'];
-  connectionManager: ConnectionManagerActor;
-  connectivity: ConnectivityActor;
-  /** Undefined when messaging is disabled. */
-  messaging: MessagingActor | undefined;
-}
+/** Starting waits this long at most for the store and the listeners (ms). */
+const START_TIMEOUT_MS = 30_000;
 
 /** A comms node: start it, dial peers, open substreams, serve protocols, watch its events, stop it. */
 export class CommsNode extends EventEmitter<CommsNodeEvents> {
   readonly config: CommsConfig;
   readonly protocols = new ProtocolRegistry();
-  #state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
-  #store: PeerStore | undefined;
+  readonly #options: CommsNodeOptions;
+  #root: CommsNodeRef | undefined;
+  #components: NodeComponents | undefined;
   #peers: PeerManagerClient | undefined;
-  #cm: ConnectionManagerActor | undefined;
-  #connectivity: ConnectivityActor | undefined;
-  #pool: PoolExecutor | undefined;
-  /** True when {@link #pool} is the process's shared pool (released, not closed, at stop). */
-  #sharedPool = false;
-  #messaging: Messaging | undefined;
-  #stopping: Promise<void> | undefined;
+  readonly #sending: Messaging | undefined;
   #inbox: Inbox | undefined;
-  #listening: Multiaddr[] = [];
-  #claimedAt = 0n;
-  #claimBytes: { listening: Multiaddr[]; bytes: Uint8Array[] } | undefined;
+  #stopping: Promise<void> | undefined;
 
-  constructor(config: CommsConfig) {
+  constructor(config: CommsConfig, options: CommsNodeOptions = {}) {
     super();
     this.config = config;
+    this.#options = options;
     for (const p of config.protocols) this.protocols.register(p.id, p.handler);
     if (config.messaging.enabled) {
+      this.#sending = new Messaging({
+        maxMessageBytes: config.messaging.maxMessageBytes,
+        maxQueued: config.messaging.maxQueued,
+        maxQueuedBytes: config.messaging.maxQueuedBytes,
+        maxQueuedPerPeer: config.messaging.maxQueuedPerPeer,
+        outbound: config.messaging.outbound,
+        onError: (err) => this.#fatal('messaging', err),
+      });
       this.protocols.register(
         MESSAGING_PROTOCOL,
         messagingHandler({
@@ -128,11 +143,7 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
             this.emit('message', message);
             await this.#inbox?.push(message);
           },
-          reports: {
-            // An oversized frame: the peer is reported (banned and disconnected by connectivity).
-            violation: (from, error) => this.#cm?.send({ type: 'peer.misbehaved', publicKey: from, error: error.toPlain() }),
-            truncated: (from, lostBytes) => this.emit('message.truncated', { from, lostBytes }),
-          },
+          reports: () => this.#components?.messaging,
         }),
       );
     }
@@ -144,174 +155,143 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
   get nodeId(): NodeId {
     return this.config.identity.nodeId;
   }
-  /** The bound listen addresses (after `start()`). */
+  /** The bound listen addresses (once running). */
   get listenAddresses(): Multiaddr[] {
-    return [...this.#listening];
+    return [...(this.#root?.getSnapshot().context.addresses ?? [])];
+  }
+  /** Where the node is in its life. */
+  get state(): CommsNodeState {
+    const value = this.#root?.getSnapshot().value;
+    if (value === undefined) return 'idle';
+    return typeof value === 'string' ? (value as CommsNodeState) : (Object.keys(value)[0] as CommsNodeState);
   }
   get running(): boolean {
-    return this.#state === 'running';
+    return this.state === 'running';
   }
 
-  /** The actor system behind the node. */
-  get actors(): CommsActors {
-    this.#assertRunning();
-    return { peerManager: this.#peers!.actor, connectionManager: this.#cm!, connectivity: this.#connectivity!, messaging: this.#messaging?.actor };
+  /** The root actor (its system holds every actor of the node), once started. */
+  get root(): CommsNodeRef | undefined {
+    return this.#root;
+  }
+
+  /** The node's components, each a typed actor ref (their facts: `ref.on(type, ...)`). */
+  get actors(): NodeComponents {
+    return this.#running();
   }
 
   /** The peer manager (promise API over its actor). */
   get peers(): PeerManagerClient {
-    this.#assertRunning();
-    return this.#peers!;
+    const components = this.#running();
+    this.#peers ??= new PeerManagerClient(components.peerManager);
+    return this.#peers;
   }
 
-  /** Opens the peer store and starts every actor; resolves once every listen address is bound. */
+  /** Starts the root actor; resolves once every listen address is bound (rejects with {@link NodeStartFailed}). */
   async start(): Promise<void> {
-    if (this.#state !== 'new') throw new NodeNotRunning(`start() on a node that is ${this.#state}`);
-    this.#state = 'starting';
-    const c = this.config;
+    if (this.#root) throw new NodeNotRunning(`start() on a node that is ${this.state}`);
+    const clock = this.#options.clock;
+    const now = clock?.now ? () => clock.now!() : Date.now;
+    const root = createActor(commsNodeLogic, {
+      id: 'commsNode',
+      input: { config: this.config, protocols: this.protocols, now },
+      ...(this.#options.inspect ? { inspect: this.#options.inspect } : {}),
+      ...(clock ? { clock } : {}),
+    });
+    this.#root = root;
+    // An unobserved actor error crashes Node: the root's own failure (a bug) is reported.
+    root.subscribe({ error: (err) => this.#fatal('the node', err) });
+    root.on('node.components', (e) => this.#follow(e.components));
+    root.on('node.component-failed', (e) => this.#fatal(`the ${e.component} component`, new Error(`${e.error.name}: ${e.error.message}`)));
+    const started = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new TimeoutError(`the node did not start within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
+      const running = root.on('node.running', () => {
+        clearTimeout(timer);
+        failed.unsubscribe();
+        resolve();
+      });
+      const failed = root.on('node.failed', (e) => {
+        clearTimeout(timer);
+        running.unsubscribe();
+        reject(new NodeStartFailed(e.error));
+      });
+    });
+    root.start();
+    root.send({ type: 'node.start' });
     try {
-      this.#store = c.peerStore.kind === 'lmdb' ? await LmdbPeerStore.open({ path: c.peerStore.path }) : c.peerStore.kind === 'memory' ? new MemoryPeerStore() : c.peerStore.store;
-      // Bans in memory (loaded from the store, then kept by the peer manager's facts): the
-      // listener checks every inbound peer without a store round trip.
-      const bans = new Map<string, number>();
-      for (const p of await this.#store.all((peer) => isBanned(peer, Date.now()))) bans.set(toHex(p.publicKey), p.bannedUntil!);
-      this.#peers = startPeerManager(
-        { store: this.#store, allowList: c.connectivity.allowList.map(toHex), maxQueue: c.limits.maxPeerManagerQueue },
-        { onError: (err) => this.#fatal('peer manager', err) },
-      );
-      this.#peers.actor.on('peer.banned', (e) => bans.set(toHex(e.peer.publicKey), e.until));
-      this.#peers.actor.on('peer.unbanned', (e) => bans.delete(toHex(e.peer.publicKey)));
-      const policy = { ...DEFAULT_CRYPTO_POLICY, ...c.crypto.policy };
-      if (policy.handshakeOnPool || policy.bulkPoolThreshold < Infinity || (policy.x25519OnPool && c.crypto.poolThreads !== undefined)) {
-        this.#pool = new PoolExecutor(c.crypto.poolThreads === undefined ? {} : { threads: c.crypto.poolThreads });
-      } else if (policy.x25519OnPool) {
-        // The X25519 service alone: one thread for the whole process, however many nodes run.
-        this.#pool = acquireSharedPool();
-        this.#sharedPool = true;
-      }
-      const upgrade = this.#upgradeConfig();
-      const peers = this.#peers;
-      const endpoints = c.listen.map((a) => ({ transport: listenTransportFor(a, c.transports)!, address: multiaddr(a) }));
-      this.#cm = startConnectionManager(
-        {
-          listener: {
-            endpoints,
-            upgrade,
-            maxConcurrentUpgrades: c.limits.maxConcurrentUpgrades,
-            isBanned: async (publicKey) => (bans.get(toHex(publicKey)) ?? 0) > Date.now(),
-            ...(c.liveness ? { liveness: new LivenessService(c.liveness) } : {}),
-          },
-          dialer: { transports: c.transports, upgrade, peers, rounds: c.dial.rounds, backoffMs: c.dial.backoffMs, attemptTimeoutMs: c.timeouts.dialAttemptMs },
-          maxConnections: c.limits.maxConnections,
-          peerBook: { add: (sighting) => this.#recordSighting(sighting) },
-          protocols: this.protocols,
-          peerConnection: { keepaliveIntervalMs: c.timeouts.keepaliveIntervalMs, negotiationTimeoutMs: c.timeouts.negotiationMs },
-        },
-        (err) => this.#fatal('connection manager', err),
-      );
-      const cm = this.#cm;
-      cm.on('peer.connected', (e) =>
-        this.emit('peer.connected', { publicKey: e.publicKey, nodeId: e.connection.peer.nodeId, direction: e.direction, userAgent: e.connection.peer.userAgent }),
-      );
-      cm.on('peer.disconnected', (e) => this.emit('peer.disconnected', { publicKey: e.publicKey, error: e.error }));
-      cm.on('peer.connect-failed', (e) => this.emit('peer.connect-failed', { publicKey: e.publicKey, error: e.error }));
-      cm.on('peer.violation', (e) => this.emit('peer.violation', { publicKey: e.publicKey, error: e.error }));
-      cm.on('connection-manager.child-failed', (e) => this.#fatal(e.child, new Error(`${e.error.name}: ${e.error.message}`)));
-      cm.on('connection.rejected', (e) => this.emit('connection.rejected', { reason: e.reason, remoteAddress: e.remoteAddress, error: e.error }));
-      this.#connectivity = startConnectivity(
-        {
-          peers,
-          connectionManager: cm,
-          streamsOpen: (hex) => cm.getSnapshot().context.connections.get(hex)?.muxer.streamCount ?? 0,
-          ...c.connectivity,
-        },
-        (err) => this.#fatal('connectivity', err),
-      );
-      this.#connectivity.on('connectivity.status', (e) => this.emit('connectivity.status', { status: e.status, connections: e.connections }));
-      this.#connectivity.on('peer.banned', (e) => this.emit('peer.banned', { publicKey: e.publicKey, durationMs: e.durationMs, reason: e.reason }));
-      if (c.messaging.enabled) {
-        this.#messaging = new Messaging({
-          openStream: async (publicKey) => (await this.openStream(publicKey, [MESSAGING_PROTOCOL])).stream,
-          maxMessageBytes: c.messaging.maxMessageBytes,
-          maxQueued: c.messaging.maxQueued,
-          maxQueuedBytes: c.messaging.maxQueuedBytes,
-          maxQueuedPerPeer: c.messaging.maxQueuedPerPeer,
-          outbound: c.messaging.outbound,
-          onError: (err) => this.#fatal('messaging', err),
-        });
-      }
-      this.#listening = await this.#whenListening(cm, endpoints.length);
-      this.#state = 'running';
-      this.emit('listening', this.listenAddresses);
+      await started;
     } catch (err) {
-      this.#state = 'running'; // so stop() tears down what was started
       await this.stop().catch(() => undefined);
       throw err;
     }
+    this.emit('listening', this.listenAddresses);
   }
 
   /**
-   * Graceful stop: the connectivity actor stops, every connection closes with GoAway(0) (open
-   * substreams get the grace period), the listeners close, then the peer store is flushed and
-   * closed. Idempotent.
+   * Graceful stop: messages still queued fail, connectivity and messaging stop, every connection
+   * closes with GoAway(0) (open substreams get the grace period), the listeners close, then the
+   * peer store is flushed and closed. Idempotent.
    */
   stop(): Promise<void> {
-    if (this.#state === 'stopped' || this.#state === 'new') {
-      this.#state = 'stopped';
-      return Promise.resolve();
-    }
-    // A second caller waits for the same stop.
     this.#stopping ??= this.#stop();
     return this.#stopping;
   }
 
   async #stop(): Promise<void> {
-    this.#state = 'stopping';
-    this.#connectivity?.stop();
-    this.#messaging?.stop();
+    this.#sending?.stop();
     this.#inbox?.close();
-    const cm = this.#cm;
-    if (cm && cm.getSnapshot().status === 'active') {
-      const done = new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, this.config.timeouts.closeGraceMs + 5_000);
-        cm.subscribe({
-          complete: () => {
-            clearTimeout(timer);
-            resolve();
-          },
-          error: () => resolve(),
-        });
+    const root = this.#root;
+    if (!root || root.getSnapshot().status !== 'active') return;
+    const c = this.config.timeouts;
+    const bound = c.closeGraceMs + 20_000;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, bound);
+      root.subscribe({
+        complete: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        error: () => {
+          clearTimeout(timer);
+          resolve();
+        },
       });
-      cm.send({ type: 'connection-manager.stop' });
-      await done;
-      cm.stop();
-    }
-    if (this.#peers) await this.#peers.stop().catch(() => undefined);
-    // Start failed between opening the store and starting the peer manager: close the store here.
-    else await this.#store?.close().catch(() => undefined);
-    if (this.#sharedPool) {
-      await releaseSharedPool(this.#pool!).catch(() => undefined);
-    } else if (this.#pool) {
-      X25519Service.closeAll(this.#pool);
-      await this.#pool.close().catch(() => undefined);
-    }
-    this.#pool = undefined;
-    this.#sharedPool = false;
-    this.#state = 'stopped';
+      root.send({ type: 'node.stop' });
+    });
+    root.stop();
   }
 
   /** Connects to a peer (stored addresses in quality order, or `addresses`); resolves with the connection kept. */
   async dial(peer: PeerKey, options: { addresses?: string[]; timeoutMs?: number } = {}): Promise<ConnectionInfo> {
-    this.#assertRunning();
-    const connection = await connect(this.#cm!, keyOf(peer), options);
-    return infoOf(connection);
+    const { connectionManager } = this.#running();
+    const publicKey = keyOf(peer);
+    const reply = await ask(connectionManager).reply(
+      'connection-manager.reply',
+      (requestId) => ({ type: 'connection-manager.dial', requestId, publicKey, ...(options.addresses ? { addresses: options.addresses } : {}) }),
+      options.timeoutMs ?? 120_000,
+    );
+    if (!reply.ok) throw new ConnectRequestFailed(reply.error);
+    return infoOf(reply.connection);
   }
 
-  /** Opens a substream to a peer for one of `protocols` (dialing it first when not connected). */
+  /**
+   * Opens a substream to a peer for one of `protocols` (dialing it first when not connected),
+   * through the peer-connection actor that owns the connection.
+   */
   async openStream(peer: PeerKey, protocols: string[], options: { timeoutMs?: number } = {}): Promise<{ stream: YamuxStream; protocol: string }> {
-    const existing = this.#connectionTo(keyOf(peer));
-    const connection = existing ?? (await this.dial(peer, options)).connection;
-    return connection.openStream(protocols, options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs });
+    const publicKey = keyOf(peer);
+    let actor = this.connection(publicKey);
+    if (!actor) {
+      await this.dial(publicKey, options);
+      actor = this.connection(publicKey);
+      if (!actor) throw new ConnectRequestFailed({ name: 'ConnectionLost', message: 'the connection ended before a substream could be opened', kind: 'transport' });
+    }
+    return openSubstreamVia(actor, protocols, options.timeoutMs ?? this.config.timeouts.negotiationMs + 5_000);
+  }
+
+  /** The peer-connection actor of the connection to `peer`, if connected (its facts: `substream.inbound`, `peer-connection.rtt`, ...). */
+  connection(peer: PeerKey): PeerConnectionActor | undefined {
+    const cm = this.#components?.connectionManager;
+    return cm ? peerConnectionOf(cm.getSnapshot().context, keyOf(peer)) : undefined;
   }
 
   /**
@@ -319,9 +299,9 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
    * to the peer's messaging substream, or failed with a typed reason (never rejects).
    */
   send(peer: PeerKey, body: Uint8Array): Promise<SendOutcome> {
-    this.#assertRunning();
-    if (!this.#messaging) throw new NodeNotRunning('messaging is disabled on this node');
-    return this.#messaging.send(keyOf(peer), body);
+    this.#running();
+    if (!this.#sending) throw new NodeNotRunning('messaging is disabled on this node');
+    return this.#sending.send(keyOf(peer), body);
   }
 
   /**
@@ -329,7 +309,7 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
    * `messaging.inboxCapacity` wait to be read; beyond, the senders' substreams stop being read.
    */
   messages(): AsyncIterable<InboundMessage> {
-    this.#assertRunning();
+    this.#running();
     this.#inbox ??= new Inbox(this.config.messaging.inboxCapacity);
     const inbox = this.#inbox;
     return { [Symbol.asyncIterator]: () => inbox[Symbol.asyncIterator]() };
@@ -337,21 +317,19 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
 
   /** Closes the connection to a peer (gracefully), if there is one. */
   disconnect(peer: PeerKey): void {
-    this.#assertRunning();
-    this.#cm!.send({ type: 'connection-manager.disconnect', publicKey: keyOf(peer) });
+    this.#running().connectionManager.send({ type: 'connection-manager.disconnect', publicKey: keyOf(peer) });
   }
 
   /** The active connections, one per peer. */
   connections(): ConnectionInfo[] {
-    if (!this.#cm) return [];
-    return [...this.#cm.getSnapshot().context.connections.values()].map(infoOf);
+    const cm = this.#components?.connectionManager;
+    return cm ? [...cm.getSnapshot().context.connections.values()].map(infoOf) : [];
   }
 
   /** Records a peer and where to reach it (source `config`). */
   async addPeer(peer: PeerKey, addresses: string[]): Promise<void> {
-    this.#assertRunning();
     const publicKey = keyOf(peer);
-    await this.#peers!.add({ publicKey, nodeId: nodeIdOf(publicKey), addresses: addresses.map((address) => ({ address, source: 'config' as const })) });
+    await this.peers.add({ publicKey, nodeId: nodeIdOf(publicKey), addresses: addresses.map((address) => ({ address, source: 'config' as const })) });
   }
 
   /**
@@ -360,118 +338,46 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
    */
   registerProtocol(protocol: string, handler: ProtocolHandler): this {
     this.protocols.register(protocol, handler);
+    this.#components?.identity.send({ type: 'identity.protocols-changed', protocols: this.protocols.ids() });
     return this;
   }
 
   /** Resolves when the node has at least `minConnectivity` connections. */
   waitForConnectivity(timeoutMs = 30_000): Promise<void> {
-    this.#assertRunning();
-    return waitForConnectivity(this.#connectivity!, timeoutMs);
+    return waitForConnectivity(this.#running().connectivity, timeoutMs);
   }
 
-  /** Claims recorded in this run (public key hex -> signature hex), so a reconnecting peer's unchanged claim is not written again. */
-  readonly #recorded = new BoundedMap<string, string>(4096);
-
-  #recordSighting(sighting: PeerSighting): Promise<unknown> {
-    const key = toHex(sighting.publicKey);
-    const signature = sighting.claim ? toHex(sighting.claim.signature) : '';
-    if (signature !== '' && this.#recorded.get(key) === signature) return Promise.resolve();
-    this.#recorded.set(key, signature);
-    return this.#peers!.add(sighting).catch((err: unknown) => {
-      this.#recorded.delete(key);
-      throw err;
-    });
+  /** The components, while the node runs. */
+  #running(): NodeComponents {
+    const state = this.state;
+    if (state !== 'running' || !this.#components) throw new NodeNotRunning(`the node is ${state}`);
+    return this.#components;
   }
 
-  #connectionTo(publicKey: PublicKey): PeerConnection | undefined {
-    return this.#cm?.getSnapshot().context.connections.get(toHex(publicKey));
-  }
-
-  #assertRunning(): void {
-    if (this.#state !== 'running') throw new NodeNotRunning(`the node is ${this.#state}`);
+  /** Follows the components' facts as the node's events. */
+  #follow(components: NodeComponents): void {
+    this.#components = components;
+    const cm = components.connectionManager;
+    cm.on('peer.connected', (e) =>
+      this.emit('peer.connected', { publicKey: e.publicKey, nodeId: e.connection.peer.nodeId, direction: e.direction, userAgent: e.connection.peer.userAgent }),
+    );
+    cm.on('peer.disconnected', (e) => this.emit('peer.disconnected', { publicKey: e.publicKey, error: e.error }));
+    cm.on('peer.connect-failed', (e) => this.emit('peer.connect-failed', { publicKey: e.publicKey, error: e.error }));
+    cm.on('peer.violation', (e) => this.emit('peer.violation', { publicKey: e.publicKey, error: e.error }));
+    cm.on('connection.rejected', (e) => this.emit('connection.rejected', { reason: e.reason, remoteAddress: e.remoteAddress, error: e.error }));
+    cm.on('connection-manager.child-failed', (e) => this.#fatal(e.child, new Error(`${e.error.name}: ${e.error.message}`)));
+    components.connectivity.on('connectivity.status', (e) => this.emit('connectivity.status', { status: e.status, connections: e.connections }));
+    components.connectivity.on('peer.banned', (e) => this.emit('peer.banned', { publicKey: e.publicKey, durationMs: e.durationMs, reason: e.reason }));
+    if (components.messaging) {
+      this.#sending?.attach(components.messaging);
+      components.messaging.on('message.truncated', (e) => this.emit('message.truncated', { from: e.from, lostBytes: e.lostBytes }));
+    }
   }
 
   #fatal(what: string, err: unknown): void {
     // An actor crashed (a bug, not bad input): report it as an error event, never crash the process.
     if (this.listenerCount('error') > 0) this.emit('error', new Error(`${what} failed`, { cause: err }));
     else console.error(`tcomms: ${what} failed:`, err);
-  }
-
-  #upgradeConfig(): UpgradeConfig {
-    const c = this.config;
-    const provider = cryptoProvider(c.crypto.provider);
-    const channel = new NoiseSecureChannel({
-      staticKeys: noiseStaticKeys(c.identity, provider),
-      pattern: c.pattern,
-      networkByte: c.networkByte,
-      provider,
-      policy: c.crypto.policy,
-      recvTimeoutMs: c.timeouts.handshakeRecvMs,
-      ...(this.#pool ? { executor: this.#pool } : {}),
-    });
-    this.#claimedAt = BigInt(Math.floor(Date.now() / 1000));
-    return {
-      identity: c.identity,
-      channel,
-      identityContent: () => ({
-        addresses: this.#claimedAddressBytes(),
-        features: c.features,
-        supportedProtocols: this.protocols.ids(),
-        userAgent: c.userAgent,
-        updatedAt: this.#claimedAt,
-      }),
-      allowMemoryAddresses: c.allowMemoryAddresses,
-      timeToFirstByteMs: c.timeouts.timeToFirstByteMs,
-      identityTimeoutMs: c.timeouts.identityMs,
-      maxEarlyStreams: c.limits.maxEarlyStreams,
-      yamux: {
-        maxInboundStreams: c.limits.maxInboundStreams,
-        closeGraceMs: c.timeouts.closeGraceMs,
-        keepaliveIntervalMs: 0, // the peer-connection actor runs the keepalive
-      },
-    };
-  }
-
-  /** The binary form of {@link #claimedAddresses}, parsed again only when the listeners change (every upgrade asks). */
-  #claimedAddressBytes(): Uint8Array[] {
-    const cached = this.#claimBytes;
-    if (cached?.listening === this.#listening) return cached.bytes;
-    const bytes = this.#claimedAddresses().map((a) => addressToBytes(parseAddress(a, { allowMemory: true })));
-    this.#claimBytes = { listening: this.#listening, bytes };
-    return bytes;
-  }
-
-  /** The addresses claimed: the configured public ones, else the bound ones a peer can dial. */
-  #claimedAddresses(): string[] {
-    if (this.config.publicAddresses) return this.config.publicAddresses;
-    const out: string[] = [];
-    for (const a of this.#listening) {
-      try {
-        parseAddress(a, { allowMemory: true });
-        out.push(String(a));
-      } catch {
-        // an unspecified address (0.0.0.0, ::) is not dialable: not claimed
-      }
-    }
-    return out.slice(0, 5);
-  }
-
-  #whenListening(cm: ConnectionManagerActor, endpoints: number): Promise<Multiaddr[]> {
-    if (endpoints === 0) return Promise.resolve([]);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new TimeoutError('the listeners did not open within 30 s')), 30_000);
-      const ok = cm.on('connection-manager.listening', (e) => {
-        clearTimeout(timer);
-        ok.unsubscribe();
-        resolve(e.addresses);
-      });
-      const failed = cm.on('connection-manager.listen-failed', (e) => {
-        clearTimeout(timer);
-        ok.unsubscribe();
-        failed.unsubscribe();
-        reject(new NodeStartFailed(e.error));
-      });
-    });
   }
 }
 

@@ -1,45 +1,59 @@
 /**
- * The connection manager's state chart (pure; the bridges to the listener and dialer actors and
- * the connection watching are in `connection-manager.logic.ts`).
+ * The connection manager's state chart (pure; the peer-connection host and the graceful close
+ * are in `connection-manager.logic.ts`).
  *
- * running: dials go to the dialer; every new active connection (dialed or accepted) goes
- * through the tie-break and the connection limit; closes are published. stopping: the children
- * stop and every kept connection is closed gracefully.
+ * running: dials go to the dialer (`dialer` in the system) with this actor as the reply-to;
+ * every new active connection, dialed or accepted by the listener, passes the connection limit
+ * and the simultaneous-dial tie-break; a kept one gets a peer-connection actor
+ * `peerConnection:<NodeId hex>`, its checked claim goes to the peer manager, and its arrival,
+ * end and the peer's violations are told to the connectivity component and published.
+ * Substreams are opened through the peer-connection actors (after a dial when needed).
+ * stopping: every kept connection closes gracefully (GoAway); connections that become active
+ * meanwhile are closed.
  */
-import { assign, enqueueActions, fromCallback, fromPromise, setup, type AnyActorRef } from 'xstate';
+import { assign, enqueueActions, fromPromise, setup } from 'xstate';
 import { toHex } from '../../core/bytes.js';
-import { PMap } from '../../core/pmap.js';
-import type { HostInput } from '../host.js';
+import { BoundedMap } from '../../core/bounded-map.js';
 import type { PlainError } from '../../core/errors.js';
-import type { PeerConnection } from '../../channels/upgrade.js';
-import type { DialerInput } from '../dialer/dialer.machine.js';
-import type { ListenerInput } from '../listener/listener.machine.js';
-import type { ConnectionManagerEmitted, ConnectionManagerEvent, ConnectionManagerReply, DialerBridgeEvent, PeerConnectionHostCommand } from './connection-manager.events.js';
-import { sightingOf } from './sighting.js';
+import type { NodeId, PublicKey } from '../../core/keys.js';
+import { PMap } from '../../core/pmap.js';
 import { ProtocolRegistry } from '../../channels/protocol-registry.js';
-import type { PeerConnectionInput } from '../peer-connection/peer-connection.machine.js';
+import type { PeerConnection } from '../../channels/upgrade.js';
+import { HostDirectory, type HostCommandOf, type HostInput } from '../host.js';
+import { callbackActor, type Mailbox } from '../mailbox.js';
+import { notProvided } from '../not-provided.js';
+import type { PeerConnectionActor } from '../peer-connection/peer-connection.logic.js';
+import { peerConnectionMachine, type PeerConnectionInput } from '../peer-connection/peer-connection.machine.js';
+import type { SubstreamReply } from '../peer-connection/peer-connection.events.js';
+import { component } from '../system.js';
+import type { ConnectionManagerEmitted, ConnectionManagerEvent, ConnectionManagerReply, PeerConnectionCrashed } from './connection-manager.events.js';
+import { sightingOf } from './sighting.js';
 import { tieBreak } from './tie-break.js';
-import type { PeerSighting } from '../../storage/peer.js';
-import { notProvided as provided } from '../not-provided.js';
+
+/** Defaults of the connection manager. */
+export const DEFAULT_CONNECTION_MANAGER_CONFIG = Object.freeze({
+  /** Active connections at most; a new one beyond is closed (tari_comms: 100). */
+  maxConnections: 100,
+  /** Claims recorded lately, so a reconnecting peer's unchanged claim is not written again. */
+  recordedClaims: 4096,
+});
 
 /** What the connection manager is started with. */
 export interface ConnectionManagerInput {
-  listener: ListenerInput;
-  dialer: DialerInput;
+  /** This node's NodeId (the tie-break compares it with the peer's). */
+  nodeId: NodeId;
   /** Active connections at most (default 100); a new one beyond is closed. */
   maxConnections?: number;
-  /** Where each connected peer's checked identity (its signed claim and addresses) is recorded. */
-  peerBook?: { add(sighting: PeerSighting): Promise<unknown> };
   /** The protocols served on substreams peers open (default: none). */
   protocols?: ProtocolRegistry;
   /** Keepalive and negotiation settings of every peer connection. */
   peerConnection?: Pick<PeerConnectionInput, 'keepaliveIntervalMs' | 'keepaliveMaxMissed' | 'negotiationTimeoutMs'>;
 }
 
-interface Waiter {
-  requestId: string;
-  replyTo: AnyActorRef | undefined;
-}
+/** A request waiting on a dial: a dial of its own, or a substream to open once connected. */
+type Waiter =
+  | { kind: 'dial'; publicKey: PublicKey; replyTo: Mailbox<ConnectionManagerReply> | undefined }
+  | { kind: 'open'; publicKey: PublicKey; protocols: readonly string[]; replyTo: Mailbox<SubstreamReply> };
 
 /** The connection manager's context. */
 export interface ConnectionManagerContext {
@@ -50,17 +64,44 @@ export interface ConnectionManagerContext {
    * pay O(n) for each new one.
    */
   connections: PMap<PeerConnection>;
-  /** Public key hex -> the id of the peer-connection actor that owns it (`peer:<hex>:<n>`, in the host). */
+  /** Public key hex -> the host key of the peer-connection actor that owns it. */
   actors: PMap<string>;
-  /** Counter that makes child ids unique when a peer reconnects. */
+  /** Counter that makes host keys unique when a peer reconnects. */
   spawned: number;
   /** The protocols served (the input's, or an empty registry). */
   protocols: ProtocolRegistry;
-  /** Dial request id -> who waits. */
+  /** Request id -> what waits on its dial. */
   waiting: PMap<Waiter>;
+  /** The peer-connection actors by host key (the host keeps it; see `actors/host.ts`). */
+  directory: HostDirectory<PeerConnectionActor>;
+  /** The host of the peer-connection actors. */
+  host: Mailbox<HostCommandOf<typeof peerConnectionMachine>>;
+  /** Public key hex -> the signature of the claim recorded lately (bounded). */
+  recorded: BoundedMap<string, string>;
 }
 
-const notProvided = (name: string) => provided(name, 'connection-manager.logic.ts');
+const SIGHTING = 'sighting:';
+
+/** The connection an event brings, if any (accepted, or dialed). */
+function arriving(event: ConnectionManagerEvent): PeerConnection | undefined {
+  if (event.type === 'connection.opened') return event.connection;
+  if (event.type === 'dial.reply' && event.ok) return event.connection;
+  return undefined;
+}
+
+const nodeIdHex = (connection: PeerConnection) => toHex(connection.peer.nodeId);
+
+/** The kept connection whose actor runs under `key`. */
+function orphanOf(context: Pick<ConnectionManagerContext, 'actors' | 'connections'>, key: string): { hex: string; connection: PeerConnection } | undefined {
+  for (const [hex, k] of context.actors) if (k === key) return { hex, connection: context.connections.get(hex)! };
+  return undefined;
+}
+
+/** The peer-connection actor that owns the connection to `publicKey`, if connected (for embedders: `node.connection(peer)`). */
+export function peerConnectionOf(context: Pick<ConnectionManagerContext, 'actors' | 'directory'>, publicKey: PublicKey): PeerConnectionActor | undefined {
+  const key = context.actors.get(toHex(publicKey));
+  return key === undefined ? undefined : context.directory.get(key);
+}
 
 /** The connection-manager state chart (see the module comment). */
 export const connectionManagerMachine = setup({
@@ -71,140 +112,243 @@ export const connectionManagerMachine = setup({
     emitted: {} as ConnectionManagerEmitted,
   },
   actors: {
-    listenerBridge: fromCallback<{ type: 'stop' }, ListenerInput>(notProvided('listenerBridge')),
-    dialerBridge: fromCallback<DialerBridgeEvent, DialerInput>(notProvided('dialerBridge')),
-    closeConnections: fromPromise<void, PeerConnection[]>(notProvided('closeConnections')),
-    peerConnectionHost: fromCallback<PeerConnectionHostCommand, HostInput>(notProvided('peerConnectionHost')),
+    peerConnectionHost: callbackActor<HostCommandOf<typeof peerConnectionMachine>, HostInput<typeof peerConnectionMachine>, PeerConnectionCrashed>(
+      notProvided('peerConnectionHost', 'connection-manager.logic.ts'),
+    ),
+    closeConnections: fromPromise<void, PeerConnection[]>(notProvided('closeConnections', 'connection-manager.logic.ts')),
+  },
+  guards: {
+    connected: ({ context, event }) => event.type === 'connection-manager.open-stream' && context.actors.has(toHex(event.publicKey)),
+    dialFailed: ({ event }) => event.type === 'dial.reply' && !event.ok,
+    /** A dial joined by several requests answers each with the connection kept by the first. */
+    alreadyKept: ({ context, event }) => {
+      const c = arriving(event);
+      return c !== undefined && context.connections.get(toHex(c.peer.publicKey)) === c;
+    },
+    overLimit: ({ context, event }) => {
+      const c = arriving(event);
+      return c !== undefined && !context.connections.has(toHex(c.peer.publicKey)) && context.connections.size >= (context.input.maxConnections ?? DEFAULT_CONNECTION_MANAGER_CONFIG.maxConnections);
+    },
+    /** The simultaneous-dial tie-break keeps the connection already held. */
+    existingWins: ({ context, event }) => {
+      const c = arriving(event);
+      const existing = c && context.connections.get(toHex(c.peer.publicKey));
+      return existing !== undefined && tieBreak(context.input.nodeId, c!.peer.nodeId, existing.direction, c!.direction) === 'existing';
+    },
+    misbehaving: ({ event }) => event.type === 'inbound.rejected' && event.publicKey !== undefined && event.error?.kind === 'protocol',
+    /** The crashed actor was the owner of a kept connection. */
+    orphaned: ({ context, event }) => event.type === 'peer-connection.crashed' && event.hosted && orphanOf(context, event.key) !== undefined,
+    sightingFailed: ({ event }) => event.type === 'peer-manager.reply' && !event.ok && event.requestId.startsWith(SIGHTING),
   },
   actions: {
-    forwardDial: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'connection-manager.dial') return;
-      enqueue.assign({ waiting: context.waiting.set(event.requestId, { requestId: event.requestId, replyTo: event.replyTo }) });
-      enqueue.sendTo('dialer', { type: 'dial', requestId: event.requestId, publicKey: event.publicKey, ...(event.addresses ? { addresses: event.addresses } : {}) } as DialerBridgeEvent);
+    /** The dial goes to the dialer, which answers this actor. */
+    requestDial: enqueueActions(({ context, event, enqueue, self, system }) => {
+      let waiter: Waiter;
+      if (event.type === 'connection-manager.dial') waiter = { kind: 'dial', publicKey: event.publicKey, replyTo: event.replyTo };
+      else if (event.type === 'connection-manager.open-stream') waiter = { kind: 'open', publicKey: event.publicKey, protocols: event.protocols, replyTo: event.replyTo };
+      else return;
+      enqueue.assign({ waiting: context.waiting.set(event.requestId, waiter) });
+      const dialer = component(system, 'dialer');
+      const addresses = event.type === 'connection-manager.dial' ? event.addresses : undefined;
+      if (dialer) enqueue.sendTo(dialer, { type: 'dial.request', requestId: event.requestId, publicKey: event.publicKey, ...(addresses ? { addresses } : {}), replyTo: self });
+      else enqueue.raise({ type: 'dial.reply', requestId: event.requestId, ok: false, error: { name: 'DialerStopped', message: 'the node has no running dialer', kind: 'aborted' } });
     }),
-    publishListening: enqueueActions(({ event, enqueue }) => {
-      if (event.type === 'listener.ready') enqueue.emit({ type: 'connection-manager.listening', addresses: event.addresses });
-      if (event.type === 'listener.failed') enqueue.emit({ type: 'connection-manager.listen-failed', error: event.error });
+    /** A substream to a connected peer is opened by its peer-connection actor, which answers the requester. */
+    forwardOpen: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'connection-manager.open-stream') return;
+      const key = context.actors.get(toHex(event.publicKey))!;
+      enqueue.sendTo(context.host, { type: 'host.send', key, event: { type: 'peer-connection.open-substream', requestId: event.requestId, protocols: event.protocols, replyTo: event.replyTo } });
     }),
+    /** The connection is not kept (over the limit, or the tie-break keeps the other one): it closes gracefully. */
+    closeArriving: ({ event }) => void arriving(event)?.close(),
     /**
-     * Tie-break and limit. The dropped connection is closed gracefully (through its actor when it
-     * has one); the kept one gets a peer-connection actor, `peer:<hex>:<n>`, which owns it.
+     * The connection is kept: a peer-connection actor owns it (the one it replaces, if any, is
+     * told to disconnect), and its arrival is told to connectivity and published.
      */
-    admitConnection: enqueueActions(({ context, event, enqueue, self }) => {
-      if (event.type !== 'connection.opened') return;
-      const incoming = event.connection;
-      const key = toHex(incoming.peer.publicKey);
-      const existing = context.connections.get(key);
-      if (!existing && context.connections.size >= (context.input.maxConnections ?? 100)) {
-        enqueue(() => void incoming.close());
+    keepConnection: enqueueActions(({ context, event, enqueue, self, system }) => {
+      const incoming = arriving(event);
+      if (!incoming) return;
+      const hex = toHex(incoming.peer.publicKey);
+      const replaced = context.actors.get(hex);
+      if (replaced !== undefined) enqueue.sendTo(context.host, { type: 'host.send', key: replaced, event: { type: 'peer-connection.disconnect' } });
+      const key = `${hex}:${context.spawned + 1}`;
+      enqueue.assign({ connections: context.connections.set(hex, incoming), actors: context.actors.set(hex, key), spawned: context.spawned + 1 });
+      enqueue.sendTo(context.host, {
+        type: 'host.start',
+        key,
+        id: `peerConnection:${nodeIdHex(incoming)}`,
+        input: { connection: incoming, protocols: context.protocols, ...context.input.peerConnection, owner: self, hostKey: key },
+      });
+      if (replaced !== undefined) return; // the peer stays connected: nothing new to tell
+      const connectivity = component(system, 'connectivity');
+      if (connectivity) enqueue.sendTo(connectivity, { type: 'peer.connected', publicKey: incoming.peer.publicKey, connection: incoming });
+      enqueue.emit({ type: 'peer.connected', publicKey: incoming.peer.publicKey, direction: incoming.direction, connection: incoming });
+    }),
+    /** The peer's checked claim goes to the peer manager, unless the same claim was recorded lately. */
+    recordSighting: enqueueActions(({ context, event, enqueue, self, system }) => {
+      const incoming = arriving(event);
+      if (!incoming) return;
+      const hex = toHex(incoming.peer.publicKey);
+      const signature = toHex(incoming.peer.signature);
+      if (context.recorded.get(hex) === signature) return;
+      context.recorded.set(hex, signature);
+      const peerManager = component(system, 'peerManager');
+      if (peerManager) enqueue.sendTo(peerManager, { type: 'peer.add', requestId: SIGHTING + hex, sighting: sightingOf(incoming.peer), replyTo: self });
+    }),
+    /** A claim the store could not record is recorded again on the next connection. */
+    forgetSighting: ({ context, event }) => {
+      if (event.type === 'peer-manager.reply') context.recorded.delete(event.requestId.slice(SIGHTING.length));
+    },
+    answerDial: enqueueActions(({ context, event, enqueue, system }) => {
+      if (event.type !== 'dial.reply') return;
+      const waiter = context.waiting.get(event.requestId);
+      if (!waiter) return;
+      enqueue.assign({ waiting: context.waiting.delete(event.requestId) });
+      const hex = toHex(waiter.publicKey);
+      const kept = event.ok ? context.connections.get(hex) : undefined;
+      const error: PlainError | undefined = event.ok ? (kept ? undefined : { name: 'ConnectionLimit', message: 'the connection was not kept', kind: 'transport' }) : event.error;
+      if (error) {
+        enqueue.emit({ type: 'peer.connect-failed', publicKey: waiter.publicKey, error });
+        // The peer proved its key in the dial, then sent an invalid identity claim: connectivity bans it.
+        if (error.name === 'IdentityInvalid') {
+          const connectivity = component(system, 'connectivity');
+          if (connectivity) enqueue.sendTo(connectivity, { type: 'peer.violation', publicKey: waiter.publicKey, error });
+          enqueue.emit({ type: 'peer.violation', publicKey: waiter.publicKey, error });
+        }
+      }
+      if (waiter.kind === 'open') {
+        if (error) enqueue.sendTo(waiter.replyTo, { type: 'peer-connection.substream', requestId: event.requestId, ok: false, error });
+        else enqueue.sendTo(context.host, { type: 'host.send', key: context.actors.get(hex)!, event: { type: 'peer-connection.open-substream', requestId: event.requestId, protocols: waiter.protocols, replyTo: waiter.replyTo } });
         return;
       }
-      if (existing) {
-        const winner = tieBreak(context.input.dialer.upgrade.identity.nodeId, incoming.peer.nodeId, existing.direction, incoming.direction);
-        if (winner === 'existing') {
-          enqueue(() => void incoming.close());
-          return;
-        }
-        enqueue.sendTo('peerConnections', { type: 'host.send', id: context.actors.get(key)!, event: { type: 'peer-connection.disconnect' } } satisfies PeerConnectionHostCommand);
-      }
-      const id = `peer:${key}:${context.spawned + 1}`;
-      enqueue.assign({ connections: context.connections.set(key, incoming), actors: context.actors.set(key, id), spawned: context.spawned + 1 });
-      enqueue.sendTo('peerConnections', {
-        type: 'host.start',
-        id,
-        input: { connection: incoming, protocols: context.protocols, ...context.input.peerConnection, parent: self },
-      } satisfies PeerConnectionHostCommand);
-      enqueue(() => void context.input.peerBook?.add(sightingOf(incoming.peer)).catch(() => undefined));
-      if (!existing) enqueue.emit({ type: 'peer.connected', publicKey: incoming.peer.publicKey, direction: incoming.direction, connection: incoming });
+      const reply: ConnectionManagerReply = error ? { type: 'connection-manager.reply', requestId: event.requestId, ok: false, error } : { type: 'connection-manager.reply', requestId: event.requestId, ok: true, connection: kept! };
+      if (waiter.replyTo) enqueue.sendTo(waiter.replyTo, reply);
+      else enqueue.emit(reply);
     }),
-    forgetConnection: enqueueActions(({ context, event, enqueue }) => {
+    /** Dials answered while stopping fail (the connection they made was closed). */
+    answerDialStopping: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'dial.reply') return;
+      const waiter = context.waiting.get(event.requestId);
+      if (!waiter) return;
+      enqueue.assign({ waiting: context.waiting.delete(event.requestId) });
+      const error: PlainError = { name: 'ConnectionManagerStopped', message: 'the node is stopping', kind: 'aborted' };
+      if (waiter.kind === 'open') enqueue.sendTo(waiter.replyTo, { type: 'peer-connection.substream', requestId: event.requestId, ok: false, error });
+      else if (waiter.replyTo) enqueue.sendTo(waiter.replyTo, { type: 'connection-manager.reply', requestId: event.requestId, ok: false, error });
+      else enqueue.emit({ type: 'connection-manager.reply', requestId: event.requestId, ok: false, error });
+    }),
+    forgetConnection: enqueueActions(({ context, event, enqueue, system }) => {
       if (event.type !== 'peer-connection.closed') return;
       // The finished actor is let go.
-      enqueue.sendTo('peerConnections', { type: 'host.release', id: event.actorId } satisfies PeerConnectionHostCommand);
-      const key = toHex(event.publicKey);
+      enqueue.sendTo(context.host, { type: 'host.release', key: event.hostKey });
+      const hex = toHex(event.publicKey);
       // A connection replaced by the tie-break closes too: only the kept one counts.
-      if (context.connections.get(key) !== event.connection) return;
-      enqueue.assign({ connections: context.connections.delete(key), actors: context.actors.delete(key) });
-      enqueue.emit({ type: 'peer.disconnected', publicKey: event.connection.peer.publicKey, error: event.error });
-      if (event.error?.kind === 'protocol') enqueue.emit({ type: 'peer.violation', publicKey: event.connection.peer.publicKey, error: event.error });
-    }),
-    answerDial: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'dial.replied') return;
-      const waiter = context.waiting.get(event.requestId);
-      enqueue.assign({ waiting: context.waiting.delete(event.requestId) });
-      const kept = context.connections.get(toHex(event.publicKey));
-      let reply: ConnectionManagerReply;
-      if (event.ok && kept) reply = { type: 'connection-manager.reply', requestId: event.requestId, ok: true, connection: kept };
-      else {
-        const error: PlainError = event.error ?? { name: 'ConnectionLimit', message: 'the connection was not kept', kind: 'transport' };
-        enqueue.emit({ type: 'peer.connect-failed', publicKey: event.publicKey, error });
-        reply = { type: 'connection-manager.reply', requestId: event.requestId, ok: false, error };
+      if (context.connections.get(hex) !== event.connection) return;
+      enqueue.assign({ connections: context.connections.delete(hex), actors: context.actors.delete(hex) });
+      const connectivity = component(system, 'connectivity');
+      if (connectivity) enqueue.sendTo(connectivity, { type: 'peer.disconnected', publicKey: event.publicKey });
+      enqueue.emit({ type: 'peer.disconnected', publicKey: event.publicKey, error: event.error });
+      if (event.error?.kind === 'protocol') {
+        if (connectivity) enqueue.sendTo(connectivity, { type: 'peer.violation', publicKey: event.publicKey, error: event.error });
+        enqueue.emit({ type: 'peer.violation', publicKey: event.publicKey, error: event.error });
       }
-      // The peer proved its key in the dial, then sent an invalid identity claim.
-      if (!event.ok && event.error?.name === 'IdentityInvalid') enqueue.emit({ type: 'peer.violation', publicKey: event.publicKey, error: event.error });
-      if (waiter?.replyTo) enqueue.sendTo(waiter.replyTo, reply);
-      else enqueue.emit(reply);
     }),
     disconnectPeer: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'connection-manager.disconnect') return;
-      const id = context.actors.get(toHex(event.publicKey));
-      if (id) enqueue.sendTo('peerConnections', { type: 'host.send', id, event: { type: 'peer-connection.disconnect' } } satisfies PeerConnectionHostCommand);
-    }),
-    publishCrash: enqueueActions(({ event, enqueue }) => {
-      if (event.type === 'child.crashed') enqueue.emit({ type: 'connection-manager.child-failed', child: event.child, error: event.error });
+      const key = context.actors.get(toHex(event.publicKey));
+      if (key !== undefined) enqueue.sendTo(context.host, { type: 'host.send', key, event: { type: 'peer-connection.disconnect' } });
     }),
     publishRejected: enqueueActions(({ event, enqueue }) => {
       if (event.type === 'inbound.rejected') enqueue.emit({ type: 'connection.rejected', reason: event.reason, remoteAddress: event.remoteAddress, error: event.error });
     }),
-    publishMisbehaviour: enqueueActions(({ event, enqueue }) => {
-      if (event.type === 'peer.misbehaved') enqueue.emit({ type: 'peer.violation', publicKey: event.publicKey, error: event.error });
+    /** A peer that broke a protocol is reported to connectivity (which bans it) and published. */
+    reportViolation: enqueueActions(({ event, enqueue, system }) => {
+      if ((event.type !== 'peer.misbehaved' && event.type !== 'inbound.rejected') || !event.publicKey || !event.error) return;
+      const violation = { type: 'peer.violation' as const, publicKey: event.publicKey, error: event.error };
+      const connectivity = component(system, 'connectivity');
+      if (connectivity) enqueue.sendTo(connectivity, violation);
+      enqueue.emit(violation);
+    }),
+    /** A peer-connection actor crashed (a bug): reported as a failed child. */
+    publishCrash: enqueueActions(({ event, enqueue }) => {
+      if (event.type === 'peer-connection.crashed') enqueue.emit({ type: 'connection-manager.child-failed', child: 'peerConnection', error: event.error });
+    }),
+    /** The crashed actor's connection has no owner left: it is aborted (no orphaned socket). */
+    abortOrphan: ({ context, event }) => {
+      if (event.type === 'peer-connection.crashed') orphanOf(context, event.key)?.connection.muxer.abort();
+    },
+    forgetOrphan: enqueueActions(({ context, event, enqueue, system }) => {
+      const orphan = event.type === 'peer-connection.crashed' ? orphanOf(context, event.key) : undefined;
+      if (!orphan || event.type !== 'peer-connection.crashed') return;
+      enqueue.assign({ connections: context.connections.delete(orphan.hex), actors: context.actors.delete(orphan.hex) });
+      const connectivity = component(system, 'connectivity');
+      if (connectivity) enqueue.sendTo(connectivity, { type: 'peer.disconnected', publicKey: orphan.connection.peer.publicKey });
+      enqueue.emit({ type: 'peer.disconnected', publicKey: orphan.connection.peer.publicKey, error: event.error });
     }),
     clearConnections: assign({ connections: PMap.empty<PeerConnection>(), actors: PMap.empty<string>() }),
-    /** A connection that became active while stopping (a dial or upgrade finishing) is closed. */
-    refuseConnection: enqueueActions(({ event, enqueue }) => {
-      if (event.type === 'connection.opened') enqueue(() => void event.connection.close());
-    }),
   },
 }).createMachine({
   id: 'connectionManager',
-  context: ({ input }) => ({ input, connections: PMap.empty<PeerConnection>(), actors: PMap.empty<string>(), spawned: 0, waiting: PMap.empty<Waiter>(), protocols: input.protocols ?? new ProtocolRegistry() }),
+  context: ({ input, spawn }) => {
+    // The peer-connection actors, one per kept connection, live in a host of their own (not as
+    // children of this machine, whose snapshot copies its children on every spawn and stop: O(n)
+    // per connection). It lives as long as this actor; when it stops, actors still running are
+    // told to disconnect.
+    const directory = new HostDirectory<PeerConnectionActor>();
+    return {
+      input,
+      connections: PMap.empty<PeerConnection>(),
+      actors: PMap.empty<string>(),
+      spawned: 0,
+      waiting: PMap.empty<Waiter>(),
+      protocols: input.protocols ?? new ProtocolRegistry(),
+      directory,
+      host: spawn('peerConnectionHost', { id: 'peerConnections', input: { directory } }),
+      recorded: new BoundedMap<string, string>(DEFAULT_CONNECTION_MANAGER_CONFIG.recordedClaims),
+    };
+  },
   initial: 'running',
-  // The peer-connection actors, one per kept connection, live in a host of their own (not as
-  // children of this machine, whose snapshot copies its children on every spawn and stop: O(n)
-  // per connection). It lives while running and stopping; when it stops, actors still running
-  // are told to disconnect.
-  invoke: { id: 'peerConnections', src: 'peerConnectionHost', input: ({ self }) => ({ parent: self }) },
-  // Kept connections report their close while running and while stopping.
-  on: { 'peer-connection.closed': { actions: 'forgetConnection' } },
+  // Kept connections report their close while running and while stopping; the host reports crashes.
+  on: {
+    'peer-connection.closed': { actions: 'forgetConnection' },
+    'peer-connection.crashed': [{ guard: 'orphaned', actions: ['publishCrash', 'abortOrphan', 'forgetOrphan'] }, { actions: 'publishCrash' }],
+    'peer-manager.reply': { guard: 'sightingFailed', actions: 'forgetSighting' },
+  },
   states: {
     running: {
-      description: 'Listening and dialing; every active connection passes the tie-break and the limit.',
-      invoke: [
-        { id: 'listener', src: 'listenerBridge', input: ({ context }) => context.input.listener },
-        { id: 'dialer', src: 'dialerBridge', input: ({ context }) => context.input.dialer },
-      ],
+      description: 'Dialing and accepting; every active connection passes the limit and the tie-break.',
       on: {
-        'connection-manager.dial': { actions: 'forwardDial' },
+        'connection-manager.dial': { actions: 'requestDial' },
+        'connection-manager.open-stream': [{ guard: 'connected', actions: 'forwardOpen' }, { actions: 'requestDial' }],
         'connection-manager.disconnect': { actions: 'disconnectPeer' },
-        'listener.ready': { actions: 'publishListening' },
-        'listener.failed': { actions: 'publishListening' },
-        'connection.opened': { actions: 'admitConnection' },
-        'dial.replied': { actions: 'answerDial' },
-        'peer.misbehaved': { actions: 'publishMisbehaviour' },
-        'inbound.rejected': { actions: 'publishRejected' },
-        'child.crashed': { actions: 'publishCrash' },
+        'connection.opened': [
+          { guard: 'overLimit', actions: 'closeArriving' },
+          { guard: 'existingWins', actions: 'closeArriving' },
+          { actions: ['keepConnection', 'recordSighting'] },
+        ],
+        'dial.reply': [
+          { guard: 'dialFailed', actions: 'answerDial' },
+          { guard: 'alreadyKept', actions: 'answerDial' },
+          { guard: 'overLimit', actions: ['closeArriving', 'answerDial'] },
+          { guard: 'existingWins', actions: ['closeArriving', 'answerDial'] },
+          { actions: ['keepConnection', 'recordSighting', 'answerDial'] },
+        ],
+        'inbound.rejected': [{ guard: 'misbehaving', actions: ['publishRejected', 'reportViolation'] }, { actions: 'publishRejected' }],
+        'peer.misbehaved': { actions: 'reportViolation' },
         'connection-manager.stop': { target: 'stopping' },
       },
     },
     stopping: {
-      description: 'The listener and dialer are stopped; kept connections close gracefully (GoAway).',
+      description: 'Kept connections close gracefully (GoAway); connections that become active meanwhile are closed.',
       invoke: {
         src: 'closeConnections',
         input: ({ context }) => [...context.connections.values()],
         onDone: { target: 'stopped', actions: 'clearConnections' },
         onError: { target: 'stopped', actions: 'clearConnections' },
       },
-      on: { 'connection.opened': { actions: 'refuseConnection' } },
+      on: {
+        'connection.opened': { actions: 'closeArriving' },
+        'dial.reply': { actions: ['closeArriving', 'answerDialStopping'] },
+      },
     },
     stopped: { type: 'final' },
   },

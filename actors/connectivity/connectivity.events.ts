@@ -5,19 +5,24 @@
  */
 import type { PlainError } from '../../core/errors.js';
 import type { PublicKey } from '../../core/keys.js';
+import type { PeerConnection } from '../../channels/upgrade.js';
 
 /** The node's connectivity against `minConnectivity`. */
 export type ConnectivityStatus = 'initializing' | 'online' | 'degraded' | 'offline';
 
-/** Everything the connectivity actor receives. */
-export type ConnectivityEvent =
-  // facts of the connection manager, forwarded by the watcher
-  | { type: 'peer.connected'; publicKey: PublicKey }
+/** What other actors may send the connectivity actor. */
+export type ConnectivityInbox =
+  // facts of the connection manager
+  | { type: 'peer.connected'; publicKey: PublicKey; connection: PeerConnection }
   | { type: 'peer.disconnected'; publicKey: PublicKey }
   | { type: 'peer.violation'; publicKey: PublicKey; error: PlainError }
   // commands
   | { type: 'connectivity.allow'; publicKey: PublicKey }
-  | { type: 'connectivity.disallow'; publicKey: PublicKey };
+  | { type: 'connectivity.disallow'; publicKey: PublicKey }
+  | { type: 'connectivity.stop' };
+
+/** Everything the connectivity actor receives. */
+export type ConnectivityEvent = ConnectivityInbox;
 
 /** Facts the connectivity actor emits. */
 export type ConnectivityEmitted =

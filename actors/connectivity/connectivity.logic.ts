@@ -1,39 +1,23 @@
 /**
- * The connectivity actor's real implementation (the watcher of the connection manager's facts)
- * and `waitForConnectivity`.
+ * `waitForConnectivity`, for code that is not an actor: resolves once the connectivity actor
+ * reports the node online.
  */
-import { fromCallback, type Actor, type AnyActorRef } from 'xstate';
-import { startObserved } from '../start.js';
+import type { ActorRefFrom } from 'xstate';
 import { TimeoutError } from '../../core/errors.js';
-import { connectivityMachine, type ConnectivityInput } from './connectivity.machine.js';
+import { connectivityMachine } from './connectivity.machine.js';
 
-/** Forwards `peer.connected`, `peer.disconnected` and `peer.violation` of the connection manager. */
-export const watchConnectionManager = fromCallback<{ type: 'never' }, AnyActorRef>(({ input, sendBack }) => {
-  const subs = [
-    input.on('peer.connected', (e: { publicKey: Uint8Array }) => sendBack({ type: 'peer.connected', publicKey: e.publicKey })),
-    input.on('peer.disconnected', (e: { publicKey: Uint8Array }) => sendBack({ type: 'peer.disconnected', publicKey: e.publicKey })),
-    input.on('peer.violation', (e: { publicKey: Uint8Array; error: unknown }) => sendBack({ type: 'peer.violation', publicKey: e.publicKey, error: e.error })),
-  ];
-  return () => subs.forEach((s) => s.unsubscribe());
-});
-
-/** The connectivity machine with its real watcher. */
-export const connectivityLogic = connectivityMachine.provide({ actors: { watchConnectionManager } });
-/** A running connectivity actor. */
-export type ConnectivityActor = Actor<typeof connectivityLogic>;
-
-/** Starts the connectivity actor (`systemId: connectivity`), observed for errors. */
-export function startConnectivity(input: ConnectivityInput, onError?: (err: unknown) => void): ConnectivityActor {
-  return startObserved(connectivityLogic, { input, systemId: 'connectivity' }, 'connectivity', onError);
-}
+/** The connectivity machine (it has no effects to provide: it talks to its siblings by message). */
+export const connectivityLogic = connectivityMachine;
+/** A connectivity actor (the node's `connectivity` component). */
+export type ConnectivityRef = ActorRefFrom<typeof connectivityLogic>;
 
 /** The node did not come online in time. */
 export class ConnectivityTimeout extends TimeoutError {}
 
 /** Resolves when the node is online (at least `minConnectivity` connections); rejects after `timeoutMs`. */
-export function waitForConnectivity(actor: Pick<ConnectivityActor, 'getSnapshot' | 'subscribe'>, timeoutMs = 30_000): Promise<void> {
+export function waitForConnectivity(actor: Pick<ConnectivityRef, 'getSnapshot' | 'subscribe'>, timeoutMs = 30_000): Promise<void> {
   return new Promise((resolve, reject) => {
-    const online = () => actor.getSnapshot().matches({ status: 'online' });
+    const online = () => actor.getSnapshot().matches({ running: { status: 'online' } });
     if (online()) return resolve();
     const timer = setTimeout(() => {
       sub.unsubscribe();

@@ -1,6 +1,5 @@
 /**
- * The connectivity state chart (pure; the watcher of the connection manager's facts is in
- * `connectivity.logic.ts`). Two regions:
+ * The connectivity state chart (pure). Two regions while running:
  *
  * - status: initializing until the first connection (or `initializingTimeout`), then online
  *   (at least `minConnectivity` connections), degraded (fewer, not none) or offline (none);
@@ -8,14 +7,17 @@
  *   tick; above `reapThreshold` connections, the longest-idle ones past `reapMinIdleMs` (never an
  *   allow-listed peer) are disconnected, down to the threshold.
  *
- * A `peer.violation` bans the peer through the peer manager, for a duration by offence, and
- * disconnects it; allow-listed peers are never banned.
+ * The connection manager tells it of every connection kept and ended. A `peer.violation` bans
+ * the peer through the peer manager, for a duration by offence, and disconnects it;
+ * allow-listed peers are never banned. `connectivity.stop` ends it.
  */
-import { assign, enqueueActions, fromCallback, setup, type AnyActorRef } from 'xstate';
+import { assign, enqueueActions, setup } from 'xstate';
 import { toHex } from '../../core/bytes.js';
 import { PMap } from '../../core/pmap.js';
 import type { PlainError } from '../../core/errors.js';
 import type { PublicKey } from '../../core/keys.js';
+import type { PeerConnection } from '../../channels/upgrade.js';
+import { component } from '../system.js';
 import type { ConnectivityEmitted, ConnectivityEvent, ConnectivityStatus } from './connectivity.events.js';
 
 /** Defaults (tari_comms' values where it has one). */
@@ -36,14 +38,8 @@ export const DEFAULT_CONNECTIVITY_CONFIG = Object.freeze({
   shortBanMs: 30 * 60_000,
 });
 
-/** What the connectivity actor needs from its surroundings. */
+/** What the connectivity actor is started with. */
 export interface ConnectivityInput {
-  /** Bans a peer (the peer manager). */
-  peers: { ban(publicKey: PublicKey, durationMs: number, reason: string): Promise<unknown> };
-  /** Takes `connection-manager.disconnect` (the connection manager). */
-  connectionManager: AnyActorRef;
-  /** Open substreams of the connection to a peer (public key hex); 0 when there is none. */
-  streamsOpen: (publicKeyHex: string) => number;
   minConnectivity?: number;
   reapThreshold?: number;
   reapIntervalMs?: number;
@@ -52,12 +48,13 @@ export interface ConnectivityInput {
   longBanMs?: number;
   shortBanMs?: number;
   /** Peers never banned nor reaped. */
-  allowList?: PublicKey[];
+  allowList?: readonly PublicKey[];
 }
 
 /** A pooled connection as the reaper sees it. */
 export interface PoolEntry {
   publicKey: PublicKey;
+  connection: PeerConnection;
   /** Reaper ticks in a row with no open substream. */
   idleTicks: number;
 }
@@ -82,7 +79,7 @@ export function banDurationFor(error: PlainError, input: Pick<ConnectivityInput,
 }
 
 /** Which pooled peers the reaper disconnects (pure): the longest idle past the minimum, down to the threshold. */
-export function reapCandidates(pool: PMap<PoolEntry>, allowed: readonly string[], threshold: number, minIdleTicks: number): string[] {
+export function reapCandidates(pool: PMap<Pick<PoolEntry, 'idleTicks'>>, allowed: readonly string[], threshold: number, minIdleTicks: number): string[] {
   const excess = pool.size - threshold;
   if (excess <= 0) return [];
   return [...pool.entries()]
@@ -105,11 +102,6 @@ export const connectivityMachine = setup({
     input: {} as ConnectivityInput,
     emitted: {} as ConnectivityEmitted,
   },
-  actors: {
-    watchConnectionManager: fromCallback<{ type: 'never' }, AnyActorRef>(() => {
-      throw new Error('watchConnectionManager is provided by connectivity.logic.ts');
-    }),
-  },
   delays: {
     reapInterval: ({ context }) => cfg(context, 'reapIntervalMs'),
     initializingTimeout: ({ context }) => cfg(context, 'initializingTimeoutMs'),
@@ -117,11 +109,12 @@ export const connectivityMachine = setup({
   guards: {
     atLeastMinimum: ({ context }) => statusOf(context) === 'online',
     someConnected: ({ context }) => statusOf(context) === 'degraded',
+    allowListed: ({ context, event }) => event.type === 'peer.violation' && context.allowed.includes(toHex(event.publicKey)),
   },
   actions: {
     addToPool: assign(({ context, event }) => {
       if (event.type !== 'peer.connected') return {};
-      return { pool: context.pool.set(toHex(event.publicKey), { publicKey: event.publicKey, idleTicks: 0 }) };
+      return { pool: context.pool.set(toHex(event.publicKey), { publicKey: event.publicKey, connection: event.connection, idleTicks: 0 }) };
     }),
     removeFromPool: assign(({ context, event }) => {
       if (event.type !== 'peer.disconnected') return {};
@@ -133,27 +126,31 @@ export const connectivityMachine = setup({
       enqueue.assign({ published: status });
       enqueue.emit({ type: 'connectivity.status', status, connections: context.pool.size });
     }),
-    reapIdle: enqueueActions(({ context, enqueue }) => {
+    /** Idle ticks counted (a connection with no open substream is idle); the longest idle above the threshold are disconnected. */
+    reapIdle: enqueueActions(({ context, enqueue, system }) => {
       let pool = context.pool;
       for (const [key, e] of context.pool) {
-        const idleTicks = context.input.streamsOpen(key) === 0 ? e.idleTicks + 1 : 0;
+        const idleTicks = e.connection.muxer.streamCount === 0 ? e.idleTicks + 1 : 0;
         if (idleTicks !== e.idleTicks) pool = pool.set(key, { ...e, idleTicks });
       }
       enqueue.assign({ pool });
       const minIdleTicks = Math.ceil(cfg(context, 'reapMinIdleMs') / cfg(context, 'reapIntervalMs'));
       const reaped = reapCandidates(pool, context.allowed, cfg(context, 'reapThreshold'), minIdleTicks);
       if (reaped.length === 0) return;
-      for (const key of reaped) enqueue.sendTo(context.input.connectionManager, { type: 'connection-manager.disconnect', publicKey: pool.get(key)!.publicKey });
+      const cm = component(system, 'connectionManager');
+      if (cm) for (const key of reaped) enqueue.sendTo(cm, { type: 'connection-manager.disconnect', publicKey: pool.get(key)!.publicKey });
       enqueue.emit({ type: 'connectivity.reaped', publicKeys: reaped.map((k) => pool.get(k)!.publicKey) });
     }),
-    banOffender: enqueueActions(({ context, event, enqueue }) => {
+    /** The peer is banned (peer manager) for a duration by offence, and disconnected. */
+    banOffender: enqueueActions(({ context, event, enqueue, system }) => {
       if (event.type !== 'peer.violation') return;
-      if (context.allowed.includes(toHex(event.publicKey))) return;
       const durationMs = banDurationFor(event.error, context.input);
       const reason = `${event.error.name}: ${event.error.message}`;
       const { publicKey } = event;
-      enqueue(() => void context.input.peers.ban(publicKey, durationMs, reason).catch(() => undefined));
-      enqueue.sendTo(context.input.connectionManager, { type: 'connection-manager.disconnect', publicKey });
+      const peerManager = component(system, 'peerManager');
+      if (peerManager) enqueue.sendTo(peerManager, { type: 'peer.ban', requestId: `ban:${toHex(publicKey)}`, publicKey, durationMs, reason });
+      const cm = component(system, 'connectionManager');
+      if (cm) enqueue.sendTo(cm, { type: 'connection-manager.disconnect', publicKey });
       enqueue.emit({ type: 'peer.banned', publicKey, durationMs, reason });
     }),
     allow: assign(({ context, event }) => {
@@ -170,40 +167,46 @@ export const connectivityMachine = setup({
 }).createMachine({
   id: 'connectivity',
   context: ({ input }) => ({ input, pool: PMap.empty<PoolEntry>(), allowed: (input.allowList ?? []).map(toHex), published: undefined }),
-  invoke: { id: 'watcher', src: 'watchConnectionManager', input: ({ context }) => context.input.connectionManager },
-  type: 'parallel',
-  on: {
-    'peer.violation': { actions: 'banOffender' },
-    'connectivity.allow': { actions: 'allow' },
-    'connectivity.disallow': { actions: 'disallow' },
-  },
+  initial: 'running',
   states: {
-    status: {
-      initial: 'initializing',
+    running: {
+      type: 'parallel',
       on: {
-        'peer.connected': { target: '.evaluating', actions: 'addToPool' },
-        'peer.disconnected': { target: '.evaluating', actions: 'removeFromPool' },
+        'peer.violation': [{ guard: 'allowListed' }, { actions: 'banOffender' }],
+        'connectivity.allow': { actions: 'allow' },
+        'connectivity.disallow': { actions: 'disallow' },
+        'connectivity.stop': { target: 'stopped' },
       },
       states: {
-        initializing: {
-          description: 'No connection yet; ends at the first one or after the timeout.',
-          after: { initializingTimeout: { target: 'evaluating' } },
+        status: {
+          initial: 'initializing',
+          on: {
+            'peer.connected': { target: '.evaluating', actions: 'addToPool' },
+            'peer.disconnected': { target: '.evaluating', actions: 'removeFromPool' },
+          },
+          states: {
+            initializing: {
+              description: 'No connection yet; ends at the first one or after the timeout.',
+              after: { initializingTimeout: { target: 'evaluating' } },
+            },
+            evaluating: {
+              always: [{ guard: 'atLeastMinimum', target: 'online' }, { guard: 'someConnected', target: 'degraded' }, { target: 'offline' }],
+            },
+            online: { entry: 'publishStatus' },
+            degraded: { entry: 'publishStatus' },
+            offline: { entry: 'publishStatus' },
+          },
         },
-        evaluating: {
-          always: [{ guard: 'atLeastMinimum', target: 'online' }, { guard: 'someConnected', target: 'degraded' }, { target: 'offline' }],
+        reaper: {
+          initial: 'waiting',
+          states: {
+            waiting: {
+              after: { reapInterval: { target: 'waiting', reenter: true, actions: 'reapIdle' } },
+            },
+          },
         },
-        online: { entry: 'publishStatus' },
-        degraded: { entry: 'publishStatus' },
-        offline: { entry: 'publishStatus' },
       },
     },
-    reaper: {
-      initial: 'waiting',
-      states: {
-        waiting: {
-          after: { reapInterval: { target: 'waiting', reenter: true, actions: 'reapIdle' } },
-        },
-      },
-    },
+    stopped: { type: 'final' },
   },
 });

@@ -1,31 +1,26 @@
 /**
- * The dialer's state chart (pure; the dial itself is `dialPeer` in `dialer.logic.ts`).
+ * The dialer's state chart (pure; each dial is an actor of its own, `actors/dial`).
  *
- * One state: each `dial.request` either joins the dial already running for that peer or spawns
- * `outbound:<public key hex>`; its result answers every request that waited on it. `dial.cancel`
- * stops the child (its AbortSignal fires) and answers the waiters with an abort.
+ * running: a `dial.request` joins the dial already running for that peer, or starts a dial
+ * actor `dial:<NodeId hex>`; the dial's report answers every request that waited on it, and the
+ * finished dial is let go. `dial.cancel` stops a dial (its transport dial aborts) and answers
+ * its waiters with an abort. `dialer.stop` cancels every dial the same way and ends.
  */
-import { assign, enqueueActions, fromCallback, setup, type AnyActorRef, type EventObject } from 'xstate';
+import { assign, enqueueActions, setup } from 'xstate';
 import { toHex } from '../../core/bytes.js';
 import type { PlainError } from '../../core/errors.js';
-import type { PublicKey } from '../../core/keys.js';
+import { nodeIdOf } from '../../core/keys.js';
+import { PMap } from '../../core/pmap.js';
 import type { UpgradeConfig } from '../../channels/upgrade.js';
 import type { Transport } from '../../transports/transport.js';
+import { dialMachine } from '../dial/dial.machine.js';
+import type { Mailbox } from '../mailbox.js';
 import type { DialerEmitted, DialerEvent, DialReply } from './dialer.events.js';
 
-/** What the dialer needs from the peer manager (a `PeerManagerClient` is one). */
-export interface DialPeerBook {
-  find(key: { publicKey: PublicKey }): Promise<{ addresses: Array<{ address: string }> } | undefined>;
-  dialAttempted(publicKey: PublicKey, address: string): Promise<unknown>;
-  dialSucceeded(publicKey: PublicKey, address: string, dialMs: number): Promise<unknown>;
-  dialFailed(publicKey: PublicKey, address: string, reason: string): Promise<unknown>;
-}
-
-/** What the dialer is started with. */
+/** What the dialer is started with (every dial gets these settings). */
 export interface DialerInput {
-  transports: Transport[];
+  transports: readonly Transport[];
   upgrade: UpgradeConfig;
-  peers: DialPeerBook;
   /** Per address attempt, transport connect and upgrade together (ms, default 30 000). */
   attemptTimeoutMs?: number;
   /** Rounds over the address list (default 3). */
@@ -34,31 +29,22 @@ export interface DialerInput {
   backoffMs?: number;
 }
 
-/** Input of one dial child. */
-export interface DialInput extends DialerInput {
-  publicKey: PublicKey;
-  addresses: string[] | undefined;
-  key: string;
-  parent: AnyActorRef;
-}
-
 interface Waiter {
   requestId: string;
-  replyTo: AnyActorRef | undefined;
+  replyTo: Mailbox<DialReply> | undefined;
 }
 
 /** The dialer's context. */
 export interface DialerContext {
   input: DialerInput;
-  /** Public key hex -> the requests waiting on that dial. */
-  pending: Record<string, Waiter[]>;
+  /** Public key hex -> the requests waiting on that peer's dial (persistent: O(log n) updates). */
+  pending: PMap<readonly Waiter[]>;
 }
 
-const dialPeerNotProvided = fromCallback<EventObject, DialInput>(() => {
-  throw new Error('dialPeer is provided by dialer.logic.ts');
-});
+const aborted: PlainError = { name: 'DialAborted', message: 'the dial was cancelled', kind: 'aborted' };
 
-type Req = Extract<DialerEvent, { type: 'dial.request' }>;
+/** The id of the dial actor of a peer. */
+export const dialId = (publicKey: Uint8Array) => `dial:${toHex(nodeIdOf(publicKey))}`;
 
 /** The dialer state chart (see the module comment). */
 export const dialerMachine = setup({
@@ -68,61 +54,83 @@ export const dialerMachine = setup({
     input: {} as DialerInput,
     emitted: {} as DialerEmitted,
   },
-  actors: { dialPeer: dialPeerNotProvided },
+  actors: { dial: dialMachine },
   guards: {
-    dialRunning: ({ context, event }) => toHex((event as Req).publicKey) in context.pending,
+    dialRunning: ({ context, event }) => event.type === 'dial.request' && context.pending.has(toHex(event.publicKey)),
   },
   actions: {
     joinDial: assign(({ context, event }) => {
-      const e = event as Req;
-      const key = toHex(e.publicKey);
-      return { pending: { ...context.pending, [key]: [...context.pending[key]!, { requestId: e.requestId, replyTo: e.replyTo }] } };
+      if (event.type !== 'dial.request') return {};
+      const key = toHex(event.publicKey);
+      return { pending: context.pending.set(key, [...context.pending.get(key)!, { requestId: event.requestId, replyTo: event.replyTo }]) };
     }),
     startDial: enqueueActions(({ context, event, enqueue, self }) => {
-      const e = event as Req;
-      const key = toHex(e.publicKey);
-      enqueue.assign({ pending: { ...context.pending, [key]: [{ requestId: e.requestId, replyTo: e.replyTo }] } });
-      enqueue.spawnChild('dialPeer', {
-        id: `outbound:${key}`,
-        input: { ...context.input, publicKey: e.publicKey, addresses: e.addresses, key, parent: self },
+      if (event.type !== 'dial.request') return;
+      const key = toHex(event.publicKey);
+      enqueue.assign({ pending: context.pending.set(key, [{ requestId: event.requestId, replyTo: event.replyTo }]) });
+      enqueue.spawnChild('dial', {
+        id: dialId(event.publicKey),
+        input: { ...context.input, publicKey: event.publicKey, key, addresses: event.addresses, owner: self },
       });
     }),
+    /** A dial's outcome answers every waiter; the finished dial is let go. */
     settleDial: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'dial.succeeded' && event.type !== 'dial.failed' && event.type !== 'dial.cancel') return;
       const key = event.type === 'dial.cancel' ? toHex(event.publicKey) : event.key;
-      const waiters = context.pending[key];
+      const waiters = context.pending.get(key);
       if (!waiters) return;
-      // The dial's child is let go whatever the outcome (a finished child stays in `children` until stopped).
-      enqueue.stopChild(`outbound:${key}`);
-      const error: PlainError | undefined =
-        event.type === 'dial.failed' ? event.error : event.type === 'dial.cancel' ? { name: 'DialAborted', message: 'the dial was cancelled', kind: 'aborted' } : undefined;
-      if (event.type === 'dial.succeeded') enqueue.emit({ type: 'peer.dialed', publicKey: event.connection.peer.publicKey, connection: event.connection });
-      if (event.type === 'dial.failed') enqueue.emit({ type: 'peer.dial-failed', publicKey: event.publicKey, error: event.error });
+      const publicKey = event.type === 'dial.succeeded' ? event.connection.peer.publicKey : event.publicKey;
+      // A finished child stays among the children until stopped; a cancelled one aborts its attempt.
+      enqueue.stopChild(dialId(publicKey));
+      if (event.type === 'dial.succeeded') enqueue.emit({ type: 'peer.dialed', publicKey, connection: event.connection });
+      if (event.type === 'dial.failed') enqueue.emit({ type: 'peer.dial-failed', publicKey, error: event.error });
       for (const w of waiters) {
         const reply: DialReply =
           event.type === 'dial.succeeded'
             ? { type: 'dial.reply', requestId: w.requestId, ok: true, connection: event.connection }
-            : { type: 'dial.reply', requestId: w.requestId, ok: false, error: error! };
+            : { type: 'dial.reply', requestId: w.requestId, ok: false, error: event.type === 'dial.failed' ? event.error : aborted };
         if (w.replyTo) enqueue.sendTo(w.replyTo, reply);
         else enqueue.emit(reply);
       }
-      const { [key]: _settled, ...rest } = context.pending;
-      enqueue.assign({ pending: rest });
+      enqueue.assign({ pending: context.pending.delete(key) });
+    }),
+    /** Every dial is stopped and its waiters answered with an abort. */
+    cancelAll: enqueueActions(({ context, enqueue }) => {
+      for (const [key, waiters] of context.pending) {
+        enqueue.stopChild(dialId(Buffer.from(key, 'hex')));
+        for (const w of waiters) {
+          const reply: DialReply = { type: 'dial.reply', requestId: w.requestId, ok: false, error: aborted };
+          if (w.replyTo) enqueue.sendTo(w.replyTo, reply);
+          else enqueue.emit(reply);
+        }
+      }
+      enqueue.assign({ pending: PMap.empty() });
+    }),
+    refuseRequest: enqueueActions(({ event, enqueue }) => {
+      if (event.type !== 'dial.request') return;
+      const reply: DialReply = { type: 'dial.reply', requestId: event.requestId, ok: false, error: { name: 'DialerStopped', message: 'the dialer has stopped', kind: 'aborted' } };
+      if (event.replyTo) enqueue.sendTo(event.replyTo, reply);
+      else enqueue.emit(reply);
     }),
   },
 }).createMachine({
   id: 'dialer',
-  context: ({ input }) => ({ input, pending: {} }),
-  initial: 'ready',
+  context: ({ input }) => ({ input, pending: PMap.empty() }),
+  initial: 'running',
   states: {
-    ready: {
-      description: 'Dials run as children, one per peer; results answer every waiting request.',
+    running: {
+      description: 'Dials run as actors of their own, one per peer; a result answers every request that waited on it.',
       on: {
         'dial.request': [{ guard: 'dialRunning', actions: 'joinDial' }, { actions: 'startDial' }],
         'dial.succeeded': { actions: 'settleDial' },
         'dial.failed': { actions: 'settleDial' },
         'dial.cancel': { actions: 'settleDial' },
+        'dialer.stop': { target: 'stopped', actions: 'cancelAll' },
       },
+    },
+    stopped: {
+      description: 'Every dial was cancelled; requests are refused.',
+      type: 'final',
     },
   },
 });

@@ -1,15 +1,15 @@
 /**
  * The listener's real implementations: opening listeners, the bounded accept-and-upgrade loop,
- * closing; and `startListener` for code that is not an actor.
+ * closing.
  */
 import { setMaxListeners } from 'node:events';
-import { fromCallback, fromPromise, type Actor } from 'xstate';
-import { startObserved } from '../start.js';
+import { fromPromise, type ActorRefFrom } from 'xstate';
 import { AbortedError, toPlainError } from '../../core/errors.js';
 import { PeerConnection, upgradeInbound } from '../../channels/upgrade.js';
 import { IdentityInvalid } from '../../protocols/identity/index.js';
 import type { TransportConnection, TransportListener } from '../../transports/transport.js';
-import type { AcceptLoopEvent } from './listener.events.js';
+import { callbackActor } from '../mailbox.js';
+import type { AcceptLoopEvent, AcceptReport } from './listener.events.js';
 import { listenerMachine, type AcceptLoopInput, type ListenerInput } from './listener.machine.js';
 
 
@@ -45,8 +45,7 @@ export const closeListeners = fromPromise<void, TransportListener[]>(async ({ in
  * beyond that is closed at once (reported `busy`), so silent or slow sockets cost a bounded
  * number of slots, each freed by the time-to-first-byte and handshake timeouts.
  */
-export const acceptLoop = fromCallback<AcceptLoopEvent, AcceptLoopInput>(({ input }) => {
-  const { parent } = input;
+export const acceptLoop = callbackActor<AcceptLoopEvent, AcceptLoopInput, AcceptReport>(({ input, sendBack }) => {
   const config = input.input;
   const max = config.maxConcurrentUpgrades ?? 32;
   const stop = new AbortController();
@@ -54,8 +53,8 @@ export const acceptLoop = fromCallback<AcceptLoopEvent, AcceptLoopInput>(({ inpu
   // `max` at once is expected, not a leak, so Node is told not to warn below that.
   setMaxListeners(max + 1, stop.signal);
   let active = 0;
-  const send = (event: Parameters<typeof parent.send>[0]) => {
-    if (!stop.signal.aborted) parent.send(event);
+  const send = (event: AcceptReport) => {
+    if (!stop.signal.aborted) sendBack(event);
   };
   const handle = async (c: TransportConnection) => {
     const remote = c.remoteAddress === undefined ? undefined : String(c.remoteAddress);
@@ -74,7 +73,7 @@ export const acceptLoop = fromCallback<AcceptLoopEvent, AcceptLoopInput>(({ inpu
         else result.raw.destroy();
         return;
       }
-      if (config.isBanned && (await config.isBanned(result.peer.publicKey))) {
+      if (config.isBanned?.(result.peer.publicKey)) {
         result.muxer.abort();
         send({ type: 'inbound.rejected', reason: 'banned', remoteAddress: remote });
         return;
@@ -109,10 +108,5 @@ export const acceptLoop = fromCallback<AcceptLoopEvent, AcceptLoopInput>(({ inpu
 /** The machine with its real implementations. */
 export const listenerLogic = listenerMachine.provide({ actors: { openListeners, acceptLoop, closeListeners } });
 
-/** A running listener actor. */
-export type ListenerActor = Actor<typeof listenerLogic>;
-
-/** Starts a listener actor, observed for errors. */
-export function startListener(input: ListenerInput, onError?: (err: unknown) => void): ListenerActor {
-  return startObserved(listenerLogic, { input }, 'listener', onError);
-}
+/** A listener actor (the node's `listener` component). */
+export type ListenerRef = ActorRefFrom<typeof listenerLogic>;

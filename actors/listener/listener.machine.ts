@@ -1,19 +1,23 @@
 /**
  * The listener's state chart (pure; implementations in `listener.logic.ts`).
  *
- * opening -> listening -> stopping -> stopped, or failed when no address could be opened.
- * While listening, the accept loop upgrades inbound sockets (at most `maxConcurrentUpgrades` at
- * a time; more are dropped) and reports each outcome, which is published as a fact.
+ * opening -> listening -> stopping -> stopped, or failed when no address could be opened. While
+ * listening, the accept loop upgrades inbound sockets (at most `maxConcurrentUpgrades` at a
+ * time; more are dropped) and reports each outcome: a peer connection goes to the connection
+ * manager, a rejection is reported to it too (a peer that proved its key and then broke the
+ * protocol is a misbehaving peer). The owner hears when listening starts or fails.
  */
 import type { Multiaddr } from '@multiformats/multiaddr';
-import { assign, emit, fromCallback, fromPromise, setup, type AnyActorRef } from 'xstate';
+import { assign, enqueueActions, fromPromise, setup } from 'xstate';
 import { toPlainError } from '../../core/errors.js';
 import type { UpgradeConfig } from '../../channels/upgrade.js';
 import type { LivenessService } from '../../channels/liveness.js';
 import type { PublicKey } from '../../core/keys.js';
 import type { Transport, TransportListener } from '../../transports/transport.js';
-import type { AcceptLoopEvent, ListenerEmitted, ListenerEvent } from './listener.events.js';
+import { callbackActor, type Mailbox } from '../mailbox.js';
 import { notProvided as provided } from '../not-provided.js';
+import { component } from '../system.js';
+import type { AcceptLoopEvent, AcceptReport, ListenerEmitted, ListenerEvent, ListenerReport } from './listener.events.js';
 
 /** What a listener is started with. */
 export interface ListenerInput {
@@ -22,14 +26,17 @@ export interface ListenerInput {
   upgrade: UpgradeConfig;
   /** Upgrades in progress at most (default 32); sockets beyond are closed at once. */
   maxConcurrentUpgrades?: number;
-  /** Whether a peer is banned (checked after the handshake, before the connection is handed on). */
-  isBanned?: (publicKey: PublicKey) => Promise<boolean>;
+  /** Whether a peer is banned now (checked after the handshake, before the connection is handed on). */
+  isBanned?: (publicKey: PublicKey) => boolean;
   /** Serves wire byte 0xa7; without it liveness connections are closed. */
   liveness?: LivenessService;
+  /** Told when listening starts or fails (the node's root). */
+  owner?: Mailbox<ListenerReport>;
 }
 
 /** A listener's context. */
-export interface ListenerContext extends ListenerInput {
+export interface ListenerContext {
+  input: ListenerInput;
   listeners: TransportListener[];
   addresses: Multiaddr[];
 }
@@ -38,7 +45,6 @@ export interface ListenerContext extends ListenerInput {
 export interface AcceptLoopInput {
   listeners: TransportListener[];
   input: ListenerInput;
-  parent: AnyActorRef;
 }
 
 const notProvided = (name: string) => provided(name, 'listener.logic.ts');
@@ -53,47 +59,61 @@ export const listenerMachine = setup({
   },
   actors: {
     openListeners: fromPromise<TransportListener[], ListenerInput>(notProvided('openListeners')),
-    acceptLoop: fromCallback<AcceptLoopEvent, AcceptLoopInput>(notProvided('acceptLoop')),
+    acceptLoop: callbackActor<AcceptLoopEvent, AcceptLoopInput, AcceptReport>(notProvided('acceptLoop')),
     closeListeners: fromPromise<void, TransportListener[]>(notProvided('closeListeners')),
   },
   actions: {
-    assignListeners: assign(({ event }) => {
-      const listeners = (event as unknown as { output: TransportListener[] }).output;
-      return { listeners, addresses: listeners.map((l) => l.address) };
+    keepListeners: assign((_, params: { listeners: TransportListener[] }) => ({ listeners: params.listeners, addresses: params.listeners.map((l) => l.address) })),
+    reportListening: enqueueActions(({ context, enqueue }) => {
+      const report: ListenerReport = { type: 'listener.listening', addresses: context.addresses };
+      if (context.input.owner) enqueue.sendTo(context.input.owner, report);
+      enqueue.emit(report);
     }),
-    publishListening: emit(({ context }) => ({ type: 'listener.listening' as const, addresses: context.addresses })),
-    publishFailed: emit(({ event }) => ({ type: 'listener.failed' as const, error: toPlainError((event as { error?: unknown }).error) })),
-    publishInbound: emit(({ event }) => ({ type: 'connection.inbound' as const, connection: (event as Extract<ListenerEvent, { type: 'inbound.upgraded' }>).connection })),
-    publishRejected: emit(({ event }) => {
-      const e = event as Extract<ListenerEvent, { type: 'inbound.rejected' }>;
-      return { type: 'connection.rejected' as const, reason: e.reason, remoteAddress: e.remoteAddress, ...(e.error ? { error: e.error } : {}), ...(e.publicKey ? { publicKey: e.publicKey } : {}) };
+    reportFailed: enqueueActions(({ context, enqueue }, params: { error: unknown }) => {
+      const report: ListenerReport = { type: 'listener.failed', error: toPlainError(params.error) };
+      if (context.input.owner) enqueue.sendTo(context.input.owner, report);
+      enqueue.emit(report);
+    }),
+    /** A peer connection goes to the connection manager. */
+    handOver: enqueueActions(({ event, enqueue, system }) => {
+      if (event.type !== 'inbound.upgraded') return;
+      const cm = component(system, 'connectionManager');
+      if (cm) enqueue.sendTo(cm, { type: 'connection.opened', connection: event.connection });
+      enqueue.emit({ type: 'connection.inbound', connection: event.connection });
+    }),
+    reportRejected: enqueueActions(({ event, enqueue, system }) => {
+      if (event.type !== 'inbound.rejected') return;
+      const { type: _, ...rejection } = event;
+      const cm = component(system, 'connectionManager');
+      if (cm) enqueue.sendTo(cm, { type: 'inbound.rejected', ...rejection });
+      enqueue.emit({ type: 'connection.rejected', ...rejection });
     }),
   },
 }).createMachine({
   id: 'listener',
-  context: ({ input }) => ({ ...input, listeners: [], addresses: [] }),
+  context: ({ input }) => ({ input, listeners: [], addresses: [] }),
   initial: 'opening',
   states: {
     opening: {
       description: 'Opening a listener on every endpoint; a failure closes those already open.',
       invoke: {
         src: 'openListeners',
-        input: ({ context }) => context,
-        onDone: { target: 'listening', actions: ['assignListeners', 'publishListening'] },
-        onError: { target: 'failed', actions: 'publishFailed' },
+        input: ({ context }) => context.input,
+        onDone: { target: 'listening', actions: [{ type: 'keepListeners', params: ({ event }) => ({ listeners: event.output }) }, 'reportListening'] },
+        onError: { target: 'failed', actions: { type: 'reportFailed', params: ({ event }) => ({ error: event.error }) } },
       },
       on: { 'listener.stop': { target: 'stopped' } },
     },
     listening: {
-      description: 'Accepting: each socket is upgraded (bounded), and its outcome published.',
+      description: 'Accepting: each socket is upgraded (bounded), and its outcome handed on.',
       invoke: {
         id: 'acceptLoop',
         src: 'acceptLoop',
-        input: ({ context, self }) => ({ listeners: context.listeners, input: context, parent: self }),
+        input: ({ context }) => ({ listeners: context.listeners, input: context.input }),
       },
       on: {
-        'inbound.upgraded': { actions: 'publishInbound' },
-        'inbound.rejected': { actions: 'publishRejected' },
+        'inbound.upgraded': { actions: 'handOver' },
+        'inbound.rejected': { actions: 'reportRejected' },
         'listener.stop': { target: 'stopping' },
       },
     },
@@ -110,4 +130,3 @@ export const listenerMachine = setup({
     failed: { type: 'final' },
   },
 });
-

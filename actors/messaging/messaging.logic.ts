@@ -1,34 +1,36 @@
 /**
- * Messaging's real side: the actor with its hosted outboxes, `sendMessage` for code that is not
- * an actor (with the outbound middleware), and the inbound protocol handler (frames decoded,
- * the inbound middleware, a bounded inbox whose fullness stops reading the substream, so the
- * yamux window pushes back on the sender).
+ * Messaging's real side: the actor with its hosted outboxes; the sending side for code that is
+ * not an actor (bounds, the outbound middleware, the per-peer queues: the data path stays out
+ * of the mailboxes); and the inbound protocol handler (frames decoded, the inbound middleware,
+ * a bounded inbox whose fullness stops reading the substream, so the yamux window pushes back
+ * on the sender).
  */
-import type { Actor } from 'xstate';
-import { startObserved } from '../start.js';
+import type { ActorRefFrom } from 'xstate';
 import { toHex } from '../../core/bytes.js';
-import { InternalError, TcommsError, toPlainError } from '../../core/errors.js';
+import { InternalError, toPlainError } from '../../core/errors.js';
 import type { PublicKey } from '../../core/keys.js';
 import type { ProtocolHandler } from '../../channels/protocol-registry.js';
 import { MessageFrameDecoder, MessageTooLarge } from '../../protocols/messaging/index.js';
 import { actorHost } from '../host.js';
+import type { Mailbox } from '../mailbox.js';
 import { outboxLogic } from '../outbox/outbox.logic.js';
 import { OutboxQueue, type SendOutcome } from '../outbox/outbox-queue.js';
-import { DEFAULT_MESSAGING_CONFIG, messagingMachine, type MessagingInput } from './messaging.machine.js';
+import type { MessagingInbox, OutboxCrashed } from './messaging.events.js';
+import { DEFAULT_MESSAGING_CONFIG, messagingMachine } from './messaging.machine.js';
 
 /**
  * Runs the outboxes (`actors/host.ts`). A crashed outbox is reported as `outbox.crashed`; when
- * the host stops with messaging, each outbox is ended (`outbox.stop`).
+ * the host stops with messaging, each outbox still running is ended (`outbox.stop`).
  */
 export const outboxHost = actorHost(outboxLogic, {
   onHostStop: { type: 'outbox.stop' },
-  crashed: (id, err, hosted) => ({ type: 'outbox.crashed', id, hosted, error: { name: 'OutboxCrashed', message: String(err), kind: 'internal' } }),
+  crashed: (key, err, hosted): OutboxCrashed => ({ type: 'outbox.crashed', key, hosted, error: { name: 'OutboxCrashed', message: String(err), kind: 'internal' } }),
 });
 
 /** The messaging machine with its real outboxes. */
 export const messagingLogic = messagingMachine.provide({ actors: { outboxHost } });
-/** A running messaging actor. */
-export type MessagingActor = Actor<typeof messagingLogic>;
+/** A messaging actor (the node's `messaging` component). */
+export type MessagingRef = ActorRefFrom<typeof messagingLogic>;
 
 /** A message on its way out, as the outbound middleware sees it. */
 export interface OutboundMessage {
@@ -56,31 +58,33 @@ export async function runPipeline<M>(message: M, middleware: ReadonlyArray<(m: M
 }
 
 /** Construction options of {@link Messaging}. */
-export interface MessagingInit extends MessagingInput {
+export interface MessagingInit {
   maxMessageBytes?: number;
   maxQueued?: number;
   maxQueuedBytes?: number;
   maxQueuedPerPeer?: number;
   outbound?: readonly OutboundMiddleware[];
+  /** Where a crashed outbox is reported (default: stderr). */
   onError?: (err: unknown) => void;
 }
 
 /**
  * The sending side: bounds checked at once (body size, messages and bytes in total, messages
- * per peer), the message queued for its peer, and the peer's outbox woken when its queue stops
- * being empty. Every accepted message settles exactly once: written, or failed with a reason.
+ * per peer), the message queued for its peer, and the messaging actor woken when a peer's queue
+ * stops being empty. Every accepted message settles exactly once: written, or failed with a
+ * reason. It sends to the messaging actor once {@link attach}ed to it.
  */
 export class Messaging {
-  readonly actor: MessagingActor;
   readonly #queues = new Map<string, OutboxQueue>();
   readonly #init: MessagingInit;
   /** The bounds, resolved once against the defaults. */
   readonly #limits: { maxMessageBytes: number; maxQueued: number; maxQueuedBytes: number; maxQueuedPerPeer: number };
+  #actor: Mailbox<MessagingInbox> | undefined;
   #queued = 0;
   #queuedBytes = 0;
   #stopped = false;
 
-  constructor(init: MessagingInit) {
+  constructor(init: MessagingInit = {}) {
     this.#init = init;
     this.#limits = {
       maxMessageBytes: init.maxMessageBytes ?? DEFAULT_MESSAGING_CONFIG.maxMessageBytes,
@@ -88,15 +92,18 @@ export class Messaging {
       maxQueuedBytes: init.maxQueuedBytes ?? DEFAULT_MESSAGING_CONFIG.maxQueuedBytes,
       maxQueuedPerPeer: init.maxQueuedPerPeer ?? DEFAULT_MESSAGING_CONFIG.maxQueuedPerPeer,
     };
-    const input = { openStream: init.openStream, ...(init.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: init.idleTimeoutMs }) };
-    this.actor = startObserved(messagingLogic, { input, systemId: 'messaging' }, 'messaging', init.onError);
+  }
+
+  /** Binds this sending side to the messaging actor: wake-ups go to it, and its reports come back. */
+  attach(actor: MessagingRef): void {
+    this.#actor = actor;
     // A dropped outbox's queue is empty: forget it (a new one is made on the next send).
-    this.actor.on('messaging.outbox-dropped', (e) => {
+    actor.on('messaging.outbox-dropped', (e) => {
       if (this.#queues.get(e.key)?.length === 0) this.#queues.delete(e.key);
     });
     // A crashed outbox (a bug) can no longer write its queue: those messages fail, and the next
     // send to that peer starts a new outbox with a new queue.
-    this.actor.on('messaging.outbox-crashed', (e) => {
+    actor.on('messaging.outbox-crashed', (e) => {
       // An outbox that crashed after it was ended had an empty queue; the peer's queue now
       // belongs to a newer outbox.
       const queue = e.queueLost ? this.#queues.get(e.key) : undefined;
@@ -105,7 +112,7 @@ export class Messaging {
         queue.onPush(undefined);
         queue.fail(e.error);
       }
-      (init.onError ?? ((err) => console.error('messaging:', err)))(new InternalError(`the outbox of peer ${e.key.slice(0, 16)}... crashed: ${e.error.message}`));
+      (this.#init.onError ?? ((err) => console.error('messaging:', err)))(new InternalError(`the outbox of peer ${e.key.slice(0, 16)}... crashed: ${e.error.message}`));
     });
   }
 
@@ -132,7 +139,8 @@ export class Messaging {
   #enqueue(to: PublicKey, body: Uint8Array): Promise<SendOutcome> {
     const limits = this.#limits;
     const max = limits.maxMessageBytes;
-    if (this.#stopped) return Promise.resolve({ ok: false, error: { name: 'MessagingStopped', message: 'the node is stopping', kind: 'aborted' } });
+    const actor = this.#actor;
+    if (this.#stopped || !actor) return Promise.resolve({ ok: false, error: { name: 'MessagingStopped', message: this.#stopped ? 'the node is stopping' : 'messaging is not running', kind: 'aborted' } });
     if (body.length > max) return Promise.resolve({ ok: false, error: { name: 'MessageTooLarge', message: `a message of ${body.length} bytes is above the maximum of ${max}`, kind: 'config' } });
     if (this.#queued >= limits.maxQueued || this.#queuedBytes + body.length > limits.maxQueuedBytes) {
       return Promise.resolve({ ok: false, error: { name: 'QueueFull', message: `the messaging queue is full (${this.#queued} messages, ${this.#queuedBytes} bytes)`, kind: 'transport' } });
@@ -154,14 +162,13 @@ export class Messaging {
       this.#queued++;
       this.#queuedBytes += body.length;
       // The outbox is told only when no writer is taking from the queue (the data path stays out of the mailbox).
-      if (wasEmpty && !queue.hasWriter) this.actor.send({ type: 'messaging.wake', publicKey: to, queue });
+      if (wasEmpty && !queue.hasWriter) actor.send({ type: 'messaging.wake', publicKey: to, queue });
     });
   }
 
-  /** Stops every outbox; messages still queued fail with `MessagingStopped`. */
+  /** Refuses new messages; those still queued fail with `MessagingStopped` (the actor ends the outboxes). */
   stop(): void {
     this.#stopped = true;
-    this.actor.stop();
     for (const q of this.#queues.values()) q.fail({ name: 'MessagingStopped', message: 'the node stopped before the message was written', kind: 'aborted' });
   }
 }
@@ -215,20 +222,17 @@ export class Inbox {
   }
 }
 
-/** What the inbound handler reports besides messages. */
-export interface InboundReports {
-  /** An oversized frame: the substream was reset; the peer broke the protocol. */
-  violation(from: PublicKey, error: TcommsError): void;
-  /** The substream ended mid-frame: that partial message is lost (not a violation). */
-  truncated(from: PublicKey, lostBytes: number): void;
-}
-
-/** The `/tari/messaging/0.1.0` handler: frames in, messages through the middleware into `deliver`. */
+/**
+ * The `/tari/messaging/0.1.0` handler: frames in, messages through the middleware into
+ * `deliver`. What else it sees goes to the messaging actor (`reports()`, undefined while the
+ * node is not running): an oversized frame (a violation: the substream is reset) and a
+ * substream that ended mid-frame (that partial message is lost, no violation).
+ */
 export function messagingHandler(options: {
   maxMessageBytes: number;
   middleware: readonly InboundMiddleware[];
   deliver: (message: InboundMessage) => Promise<void>;
-  reports: InboundReports;
+  reports: () => Mailbox<MessagingInbox> | undefined;
 }): ProtocolHandler {
   return (stream, { peer }) => {
     const decoder = new MessageFrameDecoder(options.maxMessageBytes);
@@ -240,7 +244,7 @@ export function messagingHandler(options: {
         bodies = decoder.push(chunk);
       } catch (err) {
         stream.destroy(); // RST
-        if (err instanceof MessageTooLarge) options.reports.violation(peer.publicKey, err);
+        if (err instanceof MessageTooLarge) options.reports()?.send({ type: 'messaging.violation', publicKey: peer.publicKey, error: err.toPlain() });
         return;
       }
       if (bodies.length === 0) return;
@@ -256,7 +260,7 @@ export function messagingHandler(options: {
     });
     stream.on('end', () => {
       const lost = decoder.end();
-      if (lost !== undefined) options.reports.truncated(peer.publicKey, lost);
+      if (lost !== undefined) options.reports()?.send({ type: 'messaging.truncated', publicKey: peer.publicKey, lostBytes: lost });
       stream.end(); // the acceptor never writes: close our side too
     });
   };

@@ -1,28 +1,13 @@
 /**
- * An outbox's real implementations: the opener (a dial and a negotiated messaging substream) and
- * the writer (messages taken from the queue in order and written with backpressure; each is
- * settled when its write completed).
+ * An outbox's real writer: messages taken from the queue in order and written with
+ * backpressure; each is settled when its write completed.
  */
-import { fromCallback } from 'xstate';
 import { toPlainError } from '../../core/errors.js';
 import { messageHeader } from '../../protocols/messaging/index.js';
+import { callbackActor } from '../mailbox.js';
+import type { WriterReport } from './outbox.events.js';
 import type { QueuedMessage } from './outbox-queue.js';
-import { outboxMachine, type OpenerInput, type WriterInput } from './outbox.machine.js';
-
-/** Opens the messaging substream; a stream opened after the outbox moved on is closed. */
-export const openMessagingStream = fromCallback<{ type: 'never' }, OpenerInput>(({ input, sendBack }) => {
-  const controller = new AbortController();
-  input.openStream(input.publicKey, controller.signal).then(
-    (stream) => {
-      if (controller.signal.aborted) stream.destroy();
-      else sendBack({ type: 'outbox.opened', stream });
-    },
-    (err: unknown) => {
-      if (!controller.signal.aborted) sendBack({ type: 'outbox.open-failed', error: toPlainError(err) });
-    },
-  );
-  return () => controller.abort();
-});
+import { outboxMachine, type WriterInput } from './outbox.machine.js';
 
 /**
  * Writes queued messages in order: the 4-byte header and the body (not copied), waiting for the
@@ -30,7 +15,7 @@ export const openMessagingStream = fromCallback<{ type: 'never' }, OpenerInput>(
  * substream is lost, the messages taken but not yet written go back to the front of the queue.
  * Data from the peer on this substream is a protocol error (PROTOCOL.md section 6): reset.
  */
-export const writeMessages = fromCallback<{ type: 'never' }, WriterInput>(({ input, sendBack }) => {
+export const writeMessages = callbackActor<{ type: 'writer.never' }, WriterInput, WriterReport>(({ input, sendBack }) => {
   const { stream, queue } = input;
   let stopped = false;
   let lost = false;
@@ -110,4 +95,4 @@ export const writeMessages = fromCallback<{ type: 'never' }, WriterInput>(({ inp
 });
 
 /** The outbox machine with its real implementations. */
-export const outboxLogic = outboxMachine.provide({ actors: { openMessagingStream, writeMessages } });
+export const outboxLogic = outboxMachine.provide({ actors: { writeMessages } });

@@ -5,16 +5,16 @@
  */
 import { fromCallback, fromPromise, type Actor, type EventObject } from 'xstate';
 import { TcommsError, toPlainError, RequestFailed } from '../../core/errors.js';
+import { callbackActor } from '../mailbox.js';
 import { negotiateInbound } from '../../channels/negotiate.js';
 import type { PeerConnection } from '../../channels/upgrade.js';
 import type { YamuxStream } from '../../channels/yamux/stream.js';
-import { requestReply } from '../request.js';
-import { startObserved } from '../start.js';
-import type { SubstreamReply } from './peer-connection.events.js';
-import { peerConnectionMachine, type OpenSubstreamInput, type PeerConnectionInput, type WatchInput } from './peer-connection.machine.js';
+import { ask } from '../request.js';
+import type { WatchReport } from './peer-connection.events.js';
+import { peerConnectionMachine, type OpenSubstreamInput, type WatchInput } from './peer-connection.machine.js';
 
 /** Negotiates inbound substreams against the registry and reports pongs and the end of the connection. */
-export const watchConnection = fromCallback<{ type: 'never' }, WatchInput>(({ input, sendBack }) => {
+export const watchConnection = callbackActor<{ type: 'watch.never' }, WatchInput, WatchReport>(({ input, sendBack }) => {
   const { connection, protocols } = input;
   let stopped = false;
   const onStream = (stream: YamuxStream) => {
@@ -27,7 +27,7 @@ export const watchConnection = fromCallback<{ type: 'never' }, WatchInput>(({ in
       () => undefined, // negotiateInbound already closed or reset the stream
     );
   };
-  const onPong = (_opaque: number, ms: number) => sendBack({ type: 'keepalive.pong', ms });
+  const onPong = (_opaque: number, ms: number) => sendBack({ type: 'keepalive.answered', ms });
   const onClose = (err: TcommsError | undefined) => sendBack({ type: 'connection.ended', error: err?.toPlain() });
   connection.on('stream', onStream);
   connection.muxer.on('pong', onPong);
@@ -66,20 +66,15 @@ export const closeConnection = fromCallback<EventObject, PeerConnection>(({ inpu
 
 /** The machine with its real implementations. */
 export const peerConnectionLogic = peerConnectionMachine.provide({ actors: { watchConnection, openSubstream, closeConnection } });
-/** A running peer-connection actor. */
+/** A peer-connection actor (one per kept connection, `peerConnection:<NodeId hex>`). */
 export type PeerConnectionActor = Actor<typeof peerConnectionLogic>;
-
-/** Starts a peer-connection actor for `input.connection`, observed for errors. */
-export function startPeerConnection(input: PeerConnectionInput, onError?: (err: unknown) => void): PeerConnectionActor {
-  return startObserved(peerConnectionLogic, { input }, 'peer connection', onError);
-}
 
 /** Opening a substream through a peer-connection actor failed. */
 export class SubstreamOpenFailed extends RequestFailed {}
 
-/** Opens a substream for one of `protocols` through a peer-connection actor. */
-export async function openSubstreamVia(actor: Pick<PeerConnectionActor, 'send' | 'on'>, protocols: string[], timeoutMs = 15_000): Promise<{ stream: YamuxStream; protocol: string }> {
-  const reply = await requestReply<SubstreamReply>(actor as never, 'peer-connection.substream', { type: 'peer-connection.open-substream', protocols }, timeoutMs);
+/** Opens a substream for one of `protocols` through a peer-connection actor (for code that is not an actor). */
+export async function openSubstreamVia(actor: PeerConnectionActor, protocols: readonly string[], timeoutMs = 15_000): Promise<{ stream: YamuxStream; protocol: string }> {
+  const reply = await ask(actor).reply('peer-connection.substream', (requestId) => ({ type: 'peer-connection.open-substream', requestId, protocols }), timeoutMs);
   if (reply.ok) return { stream: reply.stream, protocol: reply.protocol };
   throw new SubstreamOpenFailed(reply.error);
 }

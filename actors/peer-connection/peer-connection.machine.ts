@@ -9,13 +9,15 @@
  * misses in a row abort the connection (no GoAway: the peer is presumed gone, PROTOCOL.md
  * section 3). `closed` is reached only when the connection really ended.
  */
-import { assign, enqueueActions, fromCallback, fromPromise, setup, type AnyActorRef, type EventObject } from 'xstate';
+import { assign, enqueueActions, fromCallback, fromPromise, setup, type EventObject } from 'xstate';
 import { KeepaliveTimeout } from '../../protocols/yamux/errors.js';
 import type { PlainError } from '../../core/errors.js';
 import type { PeerConnection } from '../../channels/upgrade.js';
 import type { ProtocolRegistry } from '../../channels/protocol-registry.js';
-import type { PeerConnectionEmitted, PeerConnectionEvent, SubstreamReply } from './peer-connection.events.js';
+import type { YamuxStream } from '../../channels/yamux/stream.js';
+import { callbackActor, type Mailbox } from '../mailbox.js';
 import { notProvided as provided } from '../not-provided.js';
+import type { OpeningReport, PeerConnectionClosed, PeerConnectionEmitted, PeerConnectionEvent, SubstreamReply, WatchReport } from './peer-connection.events.js';
 
 /** Defaults of a peer connection; each is the PROTOCOL.md value. */
 export const DEFAULT_PEER_CONNECTION_CONFIG = Object.freeze({
@@ -34,8 +36,10 @@ export interface PeerConnectionInput {
   keepaliveIntervalMs?: number;
   keepaliveMaxMissed?: number;
   negotiationTimeoutMs?: number;
-  /** Also told `peer-connection.closed` (the connection manager). */
-  parent?: AnyActorRef;
+  /** Told `peer-connection.closed` (the connection manager). */
+  owner?: Mailbox<PeerConnectionClosed>;
+  /** This actor's key in its host (echoed in `peer-connection.closed`). */
+  hostKey?: string;
 }
 
 /** A peer-connection actor's context. */
@@ -60,10 +64,11 @@ export interface WatchInput {
 export interface OpenSubstreamInput {
   connection: PeerConnection;
   requestId: string;
-  protocols: string[];
+  protocols: readonly string[];
   negotiationTimeoutMs: number;
-  replyTo: AnyActorRef | undefined;
-  parent: AnyActorRef;
+  replyTo: Mailbox<SubstreamReply> | undefined;
+  /** The peer-connection actor, told the outcome. */
+  parent: Mailbox<OpeningReport>;
 }
 
 const notProvided = (name: string) => provided(name, 'peer-connection.logic.ts');
@@ -81,7 +86,7 @@ export const peerConnectionMachine = setup({
     emitted: {} as PeerConnectionEmitted,
   },
   actors: {
-    watchConnection: fromCallback<{ type: 'never' }, WatchInput>(notProvided('watchConnection')),
+    watchConnection: callbackActor<{ type: 'watch.never' }, WatchInput, WatchReport>(notProvided('watchConnection')),
     openSubstream: fromPromise<void, OpenSubstreamInput>(notProvided('openSubstream')),
     closeConnection: fromCallback<EventObject, PeerConnection>(notProvided('closeConnection')),
   },
@@ -109,59 +114,46 @@ export const peerConnectionMachine = setup({
     }),
     answerOpening: enqueueActions(({ context, event, enqueue }) => {
       let reply: SubstreamReply;
-      let replyTo: AnyActorRef | undefined;
-      if (event.type === 'substream.opened') {
-        reply = { type: 'peer-connection.substream', requestId: event.requestId, ok: true, stream: event.stream, protocol: event.protocol };
-        replyTo = event.replyTo;
-      } else if (event.type === 'substream.open-failed') {
-        reply = { type: 'peer-connection.substream', requestId: event.requestId, ok: false, error: event.error };
-        replyTo = event.replyTo;
-      } else if (event.type === 'peer-connection.open-substream') {
-        reply = { type: 'peer-connection.substream', requestId: event.requestId, ok: false, error: context.error ?? closedError };
-        replyTo = event.replyTo;
-      } else return;
-      if (replyTo) enqueue.sendTo(replyTo, reply);
+      if (event.type === 'substream.opened') reply = { type: 'peer-connection.substream', requestId: event.requestId, ok: true, stream: event.stream, protocol: event.protocol };
+      else if (event.type === 'substream.open-failed') reply = { type: 'peer-connection.substream', requestId: event.requestId, ok: false, error: event.error };
+      else if (event.type === 'peer-connection.open-substream') reply = { type: 'peer-connection.substream', requestId: event.requestId, ok: false, error: context.error ?? closedError };
+      else return;
+      if (event.replyTo) enqueue.sendTo(event.replyTo, reply);
       else enqueue.emit(reply);
     }),
-    dispatchSubstream: enqueueActions(({ context, event, enqueue }) => {
+    /** The negotiated substream goes to its protocol's handler (an unregistered one is refused); published as `substream.inbound`. */
+    serveSubstream: ({ context, event }) => {
       if (event.type !== 'substream.negotiated') return;
-      const handler = context.input.protocols.get(event.protocol);
-      const { stream, protocol } = event;
-      enqueue(() => {
-        // Unregistered since negotiation: refuse the stream.
-        if (!handler) return void stream.destroy();
-        const peer = context.connection.peer;
-        try {
-          void Promise.resolve(handler(stream, { protocol, peer })).catch((err: unknown) => stream.destroy(err instanceof Error ? err : undefined));
-        } catch (err) {
-          stream.destroy(err instanceof Error ? err : undefined);
-        }
-      });
-      enqueue.emit({ type: 'substream.inbound', publicKey: context.connection.peer.publicKey, protocol });
+      serve(context, event.stream, event.protocol);
+    },
+    publishSubstream: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type === 'substream.negotiated') enqueue.emit({ type: 'substream.inbound', publicKey: context.connection.peer.publicKey, protocol: event.protocol });
     }),
-    keepaliveTick: enqueueActions(({ context, enqueue }) => {
-      enqueue.assign({ missed: context.pingOutstanding ? context.missed + 1 : 0, pingOutstanding: true });
-      enqueue(() => {
-        if (!context.connection.muxer.closed) context.connection.muxer.sendPing();
-      });
-    }),
+    countPing: assign(({ context }) => ({ missed: context.pingOutstanding ? context.missed + 1 : 0, pingOutstanding: true })),
+    sendPing: ({ context }) => {
+      if (!context.connection.muxer.closed) context.connection.muxer.sendPing();
+    },
     keepaliveAnswered: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'keepalive.pong') return;
+      if (event.type !== 'keepalive.answered') return;
       enqueue.assign({ pingOutstanding: false, missed: 0 });
       enqueue.emit({ type: 'peer-connection.rtt', publicKey: context.connection.peer.publicKey, ms: event.ms });
     }),
-    abortUnanswered: enqueueActions(({ context, enqueue }) => {
-      const err = new KeepaliveTimeout(context.missed + 1);
-      enqueue.assign({ error: err.toPlain() });
-      enqueue(() => context.connection.muxer.abort(err));
-    }),
+    recordKeepaliveTimeout: assign(({ context }) => ({ error: new KeepaliveTimeout(context.missed + 1).toPlain() })),
+    /** Three missed pings: the peer is presumed gone (no GoAway, section 3). */
+    abortConnection: ({ context }) => context.connection.muxer.abort(new KeepaliveTimeout(context.missed + 1)),
     recordEnd: assign({
       error: ({ context, event }) => (event.type === 'connection.ended' ? (context.error ?? event.error) : context.error),
     }),
-    publishClosed: enqueueActions(({ context, enqueue, self }) => {
-      const fact = { type: 'peer-connection.closed' as const, publicKey: context.connection.peer.publicKey, connection: context.connection, error: context.error, actorId: self.id };
+    publishClosed: enqueueActions(({ context, enqueue }) => {
+      const fact: PeerConnectionClosed = {
+        type: 'peer-connection.closed',
+        publicKey: context.connection.peer.publicKey,
+        connection: context.connection,
+        error: context.error,
+        hostKey: context.input.hostKey ?? '',
+      };
       enqueue.emit(fact);
-      if (context.input.parent) enqueue.sendTo(context.input.parent, fact);
+      if (context.input.owner) enqueue.sendTo(context.input.owner, fact);
     }),
   },
 }).createMachine({
@@ -184,8 +176,8 @@ export const peerConnectionMachine = setup({
       initial: 'choosing',
       on: {
         'peer-connection.open-substream': { actions: 'startOpening' },
-        'substream.negotiated': { actions: 'dispatchSubstream' },
-        'keepalive.pong': { actions: 'keepaliveAnswered' },
+        'substream.negotiated': { actions: ['serveSubstream', 'publishSubstream'] },
+        'keepalive.answered': { actions: 'keepaliveAnswered' },
         'peer-connection.disconnect': { target: 'closing' },
       },
       states: {
@@ -196,8 +188,8 @@ export const peerConnectionMachine = setup({
           description: 'A Ping each interval; a ping still unanswered at the next tick is missed.',
           after: {
             keepaliveInterval: [
-              { guard: 'keepaliveExhausted', target: '#peerConnection.closing', actions: 'abortUnanswered' },
-              { target: 'pinging', reenter: true, actions: 'keepaliveTick' },
+              { guard: 'keepaliveExhausted', target: '#peerConnection.closing', actions: ['recordKeepaliveTimeout', 'abortConnection'] },
+              { target: 'pinging', reenter: true, actions: ['countPing', 'sendPing'] },
             ],
           },
         },
@@ -209,7 +201,7 @@ export const peerConnectionMachine = setup({
       invoke: { src: 'closeConnection', input: ({ context }) => context.connection },
       on: {
         'peer-connection.open-substream': { actions: 'answerOpening' },
-        'substream.negotiated': { actions: 'dispatchSubstream' },
+        'substream.negotiated': { actions: ['serveSubstream', 'publishSubstream'] },
       },
     },
     closed: {
@@ -218,3 +210,16 @@ export const peerConnectionMachine = setup({
     },
   },
 });
+
+/** Hands `stream` to the handler of `protocol`; a missing handler or a throw resets the stream only. */
+function serve(context: PeerConnectionContext, stream: YamuxStream, protocol: string): void {
+  const handler = context.input.protocols.get(protocol);
+  // Unregistered since negotiation: refuse the stream.
+  if (!handler) return void stream.destroy();
+  const peer = context.connection.peer;
+  try {
+    void Promise.resolve(handler(stream, { protocol, peer })).catch((err: unknown) => stream.destroy(err instanceof Error ? err : undefined));
+  } catch (err) {
+    stream.destroy(err instanceof Error ? err : undefined);
+  }
+}

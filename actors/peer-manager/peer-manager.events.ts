@@ -2,20 +2,25 @@
  * The peer manager's mailbox: commands (imperative, with a `requestId`), the facts it emits
  * (past tense), and the replies. Mailboxes carry control events only; peers are small records.
  */
-import type { AnyActorRef } from 'xstate';
 import type { NodeId, PublicKey } from '../../core/keys.js';
 import type { PlainError } from '../../core/errors.js';
 import type { Peer, PeerSighting } from '../../storage/peer.js';
 import type { PeerFilter } from '../../storage/peer-store.js';
+import type { Mailbox } from '../mailbox.js';
 
 /** A filter without its clock: the manager judges bans at its own `now`. */
 export type QueryFilter = Omit<PeerFilter, 'now'>;
+
+/** The answer to a command. */
+export type PeerManagerReply =
+  | { type: 'peer-manager.reply'; requestId: string; ok: true; result: Peer | Peer[] | undefined }
+  | { type: 'peer-manager.reply'; requestId: string; ok: false; error: PlainError };
 
 /** What every peer-manager command carries. */
 export interface PeerManagerRequest {
   requestId: string;
   /** Where the reply goes; without it the reply is emitted as `peer-manager.reply`. */
-  replyTo?: AnyActorRef;
+  replyTo?: Mailbox<PeerManagerReply>;
 }
 
 /** The peer manager's commands. */
@@ -31,6 +36,9 @@ export type PeerManagerCommand =
   | (PeerManagerRequest & { type: 'peer.dial-succeeded'; publicKey: PublicKey; address: string; dialMs: number; latencyMs?: number })
   | (PeerManagerRequest & { type: 'peer.dial-failed'; publicKey: PublicKey; address: string; reason: string });
 
+/** What other actors may send the peer manager (its public mailbox). */
+export type PeerManagerInbox = PeerManagerCommand | { type: 'peer-manager.stop' };
+
 /** Facts the manager publishes (`actor.on(type, ...)`). */
 export type PeerManagerFact =
   | { type: 'peer.added'; peer: Peer }
@@ -40,24 +48,40 @@ export type PeerManagerFact =
   | { type: 'peer.offline'; peer: Peer }
   | { type: 'peer.online'; peer: Peer };
 
-/** The answer to a command. */
-export type PeerManagerReply =
-  | { type: 'peer-manager.reply'; requestId: string; ok: true; result: Peer | Peer[] | undefined }
-  | { type: 'peer-manager.reply'; requestId: string; ok: false; error: PlainError };
+/** Work the manager gives itself: a ban whose time has come. */
+export type InternalWork = { type: 'ban.expired'; requestId: string; publicKey: PublicKey };
 
 /** What the store worker sends back. */
 export type WorkerResult =
   | { type: 'store.done'; request: PeerManagerCommand | InternalWork; result: Peer | Peer[] | undefined; facts: PeerManagerFact[] }
-  | { type: 'store.failed'; request: PeerManagerCommand | InternalWork; error: PlainError };
-
-/** Work the manager gives itself: a ban whose time has come. */
-export type InternalWork = { type: 'ban.expired'; requestId: string; publicKey: PublicKey };
+  | { type: 'store.failed'; request: PeerManagerCommand | InternalWork; error: PlainError }
+  | { type: 'store.closed' };
 
 /** Everything the peer manager receives. */
-export type PeerManagerEvent = PeerManagerCommand | WorkerResult | InternalWork | { type: 'peer-manager.stop' } | { type: 'store.closed' };
+export type PeerManagerEvent = PeerManagerInbox | WorkerResult | InternalWork;
 
 /** Facts and replies the peer manager emits. */
 export type PeerManagerEmitted = PeerManagerFact | PeerManagerReply;
 
 /** Events the store worker accepts. */
 export type WorkerEvent = { type: 'work'; request: PeerManagerCommand | InternalWork } | { type: 'close' };
+
+/** The command in `event`, if it is one the store worker serves. */
+export function storeWork(event: PeerManagerEvent): PeerManagerCommand | InternalWork | undefined {
+  switch (event.type) {
+    case 'peer.add':
+    case 'peer.find':
+    case 'peer.closest':
+    case 'peer.random':
+    case 'peer.ban':
+    case 'peer.unban':
+    case 'peer.delete':
+    case 'peer.dial-attempted':
+    case 'peer.dial-succeeded':
+    case 'peer.dial-failed':
+    case 'ban.expired':
+      return event;
+    default:
+      return undefined;
+  }
+}

@@ -3,21 +3,14 @@
  * commands one at a time against the PeerStore, with a bounded queue) and a promise-based client
  * for code that is not an actor.
  */
-import { fromCallback, type Actor } from 'xstate';
-import { startObserved } from '../start.js';
+import type { ActorRefFrom } from 'xstate';
+import { callbackActor } from '../mailbox.js';
 import { TcommsError, TimeoutError, toPlainError, RequestFailed } from '../../core/errors.js';
 import { nodeIdOf, type NodeId, type PublicKey } from '../../core/keys.js';
 import { banPeer, isBanned, isOffline, mergePeer, newPeer, recordDial, unbanPeer, type Peer, type PeerSighting } from '../../storage/peer.js';
-import { requestReply } from '../request.js';
-import type {
-  InternalWork,
-  PeerManagerCommand,
-  PeerManagerFact,
-  PeerManagerReply,
-  QueryFilter,
-  WorkerEvent,
-} from './peer-manager.events.js';
-import { peerManagerMachine, type PeerManagerInput, type StoreWorkerInput } from './peer-manager.machine.js';
+import { ask } from '../request.js';
+import type { InternalWork, PeerManagerCommand, PeerManagerFact, QueryFilter, WorkerEvent, WorkerResult } from './peer-manager.events.js';
+import { peerManagerMachine, type StoreWorkerInput } from './peer-manager.machine.js';
 
 /** The manager's queue is full: the command was not run. */
 export class PeerManagerBusy extends TcommsError {
@@ -101,13 +94,13 @@ async function serve(input: StoreWorkerInput, work: Work): Promise<{ result: Pee
 }
 
 /** The store worker: a FIFO of commands, at most `maxQueue` waiting, served one at a time. */
-export const peerStoreWorker = fromCallback<WorkerEvent, StoreWorkerInput>(({ input, receive }) => {
+export const peerStoreWorker = callbackActor<WorkerEvent, StoreWorkerInput, WorkerResult>(({ input, receive, sendBack }) => {
   const queue: Work[] = [];
   let serving = false;
   let closing = false;
   let stopped = false;
-  const send = (event: Parameters<typeof input.parent.send>[0]) => {
-    if (!stopped) input.parent.send(event);
+  const send = (event: WorkerResult) => {
+    if (!stopped) sendBack(event);
   };
   const pump = async () => {
     if (serving) return;
@@ -156,64 +149,55 @@ export const peerStoreWorker = fromCallback<WorkerEvent, StoreWorkerInput>(({ in
 /** The machine with its real worker. */
 export const peerManagerLogic = peerManagerMachine.provide({ actors: { peerStoreWorker } });
 
-/** A running peer-manager actor. */
-export type PeerManagerActor = Actor<typeof peerManagerLogic>;
-
-/** The clock XState schedules with (`SimulatedClock` in tests). */
-export interface PeerManagerClock {
-  setTimeout(fn: (...args: unknown[]) => void, timeout: number): unknown;
-  clearTimeout(id: unknown): void;
-}
-
-/** A command without its requestId (distributes over the union). */
-type CommandBody<C = PeerManagerCommand> = C extends PeerManagerCommand ? Omit<C, 'requestId'> : never;
+/** A peer-manager actor (the node's `peerManager` component). */
+export type PeerManagerRef = ActorRefFrom<typeof peerManagerLogic>;
 
 /** Promise-based access to a peer-manager actor, for code that is not an actor itself. */
 export class PeerManagerClient {
   constructor(
-    readonly actor: PeerManagerActor,
+    readonly actor: PeerManagerRef,
     readonly timeoutMs = 10_000,
   ) {}
 
-  async #request(command: CommandBody): Promise<Peer | Peer[] | undefined> {
+  async #request(make: (requestId: string) => PeerManagerCommand): Promise<Peer | Peer[] | undefined> {
     if (this.actor.getSnapshot().status !== 'active') throw new PeerManagerStopped('the peer manager is stopped');
-    const reply = await requestReply<PeerManagerReply>(this.actor, 'peer-manager.reply', command as CommandBody & Record<string, unknown>, this.timeoutMs);
+    const reply = await ask(this.actor).reply('peer-manager.reply', make, this.timeoutMs);
     if (reply.ok) return reply.result;
     throw new PeerManagerRequestFailed(reply.error);
   }
 
   add(sighting: PeerSighting): Promise<Peer> {
-    return this.#request({ type: 'peer.add', sighting }) as Promise<Peer>;
+    return this.#request((requestId) => ({ type: 'peer.add', requestId, sighting })) as Promise<Peer>;
   }
   find(key: { publicKey: PublicKey } | { nodeId: NodeId }): Promise<Peer | undefined> {
-    return this.#request({ type: 'peer.find', ...key }) as Promise<Peer | undefined>;
+    return this.#request((requestId) => ({ type: 'peer.find', requestId, ...key })) as Promise<Peer | undefined>;
   }
   closest(target: NodeId, n: number, filter?: QueryFilter): Promise<Peer[]> {
-    return this.#request({ type: 'peer.closest', target, n, ...(filter ? { filter } : {}) }) as Promise<Peer[]>;
+    return this.#request((requestId) => ({ type: 'peer.closest', requestId, target, n, ...(filter ? { filter } : {}) })) as Promise<Peer[]>;
   }
   random(n: number, filter?: QueryFilter): Promise<Peer[]> {
-    return this.#request({ type: 'peer.random', n, ...(filter ? { filter } : {}) }) as Promise<Peer[]>;
+    return this.#request((requestId) => ({ type: 'peer.random', requestId, n, ...(filter ? { filter } : {}) })) as Promise<Peer[]>;
   }
   ban(publicKey: PublicKey, durationMs: number, reason: string): Promise<Peer> {
-    return this.#request({ type: 'peer.ban', publicKey, durationMs, reason }) as Promise<Peer>;
+    return this.#request((requestId) => ({ type: 'peer.ban', requestId, publicKey, durationMs, reason })) as Promise<Peer>;
   }
   unban(publicKey: PublicKey): Promise<Peer | undefined> {
-    return this.#request({ type: 'peer.unban', publicKey }) as Promise<Peer | undefined>;
+    return this.#request((requestId) => ({ type: 'peer.unban', requestId, publicKey })) as Promise<Peer | undefined>;
   }
   delete(publicKey: PublicKey): Promise<Peer | undefined> {
-    return this.#request({ type: 'peer.delete', publicKey }) as Promise<Peer | undefined>;
+    return this.#request((requestId) => ({ type: 'peer.delete', requestId, publicKey })) as Promise<Peer | undefined>;
   }
   dialAttempted(publicKey: PublicKey, address: string): Promise<Peer | undefined> {
-    return this.#request({ type: 'peer.dial-attempted', publicKey, address }) as Promise<Peer | undefined>;
+    return this.#request((requestId) => ({ type: 'peer.dial-attempted', requestId, publicKey, address })) as Promise<Peer | undefined>;
   }
   dialSucceeded(publicKey: PublicKey, address: string, dialMs: number, latencyMs?: number): Promise<Peer | undefined> {
-    return this.#request({ type: 'peer.dial-succeeded', publicKey, address, dialMs, ...(latencyMs === undefined ? {} : { latencyMs }) }) as Promise<Peer | undefined>;
+    return this.#request((requestId) => ({ type: 'peer.dial-succeeded', requestId, publicKey, address, dialMs, ...(latencyMs === undefined ? {} : { latencyMs }) })) as Promise<Peer | undefined>;
   }
   dialFailed(publicKey: PublicKey, address: string, reason: string): Promise<Peer | undefined> {
-    return this.#request({ type: 'peer.dial-failed', publicKey, address, reason }) as Promise<Peer | undefined>;
+    return this.#request((requestId) => ({ type: 'peer.dial-failed', requestId, publicKey, address, reason })) as Promise<Peer | undefined>;
   }
 
-  /** Serves what is queued, closes the store, and resolves when the actor is done. */
+  /** Serves what is queued, closes the store, and resolves when the actor is done (or rejects after the client's timeout). */
   stop(): Promise<void> {
     return new Promise((resolve, reject) => {
       if (this.actor.getSnapshot().status !== 'active') return resolve();
@@ -231,13 +215,4 @@ export class PeerManagerClient {
       this.actor.send({ type: 'peer-manager.stop' });
     });
   }
-}
-
-/** Starts a peer manager (the actor, observed for errors) and a client for it. */
-export function startPeerManager(
-  input: PeerManagerInput,
-  options: { clock?: PeerManagerClock; onError?: (err: unknown) => void; timeoutMs?: number } = {},
-): PeerManagerClient {
-  const actor = startObserved(peerManagerLogic, { input, ...(options.clock ? { clock: options.clock } : {}) }, 'peer manager', options.onError);
-  return new PeerManagerClient(actor, options.timeoutMs);
 }

@@ -3,24 +3,37 @@
  * worker's real implementation comes from `peer-manager.logic.ts` through `.provide()`).
  *
  * running: commands go to the store worker (one at a time, bounded queue); its results become
- * replies and published facts; a ban schedules its own expiry. The allow-list is checked here:
- * an allow-listed peer is never banned.
+ * replies and published facts; a ban schedules its own expiry and is indexed in the ban list
+ * the listener checks. The allow-list is checked here: an allow-listed peer is never banned.
+ * stopping: the worker serves what is queued, refuses new work and closes the store.
  */
-import { enqueueActions, fromCallback, sendTo, setup, type AnyActorRef } from 'xstate';
+import { enqueueActions, setup } from 'xstate';
 import { toHex } from '../../core/bytes.js';
 import type { PublicKey } from '../../core/keys.js';
+import { BanList } from '../../storage/ban-list.js';
 import type { PeerStore } from '../../storage/peer-store.js';
-import type { PeerManagerCommand, PeerManagerEmitted, PeerManagerEvent, WorkerEvent } from './peer-manager.events.js';
+import { callbackActor, type Mailbox } from '../mailbox.js';
+import { notProvided } from '../not-provided.js';
+import { storeWork, type PeerManagerEmitted, type PeerManagerEvent, type PeerManagerReply, type WorkerEvent, type WorkerResult } from './peer-manager.events.js';
 
 /** What the peer manager is started with. */
 export interface PeerManagerInput {
   store: PeerStore;
   /** Public keys (hex) that are never banned. */
   allowList?: readonly string[];
-  /** The clock the manager judges times by (ms). Tests pass a SimulatedClock's `now`. */
+  /** The clock the manager judges times by (ms). The node passes its actor clock's `now`. */
   now?: () => number;
   /** Commands waiting for the store at most (default 1024); more are refused at once. */
   maxQueue?: number;
+  /** The index of bans in force, kept in step with the facts (default: a new, empty one). */
+  bans?: BanList;
+}
+
+/** Input of the store worker. */
+export interface StoreWorkerInput {
+  store: PeerStore;
+  now: () => number;
+  maxQueue: number;
 }
 
 /** The peer manager's context. */
@@ -29,22 +42,19 @@ export interface PeerManagerContext {
   allowList: ReadonlySet<string>;
   now: () => number;
   maxQueue: number;
+  bans: BanList;
+  /** The store worker (a child for the manager's whole life). */
+  worker: Mailbox<WorkerEvent>;
 }
-
-/** Input of the store worker. */
-export interface StoreWorkerInput {
-  store: PeerStore;
-  now: () => number;
-  maxQueue: number;
-  parent: AnyActorRef;
-}
-
-/** Replaced by the real worker in `peer-manager.logic.ts`. */
-const storeWorkerNotProvided = fromCallback<WorkerEvent, StoreWorkerInput>(() => {
-  throw new Error('peerStoreWorker is provided by peer-manager.logic.ts');
-});
 
 const allowListed = (context: PeerManagerContext, publicKey: PublicKey) => context.allowList.has(toHex(publicKey));
+
+const refused = (requestId: string): PeerManagerReply => ({
+  type: 'peer-manager.reply',
+  requestId,
+  ok: false,
+  error: { name: 'PeerAllowListed', message: 'an allow-listed peer is never banned', kind: 'peer' },
+});
 
 /** The peer-manager state chart (see the module comment). */
 export const peerManagerMachine = setup({
@@ -54,23 +64,21 @@ export const peerManagerMachine = setup({
     input: {} as PeerManagerInput,
     emitted: {} as PeerManagerEmitted,
   },
-  actors: { peerStoreWorker: storeWorkerNotProvided },
+  actors: { peerStoreWorker: callbackActor<WorkerEvent, StoreWorkerInput, WorkerResult>(notProvided('peerStoreWorker', 'peer-manager.logic.ts')) },
   guards: {
     isAllowListedBan: ({ context, event }) => event.type === 'peer.ban' && allowListed(context, event.publicKey),
   },
   actions: {
-    forwardToWorker: sendTo('worker', ({ event }) => ({ type: 'work', request: event as PeerManagerCommand }) as WorkerEvent),
+    forwardToWorker: enqueueActions(({ context, event, enqueue }) => {
+      const request = storeWork(event);
+      if (request) enqueue.sendTo(context.worker, { type: 'work', request });
+    }),
     refuseAllowListedBan: enqueueActions(({ event, enqueue }) => {
       if (event.type !== 'peer.ban') return;
-      const reply = {
-        type: 'peer-manager.reply' as const,
-        requestId: event.requestId,
-        ok: false as const,
-        error: { name: 'PeerAllowListed', message: 'an allow-listed peer is never banned', kind: 'peer' as const },
-      };
-      if (event.replyTo) enqueue.sendTo(event.replyTo, reply);
-      else enqueue.emit(reply);
+      if (event.replyTo) enqueue.sendTo(event.replyTo, refused(event.requestId));
+      else enqueue.emit(refused(event.requestId));
     }),
+    /** Facts are published (a ban schedules its expiry) and the request answered. */
     publishResult: enqueueActions(({ event, enqueue, context }) => {
       if (event.type !== 'store.done' && event.type !== 'store.failed') return;
       const request = event.request;
@@ -87,30 +95,39 @@ export const peerManagerMachine = setup({
         }
       }
       if (request.type === 'ban.expired') return;
-      const reply =
+      const reply: PeerManagerReply =
         event.type === 'store.done'
-          ? { type: 'peer-manager.reply' as const, requestId: request.requestId, ok: true as const, result: event.result }
-          : { type: 'peer-manager.reply' as const, requestId: request.requestId, ok: false as const, error: event.error };
+          ? { type: 'peer-manager.reply', requestId: request.requestId, ok: true, result: event.result }
+          : { type: 'peer-manager.reply', requestId: request.requestId, ok: false, error: event.error };
       if (request.replyTo) enqueue.sendTo(request.replyTo, reply);
       else enqueue.emit(reply);
     }),
-    closeWorker: sendTo('worker', { type: 'close' } as WorkerEvent),
+    /** Bans and lifted bans go into the index the listener checks on every connection. */
+    indexBans: ({ context, event }) => {
+      if (event.type !== 'store.done') return;
+      for (const fact of event.facts) {
+        if (fact.type === 'peer.banned') context.bans.ban(fact.peer.publicKey, fact.until);
+        else if (fact.type === 'peer.unbanned') context.bans.unban(fact.peer.publicKey);
+      }
+    },
+    closeWorker: enqueueActions(({ context, enqueue }) => enqueue.sendTo(context.worker, { type: 'close' })),
   },
 }).createMachine({
   id: 'peerManager',
-  context: ({ input }) => ({
-    store: input.store,
-    allowList: new Set(input.allowList ?? []),
-    now: input.now ?? Date.now,
-    maxQueue: input.maxQueue ?? 1024,
-  }),
-  initial: 'running',
-  // The worker lives as long as the manager is running or stopping.
-  invoke: {
-    id: 'worker',
-    src: 'peerStoreWorker',
-    input: ({ context, self }) => ({ store: context.store, now: context.now, maxQueue: context.maxQueue, parent: self }),
+  context: ({ input, spawn }) => {
+    const now = input.now ?? Date.now;
+    const maxQueue = input.maxQueue ?? 1024;
+    return {
+      store: input.store,
+      allowList: new Set(input.allowList ?? []),
+      now,
+      maxQueue,
+      bans: input.bans ?? new BanList(),
+      // The worker lives as long as the manager is running or stopping.
+      worker: spawn('peerStoreWorker', { id: 'worker', input: { store: input.store, now, maxQueue } }),
+    };
   },
+  initial: 'running',
   // While the worker lives (running and stopping), commands go to it and its results are
   // published; once stopping, it refuses new commands with PeerManagerStopped.
   on: {
@@ -125,7 +142,7 @@ export const peerManagerMachine = setup({
     'peer.dial-succeeded': { actions: 'forwardToWorker' },
     'peer.dial-failed': { actions: 'forwardToWorker' },
     'ban.expired': { actions: 'forwardToWorker' },
-    'store.done': { actions: 'publishResult' },
+    'store.done': { actions: ['indexBans', 'publishResult'] },
     'store.failed': { actions: 'publishResult' },
   },
   states: {
@@ -146,4 +163,3 @@ export const peerManagerMachine = setup({
     },
   },
 });
-

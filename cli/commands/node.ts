@@ -53,10 +53,11 @@ export async function nodeCommand(argv: string[], hooks: { inspect?: (event: Ins
     .withLiveness({ allow: ['127.0.0.1/32', '::1/128'] }); // `tcomms liveness` from this machine
   for (const t of transports) builder.withTransport(t);
   for (const a of listen) builder.withListenAddress(a);
+  // Inspection sees the whole actor system from before start, start-up included.
+  if (hooks.inspect) builder.withInspect(hooks.inspect);
   const node = builder.build();
   wire(node, out, args.options.echo === true);
   await node.start();
-  if (hooks.inspect) for (const actor of Object.values(node.actors)) actor?.system.inspect(hooks.inspect);
   out.event(
     'listening',
     { publicKey: identity.publicKey, nodeId: identity.nodeId, addresses: node.listenAddresses.map(String), created },
@@ -78,7 +79,9 @@ function wire(node: CommsNode, out: Output, echo: boolean): void {
   node.on('peer.banned', (e) => out.event('peer.banned', { publicKey: e.publicKey, durationMs: e.durationMs, reason: e.reason }, `banned:       ${toHex(e.publicKey)} (${e.reason})`));
   node.on('error', (err) => out.event('error', { message: err.message }, `error: ${err.message}`));
   node.on('message', (m) => {
-    out.event('message', { from: m.from, size: m.body.length, body: Buffer.from(m.body).toString('base64') }, `message:      ${m.body.length} bytes from ${toHex(m.from)}`);
+    // Only what is printed is computed: the base64 body exists only in the JSON line.
+    if (out.json) out.event('message', { from: m.from, size: m.body.length, body: Buffer.from(m.body).toString('base64') }, '');
+    else out.line(() => `message:      ${m.body.length} bytes from ${toHex(m.from)}`);
     if (echo) {
       void node.send(m.from, m.body).then((o) => {
         if (!o.ok) out.event('error', { message: `echo to ${toHex(m.from)}: ${o.error.name}: ${o.error.message}` }, `error: echo failed: ${o.error.name}`);

@@ -1,28 +1,25 @@
 import { expect } from 'chai';
-import { createActor, fromCallback } from 'xstate';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
-import { compareDistance, NodeIdentity } from '../../core/keys.js';
+import { compareDistance, NodeIdentity, type PublicKey } from '../../core/keys.js';
 import { ProtocolRegistry } from '../../channels/protocol-registry.js';
 import type { PeerConnection } from '../../channels/upgrade.js';
-import {
-  connect,
-  ConnectRequestFailed,
-  peerConnectionHost,
-  startConnectionManager,
-  tieBreak,
-  type ConnectionManagerActor,
-  type ConnectionManagerEmitted,
-} from '../../actors/connection-manager/index.js';
-import { startPeerManager, type PeerManagerClient } from '../../actors/peer-manager/index.js';
+import { connectionManagerLogic, tieBreak, type ConnectionManagerEmitted, type ConnectionManagerRef } from '../../actors/connection-manager/index.js';
+import { dialerLogic } from '../../actors/dialer/index.js';
+import { listenerLogic, type ListenerReport } from '../../actors/listener/index.js';
+import { PeerManagerClient, peerManagerLogic } from '../../actors/peer-manager/index.js';
+import { ask } from '../../actors/request.js';
+import { RequestFailed } from '../../core/errors.js';
 import { MemoryPeerStore } from '../../storage/memory-store.js';
 import { TcpTransport } from '../../transports/tcp/tcp.js';
+import { recorder, testSystem, type TestSystem } from '../support/actors.js';
 import { testNode } from '../support/nodes.js';
 import { until } from '../support/wait.js';
 import { collect } from '../support/streams.js';
 
 interface TestCm {
   name: string;
-  actor: ConnectionManagerActor;
+  actor: ConnectionManagerRef;
+  system: TestSystem<Record<string, { logic: never }>>;
   peers: PeerManagerClient;
   identity: NodeIdentity;
   address: Multiaddr;
@@ -30,30 +27,43 @@ interface TestCm {
   connections(): PeerConnection[];
 }
 
+/** A connection-manager dial failed. */
+class ConnectRequestFailed extends RequestFailed {}
+
+/** Dials through the connection manager (as the node does). */
+async function connect(actor: ConnectionManagerRef, publicKey: PublicKey): Promise<PeerConnection> {
+  const reply = await ask(actor).reply('connection-manager.reply', (requestId) => ({ type: 'connection-manager.dial', requestId, publicKey }), 30_000);
+  if (reply.ok) return reply.connection;
+  throw new ConnectRequestFailed(reply.error);
+}
 
 const echoProtocols = () => new ProtocolRegistry().register('/test/echo/1', (s) => void s.pipe(s));
 
+/** A connection manager with a real peer manager, dialer and listener beside it, in one system. */
 async function startCm(name: string, maxConnections?: number, protocols = echoProtocols()): Promise<TestCm> {
   const upgrade = testNode(name);
   const tcp = new TcpTransport();
-  const peers = startPeerManager({ store: new MemoryPeerStore() });
-  const actor = startConnectionManager({
-    listener: { endpoints: [{ transport: tcp, address: multiaddr('/ip4/127.0.0.1/tcp/0') }], upgrade },
-    dialer: { transports: [tcp], upgrade, peers, rounds: 1, attemptTimeoutMs: 5000 },
-    peerBook: peers,
-    protocols,
-    ...(maxConnections === undefined ? {} : { maxConnections }),
+  const owner = recorder<ListenerReport>();
+  const system = testSystem({
+    listenerOwner: { logic: owner.logic },
+    peerManager: { logic: peerManagerLogic, input: { store: new MemoryPeerStore() } },
+    connectionManager: { logic: connectionManagerLogic, input: { nodeId: upgrade.identity.nodeId, protocols, ...(maxConnections === undefined ? {} : { maxConnections }) } },
+    dialer: { logic: dialerLogic, input: { transports: [tcp], upgrade, rounds: 1, attemptTimeoutMs: 5000 } },
+    // The listener reports to its owner (the stand-in) once bound.
+    listener: { logic: listenerLogic, inputFrom: (get) => ({ endpoints: [{ transport: tcp, address: multiaddr('/ip4/127.0.0.1/tcp/0') }], upgrade, owner: get('listenerOwner') }) },
   });
+  const actor = system.get('connectionManager');
   const seen: ConnectionManagerEmitted[] = [];
-  for (const type of ['connection-manager.listening', 'peer.connected', 'peer.disconnected', 'peer.connect-failed', 'peer.violation'] as const) {
+  for (const type of ['peer.connected', 'peer.disconnected', 'peer.connect-failed', 'peer.violation'] as const) {
     actor.on(type, (e) => seen.push(e as ConnectionManagerEmitted));
   }
-  await until('listening', () => seen.some((e) => e.type === 'connection-manager.listening'));
-  const listening = seen.find((e) => e.type === 'connection-manager.listening') as Extract<ConnectionManagerEmitted, { type: 'connection-manager.listening' }>;
+  await until('listening', () => owner.seen.some((e) => e.type === 'listener.listening'));
+  const listening = owner.seen.find((e) => e.type === 'listener.listening') as Extract<ListenerReport, { type: 'listener.listening' }>;
   return {
     name,
     actor,
-    peers,
+    system: system as never,
+    peers: new PeerManagerClient(system.get('peerManager')),
     identity: upgrade.identity,
     address: listening.addresses[0]!,
     seen,
@@ -65,6 +75,7 @@ async function stopCm(cm: TestCm): Promise<void> {
   cm.actor.send({ type: 'connection-manager.stop' });
   await until('stopped', () => cm.actor.getSnapshot().status === 'done');
   await cm.peers.stop();
+  cm.system.stop();
 }
 
 const learn = (at: TestCm, about: TestCm) =>
@@ -166,9 +177,10 @@ describe('connection manager actor', function () {
     const created: string[] = [];
     b.actor.system.inspect((e) => {
       const id = (e.actorRef as { id?: string }).id ?? '';
-      if (e.type === '@xstate.actor' && id.startsWith('peer:')) created.push(id);
+      if (e.type === '@xstate.actor' && id.startsWith('peerConnection:')) created.push(id);
     });
     const childrenOf = (cm: TestCm) => Object.keys(cm.actor.getSnapshot().children).sort();
+    const hosted = (cm: TestCm) => cm.actor.getSnapshot().context.directory.size;
     const before = childrenOf(b);
     expect(before).to.include('peerConnections');
     const clients = [];
@@ -182,6 +194,7 @@ describe('connection manager actor', function () {
     await until('b keeps 6', () => b.connections().length === 6);
     expect(childrenOf(b)).to.deep.equal(before);
     expect(created).to.have.length(6);
+    expect(hosted(b)).to.equal(6);
     // Substreams opened by the clients are dispatched by b's peer-connection actors.
     for (const c of clients) {
       const { stream } = await c.connections()[0]!.openStream(['/test/echo/1']);
@@ -191,11 +204,12 @@ describe('connection manager actor', function () {
     }
     for (const c of clients) c.actor.send({ type: 'connection-manager.disconnect', publicKey: b.identity.publicKey });
     await until('b keeps none', () => b.connections().length === 0);
+    await until('b hosts none', () => hosted(b) === 0);
     expect(b.seen.filter((e) => e.type === 'peer.disconnected')).to.have.length(6);
     expect(childrenOf(b)).to.deep.equal(before);
   });
 
-  it('stopped abruptly, it closes the connections its peer-connection actors own: the peer sees them end', async () => {
+  it('stopped abruptly (its system stopped), it closes the connections its peer-connection actors own: the peer sees them end', async () => {
     const a = await startCm('a');
     const b = await startCm('b');
     nodes = [a];
@@ -203,23 +217,32 @@ describe('connection manager actor', function () {
     await connect(a.actor, b.identity.publicKey);
     await until('b keeps a', () => b.connections().length === 1);
     const kept = b.connections()[0]!;
-    b.actor.stop();
+    b.system.stop();
     await until('a sees b go', () => a.seen.some((e) => e.type === 'peer.disconnected'), 5_000);
     expect(kept.muxer.closed).to.equal(true);
-    await b.peers.stop();
   });
 
-  it('reports a peer-connection actor that crashes (a bug) as a failed child, and keeps running', async () => {
-    const reported: unknown[] = [];
-    const parent = createActor(fromCallback<{ type: string }>(({ receive }) => receive((e) => void reported.push(e)))).start();
-    const host = createActor(peerConnectionHost, { input: { parent } }).start();
-    // A connection without a muxer: the actor's watcher throws as it starts.
-    host.send({ type: 'host.start', id: 'peer:broken:1', input: { connection: {} as PeerConnection, protocols: new ProtocolRegistry(), parent } });
-    await until('reported', () => reported.length > 0, 2_000);
-    expect(reported[0]).to.include({ type: 'child.crashed', child: 'peerConnection' });
-    expect(host.getSnapshot().status).to.equal('active');
-    host.stop();
-    parent.stop();
+  it('reports a peer-connection actor that crashes (a bug) as a failed child, aborts the connection it owned, and keeps running', async () => {
+    const a = await startCm('a');
+    const b = await startCm('b');
+    nodes = [a, b];
+    const failed: ConnectionManagerEmitted[] = [];
+    a.actor.on('connection-manager.child-failed', (e) => void failed.push(e));
+    // An actor for a connection without a muxer: its watcher throws as it starts. No kept connection is lost.
+    a.actor.getSnapshot().context.host.send({ type: 'host.start', key: 'broken', id: 'peerConnection:broken', input: { connection: {} as PeerConnection, protocols: new ProtocolRegistry() } });
+    await until('reported', () => failed.length === 1, 2_000);
+    expect(failed[0]).to.deep.include({ type: 'connection-manager.child-failed', child: 'peerConnection' });
+    // A kept connection's actor crashes (a reply-to that is no actor makes its reply throw): the
+    // connection has no owner left, so it is aborted and forgotten; the peer sees it end.
+    await learn(a, b);
+    await connect(a.actor, b.identity.publicKey);
+    await until('b keeps a', () => b.connections().length === 1);
+    const actor = a.actor.getSnapshot().context.directory.get(a.actor.getSnapshot().context.actors.get(Buffer.from(b.identity.publicKey).toString('hex'))!)!;
+    actor.send({ type: 'peer-connection.open-substream', requestId: 'bug', protocols: ['/none/1'], replyTo: {} as never });
+    await until('reported again', () => failed.length === 2, 5_000);
+    await until('a forgot it', () => a.connections().length === 0 && a.seen.some((e) => e.type === 'peer.disconnected'));
+    await until('b sees it end', () => b.connections().length === 0, 5_000);
+    expect(a.actor.getSnapshot().status).to.equal('active');
   });
 
   it('publishes peer.connect-failed and answers the dial when the peer cannot be reached', async () => {

@@ -1,8 +1,12 @@
 import { expect } from 'chai';
 import { multiaddr } from '@multiformats/multiaddr';
 import { upgradeInbound, type PeerConnection, type UpgradeConfig } from '../../channels/upgrade.js';
-import { dial, DialRequestFailed, startDialer, type DialerActor, type DialerInput } from '../../actors/dialer/index.js';
-import { startPeerManager, type PeerManagerClient } from '../../actors/peer-manager/index.js';
+import { dialerLogic, type DialerInput, type DialerRef } from '../../actors/dialer/index.js';
+import { PeerManagerClient, peerManagerLogic } from '../../actors/peer-manager/index.js';
+import { RequestFailed } from '../../core/errors.js';
+import type { PublicKey } from '../../core/keys.js';
+import { ask } from '../../actors/request.js';
+import { testSystem, type TestSystem } from '../support/actors.js';
 import { MemoryPeerStore } from '../../storage/memory-store.js';
 import { TcpTransport } from '../../transports/tcp/tcp.js';
 import { once } from 'node:events';
@@ -13,6 +17,16 @@ import { closedPort } from '../support/ports.js';
 import { testNode } from '../support/nodes.js';
 
 const node = testNode;
+
+/** A dial request failed; `error` is the dial's error. */
+class DialRequestFailed extends RequestFailed {}
+
+/** Asks the dialer for a connection (as the connection manager does) and waits for its reply. */
+async function dial(actor: DialerRef, publicKey: PublicKey, options: { addresses?: string[] } = {}): Promise<PeerConnection> {
+  const reply = await ask(actor).reply('dial.reply', (requestId) => ({ type: 'dial.request', requestId, publicKey, ...(options.addresses ? { addresses: options.addresses } : {}) }), 30_000);
+  if (reply.ok) return reply.connection;
+  throw new DialRequestFailed(reply.error);
+}
 
 /** A responder on TCP that upgrades every inbound socket; counts them. */
 async function responder(config: UpgradeConfig, listenAt = '/ip4/127.0.0.1/tcp/0') {
@@ -32,29 +46,36 @@ describe('dialer actor', function () {
   this.timeout(20_000);
   const tcp = new TcpTransport();
   let peers: PeerManagerClient;
-  let actor: DialerActor;
+  let actor: DialerRef;
+  let system: TestSystem<Record<string, { logic: never }>> | undefined;
   let cleanup: Array<() => Promise<void> | void>;
   const alice = node('alice');
 
+  /** The dialer beside a real peer manager, in one system (the dials find the peer manager there). */
   const start = (over: Partial<DialerInput> = {}) => {
-    actor = startDialer({ transports: [tcp], upgrade: alice, peers, attemptTimeoutMs: 3000, rounds: 1, backoffMs: 50, ...over });
+    const s = testSystem({
+      peerManager: { logic: peerManagerLogic, input: { store: new MemoryPeerStore() } },
+      dialer: { logic: dialerLogic, input: { transports: [tcp], upgrade: alice, attemptTimeoutMs: 3000, rounds: 1, backoffMs: 50, ...over } },
+    });
+    system = s as never;
+    actor = s.get('dialer');
+    peers = new PeerManagerClient(s.get('peerManager'));
   };
   beforeEach(() => {
-    peers = startPeerManager({ store: new MemoryPeerStore() });
     cleanup = [];
   });
   afterEach(async () => {
-    actor?.stop();
     for (const c of cleanup.reverse()) await c();
-    await peers.stop();
+    if (peers) await peers.stop();
+    system?.stop();
   });
 
   it('dials a stored peer, checks its key, and writes the attempt back to the peer manager', async () => {
     const bob = node('bob');
     const r = await responder(bob);
     cleanup.push(() => r.listener.close());
-    await peers.add({ publicKey: bob.identity.publicKey, nodeId: bob.identity.nodeId, addresses: [{ address: r.address, source: 'config' }] });
     start();
+    await peers.add({ publicKey: bob.identity.publicKey, nodeId: bob.identity.nodeId, addresses: [{ address: r.address, source: 'config' }] });
     const conn = await dial(actor, bob.identity.publicKey);
     expect(conn.peer.userAgent).to.equal('bob');
     const stored = (await peers.find({ publicKey: bob.identity.publicKey }))!;
@@ -67,8 +88,8 @@ describe('dialer actor', function () {
     const bob = node('bob');
     const r = await responder(bob);
     cleanup.push(() => r.listener.close());
-    await peers.add({ publicKey: bob.identity.publicKey, nodeId: bob.identity.nodeId, addresses: [{ address: r.address, source: 'config' }] });
     start();
+    await peers.add({ publicKey: bob.identity.publicKey, nodeId: bob.identity.nodeId, addresses: [{ address: r.address, source: 'config' }] });
     const results = await Promise.all([1, 2, 3, 4].map(() => dial(actor, bob.identity.publicKey)));
     expect(new Set(results).size).to.equal(1);
     expect(r.sockets()).to.equal(1);
@@ -80,8 +101,8 @@ describe('dialer actor', function () {
     const r = await responder(bob);
     cleanup.push(() => r.listener.close());
     const dead = `/ip4/127.0.0.1/tcp/${await closedPort()}`;
-    await peers.add({ publicKey: bob.identity.publicKey, nodeId: bob.identity.nodeId, addresses: [{ address: dead, source: 'config' }, { address: r.address, source: 'config' }] });
     start();
+    await peers.add({ publicKey: bob.identity.publicKey, nodeId: bob.identity.nodeId, addresses: [{ address: dead, source: 'config' }, { address: r.address, source: 'config' }] });
     (await dial(actor, bob.identity.publicKey)).muxer.abort();
     let stored = (await peers.find({ publicKey: bob.identity.publicKey }))!;
     const byAddress = Object.fromEntries(stored.addresses.map((a) => [a.address, a]));
@@ -98,8 +119,8 @@ describe('dialer actor', function () {
     const impostor = node('mallory');
     const r = await responder(impostor);
     cleanup.push(() => r.listener.close());
-    await peers.add({ publicKey: bob.identity.publicKey, nodeId: bob.identity.nodeId, addresses: [{ address: r.address, source: 'config' }] });
     start();
+    await peers.add({ publicKey: bob.identity.publicKey, nodeId: bob.identity.nodeId, addresses: [{ address: r.address, source: 'config' }] });
     const err = await dial(actor, bob.identity.publicKey).catch((e: unknown) => e);
     expect(err).to.be.instanceOf(DialRequestFailed);
     expect((err as DialRequestFailed).error.name).to.equal('DialExhausted');
@@ -111,8 +132,8 @@ describe('dialer actor', function () {
     const bob = node('bob');
     const port = await closedPort();
     const address = `/ip4/127.0.0.1/tcp/${port}`;
-    await peers.add({ publicKey: bob.identity.publicKey, nodeId: bob.identity.nodeId, addresses: [{ address, source: 'config' }] });
     start({ rounds: 6, backoffMs: 50 });
+    await peers.add({ publicKey: bob.identity.publicKey, nodeId: bob.identity.nodeId, addresses: [{ address, source: 'config' }] });
     const pending = dial(actor, bob.identity.publicKey);
     await new Promise((res) => setTimeout(res, 120));
     const r = await responder(bob, address);

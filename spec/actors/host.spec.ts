@@ -4,8 +4,8 @@
  * whether the crashed actor was still hosted), and ending every running actor when it stops.
  */
 import { expect } from 'chai';
-import { assign, createActor, fromCallback, setup, type AnyActorRef } from 'xstate';
-import { actorHost } from '../../actors/host.js';
+import { assign, createActor, setup, type Actor, type AnyActorRef, type InspectionEvent } from 'xstate';
+import { actorHost, HostDirectory } from '../../actors/host.js';
 
 type WorkerEvent = { type: 'tick' } | { type: 'finish' } | { type: 'explode' };
 
@@ -33,20 +33,15 @@ const worker = setup({
   },
 });
 
+type Crashed = { type: 'crashed'; key: string; hosted: boolean; message: string };
+
 const host = actorHost(worker, {
   onHostStop: { type: 'finish' },
-  crashed: (id, error, hosted) => ({ type: 'crashed', id, hosted, message: String(error) }),
+  crashed: (key, error, hosted): Crashed => ({ type: 'crashed', key, hosted, message: String(error) }),
 });
 
-/** The owner: records what the host reports, and answers counts. */
-function owner(): { ref: AnyActorRef; seen: Array<Record<string, unknown>> } {
-  const seen: Array<Record<string, unknown>> = [];
-  const ref = createActor(fromCallback<{ type: string }>(({ receive }) => receive((e) => void seen.push(e as Record<string, unknown>)))).start();
-  return { ref, seen };
-}
-
-/** The actors of the system whose ids start with `w:` and their last status. */
-function watch(): { inspect: (e: { type: string; actorRef: unknown; snapshot?: unknown }) => void; statuses: Map<string, string>; refs: Map<string, AnyActorRef> } {
+/** The actors of the system whose ids start with `w:`, by key, and their last status. */
+function watch(): { inspect: (e: InspectionEvent) => void; statuses: Map<string, string>; refs: Map<string, AnyActorRef> } {
   const statuses = new Map<string, string>();
   const refs = new Map<string, AnyActorRef>();
   return {
@@ -61,78 +56,78 @@ function watch(): { inspect: (e: { type: string; actorRef: unknown; snapshot?: u
   };
 }
 
-/** A running host, its owner and the watch on its actors. */
+/** The owner: runs the host for its whole life and records what the host reports. */
 function started() {
-  const o = owner();
+  const seen: Crashed[] = [];
+  const directory = new HostDirectory<Actor<typeof worker>>();
+  const owner = setup({
+    types: { events: {} as Crashed },
+    actors: { host },
+    actions: { record: ({ event }) => void seen.push(event) },
+  }).createMachine({ invoke: { id: 'host', src: 'host', input: { directory } }, on: { crashed: { actions: 'record' } } });
   const w = watch();
-  const h = createActor(host, { input: { parent: o.ref }, inspect: w.inspect }).start();
-  return { o, w, h };
+  const o = createActor(owner, { inspect: w.inspect }).start();
+  const h = o.getSnapshot().children.host!;
+  return { o, seen, w, h, directory };
 }
 
 describe('actor host', () => {
-  it('starts actors by id (once), passes events, counts, and forgets released and finished ones', () => {
-    const { o, w, h } = started();
-    const count = () => {
-      h.send({ type: 'host.count', replyTo: o.ref });
-      return (o.seen.at(-1) as { hosted: number }).hosted;
-    };
-    h.send({ type: 'host.start', id: 'w:a', input: { name: 'a' } });
-    h.send({ type: 'host.start', id: 'w:b', input: { name: 'b' } });
-    h.send({ type: 'host.start', id: 'w:a', input: { name: 'again' } }); // running: ignored
-    expect(count()).to.equal(2);
-    h.send({ type: 'host.send', id: 'w:a', event: { type: 'tick' } });
-    h.send({ type: 'host.send', id: 'w:a', event: { type: 'tick' } });
-    h.send({ type: 'host.send', id: 'w:nobody', event: { type: 'tick' } }); // no such actor: nothing
+  it('starts actors by key (once) under their readable ids, passes events, and forgets released and finished ones', () => {
+    const { o, seen, w, h, directory } = started();
+    h.send({ type: 'host.start', key: 'a', id: 'w:a', input: { name: 'a' } });
+    h.send({ type: 'host.start', key: 'b', id: 'w:b', input: { name: 'b' } });
+    h.send({ type: 'host.start', key: 'a', id: 'w:a', input: { name: 'again' } }); // running: ignored
+    expect(directory.size).to.equal(2);
+    expect(directory.get('a')!.id).to.equal('w:a');
+    h.send({ type: 'host.send', key: 'a', event: { type: 'tick' } });
+    h.send({ type: 'host.send', key: 'a', event: { type: 'tick' } });
+    expect(directory.get('a')!.getSnapshot().context.ticks).to.equal(2);
+    h.send({ type: 'host.send', key: 'nobody', event: { type: 'tick' } }); // no such actor: nothing
     // Finished by itself: forgotten without a release.
-    h.send({ type: 'host.send', id: 'w:b', event: { type: 'finish' } });
+    h.send({ type: 'host.send', key: 'b', event: { type: 'finish' } });
     expect(w.statuses.get('w:b')).to.equal('done');
-    expect(count()).to.equal(1);
-    // A released id can be started again, as a new actor.
-    h.send({ type: 'host.release', id: 'w:a' });
-    expect(count()).to.equal(0);
-    h.send({ type: 'host.start', id: 'w:a', input: { name: 'second' } });
-    expect(count()).to.equal(1);
-    expect(o.seen.filter((e) => e.type === 'crashed')).to.deep.equal([]);
-    h.stop();
-    o.ref.stop();
+    expect(directory.size).to.equal(1);
+    // A released key can be started again, as a new actor.
+    h.send({ type: 'host.release', key: 'a' });
+    expect(directory.size).to.equal(0);
+    h.send({ type: 'host.start', key: 'a', id: 'w:a', input: { name: 'second' } });
+    expect(directory.size).to.equal(1);
+    expect(seen).to.deep.equal([]);
+    o.stop();
   });
 
-  it('reports a crash with whether the actor was still hosted, and keeps running', () => {
-    const { o, w, h } = started();
-    h.send({ type: 'host.start', id: 'w:a', input: { name: 'a' } });
-    h.send({ type: 'host.send', id: 'w:a', event: { type: 'explode' } });
-    // Released, a newer actor started under its id, then the old one crashes (a bug while it
+  it('reports a crash to its owner with whether the actor was still hosted, and keeps running', () => {
+    const { o, seen, w, h, directory } = started();
+    h.send({ type: 'host.start', key: 'a', id: 'w:a', input: { name: 'a' } });
+    h.send({ type: 'host.send', key: 'a', event: { type: 'explode' } });
+    // Released, a newer actor started under its key, then the old one crashes (a bug while it
     // ends): reported as not hosted, and the newer one stays.
-    h.send({ type: 'host.start', id: 'w:b', input: { name: 'b' } });
+    h.send({ type: 'host.start', key: 'b', id: 'w:b', input: { name: 'b' } });
     const old = w.refs.get('w:b')!;
-    h.send({ type: 'host.release', id: 'w:b' });
-    h.send({ type: 'host.start', id: 'w:b', input: { name: 'newer' } });
+    h.send({ type: 'host.release', key: 'b' });
+    h.send({ type: 'host.start', key: 'b', id: 'w:b', input: { name: 'newer' } });
     expect(w.refs.get('w:b')).to.not.equal(old);
     old.send({ type: 'explode' });
-    const crashes = o.seen.filter((e) => e.type === 'crashed');
-    expect(crashes.map((c) => [c.id, c.hosted])).to.deep.equal([
-      ['w:a', true],
-      ['w:b', false],
+    expect(seen.map((c) => [c.key, c.hosted])).to.deep.equal([
+      ['a', true],
+      ['b', false],
     ]);
-    expect(String(crashes[0]!.message)).to.contain('worker bug');
-    h.send({ type: 'host.count', replyTo: o.ref });
-    expect(o.seen.at(-1)).to.deep.equal({ type: 'host.counted', hosted: 1 });
-    expect(h.getSnapshot().status).to.equal('active');
-    h.stop();
-    o.ref.stop();
+    expect(seen[0]!.message).to.contain('worker bug');
+    expect(directory.size).to.equal(1);
+    expect(o.getSnapshot().status).to.equal('active');
+    o.stop();
   });
 
-  it('ends every running actor when it stops (they get onHostStop)', () => {
+  it('ends every running actor when it stops with its owner (they get onHostStop)', () => {
     const { o, w, h } = started();
-    for (const id of ['w:1', 'w:2', 'w:3']) h.send({ type: 'host.start', id, input: { name: id } });
-    h.send({ type: 'host.send', id: 'w:2', event: { type: 'finish' } });
+    for (const key of ['1', '2', '3']) h.send({ type: 'host.start', key, id: `w:${key}`, input: { name: key } });
+    h.send({ type: 'host.send', key: '2', event: { type: 'finish' } });
     expect([...w.statuses.values()]).to.deep.equal(['active', 'done', 'active']);
-    h.stop();
+    o.stop();
     expect([...w.statuses.entries()]).to.deep.equal([
       ['w:1', 'done'],
       ['w:2', 'done'],
       ['w:3', 'done'],
     ]);
-    o.ref.stop();
   });
 });

@@ -1,7 +1,9 @@
 import { expect } from 'chai';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import { upgradeOutbound } from '../../channels/upgrade.js';
-import { startListener, type ListenerActor, type ListenerEmitted } from '../../actors/listener/index.js';
+import { listenerLogic, type ListenerEmitted, type ListenerInput, type ListenerRef } from '../../actors/listener/index.js';
+import type { ConnectionManagerInbox } from '../../actors/connection-manager/index.js';
+import { recorder, testSystem, type TestSystem } from '../support/actors.js';
 import { MemoryNetwork, MemoryTransport } from '../../transports/memory/memory.js';
 import { TcpTransport } from '../../transports/tcp/tcp.js';
 import type { Transport } from '../../transports/transport.js';
@@ -10,7 +12,7 @@ import { until } from '../support/wait.js';
 
 const node = testNode;
 
-function record(actor: ListenerActor): ListenerEmitted[] {
+function record(actor: ListenerRef): ListenerEmitted[] {
   const seen: ListenerEmitted[] = [];
   for (const type of ['listener.listening', 'listener.failed', 'connection.inbound', 'connection.rejected'] as const) actor.on(type, (e) => seen.push(e as ListenerEmitted));
   return seen;
@@ -21,14 +23,27 @@ describe('listener actor', function () {
   this.timeout(20_000);
   const tcp = new TcpTransport();
   const memory = new MemoryTransport({ network: new MemoryNetwork() });
-  let actor: ListenerActor | undefined;
+  let actor: ListenerRef | undefined;
+  let system: TestSystem<Record<string, { logic: never }>> | undefined;
+  /** What the listener handed the connection manager (a stand-in). */
+  let handed: ConnectionManagerInbox[] = [];
   afterEach(async () => {
     actor?.send({ type: 'listener.stop' });
     if (actor) await until('stopped', () => actor!.getSnapshot().status === 'done');
     actor = undefined;
+    system?.stop();
   });
 
-  async function listening(input: Parameters<typeof startListener>[0]): Promise<{ seen: ListenerEmitted[]; addresses: Multiaddr[] }> {
+  /** The listener in a system with a stand-in connection manager. */
+  function startListener(input: ListenerInput): ListenerRef {
+    const cm = recorder<ConnectionManagerInbox>();
+    handed = cm.seen;
+    const s = testSystem({ connectionManager: { logic: cm.logic }, listener: { logic: listenerLogic, input } });
+    system = s as never;
+    return s.get('listener');
+  }
+
+  async function listening(input: ListenerInput): Promise<{ seen: ListenerEmitted[]; addresses: Multiaddr[] }> {
     actor = startListener(input);
     const seen = record(actor);
     await until('listening', () => seen.some((e) => e.type === 'listener.listening' || e.type === 'listener.failed'));
@@ -53,6 +68,9 @@ describe('listener actor', function () {
       await until('inbound', () => seen.filter((e) => e.type === 'connection.inbound').length === i + 1);
       const inbound = seen.filter((e) => e.type === 'connection.inbound')[i]!;
       expect(inbound.type === 'connection.inbound' && inbound.connection.peer.userAgent).to.equal(`alice-${i}`);
+      // Handed to the connection manager.
+      const opened = handed.filter((e) => e.type === 'connection.opened')[i];
+      expect(opened?.type === 'connection.opened' && opened.connection).to.equal(inbound.type === 'connection.inbound' && inbound.connection);
       conn.muxer.abort();
     }
   });
@@ -64,13 +82,14 @@ describe('listener actor', function () {
     const { seen, addresses } = await listening({
       endpoints: [{ transport: tcp, address: multiaddr('/ip4/127.0.0.1/tcp/0') }],
       upgrade: bob,
-      isBanned: async (pk) => Buffer.from(pk).toString('hex') === banned,
+      isBanned: (pk) => Buffer.from(pk).toString('hex') === banned,
     });
     const out = await tcp.dial(addresses[0]!);
     const conn = await upgradeOutbound(out.stream, alice, { dialedPublicKey: bob.identity.publicKey }).catch(() => undefined);
     await until('rejected', () => seen.some((e) => e.type === 'connection.rejected'));
     expect(seen.find((e) => e.type === 'connection.rejected')).to.deep.include({ reason: 'banned' });
     expect(seen.some((e) => e.type === 'connection.inbound')).to.equal(false);
+    expect(handed.find((e) => e.type === 'inbound.rejected')).to.deep.include({ reason: 'banned' });
     if (conn) await until('closed by the listener', () => conn.muxer.closed);
   });
 

@@ -6,7 +6,7 @@ import type { PeerConnection } from '../../channels/upgrade.js';
 import {
   openSubstreamVia,
   peerConnectionMachine,
-  startPeerConnection,
+  peerConnectionLogic,
   SubstreamOpenFailed,
   type PeerConnectionActor,
   type PeerConnectionEmitted,
@@ -16,6 +16,7 @@ import {
 import { connectedPair, type ConnectedPair } from '../support/connections.js';
 import { collect } from '../support/streams.js';
 import { until } from '../support/wait.js';
+import { startActor } from '../support/actors.js';
 
 const ECHO = '/test/echo/1';
 const echo = new ProtocolRegistry().register(ECHO, (stream) => void stream.pipe(stream));
@@ -45,7 +46,7 @@ describe('peer-connection actor over a real connection', function () {
   const seen: PeerConnectionEmitted[] = [];
 
   function start(connection: PeerConnection, protocols: ProtocolRegistry, keepaliveIntervalMs = 0): PeerConnectionActor {
-    const actor = startPeerConnection({ connection, protocols, keepaliveIntervalMs });
+    const actor = startActor(peerConnectionLogic, { input: { connection, protocols, keepaliveIntervalMs } });
     for (const t of ['peer-connection.closed', 'substream.inbound', 'peer-connection.rtt'] as const) actor.on(t, (e) => seen.push(e));
     return actor;
   }
@@ -140,12 +141,12 @@ describe('peer-connection machine timers (SimulatedClock)', () => {
     return { connection, pings, aborted };
   }
 
-  function run(keepaliveIntervalMs: number, pongs: { send?: (e: { type: 'keepalive.pong'; ms: number } | { type: 'connection.ended'; error: undefined }) => void }) {
+  function run(keepaliveIntervalMs: number, pongs: { send?: (e: { type: 'keepalive.answered'; ms: number } | { type: 'connection.ended'; error: undefined }) => void }) {
     const clock = new SimulatedClock();
     const fake = fakeConnection();
     const logic = peerConnectionMachine.provide({
       actors: {
-        watchConnection: fromCallback<{ type: 'never' }, WatchInput>(({ sendBack }) => {
+        watchConnection: fromCallback<{ type: 'watch.never' }, WatchInput>(({ sendBack }) => {
           pongs.send = sendBack as never;
         }),
         openSubstream: fromPromise<void, OpenSubstreamInput>(async () => {}),
@@ -183,7 +184,7 @@ describe('peer-connection machine timers (SimulatedClock)', () => {
     for (let i = 0; i < 10; i++) {
       clock.increment(1_000);
       clock.increment(1_000); // one miss each round, then an answer
-      io.send!({ type: 'keepalive.pong', ms: 1 });
+      io.send!({ type: 'keepalive.answered', ms: 1 });
       expect(actor.getSnapshot().context.missed).to.equal(0);
     }
     expect(aborted).to.have.length(0);

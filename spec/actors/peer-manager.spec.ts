@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SimulatedClock } from 'xstate';
 import { toHex } from '../../core/bytes.js';
-import { PeerManagerRequestFailed, startPeerManager, type PeerManagerClient, type PeerManagerFact } from '../../actors/peer-manager/index.js';
+import { PeerManagerRequestFailed, type PeerManagerClient, type PeerManagerFact } from '../../actors/peer-manager/index.js';
 import { LmdbPeerStore } from '../../storage/lmdb-store.js';
 import { MemoryPeerStore } from '../../storage/memory-store.js';
 import type { PeerStore } from '../../storage/peer-store.js';
-import { randomSighting } from '../support/peers.js';
+import { randomSighting, startPeerManager } from '../support/peers.js';
 
 function recordFacts(client: PeerManagerClient): PeerManagerFact[] {
   const facts: PeerManagerFact[] = [];

@@ -36,7 +36,7 @@ function modelEvents(state: Snap): Ev[] {
   if (state.matches('active')) {
     events.push({ type: 'peer-connection.disconnect' });
     if (!state.context.pingOutstanding) events.push({ type: 'peer-connection.open-substream', requestId: 'model', protocols: [ECHO] });
-    if (state.context.pingOutstanding) events.push({ type: 'keepalive.pong', ms: 0 });
+    if (state.context.pingOutstanding) events.push({ type: 'keepalive.answered', ms: 0 });
     if (state.matches({ active: 'pinging' })) events.push({ type: TICK } as unknown as Ev);
   }
   return events;
@@ -99,7 +99,7 @@ describe('peer-connection machine, model-based (paths from its graph drive the r
   this.timeout(60_000);
   it('the paths take every transition: ticks, pongs, opens, disconnects, ends, the keepalive abort', () => {
     const taken = new Set(paths.flatMap((p) => p.steps.map((s) => s.event.type)));
-    for (const t of [TICK, 'keepalive.pong', 'peer-connection.open-substream', 'peer-connection.disconnect', 'connection.ended']) expect(taken).to.include(t);
+    for (const t of [TICK, 'keepalive.answered', 'peer-connection.open-substream', 'peer-connection.disconnect', 'connection.ended']) expect(taken).to.include(t);
     const ends = new Set(paths.map((p) => p.name.split(' -> ').at(-1)));
     expect(ends).to.include('closing').and.to.include('closed').and.to.include('active(missed 2, ping out)');
     expect(paths.length).to.be.at.least(20);
@@ -116,7 +116,7 @@ describe('peer-connection machine, model-based (paths from its graph drive the r
               case TICK:
                 sut.clock.increment(INTERVAL);
                 return;
-              case 'keepalive.pong':
+              case 'keepalive.answered':
                 sut.gate.open();
                 await until('pong', () => !sut.actor.getSnapshot().context.pingOutstanding);
                 sut.gate.close();

@@ -2,6 +2,8 @@
 import { randomBytes } from 'node:crypto';
 import { nodeIdOf, type PublicKey } from '../../core/keys.js';
 import { newPeer, type Peer, type PeerSighting } from '../../storage/peer.js';
+import { PeerManagerClient, peerManagerLogic, type PeerManagerInput } from '../../actors/peer-manager/index.js';
+import { startActor, type TestClock } from './actors.js';
 
 let counter = 0;
 
@@ -21,4 +23,9 @@ export function randomSighting(extra: Partial<PeerSighting> = {}): PeerSighting 
 
 export function randomPeer(now = 1_000, extra: Partial<PeerSighting> = {}): Peer {
   return newPeer(randomSighting(extra), now);
+}
+
+/** A peer-manager actor started on its own (tests), with its promise client. */
+export function startPeerManager(input: PeerManagerInput, options: { clock?: TestClock; timeoutMs?: number } = {}): PeerManagerClient {
+  return new PeerManagerClient(startActor(peerManagerLogic, { input, ...(options.clock ? { clock: options.clock } : {}) }), options.timeoutMs);
 }

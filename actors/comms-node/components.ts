@@ -1,0 +1,125 @@
+/**
+ * The components a node's root actor starts (one actor system per node), each under its
+ * `systemId`, and the inputs it starts them with: pure functions of the configuration, the
+ * resources opened at start and the identity actor (whose signed claim every upgrade sends).
+ */
+import { multiaddr } from '@multiformats/multiaddr';
+import type { ActorRefFrom } from 'xstate';
+import { toHex } from '../../core/bytes.js';
+import { LivenessService } from '../../channels/liveness.js';
+import type { ProtocolRegistry } from '../../channels/protocol-registry.js';
+import type { UpgradeConfig } from '../../channels/upgrade.js';
+import type { connectionManagerMachine, ConnectionManagerInput } from '../connection-manager/connection-manager.machine.js';
+import type { connectivityMachine, ConnectivityInput } from '../connectivity/connectivity.machine.js';
+import type { dialerMachine, DialerInput } from '../dialer/dialer.machine.js';
+import type { identityMachine, IdentityInput } from '../identity/identity.machine.js';
+import type { listenerMachine, ListenerInput } from '../listener/listener.machine.js';
+import type { ListenerReport } from '../listener/listener.events.js';
+import type { Mailbox } from '../mailbox.js';
+import type { messagingMachine, MessagingInput } from '../messaging/messaging.machine.js';
+import type { peerManagerMachine, PeerManagerInput } from '../peer-manager/peer-manager.machine.js';
+import { listenTransportFor, type CommsConfig } from './config.js';
+import type { NodeResources } from './resources.js';
+
+/** The running components of a node, typed (messaging is absent when it is disabled). */
+export interface NodeComponents {
+  peerManager: ActorRefFrom<typeof peerManagerMachine>;
+  identity: ActorRefFrom<typeof identityMachine>;
+  connectivity: ActorRefFrom<typeof connectivityMachine>;
+  connectionManager: ActorRefFrom<typeof connectionManagerMachine>;
+  dialer: ActorRefFrom<typeof dialerMachine>;
+  listener: ActorRefFrom<typeof listenerMachine>;
+  messaging: ActorRefFrom<typeof messagingMachine> | undefined;
+}
+
+/** What the root is started with. */
+export interface CommsNodeInput {
+  config: CommsConfig;
+  /** The protocols served (messaging's among them when it is enabled). */
+  protocols: ProtocolRegistry;
+  /** The node's clock (ms): the actor clock's `now` when the node runs on a simulated clock. */
+  now: () => number;
+}
+
+const seconds = (now: () => number) => () => BigInt(Math.floor(now() / 1000));
+
+/** The peer manager's input: the store, the bans loaded from it, the allow-list, the node's clock. */
+export function peerManagerInput(input: CommsNodeInput, resources: NodeResources): PeerManagerInput {
+  const c = input.config;
+  return { store: resources.store, allowList: c.connectivity.allowList.map(toHex), maxQueue: c.limits.maxPeerManagerQueue, now: input.now, bans: resources.bans };
+}
+
+/** The identity actor's input: the node identity and what it claims. */
+export function identityInput(input: CommsNodeInput): IdentityInput {
+  const c = input.config;
+  return {
+    identity: c.identity,
+    ...(c.publicAddresses ? { publicAddresses: c.publicAddresses } : {}),
+    features: c.features,
+    userAgent: c.userAgent,
+    protocols: input.protocols.ids(),
+    nowSeconds: seconds(input.now),
+  };
+}
+
+/** The connectivity actor's input: the configured thresholds and allow-list. */
+export function connectivityInput(input: CommsNodeInput): ConnectivityInput {
+  return { ...input.config.connectivity };
+}
+
+/** The connection manager's input: the tie-break's NodeId, the limit, the protocols served, the peer connections' settings. */
+export function connectionManagerInput(input: CommsNodeInput): ConnectionManagerInput {
+  const c = input.config;
+  return {
+    nodeId: c.identity.nodeId,
+    maxConnections: c.limits.maxConnections,
+    protocols: input.protocols,
+    peerConnection: { keepaliveIntervalMs: c.timeouts.keepaliveIntervalMs, negotiationTimeoutMs: c.timeouts.negotiationMs },
+  };
+}
+
+/** How every upgrade of this node runs: the channel, the identity actor's current claim, the limits. */
+export function upgradeConfig(input: CommsNodeInput, resources: NodeResources, identity: ActorRefFrom<typeof identityMachine>): UpgradeConfig {
+  const c = input.config;
+  return {
+    identity: c.identity,
+    channel: resources.channel,
+    identityContent: () => identity.getSnapshot().context.claim.content,
+    signedIdentity: () => identity.getSnapshot().context.claim.message,
+    nowSeconds: seconds(input.now),
+    allowMemoryAddresses: c.allowMemoryAddresses,
+    timeToFirstByteMs: c.timeouts.timeToFirstByteMs,
+    identityTimeoutMs: c.timeouts.identityMs,
+    maxEarlyStreams: c.limits.maxEarlyStreams,
+    yamux: {
+      maxInboundStreams: c.limits.maxInboundStreams,
+      closeGraceMs: c.timeouts.closeGraceMs,
+      keepaliveIntervalMs: 0, // the peer-connection actor runs the keepalive
+    },
+  };
+}
+
+/** The dialer's input: the transports, the upgrade, the dial policy. */
+export function dialerInput(input: CommsNodeInput, upgrade: UpgradeConfig): DialerInput {
+  const c = input.config;
+  return { transports: c.transports, upgrade, rounds: c.dial.rounds, backoffMs: c.dial.backoffMs, attemptTimeoutMs: c.timeouts.dialAttemptMs };
+}
+
+/** The listener's input: the endpoints, the upgrade, its bounds, the ban check, liveness, and its owner (the root). */
+export function listenerInput(input: CommsNodeInput, resources: NodeResources, upgrade: UpgradeConfig, owner: Mailbox<ListenerReport>): ListenerInput {
+  const c = input.config;
+  const { bans } = resources;
+  return {
+    endpoints: c.listen.map((a) => ({ transport: listenTransportFor(a, c.transports)!, address: multiaddr(a) })),
+    upgrade,
+    maxConcurrentUpgrades: c.limits.maxConcurrentUpgrades,
+    isBanned: (publicKey) => bans.isBanned(publicKey, input.now()),
+    ...(c.liveness ? { liveness: new LivenessService(c.liveness) } : {}),
+    owner,
+  };
+}
+
+/** Messaging's input. */
+export function messagingInput(): MessagingInput {
+  return {};
+}

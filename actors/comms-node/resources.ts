@@ -1,0 +1,100 @@
+/**
+ * What a node opens before its components start and releases after they stopped: the peer
+ * store (and the bans in force, loaded from it), the worker pool, and the Noise channel every
+ * upgrade uses. These are the root actor's `openResources` and `releaseResources`.
+ */
+import { fromPromise } from 'xstate';
+import { cryptoProvider } from '../../core/crypto/index.js';
+import { AbortedError } from '../../core/errors.js';
+import { DEFAULT_CRYPTO_POLICY } from '../../channels/crypto-policy.js';
+import { NoiseSecureChannel, noiseStaticKeys } from '../../channels/secure-channel.js';
+import { BanList } from '../../storage/ban-list.js';
+import { LmdbPeerStore } from '../../storage/lmdb-store.js';
+import { MemoryPeerStore } from '../../storage/memory-store.js';
+import { isBanned } from '../../storage/peer.js';
+import type { PeerStore } from '../../storage/peer-store.js';
+import { PoolExecutor } from '../../workers/executor.js';
+import { acquireSharedPool, releaseSharedPool } from '../../workers/shared-pool.js';
+import { X25519Service } from '../../workers/x25519-service.js';
+import type { CommsConfig } from './config.js';
+
+/** A node's resources (see the module comment). */
+export interface NodeResources {
+  store: PeerStore;
+  /** The bans in force, loaded from the store; the peer manager keeps it in step. */
+  bans: BanList;
+  /** The worker pool, when the crypto policy uses one. */
+  pool: PoolExecutor | undefined;
+  /** True when `pool` is the process's shared pool (released, not closed, at stop). */
+  sharedPool: boolean;
+  channel: NoiseSecureChannel;
+}
+
+/** Input of {@link openResources}. */
+export interface OpenResourcesInput {
+  config: CommsConfig;
+  now: () => number;
+}
+
+/** Input of {@link releaseResources}: what was opened, and whether the peer manager closed the store. */
+export interface ReleaseResourcesInput {
+  resources: NodeResources | undefined;
+  storeClosed: boolean;
+}
+
+function openStore(config: CommsConfig): Promise<PeerStore> | PeerStore {
+  const c = config.peerStore;
+  return c.kind === 'lmdb' ? LmdbPeerStore.open({ path: c.path }) : c.kind === 'memory' ? new MemoryPeerStore() : c.store;
+}
+
+/** The pool the crypto policy asks for: the node's own, the process's shared one (the X25519 service alone), or none. */
+function poolFor(config: CommsConfig): { pool: PoolExecutor | undefined; sharedPool: boolean } {
+  const policy = { ...DEFAULT_CRYPTO_POLICY, ...config.crypto.policy };
+  if (policy.handshakeOnPool || policy.bulkPoolThreshold < Infinity || (policy.x25519OnPool && config.crypto.poolThreads !== undefined)) {
+    return { pool: new PoolExecutor(config.crypto.poolThreads === undefined ? {} : { threads: config.crypto.poolThreads }), sharedPool: false };
+  }
+  // The X25519 service alone: one thread for the whole process, however many nodes run.
+  if (policy.x25519OnPool) return { pool: acquireSharedPool(), sharedPool: true };
+  return { pool: undefined, sharedPool: false };
+}
+
+async function release(pool: PoolExecutor | undefined, sharedPool: boolean): Promise<void> {
+  if (!pool) return;
+  if (sharedPool) return releaseSharedPool(pool).catch(() => undefined);
+  X25519Service.closeAll(pool);
+  await pool.close().catch(() => undefined);
+}
+
+/** Opens the store, loads its bans, takes the pool and makes the Noise channel. A stop meanwhile undoes what was done. */
+export const openResources = fromPromise<NodeResources, OpenResourcesInput>(async ({ input, signal }) => {
+  const { config } = input;
+  const store = await openStore(config);
+  try {
+    const bans = new BanList();
+    for (const p of await store.all((peer) => isBanned(peer, input.now()))) bans.ban(p.publicKey, p.bannedUntil!);
+    if (signal.aborted) throw new AbortedError('the node was stopped while starting');
+    const { pool, sharedPool } = poolFor(config);
+    const provider = cryptoProvider(config.crypto.provider);
+    const channel = new NoiseSecureChannel({
+      staticKeys: noiseStaticKeys(config.identity, provider),
+      pattern: config.pattern,
+      networkByte: config.networkByte,
+      provider,
+      policy: config.crypto.policy,
+      recvTimeoutMs: config.timeouts.handshakeRecvMs,
+      ...(pool ? { executor: pool } : {}),
+    });
+    return { store, bans, pool, sharedPool, channel };
+  } catch (err) {
+    await store.close().catch(() => undefined);
+    throw err;
+  }
+});
+
+/** Releases the pool, and closes the store when the peer manager did not (it never started, or did not stop in time). */
+export const releaseResources = fromPromise<void, ReleaseResourcesInput>(async ({ input }) => {
+  const r = input.resources;
+  if (!r) return;
+  if (!input.storeClosed) await r.store.close().catch(() => undefined);
+  await release(r.pool, r.sharedPool);
+});

@@ -1,0 +1,3 @@
+export * from './identity.events.js';
+export * from './identity.machine.js';
+export * from './identity.logic.js';
