@@ -19,7 +19,7 @@ export function decodeProtobuf<Desc extends DescMessage>(schema: Desc, bytes: Ui
     return fromBinary(schema, bytes, { readUnknownFields: false });
   } catch (cause) {
     if (cause instanceof RpcProtocolError) throw cause;
-    throw new RpcProtocolError('undecodable', `not a valid ${schema.typeName}: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+    throw new RpcProtocolError('undecodable', `${schema.typeName}: ${(cause as Error)?.message ?? String(cause)}`, { cause });
   }
 }
 

@@ -33,7 +33,8 @@ export class RpcProtocolError extends ProtocolError {
   readonly report: boolean = false;
   constructor(
     readonly violation: RpcViolation,
-    detail: string,
+    /** What was wrong, without the prefix of `message`. */
+    readonly detail: string,
     init: { cause?: unknown } = {},
   ) {
     super(`rpc protocol error (${violation}): ${detail}`, init);

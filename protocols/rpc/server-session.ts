@@ -166,8 +166,8 @@ export class RpcServerSession {
     try {
       request = method.decodeRequest(req.payload);
     } catch (err) {
-      const why = err instanceof Error ? err.message : String(err);
-      return this.#answer(requestId, RpcStatus.BadRequest, `the payload does not decode as the request of ${method.name}: ${why}`, now, out);
+      const why = err instanceof RpcProtocolError ? err.detail : err instanceof Error ? err.message : String(err);
+      return this.#answer(requestId, RpcStatus.BadRequest, `the payload does not decode as the request of ${method.name} (${why})`, now, out);
     }
     const call = this.#nextCall++;
     this.#call = { call, requestId, method, deadlineMs };
