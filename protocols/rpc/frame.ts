@@ -28,7 +28,7 @@ export function writeFrameHeader(out: Uint8Array, length: number): void {
  * that chunk; otherwise, and for every frame that spans chunks, its bytes are copied. Bytes of a
  * frame not yet complete are always copied. So the decoder keeps no input chunk alive, a
  * returned frame keeps at most twice its size alive, and {@link RpcFrameDecoder.buffered} is
- * exactly what the decoder holds.
+ * exactly what the decoder holds (`Buffer` chunks included: copies never use `Buffer#slice`).
  */
 export class RpcFrameDecoder {
   readonly #max: number;
@@ -45,7 +45,7 @@ export class RpcFrameDecoder {
     this.#max = max;
   }
 
-  /** Bytes held of a frame not yet complete, its header included. */
+  /** Bytes held of a frame not yet complete: a partial header, or the body received so far. */
   get buffered(): number {
     return this.#headerFill + this.#filled;
   }
@@ -84,11 +84,11 @@ export class RpcFrameDecoder {
         const frame = chunk.subarray(at, at + need);
         at += need;
         this.#need = undefined;
-        yield 2 * need >= chunk.length ? frame : frame.slice();
+        yield 2 * need >= chunk.length ? frame : copyOf(frame);
         continue;
       }
       const k = Math.min(need - this.#filled, available);
-      this.#pieces.push(chunk.slice(at, at + k));
+      this.#pieces.push(copyOf(chunk.subarray(at, at + k)));
       this.#filled += k;
       at += k;
       if (this.#filled < need) return;
@@ -108,6 +108,13 @@ export class RpcFrameDecoder {
 
 function readU32(bytes: Uint8Array, at: number): number {
   return ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0;
+}
+
+/** A copy in a new buffer (`Buffer#slice` would give a view, so it is not used). */
+function copyOf(view: Uint8Array): Uint8Array {
+  const out = new Uint8Array(view.length);
+  out.set(view);
+  return out;
 }
 
 function joinPieces(pieces: readonly Uint8Array[], length: number): Uint8Array {
