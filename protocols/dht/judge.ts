@@ -35,6 +35,11 @@ export interface JudgeInput {
   readonly seen: (dedupKey: Uint8Array) => boolean;
   /** Accept `/memory` addresses in claims (test networks). Default false. */
   readonly allowMemory?: boolean;
+  /**
+   * The envelope came in a SAF response from `sendingPeer` (9.7): once it passes 9.1 it must be
+   * an ENCRYPTED DOMAIN for the receiver, else it is that peer's violation; it is never forwarded.
+   */
+  readonly fromStore?: boolean;
 }
 
 /** Judges one envelope. Never throws: any input gives a verdict. */
@@ -108,6 +113,7 @@ function judge(provider: CryptoProvider, input: JudgeInput): DhtJudgement {
   }
   if (destination.length !== 0 && type !== DhtMessageType.JOIN && equals(destination, sendingPeer)) return violation('destination_is_sender');
 
+  if (input.fromStore === true && !(encrypted && forSelf && type === DhtMessageType.DOMAIN)) return violation('stored_not_sealed_domain_for_receiver');
   const allowMemory = input.allowMemory ?? false;
   if (!encrypted) {
     const headerRule = checkCleartextHeader(header, origin, sendingPeer, receiver.publicKey);

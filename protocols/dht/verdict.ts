@@ -31,6 +31,8 @@ export const VIOLATION_REASONS = [
   'destination_not_receiver',
   'claim_not_origin',
   'claim_invalid',
+  // 9.7, for an envelope of a SAF response (`JudgeInput.fromStore`); not in tcomms-dht.json.
+  'stored_not_sealed_domain_for_receiver',
 ] as const;
 
 /** Drops before the violation checks of 9.1 (the message is not recorded), in checking order. */

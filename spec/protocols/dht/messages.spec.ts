@@ -128,10 +128,17 @@ for (const provider of PROVIDERS) {
       expect(got.reason === undefined && got.payload?.kind).to.equal('saf_stored');
       if (got.reason !== undefined || got.payload?.kind !== 'saf_stored') return;
       expect(got.payload.messages.map((m) => [m.storedAt, toHex(m.envelope)])).to.deep.equal(stored.map((s, i) => [now - BigInt(i), toHex(s.envelope)]));
+      const fromStore = (envelope: Uint8Array) =>
+        judgeEnvelope(provider, { envelope, receiver: dhtReceiver(b, provider), sendingPeer: c.publicKey, nowSeconds: now, seen: () => false, fromStore: true });
       for (const m of got.payload.messages) {
-        const j = judge(m.envelope, b, c);
+        const j = fromStore(m.envelope);
         expect([j.verdict, j.reason === undefined && j.decrypted]).to.deep.equal(['process', true]);
       }
+      // Anything else in a SAF response, once it passes 9.1, is the server's violation; an expired one is only dropped.
+      const forC = sealEnvelope(provider, { recipient: a.publicKey, messageType: DhtMessageType.DOMAIN, expires: defaultExpiry(now, true), innerBody: encodeDomainMessage({ messageType: 1, nonce: 1n, payload: new Uint8Array(0) }) });
+      const clear = createCleartextEnvelope(provider, { messageType: DhtMessageType.DOMAIN, destination: b.publicKey, expires: cleartext, body: encodeDomainMessage({ messageType: 1, nonce: 1n, payload: new Uint8Array(0) }) });
+      const expired = createCleartextEnvelope(provider, { messageType: DhtMessageType.DOMAIN, destination: b.publicKey, expires: now - 1n, body: new Uint8Array(0) });
+      expect([forC, clear, expired].map((e) => fromStore(e.envelope).reason)).to.deep.equal(['stored_not_sealed_domain_for_receiver', 'stored_not_sealed_domain_for_receiver', 'expired']);
     });
   });
 }
