@@ -9,7 +9,7 @@ import { InvalidAddress, parseAddress, type PeerAddress } from '../../core/addre
 import { constantTimeEqual, equals } from '../../core/bytes.js';
 import { isValidEd25519PublicKey } from '../../core/ed25519-point.js';
 import { nodeIdOf, x25519PublicOf, type NodeId, type NodeIdentity, type PublicKey } from '../../core/keys.js';
-import { IdentitySignatureSchema, PeerIdentityMsgSchema, type PeerIdentityMsg } from '../../proto/gen/tcomms/identity_pb.js';
+import { IdentitySignatureSchema, PeerIdentityMsgSchema, type IdentitySignature } from '../../proto/gen/tcomms/identity_pb.js';
 import { IdentityInvalid } from './errors.js';
 import { identityChallenge, SIGNATURE_VERSION, verifyIdentitySignature } from './signature.js';
 
@@ -102,7 +102,27 @@ export function validateIdentityMessage(bytes: Uint8Array, options: ValidateIden
   }
 }
 
-function validateClaim(msg: PeerIdentityMsg, publicKey: PublicKey, options: ValidateIdentityOptions): ValidatedIdentity {
+/**
+ * The signed claim of an identity: the fields of a `PeerIdentityMsg`, or of a relayed DHT
+ * `PeerClaim` (PROTOCOL.md 9.5), which carries no protocol list.
+ */
+export interface ClaimFields {
+  addresses: readonly Uint8Array[];
+  features: number;
+  supportedProtocols?: readonly string[];
+  userAgent: string;
+  signature?: IdentitySignature | undefined;
+}
+
+/** What a claim is checked against, beside its (already validated) key. */
+export type ClaimOptions = Pick<ValidateIdentityOptions, 'nowSeconds' | 'allowMemory'>;
+
+/**
+ * Checks the claim of `publicKey`, which the caller has already found valid (section 0), against
+ * the rest of section 5: signature present and version 0, `updated_at`, addresses, protocol ids,
+ * user agent, then the signature. Throws {@link IdentityInvalid} with the first rule broken.
+ */
+export function validateClaim(msg: ClaimFields, publicKey: PublicKey, options: ClaimOptions): ValidatedIdentity {
   const sig = msg.signature;
   if (sig === undefined) throw new IdentityInvalid('no_signature', 'signature is missing');
   if (sig.version !== SIGNATURE_VERSION) throw new IdentityInvalid('signature_version', `signature version ${sig.version}`);
@@ -119,8 +139,9 @@ function validateClaim(msg: PeerIdentityMsg, publicKey: PublicKey, options: Vali
       throw cause;
     }
   });
-  if (msg.supportedProtocols.length > MAX_PROTOCOLS) throw new IdentityInvalid('protocols', `${msg.supportedProtocols.length} supported protocols (at most ${MAX_PROTOCOLS})`);
-  for (const p of msg.supportedProtocols) {
+  const supportedProtocols = msg.supportedProtocols ?? [];
+  if (supportedProtocols.length > MAX_PROTOCOLS) throw new IdentityInvalid('protocols', `${supportedProtocols.length} supported protocols (at most ${MAX_PROTOCOLS})`);
+  for (const p of supportedProtocols) {
     if (utf8Length(p) > MAX_PROTOCOL_ID_BYTES) throw new IdentityInvalid('protocols', `a protocol id of ${utf8Length(p)} bytes (at most ${MAX_PROTOCOL_ID_BYTES})`);
   }
   if (utf8Length(msg.userAgent) > MAX_USER_AGENT_BYTES) throw new IdentityInvalid('user_agent', `user_agent of ${utf8Length(msg.userAgent)} bytes (at most ${MAX_USER_AGENT_BYTES})`);
@@ -132,7 +153,7 @@ function validateClaim(msg: PeerIdentityMsg, publicKey: PublicKey, options: Vali
     addresses: msg.addresses.map((a) => Uint8Array.from(a)),
     parsedAddresses,
     features: msg.features,
-    supportedProtocols: [...msg.supportedProtocols],
+    supportedProtocols: [...supportedProtocols],
     userAgent: msg.userAgent,
     updatedAt,
     signatureVersion: sig.version,

@@ -24,10 +24,28 @@ export interface SignedFields {
   addresses: readonly Uint8Array[];
 }
 
+/**
+ * The framing of section 5's preimage, which H(items) of section 9.2 reuses: for each item,
+ * u64le(length) then the item (an empty item adds just u64le(0)). Returns the pieces in order,
+ * the items themselves uncopied, so a hash can take them without a concatenation.
+ */
+export function lengthPrefixed(items: readonly Uint8Array[]): Uint8Array[] {
+  const prefixes = new Uint8Array(8 * items.length);
+  const view = new DataView(prefixes.buffer);
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < items.length; i++) {
+    const length = items[i]!.length;
+    view.setUint32(8 * i, length % 0x1_0000_0000, true);
+    view.setUint32(8 * i + 4, Math.floor(length / 0x1_0000_0000), true);
+    out.push(prefixes.subarray(8 * i, 8 * i + 8), items[i]!);
+  }
+  return out;
+}
+
 /** The preimage: for each item, u64le(length) then the item. */
 export function identityPreimage(f: SignedFields): Uint8Array {
   const items = [IDENTITY_TAG, f.publicKey, Uint8Array.of(f.version & 0xff), u64le(f.updatedAt), u32le(f.features), ...f.addresses];
-  return concat(items.flatMap((item) => [u64le(BigInt(item.length)), item]));
+  return concat(lengthPrefixed(items));
 }
 
 /** The 32-byte BLAKE2s-256 of the preimage: what is signed. */

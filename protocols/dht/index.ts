@@ -1,0 +1,13 @@
+export * from './constants.js';
+export * from './errors.js';
+export * from './wire.js';
+export * from './binding.js';
+export * from './signing.js';
+export * from './envelope.js';
+export * from './sealed-message.js';
+export * from './seal.js';
+export * from './messages.js';
+export * from './rules.js';
+export * from './verdict.js';
+export * from './judge.js';
+export { DhtMessageType, type DhtEnvelope, type DhtHeader, type MessageSignature, type DomainMessage, type PeerClaim, type DiscoveryMessage, type SafRequestMessages } from '../../proto/gen/tcomms/dht/dht_pb.js';
