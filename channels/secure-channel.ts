@@ -19,6 +19,7 @@ import {
   checkDialedKey,
   checkEmptyPayload,
   checkHandshakeLength,
+  tcommsHandshakeLength,
   tcommsHandshakeMessages,
   tcommsPrologue,
   type TcommsPattern,
@@ -150,9 +151,12 @@ export class NoiseSecureChannel implements SecureChannel {
     const expected = initiator && options.dialedPublicKey !== undefined ? x25519PublicOf(options.dialedPublicKey) : undefined;
     const engine = this.#engine(initiator, options);
     const decoder = new U16FrameDecoder(MAX_CIPHERTEXT);
+    const count = tcommsHandshakeMessages(this.pattern);
+    // Each handshake message the peer sends has one legal length: a longer one is refused as
+    // soon as its length prefix arrives, before its body is buffered (transport frames after).
+    decoder.expectFrames(peerHandshakeLengths(this.pattern, initiator));
     const reader = new FrameReader(raw, decoder);
     try {
-      const count = tcommsHandshakeMessages(this.pattern);
       for (let index = 0; index < count; index++) {
         if ((index % 2 === 0) === initiator) {
           const message = await engine.write();
@@ -198,3 +202,10 @@ export class NoiseSecureChannel implements SecureChannel {
 }
 
 function ignore(): void {}
+
+/** The lengths of the handshake messages the peer writes, in order. */
+function peerHandshakeLengths(pattern: TcommsPattern, initiator: boolean): number[] {
+  const out: number[] = [];
+  for (let index = 0; index < tcommsHandshakeMessages(pattern); index++) if ((index % 2 === 0) !== initiator) out.push(tcommsHandshakeLength(pattern, index));
+  return out;
+}
