@@ -27,6 +27,7 @@ import {
 import type { TaskExecutor } from '../workers/executor.js';
 import { X25519Service } from '../workers/x25519-service.js';
 import { DEFAULT_CRYPTO_POLICY, validateCryptoPolicy, type CryptoPolicy } from './crypto-policy.js';
+import { PeerBanned } from './errors.js';
 import { FrameReader } from './frame-reader.js';
 import { InlineHandshakeEngine, PooledHandshakeEngine, ServiceHandshakeEngine, type HandshakeEngine } from './handshake-engine.js';
 import { SecureDuplex } from './secure-duplex.js';
@@ -72,6 +73,12 @@ export interface SecureOptions {
    * instead of two.
    */
   preamble?: Uint8Array;
+  /**
+   * Asked as soon as the peer's static key (X25519) is known, before this side writes another
+   * byte (XX responder: after message 3, so nothing follows; IX responder: after message 1,
+   * before message 2). True: the socket is destroyed and the handshake fails with PeerBanned.
+   */
+  isBannedNoiseKey?: (x25519Static: Uint8Array) => boolean;
 }
 
 /** A secure channel upgrader, the interface the compliance suite tests. */
@@ -175,6 +182,8 @@ export class NoiseSecureChannel implements SecureChannel {
           checkEmptyPayload(await engine.read(message));
           // As soon as the responder's static key is known, and before revealing ours (XX).
           if (initiator) checkDialedKey(expected, engine.remoteStatic);
+          const rs = engine.remoteStatic;
+          if (rs !== undefined && options.isBannedNoiseKey?.(rs) === true) throw new PeerBanned(Uint8Array.from(rs));
         }
       }
       const result = engine.finish();
