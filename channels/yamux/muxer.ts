@@ -67,8 +67,6 @@ export class YamuxMuxer extends EventEmitter<YamuxMuxerEvents> {
   #flushScheduled = false;
   #connBlocked = false;
   #readPaused = false;
-  /** Bytes given to the connection whose write callback has not come yet. */
-  #inFlight = 0;
   /** Ending after a violation or a graceful close: the connection is read (and dropped) to its EOF. */
   #ending = false;
   #cancelBudgetWait: (() => void) | undefined;
@@ -171,9 +169,13 @@ export class YamuxMuxer extends EventEmitter<YamuxMuxerEvents> {
   get closedPromise(): Promise<TcommsError | undefined> {
     return this.#closedPromise;
   }
-  /** Bytes of output queued for the peer: frames not yet written, and writes the connection has not taken. */
+  /**
+   * Bytes of output queued for the peer: frames not yet written, and writes the connection has
+   * not called back (its `writableLength`; the secure channel calls a write back only once the
+   * socket has room).
+   */
   get queuedOutput(): number {
-    return this.#session.pendingOutput + this.#inFlight;
+    return this.#session.pendingOutput + this.#conn.writableLength;
   }
   /** True while the connection is not being read (budget exceeded, or output above its bound). */
   get readPaused(): boolean {
@@ -313,6 +315,8 @@ export class YamuxMuxer extends EventEmitter<YamuxMuxerEvents> {
     if (this.#closed) return;
     const queued = this.queuedOutput;
     const bound = this.#config.maxPendingOutput;
+    // The usual case, on every read and flush: nothing to change.
+    if (!this.#readPaused && queued < bound / 2 && this.#stallTimer === undefined && this.#waitingForRoom.size === 0 && !this.memory.exceeded) return;
     if (queued > 2 * bound) return this.#notReading(new PeerNotReading(queued, 'over-limit'));
     if (queued <= bound) {
       if (this.#stallTimer !== undefined) {
@@ -441,12 +445,18 @@ export class YamuxMuxer extends EventEmitter<YamuxMuxerEvents> {
     if (chunks.length === 0) return;
     const conn = this.#conn;
     if (conn.destroyed || conn.writableEnded) return;
-    // Counted until the connection calls the last write back (writes complete in order).
     let bytes = 0;
     for (const c of chunks) bytes += c.length;
-    this.#inFlight += bytes;
-    this.memory.charge(bytes);
-    const written = () => this.#written(bytes);
+    // Output near half the bound and beyond (where stream writers wait for room and, past the
+    // bound, the connection is not read) is charged to the budget and followed: the write's
+    // callback comes once everything before it is taken, which is when to look again (whoever
+    // waits, waits on a followed write). Below that, a callback per flush would cost more than
+    // the flush (a quarter of the in-memory throughput).
+    let written: (() => void) | undefined;
+    if (conn.writableLength + bytes > this.#config.maxPendingOutput / 2 - MIN_DATA_FRAME) {
+      this.memory.charge(bytes);
+      written = () => this.#written(bytes);
+    }
     let ok = true;
     if (chunks.length === 1) ok = conn.write(chunks[0], written);
     else {
@@ -461,7 +471,6 @@ export class YamuxMuxer extends EventEmitter<YamuxMuxerEvents> {
   }
 
   #written(bytes: number): void {
-    this.#inFlight -= bytes;
     this.memory.release(bytes);
     this.#updateReading();
   }

@@ -91,7 +91,7 @@ export class YamuxStream extends Duplex {
       // A flowing reader takes it at once: nothing is kept (unless the Readable buffers it after all).
       this.#host.consumed(this.id, data.length);
       this.#wantsData = this.push(data);
-      this.#track(data.length, heldSize(data), true);
+      if (this.#givenBytes > 0 || this.readableLength > 0) this.#track(data.length, heldSize(data), true);
       return;
     }
     this.#queue.push(data);

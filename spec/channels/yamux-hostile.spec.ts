@@ -245,4 +245,29 @@ describe('yamux against hostile peers', function () {
     raw.resume(); // the peer reads: everything goes out
     await until('the output drains', () => client.queuedOutput === 0 && stream.writableLength === 0);
   });
+
+  it('with an output bound below the buffering of the secure channel, stream writers still finish', async () => {
+    const [rawA, rawB] = duplexPair();
+    open.push(rawA, rawB);
+    const [a, b] = await Promise.all([
+      new NoiseSecureChannel({ staticKeys: noiseStaticKeys(NodeIdentity.generate()) }).secureOutbound(rawA),
+      new NoiseSecureChannel({ staticKeys: noiseStaticKeys(NodeIdentity.generate()) }).secureInbound(rawB),
+    ]);
+    open.push(a, b);
+    const got: Array<Promise<Buffer>> = [];
+    const client = new YamuxMuxer(a, { client: true, config: { keepaliveIntervalMs: 0, maxPendingOutput: 64 * 1024 } });
+    const server = new YamuxMuxer(b, { client: false, config: { keepaliveIntervalMs: 0 }, onStream: (st) => got.push(collect(st)) });
+    open.push(client, server);
+    const data = Buffer.alloc(2 * 1024 * 1024, 5);
+    const sizes = [1000, 5000, 70_000];
+    await Promise.all(
+      sizes.map(async (size) => {
+        const st = client.newStream();
+        for (let off = 0; off < data.length; off += size) if (!st.write(data.subarray(off, off + size))) await once(st, 'drain');
+        st.end();
+      }),
+    );
+    await until('the server has the streams', () => got.length === sizes.length);
+    for (const g of got) expect((await g).length).to.equal(data.length);
+  });
 });
