@@ -1,5 +1,5 @@
 /** Errors of the stream shells. */
-import { AbortedError, TimeoutError } from '../core/errors.js';
+import { AbortedError, TcommsError, TimeoutError } from '../core/errors.js';
 
 /** A handshake receive did not complete within `noiseHandshakeRecvTimeout`. */
 export class HandshakeTimeout extends TimeoutError {
@@ -12,5 +12,16 @@ export class HandshakeTimeout extends TimeoutError {
 export class HandshakeAborted extends AbortedError {
   constructor(cause?: unknown) {
     super('Noise handshake aborted', { cause });
+  }
+}
+
+/**
+ * The peer's Noise static key is banned: the connection was closed right after the handshake,
+ * before this side wrote anything more (no yamux, no identity claim).
+ */
+export class PeerBanned extends TcommsError {
+  readonly kind = 'peer' as const;
+  constructor(readonly noiseStatic: Uint8Array) {
+    super('the peer is banned');
   }
 }

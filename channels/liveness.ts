@@ -7,6 +7,7 @@ import { BlockList, isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ConfigError, TcommsError, TimeoutError } from '../core/errors.js';
 import { LineEcho, MAX_LIVENESS_LINE } from '../protocols/liveness/index.js';
+import type { ConnectionVia } from '../transports/transport.js';
 import { LIVENESS_WIRE_BYTE } from './upgrade.js';
 
 /** Construction options of the liveness service. */
@@ -17,16 +18,25 @@ export interface LivenessServiceInit {
   maxSessions?: number;
   /** A line must arrive within this many ms of the start or the previous echo (default 10 000). */
   idleTimeoutMs?: number;
+  /**
+   * Echoed bytes the socket may hold unsent before the session stops reading (default 4 KiB):
+   * a client that sends lines and reads nothing cannot make the echo grow.
+   */
+  maxQueuedEchoBytes?: number;
 }
 
+/** Echoed bytes a session may have unsent before it stops reading (4 KiB: 80 lines). */
+export const DEFAULT_MAX_QUEUED_ECHO_BYTES = 4 * 1024;
+
 /** Why a liveness session ended. */
-export type LivenessEnd = 'refused-address' | 'refused-busy' | 'ended' | 'idle' | 'line-too-long' | 'error';
+export type LivenessEnd = 'refused-address' | 'refused-transport' | 'refused-busy' | 'ended' | 'idle' | 'line-too-long' | 'error';
 
 /** Serves liveness mode (wire byte 0xa7): line echo for allowed CIDRs, bounded sessions, idle timeout. */
 export class LivenessService {
   readonly #allow = new BlockList();
   readonly #maxSessions: number;
   readonly #idleMs: number;
+  readonly #maxQueued: number;
   #sessions = 0;
 
   constructor(init: LivenessServiceInit = {}) {
@@ -39,6 +49,8 @@ export class LivenessService {
     }
     this.#maxSessions = init.maxSessions ?? 1;
     this.#idleMs = init.idleTimeoutMs ?? 10_000;
+    this.#maxQueued = init.maxQueuedEchoBytes ?? DEFAULT_MAX_QUEUED_ECHO_BYTES;
+    if (!Number.isInteger(this.#maxQueued) || this.#maxQueued < 0) throw new ConfigError(`maxQueuedEchoBytes must be a non-negative integer, got ${this.#maxQueued}`);
   }
 
   get sessions(): number {
@@ -53,11 +65,17 @@ export class LivenessService {
   }
 
   /**
-   * Serves one session on `raw` (the wire byte already read). A disallowed address or one
-   * session too many is closed without writing. Resolves with why the session ended.
+   * Serves one session on `raw` (the wire byte already read). A disallowed address, a
+   * connection that did not come straight over TCP (`via` given and not `tcp`: through an
+   * onion service every client looks like 127.0.0.1), or one session too many is closed
+   * without writing. Resolves with why the session ended.
    */
-  serve(raw: Duplex, remoteIp: string | undefined): Promise<LivenessEnd> {
+  serve(raw: Duplex, remoteIp: string | undefined, via?: ConnectionVia): Promise<LivenessEnd> {
     raw.on('error', () => {});
+    if (via !== undefined && via !== 'tcp') {
+      raw.destroy();
+      return Promise.resolve('refused-transport');
+    }
     if (!this.allows(remoteIp)) {
       raw.destroy();
       return Promise.resolve('refused-address');
@@ -82,6 +100,18 @@ export class LivenessService {
         timer = setTimeout(() => finish('idle'), this.#idleMs);
       };
       arm();
+      // Echoed bytes not yet taken by the socket (its write callbacks say when): above the
+      // bound the session stops reading until they drain, so a client that does not read
+      // gets no more echoes and the idle timeout ends it.
+      let queued = 0;
+      let paused = false;
+      const taken = (n: number) => () => {
+        queued -= n;
+        if (paused && queued <= this.#maxQueued && !raw.destroyed) {
+          paused = false;
+          raw.resume();
+        }
+      };
       raw.on('data', (chunk: Buffer) => {
         let lines: Uint8Array[];
         try {
@@ -91,7 +121,13 @@ export class LivenessService {
           return;
         }
         if (lines.length > 0) {
-          for (const line of lines) raw.write(line);
+          const out = lines.length === 1 ? lines[0]! : Buffer.concat(lines);
+          queued += out.length;
+          raw.write(out, taken(out.length));
+          if (queued > this.#maxQueued && !paused) {
+            paused = true;
+            raw.pause();
+          }
           arm();
         }
       });

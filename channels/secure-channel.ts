@@ -19,6 +19,7 @@ import {
   checkDialedKey,
   checkEmptyPayload,
   checkHandshakeLength,
+  tcommsHandshakeLength,
   tcommsHandshakeMessages,
   tcommsPrologue,
   type TcommsPattern,
@@ -26,6 +27,7 @@ import {
 import type { TaskExecutor } from '../workers/executor.js';
 import { X25519Service } from '../workers/x25519-service.js';
 import { DEFAULT_CRYPTO_POLICY, validateCryptoPolicy, type CryptoPolicy } from './crypto-policy.js';
+import { PeerBanned } from './errors.js';
 import { FrameReader } from './frame-reader.js';
 import { InlineHandshakeEngine, PooledHandshakeEngine, ServiceHandshakeEngine, type HandshakeEngine } from './handshake-engine.js';
 import { SecureDuplex } from './secure-duplex.js';
@@ -71,6 +73,12 @@ export interface SecureOptions {
    * instead of two.
    */
   preamble?: Uint8Array;
+  /**
+   * Asked as soon as the peer's static key (X25519) is known, before this side writes another
+   * byte (XX responder: after message 3, so nothing follows; IX responder: after message 1,
+   * before message 2). True: the socket is destroyed and the handshake fails with PeerBanned.
+   */
+  isBannedNoiseKey?: (x25519Static: Uint8Array) => boolean;
 }
 
 /** A secure channel upgrader, the interface the compliance suite tests. */
@@ -150,9 +158,12 @@ export class NoiseSecureChannel implements SecureChannel {
     const expected = initiator && options.dialedPublicKey !== undefined ? x25519PublicOf(options.dialedPublicKey) : undefined;
     const engine = this.#engine(initiator, options);
     const decoder = new U16FrameDecoder(MAX_CIPHERTEXT);
+    const count = tcommsHandshakeMessages(this.pattern);
+    // Each handshake message the peer sends has one legal length: a longer one is refused as
+    // soon as its length prefix arrives, before its body is buffered (transport frames after).
+    decoder.expectFrames(peerHandshakeLengths(this.pattern, initiator));
     const reader = new FrameReader(raw, decoder);
     try {
-      const count = tcommsHandshakeMessages(this.pattern);
       for (let index = 0; index < count; index++) {
         if ((index % 2 === 0) === initiator) {
           const message = await engine.write();
@@ -171,6 +182,8 @@ export class NoiseSecureChannel implements SecureChannel {
           checkEmptyPayload(await engine.read(message));
           // As soon as the responder's static key is known, and before revealing ours (XX).
           if (initiator) checkDialedKey(expected, engine.remoteStatic);
+          const rs = engine.remoteStatic;
+          if (rs !== undefined && options.isBannedNoiseKey?.(rs) === true) throw new PeerBanned(Uint8Array.from(rs));
         }
       }
       const result = engine.finish();
@@ -198,3 +211,10 @@ export class NoiseSecureChannel implements SecureChannel {
 }
 
 function ignore(): void {}
+
+/** The lengths of the handshake messages the peer writes, in order. */
+function peerHandshakeLengths(pattern: TcommsPattern, initiator: boolean): number[] {
+  const out: number[] = [];
+  for (let index = 0; index < tcommsHandshakeMessages(pattern); index++) if ((index % 2 === 0) !== initiator) out.push(tcommsHandshakeLength(pattern, index));
+  return out;
+}

@@ -8,7 +8,8 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
-import { TcommsError, TimeoutError, AbortedError } from '../core/errors.js';
+import type { MemoryBudget } from '../core/budget.js';
+import { TcommsError, TimeoutError, AbortedError, ProtocolError } from '../core/errors.js';
 import type { NodeIdentity, PublicKey } from '../core/keys.js';
 import {
   createIdentityMessage,
@@ -19,8 +20,9 @@ import {
   type IdentityContent,
   type ValidatedIdentity,
 } from '../protocols/identity/index.js';
+import { decodeNegotiationFrame, encodeNegotiationFrame, idText, NegotiationFlag } from '../protocols/negotiation/frame.js';
 import type { YamuxConfig } from '../protocols/yamux/config.js';
-import { negotiateInbound, negotiateOutbound } from './negotiate.js';
+import { negotiateOutbound } from './negotiate.js';
 import type { NoiseSecureChannel } from './secure-channel.js';
 import { YamuxMuxer } from './yamux/muxer.js';
 import type { YamuxStream } from './yamux/stream.js';
@@ -53,6 +55,17 @@ export class TimeToFirstByteExceeded extends TimeoutError {}
 /** The peer's identity frame did not arrive in time. */
 export class IdentityTimeout extends TimeoutError {}
 
+/**
+ * Section 5: the initiator's first substream must negotiate `/tari/identity/1.0.0` (a first
+ * proposal of anything else, or a frame that is no proposal, closes the connection; nothing
+ * is written in reply). `protocol` is what it proposed ('' when it proposed nothing).
+ */
+export class FirstSubstreamNotIdentity extends ProtocolError {
+  constructor(readonly protocol: string) {
+    super(protocol === '' ? 'the first substream ended without proposing the identity protocol' : `the first substream proposed ${JSON.stringify(protocol.slice(0, 64))}, not ${IDENTITY_PROTOCOL}`);
+  }
+}
+
 /** What the upgrade needs to know about this node. */
 export interface UpgradeConfig {
   identity: NodeIdentity;
@@ -69,6 +82,19 @@ export interface UpgradeConfig {
   identityTimeoutMs?: number;
   maxEarlyStreams?: number;
   yamux?: Partial<YamuxConfig>;
+  /**
+   * The node's memory budget across all connections: each connection's budget
+   * (`yamux.maxConnectionMemory`) is a child of it. Default: a budget of 256 MiB per connection
+   * (no node-wide bound).
+   */
+  budget?: MemoryBudget;
+  /**
+   * Responder: asked with the peer's Noise static key (X25519) as soon as the handshake has it,
+   * before any yamux or identity byte of ours is written. True closes the connection at once
+   * without writing, and the upgrade fails with PeerBanned (kind 'peer'). Keep it synchronous
+   * and cheap: a lookup in a set of the X25519 forms of the banned keys.
+   */
+  isBannedNoiseKey?: (x25519Static: Uint8Array) => boolean;
 }
 
 /** Per-upgrade options. */
@@ -149,6 +175,11 @@ export class PeerConnection extends EventEmitter<PeerConnectionEvents> {
     else stream.destroy();
   }
 
+  /** What this connection holds for the peer (its budget's `used` is the figure to report). */
+  get memory(): MemoryBudget {
+    return this.muxer.memory;
+  }
+
   /** Graceful close (GoAway, then the grace period). */
   close(): Promise<void> {
     return this.muxer.close();
@@ -191,20 +222,34 @@ function readWireByte(raw: Duplex, timeoutMs: number, signal?: AbortSignal): Pro
   });
 }
 
-/** Writes our frame, ends our side, reads the peer's frame to its FIN, all within the deadline. */
-function exchangeIdentity(stream: YamuxStream, ours: Uint8Array, deadline: Promise<never>): Promise<Uint8Array> {
+/**
+ * Section 5: writes our frame and FIN at once, and resolves with the peer's message as soon as
+ * its frame is complete (not waiting for its FIN), within the deadline. The substream is watched
+ * until the peer's FIN: a byte after the frame is a violation, given to `onLateViolation` when
+ * it comes after the frame was handed over (the connection then closes with it).
+ */
+function exchangeIdentity(stream: YamuxStream, ours: Uint8Array, deadline: Promise<never>, onLateViolation: (err: ProtocolError) => void): Promise<Uint8Array> {
   const reader = new IdentityFrameReader();
   const read = new Promise<Uint8Array>((resolve, reject) => {
     let settled = false;
     stream.on('data', (chunk: Buffer) => {
+      let message: Uint8Array | undefined;
       try {
-        reader.push(chunk);
+        message = reader.push(chunk);
       } catch (err) {
+        if (!settled) {
+          settled = true;
+          reject(err);
+        } else onLateViolation(err as ProtocolError);
+        return;
+      }
+      if (message !== undefined && !settled) {
         settled = true;
-        reject(err);
+        resolve(message);
       }
     });
     stream.once('end', () => {
+      if (settled) return;
       settled = true;
       try {
         resolve(reader.end());
@@ -212,7 +257,9 @@ function exchangeIdentity(stream: YamuxStream, ours: Uint8Array, deadline: Promi
         reject(err);
       }
     });
-    stream.once('error', (err) => {
+    // Once the frame is in, a reset or a close of the substream is no violation.
+    stream.on('error', (err) => {
+      if (settled) return;
       settled = true;
       reject(err);
     });
@@ -223,6 +270,57 @@ function exchangeIdentity(stream: YamuxStream, ours: Uint8Array, deadline: Promi
   });
   stream.end(encodeIdentityFrame(ours));
   return Promise.race([read, deadline]);
+}
+
+/**
+ * The responder's side of the first substream's negotiation (section 5): the first frame must
+ * propose the identity protocol, optimistically (no reply) or not (echoed). Anything else
+ * rejects with {@link FirstSubstreamNotIdentity} and writes nothing: the caller closes the
+ * connection. Protocol bytes that came with the proposal are put back.
+ */
+function acceptIdentitySubstream(stream: YamuxStream, deadline: Promise<never>): Promise<void> {
+  const accepted = new Promise<void>((resolve, reject) => {
+    let buffered: Buffer = Buffer.alloc(0);
+    let settled = false;
+    const done = (err?: Error, rest?: Uint8Array) => {
+      if (settled) return;
+      settled = true;
+      stream.off('readable', onReadable);
+      stream.off('end', onEnd);
+      stream.off('close', onEnd);
+      stream.off('error', onError);
+      if (err !== undefined) return reject(err);
+      if (rest !== undefined && rest.length > 0) stream.unshift(rest);
+      resolve();
+    };
+    const onEnd = () => done(new FirstSubstreamNotIdentity(''));
+    const onError = (err: Error) => done(err);
+    function onReadable(): void {
+      let chunk: Buffer | null;
+      while (!settled && (chunk = stream.read() as Buffer | null) !== null) {
+        buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+        let decoded;
+        try {
+          decoded = decodeNegotiationFrame(buffered);
+        } catch {
+          return done(new FirstSubstreamNotIdentity('')); // undefined flag bits: no proposal
+        }
+        if (decoded === undefined) continue;
+        const { frame, used } = decoded;
+        const id = idText(frame.id);
+        const optimistic = (frame.flags & NegotiationFlag.OPTIMISTIC) !== 0;
+        if (id !== IDENTITY_PROTOCOL || (!optimistic && frame.flags !== NegotiationFlag.NONE)) return done(new FirstSubstreamNotIdentity(id));
+        if (!optimistic) stream.write(encodeNegotiationFrame(frame.id, NegotiationFlag.NONE));
+        return done(undefined, buffered.subarray(used));
+      }
+    }
+    stream.on('readable', onReadable);
+    stream.once('end', onEnd);
+    stream.once('close', onEnd);
+    stream.once('error', onError);
+    onReadable();
+  });
+  return Promise.race([accepted, deadline]);
 }
 
 function deadlineAfter(ms: number, what: string): { promise: Promise<never>; cancel(): void } {
@@ -270,6 +368,7 @@ async function finish(
   const muxer = new YamuxMuxer(secure, {
     client: initiator,
     ...(config.yamux ? { config: config.yamux } : {}),
+    ...(config.budget ? { budget: config.budget } : {}),
     onStream: (stream) => {
       if (resolveFirst) {
         const first = resolveFirst;
@@ -289,15 +388,23 @@ async function finish(
     } else {
       stream = await Promise.race([identityStream!, deadline.promise]);
       // A responder whose first substream is not the identity protocol closes the connection.
-      await Promise.race([negotiateInbound(stream, new Set([IDENTITY_PROTOCOL])), deadline.promise]);
+      stream.on('error', () => {});
+      await acceptIdentitySubstream(stream, deadline.promise);
     }
-    const theirs = await exchangeIdentity(stream, ours, deadline.promise);
+    // A byte after the peer's frame (before its FIN) breaks section 5: the connection closes
+    // with that violation, during the upgrade or once active.
+    let late: ProtocolError | undefined;
+    const theirs = await exchangeIdentity(stream, ours, deadline.promise, (err) => {
+      late ??= err;
+      muxer.violation(err);
+    });
     const peer = validateIdentityMessage(theirs, {
       noiseStatic: secure.remoteStatic,
       nowSeconds: (config.nowSeconds ?? systemNow)(),
       ...(options.dialedPublicKey ? { dialedPublicKey: options.dialedPublicKey } : {}),
       allowMemory: config.allowMemoryAddresses ?? false,
     });
+    if (late !== undefined) throw late;
     return new PeerConnection(peer, initiator ? 'outbound' : 'inbound', muxer, held);
   } catch (err) {
     held.destroy();
@@ -335,6 +442,10 @@ export async function upgradeInbound(raw: Duplex, config: UpgradeConfig, options
     raw.destroy(); // close without writing anything
     throw new WrongNetworkByte(byte, config.channel.networkByte);
   }
-  const secure = await config.channel.secureInbound(raw, options.signal ? { signal: options.signal } : {});
+  // A banned peer is refused as soon as Noise gives its key, before anything more of ours is written.
+  const secure = await config.channel.secureInbound(raw, {
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(config.isBannedNoiseKey ? { isBannedNoiseKey: config.isBannedNoiseKey } : {}),
+  });
   return finish(config, secure, false, options);
 }

@@ -135,6 +135,12 @@ function decode(bytes: Uint8Array): Point {
 
 /** Keys found valid lately (hex), so a peer that reconnects costs no scalar multiplication. Bounded. */
 const validKeys = new BoundedMap<string, true>(4096);
+/**
+ * Keys found invalid lately (hex) and why: a peer that presents the same bad key again costs a
+ * lookup, not the subgroup check (about 1.3 ms each). Bounded, so a stream of fresh bad keys
+ * only ever evicts older ones.
+ */
+const invalidKeys = new BoundedMap<string, { message: string; reason: InvalidPublicKey['reason'] }>(4096);
 
 /**
  * Throw {@link InvalidPublicKey} unless `bytes` is the canonical encoding of a point that is
@@ -142,11 +148,28 @@ const validKeys = new BoundedMap<string, true>(4096);
  */
 export function assertValidEd25519PublicKey(bytes: Uint8Array): void {
   const hex = bytes.length === 32 ? Buffer.from(bytes.buffer, bytes.byteOffset, 32).toString('hex') : undefined;
-  if (hex !== undefined && validKeys.has(hex)) return;
-  const point = decode(bytes);
-  if (isIdentity(multiply(point, 8n))) throw new InvalidPublicKey('public key is a point of small order', 'small-order');
-  if (!isIdentity(multiply(point, L))) throw new InvalidPublicKey('public key is not in the prime-order subgroup', 'mixed-order');
+  if (hex !== undefined) {
+    if (validKeys.has(hex)) return;
+    const known = invalidKeys.get(hex);
+    if (known !== undefined) throw new InvalidPublicKey(known.message, known.reason);
+  }
+  fullChecks++;
+  try {
+    const point = decode(bytes);
+    if (isIdentity(multiply(point, 8n))) throw new InvalidPublicKey('public key is a point of small order', 'small-order');
+    if (!isIdentity(multiply(point, L))) throw new InvalidPublicKey('public key is not in the prime-order subgroup', 'mixed-order');
+  } catch (err) {
+    if (hex !== undefined && err instanceof InvalidPublicKey) invalidKeys.set(hex, { message: err.message, reason: err.reason });
+    throw err;
+  }
   if (hex !== undefined) validKeys.set(hex, true);
+}
+
+let fullChecks = 0;
+
+/** How many keys went through the full check (not answered from the caches) so far: for metrics and tests. */
+export function fullKeyChecks(): number {
+  return fullChecks;
 }
 
 /** True when `bytes` is a valid Ed25519 public key per PROTOCOL.md section 0. */
@@ -162,9 +185,10 @@ export function isValidEd25519PublicKey(bytes: Uint8Array): boolean {
 
 /**
  * The X25519 (Montgomery u) form of a valid Ed25519 public key: u = (1 + y) / (1 - y), from the
- * encoded y alone (the x sign bit does not change u). The key must already be validated (a
- * `PublicKey`); decompressing it again, as @stablelib's converter does, costs six times more
- * and sat on every dial's handshake path.
+ * encoded y alone (the x sign bit does not change u). Meant for validated keys (a `PublicKey`);
+ * decompressing it again, as @stablelib's converter does, costs six times more and sat on every
+ * dial's handshake path. For any other 32 bytes it gives the bare formula's value (y taken mod
+ * p, which is what the cheap comparison with a Noise static key before validation needs).
  */
 export function montgomeryUOf(publicKey: Uint8Array): Uint8Array {
   const y = littleEndian(publicKey, 0, 32, true);

@@ -14,6 +14,13 @@ export interface DialOptions {
   timeoutMs?: number;
 }
 
+/**
+ * How a connection arrived or left: straight over TCP (`tcp`: a socket a TCP listener accepted,
+ * or a direct dial), in memory, through an onion service (`onion`: accepted on the local port
+ * Tor forwards to, so its remote address is Tor's, 127.0.0.1), or through a SOCKS5 proxy.
+ */
+export type ConnectionVia = 'tcp' | 'memory' | 'onion' | 'socks';
+
 /** A connected byte stream and where it goes. */
 export interface TransportConnection {
   /** The bytes: half-close (`end()`) is passed on where the transport supports it. */
@@ -21,6 +28,12 @@ export interface TransportConnection {
   /** The dialed address (outbound) or the observed remote address where known (inbound). */
   readonly remoteAddress: Multiaddr | undefined;
   readonly direction: 'inbound' | 'outbound';
+  /**
+   * How the connection arrived (set by every transport here; undefined from others). Only a
+   * `tcp` inbound connection's remote address is the peer's own: decisions by address (the
+   * liveness allow-list) must not trust the others.
+   */
+  readonly via?: ConnectionVia;
 }
 
 /** An open listener. Iterating it yields inbound connections until it is closed. */

@@ -3,12 +3,19 @@
  * channel), with streams as {@link YamuxStream} Duplexes, coalesced writes, keepalive pings,
  * violation handling (GoAway 1, half-close, close after the peer's EOF or a deadline) and a
  * graceful close (GoAway 0, a grace period for open streams).
+ *
+ * What the peer makes this side hold is bounded. Received data is charged to the connection's
+ * {@link MemoryBudget} (a child of the node's) by the buffers it keeps alive; output is counted
+ * until the connection has taken it (its write callbacks: the secure channel calls them only
+ * once the socket has room). The connection is not read while the budget is exceeded or the
+ * output is above `maxPendingOutput`, and a peer that leaves it there is dropped.
  */
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
-import { TcommsError, TimeoutError } from '../../core/errors.js';
+import { DEFAULT_NODE_MEMORY, MemoryBudget } from '../../core/budget.js';
+import { TcommsError, TimeoutError, type ProtocolError } from '../../core/errors.js';
 import { yamuxConfig, type YamuxConfig } from '../../protocols/yamux/config.js';
-import { KeepaliveTimeout, MuxerClosed, StreamReset, YamuxProtocolError } from '../../protocols/yamux/errors.js';
+import { KeepaliveTimeout, MuxerClosed, PeerNotReading, StreamReset, YamuxProtocolError } from '../../protocols/yamux/errors.js';
 import { GoAwayCode } from '../../protocols/yamux/frame.js';
 import { YamuxSession } from '../../protocols/yamux/session.js';
 import { YamuxStream, type StreamHost } from './stream.js';
@@ -20,6 +27,11 @@ export interface YamuxMuxerInit {
   config?: Partial<YamuxConfig>;
   /** Called for every stream the peer opens. Streams nobody takes should be destroyed. */
   onStream?: (stream: YamuxStream) => void;
+  /**
+   * The node's memory budget: this connection's budget (`maxConnectionMemory`) is a child of
+   * it, so its charges count against both. Default: a budget of its own of 256 MiB.
+   */
+  budget?: MemoryBudget;
 }
 
 /** Events of a muxer. */
@@ -37,6 +49,8 @@ export interface YamuxMuxerEvents {
 
 /** Writes to the connection are flushed when this much output is queued, at the latest. */
 const FLUSH_AT = 256 * 1024;
+/** A stream write waits rather than send a Data frame smaller than this for lack of room in the output. */
+const MIN_DATA_FRAME = 4096;
 
 /** Runs a yamux session over a connection: substreams, keepalive, violation handling, graceful close. */
 export class YamuxMuxer extends EventEmitter<YamuxMuxerEvents> {
@@ -45,9 +59,22 @@ export class YamuxMuxer extends EventEmitter<YamuxMuxerEvents> {
   readonly #session: YamuxSession;
   readonly #streams = new Map<number, YamuxStream>();
   readonly #host: StreamHost;
+  /**
+   * What this connection holds for the peer (streams' unread data, queued output, partial
+   * frames that handlers charge): a child of the node's budget. Its `used` is what to report.
+   */
+  readonly memory: MemoryBudget;
   #flushScheduled = false;
   #connBlocked = false;
   #readPaused = false;
+  /** Ending after a violation or a graceful close: the connection is read (and dropped) to its EOF. */
+  #ending = false;
+  #cancelBudgetWait: (() => void) | undefined;
+  #stallTimer: NodeJS.Timeout | undefined;
+  /** Streams whose writes wait for room in the output. */
+  readonly #waitingForRoom = new Set<number>();
+  #wakingWriters = false;
+  #wakeAgain = false;
   #waitingWriters: Array<() => void> = [];
   #closed = false;
   #closeError: TcommsError | undefined;
@@ -67,6 +94,7 @@ export class YamuxMuxer extends EventEmitter<YamuxMuxerEvents> {
     super();
     this.#conn = conn;
     this.#config = yamuxConfig(init.config);
+    this.memory = (init.budget ?? new MemoryBudget(DEFAULT_NODE_MEMORY)).child(this.#config.maxConnectionMemory);
     this.#onStream = init.onStream;
     this.#closedPromise = new Promise((resolve) => (this.#resolveClosed = resolve));
     this.#session = new YamuxSession({
@@ -84,8 +112,16 @@ export class YamuxMuxer extends EventEmitter<YamuxMuxerEvents> {
       },
     });
     this.#host = {
+      memory: this.memory,
       write: (id, data) => {
-        const n = this.#session.write(id, data);
+        // Stream data may fill half of the output bound; the rest is kept for control frames.
+        const room = this.#config.maxPendingOutput / 2 - this.queuedOutput;
+        if (room < data.length) {
+          // Woken (as by a window update) once the output has room again.
+          this.#waitingForRoom.add(id);
+          if (room < MIN_DATA_FRAME) return 0;
+        }
+        const n = this.#session.write(id, room < data.length ? data.subarray(0, room) : data);
         if (this.#session.pendingOutput >= FLUSH_AT) this.#flush();
         return n;
       },
@@ -132,6 +168,18 @@ export class YamuxMuxer extends EventEmitter<YamuxMuxerEvents> {
   /** Resolves when the session is over, with the reason unless it ended normally. */
   get closedPromise(): Promise<TcommsError | undefined> {
     return this.#closedPromise;
+  }
+  /**
+   * Bytes of output queued for the peer: frames not yet written, and writes the connection has
+   * not called back (its `writableLength`; the secure channel calls a write back only once the
+   * socket has room).
+   */
+  get queuedOutput(): number {
+    return this.#session.pendingOutput + this.#conn.writableLength;
+  }
+  /** True while the connection is not being read (budget exceeded, or output above its bound). */
+  get readPaused(): boolean {
+    return this.#readPaused;
   }
 
   /** Open a stream to the peer. */
@@ -213,6 +261,16 @@ export class YamuxMuxer extends EventEmitter<YamuxMuxerEvents> {
     this.#terminate(reason, reason === undefined);
   }
 
+  /**
+   * The peer broke a protocol running over this connection (the identity exchange, say): as for
+   * a yamux violation, GoAway(1), half-close, close after the peer's EOF or the deadline; the
+   * session closes with `err`.
+   */
+  violation(err: ProtocolError): void {
+    if (this.#closed) return;
+    this.#violation(err);
+  }
+
   // ---- internals ----------------------------------------------------------------------------
 
   #inbound(id: number): void {
@@ -245,16 +303,80 @@ export class YamuxMuxer extends EventEmitter<YamuxMuxerEvents> {
       this.#receiving = false;
       this.#inbox.length = 0;
     }
-    if (this.#session.pendingOutput > this.#config.maxPendingOutput && !this.#readPaused) {
-      // The peer makes us write faster than the connection takes it (Ping floods): stop reading.
-      this.#readPaused = true;
-      this.#conn.pause();
-      this.#flush();
+    this.#updateReading();
+  }
+
+  /**
+   * Read the connection only while the budget has room and the output is within its bound (a
+   * peer that sends Pings and reads nothing then gets no more answers); drop a peer whose
+   * output stays above the bound too long or doubles it; let stream writes wait for room.
+   */
+  #updateReading(): void {
+    if (this.#closed) return;
+    const queued = this.queuedOutput;
+    const bound = this.#config.maxPendingOutput;
+    // The usual case, on every read and flush: nothing to change.
+    if (!this.#readPaused && queued < bound / 2 && this.#stallTimer === undefined && this.#waitingForRoom.size === 0 && !this.memory.exceeded) return;
+    if (queued > 2 * bound) return this.#notReading(new PeerNotReading(queued, 'over-limit'));
+    if (queued <= bound) {
+      if (this.#stallTimer !== undefined) {
+        clearTimeout(this.#stallTimer);
+        this.#stallTimer = undefined;
+      }
+    } else if (this.#stallTimer === undefined) {
+      this.#stallTimer = setTimeout(() => {
+        this.#stallTimer = undefined;
+        const now = this.queuedOutput;
+        if (now > this.#config.maxPendingOutput) this.#notReading(new PeerNotReading(now, 'stalled'));
+      }, this.#config.outputStallMs);
+      this.#stallTimer.unref();
+    }
+    if (this.#waitingForRoom.size > 0 && queued < bound / 2) this.#wakeWriters();
+    if (this.#ending) return; // read (and drop) until the peer's EOF
+    const overBudget = this.memory.exceeded;
+    const pause = overBudget || queued > bound;
+    if (pause !== this.#readPaused) {
+      this.#readPaused = pause;
+      if (pause) this.#conn.pause();
+      else this.#conn.resume();
+    }
+    if (overBudget && this.#cancelBudgetWait === undefined) {
+      this.#cancelBudgetWait = this.memory.whenAvailable(() => {
+        this.#cancelBudgetWait = undefined;
+        this.#updateReading();
+      });
     }
   }
 
+  #wakeWriters(): void {
+    // A woken writer's write may flush, and a synchronous connection call it back at once: room
+    // that comes back while writers are being woken wakes those that waited meanwhile.
+    if (this.#wakingWriters) {
+      this.#wakeAgain = true;
+      return;
+    }
+    this.#wakingWriters = true;
+    try {
+      do {
+        this.#wakeAgain = false;
+        for (const id of [...this.#waitingForRoom]) {
+          this.#waitingForRoom.delete(id);
+          this.#streams.get(id)?.onSendWindow();
+        }
+      } while (this.#wakeAgain && this.#waitingForRoom.size > 0 && !this.#closed && this.queuedOutput < this.#config.maxPendingOutput / 2);
+    } finally {
+      this.#wakingWriters = false;
+    }
+  }
+
+  /** The peer does not read what we send it: close without GoAway (it would not read that either). */
+  #notReading(err: PeerNotReading): void {
+    this.#closeError ??= err;
+    this.#terminate(err);
+  }
+
   /** PROTOCOL.md section 3: GoAway(1), half-close, close after the peer's EOF or the deadline. */
-  #violation(err: YamuxProtocolError): void {
+  #violation(err: ProtocolError): void {
     this.#closeError ??= err;
     this.#session.goAway(GoAwayCode.ProtocolError);
     this.#endConnection(err, this.#config.violationCloseMs);
@@ -266,7 +388,11 @@ export class YamuxMuxer extends EventEmitter<YamuxMuxerEvents> {
     const conn = this.#conn;
     if (!conn.writableEnded) conn.end();
     // Keep reading (and dropping) until the peer's EOF, which closes the session.
-    if (this.#readPaused) conn.resume();
+    this.#ending = true;
+    if (this.#readPaused) {
+      this.#readPaused = false;
+      conn.resume();
+    }
     const timer = setTimeout(() => this.#terminate(err ?? this.#closeError), deadlineMs);
     timer.unref();
     this.#closedPromise.then(() => clearTimeout(timer));
@@ -280,6 +406,10 @@ export class YamuxMuxer extends EventEmitter<YamuxMuxerEvents> {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#keepalive !== undefined) clearInterval(this.#keepalive);
+    if (this.#stallTimer !== undefined) clearTimeout(this.#stallTimer);
+    this.#cancelBudgetWait?.();
+    this.#cancelBudgetWait = undefined;
+    this.#waitingForRoom.clear();
     let reason = err;
     for (const stream of [...this.#streams.values()]) {
       // A stream that is finished both ways keeps its received data for its reader.
@@ -295,6 +425,9 @@ export class YamuxMuxer extends EventEmitter<YamuxMuxerEvents> {
       this.#conn.on('error', () => {});
       this.#conn.destroy();
     }
+    // Nothing of the peer's stays held: unsent output is dropped, the budget given back.
+    this.#session.takeOutput();
+    this.memory.close();
     const normal = err instanceof MuxerClosed && this.#closeError === undefined;
     this.#resolveClosed(normal ? undefined : err);
     this.emit('close', normal ? undefined : err);
@@ -312,26 +445,39 @@ export class YamuxMuxer extends EventEmitter<YamuxMuxerEvents> {
     if (chunks.length === 0) return;
     const conn = this.#conn;
     if (conn.destroyed || conn.writableEnded) return;
+    let bytes = 0;
+    for (const c of chunks) bytes += c.length;
+    // Output near half the bound and beyond (where stream writers wait for room and, past the
+    // bound, the connection is not read) is charged to the budget and followed: the write's
+    // callback comes once everything before it is taken, which is when to look again (whoever
+    // waits, waits on a followed write). Below that, a callback per flush would cost more than
+    // the flush (a quarter of the in-memory throughput).
+    let written: (() => void) | undefined;
+    if (conn.writableLength + bytes > this.#config.maxPendingOutput / 2 - MIN_DATA_FRAME) {
+      this.memory.charge(bytes);
+      written = () => this.#written(bytes);
+    }
     let ok = true;
-    if (chunks.length === 1) ok = conn.write(chunks[0]);
+    if (chunks.length === 1) ok = conn.write(chunks[0], written);
     else {
       conn.cork();
-      for (const c of chunks) ok = conn.write(c);
+      const last = chunks.length - 1;
+      for (let i = 0; i < last; i++) ok = conn.write(chunks[i]);
+      ok = conn.write(chunks[last], written);
       conn.uncork();
     }
     if (!ok) this.#connBlocked = true;
-    if (this.#readPaused && this.#session.pendingOutput === 0 && ok) {
-      this.#readPaused = false;
-      conn.resume();
-    }
+    this.#updateReading();
+  }
+
+  #written(bytes: number): void {
+    this.memory.release(bytes);
+    this.#updateReading();
   }
 
   #drained(): void {
     this.#connBlocked = false;
-    if (this.#readPaused) {
-      this.#readPaused = false;
-      this.#conn.resume();
-    }
+    this.#updateReading();
     const waiting = this.#waitingWriters;
     this.#waitingWriters = [];
     for (const resume of waiting) {

@@ -1,13 +1,19 @@
 /**
  * A yamux stream as a Node Duplex. Reads are credited back to the peer only as the application
  * takes them, so a slow reader stalls the writer through the window; writes wait for window
- * and for the connection to drain, never buffering without bound.
+ * and for the connection to drain, never buffering without bound. What the stream holds for
+ * its reader (its own queue, and the Readable's buffer until the reader takes it) is charged
+ * to the connection's memory budget by the buffers it keeps alive ({@link ReceiveQueue}).
  */
 import { Duplex } from 'node:stream';
+import type { MemoryBudget } from '../../core/budget.js';
 import { AbortedError } from '../../core/errors.js';
+import { heldSize, ReceiveQueue } from './receive-queue.js';
 
 /** What a stream needs from its muxer. */
 export interface StreamHost {
+  /** The connection's memory budget: received bytes held for the reader are charged to it. */
+  readonly memory: MemoryBudget;
   /** Queue bytes on the stream; returns how many the send window took. */
   write(id: number, data: Uint8Array): number;
   /** The application took `n` bytes. */
@@ -36,8 +42,15 @@ export class YamuxStream extends Duplex {
   readonly direction: StreamDirection;
   readonly #host: StreamHost;
   /** Received bytes not yet handed to the Readable (at most one receive window). */
-  #queue: Uint8Array[] = [];
-  #queueHead = 0;
+  readonly #queue: ReceiveQueue;
+  /**
+   * Chunks handed to the Readable that its reader has not taken yet: their lengths and charges
+   * (oldest first from #givenHead), released as the Readable's length shows them taken.
+   */
+  #given: number[] = [];
+  #givenCharges: number[] = [];
+  #givenHead = 0;
+  #givenBytes = 0;
   #wantsData = false;
   #remoteEnded = false;
   #pending: PendingWrite | undefined;
@@ -49,6 +62,7 @@ export class YamuxStream extends Duplex {
     this.id = id;
     this.direction = direction;
     this.#host = host;
+    this.#queue = new ReceiveQueue(host.memory);
   }
 
   /** True once the peer closed its side (FIN). */
@@ -56,10 +70,15 @@ export class YamuxStream extends Duplex {
     return this.#remoteEnded;
   }
 
-  /** Bytes received and held for the reader (bounded by the receive window). */
+  /** Bytes received and held for the reader in the stream's own queue (bounded by the receive window). */
   get queuedBytes(): number {
-    let n = 0;
-    for (let i = this.#queueHead; i < this.#queue.length; i++) n += this.#queue[i]!.length;
+    return this.#queue.length;
+  }
+
+  /** Bytes charged to the connection's budget for what this stream holds (its queue, the Readable's buffer). */
+  get heldBytes(): number {
+    let n = this.#queue.charged;
+    for (let i = this.#givenHead; i < this.#givenCharges.length; i++) n += this.#givenCharges[i]!;
     return n;
   }
 
@@ -68,18 +87,21 @@ export class YamuxStream extends Duplex {
   /** @internal Data from the peer. */
   onData(data: Uint8Array): void {
     if (this.destroyed) return;
-    if (this.#wantsData && this.#queueHead === this.#queue.length) {
+    if (this.#wantsData && this.#queue.empty && this.readableFlowing === true) {
+      // A flowing reader takes it at once: nothing is kept (unless the Readable buffers it after all).
       this.#host.consumed(this.id, data.length);
       this.#wantsData = this.push(data);
+      if (this.#givenBytes > 0 || this.readableLength > 0) this.#track(data.length, heldSize(data), true);
       return;
     }
     this.#queue.push(data);
+    if (this.#wantsData) this.#drain();
   }
 
   /** @internal The peer closed its side (FIN). */
   onRemoteClose(): void {
     this.#remoteEnded = true;
-    if (this.#queueHead === this.#queue.length && !this.destroyed) this.push(null);
+    if (this.#queue.empty && !this.destroyed) this.push(null);
   }
 
   /** @internal The send window grew. */
@@ -91,18 +113,74 @@ export class YamuxStream extends Duplex {
 
   override _read(): void {
     this.#wantsData = true;
+    this.#drain();
+  }
+
+  /** Every read (flowing mode reads too) may have taken chunks out of the Readable's buffer. */
+  override read(size?: number): any {
+    const out: unknown = super.read(size);
+    if (this.#givenBytes > 0) this.#settle();
+    return out;
+  }
+
+  /** Hand queued chunks to the Readable while it wants more. */
+  #drain(): void {
     const q = this.#queue;
-    while (this.#wantsData && this.#queueHead < q.length) {
-      const chunk = q[this.#queueHead]!;
-      q[this.#queueHead++] = undefined as never;
+    while (this.#wantsData) {
+      const chunk = q.shift();
+      if (chunk === undefined) break;
       this.#host.consumed(this.id, chunk.length);
       this.#wantsData = this.push(chunk);
+      this.#track(chunk.length, q.lastCharge, false);
     }
-    if (this.#queueHead === q.length) {
-      this.#queue = [];
-      this.#queueHead = 0;
-      if (this.#remoteEnded) this.push(null);
+    if (q.empty && this.#remoteEnded) this.push(null);
+  }
+
+  /**
+   * A chunk of `length` bytes, charged `charge`, went into the Readable: released once the
+   * reader has taken it (at once if it already has). `charge` is charged here when `fresh`
+   * (the queue charged the others).
+   */
+  #track(length: number, charge: number, fresh: boolean): void {
+    if (this.#givenBytes === 0 && this.readableLength === 0) {
+      if (!fresh) this.#host.memory.release(charge);
+      return;
     }
+    if (fresh) this.#host.memory.charge(charge);
+    this.#given.push(length);
+    this.#givenCharges.push(charge);
+    this.#givenBytes += length;
+    this.#settle();
+  }
+
+  /** Release the charges of the chunks the reader has taken (a chunk partly taken stays charged). */
+  #settle(): void {
+    let taken = this.#givenBytes - this.readableLength;
+    let released = 0;
+    while (this.#givenHead < this.#given.length && this.#given[this.#givenHead]! <= taken) {
+      const n = this.#given[this.#givenHead]!;
+      taken -= n;
+      this.#givenBytes -= n;
+      released += this.#givenCharges[this.#givenHead]!;
+      this.#givenHead++;
+    }
+    if (this.#givenHead === this.#given.length) {
+      this.#given = [];
+      this.#givenCharges = [];
+      this.#givenHead = 0;
+    }
+    if (released > 0) this.#host.memory.release(released);
+  }
+
+  #releaseAll(): void {
+    this.#queue.clear();
+    let n = 0;
+    for (let i = this.#givenHead; i < this.#givenCharges.length; i++) n += this.#givenCharges[i]!;
+    this.#given = [];
+    this.#givenCharges = [];
+    this.#givenHead = 0;
+    this.#givenBytes = 0;
+    this.#host.memory.release(n);
   }
 
   override _write(chunk: Uint8Array, _enc: BufferEncoding, callback: (err?: Error | null) => void): void {
@@ -155,8 +233,7 @@ export class YamuxStream extends Duplex {
     // RST unless the stream already closed both ways (then the core has forgotten it).
     this.#host.reset(this.id);
     this.#host.forget(this.id);
-    this.#queue = [];
-    this.#queueHead = 0;
+    this.#releaseAll();
     // A write waiting for window is dropped with the stream. Node fails the writes still
     // buffered, but the one in progress is ours to fail: its caller (a message's outcome, say)
     // would otherwise wait forever.

@@ -3,7 +3,10 @@
  * Frames wholly inside one pushed chunk are returned as views of it (no copy); a frame that
  * spans chunks is assembled into a buffer of exactly its length, or handed over as its pieces
  * ({@link U16FrameDecoder.pushPieces}). Memory held between pushes is bounded by one frame
- * (its pieces, at most {@link MAX_FRAME_PIECES} of them, or one copy).
+ * (its pieces, at most {@link MAX_FRAME_PIECES} of them and at most about twice the frame's
+ * length in the buffers behind them, or one copy). The next frames may be given tighter limits
+ * ({@link U16FrameDecoder.expectFrames}, the handshake's message lengths): a longer one is
+ * refused as soon as its length prefix is read, before any of its body is buffered.
  */
 import { concat } from '../../core/bytes.js';
 import { FrameTooLarge, UnexpectedEof } from '../noise/errors.js';
@@ -28,10 +31,22 @@ export class U16FrameDecoder {
   #filled = 0;
   /** The frame copied into one buffer once it came in too many pieces. */
   #compact: Uint8Array | undefined;
+  /** Bytes of the buffers behind the pieces (what the pieces keep alive). */
+  #pinned = 0;
   /** A lone first prefix byte, or -1. */
   #prefixHigh = -1;
+  /** Limits of the next frames, in order (then {@link maxFrameLength}). */
+  #limits: number[] = [];
 
   constructor(readonly maxFrameLength: number = U16_MAX) {}
+
+  /**
+   * The next frames, in order, may be at most `limits[i]` bytes each (frames after them:
+   * {@link maxFrameLength}). A longer one throws FrameTooLarge when its prefix is read.
+   */
+  expectFrames(limits: readonly number[]): void {
+    this.#limits = [...limits];
+  }
 
   /** Bytes held between pushes (at most one frame plus one prefix byte). */
   get buffered(): number {
@@ -83,7 +98,8 @@ export class U16FrameDecoder {
         offset += 1;
         continue;
       }
-      if (length > this.maxFrameLength) throw new FrameTooLarge(length, this.maxFrameLength);
+      const max = this.#limits.length > 0 ? this.#limits.shift()! : this.maxFrameLength;
+      if (length > max) throw new FrameTooLarge(length, max);
       if (end - offset >= length) {
         frames.push([chunk.subarray(offset, offset + length)]);
         offset += length;
@@ -96,12 +112,18 @@ export class U16FrameDecoder {
   }
 
   #add(piece: Uint8Array): void {
-    if (this.#compact === undefined && this.#pieces.length >= MAX_FRAME_PIECES) {
+    // Many pieces, or pieces that keep much larger buffers alive (a byte of a large chunk):
+    // copy the frame so far into a buffer of its length, so that it holds nothing else.
+    if (this.#compact === undefined && (this.#pieces.length >= MAX_FRAME_PIECES || this.#pinned + piece.buffer.byteLength > 2 * this.#length + 4096)) {
       this.#compact = concat(this.#pieces, this.#length); // room for the whole frame
       this.#pieces = [];
+      this.#pinned = 0;
     }
     if (this.#compact !== undefined) this.#compact.set(piece, this.#filled);
-    else this.#pieces.push(piece);
+    else {
+      this.#pieces.push(piece);
+      this.#pinned += piece.buffer.byteLength;
+    }
     this.#filled += piece.length;
   }
 
@@ -110,6 +132,7 @@ export class U16FrameDecoder {
     this.#length = -1;
     this.#pieces = [];
     this.#filled = 0;
+    this.#pinned = 0;
     this.#compact = undefined;
     return frame;
   }

@@ -1,4 +1,5 @@
 /** yamux session configuration: the defaults of PROTOCOL.md section 3, validated once. */
+import { DEFAULT_CONNECTION_MEMORY } from '../../core/budget.js';
 import { ConfigError } from '../../core/errors.js';
 import { INITIAL_WINDOW, MAX_U32 } from './frame.js';
 
@@ -20,8 +21,23 @@ export interface YamuxConfig {
   violationCloseMs: number;
   /** Graceful close: time open streams get to finish after GoAway(0) (spec: 5 s). */
   closeGraceMs: number;
-  /** Bytes of unsent output after which the session stops reading from the connection. */
+  /**
+   * Bytes of output queued for the peer (the session's frames not yet written, and writes the
+   * connection has not yet taken: its own buffer and, below a secure channel, the socket's)
+   * above which the session stops reading from the connection, so that a peer that sends
+   * Pings or window updates and reads nothing cannot make it write more. Stream data is taken
+   * only while the queue is under half of it; the other half is for control frames. Above
+   * twice this, or above it for {@link outputStallMs}, the peer is dropped as not reading.
+   */
   maxPendingOutput: number;
+  /** How long queued output may stay above {@link maxPendingOutput} before the peer is dropped (PeerNotReading). */
+  outputStallMs: number;
+  /**
+   * Memory this connection may hold for the peer: its streams' unread data (counted by the
+   * buffers it keeps alive), partial frames charged by protocol handlers, queued output.
+   * Above it the connection is not read until the holders release some.
+   */
+  maxConnectionMemory: number;
 }
 
 /** The defaults. */
@@ -38,6 +54,10 @@ export const DEFAULT_YAMUX_CONFIG: Readonly<YamuxConfig> = Object.freeze({
   closeGraceMs: 5_000,
   // 4 MiB: a peer that floods Pings (each needs a reply) cannot grow our output without bound.
   maxPendingOutput: 4 * 1024 * 1024,
+  // 10 s: a live peer drains 4 MiB much sooner; one that reads nothing is let go.
+  outputStallMs: 10_000,
+  // 16 MiB: a fast stream's full window, or 64 streams' initial ones.
+  maxConnectionMemory: DEFAULT_CONNECTION_MEMORY,
 });
 
 /** Merge `partial` over the defaults and validate the result. */
@@ -56,5 +76,7 @@ export function yamuxConfig(partial: Partial<YamuxConfig> = {}): YamuxConfig {
   int('violationCloseMs', 0);
   int('closeGraceMs', 0);
   int('maxPendingOutput', 64 * 1024);
+  int('outputStallMs', 1);
+  int('maxConnectionMemory', 64 * 1024);
   return c;
 }

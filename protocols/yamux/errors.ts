@@ -68,3 +68,17 @@ export class KeepaliveTimeout extends TcommsError {
     super(`${missed} keepalive pings went unanswered`);
   }
 }
+
+/**
+ * The peer does not read: output queued for it stayed above the bound (`maxPendingOutput`) for
+ * `outputStallMs`, or grew past twice the bound. The connection is closed without GoAway.
+ */
+export class PeerNotReading extends TcommsError {
+  readonly kind = 'timeout' as const;
+  constructor(
+    readonly queuedBytes: number,
+    readonly reason: 'stalled' | 'over-limit',
+  ) {
+    super(reason === 'stalled' ? `the peer read nothing of ${queuedBytes} queued bytes in time` : `${queuedBytes} bytes of output queued for a peer that does not read`);
+  }
+}

@@ -62,6 +62,8 @@ export class YamuxSession {
   #lastInboundId = 0;
   #inboundOpen = 0;
   #outboundOpen = 0;
+  /** The sum of the open streams' receive windows (what the peer may have this side hold). */
+  #windowTotal = 0;
   #localGoAway = false;
   #remoteGoAway = false;
   #failed = false;
@@ -87,6 +89,10 @@ export class YamuxSession {
   /** Streams open now (not yet closed both ways or reset). */
   get openStreams(): number {
     return this.#streams.size;
+  }
+  /** The sum of the open streams' receive windows: the stream data the peer may send before it hears from us. */
+  get receiveWindows(): number {
+    return this.#windowTotal;
   }
   /** Bytes queued for the connection and not yet taken. */
   get pendingOutput(): number {
@@ -123,6 +129,7 @@ export class YamuxSession {
     this.#nextOutboundId += 2;
     this.#streams.set(id, newStream(id, false));
     this.#outboundOpen++;
+    this.#windowTotal += INITIAL_WINDOW;
     this.#frame(FrameType.WindowUpdate, Flag.SYN, id, 0);
     return id;
   }
@@ -160,10 +167,16 @@ export class YamuxSession {
     let delta = s.uncredited;
     const unread = s.recvTarget - s.recvWindow - s.uncredited;
     if (unread === 0 && s.recvTarget < this.#config.maxReceiveWindow) {
-      // The reader keeps up with the sender: let more be in flight.
+      // The reader keeps up with the sender: let more be in flight, as long as all the windows
+      // together stay within half the connection's memory (the rest is for what data costs
+      // beyond its bytes, and for output): a peer that keeps to its windows never makes the
+      // connection stop reading, which would hold back the window updates it waits for.
       const target = Math.min(this.#config.maxReceiveWindow, s.recvTarget * 2);
-      delta += target - s.recvTarget;
-      s.recvTarget = target;
+      if (this.#windowTotal + target - s.recvTarget <= this.#config.maxConnectionMemory / 2) {
+        delta += target - s.recvTarget;
+        this.#windowTotal += target - s.recvTarget;
+        s.recvTarget = target;
+      }
     }
     s.recvWindow += delta;
     s.uncredited = 0;
@@ -327,6 +340,7 @@ export class YamuxSession {
     const s = newStream(id, true);
     this.#streams.set(id, s);
     this.#inboundOpen++;
+    this.#windowTotal += INITIAL_WINDOW;
     this.#frame(FrameType.WindowUpdate, Flag.ACK, id, 0);
     this.#events.stream(id);
     return s;
@@ -354,6 +368,7 @@ export class YamuxSession {
 
   #remove(s: StreamState): void {
     this.#streams.delete(s.id);
+    this.#windowTotal -= s.recvTarget;
     if (s.inbound) this.#inboundOpen--;
     else this.#outboundOpen--;
   }

@@ -9,7 +9,9 @@ import { upgradeInbound, type LivenessRequest, type UpgradeConfig } from '../../
 import { LineEcho, LivenessLineTooLong } from '../../protocols/liveness/index.js';
 import { TcpTransport } from '../../transports/tcp/tcp.js';
 import type { TransportListener } from '../../transports/transport.js';
+import { duplexPair } from '../../transports/memory/duplex-pair.js';
 import { splitAt } from '../support/streams.js';
+import { until } from '../support/wait.js';
 
 const identity = NodeIdentity.generate();
 /** Sockets are half-open capable: the server's close shows as the end of the stream. */
@@ -118,5 +120,41 @@ describe('liveness mode (PROTOCOL.md section 7)', function () {
       { numRuns: 2000 },
     );
     expect(() => new LivenessService({ allow: ['not-an-ip/8'] })).to.throw(/allow-list/);
+  });
+
+  it('a client that sends lines and reads nothing: the echo stops reading at a small bound, and goes on once the client reads', async () => {
+    const [client, server] = duplexPair({ highWaterMark: 1024 });
+    const service = new LivenessService({ maxQueuedEchoBytes: 512, idleTimeoutMs: 5_000 });
+    const ended = service.serve(server, '127.0.0.1', 'tcp');
+    const line = Buffer.from('abcdefghij\n');
+    const burst = Buffer.concat(Array.from({ length: 50 }, () => line)); // 550 bytes, 50 lines
+    const bursts = 100;
+    for (let i = 0; i < bursts; i++) client.write(burst); // the client's own buffering, not the server's
+    await until('the server stops reading', () => server.isPaused());
+    let most = 0;
+    for (let i = 0; i < 20; i++) {
+      await new Promise((r) => setImmediate(r));
+      most = Math.max(most, server.writableLength);
+    }
+    expect(server.isPaused()).to.equal(true);
+    expect(most, 'unsent echo bounded by the bound plus one read').to.be.at.most(512 + burst.length);
+    // The client reads: the echo drains, the server reads again, every line comes back.
+    let echoed = 0;
+    client.on('data', (d: Buffer) => (echoed += d.length));
+    await until('every line echoed', () => echoed === bursts * burst.length);
+    client.end();
+    expect(await ended).to.equal('ended');
+  });
+
+  it('refuses, without writing, a session that did not come straight over TCP (an onion service, a proxy)', async () => {
+    for (const via of ['onion', 'socks', 'memory'] as const) {
+      const [client, server] = duplexPair();
+      const got: Buffer[] = [];
+      client.on('data', (d: Buffer) => got.push(d));
+      client.write('hello\n');
+      expect(await new LivenessService().serve(server, '127.0.0.1', via)).to.equal('refused-transport');
+      expect(server.destroyed).to.equal(true);
+      expect(got).to.deep.equal([]);
+    }
   });
 });

@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { U16FrameDecoder } from '../../protocols/framing/u16-frame-decoder.js';
+import { FrameTooLarge } from '../../protocols/noise/errors.js';
 import { recordWrites } from '../support/recording.js';
 import { collect } from '../support/streams.js';
 
@@ -152,6 +153,28 @@ describe('NoiseSecureChannel configuration', () => {
         new NoiseSecureChannel({ staticKeys: noiseStaticKeys(b), recvTimeoutMs: 300, ...y }).secureInbound(rb),
       ]);
       expect(results.map((r) => r.status)).to.deep.equal(['rejected', 'rejected']);
+    }
+  });
+
+  it('a handshake message longer than its step allows is refused at its length prefix, before any body arrives', async () => {
+    const b = NodeIdentity.generate();
+    for (const [pattern, initiator] of [
+      ['XX', false],
+      ['XX', true],
+      ['IX', false],
+    ] as const) {
+      const [ours, theirs] = duplexPair();
+      theirs.on('data', () => {});
+      theirs.on('error', () => {});
+      const ch = new NoiseSecureChannel({ staticKeys: noiseStaticKeys(b), pattern, recvTimeoutMs: 5_000 });
+      const started = Date.now();
+      const result = (initiator ? ch.secureOutbound(ours) : ch.secureInbound(ours)).catch((e: unknown) => e);
+      theirs.write(Uint8Array.of(0xff, 0xff)); // "65535 bytes follow", and nothing follows
+      const err = await result;
+      expect(err, `${pattern} ${initiator ? 'initiator' : 'responder'}`).to.be.instanceOf(FrameTooLarge);
+      expect((err as FrameTooLarge).kind).to.equal('protocol');
+      expect(Date.now() - started, 'not a timeout').to.be.below(4_000);
+      expect(ours.destroyed).to.equal(true);
     }
   });
 

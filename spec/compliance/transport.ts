@@ -105,6 +105,9 @@ export function transportCompliance(name: string, options: TransportComplianceOp
       const [out, inb] = await dial();
       expect(out.direction).to.equal('outbound');
       expect(inb.direction).to.equal('inbound');
+      // Every transport here says how a connection came (the liveness service trusts only 'tcp').
+      expect(['tcp', 'memory', 'onion', 'socks']).to.include(out.via);
+      expect(['tcp', 'memory', 'onion', 'socks']).to.include(inb.via);
       const a = randomBytes(1 << 20);
       const b = randomBytes(1 << 20);
       const gotA = collect(inb.stream);

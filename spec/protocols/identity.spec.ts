@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { TcommsError } from '../../core/errors.js';
+import { fullKeyChecks } from '../../core/ed25519-point.js';
 import { NodeIdentity, x25519PublicOf } from '../../core/keys.js';
 import {
   createIdentityMessage,
@@ -120,6 +121,33 @@ describe('identity exchange (PROTOCOL.md section 5)', () => {
     expect(() => validateIdentityMessage(createIdentityMessage(identity, content), { noiseStatic: other.noisePublicKey, nowSeconds: now }))
       .to.throw(IdentityInvalid)
       .with.property('reason', 'public_key_mismatch');
+  });
+
+  it('compares the claimed key with the Noise static key before the costly validity check, and remembers invalid keys', () => {
+    const invalid = v.invalid_examples.filter((e) => e.reason === 'public_key_invalid');
+    expect(invalid.length).to.equal(2);
+    for (const e of invalid) {
+      const bytes = hex(e.peer_identity_msg_protobuf);
+      // Against another static key: refused by the cheap comparison, the key never checked.
+      const before = fullKeyChecks();
+      expect(() => validateIdentityMessage(bytes, { noiseStatic: NodeIdentity.generate().noisePublicKey, nowSeconds: now }))
+        .to.throw(IdentityInvalid)
+        .with.property('reason', 'public_key_mismatch');
+      expect(fullKeyChecks(), e.what).to.equal(before);
+      // Against its own static key: checked once, then answered from the cache of invalid keys.
+      for (let round = 0; round < 3; round++) {
+        expect(() => validateIdentityMessage(bytes, { noiseStatic: hex(e.noise_static), nowSeconds: now }))
+          .to.throw(IdentityInvalid)
+          .with.property('reason', 'public_key_invalid');
+      }
+      expect(fullKeyChecks() - before, e.what).to.be.at.most(1);
+    }
+    // A valid key is checked at most once too.
+    const fresh = NodeIdentity.generate();
+    const message = createIdentityMessage(fresh, content);
+    const before = fullKeyChecks();
+    for (let round = 0; round < 3; round++) validateIdentityMessage(message, { noiseStatic: fresh.noisePublicKey, nowSeconds: now });
+    expect(fullKeyChecks() - before).to.be.at.most(1);
   });
 
   it('reads one frame under any chunking and refuses bytes after it, other versions and long frames', () => {

@@ -41,6 +41,8 @@ describe('onion-service listener against a real tor (DisableNetwork 1)', functio
       const inbound = listener[Symbol.asyncIterator]().next();
       const out = await new TcpTransport().dial(listener.localAddress);
       const { value } = await inbound;
+      expect(value!.via, 'its remote address is Tor, not the peer').to.equal('onion');
+      expect(out.via).to.equal('tcp');
       out.stream.end('hello');
       const got = await new Promise<string>((resolve) => value!.stream.once('data', (d: Buffer) => resolve(d.toString())));
       expect(got).to.equal('hello');

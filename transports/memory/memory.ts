@@ -78,11 +78,11 @@ export class MemoryTransport implements Transport {
     const queue = this.network.lookup(id);
     if (queue === undefined || queue.closed) throw new ConnectionRefused(String(address));
     const [local, remote] = duplexPair(this.#highWaterMark === undefined ? {} : { highWaterMark: this.#highWaterMark });
-    if (!queue.push({ stream: remote, remoteAddress: undefined, direction: 'inbound' })) {
+    if (!queue.push({ stream: remote, remoteAddress: undefined, direction: 'inbound', via: 'memory' })) {
       local.destroy();
       throw new ConnectionRefused(String(address));
     }
-    return { stream: local, remoteAddress: address, direction: 'outbound' };
+    return { stream: local, remoteAddress: address, direction: 'outbound', via: 'memory' };
   }
 
   async listen(address: Multiaddr): Promise<TransportListener> {

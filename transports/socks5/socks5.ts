@@ -94,7 +94,7 @@ export class Socks5Transport implements Transport {
         throw deadline.reason ?? new Socks5ProxyUnreachable(proxyAddress, (err as DialFailed).code ?? 'UNKNOWN', { cause: err });
       });
       await this.#connect(socket, target.host, target.port, deadline);
-      return { stream: socket, remoteAddress: address, direction: 'outbound' };
+      return { stream: socket, remoteAddress: address, direction: 'outbound', via: 'socks' };
     } finally {
       deadline.done();
     }

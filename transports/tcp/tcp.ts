@@ -56,7 +56,7 @@ export class TcpTransport implements Transport {
     try {
       const family = target.kind === 'ip4' || target.kind === 'dns4' ? 4 : 6;
       const socket = await connectTcp({ host: target.host, port: target.port, family }, deadline);
-      return { stream: socket, remoteAddress: address, direction: 'outbound' };
+      return { stream: socket, remoteAddress: address, direction: 'outbound', via: 'tcp' };
     } finally {
       deadline.done();
     }
@@ -67,7 +67,7 @@ export class TcpTransport implements Transport {
     const queue = new InboundQueue(this.#backlog);
     const server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
       socket.on('error', () => {}); // until the node attaches its own handling
-      queue.push({ stream: socket, remoteAddress: remoteOf(socket), direction: 'inbound' });
+      queue.push({ stream: socket, remoteAddress: remoteOf(socket), direction: 'inbound', via: 'tcp' });
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) => reject(new ListenFailed(String(address), err.code ?? 'UNKNOWN', { cause: err })));

@@ -172,7 +172,15 @@ export class OnionListener implements TransportListener {
     }
   }
 
+  /** Inbound connections, marked `via: 'onion'`: their remote address is Tor's (127.0.0.1), not the peer's. */
   [Symbol.asyncIterator](): AsyncIterator<TransportConnection> {
-    return this.local[Symbol.asyncIterator]();
+    const inner = this.local[Symbol.asyncIterator]();
+    return {
+      next: async () => {
+        const r = await inner.next();
+        return r.done === true ? r : { done: false, value: { ...r.value, via: 'onion' } };
+      },
+      return: async () => (await inner.return?.()) ?? { done: true, value: undefined },
+    };
   }
 }

@@ -76,6 +76,41 @@ describe('u16 framing', () => {
     expect(Buffer.from(got[0]![0]!).equals(frame)).to.equal(true);
   });
 
+  it('expectFrames: the next frames get their own limits, refused at the prefix (no body needed), then the default applies', () => {
+    const dec = new U16FrameDecoder();
+    dec.expectFrames([32, 64]);
+    expect(dec.push(encodeU16Frame(new Uint8Array(32)))).to.have.length(1);
+    let caught: unknown;
+    try {
+      dec.push(Uint8Array.of(0, 65)); // the prefix alone: 65 > 64
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).to.be.instanceOf(FrameTooLarge);
+    expect((caught as FrameTooLarge).kind).to.equal('protocol');
+    expect((caught as FrameTooLarge).max).to.equal(64);
+    const after = new U16FrameDecoder();
+    after.expectFrames([2]);
+    expect(after.push(Buffer.concat([encodeU16Frame(new Uint8Array(2)), encodeU16Frame(new Uint8Array(5000))]))).to.have.length(2);
+  });
+
+  it('pushPieces: a partial frame made of small views of large buffers is copied, so it keeps nothing else alive', () => {
+    const dec = new U16FrameDecoder();
+    const frame = randomBytes(100);
+    const wire = encodeU16Frame(frame);
+    // Each piece sits at the end of a 64 KiB buffer (a chunk whose other bytes are garbage to us).
+    const big = (bytes: Uint8Array) => {
+      const b = Buffer.alloc(65536);
+      b.set(bytes, b.length - bytes.length);
+      return b.subarray(b.length - bytes.length);
+    };
+    expect(dec.pushPieces(big(wire.subarray(0, 10)))).to.have.length(0);
+    const [pieces] = dec.pushPieces(big(wire.subarray(10)));
+    expect(pieces).to.have.length(1);
+    expect(pieces![0]!.buffer.byteLength, 'a copy the size of the frame').to.equal(100);
+    expect(Buffer.from(pieces![0]!).equals(frame)).to.equal(true);
+  });
+
   it('rejects a frame over the limit, and a stream that ends mid-frame', () => {
     expect(() => new U16FrameDecoder(100).push(Uint8Array.of(0, 101))).to.throw(FrameTooLarge);
     const dec = new U16FrameDecoder();

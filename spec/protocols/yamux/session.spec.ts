@@ -222,6 +222,33 @@ describe('yamux session core', () => {
     expect(client.s.sendWindowOf(id)).to.equal(2 * INITIAL_WINDOW);
   });
 
+  it('receive windows grow only while their sum stays within half the connection memory', () => {
+    const server = session(false, { maxReceiveWindow: 16 * 1024 * 1024, maxConnectionMemory: 2 * 1024 * 1024 });
+    const client = session(true);
+    const grow = (id: number) => {
+      // A window's worth sent, and the reader keeps up: the session grows the window if it may.
+      const before = server.s.receiveWindows;
+      const n = client.s.write(id, new Uint8Array(8 * 1024 * 1024));
+      server.s.receive(client.out());
+      server.s.consumed(id, n);
+      client.s.receive(server.out());
+      return server.s.receiveWindows - before;
+    };
+    const a = client.s.openStream();
+    const b = client.s.openStream();
+    server.s.receive(client.out());
+    expect(server.s.receiveWindows).to.equal(2 * INITIAL_WINDOW);
+    expect(grow(a)).to.equal(INITIAL_WINDOW); // a: 512 KiB, 768 KiB in all
+    expect(grow(a), 'a to 1 MiB would be 1.25 MiB in all').to.equal(0);
+    expect(grow(b)).to.equal(INITIAL_WINDOW); // b: 512 KiB, 1 MiB in all: the bound
+    expect(grow(b)).to.equal(0);
+    expect(server.s.receiveWindows).to.equal(1024 * 1024);
+    // A stream that goes away gives its window back.
+    server.s.reset(a);
+    expect(server.s.receiveWindows).to.equal(2 * INITIAL_WINDOW);
+    expect(grow(b)).to.equal(2 * INITIAL_WINDOW);
+  });
+
   it('a stream closed both ways is forgotten, and late frames for it are dropped', () => {
     const client = session(true);
     const id = client.s.openStream();

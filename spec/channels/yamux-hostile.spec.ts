@@ -1,0 +1,273 @@
+/**
+ * The yamux shell against hostile peers: memory a peer makes this side hold is charged by the
+ * buffers it keeps alive and bounded by the connection's budget; a peer that sends Pings and
+ * reads nothing gets no more answers once the output is at its bound, and is then dropped.
+ */
+import { expect } from 'chai';
+import { once } from 'node:events';
+import type { Duplex } from 'node:stream';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { MemoryBudget } from '../../core/budget.js';
+import { NodeIdentity } from '../../core/keys.js';
+import { NoiseSecureChannel, noiseStaticKeys } from '../../channels/secure-channel.js';
+import { YamuxMuxer } from '../../channels/yamux/muxer.js';
+import { ENTRY_OVERHEAD, ReceiveQueue } from '../../channels/yamux/receive-queue.js';
+import type { YamuxStream } from '../../channels/yamux/stream.js';
+import { Flag, FrameType, HEADER_LENGTH, PeerNotReading, writeHeader } from '../../protocols/yamux/index.js';
+import { duplexPair } from '../../transports/memory/duplex-pair.js';
+import { collect } from '../support/streams.js';
+import { until } from '../support/wait.js';
+
+/** One yamux frame: header and payload. */
+function frame(type: number, flags: number, id: number, length: number, payload?: Uint8Array): Buffer {
+  const out = Buffer.alloc(HEADER_LENGTH + (payload?.length ?? 0));
+  writeHeader(out, 0, type, flags, id, length);
+  if (payload) out.set(payload, HEADER_LENGTH);
+  return out;
+}
+
+/** The garbage collector, without --expose-gc on the command line (undefined where it cannot be had). */
+function collector(): (() => void) | undefined {
+  try {
+    setFlagsFromString('--expose-gc');
+    return runInNewContext('gc') as () => void;
+  } catch {
+    return undefined;
+  }
+}
+
+describe('yamux against hostile peers', function () {
+  this.timeout(20_000);
+  const open: Array<{ destroy(): void } | YamuxMuxer> = [];
+  afterEach(() => {
+    for (const x of open.splice(0)) (x instanceof YamuxMuxer ? x.abort() : x.destroy());
+  });
+
+  it('the receive queue copies a small view out of a large buffer, gathers small copies, and charges what is kept alive', () => {
+    const budget = new MemoryBudget(1 << 30);
+    const q = new ReceiveQueue(budget);
+    let handedOut = 0; // charges shift() handed over (the caller's to release)
+    const take = () => {
+      const chunk = q.shift()!;
+      handedOut += q.lastCharge;
+      return chunk;
+    };
+    const big = Buffer.alloc(65536);
+    for (let i = 0; i < 1000; i++) q.push(big.subarray(i, i + 1)); // 1,000 bytes, each a view of 64 KiB
+    expect(q.length).to.equal(1000);
+    expect(budget.used, 'a gathering buffer, not 1,000 x 64 KiB').to.be.at.most(2048 + ENTRY_OVERHEAD);
+    const whole = Buffer.alloc(40_000);
+    q.push(whole); // most of its buffer: kept by reference, charged its buffer
+    expect(budget.used).to.be.at.most(2048 + 40_000 + 2 * ENTRY_OVERHEAD);
+    const gathered = take();
+    expect(gathered.length).to.equal(1000);
+    expect(gathered.buffer.byteLength, 'the gathering buffer').to.equal(1024);
+    expect(q.lastCharge).to.equal(1024 + ENTRY_OVERHEAD);
+    expect(take()).to.equal(whole);
+    q.push(big.subarray(0, 3));
+    const lone = take();
+    expect(lone.buffer.byteLength, 'a mostly empty gathering buffer is cut to size when it leaves').to.equal(3);
+    expect(q.lastCharge).to.equal(3 + ENTRY_OVERHEAD);
+    q.push(big.subarray(0, 10_000)); // a larger copy gets a buffer of its own
+    expect(take().buffer.byteLength).to.equal(10_000);
+    q.push(big.subarray(0, 5));
+    expect(budget.used).to.be.above(handedOut);
+    q.clear();
+    expect(budget.used, 'only what shift() handed over is still charged').to.equal(handedOut);
+    expect(q.length).to.equal(0);
+  });
+
+  it('one useful byte per Noise message, the rest a Data frame for a reset stream: what the victim holds stays bounded', async () => {
+    const gc = collector();
+    const [a, b] = duplexPair();
+    open.push(a, b);
+    const [attacker, victimConn] = await Promise.all([
+      new NoiseSecureChannel({ staticKeys: noiseStaticKeys(NodeIdentity.generate()) }).secureOutbound(a),
+      new NoiseSecureChannel({ staticKeys: noiseStaticKeys(NodeIdentity.generate()) }).secureInbound(b),
+    ]);
+    open.push(attacker, victimConn);
+    attacker.on('data', () => {});
+    const streams: YamuxStream[] = [];
+    const victim = new YamuxMuxer(victimConn, {
+      client: false,
+      config: { keepaliveIntervalMs: 0 },
+      onStream: (s) => {
+        s.on('error', () => {});
+        streams.push(s); // never read: what arrives is held
+      },
+    });
+    open.push(victim);
+    // Stream 1 is kept; stream 3 is opened and reset at once, so Data for it is dropped.
+    attacker.write(Buffer.concat([frame(FrameType.WindowUpdate, Flag.SYN, 1, 0), frame(FrameType.WindowUpdate, Flag.SYN, 3, 0), frame(FrameType.WindowUpdate, Flag.RST, 3, 0)]));
+    await new Promise((r) => setImmediate(r)); // that write leaves as its own message
+    const MESSAGES = 1000;
+    const PLAINTEXT = 65519; // one full Noise message per write
+    const padding = PLAINTEXT - 2 * HEADER_LENGTH - 1;
+    const message = Buffer.concat([frame(FrameType.Data, 0, 1, 1, Uint8Array.of(7)), frame(FrameType.Data, 0, 3, padding), Buffer.alloc(padding)]);
+    expect(message.length).to.equal(PLAINTEXT);
+    for (let i = 0; i < 2; i++) {
+      gc?.();
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const before = process.memoryUsage().arrayBuffers;
+    for (let i = 0; i < MESSAGES; i++) if (!attacker.write(message)) await once(attacker, 'drain');
+    await until('the victim has every useful byte', () => streams[0] !== undefined && streams[0].queuedBytes === MESSAGES, 15_000);
+    const held = streams[0]!;
+    // 1,000 bytes held: charged a gathering buffer or two, not 1,000 x 64 KiB (about 63 MiB).
+    expect(held.heldBytes).to.be.at.most(64 * 1024);
+    expect(victim.memory.used).to.be.at.most(128 * 1024);
+    if (gc !== undefined) {
+      // Freed buffers leave the count when V8's concurrent sweeper gets to them: collect a few times.
+      for (let i = 0; i < 4; i++) {
+        gc();
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      const grown = process.memoryUsage().arrayBuffers - before;
+      expect(grown, `${grown} bytes of buffers still alive`).to.be.below(16 * 1024 * 1024);
+    }
+    // Reading it gives the bytes and releases their charge.
+    held.resume();
+    await until('the reader took them', () => held.heldBytes === 0);
+  });
+
+  it('past its budget the connection is not read; the reader taking data resumes it, and nothing is lost', async () => {
+    const [c, s] = duplexPair();
+    open.push(c, s);
+    let held: YamuxStream | undefined;
+    const client = new YamuxMuxer(c, { client: true, config: { keepaliveIntervalMs: 0 } });
+    const server = new YamuxMuxer(s, {
+      client: false,
+      config: { keepaliveIntervalMs: 0, maxConnectionMemory: 64 * 1024 },
+      onStream: (st) => {
+        held = st; // not read for now
+        st.on('error', () => {});
+      },
+    });
+    open.push(client, server);
+    const stream = client.newStream();
+    const data = Buffer.alloc(200 * 1024, 1); // within the stream's window, beyond the budget
+    stream.end(data);
+    await until('the server stops reading', () => server.readPaused);
+    expect(server.memory.exceeded).to.equal(true);
+    // Bounded by the budget plus what one read of the connection brought.
+    expect(server.memory.used).to.be.at.most(64 * 1024 + 64 * 1024 + 2 * ENTRY_OVERHEAD);
+    const got = collect(held!);
+    expect((await got).length).to.equal(data.length);
+    expect(server.readPaused).to.equal(false);
+    await until('charges released', () => server.memory.used === 0);
+  });
+
+  it('a connection budget counts against the node budget, and a closed connection gives everything back', async () => {
+    const node = new MemoryBudget(10 * 1024 * 1024);
+    const pairs = [duplexPair(), duplexPair()];
+    const servers: YamuxMuxer[] = [];
+    for (const [c, s] of pairs) {
+      open.push(c, s);
+      const client = new YamuxMuxer(c, { client: true, config: { keepaliveIntervalMs: 0 } });
+      const server = new YamuxMuxer(s, { client: false, budget: node, config: { keepaliveIntervalMs: 0 }, onStream: (st) => st.on('error', () => {}) });
+      open.push(client, server);
+      servers.push(server);
+      const st = client.newStream();
+      st.on('error', () => {});
+      st.write(Buffer.alloc(100_000, 2));
+    }
+    await until('both hold their data', () => servers.every((m) => m.memory.used >= 100_000));
+    expect(node.used).to.equal(servers[0]!.memory.used + servers[1]!.memory.used);
+    servers[0]!.abort();
+    expect(node.used).to.equal(servers[1]!.memory.used);
+    servers[1]!.abort();
+    expect(node.used).to.equal(0);
+  });
+
+  for (const over of ['a memory pair', 'the Noise channel over a memory pair'] as const) {
+    it(`a Ping flood over ${over} from a peer that reads nothing: the victim stops reading at the bound, never queues more, then drops the peer`, async () => {
+      const [rawA, rawB] = duplexPair();
+      open.push(rawA, rawB);
+      let attacker: Duplex = rawA;
+      let conn: Duplex = rawB;
+      if (over !== 'a memory pair') {
+        [attacker, conn] = await Promise.all([
+          new NoiseSecureChannel({ staticKeys: noiseStaticKeys(NodeIdentity.generate()) }).secureOutbound(rawA),
+          new NoiseSecureChannel({ staticKeys: noiseStaticKeys(NodeIdentity.generate()) }).secureInbound(rawB),
+        ]);
+        open.push(attacker, conn); // the attacker's channel decrypts until its buffer is full, then reads nothing
+      }
+      attacker.on('error', () => {});
+      const bound = 64 * 1024;
+      const victim = new YamuxMuxer(conn, { client: false, config: { keepaliveIntervalMs: 0, maxPendingOutput: bound, outputStallMs: 300 } });
+      open.push(victim);
+      // Every time the victim writes, and after each read, note how much it has queued.
+      let most = 0;
+      let pausedSeen = false;
+      const note = () => {
+        most = Math.max(most, victim.queuedOutput);
+        pausedSeen ||= victim.readPaused;
+      };
+      const write = conn.write.bind(conn) as (...args: unknown[]) => boolean;
+      (conn as { write: unknown }).write = (...args: unknown[]) => {
+        const ok = write(...args);
+        note();
+        return ok;
+      };
+      conn.on('data', note);
+      const pings = Buffer.concat(Array.from({ length: 1000 }, (_, i) => frame(FrameType.Ping, Flag.SYN, 0, i))); // 12,000 bytes
+      // Written without regard to backpressure (the attacker's own memory), never read.
+      for (let i = 0; i < 200; i++) attacker.write(pings);
+      const reason = await Promise.race([victim.closedPromise, new Promise((r) => setTimeout(() => r('still open'), 10_000))]);
+      expect(reason).to.be.instanceOf(PeerNotReading);
+      expect((reason as PeerNotReading).reason).to.equal('stalled');
+      expect(pausedSeen, 'it stopped reading').to.equal(true);
+      expect(most, 'its queued output never went past the bound by more than one read').to.be.at.most(bound + pings.length);
+      expect(victim.memory.used, 'nothing of the peer is held after the close').to.equal(0);
+      await until('every write the closed connection held is called back', () => victim.queuedOutput === 0, 2_000);
+    });
+  }
+
+  it('stream writes stop at half the output bound and go on as it drains', async () => {
+    const [c, s] = duplexPair({ highWaterMark: 16 * 1024 });
+    open.push(c, s);
+    const bound = 256 * 1024;
+    const client = new YamuxMuxer(c, { client: true, config: { keepaliveIntervalMs: 0, maxPendingOutput: bound } });
+    open.push(client);
+    const raw = s as Duplex; // a peer that reads only when told to
+    raw.on('error', () => {});
+    const stream = client.newStream();
+    stream.on('error', () => {});
+    let most = 0;
+    for (let i = 0; i < 4; i++) stream.write(Buffer.alloc(64 * 1024, 3)); // the initial window's worth
+    for (let i = 0; i < 20; i++) {
+      await new Promise((r) => setImmediate(r));
+      most = Math.max(most, client.queuedOutput);
+    }
+    expect(most, 'data alone stays within half the bound').to.be.at.most(bound / 2 + 1024);
+    expect(client.readPaused).to.equal(false);
+    raw.resume(); // the peer reads: everything goes out
+    await until('the output drains', () => client.queuedOutput === 0 && stream.writableLength === 0);
+  });
+
+  it('with an output bound below the buffering of the secure channel, stream writers still finish', async () => {
+    const [rawA, rawB] = duplexPair();
+    open.push(rawA, rawB);
+    const [a, b] = await Promise.all([
+      new NoiseSecureChannel({ staticKeys: noiseStaticKeys(NodeIdentity.generate()) }).secureOutbound(rawA),
+      new NoiseSecureChannel({ staticKeys: noiseStaticKeys(NodeIdentity.generate()) }).secureInbound(rawB),
+    ]);
+    open.push(a, b);
+    const got: Array<Promise<Buffer>> = [];
+    const client = new YamuxMuxer(a, { client: true, config: { keepaliveIntervalMs: 0, maxPendingOutput: 64 * 1024 } });
+    const server = new YamuxMuxer(b, { client: false, config: { keepaliveIntervalMs: 0 }, onStream: (st) => got.push(collect(st)) });
+    open.push(client, server);
+    const data = Buffer.alloc(2 * 1024 * 1024, 5);
+    const sizes = [1000, 5000, 70_000];
+    await Promise.all(
+      sizes.map(async (size) => {
+        const st = client.newStream();
+        for (let off = 0; off < data.length; off += size) if (!st.write(data.subarray(off, off + size))) await once(st, 'drain');
+        st.end();
+      }),
+    );
+    await until('the server has the streams', () => got.length === sizes.length);
+    for (const g of got) expect((await g).length).to.equal(data.length);
+  });
+});
