@@ -78,10 +78,17 @@ export function connectionManagerInput(input: CommsNodeInput): ConnectionManager
   };
 }
 
-/** How every upgrade of this node runs: the channel, the identity actor's current claim, the limits. */
+/**
+ * How every upgrade of this node runs: the channel, the identity actor's current claim, the
+ * limits, the node's memory budget, and the bans (a banned peer is refused right after the
+ * Noise handshake, by its static key, before anything of ours is sent).
+ */
 export function upgradeConfig(input: CommsNodeInput, resources: NodeResources, identity: ActorRefFrom<typeof identityMachine>): UpgradeConfig {
   const c = input.config;
+  const { bans } = resources;
   return {
+    budget: resources.memory,
+    isBannedNoiseKey: (noiseKey) => bans.isBannedNoiseKey(noiseKey, input.now()),
     identity: c.identity,
     channel: resources.channel,
     identityContent: () => identity.getSnapshot().context.claim.content,
@@ -94,6 +101,7 @@ export function upgradeConfig(input: CommsNodeInput, resources: NodeResources, i
     yamux: {
       maxInboundStreams: c.limits.maxInboundStreams,
       closeGraceMs: c.timeouts.closeGraceMs,
+      maxConnectionMemory: c.limits.maxConnectionMemory,
       keepaliveIntervalMs: 0, // the peer-connection actor runs the keepalive
     },
   };

@@ -2,6 +2,7 @@
  * The comms node's configuration: one `DEFAULT_COMMS_CONFIG`, and `validateCommsConfig`, which
  * checks the whole configuration at once and reports every problem in one `CommsConfigInvalid`.
  */
+import { DEFAULT_CONNECTION_MEMORY, DEFAULT_NODE_MEMORY } from '../../core/budget.js';
 import { ConfigError } from '../../core/errors.js';
 import type { NodeIdentity } from '../../core/keys.js';
 import { parseAddress } from '../../core/address.js';
@@ -37,6 +38,10 @@ export interface CommsLimits {
   maxInboundStreams: number;
   /** Peer-manager commands queued at most (1024). */
   maxPeerManagerQueue: number;
+  /** Bytes all peers together may make this node hold (unread data, partial frames, queued output: 256 MiB). */
+  maxNodeMemory: number;
+  /** Bytes one connection may make this node hold (16 MiB). */
+  maxConnectionMemory: number;
 }
 
 /** Every timeout of a node (ms), each with its default. */
@@ -126,6 +131,8 @@ export const DEFAULT_COMMS_CONFIG = Object.freeze({
     maxEarlyStreams: DEFAULT_MAX_EARLY_STREAMS,
     maxInboundStreams: DEFAULT_YAMUX_CONFIG.maxInboundStreams,
     maxPeerManagerQueue: 1024,
+    maxNodeMemory: DEFAULT_NODE_MEMORY,
+    maxConnectionMemory: DEFAULT_CONNECTION_MEMORY,
   },
   timeouts: {
     timeToFirstByteMs: DEFAULT_TIME_TO_FIRST_BYTE_MS,

@@ -4,6 +4,7 @@
  * upgrade uses. These are the root actor's `openResources` and `releaseResources`.
  */
 import { fromPromise } from 'xstate';
+import { MemoryBudget } from '../../core/budget.js';
 import { cryptoProvider } from '../../core/crypto/index.js';
 import { AbortedError } from '../../core/errors.js';
 import { DEFAULT_CRYPTO_POLICY } from '../../channels/crypto-policy.js';
@@ -28,6 +29,8 @@ export interface NodeResources {
   /** True when `pool` is the process's shared pool (released, not closed, at stop). */
   sharedPool: boolean;
   channel: NoiseSecureChannel;
+  /** What all peers together may make this node hold; each connection's budget is a child of it. */
+  memory: MemoryBudget;
 }
 
 /** Input of {@link openResources}. */
@@ -84,7 +87,7 @@ export const openResources = fromPromise<NodeResources, OpenResourcesInput>(asyn
       recvTimeoutMs: config.timeouts.handshakeRecvMs,
       ...(pool ? { executor: pool } : {}),
     });
-    return { store, bans, pool, sharedPool, channel };
+    return { store, bans, pool, sharedPool, channel, memory: new MemoryBudget(config.limits.maxNodeMemory) };
   } catch (err) {
     await store.close().catch(() => undefined);
     throw err;

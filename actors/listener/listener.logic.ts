@@ -5,6 +5,7 @@
 import { setMaxListeners } from 'node:events';
 import { fromPromise, type ActorRefFrom } from 'xstate';
 import { AbortedError, toPlainError } from '../../core/errors.js';
+import { PeerBanned } from '../../channels/errors.js';
 import { PeerConnection, upgradeInbound } from '../../channels/upgrade.js';
 import { IdentityInvalid } from '../../protocols/identity/index.js';
 import type { TransportConnection, TransportListener } from '../../transports/transport.js';
@@ -69,7 +70,9 @@ export const acceptLoop = callbackActor<AcceptLoopEvent, AcceptLoopInput, Accept
       const result = await upgradeInbound(c.stream, config.upgrade, { signal: stop.signal });
       if (!(result instanceof PeerConnection)) {
         send({ type: 'inbound.rejected', reason: 'liveness', remoteAddress: remote });
-        if (config.liveness) await config.liveness.serve(result.raw, remoteIp(c));
+        // Liveness is served only on sockets a TCP listener accepted (never through an onion
+        // listener or a proxy: those arrive from 127.0.0.1 and would pass the allow-list).
+        if (config.liveness && c.via === 'tcp') await config.liveness.serve(result.raw, remoteIp(c), c.via);
         else result.raw.destroy();
         return;
       }
@@ -86,7 +89,9 @@ export const acceptLoop = callbackActor<AcceptLoopEvent, AcceptLoopInput, Accept
     } catch (err) {
       c.stream.destroy();
       const publicKey = err instanceof IdentityInvalid ? err.publicKey : undefined;
-      send({ type: 'inbound.rejected', reason: 'upgrade-failed', remoteAddress: remote, error: toPlainError(err), ...(publicKey ? { publicKey } : {}) });
+      // A banned peer is recognised by its Noise static key, before anything of ours was sent.
+      const reason = err instanceof PeerBanned ? 'banned' : 'upgrade-failed';
+      send({ type: 'inbound.rejected', reason, remoteAddress: remote, error: toPlainError(err), ...(publicKey ? { publicKey } : {}) });
     } finally {
       active--;
     }
