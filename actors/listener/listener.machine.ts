@@ -97,6 +97,7 @@ export const listenerMachine = setup({
     opening: {
       description: 'Opening a listener on every endpoint; a failure closes those already open.',
       invoke: {
+        id: 'openListeners',
         src: 'openListeners',
         input: ({ context }) => context.input,
         onDone: { target: 'listening', actions: [{ type: 'keepListeners', params: ({ event }) => ({ listeners: event.output }) }, 'reportListening'] },
@@ -120,6 +121,7 @@ export const listenerMachine = setup({
     stopping: {
       description: 'Closing every listener (connections already handed out stay open).',
       invoke: {
+        id: 'closeListeners',
         src: 'closeListeners',
         input: ({ context }) => context.listeners,
         onDone: { target: 'stopped' },
