@@ -148,10 +148,10 @@ export const connectionManagerMachine = setup({
       else if (event.type === 'connection-manager.open-stream') waiter = { kind: 'open', publicKey: event.publicKey, protocols: event.protocols, replyTo: event.replyTo };
       else return;
       enqueue.assign({ waiting: context.waiting.set(event.requestId, waiter) });
+      // (The dialer runs as long as this actor does; its replies, cancellations included, come back here.)
       const dialer = component(system, 'dialer');
       const addresses = event.type === 'connection-manager.dial' ? event.addresses : undefined;
       if (dialer) enqueue.sendTo(dialer, { type: 'dial.request', requestId: event.requestId, publicKey: event.publicKey, ...(addresses ? { addresses } : {}), replyTo: self });
-      else enqueue.raise({ type: 'dial.reply', requestId: event.requestId, ok: false, error: { name: 'DialerStopped', message: 'the node has no running dialer', kind: 'aborted' } });
     }),
     /** A substream to a connected peer is opened by its peer-connection actor, which answers the requester. */
     forwardOpen: enqueueActions(({ context, event, enqueue }) => {
