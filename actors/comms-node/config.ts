@@ -85,6 +85,8 @@ export interface CommsMessagingConfig {
   maxQueuedPerPeer: number;
   /** Received messages held for `messages()` before the senders are slowed down (1024). */
   inboxCapacity: number;
+  /** Bytes of received messages held for `messages()` before the senders are slowed down (64 MiB). */
+  inboxMaxBytes: number;
   inbound: InboundMiddleware[];
   outbound: OutboundMiddleware[];
 }
@@ -159,6 +161,7 @@ export const DEFAULT_COMMS_CONFIG = Object.freeze({
     maxQueuedBytes: DEFAULT_MESSAGING_CONFIG.maxQueuedBytes,
     maxQueuedPerPeer: DEFAULT_MESSAGING_CONFIG.maxQueuedPerPeer,
     inboxCapacity: 1024,
+    inboxMaxBytes: 64 * 1024 * 1024,
     inbound: [] as InboundMiddleware[],
     outbound: [] as OutboundMiddleware[],
   },
@@ -240,7 +243,7 @@ export function validateCommsConfig(config: CommsConfig): CommsConfig {
   check(positiveInt(c.reapThreshold) && positiveInt(c.reapIntervalMs) && nonNegativeInt(c.reapMinIdleMs), 'connectivity reaper settings must be positive integers');
   check(c.allowList.every((k) => k instanceof Uint8Array && k.length === 32), 'connectivity.allowList holds 32-byte public keys');
   const m = config.messaging;
-  for (const k of ['maxMessageBytes', 'maxQueued', 'maxQueuedBytes', 'maxQueuedPerPeer', 'inboxCapacity'] as const) check(positiveInt(m[k]), `messaging.${k} must be a positive integer`);
+  for (const k of ['maxMessageBytes', 'maxQueued', 'maxQueuedBytes', 'maxQueuedPerPeer', 'inboxCapacity', 'inboxMaxBytes'] as const) check(positiveInt(m[k]), `messaging.${k} must be a positive integer`);
   check(m.maxMessageBytes <= 0xffffffff, 'messaging.maxMessageBytes must fit a u32 frame length');
   check([...m.inbound, ...m.outbound].every((f) => typeof f === 'function'), 'messaging middleware must be functions');
   if (problems.length > 0) throw new CommsConfigInvalid(problems);
