@@ -16,6 +16,8 @@ import { MAX_PROTOCOL_ID_BYTES, MAX_PROTOCOLS } from '../../protocols/identity/i
 import type { PublicKey } from '../../core/keys.js';
 import type { InboundMiddleware, OutboundMiddleware } from '../messaging/messaging.logic.js';
 import { DEFAULT_MESSAGING_CONFIG } from '../messaging/messaging.machine.js';
+import { DEFAULT_ADMISSION_LIMITS } from '../listener/admission.js';
+import { DEFAULT_UPGRADE_TIMEOUT_MS } from '../listener/listener.machine.js';
 import { DEFAULT_CONNECTIVITY_CONFIG } from '../connectivity/connectivity.machine.js';
 import { DEFAULT_PEER_CONNECTION_CONFIG } from '../peer-connection/peer-connection.machine.js';
 import { NEGOTIATION_TIMEOUT_MS } from '../../channels/negotiate.js';
@@ -30,8 +32,14 @@ export type PeerStoreConfig = { kind: 'lmdb'; path: string } | { kind: 'memory' 
 export interface CommsLimits {
   /** Active peer connections at most; a new one beyond is closed (100). */
   maxConnections: number;
-  /** Inbound upgrades in progress at most; sockets beyond are closed at once (32). */
+  /** Inbound upgrades in progress at most (32); beyond, the oldest upgrade of the busiest address is shed. */
   maxConcurrentUpgrades: number;
+  /** Inbound upgrades in progress from one IP address at most (4). */
+  maxUpgradesPerAddress: number;
+  /** Inbound sockets waiting for their first byte at most (1024; they hold no upgrade slot). */
+  maxWaitingSockets: number;
+  /** Inbound sockets from one IP address waiting for their first byte at most (64). */
+  maxWaitingSocketsPerAddress: number;
   /** Substreams a peer may open before the identities are checked (8). */
   maxEarlyStreams: number;
   /** Inbound substreams open per connection at most (yamux, PROTOCOL.md section 3: 512). */
@@ -52,6 +60,8 @@ export interface CommsTimeouts {
   handshakeRecvMs: number;
   /** The identity frame, from the end of the handshake (section 5: 10 s). */
   identityMs: number;
+  /** A whole inbound upgrade, from accept to an active connection (10 s). */
+  upgradeMs: number;
   /** A whole substream negotiation (section 4: 10 s). */
   negotiationMs: number;
   /** One dial attempt at one address: connect and upgrade (30 s). */
@@ -129,7 +139,10 @@ export const DEFAULT_COMMS_CONFIG = Object.freeze({
   crypto: { provider: 'native' as CryptoProviderName, policy: {}, poolThreads: undefined },
   limits: {
     maxConnections: 100,
-    maxConcurrentUpgrades: 32,
+    maxConcurrentUpgrades: DEFAULT_ADMISSION_LIMITS.maxUpgrades,
+    maxUpgradesPerAddress: DEFAULT_ADMISSION_LIMITS.maxUpgradesPerAddress,
+    maxWaitingSockets: DEFAULT_ADMISSION_LIMITS.maxWaiting,
+    maxWaitingSocketsPerAddress: DEFAULT_ADMISSION_LIMITS.maxWaitingPerAddress,
     maxEarlyStreams: DEFAULT_MAX_EARLY_STREAMS,
     maxInboundStreams: DEFAULT_YAMUX_CONFIG.maxInboundStreams,
     maxPeerManagerQueue: 1024,
@@ -140,6 +153,7 @@ export const DEFAULT_COMMS_CONFIG = Object.freeze({
     timeToFirstByteMs: DEFAULT_TIME_TO_FIRST_BYTE_MS,
     handshakeRecvMs: DEFAULT_SECURE_CHANNEL_CONFIG.recvTimeoutMs,
     identityMs: DEFAULT_IDENTITY_TIMEOUT_MS,
+    upgradeMs: DEFAULT_UPGRADE_TIMEOUT_MS,
     negotiationMs: NEGOTIATION_TIMEOUT_MS,
     dialAttemptMs: 30_000,
     keepaliveIntervalMs: DEFAULT_PEER_CONNECTION_CONFIG.keepaliveIntervalMs,
