@@ -13,7 +13,7 @@
  * reaping of the longest-idle connections above the threshold, never a busy or allow-listed one.
  */
 import { expect } from 'chai';
-import { SimulatedClock, type EventFromLogic, type SnapshotFrom } from 'xstate';
+import type { EventFromLogic, SnapshotFrom } from 'xstate';
 import { toHex } from '../../core/bytes.js';
 import { NodeIdentity, type PublicKey } from '../../core/keys.js';
 import type { PeerConnection } from '../../channels/upgrade.js';
@@ -21,6 +21,7 @@ import type { ConnectionManagerInbox } from '../../actors/connection-manager/ind
 import type { PeerManagerInbox } from '../../actors/peer-manager/index.js';
 import { connectivityLogic, connectivityMachine, type ConnectivityEmitted, type ConnectivityInput } from '../../actors/connectivity/index.js';
 import { recorder, testSystem } from '../support/actors.js';
+import { CountingClock } from '../support/clock.js';
 import { TransitionCoverage, transitionsOf } from '../support/coverage.js';
 import { connectedPair, type ConnectedPair } from '../support/connections.js';
 import { runPath, transitionCover, type ModelPath } from '../support/model.js';
@@ -152,7 +153,7 @@ let pairs: Record<Name, ConnectedPair>;
 let busyStream: ReturnType<PeerConnection['muxer']['newStream']> | undefined;
 
 function system() {
-  const clock = new SimulatedClock();
+  const clock = new CountingClock();
   const pm = recorder<PeerManagerInbox>();
   const cm = recorder<ConnectionManagerInbox>();
   const s = testSystem({ peerManager: { logic: pm.logic }, connectionManager: { logic: cm.logic }, connectivity: { logic: connectivityLogic, input: INPUT } }, { clock, inspect: coverage.inspect });
@@ -230,6 +231,8 @@ async function drive(path: ModelPath<Snap, Ev>): Promise<void> {
         const i = index++;
         expect(path.steps[i]!.state).to.equal(expected);
         expect(canonical(sut.actor.getSnapshot())).to.deep.equal(canonical(expected));
+        // Timers: the reaper's, and the initializing timeout while initializing; none once stopped.
+        expect(sut.clock.pending, 'timers pending').to.equal(expected.status === 'done' ? 0 : expected.matches({ running: { status: 'initializing' } }) ? 2 : 1);
         if (i > 0) checkEffects(sut, expectedEffects(path.steps[i - 1]!.state, path.steps[i]!.event, expected), seen);
         expect(sut.s.crashes).to.deep.equal([]);
       },

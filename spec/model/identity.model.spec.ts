@@ -12,13 +12,14 @@
  */
 import { expect } from 'chai';
 import { multiaddr } from '@multiformats/multiaddr';
-import { SimulatedClock, type EventFromLogic, type SnapshotFrom } from 'xstate';
+import type { EventFromLogic, SnapshotFrom } from 'xstate';
 import { addressToBytes, parseAddress } from '../../core/address.js';
 import { toHex } from '../../core/bytes.js';
 import { NodeIdentity } from '../../core/keys.js';
 import { identityMachine, type IdentityEmitted, type IdentityInput, type IdentityReply } from '../../actors/identity/index.js';
 import { validateIdentityMessage } from '../../protocols/identity/index.js';
 import { testSystem } from '../support/actors.js';
+import { CountingClock } from '../support/clock.js';
 import { TransitionCoverage, transitionsOf } from '../support/coverage.js';
 import { runPath, transitionCover, type ModelPath } from '../support/model.js';
 import { eventLog, probe } from '../support/probe.js';
@@ -95,7 +96,7 @@ const START_MS = 1_700_000_000_000;
 
 /** The real actor in a test system, with a reply mailbox, its facts recorded and `nowSeconds` reading the simulated clock. */
 function system(publicAddresses: readonly string[] | undefined) {
-  const clock = new SimulatedClock();
+  const clock = new CountingClock();
   clock.set(START_MS);
   const nowSeconds = () => BigInt(Math.floor(clock.now() / 1000));
   const replies = probe<IdentityReply>();
@@ -128,6 +129,7 @@ async function drive(path: ModelPath<Snap, Ev>, publicAddresses: readonly string
       (expected) => {
         const real = sut.actor.getSnapshot();
         expect(canonical(real)).to.deep.equal(canonical(expected));
+        expect(sut.clock.pending, 'timers pending').to.equal(0);
         const claimChanged = previous === undefined || JSON.stringify({ ...canonical(previous), value: 0, bound: 0, status: 0 }) !== JSON.stringify({ ...canonical(expected), value: 0, bound: 0, status: 0 });
         const signedChanged =
           previous === undefined ||

@@ -10,14 +10,15 @@
  * store in a temp dir, on a SimulatedClock; the store's close is held until the step that lets
  * it finish, so that `stopping` can be observed. After every step: the machine's state, every
  * reply, every fact, the store's contents (read from the store; for LMDB after a stop, from the
- * reopened store) and the `BanList` index must be what the model says. At the end the real runs
+ * reopened store), the `BanList` index and the timers pending on the clock (one expiry per ban
+ * in force, none after the stop) must be what the model says. At the end the real runs
  * must have taken every transition of the real machine.
  */
 import { expect } from 'chai';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { assign, SimulatedClock, setup, type SnapshotFrom } from 'xstate';
+import { assign, setup, type SnapshotFrom } from 'xstate';
 import { NodeIdentity, x25519PublicOf, type PublicKey } from '../../core/keys.js';
 import { peerManagerLogic, type PeerManagerCommand, type PeerManagerEmitted, type PeerManagerReply } from '../../actors/peer-manager/index.js';
 import { LmdbPeerStore } from '../../storage/lmdb-store.js';
@@ -25,6 +26,7 @@ import { MemoryPeerStore } from '../../storage/memory-store.js';
 import type { Peer } from '../../storage/peer.js';
 import type { PeerStore } from '../../storage/peer-store.js';
 import { testSystem } from '../support/actors.js';
+import { CountingClock } from '../support/clock.js';
 import { TransitionCoverage, transitionsOf } from '../support/coverage.js';
 import { runPath, transitionCover, type ModelPath } from '../support/model.js';
 import { eventLog, probe } from '../support/probe.js';
@@ -267,7 +269,7 @@ type Kind = 'memory' | 'lmdb';
 const TMP = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
 
 async function system(kind: Kind, dir: string | undefined) {
-  const clock = new SimulatedClock();
+  const clock = new CountingClock();
   clock.set(START);
   const path = dir && join(dir, 'peers');
   const inner: PeerStore = kind === 'lmdb' ? await LmdbPeerStore.open({ path: path! }) : new MemoryPeerStore();
@@ -438,6 +440,8 @@ async function check(sut: Sut, before: Snap | undefined, e: ModelEvent | undefin
     expect(bans.isBanned(pk(n), now), `${n} banned`).to.equal(banned.includes(n));
     expect(bans.isBannedNoiseKey(x25519PublicOf(pk(n)), now), `${n} banned by Noise key`).to.equal(banned.includes(n));
   }
+  // One expiry timer per ban in force (none left behind by a lifted or lengthened ban), none after the stop.
+  expect(sut.clock.pending, 'timers pending').to.equal(real.status === 'done' ? 0 : banned.length);
   // The step's facts and reply.
   const facts = sut.emitted.seen.slice(sut.mark).filter((f) => f.type !== 'peer-manager.reply');
   const want = before && e ? expectations(before, e, expected) : { facts: [], reply: undefined };
