@@ -85,13 +85,16 @@ export const peerManagerMachine = setup({
       if (event.type === 'store.done') {
         for (const fact of event.facts) {
           enqueue.emit(fact);
+          // One expiry per ban in force. XState does not cancel a delayed event when another is
+          // scheduled under its id (the first one's timer would be left running, past a stop, and
+          // would unregister the second), so a longer ban cancels the expiry of the one it
+          // replaces, and a lifted ban its own.
+          const expiry = `ban-expiry:${toHex(fact.peer.publicKey)}`;
           if (fact.type === 'peer.banned') {
+            enqueue.cancel(expiry);
             // The expiry is an event to this actor, timed by its clock (a SimulatedClock in tests).
-            enqueue.raise(
-              { type: 'ban.expired', requestId: `ban-expiry:${toHex(fact.peer.publicKey)}`, publicKey: fact.peer.publicKey },
-              { delay: Math.max(0, fact.until - context.now()), id: `ban-expiry:${toHex(fact.peer.publicKey)}` },
-            );
-          }
+            enqueue.raise({ type: 'ban.expired', requestId: expiry, publicKey: fact.peer.publicKey }, { delay: Math.max(0, fact.until - context.now()), id: expiry });
+          } else if (fact.type === 'peer.unbanned') enqueue.cancel(expiry);
         }
       }
       if (request.type === 'ban.expired') return;

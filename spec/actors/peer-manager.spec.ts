@@ -8,6 +8,7 @@ import { PeerManagerRequestFailed, type PeerManagerClient, type PeerManagerFact 
 import { LmdbPeerStore } from '../../storage/lmdb-store.js';
 import { MemoryPeerStore } from '../../storage/memory-store.js';
 import type { PeerStore } from '../../storage/peer-store.js';
+import { CountingClock } from '../support/clock.js';
 import { randomSighting, startPeerManager } from '../support/peers.js';
 
 function recordFacts(client: PeerManagerClient): PeerManagerFact[] {
@@ -126,6 +127,26 @@ for (const kind of ['memory', 'lmdb'] as const) {
 
 describe('peer manager actor: limits and failures', function () {
   this.timeout(20_000);
+
+  it('keeps one expiry timer per ban in force: a longer ban replaces it, an unban cancels it, and a stop leaves none', async () => {
+    const counting = new CountingClock();
+    counting.set(1_000_000);
+    const timed = startPeerManager({ store: new MemoryPeerStore(), now: () => counting.now() }, { clock: counting });
+    const [s, t] = [randomSighting(), randomSighting()];
+    await timed.ban(s.publicKey, 1_000, 'short');
+    await timed.ban(s.publicKey, 60_000, 'longer');
+    expect(counting.pending).to.equal(1);
+    await timed.ban(t.publicKey, 1_000, 'other');
+    await timed.unban(t.publicKey);
+    expect(counting.pending).to.equal(1);
+    counting.increment(1_000); // the replaced expiry does not fire: the longer ban stands
+    await timed.find({ publicKey: s.publicKey });
+    expect((await timed.find({ publicKey: s.publicKey }))!.banReason).to.equal('longer');
+    await timed.ban(t.publicKey, 120_000, 'pending at stop');
+    await timed.stop();
+    // (A timer left on the node's real clock would keep the process alive for the rest of the ban.)
+    expect(counting.pending).to.equal(0);
+  });
 
   it('never bans an allow-listed peer', async () => {
     const s = randomSighting();
