@@ -204,3 +204,33 @@ describe('peer manager actor: limits and failures', function () {
     await pm.stop();
   });
 });
+
+describe('peer manager: a ban longer than a timer can wait', () => {
+  it('is looked at again until it ends (Node timers wait at most about 24.8 days)', async () => {
+    const { SimulatedClock } = await import('xstate');
+    /** A simulated clock that remembers every delay asked of it (Node's own timers overflow past 2^31 - 1 ms and fire at once). */
+    class RecordingClock extends SimulatedClock {
+      readonly delays: number[] = [];
+      override setTimeout(fn: (...args: unknown[]) => void, timeout: number): number {
+        this.delays.push(timeout);
+        return super.setTimeout(fn, timeout) as number;
+      }
+    }
+    const clock = new RecordingClock();
+    clock.set(1_000);
+    const pm = startPeerManager({ store: new MemoryPeerStore(), now: () => clock.now() }, { clock });
+    const s = randomSighting();
+    await pm.add(s);
+    const days = 40 * 24 * 60 * 60_000;
+    await pm.ban(s.publicKey, days, 'a long ban');
+    expect(Math.max(...clock.delays)).to.be.at.most(2 ** 31 - 1);
+    clock.increment(2 ** 31 - 1); // the first timer fires early: still banned
+    await pm.find({ publicKey: s.publicKey });
+    expect((await pm.find({ publicKey: s.publicKey }))!.bannedUntil).to.equal(1_000 + days);
+    clock.increment(days - (2 ** 31 - 1)); // the second one, at the ban's end
+    await pm.find({ publicKey: s.publicKey });
+    expect((await pm.find({ publicKey: s.publicKey }))!.bannedUntil).to.equal(undefined);
+    expect(Math.max(...clock.delays)).to.be.at.most(2 ** 31 - 1);
+    await pm.stop();
+  });
+});
