@@ -104,11 +104,17 @@ const model = worldModel<typeof messagingMachine, World, Ev>(messagingMachine, {
 
 function modelEvents(s: S): Ev[] {
   if (s.snap.status === 'done') return [];
-  const events: Ev[] = [
-    { type: 'messaging.violation', publicKey: modelKeys.A, error: TOO_LARGE },
-    { type: 'messaging.truncated', publicKey: modelKeys.B, lostBytes: TRUNCATED_LOST },
-    { type: 'outbox.crashed', key: toHex(modelKeys.B), hosted: false, error: CRASH },
-  ];
+  const events: Ev[] = [];
+  // What the actor takes in every state alike (the inbound side's reports, a crash of an outbox
+  // it had released) is offered where peer A has no outbox: in running and stopping, with B's
+  // outbox absent, open, or waking (a released outbox's crash must leave B's running one alone).
+  if (s.world.A === 'none') {
+    events.push(
+      { type: 'messaging.violation', publicKey: modelKeys.A, error: TOO_LARGE },
+      { type: 'messaging.truncated', publicKey: modelKeys.B, lostBytes: TRUNCATED_LOST },
+      { type: 'outbox.crashed', key: toHex(modelKeys.B), hosted: false, error: CRASH },
+    );
+  }
   if (s.snap.value === 'running') {
     events.push({ type: 'messaging.stop' });
     for (const p of PEERS) {
@@ -315,6 +321,8 @@ async function system() {
     errors,
     facts,
     outcomes,
+    /** Messages our inbound side delivered (none: the far peers send only an oversized or a cut frame). */
+    inbound,
     crashes: s.crashes,
     /** Sends a message to peer `p` through the real sending side; records how it settles. */
     send(p: Peer, label: string): void {
@@ -489,6 +497,7 @@ async function check(sut: Sut, expected: S, ledger: Ledger): Promise<void> {
   expect(sut.cmSeen.filter((e) => e.type === 'peer.misbehaved').map((e) => `${keyPeer(toHex(e.publicKey))} ${e.error.name}`)).to.deep.equal(ledger.misbehaved);
   expect(sut.requests.length, 'substreams requested').to.equal(ledger.opens);
   expect(sut.errors.length, 'crashes reported by the sending side').to.equal(ledger.errors);
+  expect(sut.inbound, 'messages delivered from an oversized or a cut frame').to.deep.equal([]);
   expect(sut.crashes).to.deep.equal([]);
 }
 
@@ -518,6 +527,9 @@ describe('messaging machine, model-based (paths from its graph drive real messag
     // A wake for a peer with no outbox starts one; for a peer whose outbox is idle, wakes it.
     const wakes = paths.flatMap((p) => p.steps.slice(1).map((s, i) => ({ s, before: p.steps[i]!.state }))).filter(({ s }) => s.event.type === 'messaging.wake');
     expect(new Set(wakes.map(({ s, before }) => before.world[peerOfKey(toHex((s.event as Extract<Ev, { type: 'messaging.wake' }>).publicKey))]))).to.deep.equal(new Set(['none', 'waking']));
+    // A crash report for B's released outbox, while B has a running one, in both states.
+    for (const value of ['running', 'stopping'])
+      expect(paths.some((p) => p.steps.some((s, i) => i > 0 && s.event.type === 'outbox.crashed' && !(s.event as OutboxCrashed).hosted && p.steps[i - 1]!.state.snap.value === value && p.steps[i - 1]!.state.world.B !== 'none'))).to.equal(true);
     // Both peers at once: two outboxes, one of them waking, while stopping.
     expect(paths.some((p) => p.steps.some((s) => s.state.snap.value === 'stopping' && s.state.world.A !== 'none' && s.state.world.B !== 'none'))).to.equal(true);
   });

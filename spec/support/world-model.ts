@@ -38,6 +38,7 @@ export interface WorldOptions<TMachine extends AnyStateMachine, W, E extends Eve
 /** A logic over {@link WorldState}s for `transitionCover` (pass it where a machine is asked for). */
 export function worldModel<TMachine extends AnyStateMachine, W, E extends EventObject>(machine: TMachine, options: WorldOptions<TMachine, W, E>): AnyStateMachine {
   const components = options.components ?? [];
+  // (inert and never stopped: it only gives the traversal a system in which those ids resolve)
   const holder = createActor(
     setup({}).createMachine({ entry: components.map((id) => spawnChild(fromCallback(() => {}), { systemId: id })) }),
   );
@@ -65,9 +66,4 @@ export function pathTitle<S, E extends EventObject>(path: ModelPath<S, E>, label
     .filter((s) => s.event.type !== 'xstate.init')
     .map((s) => `${label(s.event)} -> ${describe(s.state)}`)
     .join(', ');
-}
-
-/** The state a path leads to before its step `i` (the state the event of step `i` was taken in). */
-export function stateBefore<S, E>(path: ModelPath<S, E>, i: number): S {
-  return path.steps[Math.max(0, i - 1)]!.state;
 }
