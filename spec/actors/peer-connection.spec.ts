@@ -79,7 +79,8 @@ describe('peer-connection actor over a real connection', function () {
     bob = start(pair.inbound, echo);
     const gone = startActor(fromCallback(() => {}));
     gone.stop();
-    alice.send({ type: 'peer-connection.open-substream', requestId: 'late', protocols: [ECHO], replyTo: gone as never });
+    // Two candidates: full mode, so bob has negotiated (and served) the substream before alice has it.
+    alice.send({ type: 'peer-connection.open-substream', requestId: 'late', protocols: [ECHO, '/other/1'], replyTo: gone as never });
     await until('bob served it', () => seen.some((e) => e.type === 'substream.inbound'), 3_000);
     await until('alice closed it', () => pair.outbound.muxer.streamCount === 0, 3_000);
     // The connection serves the next request as usual.
