@@ -35,10 +35,10 @@ type Snap = SnapshotFrom<typeof listenerMachine>;
 type Ev = EventFromLogic<typeof listenerMachine>;
 
 const ADDRESS = '/memory/7';
-const OPENED = 'xstate.done.actor.0.listener.opening';
-const OPEN_FAILED = 'xstate.error.actor.0.listener.opening';
-const CLOSED = 'xstate.done.actor.0.listener.stopping';
-const CLOSE_FAILED = 'xstate.error.actor.0.listener.stopping';
+const OPENED = 'xstate.done.actor.openListeners';
+const OPEN_FAILED = 'xstate.error.actor.openListeners';
+const CLOSED = 'xstate.done.actor.closeListeners';
+const CLOSE_FAILED = 'xstate.error.actor.closeListeners';
 /** The model's stand-ins (nothing runs during traversal). */
 const modelListener = { address: multiaddr(ADDRESS) } as unknown as TransportListener;
 const modelConnection = {} as PeerConnection;
@@ -59,16 +59,16 @@ function modelEvents(s: Snap): Ev[] {
   if (s.status === 'done') return [];
   const events: Ev[] = [{ type: 'listener.stop' }];
   if (s.matches('opening')) {
-    events.push({ type: OPENED, output: [modelListener], actorId: '0.listener.opening' } as unknown as Ev);
-    events.push({ type: OPEN_FAILED, error: new Error('model'), actorId: '0.listener.opening' } as unknown as Ev);
+    events.push({ type: OPENED, output: [modelListener], actorId: 'openListeners' } as unknown as Ev);
+    events.push({ type: OPEN_FAILED, error: new Error('model'), actorId: 'openListeners' } as unknown as Ev);
   }
   if (s.matches('listening')) {
     events.push({ type: 'inbound.upgraded', connection: modelConnection });
     for (const arrival of Object.keys(REJECTIONS) as Arrival[]) events.push({ type: 'inbound.rejected', reason: REJECTIONS[arrival].reason, remoteAddress: undefined, arrival } as Rejected);
   }
   if (s.matches('stopping')) {
-    events.push({ type: CLOSED, output: undefined, actorId: '0.listener.stopping' } as unknown as Ev);
-    events.push({ type: CLOSE_FAILED, error: new Error('model'), actorId: '0.listener.stopping' } as unknown as Ev);
+    events.push({ type: CLOSED, output: undefined, actorId: 'closeListeners' } as unknown as Ev);
+    events.push({ type: CLOSE_FAILED, error: new Error('model'), actorId: 'closeListeners' } as unknown as Ev);
     events.push({ type: LATE_DIAL } as unknown as Ev);
   }
   return events;
@@ -288,15 +288,19 @@ async function exec(sut: Sut, event: Ev, before: Snap, after: Snap, ledger: Ledg
       return;
     }
     case 'rejected (busy)': {
-      // Two sockets send the wire byte and stay silent in the Noise handshake: both upgrade slots are taken.
+      // Two sockets send the wire byte and stay silent in the Noise handshake: both upgrade slots
+      // are taken. A third sends its wire byte too: the oldest upgrade is shed to make room
+      // (reported busy), and the newcomer takes its slot.
       const holders = [await sut.socket(), await sut.socket()];
       for (const h of holders) h.stream.write(Buffer.of(0x00));
+      await new Promise((r) => setTimeout(r, 20));
       const third = await sut.socket();
-      ledger.handed.push('rejected busy');
+      third.stream.write(Buffer.of(0x00));
+      ledger.handed.push('rejected busy UpgradeShed');
       await handedAll();
-      await until('the third socket was closed', () => third.stream.destroyed);
-      // The holders hang up: their upgrades fail, and the slots come back.
-      for (const h of holders) h.stream.destroy();
+      await until('the oldest holder was shed', () => holders[0]!.stream.destroyed);
+      // The others hang up: their upgrades fail, and the slots come back.
+      for (const h of [holders[1]!, third]) h.stream.destroy();
       ledger.handed.push('rejected upgrade-failed', 'rejected upgrade-failed');
       await handedAll();
       return;
