@@ -113,11 +113,17 @@ interface Figures {
   failed: number;
   longestGapMs: number;
   failures: Record<string, number>;
+  /** The slowest connects: [when, from the good peer's start (s), latency (ms)]. */
+  slowest: Array<[number, number]>;
 }
 
 function figures(s: GoodPeerSamples): Figures {
+  const slowest = s.connectMs
+    .map((ms, i): [number, number] => [s.connectAt[i]! / 1000, ms])
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 5);
   const failed = Object.values(s.failures).reduce((a, b) => a + b, 0);
-  return { connectP50: quantile(s.connectMs, 0.5), connectP99: quantile(s.connectMs, 0.99), rttP50: quantile(s.rttMs, 0.5), ok: s.rttMs.length, failed, longestGapMs: s.longestGapMs, failures: s.failures };
+  return { connectP50: quantile(s.connectMs, 0.5), connectP99: quantile(s.connectMs, 0.99), rttP50: quantile(s.rttMs, 0.5), ok: s.rttMs.length, failed, longestGapMs: s.longestGapMs, failures: s.failures, slowest };
 }
 
 /** The victim's RSS after the heap settled (bytes). */
@@ -240,7 +246,7 @@ function print(results: Result[], base: Figures, baseEnd: Figures | undefined, i
   for (const r of results) {
     console.log(
       `- ${r.attack} x${r.addresses}: budget used at most ${mib(r.mostBudgetUsed)} MiB, connections at most ${r.mostConnections}; RSS settled to ${mib(r.settledAboveIdle)} MiB above idle in ${(r.settleMs / 1000).toFixed(1)} s (then heap ${mib(r.after?.heapUsed ?? NaN)} MiB, array buffers ${mib(r.after?.arrayBuffers ?? NaN)} MiB, budget ${mib(r.after?.budgetUsed ?? NaN)} MiB, ${r.after?.connections ?? '-'} connections); ` +
-        `good: ${JSON.stringify(r.good.failures)}, longest gap ${(r.good.longestGapMs / 1000).toFixed(2)} s; attacker: ${JSON.stringify(r.attacker)}; load ${r.load.toFixed(2)}`,
+        `good: ${JSON.stringify(r.good.failures)}, longest gap ${(r.good.longestGapMs / 1000).toFixed(2)} s, slowest connects ${r.good.slowest.map(([at, ms]) => `${ms.toFixed(0)} ms at ${at.toFixed(1)} s`).join(', ')}; attacker: ${JSON.stringify(r.attacker)}; load ${r.load.toFixed(2)}`,
     );
   }
 }

@@ -12,6 +12,8 @@ import { CommsBuilder, type CommsNode } from '../../node/index.js';
 export interface GoodPeerSamples {
   /** Connect latencies (ms), one per cycle that connected. */
   connectMs: number[];
+  /** When each connect started (ms from the run's start), in the order of `connectMs`. */
+  connectAt: number[];
   /** Message round trips (ms), one per cycle that got its echo. */
   rttMs: number[];
   /** Cycles that failed, by what failed. */
@@ -56,7 +58,7 @@ export class GoodPeer {
    * disconnect by 10 s each.
    */
   async run(stop: () => boolean, paceMs = 100): Promise<GoodPeerSamples> {
-    const out: GoodPeerSamples = { connectMs: [], rttMs: [], failures: {}, longestGapMs: 0 };
+    const out: GoodPeerSamples = { connectMs: [], connectAt: [], rttMs: [], failures: {}, longestGapMs: 0 };
     const fail = (what: string) => (out.failures[what] = (out.failures[what] ?? 0) + 1);
     const runStart = performance.now();
     let lastOk = runStart;
@@ -71,6 +73,7 @@ export class GoodPeer {
       }
       const t1 = performance.now();
       out.connectMs.push(t1 - t0);
+      out.connectAt.push(t0 - runStart);
       const body = randomBytes(32);
       const echoed = this.#echo(body, 10_000);
       const sent = await this.#node.send(this.#key, body);
