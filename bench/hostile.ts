@@ -141,6 +141,8 @@ interface Result {
   attack: string;
   addresses: number;
   peakAboveIdle: number;
+  /** The peak over the settled RSS just before the attack. */
+  peakAboveStart: number;
   survived: boolean;
   good: Figures;
   settledAboveIdle: number;
@@ -161,6 +163,9 @@ interface Result {
  */
 async function attackRun(attack: string, n: number, run: number, victim: Victim, good: GoodPeer, idle: number): Promise<Result> {
   const addresses = Array.from({ length: n }, (_, i) => `127.${run}.0.${2 + i}`);
+  // Where this run starts from: memory an earlier attack left with the C allocator counts in
+  // "above idle", so the rise over this is given too.
+  const before = await settledRss(victim);
   await victim.ask('reset');
   let attackerDone = false;
   let mostBudgetUsed = 0;
@@ -201,6 +206,7 @@ async function attackRun(attack: string, n: number, run: number, victim: Victim,
     attack,
     addresses: n,
     peakAboveIdle: peakRss - idle,
+    peakAboveStart: peakRss - before,
     survived,
     good: figures(goodSamples),
     settledAboveIdle: settled - idle,
@@ -245,7 +251,7 @@ function print(results: Result[], base: Figures, baseEnd: Figures | undefined, i
   console.log('\nDetails per run (victim: most bytes charged to its node budget, most connections; good peer: failures, longest time without a completed cycle; attacker: its counters, CPU and peak RSS; 1-min load average at the end):');
   for (const r of results) {
     console.log(
-      `- ${r.attack} x${r.addresses}: budget used at most ${mib(r.mostBudgetUsed)} MiB, connections at most ${r.mostConnections}; RSS settled to ${mib(r.settledAboveIdle)} MiB above idle in ${(r.settleMs / 1000).toFixed(1)} s (then heap ${mib(r.after?.heapUsed ?? NaN)} MiB, array buffers ${mib(r.after?.arrayBuffers ?? NaN)} MiB, budget ${mib(r.after?.budgetUsed ?? NaN)} MiB, ${r.after?.connections ?? '-'} connections); ` +
+      `- ${r.attack} x${r.addresses}: peak ${mib(r.peakAboveStart)} MiB above the settled RSS before it; budget used at most ${mib(r.mostBudgetUsed)} MiB, connections at most ${r.mostConnections}; RSS settled to ${mib(r.settledAboveIdle)} MiB above idle in ${(r.settleMs / 1000).toFixed(1)} s (then heap ${mib(r.after?.heapUsed ?? NaN)} MiB, array buffers ${mib(r.after?.arrayBuffers ?? NaN)} MiB, budget ${mib(r.after?.budgetUsed ?? NaN)} MiB, ${r.after?.connections ?? '-'} connections); ` +
         `good: ${JSON.stringify(r.good.failures)}, longest gap ${(r.good.longestGapMs / 1000).toFixed(2)} s, slowest connects ${r.good.slowest.map(([at, ms]) => `${ms.toFixed(0)} ms at ${at.toFixed(1)} s`).join(', ')}; attacker: ${JSON.stringify(r.attacker)}; load ${r.load.toFixed(2)}`,
     );
   }
