@@ -32,7 +32,7 @@ export type PeerStoreConfig = { kind: 'lmdb'; path: string } | { kind: 'memory' 
 export interface CommsLimits {
   /** Active peer connections at most; a new one beyond is closed (100). */
   maxConnections: number;
-  /** Inbound upgrades in progress at most (32); beyond, the oldest upgrade of the busiest address is shed. */
+  /** Inbound upgrades in progress at most (32); beyond, the least advanced (then oldest) upgrade of the busiest address is shed. */
   maxConcurrentUpgrades: number;
   /** Inbound upgrades in progress from one IP address at most (4). */
   maxUpgradesPerAddress: number;
