@@ -5,6 +5,7 @@
  * the first failure with the case's seed, index and input, and the command that runs it again.
  * A watchdog thread ends the process when one case runs for FUZZ_HANG_MS (default 30 s).
  */
+import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { caseOf, DEFAULT_SEED, FuzzCaseFailed, runTarget, type FuzzTarget } from './harness.js';
 import { TARGETS } from './targets/index.js';
@@ -51,12 +52,13 @@ const watchdog = new Worker(
     writeSync(2, '\\nFUZZ HANG: ' + target + ' case ' + index + ' (seed ' + seed + ') ran for more than ' + hangMs + ' ms\\n' +
       '  reproduce (prints the input first): FUZZ_SEED=' + seed + ' FUZZ_TARGET=' + target + ' FUZZ_FROM=' + index + ' FUZZ_CASES=1 npm run fuzz\\n');
     process.kill(process.pid, 'SIGKILL');
-  }, 250).unref?.();
+  }, 250);
   `,
   { eval: true, workerData: { progress, hangMs, seed, names: selected.map((t) => t.name) } },
 );
-watchdog.unref();
 Atomics.store(progress, 0, -1);
+await once(watchdog, 'online');
+watchdog.unref();
 
 console.log(`fuzz: seed ${seed} (FUZZ_SEED), ${cases} cases per target (FUZZ_CASES), from case ${from}`);
 console.log(`${'target'.padEnd(16)} ${'cases'.padStart(8)} ${'time s'.padStart(8)} ${'cases/s'.padStart(9)} ${'classes'.padStart(7)}  outcome classes (cases)`);
