@@ -151,7 +151,7 @@ export class FaultStream extends Duplex {
 
   /** A copy of `chunk` with one bit flipped. */
   #corrupted(chunk: Uint8Array, rng: Prng): Uint8Array {
-    const copy = Uint8Array.from(chunk);
+    const copy = new Uint8Array(chunk);
     if (copy.length > 0) copy[rng.int(copy.length)]! ^= 1 << rng.int(8);
     return copy;
   }
