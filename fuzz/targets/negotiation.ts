@@ -29,7 +29,7 @@ function frameSeed(name: string, frames: Uint8Array[]): Seed {
   return { name, bytes: concatAll(frames), lengthFields: offsets(frames).map((offset) => ({ offset, size: 1 as const })), dictionary: PROTOCOLS.map((p) => encoder.encode(p)) };
 }
 
-/** What the peer of `role` could send: frames of known flags with known or random ids. */
+/** What a peer could send: frames of known (or any) flags with known or random ids. */
 function structuredFrames(rng: Prng): Seed {
   const frames = Array.from({ length: rng.range(1, 7) }, () => {
     const id = rng.chance(0.6) ? encoder.encode(rng.pick(PROTOCOLS)) : rng.bytes(rng.pick([0, 1, rng.int(MAX_PROTOCOL_ID_LENGTH + 1)]));
