@@ -15,6 +15,10 @@ import { messagingMachine } from '../actors/messaging/index.js';
 import { outboxMachine } from '../actors/outbox/index.js';
 import { peerConnectionMachine } from '../actors/peer-connection/index.js';
 import { peerManagerMachine } from '../actors/peer-manager/index.js';
+import { rpcClientMachine } from '../actors/rpc-client/index.js';
+import { rpcClientSessionMachine } from '../actors/rpc-client-session/index.js';
+import { rpcServerMachine } from '../actors/rpc-server/index.js';
+import { rpcSessionMachine } from '../actors/rpc-session/index.js';
 
 /** Every machine of the node, by id. */
 export const MACHINES: readonly AnyStateMachine[] = [
@@ -29,6 +33,10 @@ export const MACHINES: readonly AnyStateMachine[] = [
   connectivityMachine,
   messagingMachine,
   outboxMachine,
+  rpcServerMachine,
+  rpcSessionMachine,
+  rpcClientMachine,
+  rpcClientSessionMachine,
 ];
 
 interface NodeLike {

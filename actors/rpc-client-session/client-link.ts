@@ -264,7 +264,7 @@ export class ClientSessionLink {
         if (before === 'pinging') return this.#report({ type: 'rpc.ping-ended', ok: true, dueAt });
         return this.#report({ type: 'rpc.call-ended', dueAt });
       case 'inCall':
-        return this.#report({ type: 'rpc.call-started', requestId: core.requestId ?? 0, dueAt });
+        return; // the session started the call itself
       case 'streaming':
         if (before !== 'streaming') return this.#report({ type: 'rpc.streaming', dueAt });
         return;
@@ -273,6 +273,7 @@ export class ClientSessionLink {
       case 'pinging':
         return this.#report({ type: 'rpc.pinging', dueAt });
       case 'closing':
+        if (before === 'handshake' && this.#rejectReason !== undefined) return this.#report({ type: 'rpc.rejected', reason: this.#rejectReason, dueAt });
         return this.#report({ type: 'rpc.closing', dueAt });
       default:
         return;

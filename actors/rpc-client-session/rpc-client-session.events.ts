@@ -18,8 +18,8 @@ export type RpcPingReply = { type: 'rpc-client-session.pong'; requestId: string;
 export type RpcClientSessionInbox =
   /** Make this call (the session reported itself idle). */
   | { type: 'rpc-client-session.call'; call: RpcClientCall }
-  /** Ping the server between calls (answered `rpc-client-session.pong`). */
-  | { type: 'rpc-client-session.ping'; requestId: string; replyTo: Mailbox<RpcPingReply> }
+  /** Ping the server between calls (answered `rpc-client-session.pong`, to `replyTo` or emitted). */
+  | { type: 'rpc-client-session.ping'; requestId: string; replyTo?: Mailbox<RpcPingReply> }
   /** End the session: FIN (a call in flight fails). */
   | { type: 'rpc-client-session.close' }
   /** The host is stopping: the session ends now (its substream is reset). */
@@ -31,8 +31,6 @@ export type ClientIoReport =
   | { type: 'rpc.handshaking'; dueAt: number | undefined }
   /** The server accepted the session. */
   | { type: 'rpc.accepted'; dueAt: number | undefined }
-  /** A request was written: waiting for its frames (`deadline_ms` + 60 s each). */
-  | { type: 'rpc.call-started'; requestId: number; dueAt: number | undefined }
   /** A stream item arrived. */
   | { type: 'rpc.streaming'; dueAt: number | undefined }
   /** The call was cancelled: waiting for its FIN (2 s). */
@@ -43,7 +41,9 @@ export type ClientIoReport =
   | { type: 'rpc.pinging'; dueAt: number | undefined }
   /** The ping was answered (`ok`), or refused (a call was in flight). */
   | { type: 'rpc.ping-ended'; ok: boolean; dueAt: number | undefined }
-  /** This side wrote its FIN (close, rejection): waiting for the server's (10 s). */
+  /** The server rejected the session (`reason`: its HandshakeRejectReason); this side wrote its FIN. */
+  | { type: 'rpc.rejected'; reason: number; dueAt: number | undefined }
+  /** This side wrote its FIN (close): waiting for the server's (10 s). */
   | { type: 'rpc.closing'; dueAt: number | undefined }
   /** The session is over. `rejectReason`: the server rejected it (HandshakeRejectReason). */
   | { type: 'rpc.closed'; error: PlainError | undefined; rejectReason: number | undefined }
@@ -58,6 +58,9 @@ export type ClientIoCommand =
   | { type: 'io.ping' }
   | { type: 'io.timeout' }
   | { type: 'io.close' };
+
+/** What a client session emits: the answers to pings made without a `replyTo`. */
+export type RpcClientSessionEmitted = RpcPingReply;
 
 /** Everything a client session receives. */
 export type RpcClientSessionEvent = RpcClientSessionInbox | ClientIoReport | SubstreamReply;

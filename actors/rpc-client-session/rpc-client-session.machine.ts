@@ -9,8 +9,9 @@
  * -> closing (this side's FIN: 10 s for the server's) -> closed. These mirror the sans-I/O
  * core's states (PROTOCOL.md section 8); the core's waits are the chart's named delays, and a
  * report of `rpc.rearm` (the timer fired before the core's deadline, which a stream item moved)
- * re-arms the state's timer. Each time it is idle the session tells the pool, which gives it the
- * next call; a call that reaches it once it is no longer idle goes back to the pool.
+ * re-arms the state's timer. As a call ends, the session takes the next call waiting in the
+ * pool's queue; with none, it is idle and tells the pool, which gives it the next call. A call
+ * that reaches it once it is no longer idle goes back to the pool.
  */
 import { assign, enqueueActions, setup } from 'xstate';
 import { toHex } from '../../core/bytes.js';
@@ -20,8 +21,11 @@ import type { YamuxStream } from '../../channels/yamux/stream.js';
 import { callbackActor, type Mailbox } from '../mailbox.js';
 import { notProvided } from '../not-provided.js';
 import { msUntil } from '../rpc-session/rpc-session.machine.js';
+import type { CallQueue } from '../rpc-client/pools.js';
+import type { RpcClientCall } from '../rpc-client/call.js';
+import { CLIENT_DEADLINE_GRACE_MS, DEFAULT_CLIENT_DEADLINE_MS } from '../../protocols/rpc/index.js';
 import { component } from '../system.js';
-import type { ClientIoCommand, ClientIoReport, RpcClientSessionEvent, RpcClientSessionReport, RpcPingReply } from './rpc-client-session.events.js';
+import type { ClientIoCommand, ClientIoReport, RpcClientSessionEmitted, RpcClientSessionEvent, RpcClientSessionReport, RpcPingReply } from './rpc-client-session.events.js';
 
 /** The waits of a client session (ms); each defaults to section 8's. */
 export interface RpcClientSessionTimeouts {
@@ -51,6 +55,8 @@ export interface RpcClientSessionInput extends RpcClientSessionTimeouts {
   publicKey: PublicKey;
   /** The service's protocol id. */
   protocol: string;
+  /** The pool's calls waiting for a session of this peer and protocol: the next is taken at the end of each call. */
+  queue: CallQueue;
   /** The pool: idle, ended, violations. */
   owner: Mailbox<RpcClientSessionReport>;
   /** The node's clock (ms). */
@@ -75,13 +81,24 @@ export interface RpcClientSessionContext {
   closeRequested: boolean;
   /** Calls made on this session. */
   calls: number;
+  /** Openings asked for again because the connection went under the first. */
+  reopens: number;
   /** Who waits for the ping in flight. */
-  pinger: { requestId: string; replyTo: Mailbox<RpcPingReply> } | undefined;
+  pinger: { requestId: string; replyTo: Mailbox<RpcPingReply> | undefined } | undefined;
   error: PlainError | undefined;
   rejectReason: number | undefined;
+  /** The pool was told the session is over (a rejected one is told at once, before the FINs are exchanged). */
+  reported: boolean;
 }
 
-const requestIdOf = (c: RpcClientSessionContext) => `rpc:${c.input.key}`;
+/** When the first frame of `call` is due at the latest (`deadline_ms` + 60 s, section 8). */
+const callDue = (c: RpcClientSessionContext, call: RpcClientCall) => c.input.now() + (call.deadlineMs ?? DEFAULT_CLIENT_DEADLINE_MS) + CLIENT_DEADLINE_GRACE_MS;
+
+const requestIdOf = (c: RpcClientSessionContext) => `rpc:${c.input.key}:${c.reopens}`;
+/** Failures of an opening that mean the peer's connection was going (a new one may be dialed). */
+const CONNECTION_WENT = new Set(['ConnectionClosed', 'ConnectionClosing', 'MuxerClosed']);
+/** Openings asked for again after such a failure. */
+const MAX_REOPENS = 1;
 const dueOf = (event: RpcClientSessionEvent, fallback: number | undefined) => ('dueAt' in event ? event.dueAt : fallback);
 
 /** The client session state chart (see the module comment). */
@@ -90,6 +107,7 @@ export const rpcClientSessionMachine = setup({
     context: {} as RpcClientSessionContext,
     events: {} as RpcClientSessionEvent,
     input: {} as RpcClientSessionInput,
+    emitted: {} as RpcClientSessionEmitted,
   },
   actors: {
     clientIo: callbackActor<ClientIoCommand, ClientIoInput, ClientIoReport>(notProvided('clientIo', 'rpc-client-session.logic.ts')),
@@ -104,6 +122,14 @@ export const rpcClientSessionMachine = setup({
     opened: ({ context, event }) => event.type === 'peer-connection.substream' && event.requestId === requestIdOf(context) && event.ok,
     openFailed: ({ context, event }) => event.type === 'peer-connection.substream' && event.requestId === requestIdOf(context) && !event.ok,
     closeRequested: ({ context }) => context.closeRequested,
+    /**
+     * The opening failed because the peer's connection was going (a connection that dropped is
+     * replaced by a new dial): asked for once more.
+     */
+    mayReopen: ({ context, event }) =>
+      event.type === 'peer-connection.substream' && event.requestId === requestIdOf(context) && !event.ok && CONNECTION_WENT.has(event.error.name) && context.reopens < MAX_REOPENS,
+    /** A call waits in the pool's queue: this session takes it as its call ends. */
+    callWaiting: ({ context }) => context.input.queue.hasWaiting(),
   },
   actions: {
     /** The connection manager opens the substream (dialing first when needed) and answers this session. */
@@ -118,17 +144,27 @@ export const rpcClientSessionMachine = setup({
     closeLateStream: ({ event }) => {
       if (event.type === 'peer-connection.substream' && event.ok) event.stream.destroy();
     },
+    countReopen: assign(({ context }) => ({ reopens: context.reopens + 1 })),
     recordOpenFailure: assign(({ event }) => ({ error: event.type === 'peer-connection.substream' && !event.ok ? event.error : undefined })),
     recordOpenTimeout: assign({ error: { name: 'RpcOpenTimeout', message: 'the rpc substream was not opened in time', kind: 'timeout' } as PlainError }),
     recordCloseRequest: assign({ closeRequested: true }),
     recordAbort: assign(({ context }) => ({ error: context.error ?? ({ name: 'RpcClientStopped', message: 'the rpc client stopped', kind: 'aborted' } as PlainError) })),
     keepDue: assign(({ context, event }) => ({ dueAt: dueOf(event, context.dueAt) })),
     markEstablished: assign(({ event }) => ({ established: true, dueAt: dueOf(event, undefined) })),
-    countCall: assign(({ context, event }) => ({ calls: context.calls + 1, dueAt: dueOf(event, context.dueAt) })),
-    reportIdle: enqueueActions(({ context, enqueue }) => enqueue.sendTo(context.input.owner, { type: 'rpc-client-session.idle', key: context.input.key })),
-    forwardCall: enqueueActions(({ event, enqueue }) => {
-      if (event.type === 'rpc-client-session.call') enqueue.sendTo('io', { type: 'io.call', call: event.call });
+    /** The call given by the pool goes to the I/O, which writes its request. */
+    startCall: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'rpc-client-session.call') return;
+      enqueue.assign({ calls: context.calls + 1, dueAt: callDue(context, event.call) });
+      enqueue.sendTo('io', { type: 'io.call', call: event.call });
     }),
+    /** The next call waiting in the pool's queue goes to the I/O (none left after all: idle). */
+    takeNextCall: enqueueActions(({ context, enqueue }) => {
+      const call = context.input.queue.next();
+      if (!call) return void enqueue.raise({ type: 'rpc.call-ended', dueAt: undefined });
+      enqueue.assign({ calls: context.calls + 1, dueAt: callDue(context, call) });
+      enqueue.sendTo('io', { type: 'io.call', call });
+    }),
+    reportIdle: enqueueActions(({ context, enqueue }) => enqueue.sendTo(context.input.owner, { type: 'rpc-client-session.idle', key: context.input.key })),
     bounceCall: enqueueActions(({ context, event, enqueue }) => {
       if (event.type === 'rpc-client-session.call') enqueue.sendTo(context.input.owner, { type: 'rpc-client-session.bounced', key: context.input.key, call: event.call });
     }),
@@ -138,15 +174,21 @@ export const rpcClientSessionMachine = setup({
       enqueue.sendTo('io', { type: 'io.ping' });
     }),
     refusePing: enqueueActions(({ event, enqueue }) => {
-      if (event.type === 'rpc-client-session.ping') enqueue.sendTo(event.replyTo, { type: 'rpc-client-session.pong', requestId: event.requestId, ok: false, error: { name: 'RpcSessionBusy', message: 'the session is not between calls', kind: 'transport' } });
+      if (event.type !== 'rpc-client-session.ping') return;
+      const reply: RpcPingReply = { type: 'rpc-client-session.pong', requestId: event.requestId, ok: false, error: { name: 'RpcSessionBusy', message: 'the session is not between calls', kind: 'transport' } };
+      if (event.replyTo) enqueue.sendTo(event.replyTo, reply);
+      else enqueue.emit(reply);
     }),
     replyPing: enqueueActions(({ context, event, enqueue }) => {
       const p = context.pinger;
       if (!p) return;
       enqueue.assign({ pinger: undefined });
       const ok = event.type === 'rpc.ping-ended' && event.ok;
-      if (ok) enqueue.sendTo(p.replyTo, { type: 'rpc-client-session.pong', requestId: p.requestId, ok: true });
-      else enqueue.sendTo(p.replyTo, { type: 'rpc-client-session.pong', requestId: p.requestId, ok: false, error: context.error ?? { name: 'RpcSessionBusy', message: 'the ping was not answered', kind: 'transport' } });
+      const reply: RpcPingReply = ok
+        ? { type: 'rpc-client-session.pong', requestId: p.requestId, ok: true }
+        : { type: 'rpc-client-session.pong', requestId: p.requestId, ok: false, error: context.error ?? { name: 'RpcSessionBusy', message: 'the ping was not answered', kind: 'transport' } };
+      if (p.replyTo) enqueue.sendTo(p.replyTo, reply);
+      else enqueue.emit(reply);
     }),
     feedTimeout: enqueueActions(({ enqueue }) => enqueue.sendTo('io', { type: 'io.timeout' })),
     closeSession: enqueueActions(({ enqueue }) => enqueue.sendTo('io', { type: 'io.close' })),
@@ -154,13 +196,21 @@ export const rpcClientSessionMachine = setup({
       if (event.type === 'rpc.violation') enqueue.sendTo(context.input.owner, { type: 'rpc-client.violation', publicKey: context.input.publicKey, error: event.error });
     }),
     recordEnd: assign(({ context, event }) => (event.type === 'rpc.closed' ? { error: event.error ?? context.error, rejectReason: event.rejectReason, dueAt: undefined } : {})),
-    reportEnded: enqueueActions(({ context, enqueue }) =>
-      enqueue.sendTo(context.input.owner, { type: 'rpc-client-session.ended', key: context.input.key, established: context.established, error: context.error, rejectReason: context.rejectReason }),
+    recordRejection: assign(({ context, event }) =>
+      event.type === 'rpc.rejected'
+        ? { rejectReason: event.reason, dueAt: event.dueAt, error: { name: 'RpcSessionRejected', message: `the server rejected the rpc session (reason ${event.reason})`, kind: 'transport' } as PlainError }
+        : { dueAt: context.dueAt },
     ),
+    /** The pool hears of the end once (a rejected session is over for it before its FINs are exchanged). */
+    reportEnded: enqueueActions(({ context, enqueue }) => {
+      if (context.reported) return;
+      enqueue.assign({ reported: true });
+      enqueue.sendTo(context.input.owner, { type: 'rpc-client-session.ended', key: context.input.key, established: context.established, error: context.error, rejectReason: context.rejectReason });
+    }),
   },
 }).createMachine({
   id: 'rpcClientSession',
-  context: ({ input }) => ({ input, stream: undefined, dueAt: undefined, established: false, closeRequested: false, calls: 0, pinger: undefined, error: undefined, rejectReason: undefined }),
+  context: ({ input }) => ({ input, stream: undefined, dueAt: undefined, established: false, closeRequested: false, calls: 0, reopens: 0, pinger: undefined, error: undefined, rejectReason: undefined, reported: false }),
   initial: 'opening',
   on: {
     'rpc-client-session.call': { actions: 'bounceCall' },
@@ -170,12 +220,13 @@ export const rpcClientSessionMachine = setup({
   },
   states: {
     opening: {
-      description: 'The connection manager dials the peer if need be and opens the substream.',
+      description: 'The connection manager dials the peer if need be and opens the substream (once more if the connection went meanwhile).',
       entry: 'requestStream',
       on: {
         'peer-connection.substream': [
           { guard: 'closeRequested', target: 'closed', actions: 'closeLateStream' },
           { guard: 'opened', target: 'open', actions: 'keepStream' },
+          { guard: 'mayReopen', target: 'opening', reenter: true, actions: 'countReopen' },
           { guard: 'openFailed', target: 'closed', actions: 'recordOpenFailure' },
           { actions: 'closeLateStream' },
         ],
@@ -200,27 +251,26 @@ export const rpcClientSessionMachine = setup({
             'rpc.handshaking': { target: 'handshake', reenter: true, actions: 'keepDue' },
             'rpc.rearm': { target: 'handshake', reenter: true, actions: 'keepDue' },
             'rpc.accepted': { target: 'idle', actions: 'markEstablished' },
+            'rpc.rejected': { target: 'closing', actions: ['recordRejection', 'reportEnded'] },
           },
         },
         idle: {
-          description: 'Between calls: the pool is told, and gives the next call; pings are made here.',
+          description: 'Between calls, nothing waiting: the pool is told, and gives the next call; pings are made here.',
           entry: 'reportIdle',
           on: {
-            'rpc-client-session.call': { actions: 'forwardCall' },
+            'rpc-client-session.call': { target: 'inCall', actions: 'startCall' },
             'rpc-client-session.ping': { actions: 'forwardPing' },
-            'rpc.call-started': { target: 'inCall', actions: 'countCall' },
-            'rpc.call-ended': { target: 'idle', reenter: true, actions: 'keepDue' },
             'rpc.pinging': { target: 'pinging', actions: 'keepDue' },
             'rpc.ping-ended': { actions: 'replyPing' },
           },
         },
         inCall: {
-          description: 'A request written; each of its frames is due within deadline_ms + 60 s.',
+          description: 'A request written; each of its frames is due within deadline_ms + 60 s. At its end the next waiting call is taken.',
           after: { coreDeadline: { actions: 'feedTimeout' } },
           on: {
             'rpc.streaming': { target: 'streaming', actions: 'keepDue' },
             'rpc.cancelling': { target: 'cancelling', actions: 'keepDue' },
-            'rpc.call-ended': { target: 'idle', actions: 'keepDue' },
+            'rpc.call-ended': [{ guard: 'callWaiting', target: 'inCall', reenter: true, actions: 'takeNextCall' }, { target: 'idle', actions: 'keepDue' }],
             'rpc.rearm': { target: 'inCall', reenter: true, actions: 'keepDue' },
           },
         },
@@ -229,7 +279,7 @@ export const rpcClientSessionMachine = setup({
           after: { coreDeadline: { actions: 'feedTimeout' } },
           on: {
             'rpc.cancelling': { target: 'cancelling', actions: 'keepDue' },
-            'rpc.call-ended': { target: 'idle', actions: 'keepDue' },
+            'rpc.call-ended': [{ guard: 'callWaiting', target: 'inCall', actions: 'takeNextCall' }, { target: 'idle', actions: 'keepDue' }],
             'rpc.rearm': { target: 'streaming', reenter: true, actions: 'keepDue' },
           },
         },
@@ -237,7 +287,7 @@ export const rpcClientSessionMachine = setup({
           description: "The call was cancelled (FIN request); its frames are dropped up to its FIN, due within 2 s.",
           after: { coreDeadline: { actions: 'feedTimeout' } },
           on: {
-            'rpc.call-ended': { target: 'idle', actions: 'keepDue' },
+            'rpc.call-ended': [{ guard: 'callWaiting', target: 'inCall', actions: 'takeNextCall' }, { target: 'idle', actions: 'keepDue' }],
             'rpc.rearm': { target: 'cancelling', reenter: true, actions: 'keepDue' },
           },
         },

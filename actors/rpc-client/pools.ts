@@ -2,29 +2,25 @@
  * The RPC client pool's bookkeeping (data, not behaviour: the decisions are the pool's chart).
  * Per peer and service protocol: its sessions (host keys), the idle ones, and the calls waiting
  * for one. One call is in flight per session (PROTOCOL.md section 8), so the least busy session
- * is an idle one; without one, a call waits for the first session to be idle again.
+ * is an idle one; without one, a call waits in the pool's queue, and the first session to finish
+ * its call takes it.
  */
 import { toHex } from '../../core/bytes.js';
 import type { TcommsError } from '../../core/errors.js';
 import type { PublicKey } from '../../core/keys.js';
 import type { RpcClientCall } from './call.js';
 
-/** The sessions and waiting calls of one peer and protocol. */
-export class PeerPool {
-  readonly sessions = new Set<string>();
-  /** Idle sessions, the most recently idle last (taken first: the others may idle out). */
-  readonly idle: string[] = [];
+/**
+ * The calls waiting for a session of one peer and protocol, in order. Shared by the pool, which
+ * queues calls, and its sessions, which take the next one as they finish a call (the data path
+ * stays out of the mailboxes).
+ */
+export class CallQueue {
   #waiting: RpcClientCall[] = [];
   #head = 0;
 
-  constructor(
-    readonly key: string,
-    readonly publicKey: PublicKey,
-    readonly protocol: string,
-  ) {}
-
-  /** Calls waiting (settled ones included until they are skipped). */
-  get waiting(): number {
+  /** Calls queued (settled ones included until they are skipped). */
+  get length(): number {
     return this.#waiting.length - this.#head;
   }
 
@@ -45,19 +41,37 @@ export class PeerPool {
       }
       if (!call.done) return call;
     }
+    if (this.#head > 0) {
+      this.#waiting = [];
+      this.#head = 0;
+    }
     return undefined;
   }
 
-  /** True when a waiting call has not settled. */
+  /** True when a waiting call has not settled (settled ones at the front are dropped). */
   hasWaiting(): boolean {
-    for (let i = this.#head; i < this.#waiting.length; i++) if (!this.#waiting[i]!.done) return true;
-    return false;
+    while (this.#head < this.#waiting.length && this.#waiting[this.#head]!.done) this.#waiting[this.#head++] = undefined as never;
+    return this.#head < this.#waiting.length;
   }
 
   /** Fails every waiting call. */
-  failWaiting(error: () => TcommsError): void {
+  failAll(error: () => TcommsError): void {
     for (let call = this.next(); call; call = this.next()) call.fail(error());
   }
+}
+
+/** The sessions and waiting calls of one peer and protocol. */
+export class PeerPool {
+  readonly sessions = new Set<string>();
+  /** Idle sessions, the most recently idle last (taken first: the others may idle out). */
+  readonly idle: string[] = [];
+  readonly queue = new CallQueue();
+
+  constructor(
+    readonly key: string,
+    readonly publicKey: PublicKey,
+    readonly protocol: string,
+  ) {}
 }
 
 /** Every pool of the node's RPC client, and which session is whose. */
@@ -135,7 +149,7 @@ export class ClientPools {
     pool.sessions.delete(session);
     const i = pool.idle.indexOf(session);
     if (i !== -1) pool.idle.splice(i, 1);
-    if (call && !call.done && !call.carried) pool.push(call, true);
+    if (call && !call.done && !call.carried) pool.queue.push(call, true);
     return pool;
   }
 
@@ -147,6 +161,6 @@ export class ClientPools {
 
   /** Forgets a pool with no session and no waiting call. */
   tidy(pool: PeerPool | undefined): void {
-    if (pool && pool.sessions.size === 0 && !pool.hasWaiting()) this.#pools.delete(pool.key);
+    if (pool && pool.sessions.size === 0 && !pool.queue.hasWaiting()) this.#pools.delete(pool.key);
   }
 }

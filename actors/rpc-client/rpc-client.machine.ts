@@ -4,7 +4,9 @@
  *
  * running: a call goes to an idle session of its peer and protocol; without one, a new session
  * is opened (lazily, up to `maxSessionsPerPeer`, default 4) and the call waits for it; at the
- * limit the call waits for the first session to be idle again (one call per session, section 8).
+ * limit the call waits in the pool's queue, which a session finishing its call takes the next
+ * call from (one call per session, section 8). A session tells the pool it is idle only when
+ * nothing waits.
  * A session that never opened (the dial, the negotiation or the handshake failed, or it was
  * rejected) fails the waiting calls when it was the pool's last; a session that broke (the
  * connection dropped, a reset) is replaced when calls wait for one. A call given to a session
@@ -94,7 +96,7 @@ export const rpcClientMachine = setup({
     idleSession: ({ context, event }) => (poolOfCall(context, event)?.idle.length ?? 0) > 0,
     mayOpenSession: ({ context, event }) => (poolOfCall(context, event)?.sessions.size ?? Infinity) < maxSessions(context),
     /** A call waits in the pool of the session that is idle. */
-    callWaiting: ({ context, event }) => poolOfSession(context, event)?.hasWaiting() === true,
+    callWaiting: ({ context, event }) => poolOfSession(context, event)?.queue.hasWaiting() === true,
     /** The session never opened and was its pool's last: the waiting calls cannot be made. */
     lastOpenFailed: ({ context, event }) => {
       if (event.type !== 'rpc-client-session.ended' || event.established) return false;
@@ -107,7 +109,7 @@ export const rpcClientMachine = setup({
       const pool = poolOfSession(context, event);
       if (!pool || pool.sessions.size - 1 >= maxSessions(context)) return false;
       const otherIdle = pool.idle.some((k) => k !== event.key);
-      return !otherIdle && (pool.hasWaiting() || context.pools.unstarted(event.key) !== undefined);
+      return !otherIdle && (pool.queue.hasWaiting() || context.pools.unstarted(event.key) !== undefined);
     },
     allEnded: ({ context }) => context.pools.sessions === 0,
   },
@@ -120,7 +122,7 @@ export const rpcClientMachine = setup({
       if (key !== undefined) enqueue.sendTo(context.host, { type: 'host.send', key, event: { type: 'rpc-client-session.call', call: event.call } });
     }),
     queueCall: ({ context, event }) => {
-      if (event.type === 'rpc-client.call') poolOfCall(context, event)?.push(event.call);
+      if (event.type === 'rpc-client.call') poolOfCall(context, event)?.queue.push(event.call);
     },
     /** A new session for the call's peer and protocol (it reports idle once accepted). */
     openSession: enqueueActions(({ context, event, enqueue, self }) => {
@@ -133,7 +135,7 @@ export const rpcClientMachine = setup({
     /** The idle session takes the next waiting call. */
     dispatchNext: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'rpc-client-session.idle') return;
-      const call = poolOfSession(context, event)?.next();
+      const call = poolOfSession(context, event)?.queue.next();
       if (!call) return void context.pools.idle(event.key);
       context.pools.busy(event.key, call);
       enqueue.sendTo(context.host, { type: 'host.send', key: event.key, event: { type: 'rpc-client-session.call', call } });
@@ -146,7 +148,7 @@ export const rpcClientMachine = setup({
       if (event.type !== 'rpc-client-session.bounced' || event.call.done) return;
       const pool = context.pools.poolOf(event.key);
       if (!pool) return event.call.fail(new RpcClientStopped('the rpc session ended before the call was made'));
-      pool.push(event.call, true);
+      pool.queue.push(event.call, true);
       const out = effects();
       dispatchWaiting(context, pool, out);
       perform(context, out, enqueue);
@@ -164,7 +166,7 @@ export const rpcClientMachine = setup({
       perform(context, out, enqueue);
       const error = event.error ?? { name: 'RpcSessionClosed', message: 'the rpc session ended before it opened', kind: 'transport' as const };
       const reason = event.rejectReason;
-      pool?.failWaiting(() => (reason !== undefined ? new RpcSessionRejected(reason) : new RpcOpenFailed(error)));
+      pool?.queue.failAll(() => (reason !== undefined ? new RpcSessionRejected(reason) : new RpcOpenFailed(error)));
       context.pools.tidy(pool);
     }),
     /** A broken session is replaced: calls wait for it. */
@@ -190,7 +192,7 @@ export const rpcClientMachine = setup({
       for (const key of context.pools.sessionKeys()) enqueue.sendTo(context.host, { type: 'host.send', key, event: { type: 'rpc-client-session.close' } });
     }),
     failAllWaiting: ({ context }) => {
-      for (const pool of context.pools.pools()) pool.failWaiting(stoppedError);
+      for (const pool of context.pools.pools()) pool.queue.failAll(stoppedError);
     },
   },
 }).createMachine({
@@ -252,7 +254,7 @@ function startSession(context: RpcClientContext, pool: PeerPool, self: Mailbox<R
     type: 'host.start',
     key,
     id: clientSessionActorId(pool.publicKey, n),
-    input: { key, publicKey: pool.publicKey, protocol: pool.protocol, owner: self, now: context.input.now, ...context.input.session },
+    input: { key, publicKey: pool.publicKey, protocol: pool.protocol, queue: pool.queue, owner: self, now: context.input.now, ...context.input.session },
   });
   out.facts.push({ type: 'rpc-client.session-opening', publicKey: pool.publicKey, protocol: pool.protocol, sessions: pool.sessions.size });
 }
@@ -260,7 +262,7 @@ function startSession(context: RpcClientContext, pool: PeerPool, self: Mailbox<R
 /** Waiting calls go to the pool's idle sessions. */
 function dispatchWaiting(context: RpcClientContext, pool: PeerPool, out: Effects): void {
   while (pool.idle.length > 0) {
-    const call = pool.next();
+    const call = pool.queue.next();
     if (!call) return;
     const key = context.pools.lease(pool, call)!;
     out.commands.push({ type: 'host.send', key, event: { type: 'rpc-client-session.call', call } });

@@ -18,6 +18,7 @@ import {
   RpcServerSession,
   RpcSessionClosed,
   RpcStatus,
+  type RpcCallContext,
   type RpcPeer,
   type RpcServerInput,
   type RpcServerOutput,
@@ -43,7 +44,39 @@ interface ActiveCall {
   readonly call: number;
   readonly requestId: number;
   readonly method: string;
-  readonly abort: AbortController;
+  readonly context: CallContext;
+}
+
+/**
+ * What a handler learns of its call. The signal is made only when the handler reads it (an
+ * AbortController per call was 2% of a unary benchmark's CPU).
+ */
+class CallContext implements RpcCallContext {
+  #controller: AbortController | undefined;
+  #reason: Error | undefined;
+
+  constructor(
+    readonly peer: RpcPeer,
+    readonly deadline: number,
+  ) {}
+
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.#reason) this.#controller.abort(this.#reason);
+    }
+    return this.#controller.signal;
+  }
+
+  get stopped(): boolean {
+    return this.#reason !== undefined;
+  }
+
+  stop(reason: Error): void {
+    if (this.#reason) return;
+    this.#reason = reason;
+    this.#controller?.abort(reason);
+  }
 }
 
 const EMPTY_METHODS = new Map();
@@ -239,10 +272,9 @@ export class ServerSessionLink {
 
   #startHandler(o: Extract<RpcServerOutput, { kind: 'start-call' }>): void {
     const handler = this.#init.service?.handlers.get(o.method.number);
-    const abort = new AbortController();
-    const active: ActiveCall = { call: o.call, requestId: o.requestId, method: o.method.name, abort };
+    const context = new CallContext(this.#init.peer, o.deadlineMs);
+    const active: ActiveCall = { call: o.call, requestId: o.requestId, method: o.method.name, context };
     this.#active = active;
-    const context = { peer: this.#init.peer, signal: abort.signal, deadline: o.deadlineMs };
     const call = o.call;
     if (handler === undefined) {
       // The method table and the handlers come from one definition: not reached.
@@ -264,7 +296,7 @@ export class ServerSessionLink {
   /** Pulls a stream handler's items one at a time, each after what was written drained. */
   async #pump(active: ActiveCall, start: () => unknown): Promise<void> {
     const { call } = active;
-    const live = () => this.#active === active && !active.abort.signal.aborted;
+    const live = () => this.#active === active && !active.context.stopped;
     let iterator: AsyncIterator<unknown> | undefined;
     try {
       await undefined; // never run the handler inside the core's outputs
@@ -290,7 +322,7 @@ export class ServerSessionLink {
     const active = this.#active;
     if (!active) return;
     this.#active = undefined;
-    active.abort.abort(reason);
+    active.context.stop(reason);
     for (const wake of this.#drainWaiters.splice(0)) wake();
   }
 
