@@ -81,6 +81,8 @@ export interface RpcClientSessionContext {
   closeRequested: boolean;
   /** Calls made on this session. */
   calls: number;
+  /** The method of the call in flight, or of the last one (`Echo`). */
+  method: string | undefined;
   /** Openings asked for again because the connection went under the first. */
   reopens: number;
   /** Who waits for the ping in flight. */
@@ -154,14 +156,14 @@ export const rpcClientSessionMachine = setup({
     /** The call given by the pool goes to the I/O, which writes its request. */
     startCall: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'rpc-client-session.call') return;
-      enqueue.assign({ calls: context.calls + 1, dueAt: callDue(context, event.call) });
+      enqueue.assign({ calls: context.calls + 1, method: event.call.method.name, dueAt: callDue(context, event.call) });
       enqueue.sendTo('io', { type: 'io.call', call: event.call });
     }),
     /** The next call waiting in the pool's queue goes to the I/O (none left after all: idle). */
     takeNextCall: enqueueActions(({ context, enqueue }) => {
       const call = context.input.queue.next();
       if (!call) return void enqueue.raise({ type: 'rpc.call-ended', dueAt: undefined });
-      enqueue.assign({ calls: context.calls + 1, dueAt: callDue(context, call) });
+      enqueue.assign({ calls: context.calls + 1, method: call.method.name, dueAt: callDue(context, call) });
       enqueue.sendTo('io', { type: 'io.call', call });
     }),
     reportIdle: enqueueActions(({ context, enqueue }) => enqueue.sendTo(context.input.owner, { type: 'rpc-client-session.idle', key: context.input.key })),
@@ -210,7 +212,7 @@ export const rpcClientSessionMachine = setup({
   },
 }).createMachine({
   id: 'rpcClientSession',
-  context: ({ input }) => ({ input, stream: undefined, dueAt: undefined, established: false, closeRequested: false, calls: 0, reopens: 0, pinger: undefined, error: undefined, rejectReason: undefined, reported: false }),
+  context: ({ input }) => ({ input, stream: undefined, dueAt: undefined, established: false, closeRequested: false, calls: 0, method: undefined, reopens: 0, pinger: undefined, error: undefined, rejectReason: undefined, reported: false }),
   initial: 'opening',
   on: {
     'rpc-client-session.call': { actions: 'bounceCall' },
