@@ -80,11 +80,15 @@ export class ClientPools {
   readonly #bySession = new Map<string, PeerPool>();
   /** Session key -> the call it was given and has not finished. */
   readonly #busy = new Map<string, RpcClientCall>();
+  /** Public keys seen lately (one per typed client), as hex: a call's pool is found without hexing its key. */
+  readonly #hex = new WeakMap<PublicKey, string>();
   #started = 0;
 
   /** The pool of a peer and protocol (made when first asked for). */
   pool(publicKey: PublicKey, protocol: string): PeerPool {
-    const key = `${toHex(publicKey)}|${protocol}`;
+    let hex = this.#hex.get(publicKey);
+    if (hex === undefined) this.#hex.set(publicKey, (hex = toHex(publicKey)));
+    const key = `${hex}|${protocol}`;
     let p = this.#pools.get(key);
     if (!p) this.#pools.set(key, (p = new PeerPool(key, publicKey, protocol)));
     return p;
