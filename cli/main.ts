@@ -11,6 +11,7 @@ import { keygen } from './commands/keygen.js';
 import { livenessCommand } from './commands/liveness.js';
 import { nodeCommand } from './commands/node.js';
 import { peersCommand } from './commands/peers.js';
+import { rpcCommand } from './commands/rpc.js';
 import { sendCommand } from './commands/send.js';
 
 const USAGE = `usage: tcomms <command> [options]
@@ -22,6 +23,9 @@ const USAGE = `usage: tcomms <command> [options]
        [--tor-control HOST:PORT [--tor-cookie FILE | --tor-password PW] --onion-port N]
   send --to PUBKEYHEX@MULTIADDR (--message TEXT | --size BYTES) [--count N]
        [--network BYTE] [--pattern XX|IX] [--proxy ...] [--expect-echo] [--json]
+  rpc --to PUBKEYHEX@MULTIADDR --service PROTOCOL_ID --method NAME [--request JSON]
+      [--deadline MS] [--network BYTE] [--pattern XX|IX] [--proxy ...] [--json]
+                                                      one call, protobuf JSON in and out
   peers [--data-dir DIR] [--json]                     the stored peers
   liveness MULTIADDR                                  wire byte 0xa7 line echo, round trip
   charts [--out DIR]                                  state charts (JSON and Mermaid)
@@ -32,6 +36,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   keygen,
   node: nodeCommand,
   send: sendCommand,
+  rpc: rpcCommand,
   peers: peersCommand,
   liveness: livenessCommand,
   charts: chartsCommand,

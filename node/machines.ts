@@ -17,6 +17,10 @@ import { messagingMachine } from '../actors/messaging/index.js';
 import { outboxMachine } from '../actors/outbox/index.js';
 import { peerConnectionMachine } from '../actors/peer-connection/index.js';
 import { peerManagerMachine } from '../actors/peer-manager/index.js';
+import { rpcClientMachine } from '../actors/rpc-client/index.js';
+import { rpcClientSessionMachine } from '../actors/rpc-client-session/index.js';
+import { rpcServerMachine } from '../actors/rpc-server/index.js';
+import { rpcSessionMachine } from '../actors/rpc-session/index.js';
 
 export {
   commsNodeMachine,
@@ -45,6 +49,10 @@ export const MACHINES: readonly AnyStateMachine[] = [
   connectivityMachine,
   messagingMachine,
   outboxMachine,
+  rpcServerMachine,
+  rpcSessionMachine,
+  rpcClientMachine,
+  rpcClientSessionMachine,
 ];
 
 interface NodeLike {

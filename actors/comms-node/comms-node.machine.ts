@@ -22,6 +22,8 @@ import { listenerMachine } from '../listener/listener.machine.js';
 import { messagingMachine } from '../messaging/messaging.machine.js';
 import { notProvided } from '../not-provided.js';
 import { peerManagerMachine } from '../peer-manager/peer-manager.machine.js';
+import { rpcClientMachine } from '../rpc-client/rpc-client.machine.js';
+import { rpcServerMachine } from '../rpc-server/rpc-server.machine.js';
 import type { ComponentId } from '../system.js';
 import type { CommsNodeEmitted, CommsNodeEvent } from './comms-node.events.js';
 import {
@@ -32,6 +34,8 @@ import {
   listenerInput,
   messagingInput,
   peerManagerInput,
+  rpcClientInput,
+  rpcServerInput,
   upgradeConfig,
   type CommsNodeInput,
   type NodeComponents,
@@ -79,6 +83,8 @@ export const commsNodeMachine = setup({
     dialer: dialerMachine,
     listener: listenerMachine,
     messaging: messagingMachine,
+    rpcServer: rpcServerMachine,
+    rpcClient: rpcClientMachine,
   },
   delays: {
     /** The connections' graceful close, and some slack for them to end. */
@@ -95,7 +101,8 @@ export const commsNodeMachine = setup({
     /**
      * Every component starts, each under its systemId, in this order: the peer manager, the
      * identity (whose claim every upgrade sends), connectivity, the connection manager, the
-     * dialer, the listener (which reports to the root when it is bound) and messaging.
+     * dialer, the listener (which reports to the root when it is bound), messaging, and the RPC
+     * server and client pool.
      */
     startComponents: assign(({ context, spawn, self }, params: { resources: NodeResources }) => {
       const { input } = context;
@@ -110,6 +117,8 @@ export const commsNodeMachine = setup({
         dialer: spawn('dialer', { id: 'dialer', systemId: 'dialer', input: dialerInput(input, upgrade) }),
         listener: spawn('listener', { id: 'listener', systemId: 'listener', input: listenerInput(input, r, upgrade, self) }),
         messaging: input.config.messaging.enabled ? spawn('messaging', { id: 'messaging', systemId: 'messaging', input: messagingInput() }) : undefined,
+        rpcServer: spawn('rpcServer', { id: 'rpcServer', systemId: 'rpcServer', input: rpcServerInput(input) }),
+        rpcClient: spawn('rpcClient', { id: 'rpcClient', systemId: 'rpcClient', input: rpcClientInput(input) }),
       };
       return { resources: r, components };
     }),
@@ -138,6 +147,8 @@ export const commsNodeMachine = setup({
       if (!c) return;
       enqueue.sendTo(c.connectivity, { type: 'connectivity.stop' });
       if (c.messaging) enqueue.sendTo(c.messaging, { type: 'messaging.stop' });
+      enqueue.sendTo(c.rpcClient, { type: 'rpc-client.stop' });
+      enqueue.sendTo(c.rpcServer, { type: 'rpc-server.stop' });
       enqueue.sendTo(c.identity, { type: 'identity.stop' });
       enqueue.sendTo(c.listener, { type: 'listener.stop' });
       enqueue.sendTo(c.dialer, { type: 'dialer.stop' });

@@ -18,6 +18,9 @@ import type { ListenerReport } from '../listener/listener.events.js';
 import type { Mailbox } from '../mailbox.js';
 import type { messagingMachine, MessagingInput } from '../messaging/messaging.machine.js';
 import type { peerManagerMachine, PeerManagerInput } from '../peer-manager/peer-manager.machine.js';
+import type { rpcClientMachine, RpcClientInput } from '../rpc-client/rpc-client.machine.js';
+import type { rpcServerMachine, RpcServerInput } from '../rpc-server/rpc-server.machine.js';
+import type { RpcServiceTable } from '../rpc-server/services.js';
 import { listenTransportFor, type CommsConfig } from './config.js';
 import type { NodeResources } from './resources.js';
 
@@ -30,6 +33,8 @@ export interface NodeComponents {
   dialer: ActorRefFrom<typeof dialerMachine>;
   listener: ActorRefFrom<typeof listenerMachine>;
   messaging: ActorRefFrom<typeof messagingMachine> | undefined;
+  rpcServer: ActorRefFrom<typeof rpcServerMachine>;
+  rpcClient: ActorRefFrom<typeof rpcClientMachine>;
 }
 
 /** What the root is started with. */
@@ -37,6 +42,8 @@ export interface CommsNodeInput {
   config: CommsConfig;
   /** The protocols served (messaging's among them when it is enabled). */
   protocols: ProtocolRegistry;
+  /** The RPC services served (each of their ids is also in `protocols`). */
+  rpcServices: RpcServiceTable;
   /** The node's clock (ms): the actor clock's `now` when the node runs on a simulated clock. */
   now: () => number;
 }
@@ -132,4 +139,15 @@ export function listenerInput(input: CommsNodeInput, resources: NodeResources, u
 /** Messaging's input. */
 export function messagingInput(): MessagingInput {
   return {};
+}
+
+/** The RPC server's input: the services served, the session limits, the idle wait. */
+export function rpcServerInput(input: CommsNodeInput): RpcServerInput {
+  const r = input.config.rpc;
+  return { services: input.rpcServices, now: input.now, maxSessions: r.maxSessions, maxSessionsPerPeer: r.maxSessionsPerPeer, session: { idleTimeoutMs: r.idleTimeoutMs } };
+}
+
+/** The RPC client pool's input: sessions per peer and service. */
+export function rpcClientInput(input: CommsNodeInput): RpcClientInput {
+  return { now: input.now, maxSessionsPerPeer: input.config.rpc.clientSessionsPerPeer };
 }

@@ -50,6 +50,7 @@ export async function nodeCommand(argv: string[], hooks: { inspect?: (event: Ins
     .withNoisePattern(pattern)
     .withUserAgent('tcomms-cli/0.1.0')
     .withPeerStore({ kind: 'lmdb', path: join(dataDir, 'peers') })
+    .withNodeInfo() // tcomms.info.v1.NodeInfo at /tcomms/info/1 (`tcomms rpc`)
     .withLiveness({ allow: ['127.0.0.1/32', '::1/128'] }); // `tcomms liveness` from this machine
   for (const t of transports) builder.withTransport(t);
   for (const a of listen) builder.withListenAddress(a);

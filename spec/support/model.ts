@@ -21,6 +21,8 @@ export interface ModelOptions<S, E> {
   serializeState: (state: S) => string;
   /** A short text for a state in test names. */
   describe: (state: S) => string;
+  /** A short text for an event in test names (default: its type). */
+  describeEvent?: (event: E) => string;
 }
 
 /** One path per transition of the graph (deduplicated): every edge is taken at least once. */
@@ -40,7 +42,7 @@ export function transitionCover<S, E extends EventObject>(machine: AnyStateMachi
       const steps = [...prefix, { event: t.event, state: t.state }];
       const name = steps
         .filter((s) => s.event.type !== 'xstate.init')
-        .map((s) => `${s.event.type.replace(/^xstate\.after\.(\w+)\..*/, 'after $1')} -> ${options.describe(s.state)}`)
+        .map((s) => `${options.describeEvent ? options.describeEvent(s.event) : s.event.type.replace(/^xstate\.after\.(\w+)\..*/, 'after $1')} -> ${options.describe(s.state)}`)
         .join(', ');
       paths.push({ name, steps });
     }
