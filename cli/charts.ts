@@ -7,7 +7,9 @@ import type { AnyStateMachine } from 'xstate';
 import { commsNodeMachine } from '../actors/comms-node/index.js';
 import { connectionManagerMachine } from '../actors/connection-manager/index.js';
 import { connectivityMachine } from '../actors/connectivity/index.js';
+import { dhtMachine } from '../actors/dht/index.js';
 import { dialMachine } from '../actors/dial/index.js';
+import { discoveryMachine } from '../actors/discovery/index.js';
 import { dialerMachine } from '../actors/dialer/index.js';
 import { identityMachine } from '../actors/identity/index.js';
 import { listenerMachine } from '../actors/listener/index.js';
@@ -29,6 +31,8 @@ export const MACHINES: readonly AnyStateMachine[] = [
   connectivityMachine,
   messagingMachine,
   outboxMachine,
+  dhtMachine,
+  discoveryMachine,
 ];
 
 interface NodeLike {

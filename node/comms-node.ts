@@ -2,8 +2,8 @@
  * A comms node: a thin, typed facade over the node's root actor (`actors/comms-node`), which
  * owns every component in one actor system: peer manager, identity, connectivity, connection
  * manager (one peer-connection actor per connection), dialer (one dial actor per peer being
- * dialed), listener and messaging (one outbox per peer with messages). Made by
- * `CommsBuilder.build()`.
+ * dialed), listener, messaging (one outbox per peer with messages) and, when enabled, the DHT
+ * (`node.dht`; one discovery actor per query). Made by `CommsBuilder.build()`.
  */
 import { EventEmitter } from 'node:events';
 import type { Multiaddr } from '@multiformats/multiaddr';
@@ -22,6 +22,8 @@ import { Inbox, Messaging, messagingHandler, type InboundMessage, type SendOutco
 import { openSubstreamVia, type PeerConnectionActor } from '../actors/peer-connection/index.js';
 import { PeerManagerClient } from '../actors/peer-manager/index.js';
 import { ask } from '../actors/request.js';
+import { DhtNotRunning, DhtService } from '../actors/dht/index.js';
+import { cryptoProvider } from '../core/crypto/index.js';
 import { MESSAGING_PROTOCOL } from '../protocols/messaging/index.js';
 import type { CommsConfig } from './config.js';
 
@@ -119,6 +121,7 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
   readonly #sending: Messaging | undefined;
   #inbox: Inbox | undefined;
   #stopping: Promise<void> | undefined;
+  readonly #dht: DhtService | undefined;
 
   constructor(config: CommsConfig, options: CommsNodeOptions = {}) {
     super();
@@ -134,11 +137,27 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
         outbound: config.messaging.outbound,
         onError: (err) => this.#fatal('messaging', err),
       });
+      const sending = this.#sending;
+      // With the DHT, every messaging body is a DHT envelope: its pipeline is the last middleware and takes them all.
+      this.#dht = config.dht
+        ? new DhtService({
+            config: config.dht,
+            identity: config.identity,
+            provider: cryptoProvider(config.crypto.provider),
+            features: config.features,
+            allowMemory: config.allowMemoryAddresses,
+            maxMessageBytes: config.messaging.maxMessageBytes,
+            messaging: { send: (to, body) => sending.send(to, body) },
+            now: () => this.#now(),
+            allowList: config.connectivity.allowList,
+            onError: (err) => this.#fatal('the DHT', err),
+          })
+        : undefined;
       this.protocols.register(
         MESSAGING_PROTOCOL,
         messagingHandler({
           maxMessageBytes: config.messaging.maxMessageBytes,
-          middleware: config.messaging.inbound,
+          middleware: this.#dht ? [...config.messaging.inbound, this.#dht.middleware] : config.messaging.inbound,
           deliver: async (message) => {
             this.emit('message', message);
             await this.#inbox?.push(message);
@@ -186,14 +205,23 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
     return this.#peers;
   }
 
+  /**
+   * The DHT (PROTOCOL.md section 9): `send`, `discover`, `join`, `on`, `messages`, `stats`.
+   * Throws {@link DhtNotRunning} when the node was built without `withDht`.
+   */
+  get dht(): DhtService {
+    if (!this.#dht) throw new DhtNotRunning('the DHT is not enabled on this node (CommsBuilder.withDht)');
+    return this.#dht;
+  }
+
   /** Starts the root actor; resolves once every listen address is bound (rejects with {@link NodeStartFailed}). */
   async start(): Promise<void> {
     if (this.#root) throw new NodeNotRunning(`start() on a node that is ${this.state}`);
     const clock = this.#options.clock;
-    const now = clock?.now ? () => clock.now!() : Date.now;
+    const now = () => this.#now();
     const root = createActor(commsNodeLogic, {
       id: 'commsNode',
-      input: { config: this.config, protocols: this.protocols, now },
+      input: { config: this.config, protocols: this.protocols, now, dht: this.#dht },
       ...(this.#options.inspect ? { inspect: this.#options.inspect } : {}),
       ...(clock ? { clock } : {}),
     });
@@ -238,6 +266,7 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
 
   async #stop(): Promise<void> {
     this.#sending?.stop();
+    this.#dht?.stop();
     this.#inbox?.close();
     const root = this.#root;
     if (!root || root.getSnapshot().status !== 'active') return;
@@ -372,6 +401,15 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
       this.#sending?.attach(components.messaging);
       components.messaging.on('message.truncated', (e) => this.emit('message.truncated', { from: e.from, lostBytes: e.lostBytes }));
     }
+    if (components.dht) {
+      this.#dht?.attach({ dht: components.dht, peerManager: components.peerManager, identity: components.identity, connectionManager: components.connectionManager });
+    }
+  }
+
+  /** The node's clock (ms): the configured clock's, else the system's. */
+  #now(): number {
+    const clock = this.#options.clock;
+    return clock?.now ? clock.now() : Date.now();
   }
 
   #fatal(what: string, err: unknown): void {

@@ -16,6 +16,7 @@ import { assign, enqueueActions, fromPromise, setup } from 'xstate';
 import { toPlainError, type PlainError } from '../../core/errors.js';
 import { connectionManagerMachine } from '../connection-manager/connection-manager.machine.js';
 import { connectivityMachine } from '../connectivity/connectivity.machine.js';
+import { dhtMachine } from '../dht/dht.machine.js';
 import { dialerMachine } from '../dialer/dialer.machine.js';
 import { identityMachine } from '../identity/identity.machine.js';
 import { listenerMachine } from '../listener/listener.machine.js';
@@ -27,6 +28,7 @@ import type { CommsNodeEmitted, CommsNodeEvent } from './comms-node.events.js';
 import {
   connectionManagerInput,
   connectivityInput,
+  dhtInput,
   dialerInput,
   identityInput,
   listenerInput,
@@ -77,6 +79,7 @@ export const commsNodeMachine = setup({
     dialer: dialerMachine,
     listener: listenerMachine,
     messaging: messagingMachine,
+    dht: dhtMachine,
   },
   delays: {
     /** The connections' graceful close, and some slack for them to end. */
@@ -92,7 +95,7 @@ export const commsNodeMachine = setup({
     /**
      * Every component starts, each under its systemId, in this order: the peer manager, the
      * identity (whose claim every upgrade sends), connectivity, the connection manager, the
-     * dialer, the listener (which reports to the root when it is bound) and messaging.
+     * dialer, the listener (which reports to the root when it is bound), messaging and the DHT.
      */
     startComponents: assign(({ context, spawn, self }, params: { resources: NodeResources }) => {
       const { input } = context;
@@ -107,6 +110,7 @@ export const commsNodeMachine = setup({
         dialer: spawn('dialer', { id: 'dialer', systemId: 'dialer', input: dialerInput(input, upgrade) }),
         listener: spawn('listener', { id: 'listener', systemId: 'listener', input: listenerInput(input, r, upgrade, self) }),
         messaging: input.config.messaging.enabled ? spawn('messaging', { id: 'messaging', systemId: 'messaging', input: messagingInput() }) : undefined,
+        dht: input.dht ? spawn('dht', { id: 'dht', systemId: 'dht', input: dhtInput(input, input.dht) }) : undefined,
       };
       return { resources: r, components };
     }),
@@ -135,6 +139,7 @@ export const commsNodeMachine = setup({
       if (!c) return;
       enqueue.sendTo(c.connectivity, { type: 'connectivity.stop' });
       if (c.messaging) enqueue.sendTo(c.messaging, { type: 'messaging.stop' });
+      if (c.dht) enqueue.sendTo(c.dht, { type: 'dht.stop' });
       enqueue.sendTo(c.identity, { type: 'identity.stop' });
       enqueue.sendTo(c.listener, { type: 'listener.stop' });
       enqueue.sendTo(c.dialer, { type: 'dialer.stop' });

@@ -16,6 +16,7 @@ import { MAX_PROTOCOL_ID_BYTES, MAX_PROTOCOLS } from '../../protocols/identity/i
 import type { PublicKey } from '../../core/keys.js';
 import type { InboundMiddleware, OutboundMiddleware } from '../messaging/messaging.logic.js';
 import { DEFAULT_MESSAGING_CONFIG } from '../messaging/messaging.machine.js';
+import { dhtConfigProblems, type DhtConfig } from '../dht/dht-config.js';
 import { DEFAULT_CONNECTIVITY_CONFIG } from '../connectivity/connectivity.machine.js';
 import { DEFAULT_PEER_CONNECTION_CONFIG } from '../peer-connection/peer-connection.machine.js';
 import { NEGOTIATION_TIMEOUT_MS } from '../../channels/negotiate.js';
@@ -115,6 +116,8 @@ export interface CommsConfig {
   /** Accept `/memory` addresses in identities (simulations and tests). */
   allowMemoryAddresses: boolean;
   messaging: CommsMessagingConfig;
+  /** The DHT (PROTOCOL.md section 9); undefined = off. While it runs, every messaging body is a DHT envelope. */
+  dht: DhtConfig | undefined;
 }
 
 /** Defaults: each component's own default (the PROTOCOL.md values, tari_comms' where the protocol is silent). */
@@ -162,6 +165,7 @@ export const DEFAULT_COMMS_CONFIG = Object.freeze({
     inbound: [] as InboundMiddleware[],
     outbound: [] as OutboundMiddleware[],
   },
+  dht: undefined as DhtConfig | undefined,
 });
 
 /**
@@ -243,6 +247,10 @@ export function validateCommsConfig(config: CommsConfig): CommsConfig {
   for (const k of ['maxMessageBytes', 'maxQueued', 'maxQueuedBytes', 'maxQueuedPerPeer', 'inboxCapacity'] as const) check(positiveInt(m[k]), `messaging.${k} must be a positive integer`);
   check(m.maxMessageBytes <= 0xffffffff, 'messaging.maxMessageBytes must fit a u32 frame length');
   check([...m.inbound, ...m.outbound].every((f) => typeof f === 'function'), 'messaging middleware must be functions');
+  if (config.dht !== undefined) {
+    problems.push(...dhtConfigProblems(config.dht));
+    check(m.enabled, 'the DHT runs over messaging: messaging must be enabled');
+  }
   if (problems.length > 0) throw new CommsConfigInvalid(problems);
   return config;
 }
