@@ -147,6 +147,9 @@ export class DhtOutbound {
   /** JOIN (9.5): this node's signed claim, destination self, to ClosestNodes(self). Resolves with the number of nodes; rejects when none. */
   async sendJoin(): Promise<number> {
     const { rt } = this;
+    // The node comes online in the middle of announcing the connection that made it so: the
+    // connected-peer table hears of it after connectivity does. Select on the next turn.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     const claim = this.#claim();
     const built = createCleartextEnvelope(rt.provider, {
       messageType: DhtMessageType.JOIN,
