@@ -15,8 +15,12 @@ export class ConnectedPeers {
   /** A connection was kept. */
   add(connection: PeerConnection): void {
     const p = connection.peer;
-    const hex = toHex(p.publicKey);
-    this.#peers.set(hex, { publicKey: p.publicKey, nodeId: p.nodeId, hex, features: p.features });
+    this.put({ publicKey: p.publicKey, nodeId: p.nodeId, hex: toHex(p.publicKey), features: p.features });
+  }
+
+  /** A connected peer (as its connection's identity describes it). */
+  put(peer: ConnectedPeer): void {
+    this.#peers.set(peer.hex, peer);
   }
 
   /** The peer disconnected. */

@@ -11,3 +11,5 @@ export * from './stats.js';
 export * from './strategies.js';
 export * from './dedup-cache.js';
 export * from './flood-guard.js';
+export * from './connected-peers.js';
+export * from './runtime.js';
