@@ -43,6 +43,8 @@ export interface DhtConfig {
   banMinorMs: number;
   /** Forwarded messages queued in messaging and not yet written, at most; beyond, forwards are dropped. */
   maxForwardBacklog: number;
+  /** DISCOVERY_RESPONSEs not yet written (each may dial its requester), at most; beyond, DISCOVERYs go unanswered. */
+  maxPendingAnswers: number;
   /** Delivered messages held for `messages()` before the senders' substreams stop being read. */
   inboxCapacity: number;
 }
@@ -67,6 +69,8 @@ export const DEFAULT_DHT_CONFIG: Readonly<DhtConfig> = Object.freeze({
   banMinorMs: BAN_MINOR_SECONDS * 1000,
   // Messaging bounds each peer's queue (1,024) and the total (16,384); forwarding takes at most a quarter.
   maxForwardBacklog: 4_096,
+  // An answer dials a requester whose addresses come from a claim anyone can sign: few at once.
+  maxPendingAnswers: 64,
   inboxCapacity: 1_024,
 });
 
@@ -77,7 +81,7 @@ export function dhtConfigProblems(config: DhtConfig): string[] {
     const v = config[k];
     if (!(Number.isInteger(v) && (v as number) > 0)) problems.push(`dht.${k} must be a positive integer`);
   };
-  for (const k of ['joinCooldownMs', 'discoveryTimeoutMs', 'maxPendingDiscoveries', 'dedupCapacity', 'dedupMaxKeys', 'maxDeliveredKeys', 'floodMaxMessages', 'floodWindowMs', 'banInvalidMs', 'banMinorMs', 'maxForwardBacklog', 'inboxCapacity'] as const) positive(k);
+  for (const k of ['joinCooldownMs', 'discoveryTimeoutMs', 'maxPendingDiscoveries', 'dedupCapacity', 'dedupMaxKeys', 'maxDeliveredKeys', 'floodMaxMessages', 'floodWindowMs', 'banInvalidMs', 'banMinorMs', 'maxForwardBacklog', 'maxPendingAnswers', 'inboxCapacity'] as const) positive(k);
   if (!(Number.isInteger(config.dedupMinAgeMs) && config.dedupMinAgeMs >= 0)) problems.push('dht.dedupMinAgeMs must be a non-negative integer');
   if (config.dedupMaxKeys < config.dedupCapacity) problems.push('dht.dedupMaxKeys must be at least dht.dedupCapacity');
   for (const k of ['propagate', 'autoJoin'] as const) if (typeof config[k] !== 'boolean') problems.push(`dht.${k} must be a boolean`);

@@ -22,7 +22,7 @@ import {
 import type { Peer } from '../../storage/peer.js';
 import type { SendOutcome } from '../outbox/outbox-queue.js';
 import { DhtNotRunning, DhtSendFailed } from './errors.js';
-import { nowSeconds, plainError, randomBelow, randomU64, type DhtRuntime } from './runtime.js';
+import { countReason, nowSeconds, plainError, randomBelow, randomU64, type DhtRuntime } from './runtime.js';
 import { DEFAULT_CLOSEST, selectConnected, type ConnectedPeer, type DhtStrategy } from './strategies.js';
 
 /** One peer an envelope was queued to, and how its write went. */
@@ -69,6 +69,7 @@ const failed = (name: string, message: string, kind: PlainError['kind'] = 'confi
 /** The outbound side (see the module comment). */
 export class DhtOutbound {
   #forwarding = 0;
+  #answering = 0;
 
   constructor(
     readonly rt: DhtRuntime,
@@ -179,6 +180,11 @@ export class DhtOutbound {
   /** DISCOVERY_RESPONSE (9.5): this node's claim and the nonce, signed, DirectPublicKey to `origin` (dialed if need be). */
   async answerDiscovery(origin: PublicKey, nonce: bigint): Promise<DhtQueued | DhtFailed> {
     const { rt } = this;
+    if (this.#answering >= rt.config.maxPendingAnswers) {
+      rt.stats.dropped++;
+      countReason(rt.stats, 'answer_backlog');
+      return failed('AnswerBacklog', `${this.#answering} DISCOVERY_RESPONSEs are waiting to be written`, 'transport');
+    }
     const built = createCleartextEnvelope(rt.provider, {
       messageType: DhtMessageType.DISCOVERY_RESPONSE,
       destination: origin,
@@ -187,7 +193,11 @@ export class DhtOutbound {
       signer: rt.identity,
       messageTag: randomU64(),
     });
-    return this.dispatch(built, { publicKey: origin, hex: toHex(origin) }, 'direct');
+    this.#answering++;
+    const outcome = await this.dispatch(built, { publicKey: origin, hex: toHex(origin) }, 'direct');
+    if (outcome.status === 'queued') void outcome.written.then(() => void this.#answering--);
+    else this.#answering--;
+    return outcome;
   }
 
   /**
