@@ -59,7 +59,7 @@ export const DEFAULT_DHT_CONFIG: Readonly<DhtConfig> = Object.freeze({
   maxPendingDiscoveries: 100,
   dedupCapacity: DEDUP_CACHE_CAPACITY,
   dedupMinAgeMs: DEDUP_MIN_AGE_SECONDS * 1000,
-  // About 130 bytes a key: 100,000 keys are about 13 MiB.
+  // About 90 bytes a key (measured: a 32-character string in a Map): 100,000 keys are about 9 MB.
   dedupMaxKeys: 100_000,
   // The same cost; a message delivered to this node stays for up to 3 days.
   maxDeliveredKeys: 100_000,
