@@ -120,14 +120,14 @@ export class DhtOutbound {
   async #select(strategy: DhtStrategy | undefined, to: Destination | undefined, exclude: readonly PublicKey[]): Promise<{ peers: PublicKey[]; strategy: string } | DhtFailed> {
     const { rt } = this;
     const excluded = new Set(exclude.map(toHex));
-    const base = { self: rt.identity.nodeId, connected: rt.connected.values(), exclude: excluded, random: randomBelow };
+    const base = { self: rt.identity.nodeId, connected: [...rt.connected.values()], exclude: excluded, random: randomBelow };
     const destination = to ? { hex: to.hex, nodeId: nodeIdOf(to.publicKey) } : undefined;
     const keys = (peers: readonly ConnectedPeer[]) => peers.map((p) => p.publicKey);
     if (strategy === undefined) {
       if (to && rt.connected.has(to.hex) && !excluded.has(to.hex)) return { peers: [to.publicKey], strategy: 'direct' };
       const propagated = selectConnected('propagate', { ...base, destination });
       if (propagated.length > 0) return { peers: keys(propagated), strategy: 'propagate' };
-      return { peers: keys(selectConnected('broadcast', { ...base, connected: rt.connected.values() })), strategy: 'broadcast' };
+      return { peers: keys(selectConnected('broadcast', base)), strategy: 'broadcast' };
     }
     if (strategy === 'direct') {
       if (!to) return failed('DestinationRequired', 'DirectPublicKey needs a destination');

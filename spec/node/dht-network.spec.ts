@@ -68,6 +68,15 @@ describe('DHT networks on the memory transport', function () {
     const [a, t] = [nodes[ai]!, nodes[ti]!];
     expect(a.connection(t.publicKey)).to.equal(undefined);
     const traces = traceAll(nodes);
+    // The JOINs of the setup (each node's, on coming online, re-propagated toward it) taught
+    // nodes of peers they are not connected to.
+    const strangers = async () => {
+      const known = await Promise.all(nodes.map((n) => n.peers.random(1_000)));
+      return known.reduce((sum, peers, i) => sum + peers.filter((p) => !adj[i]!.has(nodes.findIndex((n) => equals(n.publicKey, p.publicKey)))).length, 0);
+    };
+    const deadline = Date.now() + 10_000;
+    while ((await strangers()) === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(await strangers(), 'claims relayed by JOINs, stored').to.be.greaterThan(0);
 
     // Discovery: the sealed DISCOVERY travels through nodes that cannot read it; T answers directly.
     const found = await a.dht.discover(t.publicKey);
