@@ -10,6 +10,7 @@ import { childScript, onOneCpu, remoteServer, type Remote } from './e2e/remote.j
 import { startClient, startServer, stacksToRun, type StackName } from './e2e/stacks.js';
 import { concurrentDials, roundTrip, sequentialConnects, smallMessages, streamThroughput } from './e2e/workloads.js';
 import { startTcpEcho, tcpEchoRtt } from './e2e/tcp-echo.js';
+import { cliStreamThroughput } from './e2e/cli-stream.js';
 
 const RUNS = Number(process.env.E2E_RUNS ?? 3);
 /** `E2E_STACKS=tcomms` (comma-separated) runs only the stacks named. */
@@ -87,6 +88,12 @@ async function measure(stack: StackName, twoProcesses: boolean, results: Results
     const mbps: number[] = [];
     for (let r = 0; r < RUNS; r++) mbps.push(await streamThroughput(client, server.info, 1024 * 1024 * 1024));
     put('one-stream throughput, MB/s (64 KiB writes)', median(mbps));
+    if (twoProcesses && stack === 'tcomms') {
+      // The command line in the same run: `tcomms send` (64 KiB messages) into `tcomms node`.
+      const cli: number[] = [];
+      for (let r = 0; r < RUNS; r++) cli.push(await cliStreamThroughput());
+      put(CLI_ROW, median(cli));
+    }
     const msgs: number[] = [];
     let counted = 0;
     for (let r = 0; r < RUNS; r++) {
@@ -124,6 +131,9 @@ const ONE_CPU = 'two processes, both on one CPU';
 const ONE_CPU_NOTE =
   'one-CPU rows: both processes pinned to one CPU (taskset) for the echo baseline and the RTT, then unpinned. Where the two processes ' +
   'run on two CPUs, each message wakes the other process on the other CPU; the baseline rows show what that costs with no stack at all';
+
+/** The command line's row (tcomms only). */
+const CLI_ROW = 'tcomms send -> tcomms node, MB/s (64 KiB messages, the binary)';
 
 /** Uncounted rounds of 200 sequential connects before the connect rows (see `measure`). */
 const WARMUP_CONNECT_ROUNDS = 8;
@@ -203,6 +213,9 @@ for (const [label, two] of [['one process', false], ['two processes', true]] as 
   }
 }
 print(results);
+const cli = results[`${CLI_ROW} (two processes)`]?.tcomms;
+const stream = results['one-stream throughput, MB/s (64 KiB writes) (two processes)']?.tcomms;
+if (cli !== undefined && stream !== undefined) console.log(`the command line's stream reached ${((cli / stream) * 100).toFixed(0)}% of the two-process one-stream figure (target: at least 90%)`);
 console.log('baseline row: a plain Node TCP echo of 32 bytes (no encryption, no multiplexing), in one process or across two as the row says, measured just before each stack\'s RTT row');
 if (Object.keys(results).some((row) => row.includes(ONE_CPU))) console.log(ONE_CPU_NOTE);
 process.exit(0);

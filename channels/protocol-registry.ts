@@ -3,6 +3,7 @@
  * are what the identity message advertises (`supported_protocols`, PROTOCOL.md section 5), so
  * the same limits apply: at most 20 ids of at most 50 bytes, never the identity protocol.
  */
+import type { MemoryBudget } from '../core/budget.js';
 import { ConfigError } from '../core/errors.js';
 import { MAX_PROTOCOL_ID_BYTES, MAX_PROTOCOLS, type ValidatedIdentity } from '../protocols/identity/index.js';
 import type { YamuxStream } from './yamux/stream.js';
@@ -16,6 +17,12 @@ export interface SubstreamContext {
   protocol: string;
   /** The peer's checked identity. */
   peer: ValidatedIdentity;
+  /**
+   * The connection's memory budget: what the handler holds for the peer (partial frames,
+   * messages not yet delivered) is charged to it, so that the connection stops being read
+   * while it is over (undefined when the stream is not on a connection, as in some tests).
+   */
+  memory?: MemoryBudget;
 }
 
 /**

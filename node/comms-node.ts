@@ -339,7 +339,7 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
    */
   messages(): AsyncIterable<InboundMessage> {
     this.#running();
-    this.#inbox ??= new Inbox(this.config.messaging.inboxCapacity);
+    this.#inbox ??= new Inbox(this.config.messaging.inboxCapacity, this.config.messaging.inboxMaxBytes);
     const inbox = this.#inbox;
     return { [Symbol.asyncIterator]: () => inbox[Symbol.asyncIterator]() };
   }

@@ -46,6 +46,8 @@ export const DEFAULT_NODE_STOP = Object.freeze({
   closeSlackMs: 5_000,
   /** The peer manager's last writes and the store's close. */
   storeCloseMs: 10_000,
+  /** Releasing the pool (and closing the store, if the peer manager did not). */
+  releaseMs: 10_000,
 });
 
 /** The root's context. */
@@ -85,6 +87,7 @@ export const commsNodeMachine = setup({
     /** The connections' graceful close, and some slack for them to end. */
     closeGrace: ({ context }) => context.input.config.timeouts.closeGraceMs + DEFAULT_NODE_STOP.closeSlackMs,
     storeClose: DEFAULT_NODE_STOP.storeCloseMs,
+    release: DEFAULT_NODE_STOP.releaseMs,
   },
   guards: {
     failing: ({ context }) => context.error !== undefined,
@@ -225,6 +228,7 @@ export const commsNodeMachine = setup({
             onDone: [{ guard: 'failing', target: '#commsNode.failed' }, { target: '#commsNode.stopped' }],
             onError: [{ guard: 'failing', target: '#commsNode.failed' }, { target: '#commsNode.stopped' }],
           },
+          after: { release: [{ guard: 'failing', target: '#commsNode.failed' }, { target: '#commsNode.stopped' }] },
         },
       },
     },

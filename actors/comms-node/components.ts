@@ -127,6 +127,8 @@ export function listenerInput(input: CommsNodeInput, resources: NodeResources, u
     endpoints: c.listen.map((a) => ({ transport: listenTransportFor(a, c.transports)!, address: multiaddr(a) })),
     upgrade,
     maxConcurrentUpgrades: c.limits.maxConcurrentUpgrades,
+    admission: { maxUpgradesPerAddress: c.limits.maxUpgradesPerAddress, maxWaiting: c.limits.maxWaitingSockets, maxWaitingPerAddress: c.limits.maxWaitingSocketsPerAddress },
+    upgradeTimeoutMs: c.timeouts.upgradeMs,
     isBanned: (publicKey) => bans.isBanned(publicKey, input.now()),
     ...(c.liveness ? { liveness: new LivenessService(c.liveness) } : {}),
     owner,

@@ -17,6 +17,8 @@ import type { PublicKey } from '../../core/keys.js';
 import type { InboundMiddleware, OutboundMiddleware } from '../messaging/messaging.logic.js';
 import { DEFAULT_MESSAGING_CONFIG } from '../messaging/messaging.machine.js';
 import { dhtConfigProblems, type DhtConfig } from '../dht/dht-config.js';
+import { DEFAULT_ADMISSION_LIMITS } from '../listener/admission.js';
+import { DEFAULT_UPGRADE_TIMEOUT_MS } from '../listener/listener.machine.js';
 import { DEFAULT_CONNECTIVITY_CONFIG } from '../connectivity/connectivity.machine.js';
 import { DEFAULT_PEER_CONNECTION_CONFIG } from '../peer-connection/peer-connection.machine.js';
 import { NEGOTIATION_TIMEOUT_MS } from '../../channels/negotiate.js';
@@ -31,8 +33,14 @@ export type PeerStoreConfig = { kind: 'lmdb'; path: string } | { kind: 'memory' 
 export interface CommsLimits {
   /** Active peer connections at most; a new one beyond is closed (100). */
   maxConnections: number;
-  /** Inbound upgrades in progress at most; sockets beyond are closed at once (32). */
+  /** Inbound upgrades in progress at most (32); beyond, the oldest upgrade of the busiest address is shed. */
   maxConcurrentUpgrades: number;
+  /** Inbound upgrades in progress from one IP address at most (4). */
+  maxUpgradesPerAddress: number;
+  /** Inbound sockets waiting for their first byte at most (1024; they hold no upgrade slot). */
+  maxWaitingSockets: number;
+  /** Inbound sockets from one IP address waiting for their first byte at most (64). */
+  maxWaitingSocketsPerAddress: number;
   /** Substreams a peer may open before the identities are checked (8). */
   maxEarlyStreams: number;
   /** Inbound substreams open per connection at most (yamux, PROTOCOL.md section 3: 512). */
@@ -53,6 +61,8 @@ export interface CommsTimeouts {
   handshakeRecvMs: number;
   /** The identity frame, from the end of the handshake (section 5: 10 s). */
   identityMs: number;
+  /** A whole inbound upgrade, from accept to an active connection (10 s). */
+  upgradeMs: number;
   /** A whole substream negotiation (section 4: 10 s). */
   negotiationMs: number;
   /** One dial attempt at one address: connect and upgrade (30 s). */
@@ -86,6 +96,8 @@ export interface CommsMessagingConfig {
   maxQueuedPerPeer: number;
   /** Received messages held for `messages()` before the senders are slowed down (1024). */
   inboxCapacity: number;
+  /** Bytes of received messages held for `messages()` before the senders are slowed down (64 MiB). */
+  inboxMaxBytes: number;
   inbound: InboundMiddleware[];
   outbound: OutboundMiddleware[];
 }
@@ -130,7 +142,10 @@ export const DEFAULT_COMMS_CONFIG = Object.freeze({
   crypto: { provider: 'native' as CryptoProviderName, policy: {}, poolThreads: undefined },
   limits: {
     maxConnections: 100,
-    maxConcurrentUpgrades: 32,
+    maxConcurrentUpgrades: DEFAULT_ADMISSION_LIMITS.maxUpgrades,
+    maxUpgradesPerAddress: DEFAULT_ADMISSION_LIMITS.maxUpgradesPerAddress,
+    maxWaitingSockets: DEFAULT_ADMISSION_LIMITS.maxWaiting,
+    maxWaitingSocketsPerAddress: DEFAULT_ADMISSION_LIMITS.maxWaitingPerAddress,
     maxEarlyStreams: DEFAULT_MAX_EARLY_STREAMS,
     maxInboundStreams: DEFAULT_YAMUX_CONFIG.maxInboundStreams,
     maxPeerManagerQueue: 1024,
@@ -141,6 +156,7 @@ export const DEFAULT_COMMS_CONFIG = Object.freeze({
     timeToFirstByteMs: DEFAULT_TIME_TO_FIRST_BYTE_MS,
     handshakeRecvMs: DEFAULT_SECURE_CHANNEL_CONFIG.recvTimeoutMs,
     identityMs: DEFAULT_IDENTITY_TIMEOUT_MS,
+    upgradeMs: DEFAULT_UPGRADE_TIMEOUT_MS,
     negotiationMs: NEGOTIATION_TIMEOUT_MS,
     dialAttemptMs: 30_000,
     keepaliveIntervalMs: DEFAULT_PEER_CONNECTION_CONFIG.keepaliveIntervalMs,
@@ -162,6 +178,7 @@ export const DEFAULT_COMMS_CONFIG = Object.freeze({
     maxQueuedBytes: DEFAULT_MESSAGING_CONFIG.maxQueuedBytes,
     maxQueuedPerPeer: DEFAULT_MESSAGING_CONFIG.maxQueuedPerPeer,
     inboxCapacity: 1024,
+    inboxMaxBytes: 64 * 1024 * 1024,
     inbound: [] as InboundMiddleware[],
     outbound: [] as OutboundMiddleware[],
   },
@@ -244,7 +261,7 @@ export function validateCommsConfig(config: CommsConfig): CommsConfig {
   check(positiveInt(c.reapThreshold) && positiveInt(c.reapIntervalMs) && nonNegativeInt(c.reapMinIdleMs), 'connectivity reaper settings must be positive integers');
   check(c.allowList.every((k) => k instanceof Uint8Array && k.length === 32), 'connectivity.allowList holds 32-byte public keys');
   const m = config.messaging;
-  for (const k of ['maxMessageBytes', 'maxQueued', 'maxQueuedBytes', 'maxQueuedPerPeer', 'inboxCapacity'] as const) check(positiveInt(m[k]), `messaging.${k} must be a positive integer`);
+  for (const k of ['maxMessageBytes', 'maxQueued', 'maxQueuedBytes', 'maxQueuedPerPeer', 'inboxCapacity', 'inboxMaxBytes'] as const) check(positiveInt(m[k]), `messaging.${k} must be a positive integer`);
   check(m.maxMessageBytes <= 0xffffffff, 'messaging.maxMessageBytes must fit a u32 frame length');
   check([...m.inbound, ...m.outbound].every((f) => typeof f === 'function'), 'messaging middleware must be functions');
   if (config.dht !== undefined) {

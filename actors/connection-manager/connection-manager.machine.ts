@@ -148,10 +148,10 @@ export const connectionManagerMachine = setup({
       else if (event.type === 'connection-manager.open-stream') waiter = { kind: 'open', publicKey: event.publicKey, protocols: event.protocols, replyTo: event.replyTo };
       else return;
       enqueue.assign({ waiting: context.waiting.set(event.requestId, waiter) });
+      // (The dialer runs as long as this actor does; its replies, cancellations included, come back here.)
       const dialer = component(system, 'dialer');
       const addresses = event.type === 'connection-manager.dial' ? event.addresses : undefined;
       if (dialer) enqueue.sendTo(dialer, { type: 'dial.request', requestId: event.requestId, publicKey: event.publicKey, ...(addresses ? { addresses } : {}), replyTo: self });
-      else enqueue.raise({ type: 'dial.reply', requestId: event.requestId, ok: false, error: { name: 'DialerStopped', message: 'the node has no running dialer', kind: 'aborted' } });
     }),
     /** A substream to a connected peer is opened by its peer-connection actor, which answers the requester. */
     forwardOpen: enqueueActions(({ context, event, enqueue }) => {
@@ -205,16 +205,17 @@ export const connectionManagerMachine = setup({
       if (!waiter) return;
       enqueue.assign({ waiting: context.waiting.delete(event.requestId) });
       const hex = toHex(waiter.publicKey);
-      const kept = event.ok ? context.connections.get(hex) : undefined;
-      const error: PlainError | undefined = event.ok ? (kept ? undefined : { name: 'ConnectionLimit', message: 'the connection was not kept', kind: 'transport' }) : event.error;
-      if (error) {
-        enqueue.emit({ type: 'peer.connect-failed', publicKey: waiter.publicKey, error });
-        // The peer proved its key in the dial, then sent an invalid identity claim: connectivity bans it.
-        if (error.name === 'IdentityInvalid') {
-          const connectivity = component(system, 'connectivity');
-          if (connectivity) enqueue.sendTo(connectivity, { type: 'peer.violation', publicKey: waiter.publicKey, error });
-          enqueue.emit({ type: 'peer.violation', publicKey: waiter.publicKey, error });
-        }
+      // A dial that failed while the peer connected the other way (a simultaneous dial whose
+      // losing connection the peer closed mid-upgrade) is answered with the connection kept.
+      const kept = context.connections.get(hex);
+      const error: PlainError | undefined = kept ? undefined : event.ok ? { name: 'ConnectionLimit', message: 'the connection was not kept', kind: 'transport' } : event.error;
+      if (error) enqueue.emit({ type: 'peer.connect-failed', publicKey: waiter.publicKey, error });
+      // The peer proved its key in the dial, then sent an invalid identity claim: connectivity bans it.
+      if (!event.ok && event.error.name === 'IdentityInvalid') {
+        const violation = { type: 'peer.violation' as const, publicKey: waiter.publicKey, error: event.error };
+        const connectivity = component(system, 'connectivity');
+        if (connectivity) enqueue.sendTo(connectivity, violation);
+        enqueue.emit(violation);
       }
       if (waiter.kind === 'open') {
         if (error) enqueue.sendTo(waiter.replyTo, { type: 'peer-connection.substream', requestId: event.requestId, ok: false, error });

@@ -1,8 +1,9 @@
 /**
  * Where the DHT delivers DOMAIN messages for this node (the last stage of the inbound pipeline):
- * handlers by application message type, and one bounded async iterator. While the iterator's
- * queue is full, delivery waits, the messaging substream is not read, and yamux flow control
- * slows the sender down.
+ * handlers by application message type, and one async iterator whose queue is bounded in
+ * messages and in payload bytes. While it is full, delivery waits, the messaging substream is
+ * not read (the body waiting is charged to the connection's memory budget), and yamux flow
+ * control slows the sender down.
  */
 import type { PublicKey } from '../../core/keys.js';
 
@@ -31,8 +32,22 @@ export class DhtDelivery {
   #readers: Array<(r: IteratorResult<DhtMessage>) => void> = [];
   #iterating = false;
   #closed = false;
+  #bytes = 0;
 
-  constructor(readonly capacity: number) {}
+  constructor(
+    readonly capacity: number,
+    /** Payload bytes queued at most (one message above it is queued alone). */
+    readonly maxBytes: number = Number.POSITIVE_INFINITY,
+  ) {}
+
+  /** Payload bytes queued, unread. */
+  get queuedBytes(): number {
+    return this.#bytes;
+  }
+
+  #full(next: number): boolean {
+    return this.#items.length >= this.capacity || (this.#items.length > 0 && this.#bytes + next > this.maxBytes);
+  }
 
   /** Calls `handler` for each delivered message of `type` (`'any'`: all); returns the unsubscribe. */
   on(type: number | 'any', handler: DhtHandler): () => void {
@@ -56,14 +71,17 @@ export class DhtDelivery {
     if (!this.#iterating || this.#closed) return;
     const reader = this.#readers.shift();
     if (reader) return reader({ value: message, done: false });
-    while (this.#items.length >= this.capacity && !this.#closed) await new Promise<void>((resolve) => this.#space.push(resolve));
-    if (!this.#closed) this.#items.push(message);
+    while (this.#full(message.payload.length) && !this.#closed) await new Promise<void>((resolve) => this.#space.push(resolve));
+    if (this.#closed) return;
+    this.#items.push(message);
+    this.#bytes += message.payload.length;
   }
 
   /** Ends iteration; what is queued is dropped. */
   close(): void {
     this.#closed = true;
     this.#items.length = 0;
+    this.#bytes = 0;
     for (const r of this.#readers.splice(0)) r({ value: undefined, done: true });
     for (const s of this.#space.splice(0)) s();
   }
@@ -76,6 +94,7 @@ export class DhtDelivery {
         next: () => {
           const item = this.#items.shift();
           if (item) {
+            this.#bytes -= item.payload.length;
             this.#space.shift()?.();
             return Promise.resolve({ value: item, done: false });
           }

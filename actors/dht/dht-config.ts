@@ -45,8 +45,10 @@ export interface DhtConfig {
   maxForwardBacklog: number;
   /** DISCOVERY_RESPONSEs not yet written (each may dial its requester), at most; beyond, DISCOVERYs go unanswered. */
   maxPendingAnswers: number;
-  /** Delivered messages held for `messages()` before the senders' substreams stop being read. */
+  /** Delivered messages held for `messages()` before the senders' substreams stop being read ... */
   inboxCapacity: number;
+  /** ... and their payload bytes. */
+  inboxMaxBytes: number;
 }
 
 /** Defaults: the values of PROTOCOL.md section 9 (9.9 where it is a recommendation). */
@@ -72,6 +74,8 @@ export const DEFAULT_DHT_CONFIG: Readonly<DhtConfig> = Object.freeze({
   // An answer dials a requester whose addresses come from a claim anyone can sign: few at once.
   maxPendingAnswers: 64,
   inboxCapacity: 1_024,
+  // As messaging's inbox: a few large messages cannot make the node hold gigabytes.
+  inboxMaxBytes: 64 * 1024 * 1024,
 });
 
 /** The problems of a DHT configuration (empty when it is valid). */
@@ -81,7 +85,7 @@ export function dhtConfigProblems(config: DhtConfig): string[] {
     const v = config[k];
     if (!(Number.isInteger(v) && (v as number) > 0)) problems.push(`dht.${k} must be a positive integer`);
   };
-  for (const k of ['joinCooldownMs', 'discoveryTimeoutMs', 'maxPendingDiscoveries', 'dedupCapacity', 'dedupMaxKeys', 'maxDeliveredKeys', 'floodMaxMessages', 'floodWindowMs', 'banInvalidMs', 'banMinorMs', 'maxForwardBacklog', 'maxPendingAnswers', 'inboxCapacity'] as const) positive(k);
+  for (const k of ['joinCooldownMs', 'discoveryTimeoutMs', 'maxPendingDiscoveries', 'dedupCapacity', 'dedupMaxKeys', 'maxDeliveredKeys', 'floodMaxMessages', 'floodWindowMs', 'banInvalidMs', 'banMinorMs', 'maxForwardBacklog', 'maxPendingAnswers', 'inboxCapacity', 'inboxMaxBytes'] as const) positive(k);
   if (!(Number.isInteger(config.dedupMinAgeMs) && config.dedupMinAgeMs >= 0)) problems.push('dht.dedupMinAgeMs must be a non-negative integer');
   if (config.dedupMaxKeys < config.dedupCapacity) problems.push('dht.dedupMaxKeys must be at least dht.dedupCapacity');
   for (const k of ['propagate', 'autoJoin'] as const) if (typeof config[k] !== 'boolean') problems.push(`dht.${k} must be a boolean`);

@@ -120,7 +120,7 @@ export class DhtService {
       stats: emptyStats(),
       messaging: init.messaging,
     };
-    this.#delivery = new DhtDelivery(config.inboxCapacity);
+    this.#delivery = new DhtDelivery(config.inboxCapacity, config.inboxMaxBytes);
     this.#outbound = new DhtOutbound(this.#rt, () => {
       const a = this.#attached;
       if (!a) return undefined;

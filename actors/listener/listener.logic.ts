@@ -4,14 +4,16 @@
  */
 import { setMaxListeners } from 'node:events';
 import { fromPromise, type ActorRefFrom } from 'xstate';
-import { AbortedError, toPlainError } from '../../core/errors.js';
+import type { Duplex } from 'node:stream';
+import { AbortedError, TcommsError, toPlainError } from '../../core/errors.js';
 import { PeerBanned } from '../../channels/errors.js';
-import { PeerConnection, upgradeInbound } from '../../channels/upgrade.js';
+import { DEFAULT_TIME_TO_FIRST_BYTE_MS, PeerConnection, TimeToFirstByteExceeded, upgradeInbound } from '../../channels/upgrade.js';
+import { Admission, DEFAULT_ADMISSION_LIMITS, UpgradeShed, UpgradeTimeout } from './admission.js';
 import { IdentityInvalid } from '../../protocols/identity/index.js';
 import type { TransportConnection, TransportListener } from '../../transports/transport.js';
 import { callbackActor } from '../mailbox.js';
 import type { AcceptLoopEvent, AcceptReport } from './listener.events.js';
-import { listenerMachine, type AcceptLoopInput, type ListenerInput } from './listener.machine.js';
+import { DEFAULT_UPGRADE_TIMEOUT_MS, listenerMachine, type AcceptLoopInput, type ListenerInput } from './listener.machine.js';
 
 
 /** The IP of an inbound connection's remote address, when it has one. */
@@ -41,34 +43,97 @@ export const closeListeners = fromPromise<void, TransportListener[]>(async ({ in
   await Promise.all(input.map((l) => l.close()));
 });
 
+/** Resolves once `stream` has a byte to read (not consumed); rejects on its end, the timeout or the signal. */
+function firstByte(stream: Duplex, timeoutMs: number, signal: AbortSignal): Promise<void> {
+  if (stream.readableLength > 0) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const done = (err?: Error) => {
+      clearTimeout(timer);
+      stream.off('readable', onReadable);
+      stream.off('end', onEnd);
+      stream.off('close', onEnd);
+      signal.removeEventListener('abort', onAbort);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onReadable = () => {
+      if (stream.readableLength > 0) done();
+    };
+    const onEnd = () => done(new TimeToFirstByteExceeded('the connection closed before its first byte'));
+    const onAbort = () => done(new AbortedError('the listener stopped'));
+    const timer = setTimeout(() => done(new TimeToFirstByteExceeded(`no wire byte within ${timeoutMs} ms`)), timeoutMs);
+    stream.on('readable', onReadable);
+    stream.once('end', onEnd);
+    stream.once('close', onEnd);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Waits `ms` (a penalty), or less when the signal aborts. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  if (ms <= 0 || signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
 /**
- * Takes connections from every listener. At most `maxConcurrentUpgrades` run at once; a socket
- * beyond that is closed at once (reported `busy`), so silent or slow sockets cost a bounded
- * number of slots, each freed by the time-to-first-byte and handshake timeouts.
+ * Takes connections from every listener, with fair admission (`admission.ts`): a socket waits
+ * for its first byte without taking an upgrade slot (waiting sockets are bounded, in all and per
+ * address); an upgrade takes a slot (bounded in all and per address), and when every slot is
+ * taken the oldest upgrade of the busiest address is shed for the newcomer; the whole upgrade,
+ * from accept to active, has one deadline; an address whose sockets broke the protocol waits
+ * a bounded, expiring delay before its new sockets are read.
  */
 export const acceptLoop = callbackActor<AcceptLoopEvent, AcceptLoopInput, AcceptReport>(({ input, sendBack }) => {
   const config = input.input;
-  const max = config.maxConcurrentUpgrades ?? 32;
+  const admission = new Admission({ maxUpgrades: config.maxConcurrentUpgrades ?? DEFAULT_ADMISSION_LIMITS.maxUpgrades, ...config.admission });
+  const ttfbMs = config.upgrade.timeToFirstByteMs ?? DEFAULT_TIME_TO_FIRST_BYTE_MS;
+  const upgradeMs = config.upgradeTimeoutMs ?? DEFAULT_UPGRADE_TIMEOUT_MS;
   const stop = new AbortController();
-  // Every upgrade in flight listens on this signal (and removes its listener when done): up to
-  // `max` at once is expected, not a leak, so Node is told not to warn below that.
-  setMaxListeners(max + 1, stop.signal);
-  let active = 0;
+  // Every waiting socket and upgrade listens on this signal (and removes its listener when
+  // done): up to the admission's bounds at once is expected, not a leak.
+  setMaxListeners(admission.limits.maxWaiting + admission.limits.maxUpgrades + 1, stop.signal);
+  let unaddressed = 0;
   const send = (event: AcceptReport) => {
     if (!stop.signal.aborted) sendBack(event);
   };
   const handle = async (c: TransportConnection) => {
+    const acceptedAt = Date.now();
     const remote = c.remoteAddress === undefined ? undefined : String(c.remoteAddress);
+    // Fairness is per IP address; a socket without one (the memory transport) stands alone.
+    const address = remoteIp(c) ?? `socket:${++unaddressed}`;
     c.stream.on('error', () => {});
-    if (active >= max) {
+    const refuse = (reason: 'busy' | 'upgrade-failed', error?: unknown) => {
       c.stream.destroy();
-      send({ type: 'inbound.rejected', reason: 'busy', remoteAddress: remote });
-      return;
-    }
-    active++;
+      send({ type: 'inbound.rejected', reason, remoteAddress: remote, ...(error ? { error: toPlainError(error) } : {}) });
+    };
+    if (!admission.startWaiting(address)) return refuse('busy');
     try {
-      const result = await upgradeInbound(c.stream, config.upgrade, { signal: stop.signal });
+      await pause(admission.penaltyFor(address, acceptedAt), stop.signal);
+      await firstByte(c.stream, ttfbMs, stop.signal);
+    } catch (err) {
+      return refuse('upgrade-failed', err);
+    } finally {
+      admission.stopWaiting(address);
+    }
+    if (stop.signal.aborted) return void c.stream.destroy();
+    const controller = new AbortController();
+    const upgrade = admission.startUpgrade(address, Date.now(), () => controller.abort(new UpgradeShed('shed to make room for a newcomer: every upgrade slot was taken')));
+    if (!upgrade) return refuse('busy');
+    const deadline = setTimeout(() => controller.abort(new UpgradeTimeout(`not active within ${upgradeMs} ms of its accept`)), Math.max(0, acceptedAt + upgradeMs - Date.now()));
+    const onStop = () => controller.abort(new AbortedError('the listener stopped'));
+    stop.signal.addEventListener('abort', onStop, { once: true });
+    try {
+      const result = await upgradeInbound(c.stream, config.upgrade, { signal: controller.signal });
       if (!(result instanceof PeerConnection)) {
+        admission.release(upgrade); // liveness holds no upgrade slot
         send({ type: 'inbound.rejected', reason: 'liveness', remoteAddress: remote });
         // Liveness is served only on sockets a TCP listener accepted (never through an onion
         // listener or a proxy: those arrive from 127.0.0.1 and would pass the allow-list).
@@ -86,14 +151,19 @@ export const acceptLoop = callbackActor<AcceptLoopEvent, AcceptLoopInput, Accept
         return;
       }
       send({ type: 'inbound.upgraded', connection: result });
-    } catch (err) {
+    } catch (caught) {
       c.stream.destroy();
+      // An abort says why: the deadline, shedding, or the listener's stop.
+      const err: unknown = controller.signal.aborted && caught instanceof AbortedError ? controller.signal.reason : caught;
       const publicKey = err instanceof IdentityInvalid ? err.publicKey : undefined;
+      if (err instanceof TcommsError && err.kind === 'protocol') admission.penalise(address, Date.now());
       // A banned peer is recognised by its Noise static key, before anything of ours was sent.
-      const reason = err instanceof PeerBanned ? 'banned' : 'upgrade-failed';
+      const reason = err instanceof PeerBanned ? 'banned' : err instanceof UpgradeShed ? 'busy' : 'upgrade-failed';
       send({ type: 'inbound.rejected', reason, remoteAddress: remote, error: toPlainError(err), ...(publicKey ? { publicKey } : {}) });
     } finally {
-      active--;
+      clearTimeout(deadline);
+      stop.signal.removeEventListener('abort', onStop);
+      admission.release(upgrade);
     }
   };
   for (const listener of input.listeners) {

@@ -18,14 +18,22 @@ import { callbackActor, type Mailbox } from '../mailbox.js';
 import { notProvided as provided } from '../not-provided.js';
 import { component } from '../system.js';
 import type { AcceptLoopEvent, AcceptReport, ListenerEmitted, ListenerEvent, ListenerReport } from './listener.events.js';
+import type { AdmissionLimits } from './admission.js';
+
+/** One deadline for a whole inbound upgrade, from accept to active (issue 18: 10 s). */
+export const DEFAULT_UPGRADE_TIMEOUT_MS = 10_000;
 
 /** What a listener is started with. */
 export interface ListenerInput {
   /** Where to listen, each with the transport that listens there. */
   endpoints: Array<{ transport: Transport; address: Multiaddr }>;
   upgrade: UpgradeConfig;
-  /** Upgrades in progress at most (default 32); sockets beyond are closed at once. */
+  /** Upgrades in progress at most (default 32); beyond, the oldest upgrade of the busiest address is shed. */
   maxConcurrentUpgrades?: number;
+  /** The other bounds of fair admission (`admission.ts`): per address, waiting sockets, penalties. */
+  admission?: Partial<AdmissionLimits>;
+  /** One deadline for a whole inbound upgrade, from accept to active (ms, default 10 000). */
+  upgradeTimeoutMs?: number;
   /** Whether a peer is banned now (checked after the handshake, before the connection is handed on). */
   isBanned?: (publicKey: PublicKey) => boolean;
   /** Serves wire byte 0xa7; without it liveness connections are closed. */
@@ -97,6 +105,7 @@ export const listenerMachine = setup({
     opening: {
       description: 'Opening a listener on every endpoint; a failure closes those already open.',
       invoke: {
+        id: 'openListeners',
         src: 'openListeners',
         input: ({ context }) => context.input,
         onDone: { target: 'listening', actions: [{ type: 'keepListeners', params: ({ event }) => ({ listeners: event.output }) }, 'reportListening'] },
@@ -120,6 +129,7 @@ export const listenerMachine = setup({
     stopping: {
       description: 'Closing every listener (connections already handed out stay open).',
       invoke: {
+        id: 'closeListeners',
         src: 'closeListeners',
         input: ({ context }) => context.listeners,
         onDone: { target: 'stopped' },

@@ -10,6 +10,7 @@ import { toHex } from '../../core/bytes.js';
 import { InternalError, toPlainError } from '../../core/errors.js';
 import type { PublicKey } from '../../core/keys.js';
 import type { ProtocolHandler } from '../../channels/protocol-registry.js';
+import type { YamuxStream } from '../../channels/yamux/stream.js';
 import { MessageFrameDecoder, MessageTooLarge } from '../../protocols/messaging/index.js';
 import { actorHost } from '../host.js';
 import type { Mailbox } from '../mailbox.js';
@@ -176,14 +177,28 @@ export class Messaging {
 /** A bounded queue of received messages with an async iterator; `push` waits while it is full. */
 export class Inbox {
   readonly #items: InboundMessage[] = [];
+  #bytes = 0;
   #space: Array<() => void> = [];
   #readers: Array<(r: IteratorResult<InboundMessage>) => void> = [];
   #closed = false;
 
-  constructor(readonly capacity: number) {}
+  /** At most `capacity` messages and `maxBytes` bytes of bodies wait (one message of any size when it is empty). */
+  constructor(
+    readonly capacity: number,
+    readonly maxBytes = Infinity,
+  ) {}
 
   get size(): number {
     return this.#items.length;
+  }
+
+  /** Bytes of the bodies waiting. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  #full(next: number): boolean {
+    return this.#items.length >= this.capacity || (this.#items.length > 0 && this.#bytes + next > this.maxBytes);
   }
 
   /** Adds a message; resolves once it is queued (waits while the inbox is full). */
@@ -191,14 +206,17 @@ export class Inbox {
     if (this.#closed) return;
     const reader = this.#readers.shift();
     if (reader) return reader({ value: message, done: false });
-    while (this.#items.length >= this.capacity && !this.#closed) await new Promise<void>((resolve) => this.#space.push(resolve));
-    if (!this.#closed) this.#items.push(message);
+    while (this.#full(message.body.length) && !this.#closed) await new Promise<void>((resolve) => this.#space.push(resolve));
+    if (this.#closed) return;
+    this.#items.push(message);
+    this.#bytes += message.body.length;
   }
 
   /** Ends iteration; queued messages are dropped. */
   close(): void {
     this.#closed = true;
     this.#items.length = 0;
+    this.#bytes = 0;
     for (const r of this.#readers.splice(0)) r({ value: undefined, done: true });
     for (const s of this.#space.splice(0)) s();
   }
@@ -208,6 +226,7 @@ export class Inbox {
       next: () => {
         const item = this.#items.shift();
         if (item) {
+          this.#bytes -= item.body.length;
           this.#space.shift()?.();
           return Promise.resolve({ value: item, done: false });
         }
@@ -234,10 +253,30 @@ export function messagingHandler(options: {
   deliver: (message: InboundMessage) => Promise<void>;
   reports: () => Mailbox<MessagingInbox> | undefined;
 }): ProtocolHandler {
-  return (stream, { peer }) => {
+  /** Public key hex -> the peer's inbound messaging substream: one per peer (a second is reset). */
+  const inbound = new Map<string, YamuxStream>();
+  return (stream, { peer, memory }) => {
+    const key = toHex(peer.publicKey);
+    if (inbound.has(key)) return void stream.destroy(); // RST: one inbound messaging substream per peer
+    inbound.set(key, stream);
     const decoder = new MessageFrameDecoder(options.maxMessageBytes);
     let chain = Promise.resolve();
+    // What this substream makes the node hold (the decoder's partial frame and the bodies not yet
+    // delivered) is charged to the connection's budget: past it, the connection is not read.
+    let charged = 0;
+    let undelivered = 0;
+    const recharge = () => {
+      const held = decoder.retained + undelivered;
+      if (held > charged) memory?.charge(held - charged);
+      else if (held < charged) memory?.release(charged - held);
+      charged = held;
+    };
     stream.on('error', () => {});
+    stream.once('close', () => {
+      if (inbound.get(key) === stream) inbound.delete(key);
+      memory?.release(charged);
+      charged = 0;
+    });
     stream.on('data', (chunk: Buffer) => {
       let bodies: Uint8Array[];
       try {
@@ -247,6 +286,8 @@ export function messagingHandler(options: {
         if (err instanceof MessageTooLarge) options.reports()?.send({ type: 'messaging.violation', publicKey: peer.publicKey, error: err.toPlain() });
         return;
       }
+      for (const body of bodies) undelivered += body.length;
+      recharge();
       if (bodies.length === 0) return;
       // Delivery is in order; while it waits (a full inbox) the substream is not read.
       stream.pause();
@@ -254,12 +295,15 @@ export function messagingHandler(options: {
         for (const body of bodies) {
           const message = options.middleware.length === 0 ? { from: peer.publicKey, body } : await runPipeline<InboundMessage>({ from: peer.publicKey, body }, options.middleware);
           if (message !== undefined) await options.deliver(message);
+          undelivered -= body.length;
+          if (!stream.destroyed) recharge();
         }
         if (!stream.destroyed) stream.resume();
       }).catch(() => void stream.destroy()); // a middleware that throws ends this substream only
     });
     stream.on('end', () => {
       const lost = decoder.end();
+      recharge();
       if (lost !== undefined) options.reports()?.send({ type: 'messaging.truncated', publicKey: peer.publicKey, lostBytes: lost });
       stream.end(); // the acceptor never writes: close our side too
     });

@@ -94,6 +94,8 @@ export const peerConnectionMachine = setup({
     keepaliveInterval: ({ context }) => context.input.keepaliveIntervalMs ?? DEFAULT_PEER_CONNECTION_CONFIG.keepaliveIntervalMs,
   },
   guards: {
+    /** The requester of a substream has ended (an outbox stopped meanwhile): nobody would take it. */
+    requesterGone: ({ event }) => event.type === 'substream.opened' && event.replyTo !== undefined && event.replyTo.getSnapshot().status !== 'active',
     keepaliveOn: ({ context }) => (context.input.keepaliveIntervalMs ?? DEFAULT_PEER_CONNECTION_CONFIG.keepaliveIntervalMs) > 0,
     keepaliveExhausted: ({ context }) => context.pingOutstanding && context.missed + 1 >= maxMissed(context),
   },
@@ -121,6 +123,10 @@ export const peerConnectionMachine = setup({
       if (event.replyTo) enqueue.sendTo(event.replyTo, reply);
       else enqueue.emit(reply);
     }),
+    /** A substream its requester can no longer take is closed (never left open unowned). */
+    closeUnwantedStream: ({ event }) => {
+      if (event.type === 'substream.opened') event.stream.destroy();
+    },
     /** The negotiated substream goes to its protocol's handler (an unregistered one is refused); published as `substream.inbound`. */
     serveSubstream: ({ context, event }) => {
       if (event.type !== 'substream.negotiated') return;
@@ -167,7 +173,7 @@ export const peerConnectionMachine = setup({
   },
   on: {
     'connection.ended': { target: '.closed', actions: 'recordEnd' },
-    'substream.opened': { actions: 'answerOpening' },
+    'substream.opened': [{ guard: 'requesterGone', actions: 'closeUnwantedStream' }, { actions: 'answerOpening' }],
     'substream.open-failed': { actions: 'answerOpening' },
   },
   states: {
@@ -218,7 +224,7 @@ function serve(context: PeerConnectionContext, stream: YamuxStream, protocol: st
   if (!handler) return void stream.destroy();
   const peer = context.connection.peer;
   try {
-    void Promise.resolve(handler(stream, { protocol, peer })).catch((err: unknown) => stream.destroy(err instanceof Error ? err : undefined));
+    void Promise.resolve(handler(stream, { protocol, peer, memory: context.connection.memory })).catch((err: unknown) => stream.destroy(err instanceof Error ? err : undefined));
   } catch (err) {
     stream.destroy(err instanceof Error ? err : undefined);
   }

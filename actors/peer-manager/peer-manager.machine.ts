@@ -47,6 +47,11 @@ export interface PeerManagerContext {
   worker: Mailbox<WorkerEvent>;
 }
 
+/** The longest delay a timer can wait (Node's setTimeout: 2^31 - 1 ms). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** How long until a ban ending at `until` is looked at (at most a timer's longest wait). */
+const expiryDelay = (until: number, now: number) => Math.min(Math.max(0, until - now), MAX_TIMER_MS);
+
 const allowListed = (context: PeerManagerContext, publicKey: PublicKey) => context.allowList.has(toHex(publicKey));
 
 const refused = (requestId: string): PeerManagerReply => ({
@@ -85,16 +90,26 @@ export const peerManagerMachine = setup({
       if (event.type === 'store.done') {
         for (const fact of event.facts) {
           enqueue.emit(fact);
+          // One expiry per ban in force. XState does not cancel a delayed event when another is
+          // scheduled under its id (the first one's timer would be left running, past a stop, and
+          // would unregister the second), so a longer ban cancels the expiry of the one it
+          // replaces, and a lifted ban its own.
+          const expiry = `ban-expiry:${toHex(fact.peer.publicKey)}`;
           if (fact.type === 'peer.banned') {
+            enqueue.cancel(expiry);
             // The expiry is an event to this actor, timed by its clock (a SimulatedClock in tests).
-            enqueue.raise(
-              { type: 'ban.expired', requestId: `ban-expiry:${toHex(fact.peer.publicKey)}`, publicKey: fact.peer.publicKey },
-              { delay: Math.max(0, fact.until - context.now()), id: `ban-expiry:${toHex(fact.peer.publicKey)}` },
-            );
-          }
+            enqueue.raise({ type: 'ban.expired', requestId: expiry, publicKey: fact.peer.publicKey }, { delay: expiryDelay(fact.until, context.now()), id: expiry });
+          } else if (fact.type === 'peer.unbanned') enqueue.cancel(expiry);
         }
       }
-      if (request.type === 'ban.expired') return;
+      if (request.type === 'ban.expired') {
+        // A ban longer than a timer can wait (about 24.8 days) is looked at again until it ends.
+        const peer = event.type === 'store.done' && !Array.isArray(event.result) ? event.result : undefined;
+        if (peer?.bannedUntil !== undefined && peer.bannedUntil > context.now()) {
+          enqueue.raise({ type: 'ban.expired', requestId: request.requestId, publicKey: request.publicKey }, { delay: expiryDelay(peer.bannedUntil, context.now()), id: request.requestId });
+        }
+        return;
+      }
       const reply: PeerManagerReply =
         event.type === 'store.done'
           ? { type: 'peer-manager.reply', requestId: request.requestId, ok: true, result: event.result }

@@ -1,7 +1,7 @@
 /** `tcomms charts [--out DIR]`: every machine's JSON definition and Mermaid state diagram. */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { chartFiles } from '../charts.js';
+import { chartFiles } from '../../node/machines.js';
 import { parseArgs } from '../args.js';
 
 /** Runs `tcomms charts`. */

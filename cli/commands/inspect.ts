@@ -1,6 +1,10 @@
 /**
  * `tcomms inspect [node options]`: runs a node like `tcomms node` and writes the XState
- * inspection stream of its actors (events, snapshots, actor creation) as JSON lines.
+ * inspection stream of its whole actor system, from before it starts, as JSON lines: each
+ * actor as it is created (`actor`), each event with its sender (`event`), each action run
+ * (`action`) and each new snapshot's state (`snapshot`). Actors have readable ids: the root
+ * `commsNode`, its components by systemId, and `dial:<NodeId>`, `peerConnection:<NodeId>`,
+ * `outbox:<NodeId>`.
  */
 import { toHex } from '../../core/bytes.js';
 import type { InspectionEvent } from 'xstate';
@@ -18,8 +22,12 @@ export function inspectionLine(e: InspectionEvent): Record<string, unknown> {
       const snap = e.snapshot as { value?: unknown; status?: string };
       return { inspect: 'snapshot', actor, event: e.event.type, value: snap.value, status: snap.status };
     }
+    case '@xstate.action':
+      return { inspect: 'action', actor, action: e.action.type };
+    case '@xstate.microstep':
+      return { inspect: 'microstep', actor, event: e.event.type };
     default:
-      return { inspect: e.type, actor };
+      return { inspect: (e as { type: string }).type, actor };
   }
 }
 

@@ -4,7 +4,8 @@
  * valid encoding, ignore unknown fields, and apply every rule, each failure an
  * {@link IdentityInvalid} with the rule's reason.
  */
-import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import { create, toBinary } from '@bufbuild/protobuf';
+import { decodeStrict } from '../protobuf/index.js';
 import { InvalidAddress, parseAddress, type PeerAddress } from '../../core/address.js';
 import { constantTimeEqual, equals } from '../../core/bytes.js';
 import { isValidEd25519PublicKey, montgomeryUOf } from '../../core/ed25519-point.js';
@@ -78,7 +79,8 @@ export function createIdentityMessage(identity: NodeIdentity, content: IdentityC
 export function validateIdentityMessage(bytes: Uint8Array, options: ValidateIdentityOptions): ValidatedIdentity {
   let msg;
   try {
-    msg = fromBinary(PeerIdentityMsgSchema, bytes);
+    // Strict: a field with the wrong wire type is not a valid encoding (protobuf-es would read it).
+    msg = decodeStrict(PeerIdentityMsgSchema, bytes);
   } catch (cause) {
     throw new IdentityInvalid('protobuf', `not a PeerIdentityMsg (${(cause as Error).message})`, { cause });
   }

@@ -145,6 +145,27 @@ describe('DHT delivery', () => {
   });
 });
 
+describe('DHT delivery, bounded in bytes', () => {
+  it('waits once the queued payloads would pass the byte bound (one larger message is queued alone)', async () => {
+    const d = new DhtDelivery(100, 10);
+    const it = d.iterate()[Symbol.asyncIterator]();
+    const m = (n: number): DhtMessage => ({ origin: undefined, destination: undefined, type: 1, payload: new Uint8Array(n), encrypted: false });
+    await d.deliver(m(6), () => {});
+    let second = false;
+    const waiting = d.deliver(m(6), () => {}).then(() => (second = true));
+    await new Promise((r) => setImmediate(r));
+    expect(second).to.equal(false);
+    expect(d.queuedBytes).to.equal(6);
+    await it.next();
+    await waiting;
+    expect(d.queuedBytes).to.equal(6);
+    await it.next();
+    await d.deliver(m(50), () => {}); // alone, above the bound
+    expect(d.queuedBytes).to.equal(50);
+    d.close();
+  });
+});
+
 describe('DHT configuration', () => {
   it('the defaults are PROTOCOL.md section 9\'s, and pass their checks', () => {
     expect(DEFAULT_DHT_CONFIG).to.include({ joinCooldownMs: 600_000, discoveryTimeoutMs: 60_000, dedupCapacity: 2_500, dedupMinAgeMs: 600_000, floodMaxMessages: 100_000, floodWindowMs: 100_000, banInvalidMs: 7_200_000, banMinorMs: 600_000 });

@@ -1,4 +1,6 @@
 import { expect } from 'chai';
+import { once } from 'node:events';
+import { connect, type Socket } from 'node:net';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import { upgradeOutbound } from '../../channels/upgrade.js';
 import { listenerLogic, type ListenerEmitted, type ListenerInput, type ListenerRef } from '../../actors/listener/index.js';
@@ -93,27 +95,105 @@ describe('listener actor', function () {
     if (conn) await until('closed by the listener', () => conn.muxer.closed);
   });
 
-  it('bounds concurrent upgrades: silent sockets hold at most the bound, the rest are dropped, and slots come back', async () => {
-    const bob = node('bob', { timeToFirstByteMs: 300 });
+  /** A raw socket to `address` from another loopback address (127.0.0.0/8 is all loopback). */
+  async function from(localAddress: string, address: Multiaddr): Promise<Socket> {
+    const port = Number(address.getComponents()[1]!.value);
+    const socket = connect({ host: '127.0.0.1', port, localAddress });
+    socket.on('error', () => {});
+    await once(socket, 'connect');
+    return socket;
+  }
+
+  /** The good peer, from 127.0.0.1: a full upgrade. */
+  async function goodPeer(address: Multiaddr, bob: ReturnType<typeof node>) {
+    const out = await tcp.dial(address);
+    return upgradeOutbound(out.stream, node('alice'), { dialedPublicKey: bob.identity.publicKey });
+  }
+
+  it('silent sockets take no upgrade slot and are bounded per address: the good peer is served while they wait', async () => {
+    const bob = node('bob', { timeToFirstByteMs: 10_000 });
     const { seen, addresses } = await listening({
       endpoints: [{ transport: tcp, address: multiaddr('/ip4/127.0.0.1/tcp/0') }],
       upgrade: bob,
       maxConcurrentUpgrades: 2,
+      admission: { maxWaitingPerAddress: 8 },
     });
-    const silent = await Promise.all([tcp.dial(addresses[0]!), tcp.dial(addresses[0]!)]);
-    silent.forEach((s) => s.stream.on('error', () => {}));
-    await new Promise((r) => setTimeout(r, 50));
-    const third = await tcp.dial(addresses[0]!);
-    third.stream.on('error', () => {});
-    await until('busy', () => seen.some((e) => e.type === 'connection.rejected' && e.reason === 'busy'));
-    await until('silent sockets timed out', () => seen.filter((e) => e.type === 'connection.rejected' && e.reason === 'upgrade-failed').length === 2);
-    const alice = node('alice');
-    const out = await tcp.dial(addresses[0]!);
-    const conn = await upgradeOutbound(out.stream, alice, { dialedPublicKey: bob.identity.publicKey });
-    await until('inbound after the slots freed', () => seen.some((e) => e.type === 'connection.inbound'));
+    // Ten silent sockets from 127.0.0.2: eight wait (its bound), two are refused at once.
+    const silent = await Promise.all(Array.from({ length: 10 }, () => from('127.0.0.2', addresses[0]!)));
+    await until('two refused', () => seen.filter((e) => e.type === 'connection.rejected' && e.reason === 'busy').length === 2);
+    // With eight silent sockets waiting and two upgrade slots, the good peer connects at once.
+    const conn = await goodPeer(addresses[0]!, bob);
+    await until('inbound', () => seen.some((e) => e.type === 'connection.inbound'));
+    expect(seen.filter((e) => e.type === 'connection.rejected')).to.have.length(2);
     conn.muxer.abort();
-    silent.forEach((s) => s.stream.destroy());
-    third.stream.destroy();
+    silent.forEach((s) => s.destroy());
+  });
+
+  it('stalled upgrades are bounded per address, and a newcomer sheds the oldest of the busiest address', async () => {
+    const bob = node('bob', { timeToFirstByteMs: 10_000 });
+    const { seen, addresses } = await listening({
+      endpoints: [{ transport: tcp, address: multiaddr('/ip4/127.0.0.1/tcp/0') }],
+      upgrade: { ...bob, channel: bob.channel },
+      maxConcurrentUpgrades: 3,
+      admission: { maxUpgradesPerAddress: 3 },
+      upgradeTimeoutMs: 60_000,
+    });
+    // Four sockets from 127.0.0.2 send the wire byte and stall in the handshake: three take
+    // every slot (its share), the fourth is refused.
+    const stalled: Socket[] = [];
+    for (let i = 0; i < 4; i++) {
+      const s = await from('127.0.0.2', addresses[0]!);
+      s.write(Uint8Array.of(0x00));
+      stalled.push(s);
+      await new Promise((r) => setTimeout(r, 20)); // in order: the first is the oldest
+    }
+    await until('the fourth refused', () => seen.filter((e) => e.type === 'connection.rejected' && e.reason === 'busy').length === 1);
+    const firstClosed = once(stalled[0]!, 'close');
+    // The good peer takes a slot: the oldest upgrade of the busiest address is shed for it.
+    const conn = await goodPeer(addresses[0]!, bob);
+    await firstClosed;
+    await until('inbound', () => seen.some((e) => e.type === 'connection.inbound'));
+    const shed = seen.filter((e) => e.type === 'connection.rejected' && e.reason === 'busy').at(-1) as { error?: { name: string } };
+    expect(shed.error?.name).to.equal('UpgradeShed');
+    conn.muxer.abort();
+    stalled.forEach((s) => s.destroy());
+  });
+
+  it('one deadline for the whole upgrade: a peer that trickles its handshake is cut off at it', async () => {
+    const bob = node('bob', { timeToFirstByteMs: 10_000 });
+    const { seen, addresses } = await listening({
+      endpoints: [{ transport: tcp, address: multiaddr('/ip4/127.0.0.1/tcp/0') }],
+      upgrade: bob,
+      upgradeTimeoutMs: 300,
+    });
+    const s = await from('127.0.0.3', addresses[0]!);
+    s.write(Uint8Array.of(0x00, 0x00)); // the wire byte and half a length prefix, then nothing
+    await until('cut off', () => seen.some((e) => e.type === 'connection.rejected' && (e as { error?: { name: string } }).error?.name === 'UpgradeTimeout'), 3_000);
+    s.destroy();
+  });
+
+  it('an address whose sockets broke the protocol waits before its next sockets are read (bounded, expiring)', async () => {
+    const bob = node('bob');
+    const { seen, addresses } = await listening({
+      endpoints: [{ transport: tcp, address: multiaddr('/ip4/127.0.0.1/tcp/0') }],
+      upgrade: bob,
+      admission: { penaltyStepMs: 400, maxPenaltyMs: 800 },
+    });
+    const garbage = async () => {
+      const s = await from('127.0.0.4', addresses[0]!);
+      s.write(Buffer.concat([Uint8Array.of(0x00), Buffer.from([0xff, 0xff]), Buffer.alloc(64, 1)])); // an oversized handshake frame
+      await once(s, 'close');
+    };
+    await garbage();
+    await garbage();
+    // Penalised: a third socket from that address is only read after the delay.
+    const t = Date.now();
+    await garbage();
+    expect(Date.now() - t).to.be.at.least(700);
+    // Another address is not slowed.
+    const conn = await goodPeer(addresses[0]!, bob);
+    expect(seen.some((e) => e.type === 'connection.inbound')).to.equal(true);
+    conn.muxer.abort();
   });
 
   it('fails (final state, listener.failed) when an address cannot be opened, closing the others', async () => {

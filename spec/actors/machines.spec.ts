@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MACHINES } from '../../cli/charts.js';
+import { MACHINES } from '../../node/machines.js';
 
 /** Paths of inline (function) implementations in a machine config. */
 function inlineImplementations(node: unknown, path: string, out: string[]): string[] {

@@ -74,6 +74,21 @@ describe('peer-connection actor over a real connection', function () {
     await until('two inbound facts', () => seen.filter((e) => e.type === 'substream.inbound').length === 2);
   });
 
+  it('closes a substream whose requester ended before it opened (nobody is left holding it)', async () => {
+    alice = start(pair.outbound, echo);
+    bob = start(pair.inbound, echo);
+    const gone = startActor(fromCallback(() => {}));
+    gone.stop();
+    // Two candidates: full mode, so bob has negotiated (and served) the substream before alice has it.
+    alice.send({ type: 'peer-connection.open-substream', requestId: 'late', protocols: [ECHO, '/other/1'], replyTo: gone as never });
+    await until('bob served it', () => seen.some((e) => e.type === 'substream.inbound'), 3_000);
+    await until('alice closed it', () => pair.outbound.muxer.streamCount === 0, 3_000);
+    // The connection serves the next request as usual.
+    const { stream } = await openSubstreamVia(alice, [ECHO]);
+    stream.end('next');
+    expect((await collect(stream)).toString()).to.equal('next');
+  });
+
   it('refuses an unregistered protocol in full mode; the connection stays up', async () => {
     alice = start(pair.outbound, echo);
     bob = start(pair.inbound, echo);

@@ -8,6 +8,7 @@ import { PeerManagerRequestFailed, type PeerManagerClient, type PeerManagerFact 
 import { LmdbPeerStore } from '../../storage/lmdb-store.js';
 import { MemoryPeerStore } from '../../storage/memory-store.js';
 import type { PeerStore } from '../../storage/peer-store.js';
+import { CountingClock } from '../support/clock.js';
 import { randomSighting, startPeerManager } from '../support/peers.js';
 
 function recordFacts(client: PeerManagerClient): PeerManagerFact[] {
@@ -127,6 +128,26 @@ for (const kind of ['memory', 'lmdb'] as const) {
 describe('peer manager actor: limits and failures', function () {
   this.timeout(20_000);
 
+  it('keeps one expiry timer per ban in force: a longer ban replaces it, an unban cancels it, and a stop leaves none', async () => {
+    const counting = new CountingClock();
+    counting.set(1_000_000);
+    const timed = startPeerManager({ store: new MemoryPeerStore(), now: () => counting.now() }, { clock: counting });
+    const [s, t] = [randomSighting(), randomSighting()];
+    await timed.ban(s.publicKey, 1_000, 'short');
+    await timed.ban(s.publicKey, 60_000, 'longer');
+    expect(counting.pending).to.equal(1);
+    await timed.ban(t.publicKey, 1_000, 'other');
+    await timed.unban(t.publicKey);
+    expect(counting.pending).to.equal(1);
+    counting.increment(1_000); // the replaced expiry does not fire: the longer ban stands
+    await timed.find({ publicKey: s.publicKey });
+    expect((await timed.find({ publicKey: s.publicKey }))!.banReason).to.equal('longer');
+    await timed.ban(t.publicKey, 120_000, 'pending at stop');
+    await timed.stop();
+    // (A timer left on the node's real clock would keep the process alive for the rest of the ban.)
+    expect(counting.pending).to.equal(0);
+  });
+
   it('never bans an allow-listed peer', async () => {
     const s = randomSighting();
     const pm = startPeerManager({ store: new MemoryPeerStore(), allowList: [toHex(s.publicKey)] });
@@ -180,6 +201,36 @@ describe('peer manager actor: limits and failures', function () {
     expect(err).to.be.instanceOf(PeerManagerRequestFailed);
     expect((err as PeerManagerRequestFailed).kind).to.equal('internal');
     expect((await pm.add(randomSighting())).addresses).to.have.length(1);
+    await pm.stop();
+  });
+});
+
+describe('peer manager: a ban longer than a timer can wait', () => {
+  it('is looked at again until it ends (Node timers wait at most about 24.8 days)', async () => {
+    const { SimulatedClock } = await import('xstate');
+    /** A simulated clock that remembers every delay asked of it (Node's own timers overflow past 2^31 - 1 ms and fire at once). */
+    class RecordingClock extends SimulatedClock {
+      readonly delays: number[] = [];
+      override setTimeout(fn: (...args: unknown[]) => void, timeout: number): number {
+        this.delays.push(timeout);
+        return super.setTimeout(fn, timeout) as number;
+      }
+    }
+    const clock = new RecordingClock();
+    clock.set(1_000);
+    const pm = startPeerManager({ store: new MemoryPeerStore(), now: () => clock.now() }, { clock });
+    const s = randomSighting();
+    await pm.add(s);
+    const days = 40 * 24 * 60 * 60_000;
+    await pm.ban(s.publicKey, days, 'a long ban');
+    expect(Math.max(...clock.delays)).to.be.at.most(2 ** 31 - 1);
+    clock.increment(2 ** 31 - 1); // the first timer fires early: still banned
+    await pm.find({ publicKey: s.publicKey });
+    expect((await pm.find({ publicKey: s.publicKey }))!.bannedUntil).to.equal(1_000 + days);
+    clock.increment(days - (2 ** 31 - 1)); // the second one, at the ban's end
+    await pm.find({ publicKey: s.publicKey });
+    expect((await pm.find({ publicKey: s.publicKey }))!.bannedUntil).to.equal(undefined);
+    expect(Math.max(...clock.delays)).to.be.at.most(2 ** 31 - 1);
     await pm.stop();
   });
 });

@@ -7,6 +7,7 @@ import { expect } from 'chai';
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { onOneCpu } from '../../bench/e2e/remote.js';
+import { skipIfMissing } from '../support/processes.js';
 
 const cpusOf = (pid: number) => execFileSync('taskset', ['-c', '-p', String(pid)], { encoding: 'utf8' }).trim().split(': ').at(-1);
 
@@ -21,7 +22,7 @@ describe('bench: onOneCpu', function () {
   });
 
   it('pins the processes to one CPU while fn runs, and gives each its CPUs back', async function () {
-    if (!hasTaskset) this.skip(); // not Linux: onOneCpu answers undefined, as the next test checks
+    skipIfMissing(this, hasTaskset ? undefined : 'taskset cannot pin this process (not Linux, or util-linux is missing)'); // onOneCpu then answers undefined, as the next test checks
     const sleeper = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 20000)'], { stdio: 'ignore' });
     try {
       await new Promise((r) => setTimeout(r, 100));

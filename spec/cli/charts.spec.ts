@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { chartFiles, MACHINES, mermaidOf } from '../../cli/charts.js';
+import { chartFiles, MACHINES, mermaidOf } from '../../node/machines.js';
 import { peerConnectionMachine } from '../../actors/peer-connection/index.js';
 
 const DOCS = fileURLToPath(new URL('../../docs/charts', import.meta.url));

@@ -124,16 +124,53 @@ describe('tcomms command', function () {
     }
   });
 
-  it('inspect writes the XState inspection stream as JSON lines', async () => {
-    const node = await startNode(['inspect', '--data-dir', join(dir, 'i'), '--listen', '/ip4/127.0.0.1/tcp/0']);
+  it('inspect shows the whole actor system from start-up: the components, then one connect actor by actor and event by event', async () => {
+    const peer = await startNode(['node', '--data-dir', join(dir, 'p'), '--listen', '/ip4/127.0.0.1/tcp/0', '--json']);
+    const node = await startNode(['inspect', '--data-dir', join(dir, 'i'), '--listen', '/ip4/127.0.0.1/tcp/0', '--peer', `${peer.first.publicKey as string}@${(peer.first.addresses as string[])[0]}`]);
     try {
-      const r = await run(['send', '--to', `${node.first.publicKey as string}@${(node.first.addresses as string[])[0]}`, '--message', 'seen']);
-      expect(r.code, r.stderr).to.equal(0);
-      await until('inspection lines', () => node.lines.filter((l) => l.inspect === 'snapshot').length > 0 && node.lines.some((l) => l.inspect === 'event'), 20_000);
-      expect(node.lines.some((l) => l.inspect === 'event' && typeof l.event === 'string')).to.equal(true);
+      const nodeId = (peer.first.nodeId as string).toLowerCase();
+      const steps = (lines: Array<Record<string, unknown>>) =>
+        lines.flatMap((l) => (l.inspect === 'actor' ? [`actor ${l.actor as string}`] : l.inspect === 'event' ? [`${l.event as string} -> ${l.actor as string}`] : []));
+      // Start-up, then the connect to the peer given with --peer, in this order (other lines between).
+      const expected = [
+        'actor commsNode',
+        'node.start -> commsNode',
+        'actor identity',
+        'actor peerManager',
+        'actor connectivity',
+        'actor connectionManager',
+        'actor dialer',
+        'actor listener',
+        'actor messaging',
+        'listener.listening -> commsNode',
+        'identity.addresses-bound -> identity',
+        'connection-manager.dial -> connectionManager',
+        'dial.request -> dialer',
+        `actor dial:${nodeId}`,
+        'peer.find -> peerManager',
+        `peer-manager.reply -> dial:${nodeId}`,
+        'actor attempt',
+        `xstate.done.actor.attempt -> dial:${nodeId}`,
+        'dial.succeeded -> dialer',
+        'dial.reply -> connectionManager',
+        'host.start -> peerConnections',
+        `actor peerConnection:${nodeId}`,
+        'peer.connected -> connectivity',
+      ];
+      const inOrder = () => {
+        let i = 0;
+        for (const s of steps(node.lines)) if (s === expected[i]) i++;
+        return i;
+      };
+      await until('the connect in the inspection stream', () => inOrder() === expected.length, 20_000).catch(() => {
+        throw new Error(`stopped at ${JSON.stringify(expected[inOrder()])}; seen: ${steps(node.lines).join(', ')}`);
+      });
+      // Actions appear by their chart names (the peer manager's store results go through `indexBans`).
+      expect(node.lines.some((l) => l.inspect === 'action' && l.actor === 'peerManager' && l.action === 'indexBans')).to.equal(true);
     } finally {
       node.child.kill('SIGINT');
-      await node.stopped;
+      peer.child.kill('SIGINT');
+      await Promise.all([node.stopped, peer.stopped]);
     }
   });
 

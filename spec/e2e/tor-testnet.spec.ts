@@ -17,6 +17,7 @@ import type { TransportConnection } from '../../transports/transport.js';
 import type { Duplex } from 'node:stream';
 import { sha } from '../support/streams.js';
 import { startTestnet, testnetUnavailable, type TorTestnet } from '../support/tor-testnet.js';
+import { skipIfMissing } from '../support/processes.js';
 
 /** Dials an onion address, retrying Tor's "descriptor not found" while it propagates (bounded). */
 async function dialOnion(dialer: TcpWithTorTransport, address: Multiaddr, withinMs = 90_000): Promise<TransportConnection> {
@@ -79,11 +80,7 @@ describe('Tor end to end on the private test network (../shared/tor-testnet)', f
   let dir: string;
 
   before(async function () {
-    const why = testnetUnavailable();
-    if (why) {
-      console.log(`      (skipped: ${why})`);
-      this.skip();
-    }
+    skipIfMissing(this, testnetUnavailable());
     this.timeout(520_000);
     net = await startTestnet((line) => console.log(`      ${line}`));
     dir = mkdtempSync(join(tmpdir(), 'tcomms-tornet-keys-'));

@@ -7,6 +7,8 @@ import { expect } from 'chai';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { toHex } from '../../core/bytes.js';
 import { NodeIdentity } from '../../core/keys.js';
@@ -80,11 +82,22 @@ for (const kind of KINDS) {
     });
 
     /** A raw socket to `node`'s first listen address. */
+    /**
+     * A raw connection to the node. Over TCP it comes from 127.0.0.2 (all of 127.0.0.0/8 is
+     * loopback), as an attacker's would from an address other than the good peers': the node
+     * slows down an address whose sockets broke the protocol.
+     */
     async function rawTo(node: CommsNode): Promise<Duplex> {
-      const c = await kind.transport().dial(node.listenAddresses[0]!);
-      c.stream.on('error', () => {});
-      c.stream.resume(); // read (and drop) what the node sends, so its close is seen
-      return c.stream;
+      let stream: Duplex;
+      if (kind.name === 'TCP loopback') {
+        const socket = connect({ host: '127.0.0.1', port: Number(node.listenAddresses[0]!.getComponents()[1]!.value), localAddress: '127.0.0.2' });
+        socket.on('error', () => {});
+        await once(socket, 'connect');
+        stream = socket;
+      } else stream = (await kind.transport().dial(node.listenAddresses[0]!)).stream;
+      stream.on('error', () => {});
+      stream.resume(); // read (and drop) what the node sends, so its close is seen
+      return stream;
     }
 
     it('connects in both directions: identities exchanged and stored, substreams both ways', async () => {

@@ -18,8 +18,7 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const run = (command: string, args: string[], cwd: string, timeoutMs: number) => runToEnd(command, args, { cwd, timeoutMs });
 
 const CONSUMER_JS = `
-import { CommsBuilder, NodeIdentity, TcommsError } from 'tcomms';
-import { nodeIdOf } from 'tcomms/core/keys.js';
+import { CommsBuilder, NodeIdentity, TcommsError, nodeIdOf } from 'tcomms';
 
 const make = (listen) => {
   const b = new CommsBuilder().withNodeIdentity(NodeIdentity.generate());
@@ -50,13 +49,34 @@ process.exit(0);
 `;
 
 const CONSUMER_TS = `
-import { CommsBuilder, NodeIdentity, type CommsNode, type PublicKey } from 'tcomms';
-import { nodeIdOf } from 'tcomms/core/keys.js';
+import { CommsBuilder, NodeIdentity, nodeIdOf, type CommsNode, type PublicKey, type PeerConnectionActor } from 'tcomms';
+import { NoiseSecureChannel, noiseStaticKeys } from 'tcomms/secure-channel';
+import { YamuxMuxer, negotiateOutbound } from 'tcomms/muxer';
+import { MemoryTransport, TcpTransport, type Transport } from 'tcomms/transports';
+import { MACHINES, mermaidOf, dialMachine } from 'tcomms/machines';
 
-const node: CommsNode = new CommsBuilder().withNodeIdentity(NodeIdentity.generate()).build();
+const node: CommsNode = new CommsBuilder().withNodeIdentity(NodeIdentity.generate()).withTransport(new TcpTransport()).build();
 const key: PublicKey = node.publicKey;
 export const id: Uint8Array = nodeIdOf(key);
+export const actor: PeerConnectionActor | undefined = node.connection(key);
+export const channel = new NoiseSecureChannel({ staticKeys: noiseStaticKeys(NodeIdentity.generate()) });
+export const transports: Transport[] = [new MemoryTransport()];
+export const chart: string = mermaidOf(dialMachine);
+export const count: number = MACHINES.length;
+export { YamuxMuxer, negotiateOutbound };
 `;
+
+/** The documented entry points, each with names it must export. */
+const ENTRY_POINTS: Record<string, string[]> = {
+  tcomms: ['CommsBuilder', 'CommsNode', 'NodeIdentity', 'TcommsError', 'nodeIdOf'],
+  'tcomms/secure-channel': ['NoiseSecureChannel', 'noiseStaticKeys', 'cryptoProvider'],
+  'tcomms/muxer': ['YamuxMuxer', 'YamuxStream', 'negotiateOutbound', 'negotiateInbound', 'MemoryBudget'],
+  'tcomms/transports': ['TcpTransport', 'MemoryTransport', 'Socks5Transport', 'TcpWithTorTransport', 'TorTransport'],
+  'tcomms/machines': ['MACHINES', 'mermaidOf', 'chartFiles', 'commsNodeMachine', 'dialMachine'],
+};
+
+/** Internal modules: not part of the API, not importable. */
+const INTERNAL = ['tcomms/core/keys.js', 'tcomms/actors/dial/index.js', 'tcomms/dist/node/index.js', 'tcomms/node/comms-node.js', 'tcomms/protocols/noise/index.js'];
 
 describe('the built package', function () {
   this.timeout(180_000);
@@ -81,6 +101,27 @@ describe('the built package', function () {
     expect(JSON.parse(r.stdout.trim().split('\n').at(-1)!)).to.deep.equal({ ok: true, body: 'hello from the package', from: true, nodeId: 13, errors: 'function' });
   });
 
+  it('exports the documented entry points, and nothing else: internal modules are not importable', async () => {
+    const probe = `
+const out = {};
+for (const [name, expected] of Object.entries(${JSON.stringify(ENTRY_POINTS)})) {
+  const m = await import(name);
+  out[name] = expected.filter((k) => !(k in m));
+}
+for (const name of ${JSON.stringify(INTERNAL)}) {
+  try { await import(name); out[name] = 'importable'; } catch (err) { out[name] = err.code; }
+}
+console.log(JSON.stringify(out));
+process.exit(0);
+`;
+    writeFileSync(join(dir, 'probe.mjs'), probe);
+    const r = await run(process.execPath, ['probe.mjs'], dir, 60_000);
+    expect(r.code, r.stderr).to.equal(0);
+    const out = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
+    for (const name of Object.keys(ENTRY_POINTS)) expect(out[name], `${name} lacks`).to.deep.equal([]);
+    for (const name of INTERNAL) expect(out[name], name).to.equal('ERR_PACKAGE_PATH_NOT_EXPORTED');
+  });
+
   it('type-checks a TypeScript consumer against the declarations the exports map names', async () => {
     writeFileSync(join(dir, 'consumer.ts'), CONSUMER_TS);
     writeFileSync(
@@ -94,6 +135,11 @@ describe('the built package', function () {
     const bad = await run(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', '.'], dir, 120_000);
     expect(bad.code).to.not.equal(0);
     expect(bad.stdout).to.match(/TS2322/);
+    // An internal module is not part of the typed API either.
+    writeFileSync(join(dir, 'consumer.ts'), `${CONSUMER_TS}\nimport { nodeIdOf as internal } from 'tcomms/core/keys.js';\nexport { internal };\n`);
+    const internal = await run(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', '.'], dir, 120_000);
+    expect(internal.code).to.not.equal(0);
+    expect(internal.stdout).to.match(/TS2307|TS2834|TS2835/);
   });
 
   it('runs the tcomms binary from dist', async () => {

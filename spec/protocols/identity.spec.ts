@@ -194,3 +194,20 @@ describe('identity exchange (PROTOCOL.md section 5)', () => {
     fc.assert(fc.property(fc.nat(base.length), (n) => check(base.subarray(0, n))), { numRuns: 300 });
   });
 });
+
+describe('identity message decoding is strict', () => {
+  it('refuses a field sent with the wrong wire type (protobuf-es alone would read it)', async () => {
+    const { validateIdentityMessage } = await import('../../protocols/identity/index.js');
+    // features (field 2, a uint32) sent length-delimited: `12 00`.
+    const err = (() => {
+      try {
+        validateIdentityMessage(Uint8Array.of(0x12, 0x00), { noiseStatic: new Uint8Array(32), nowSeconds: 0n });
+      } catch (e) {
+        return e as { name: string; reason?: string };
+      }
+      return undefined;
+    })();
+    expect(err?.name).to.equal('IdentityInvalid');
+    expect(err?.reason).to.equal('protobuf');
+  });
+});

@@ -88,11 +88,19 @@ export function missingProgram(program: string): string | undefined {
   return hasProgram(program) ? undefined : `${program} is not installed (\`apt-get install -y ${program}\`, as .ci/run does)`;
 }
 
-/** Skips the current suite, saying why, when `program` is not installed. */
+/**
+ * Skips the current test or suite, saying why, when `why` is set: a system tool or the shared
+ * folder it needs is missing. With `TCOMMS_REQUIRE_SYSTEM=1` (set by `.ci/run`) it fails
+ * instead, so that CI proves the real components ran.
+ */
+export function skipIfMissing(context: Mocha.Context, why: string | undefined): void {
+  if (!why) return;
+  if (process.env.TCOMMS_REQUIRE_SYSTEM === '1') throw new Error(`required by TCOMMS_REQUIRE_SYSTEM=1, but ${why}`);
+  console.log(`      (skipped: ${why})`);
+  context.skip();
+}
+
+/** Skips the current suite, saying why, when `program` is not installed (fails with `TCOMMS_REQUIRE_SYSTEM=1`). */
 export function requireProgram(context: Mocha.Context, program: string): void {
-  const why = missingProgram(program);
-  if (why) {
-    console.log(`      (skipped: ${why})`);
-    context.skip();
-  }
+  skipIfMissing(context, missingProgram(program));
 }

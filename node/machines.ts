@@ -1,7 +1,9 @@
 /**
- * State charts for tooling: every machine's JSON definition and a Mermaid state diagram drawn
- * from its state nodes (targets, guards, delays, invoked actors' done/error). `tcomms charts`
- * writes them; `docs/charts/` holds the current ones and a test fails when they are stale.
+ * `tcomms/machines`: every state machine of a node, pure (no effects run until a node provides
+ * its implementations), for tooling that draws or walks the charts and for model-based tests;
+ * and each machine's JSON definition and a Mermaid state diagram drawn from its state nodes
+ * (targets, guards, delays, invoked actors' done/error). `tcomms charts` writes them;
+ * `docs/charts/` holds the current ones and a test fails when they are stale.
  */
 import type { AnyStateMachine } from 'xstate';
 import { commsNodeMachine } from '../actors/comms-node/index.js';
@@ -17,6 +19,22 @@ import { messagingMachine } from '../actors/messaging/index.js';
 import { outboxMachine } from '../actors/outbox/index.js';
 import { peerConnectionMachine } from '../actors/peer-connection/index.js';
 import { peerManagerMachine } from '../actors/peer-manager/index.js';
+
+export {
+  commsNodeMachine,
+  peerManagerMachine,
+  identityMachine,
+  listenerMachine,
+  dialerMachine,
+  dialMachine,
+  connectionManagerMachine,
+  peerConnectionMachine,
+  connectivityMachine,
+  messagingMachine,
+  outboxMachine,
+  dhtMachine,
+  discoveryMachine,
+};
 
 /** Every machine of the node, by id. */
 export const MACHINES: readonly AnyStateMachine[] = [

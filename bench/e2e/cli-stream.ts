@@ -1,0 +1,57 @@
+/**
+ * The command line's stream: `tcomms node` (as people run it, printing a line per message) in
+ * one process and `tcomms send --size 65536 --count 8192` (512 MiB) in another, both the built
+ * binary (`dist/cli/bin.js`). The figure is the receiver's rate: bytes of the messages after the
+ * first, over the time from the first message's line to the last one's, as this process reads
+ * the node's output.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const BIN = fileURLToPath(new URL(import.meta.url.endsWith('.js') ? '../../cli/bin.js' : '../../dist/cli/bin.js', import.meta.url));
+const SIZE = 65_536;
+const COUNT = 8_192;
+
+/** MB/s (10^6 bytes) of one `tcomms send` into one `tcomms node`. */
+export async function cliStreamThroughput(): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'tcomms-bench-cli-'));
+  const node = spawn(process.execPath, [BIN, 'node', '--data-dir', dir, '--listen', '/ip4/127.0.0.1/tcp/0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    let publicKey = '';
+    let address = '';
+    let received = 0;
+    let first = 0;
+    let last = 0;
+    let done: () => void = () => {};
+    const all = new Promise<void>((resolve) => (done = resolve));
+    const ready = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('tcomms node did not start')), 30_000);
+      createInterface({ input: node.stdout! }).on('line', (line) => {
+        if (line.startsWith('message:')) {
+          last = performance.now();
+          if (received++ === 0) first = last;
+          if (received === COUNT) done();
+        } else if (line.startsWith('public key:')) publicKey = line.split(/\s+/).at(-1)!;
+        else if (line.startsWith('listening:')) {
+          address = line.split(/\s+/).at(-1)!;
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+    await ready;
+    const send = spawn(process.execPath, [BIN, 'send', '--to', `${publicKey}@${address}`, '--size', String(SIZE), '--count', String(COUNT), '--json'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const sent = new Promise<number | null>((resolve) => send.once('close', resolve));
+    await Promise.race([all, new Promise((_, reject) => setTimeout(() => reject(new Error(`only ${received} of ${COUNT} messages within 120 s`)), 120_000).unref())]);
+    if ((await sent) !== 0) throw new Error('tcomms send failed');
+    return ((COUNT - 1) * SIZE) / 1e6 / ((last - first) / 1000);
+  } finally {
+    node.kill('SIGTERM');
+    await new Promise((r) => node.once('close', r));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,55 @@
+/** Fair admission of inbound sockets (`actors/listener/admission.ts`), as pure bookkeeping. */
+import { expect } from 'chai';
+import { Admission } from '../../actors/listener/admission.js';
+
+describe('admission (pure)', () => {
+  it('bounds waiting sockets in all and per address; a socket that stops waiting frees its place', () => {
+    const a = new Admission({ maxWaiting: 3, maxWaitingPerAddress: 2 });
+    expect([a.startWaiting('x'), a.startWaiting('x'), a.startWaiting('x')]).to.deep.equal([true, true, false]);
+    expect(a.startWaiting('y')).to.equal(true);
+    expect(a.startWaiting('z')).to.equal(false); // 3 in all
+    a.stopWaiting('x');
+    expect(a.startWaiting('z')).to.equal(true);
+    a.stopWaiting('nobody'); // not waiting: nothing changes
+    expect(a.waiting).to.equal(3);
+  });
+
+  it('bounds upgrades per address; when full, sheds the oldest of the busiest address, or the oldest of all', () => {
+    const shed: string[] = [];
+    const a = new Admission({ maxUpgrades: 3, maxUpgradesPerAddress: 2 });
+    const start = (address: string, at: number) => a.startUpgrade(address, at, () => shed.push(`${address}@${at}`));
+    expect(start('x', 1)).to.not.equal(undefined);
+    expect(start('x', 2)).to.not.equal(undefined);
+    expect(start('x', 3)).to.equal(undefined); // x holds its share
+    expect(start('y', 4)).to.not.equal(undefined);
+    // Full (3): a newcomer sheds x's oldest, x being the busiest.
+    expect(start('z', 5)).to.not.equal(undefined);
+    expect(shed).to.deep.equal(['x@1']);
+    expect(a.upgradingFrom('x')).to.equal(1);
+    // Full again, each address holds one: the oldest of all goes (x@2).
+    expect(start('w', 6)).to.not.equal(undefined);
+    expect(shed).to.deep.equal(['x@1', 'x@2']);
+    expect(a.upgrading).to.equal(3);
+  });
+
+  it('penalises an address per recent violation, bounded, and forgets violations as they age', () => {
+    const a = new Admission({ penaltyStepMs: 100, maxPenaltyMs: 250, penaltyDecayMs: 1_000 });
+    expect(a.penaltyFor('x', 0)).to.equal(0);
+    a.penalise('x', 0);
+    a.penalise('x', 10);
+    expect(a.penaltyFor('x', 20)).to.equal(200);
+    for (let i = 0; i < 10; i++) a.penalise('x', 20);
+    expect(a.penaltyFor('x', 30)).to.equal(250); // bounded
+    expect(a.penaltyFor('y', 30)).to.equal(0); // per address
+    expect(a.penaltyFor('x', 1_020)).to.equal(0); // every violation aged out
+  });
+
+  it('remembers a bounded number of penalised addresses', () => {
+    const a = new Admission({ maxPenalised: 2 });
+    a.penalise('a', 0);
+    a.penalise('b', 0);
+    a.penalise('c', 0);
+    expect(a.penaltyFor('a', 1)).to.equal(0); // the oldest was forgotten
+    expect(a.penaltyFor('c', 1)).to.be.greaterThan(0);
+  });
+});
