@@ -177,7 +177,12 @@ export const acceptLoop = callbackActor<AcceptLoopEvent, AcceptLoopInput, Accept
       }
     })();
   }
-  return () => stop.abort();
+  return () => {
+    stop.abort();
+    // The listening sockets close with the loop: when the actor is stopped abruptly (its system
+    // stopped, not `listener.stop`), nothing else would close them. Closing twice is harmless.
+    for (const listener of input.listeners) void listener.close().catch(() => undefined);
+  };
 });
 
 /** The machine with its real implementations. */

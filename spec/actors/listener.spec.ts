@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import { upgradeOutbound } from '../../channels/upgrade.js';
-import { listenerLogic, type ListenerEmitted, type ListenerInput, type ListenerRef } from '../../actors/listener/index.js';
+import { listenerLogic, type ListenerEmitted, type ListenerInput, type ListenerRef, type ListenerReport } from '../../actors/listener/index.js';
 import type { ConnectionManagerInbox } from '../../actors/connection-manager/index.js';
 import { recorder, testSystem, type TestSystem } from '../support/actors.js';
 import { MemoryNetwork, MemoryTransport } from '../../transports/memory/memory.js';
@@ -226,5 +226,25 @@ describe('listener actor', function () {
     actor!.send({ type: 'listener.stop' });
     await until('stopped', () => actor!.getSnapshot().status === 'done');
     expect(await tcp.dial(addresses[0]!).catch((e: unknown) => (e as Error).name)).to.equal('ConnectionRefused');
+  });
+});
+
+describe('listener actor stopped abruptly', () => {
+  it('closes its listening sockets when its system stops without listener.stop (no orphaned sockets)', async () => {
+    const tcp = new TcpTransport();
+    const owner = recorder<ListenerReport>();
+    const system = testSystem({
+      owner: { logic: owner.logic },
+      listener: { logic: listenerLogic, inputFrom: (get) => ({ endpoints: [{ transport: tcp, address: multiaddr('/ip4/127.0.0.1/tcp/0') }], upgrade: testNode('bob'), owner: get('owner') }) },
+    });
+    await until('listening', () => owner.seen.some((e) => e.type === 'listener.listening'));
+    const address = (owner.seen.find((e) => e.type === 'listener.listening') as Extract<ListenerReport, { type: 'listener.listening' }>).addresses[0]!;
+    system.stop();
+    let refused = false;
+    for (let i = 0; i < 100 && !refused; i++) {
+      refused = await tcp.dial(address).then((c) => (c.stream.destroy(), false), () => true);
+      if (!refused) await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(refused).to.equal(true);
   });
 });

@@ -24,7 +24,15 @@ const config: UpgradeConfig = {
 
 describe('liveness mode (PROTOCOL.md section 7)', function () {
   this.timeout(10_000);
-  const tcp = new TcpTransport();
+  /** The transport, remembering what it dialed so that every socket is destroyed after each test. */
+  const dialed: Array<{ destroy(): void }> = [];
+  const tcp = new (class extends TcpTransport {
+    override async dial(...args: Parameters<TcpTransport['dial']>) {
+      const c = await super.dial(...args);
+      dialed.push(c.stream);
+      return c;
+    }
+  })();
   let listener: TransportListener;
   let service: LivenessService;
   let ends: LivenessEnd[];
@@ -45,7 +53,10 @@ describe('liveness mode (PROTOCOL.md section 7)', function () {
     ends = [];
     listener = await tcp.listen(multiaddr('/ip4/127.0.0.1/tcp/0'));
   });
-  afterEach(async () => listener.close());
+  afterEach(async () => {
+    for (const s of dialed.splice(0)) s.destroy();
+    await listener.close();
+  });
 
   it('echoes a line: the self-check measures the round trip', async () => {
     serveWith(new LivenessService());
