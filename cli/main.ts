@@ -6,6 +6,7 @@
 import { TcommsError } from '../core/errors.js';
 import { UsageError } from './args.js';
 import { chartsCommand } from './commands/charts.js';
+import { dhtCommand } from './commands/dht.js';
 import { inspectCommand } from './commands/inspect.js';
 import { keygen } from './commands/keygen.js';
 import { livenessCommand } from './commands/liveness.js';
@@ -18,7 +19,7 @@ const USAGE = `usage: tcomms <command> [options]
 
   keygen [--out FILE]                                 a new identity (key file mode 0600)
   node [--listen MULTIADDR]... [--data-dir DIR] [--network BYTE] [--pattern XX|IX]
-       [--peer PUBKEYHEX@MULTIADDR]... [--echo] [--json]
+       [--peer PUBKEYHEX@MULTIADDR]... [--echo] [--dht] [--json]
        [--proxy socks5://[USER:PASS@]HOST:PORT [--proxy-all]]
        [--tor-control HOST:PORT [--tor-cookie FILE | --tor-password PW] --onion-port N]
   send --to PUBKEYHEX@MULTIADDR (--message TEXT | --size BYTES) [--count N]
@@ -26,6 +27,9 @@ const USAGE = `usage: tcomms <command> [options]
   rpc --to PUBKEYHEX@MULTIADDR --service PROTOCOL_ID --method NAME [--request JSON]
       [--deadline MS] [--network BYTE] [--pattern XX|IX] [--proxy ...] [--json]
                                                       one call, protobuf JSON in and out
+  dht send --via PUBKEYHEX@MULTIADDR --to PUBKEYHEX (--message TEXT | --size BYTES)
+       [--encrypt] [--sign] [--discover] [--json] [--timeout MS]   one DHT message
+  dht discover PUBKEYHEX --via PUBKEYHEX@MULTIADDR [--json]   a peer's claim, by DHT discovery
   peers [--data-dir DIR] [--json]                     the stored peers
   liveness MULTIADDR                                  wire byte 0xa7 line echo, round trip
   charts [--out DIR]                                  state charts (JSON and Mermaid)
@@ -37,6 +41,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   node: nodeCommand,
   send: sendCommand,
   rpc: rpcCommand,
+  dht: dhtCommand,
   peers: peersCommand,
   liveness: livenessCommand,
   charts: chartsCommand,

@@ -22,6 +22,7 @@ import type { Transport } from '../transports/transport.js';
 import type { InboundMiddleware, OutboundMiddleware } from '../actors/messaging/messaging.logic.js';
 import { servedRpcService } from '../actors/rpc-server/services.js';
 import type { AnyRpcService, RpcHandlers } from '../protocols/rpc/index.js';
+import { DEFAULT_DHT_CONFIG, type DhtConfig } from '../actors/dht/dht-config.js';
 import { CommsNode, type NodeClock } from './comms-node.js';
 import type { InspectionEvent } from 'xstate';
 import {
@@ -59,6 +60,7 @@ export class CommsBuilder {
   #rpc: CommsRpcConfig = { ...DEFAULT_COMMS_CONFIG.rpc, services: [] };
   #inspect: ((event: InspectionEvent) => void) | undefined;
   #clock: NodeClock | undefined;
+  #dht: DhtConfig | undefined;
 
   /** The node's Ed25519 identity (required). */
   withNodeIdentity(identity: NodeIdentity): this {
@@ -194,6 +196,16 @@ export class CommsBuilder {
   }
 
   /**
+   * Runs the DHT (PROTOCOL.md section 9; defaults: `DEFAULT_DHT_CONFIG`): `node.dht` sends and
+   * receives DHT messages, and every messaging body is a DHT envelope. Unless `propagate` is
+   * false, the node forwards messages for others and claims feature bit 0 (a DHT node).
+   */
+  withDht(dht: Partial<DhtConfig> = {}): this {
+    this.#dht = { ...DEFAULT_DHT_CONFIG, ...this.#dht, ...dht };
+    return this;
+  }
+
+  /**
    * Sees the node's whole actor system from before it starts (XState's inspection stream):
    * every actor as it is created, every event and every snapshot, start-up included.
    */
@@ -223,7 +235,7 @@ export class CommsBuilder {
       publicAddresses: this.#publicAddresses,
       peerStore: this.#peerStore,
       protocols: [...this.#protocols],
-      features: this.#features,
+      features: this.#dht?.propagate ? this.#features | 1 : this.#features,
       crypto: this.#crypto,
       limits: this.#limits,
       timeouts: this.#timeouts,
@@ -233,6 +245,7 @@ export class CommsBuilder {
       allowMemoryAddresses: this.#allowMemory ?? transports.some((t) => t.name === 'memory'),
       messaging: { ...this.#messaging, inbound: [...this.#messaging.inbound], outbound: [...this.#messaging.outbound] },
       rpc: { ...this.#rpc, services: [...this.#rpc.services] },
+      dht: this.#dht === undefined ? undefined : { ...this.#dht },
     };
   }
 

@@ -2,8 +2,8 @@
  * A comms node: a thin, typed facade over the node's root actor (`actors/comms-node`), which
  * owns every component in one actor system: peer manager, identity, connectivity, connection
  * manager (one peer-connection actor per connection), dialer (one dial actor per peer being
- * dialed), listener and messaging (one outbox per peer with messages). Made by
- * `CommsBuilder.build()`.
+ * dialed), listener, messaging (one outbox per peer with messages) and, when enabled, the DHT
+ * (`node.dht`; one discovery actor per query). Made by `CommsBuilder.build()`.
  */
 import { EventEmitter } from 'node:events';
 import type { Multiaddr } from '@multiformats/multiaddr';
@@ -25,6 +25,8 @@ import { PeerManagerClient } from '../actors/peer-manager/index.js';
 import { ask } from '../actors/request.js';
 import { rpcClientProxy, type RpcClientCall, type RpcClientOptions } from '../actors/rpc-client/index.js';
 import { RpcServiceTable, rpcServiceDefinition, servedRpcService, type ServedRpcService } from '../actors/rpc-server/index.js';
+import { DhtNotRunning, DhtService } from '../actors/dht/index.js';
+import { cryptoProvider } from '../core/crypto/index.js';
 import { MESSAGING_PROTOCOL } from '../protocols/messaging/index.js';
 import type { AnyRpcService, RpcClient, RpcHandlers } from '../protocols/rpc/index.js';
 import { NodeInfo } from '../proto/gen/tcomms/info/v1/info_pb.js';
@@ -133,6 +135,7 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
   readonly #sending: Messaging | undefined;
   #inbox: Inbox | undefined;
   #stopping: Promise<void> | undefined;
+  readonly #dht: DhtService | undefined;
 
   constructor(config: CommsConfig, options: CommsNodeOptions = {}) {
     super();
@@ -152,11 +155,27 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
         outbound: config.messaging.outbound,
         onError: (err) => this.#fatal('messaging', err),
       });
+      const sending = this.#sending;
+      // With the DHT, every messaging body is a DHT envelope: its pipeline is the last middleware and takes them all.
+      this.#dht = config.dht
+        ? new DhtService({
+            config: config.dht,
+            identity: config.identity,
+            provider: cryptoProvider(config.crypto.provider),
+            features: config.features,
+            allowMemory: config.allowMemoryAddresses,
+            maxMessageBytes: config.messaging.maxMessageBytes,
+            messaging: { send: (to, body) => sending.send(to, body) },
+            now: () => this.#now(),
+            allowList: config.connectivity.allowList,
+            onError: (err) => this.#fatal('the DHT', err),
+          })
+        : undefined;
       this.protocols.register(
         MESSAGING_PROTOCOL,
         messagingHandler({
           maxMessageBytes: config.messaging.maxMessageBytes,
-          middleware: config.messaging.inbound,
+          middleware: this.#dht ? [...config.messaging.inbound, this.#dht.middleware] : config.messaging.inbound,
           deliver: async (message) => {
             this.emit('message', message);
             await this.#inbox?.push(message);
@@ -214,15 +233,24 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
     return this.#startedAt === undefined ? 0 : this.#now() - this.#startedAt;
   }
 
+  /**
+   * The DHT (PROTOCOL.md section 9): `send`, `discover`, `join`, `on`, `messages`, `stats`.
+   * Throws {@link DhtNotRunning} when the node was built without `withDht`.
+   */
+  get dht(): DhtService {
+    if (!this.#dht) throw new DhtNotRunning('the DHT is not enabled on this node (CommsBuilder.withDht)');
+    return this.#dht;
+  }
+
   /** Starts the root actor; resolves once every listen address is bound (rejects with {@link NodeStartFailed}). */
   async start(): Promise<void> {
     if (this.#root) throw new NodeNotRunning(`start() on a node that is ${this.state}`);
     const clock = this.#options.clock;
-    const now = this.#now;
+    const now = () => this.#now();
     this.#startedAt = now();
     const root = createActor(commsNodeLogic, {
       id: 'commsNode',
-      input: { config: this.config, protocols: this.protocols, rpcServices: this.rpcServices, now },
+      input: { config: this.config, protocols: this.protocols, rpcServices: this.rpcServices, now, dht: this.#dht },
       ...(this.#options.inspect ? { inspect: this.#options.inspect } : {}),
       ...(clock ? { clock } : {}),
     });
@@ -267,6 +295,7 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
 
   async #stop(): Promise<void> {
     this.#sending?.stop();
+    this.#dht?.stop();
     this.#inbox?.close();
     const root = this.#root;
     if (!root || root.getSnapshot().status !== 'active') return;
@@ -458,6 +487,9 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
     if (components.messaging) {
       this.#sending?.attach(components.messaging);
       components.messaging.on('message.truncated', (e) => this.emit('message.truncated', { from: e.from, lostBytes: e.lostBytes }));
+    }
+    if (components.dht) {
+      this.#dht?.attach({ dht: components.dht, peerManager: components.peerManager, identity: components.identity, connectionManager: components.connectionManager });
     }
   }
 

@@ -9,7 +9,9 @@ import type { AnyStateMachine } from 'xstate';
 import { commsNodeMachine } from '../actors/comms-node/index.js';
 import { connectionManagerMachine } from '../actors/connection-manager/index.js';
 import { connectivityMachine } from '../actors/connectivity/index.js';
+import { dhtMachine } from '../actors/dht/index.js';
 import { dialMachine } from '../actors/dial/index.js';
+import { discoveryMachine } from '../actors/discovery/index.js';
 import { dialerMachine } from '../actors/dialer/index.js';
 import { identityMachine } from '../actors/identity/index.js';
 import { listenerMachine } from '../actors/listener/index.js';
@@ -34,6 +36,8 @@ export {
   connectivityMachine,
   messagingMachine,
   outboxMachine,
+  dhtMachine,
+  discoveryMachine,
 };
 
 /** Every machine of the node, by id. */
@@ -53,6 +57,8 @@ export const MACHINES: readonly AnyStateMachine[] = [
   rpcSessionMachine,
   rpcClientMachine,
   rpcClientSessionMachine,
+  dhtMachine,
+  discoveryMachine,
 ];
 
 interface NodeLike {

@@ -5,6 +5,7 @@
 import type { ActorRefFrom } from 'xstate';
 import { connectionManagerLogic } from '../connection-manager/connection-manager.logic.js';
 import { connectivityLogic } from '../connectivity/connectivity.logic.js';
+import { dhtLogic } from '../dht/dht.logic.js';
 import { dialerLogic } from '../dialer/dialer.logic.js';
 import { listenerLogic } from '../listener/listener.logic.js';
 import { messagingLogic } from '../messaging/messaging.logic.js';
@@ -27,6 +28,7 @@ export const commsNodeLogic = commsNodeMachine.provide({
     messaging: messagingLogic,
     rpcServer: rpcServerLogic,
     rpcClient: rpcClientLogic,
+    dht: dhtLogic,
   },
 });
 

@@ -11,6 +11,8 @@ import type { ProtocolRegistry } from '../../channels/protocol-registry.js';
 import type { UpgradeConfig } from '../../channels/upgrade.js';
 import type { connectionManagerMachine, ConnectionManagerInput } from '../connection-manager/connection-manager.machine.js';
 import type { connectivityMachine, ConnectivityInput } from '../connectivity/connectivity.machine.js';
+import type { DhtService } from '../dht/dht-service.js';
+import type { dhtMachine, DhtInput } from '../dht/dht.machine.js';
 import type { dialerMachine, DialerInput } from '../dialer/dialer.machine.js';
 import type { identityMachine, IdentityInput } from '../identity/identity.machine.js';
 import type { listenerMachine, ListenerInput } from '../listener/listener.machine.js';
@@ -35,6 +37,8 @@ export interface NodeComponents {
   messaging: ActorRefFrom<typeof messagingMachine> | undefined;
   rpcServer: ActorRefFrom<typeof rpcServerMachine>;
   rpcClient: ActorRefFrom<typeof rpcClientMachine>;
+  /** The DHT actor (absent when the DHT is not enabled). */
+  dht: ActorRefFrom<typeof dhtMachine> | undefined;
 }
 
 /** What the root is started with. */
@@ -46,6 +50,8 @@ export interface CommsNodeInput {
   rpcServices: RpcServiceTable;
   /** The node's clock (ms): the actor clock's `now` when the node runs on a simulated clock. */
   now: () => number;
+  /** The DHT's data path, when the DHT is enabled (the facade made it; the DHT actor drives its effects). */
+  dht?: DhtService | undefined;
 }
 
 const seconds = (now: () => number) => () => BigInt(Math.floor(now() / 1000));
@@ -150,4 +156,13 @@ export function rpcServerInput(input: CommsNodeInput): RpcServerInput {
 /** The RPC client pool's input: sessions per peer and service. */
 export function rpcClientInput(input: CommsNodeInput): RpcClientInput {
   return { now: input.now, maxSessionsPerPeer: input.config.rpc.clientSessionsPerPeer };
+}
+
+/** The DHT actor's input: its settings and the service whose outbound side its effects use. */
+export function dhtInput(input: CommsNodeInput, service: DhtService): DhtInput {
+  const d = input.config.dht!;
+  return {
+    config: { autoJoin: d.autoJoin, joinCooldownMs: d.joinCooldownMs, discoveryTimeoutMs: d.discoveryTimeoutMs, maxPendingDiscoveries: d.maxPendingDiscoveries },
+    effects: service.effects,
+  };
 }

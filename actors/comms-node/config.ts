@@ -16,6 +16,7 @@ import { MAX_PROTOCOL_ID_BYTES, MAX_PROTOCOLS } from '../../protocols/identity/i
 import type { PublicKey } from '../../core/keys.js';
 import type { InboundMiddleware, OutboundMiddleware } from '../messaging/messaging.logic.js';
 import { DEFAULT_MESSAGING_CONFIG } from '../messaging/messaging.machine.js';
+import { dhtConfigProblems, type DhtConfig } from '../dht/dht-config.js';
 import { DEFAULT_ADMISSION_LIMITS } from '../listener/admission.js';
 import { DEFAULT_UPGRADE_TIMEOUT_MS } from '../listener/listener.machine.js';
 import { DEFAULT_RPC_CLIENT_CONFIG } from '../rpc-client/rpc-client.machine.js';
@@ -148,6 +149,8 @@ export interface CommsConfig {
   allowMemoryAddresses: boolean;
   messaging: CommsMessagingConfig;
   rpc: CommsRpcConfig;
+  /** The DHT (PROTOCOL.md section 9); undefined = off. While it runs, every messaging body is a DHT envelope. */
+  dht: DhtConfig | undefined;
 }
 
 /** Defaults: each component's own default (the PROTOCOL.md values, tari_comms' where the protocol is silent). */
@@ -208,6 +211,7 @@ export const DEFAULT_COMMS_CONFIG = Object.freeze({
     idleTimeoutMs: IDLE_TIMEOUT_MS,
     clientSessionsPerPeer: DEFAULT_RPC_CLIENT_CONFIG.maxSessionsPerPeer,
   },
+  dht: undefined as DhtConfig | undefined,
 });
 
 /** The protocol id of the built-in NodeInfo service (`tcomms.info.v1.NodeInfo`). */
@@ -300,6 +304,10 @@ export function validateCommsConfig(config: CommsConfig): CommsConfig {
   for (const k of ['maxMessageBytes', 'maxQueued', 'maxQueuedBytes', 'maxQueuedPerPeer', 'inboxCapacity', 'inboxMaxBytes'] as const) check(positiveInt(m[k]), `messaging.${k} must be a positive integer`);
   check(m.maxMessageBytes <= 0xffffffff, 'messaging.maxMessageBytes must fit a u32 frame length');
   check([...m.inbound, ...m.outbound].every((f) => typeof f === 'function'), 'messaging middleware must be functions');
+  if (config.dht !== undefined) {
+    problems.push(...dhtConfigProblems(config.dht));
+    check(m.enabled, 'the DHT runs over messaging: messaging must be enabled');
+  }
   if (problems.length > 0) throw new CommsConfigInvalid(problems);
   return config;
 }

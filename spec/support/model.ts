@@ -19,6 +19,8 @@ export interface ModelOptions<S, E> {
   input: unknown;
   events: (state: S) => E[];
   serializeState: (state: S) => string;
+  /** How events are told apart (default: their JSON; needed when an event holds a bigint). */
+  serializeEvent?: (event: E) => string;
   /** A short text for a state in test names. */
   describe: (state: S) => string;
   /** A short text for an event in test names (default: its type). */
@@ -28,7 +30,7 @@ export interface ModelOptions<S, E> {
 /** One path per transition of the graph (deduplicated): every edge is taken at least once. */
 export function transitionCover<S, E extends EventObject>(machine: AnyStateMachine, options: ModelOptions<S, E>): Array<ModelPath<S, E>> {
   // (casts: @xstate/graph's declarations resolve xstate's types through its CJS build)
-  const traversal = { input: options.input, events: options.events, serializeState: options.serializeState } as never;
+  const traversal = { input: options.input, events: options.events, serializeState: options.serializeState, ...(options.serializeEvent ? { serializeEvent: options.serializeEvent } : {}) } as never;
   const shortest = new Map<string, Array<ModelStep<S, E>>>();
   for (const p of getShortestPaths(machine as never, traversal) as unknown as Array<{ state: S; steps: Array<ModelStep<S, E>> }>) {
     shortest.set(options.serializeState(p.state), p.steps);
