@@ -143,6 +143,10 @@ export const commsNodeMachine = setup({
       if (context.components) enqueue.sendTo(context.components.identity, { type: 'identity.addresses-bound', addresses: event.addresses });
     }),
     announceRunning: enqueueActions(({ context, enqueue }) => enqueue.emit({ type: 'node.running', addresses: context.addresses })),
+    /** Network discovery begins once the node's claim names its bound addresses. */
+    startNetworkDiscovery: enqueueActions(({ context, enqueue }) => {
+      if (context.components?.networkDiscovery) enqueue.sendTo(context.components.networkDiscovery, { type: 'network-discovery.node-running' });
+    }),
     recordListenFailure: assign(({ event }) => (event.type === 'listener.failed' ? { error: event.error } : {})),
     recordOpenFailure: assign((_, params: { error: unknown }) => ({ error: toPlainError(params.error) })),
     /** A component crashed (a bug): published; the node stops and ends failed. */
@@ -215,7 +219,7 @@ export const commsNodeMachine = setup({
     },
     running: {
       description: 'Listening, dialing, messaging; every component under supervision.',
-      entry: 'announceRunning',
+      entry: ['announceRunning', 'startNetworkDiscovery'],
       on: {
         'node.stop': { target: 'stopping' },
         'xstate.error.actor.*': { target: 'stopping', actions: { type: 'recordCrash', params: ({ event }) => ({ actorId: event.actorId, error: event.error }) } },

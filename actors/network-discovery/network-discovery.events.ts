@@ -6,7 +6,10 @@ import type { PlainError } from '../../core/errors.js';
 import type { PublicKey } from '../../core/keys.js';
 
 /** What other actors and the node's facade may send network discovery. */
-export type NetworkDiscoveryInbox = { type: 'network-discovery.stop' };
+export type NetworkDiscoveryInbox =
+  /** From the root: the node runs (its listen addresses are bound and claimed); discovery may begin. */
+  | { type: 'network-discovery.node-running' }
+  | { type: 'network-discovery.stop' };
 
 /** From `followConnections`: a connection was kept (`node`: the peer claims feature bit 0). */
 export type NetworkDiscoveryConnected = { type: 'network-discovery.peer-connected'; publicKey: PublicKey; node: boolean };

@@ -3,7 +3,9 @@
  * `network-discovery.logic.ts`). The node's `networkDiscovery` component (systemId
  * `networkDiscovery`), started with the DHT. It fills the peer store by peer sync (9.8):
  *
- * initializing: the configured seeds are stored (flagged as seeds, as nodes). ready: the known
+ * initializing: the configured seeds are stored (flagged as seeds, as nodes), and discovery waits
+ * for the node to run (so that the claim its first connections send names its bound addresses:
+ * a peer would relay an address-less claim of it). ready: the known
  * peers are counted (up to the threshold, 50). Below it, discovering: up to 5 random nodes not
  * tried this cycle are picked (none: wait after a failure) and synced from at once (`GetPeers`),
  * then ready again; a round whose syncs all failed or that learned no new peer waits the short
@@ -85,6 +87,8 @@ export interface NetworkDiscoveryContext {
   synced: PMap<true>;
   /** On-connect: nodes waiting for their sync, in order of connection. */
   queue: readonly PublicKey[];
+  /** The root said the node runs. */
+  nodeRunning: boolean;
 }
 
 const succeeded = (o: SyncRoundOutcome | undefined) => (o ? o.reports.filter((r) => r.ok).length : 0);
@@ -125,8 +129,10 @@ export const networkDiscoveryMachine = setup({
       !context.queue.some((k) => toHex(k) === toHex(event.publicKey)) &&
       context.queue.length < context.input.config.maxQueuedConnects,
     queued: ({ context }) => context.queue.length > 0,
+    nodeRunning: ({ context }) => context.nodeRunning,
   },
   actions: {
+    markNodeRunning: assign({ nodeRunning: true }),
     recordCount: assign((_, params: { known: number }) => ({ known: params.known })),
     select: assign((_, params: { peers: readonly PublicKey[] }) => ({ selected: params.peers })),
     /** No peer left to try: the cycle's tried peers may be tried again after the wait. */
@@ -165,18 +171,28 @@ export const networkDiscoveryMachine = setup({
   },
 }).createMachine({
   id: 'networkDiscovery',
-  context: ({ input }) => ({ input, rounds: 0, tried: PMap.empty(), known: 0, selected: [], lastRound: undefined, synced: PMap.empty(), queue: [] }),
+  context: ({ input }) => ({ input, rounds: 0, tried: PMap.empty(), known: 0, selected: [], lastRound: undefined, synced: PMap.empty(), queue: [], nodeRunning: false }),
   initial: 'initializing',
   on: { 'network-discovery.stop': { target: '.stopped' } },
   states: {
     initializing: {
-      description: 'The configured seeds are stored (as nodes, flagged seeds).',
-      invoke: {
-        id: 'addSeeds',
-        src: 'addSeeds',
-        input: ({ context }) => ({ seeds: context.input.seeds }),
-        onDone: { target: 'ready' },
-        onError: { target: 'ready' },
+      description: 'The configured seeds are stored (as nodes, flagged seeds); discovery begins once the node runs.',
+      initial: 'storingSeeds',
+      on: { 'network-discovery.node-running': { actions: 'markNodeRunning' } },
+      states: {
+        storingSeeds: {
+          invoke: {
+            id: 'addSeeds',
+            src: 'addSeeds',
+            input: ({ context }) => ({ seeds: context.input.seeds }),
+            onDone: { target: 'seeded' },
+            onError: { target: 'seeded' },
+          },
+        },
+        seeded: {
+          description: 'Until the node runs: its listen addresses bound and in its claim.',
+          always: { guard: 'nodeRunning', target: '#networkDiscovery.ready' },
+        },
       },
     },
     ready: {

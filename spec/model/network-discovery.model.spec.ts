@@ -51,7 +51,8 @@ const tick = (delay: string, state: string) => ({ type: `xstate.after.${delay}.n
 function modelEvents(state: Snap): Ev[] {
   if (state.status === 'done') return [];
   const events: Ev[] = [{ type: 'network-discovery.stop' }];
-  if (state.matches('initializing')) events.push(done('addSeeds', undefined), failed('addSeeds'));
+  if (state.matches({ initializing: 'storingSeeds' })) events.push(done('addSeeds', undefined), failed('addSeeds'));
+  if (state.matches('initializing') && !state.context.nodeRunning) events.push({ type: 'network-discovery.node-running' });
   if (state.matches('ready')) events.push(done('countKnown', 60), done('countKnown', 3), failed('countKnown'));
   if (state.matches({ discovering: 'selecting' })) events.push(done('pickPeers', []), done('pickPeers', [p1, p2]), failed('pickPeers'));
   if (state.matches({ discovering: 'syncing' })) events.push(done('syncRound', fruitful), done('syncRound', fruitless), failed('syncRound'), tick('roundTimeout', 'discovering.syncing'));
@@ -77,6 +78,7 @@ const serializeEvent = (e: Ev): string => {
 
 const canonical = (s: Snap) => ({
   value: s.value,
+  nodeRunning: s.context.nodeRunning,
   rounds: s.context.rounds,
   tried: [...s.context.tried].map(([k]) => k.slice(0, 6)).sort(),
   queue: s.context.queue.map(short),
@@ -153,14 +155,14 @@ async function exec(sut: Sut, event: Ev, expected: Snap): Promise<void> {
   else if (event.type === 'network-discovery.peer-connected') {
     await until('the connections are followed', () => sut.connected() !== undefined);
     sut.connected()!(event);
-  } else sut.actor.send(event as Extract<Ev, { type: 'network-discovery.stop' }>);
+  } else sut.actor.send(event as Extract<Ev, { type: 'network-discovery.stop' | 'network-discovery.node-running' }>);
   await until(`network discovery reaches ${JSON.stringify(canonical(expected))}`, () => JSON.stringify(canonical(sut.actor.getSnapshot())) === JSON.stringify(canonical(expected)));
 }
 
 describe('network discovery machine, model-based (paths from its graph drive the real machine)', function () {
   this.timeout(120_000);
 
-  it('the paths take every transition: the seeds, the count both ways, picks, rounds fruitful and not, timeouts, the waits, on-connect syncs, stop', () => {
+  it('the paths take every transition: the seeds and the node running in either order, the count both ways, picks, rounds fruitful and not, timeouts, the waits, on-connect syncs, stop', () => {
     const taken = new Set(paths.flatMap((p) => p.steps.map((s) => serializeEvent(s.event))));
     for (const t of [
       'xstate.done.actor.addSeeds:',
@@ -182,6 +184,7 @@ describe('network discovery machine, model-based (paths from its graph drive the
       'xstate.after.failureWait.networkDiscovery.waiting.afterFailure',
       `network-discovery.peer-connected:${short(p3)}`,
       `network-discovery.peer-connected:${short(p4)}`,
+      'network-discovery.node-running',
       'network-discovery.stop',
     ]) {
       expect(taken, t).to.include(t);
