@@ -199,9 +199,11 @@ export class CommsBuilder {
    * Runs the DHT (PROTOCOL.md section 9; defaults: `DEFAULT_DHT_CONFIG`): `node.dht` sends and
    * receives DHT messages, and every messaging body is a DHT envelope. Unless `propagate` is
    * false, the node forwards messages for others and claims feature bit 0 (a DHT node).
+   * `connectivity` (the neighbour and random pools) is merged field by field.
    */
-  withDht(dht: Partial<DhtConfig> = {}): this {
-    this.#dht = { ...DEFAULT_DHT_CONFIG, ...this.#dht, ...dht };
+  withDht(dht: Partial<Omit<DhtConfig, 'connectivity'>> & { connectivity?: Partial<DhtConfig['connectivity']> } = {}): this {
+    const base = { ...DEFAULT_DHT_CONFIG, ...this.#dht };
+    this.#dht = { ...base, ...dht, connectivity: { ...base.connectivity, ...dht.connectivity } };
     return this;
   }
 

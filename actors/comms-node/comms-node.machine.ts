@@ -17,6 +17,7 @@ import { toPlainError, type PlainError } from '../../core/errors.js';
 import { connectionManagerMachine } from '../connection-manager/connection-manager.machine.js';
 import { connectivityMachine } from '../connectivity/connectivity.machine.js';
 import { dhtMachine } from '../dht/dht.machine.js';
+import { dhtConnectivityMachine } from '../dht-connectivity/dht-connectivity.machine.js';
 import { dialerMachine } from '../dialer/dialer.machine.js';
 import { identityMachine } from '../identity/identity.machine.js';
 import { listenerMachine } from '../listener/listener.machine.js';
@@ -30,6 +31,7 @@ import type { CommsNodeEmitted, CommsNodeEvent } from './comms-node.events.js';
 import {
   connectionManagerInput,
   connectivityInput,
+  dhtConnectivityInput,
   dhtInput,
   dialerInput,
   identityInput,
@@ -88,6 +90,7 @@ export const commsNodeMachine = setup({
     rpcServer: rpcServerMachine,
     rpcClient: rpcClientMachine,
     dht: dhtMachine,
+    dhtConnectivity: dhtConnectivityMachine,
   },
   delays: {
     /** The connections' graceful close, and some slack for them to end. */
@@ -105,7 +108,7 @@ export const commsNodeMachine = setup({
      * Every component starts, each under its systemId, in this order: the peer manager, the
      * identity (whose claim every upgrade sends), connectivity, the connection manager, the
      * dialer, the listener (which reports to the root when it is bound), messaging, the RPC
-     * server and client pool, and the DHT when it is enabled.
+     * server and client pool, and the DHT and its pools (`dhtConnectivity`) when it is enabled.
      */
     startComponents: assign(({ context, spawn, self }, params: { resources: NodeResources }) => {
       const { input } = context;
@@ -123,6 +126,7 @@ export const commsNodeMachine = setup({
         rpcServer: spawn('rpcServer', { id: 'rpcServer', systemId: 'rpcServer', input: rpcServerInput(input) }),
         rpcClient: spawn('rpcClient', { id: 'rpcClient', systemId: 'rpcClient', input: rpcClientInput(input) }),
         dht: input.dht ? spawn('dht', { id: 'dht', systemId: 'dht', input: dhtInput(input, input.dht) }) : undefined,
+        dhtConnectivity: input.dht ? spawn('dhtConnectivity', { id: 'dhtConnectivity', systemId: 'dhtConnectivity', input: dhtConnectivityInput(input) }) : undefined,
       };
       return { resources: r, components };
     }),
@@ -152,6 +156,7 @@ export const commsNodeMachine = setup({
       enqueue.sendTo(c.connectivity, { type: 'connectivity.stop' });
       if (c.messaging) enqueue.sendTo(c.messaging, { type: 'messaging.stop' });
       if (c.dht) enqueue.sendTo(c.dht, { type: 'dht.stop' });
+      if (c.dhtConnectivity) enqueue.sendTo(c.dhtConnectivity, { type: 'dht-connectivity.stop' });
       enqueue.sendTo(c.rpcClient, { type: 'rpc-client.stop' });
       enqueue.sendTo(c.rpcServer, { type: 'rpc-server.stop' });
       enqueue.sendTo(c.identity, { type: 'identity.stop' });

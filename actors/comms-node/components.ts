@@ -13,6 +13,7 @@ import type { connectionManagerMachine, ConnectionManagerInput } from '../connec
 import type { connectivityMachine, ConnectivityInput } from '../connectivity/connectivity.machine.js';
 import type { DhtService } from '../dht/dht-service.js';
 import type { dhtMachine, DhtInput } from '../dht/dht.machine.js';
+import type { dhtConnectivityMachine, DhtConnectivityInput } from '../dht-connectivity/dht-connectivity.machine.js';
 import type { dialerMachine, DialerInput } from '../dialer/dialer.machine.js';
 import type { identityMachine, IdentityInput } from '../identity/identity.machine.js';
 import type { listenerMachine, ListenerInput } from '../listener/listener.machine.js';
@@ -39,6 +40,8 @@ export interface NodeComponents {
   rpcClient: ActorRefFrom<typeof rpcClientMachine>;
   /** The DHT actor (absent when the DHT is not enabled). */
   dht: ActorRefFrom<typeof dhtMachine> | undefined;
+  /** The DHT's neighbour and random pools (absent when the DHT is not enabled). */
+  dhtConnectivity: ActorRefFrom<typeof dhtConnectivityMachine> | undefined;
 }
 
 /** What the root is started with. */
@@ -165,4 +168,10 @@ export function dhtInput(input: CommsNodeInput, service: DhtService): DhtInput {
     config: { autoJoin: d.autoJoin, joinCooldownMs: d.joinCooldownMs, discoveryTimeoutMs: d.discoveryTimeoutMs, maxPendingDiscoveries: d.maxPendingDiscoveries },
     effects: service.effects,
   };
+}
+
+/** The DHT connectivity actor's input: this node, its pool settings, the node's clock, the peers never minimized. */
+export function dhtConnectivityInput(input: CommsNodeInput): DhtConnectivityInput {
+  const c = input.config;
+  return { self: { publicKey: c.identity.publicKey, nodeId: c.identity.nodeId }, config: c.dht!.connectivity, now: input.now, exempt: c.connectivity.allowList };
 }

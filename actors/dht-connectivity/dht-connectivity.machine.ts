@@ -1,0 +1,452 @@
+/**
+ * The DHT connectivity state chart (PROTOCOL.md 9.9, tari_comms_dht's DhtConnectivity; pure: its
+ * effects are provided by `dht-connectivity.logic.ts`). The node's `dhtConnectivity` component,
+ * started with the DHT. It keeps two pools of nodes (peers with feature bit 0, never clients,
+ * never banned) connected: the neighbour pool, the `numNeighbours` (8) closest to this node by XOR
+ * distance, and the random pool, `numRandom` (4) others chosen at random.
+ *
+ * initializing: the first choice from the peer store; with nobody to choose and the node
+ * offline -> waiting, until the node comes online, the peer store learns a node, or a check
+ * interval passed. running, four regions:
+ * - pools: a selection from the peer store (`selectPools`) when one is due: `fill` tops the pools
+ *   up (after a member was replaced or banned, or a check found them short), `full` chooses both
+ *   afresh (every `refreshInterval`, 2 h, or when asked);
+ * - redial: while a member waits for a re-dial, every `redialTick` the members whose backoff
+ *   ended are dialled (one timer, however many members wait);
+ * - checker: every `checkInterval` (2 min) the shunned peers whose time ended are forgotten, idle
+ *   members dialled, the pools topped up if short, and extras minimized if that is on;
+ * - refresher: every `refreshInterval` a full selection.
+ * In every running state: a stored node closer than the farthest neighbour (or with room left)
+ * joins the neighbour pool at once, another one fills a vacancy of the random pool; members are
+ * dialled through the connection manager; a lost member is dialled again after a backoff that
+ * doubles (`redialBackoff`, up to `maxRedialBackoff`); after `maxMemberFailures` failed dials or
+ * short-lived connections in a row (a connection that lasted a check interval resets the count)
+ * it is replaced and shunned for `shunMs`. The pool members are kept from the connectivity
+ * reaper (`connectivity.keep`). With `minimizeConnections`, once both pools are full and
+ * connected, connections to peers in no pool are closed (the farthest first) while the node has
+ * more than `minimizeThreshold`; clients only with `minimizeClients`, never an exempt peer.
+ * stopped: the pools are released to the reaper.
+ */
+import { assign, enqueueActions, fromPromise, setup } from 'xstate';
+import { toHex } from '../../core/bytes.js';
+import type { NodeId, PublicKey } from '../../core/keys.js';
+import { PMap } from '../../core/pmap.js';
+import type { ConnectivityStatus } from '../connectivity/connectivity.events.js';
+import { callbackActor } from '../mailbox.js';
+import { notProvided } from '../not-provided.js';
+import { component } from '../system.js';
+import type { DhtConnectivityConfig } from './dht-connectivity-config.js';
+import type { DhtConnectivityEmitted, DhtConnectivityEvent, DhtConnectivityFact } from './dht-connectivity.events.js';
+import {
+  applySelection,
+  insertByDistance,
+  isNode,
+  minimizeCandidates,
+  newMember,
+  redialDelay,
+  wantsNeighbour,
+  type ConnectionEntry,
+  type DhtConnectivityCounters,
+  type PoolMember,
+  type PoolName,
+  type PoolSelection,
+  type SelectionMode,
+} from './pools.js';
+
+/** What the DHT connectivity actor is started with. */
+export interface DhtConnectivityInput {
+  /** This node. */
+  self: { publicKey: PublicKey; nodeId: NodeId };
+  /** Its settings (validated with the node's configuration). */
+  config: DhtConnectivityConfig;
+  /** The node's clock (ms). */
+  now: () => number;
+  /** Peers minimizing never disconnects (the connectivity allow-list). */
+  exempt?: readonly PublicKey[];
+}
+
+/** Input of `selectPools`. */
+export interface SelectPoolsInput {
+  self: NodeId;
+  numNeighbours: number;
+  numRandom: number;
+  /** Peers not to choose (shunned ones). */
+  exclude: PublicKey[];
+}
+
+/** A shunned peer: replaced after failing, not chosen again until `until`. */
+interface Shunned {
+  publicKey: PublicKey;
+  until: number;
+}
+
+/** The DHT connectivity actor's context. */
+export interface DhtConnectivityContext {
+  input: DhtConnectivityInput;
+  /** The neighbour pool, nearest first. */
+  neighbours: readonly PoolMember[];
+  /** The random pool. */
+  random: readonly PoolMember[];
+  /** Public key hex -> the node's connection to that peer (bounded by the connection limit). */
+  connections: PMap<ConnectionEntry>;
+  /** The node is online (connectivity online or degraded). */
+  online: boolean;
+  /** A selection from the peer store is due, and which. */
+  due: SelectionMode | undefined;
+  /** The selection running. */
+  selecting: SelectionMode;
+  /** Public key hex -> a replaced member not chosen again for a while. */
+  shunned: PMap<Shunned>;
+  /** The pools as last announced (hex, comma-joined): announced and kept from the reaper on change. */
+  announced: string;
+  counters: DhtConnectivityCounters;
+}
+
+/** The request id of a member's dial. */
+export const POOL_DIAL = 'dht-pool:';
+/** How many shunned peers are remembered at most (a member is shunned only after failing several dials). */
+export const MAX_SHUNNED = 1_024;
+/** The holder name under which the pools are kept from the reaper. */
+export const KEEP_HOLDER = 'dhtConnectivity';
+
+const isOnline = (status: ConnectivityStatus) => status === 'online' || status === 'degraded';
+const cfg = (c: DhtConnectivityContext) => c.input.config;
+
+type Ctx = DhtConnectivityContext;
+type Ev = DhtConnectivityEvent;
+
+/** The member with this hex, and its pool. */
+function findMember(c: Ctx, hex: string): { pool: PoolName; member: PoolMember } | undefined {
+  const n = c.neighbours.find((m) => m.hex === hex);
+  if (n) return { pool: 'neighbours', member: n };
+  const r = c.random.find((m) => m.hex === hex);
+  return r ? { pool: 'random', member: r } : undefined;
+}
+
+/** The pools with the member `hex` changed by `f` (or removed when `f` returns undefined). */
+function withMember(c: Ctx, hex: string, f: (m: PoolMember) => PoolMember | undefined): Pick<Ctx, 'neighbours' | 'random'> {
+  const map = (pool: readonly PoolMember[]) => pool.flatMap((m) => (m.hex === hex ? (f(m) ?? []) : [m]));
+  return { neighbours: map(c.neighbours), random: map(c.random) };
+}
+
+/** The member a dial answer or a lost connection is about. */
+function subjectOf(c: Ctx, e: Ev): PoolMember | undefined {
+  if (e.type === 'connection-manager.reply') return e.requestId.startsWith(POOL_DIAL) ? findMember(c, e.requestId.slice(POOL_DIAL.length))?.member : undefined;
+  if (e.type === 'dht-connectivity.disconnected' || e.type === 'dht-connectivity.peer-banned') return findMember(c, toHex(e.publicKey))?.member;
+  return undefined;
+}
+
+/** A member's failures after this event: a failed dial adds one; so does a lost connection, unless it lasted a check interval (then it counts as the first). */
+function failuresAfter(c: Ctx, e: Ev, m: PoolMember): number {
+  if (e.type === 'dht-connectivity.disconnected' && m.connectedAt !== undefined && c.input.now() - m.connectedAt >= cfg(c).checkIntervalMs) return 1;
+  return m.failures + 1;
+}
+
+const failed = (e: Ev) => e.type === 'dht-connectivity.disconnected' || (e.type === 'connection-manager.reply' && !e.ok);
+
+/** The connections as they are once `e` is applied (an arriving connection counted). */
+const connectionsWith = (c: Ctx, e: Ev): PMap<ConnectionEntry> => (e.type === 'dht-connectivity.connected' ? c.connections.set(e.connection.hex, e.connection) : c.connections);
+
+const memberHexes = (c: Ctx) => new Set([...c.neighbours, ...c.random].map((m) => m.hex));
+
+/** Both pools hold their number of members (or, for a pool of 0, none), every one connected. */
+function poolsFull(c: Ctx, connections: PMap<ConnectionEntry>): boolean {
+  const full = c.neighbours.length >= cfg(c).numNeighbours && c.random.length >= cfg(c).numRandom;
+  return full && [...c.neighbours, ...c.random].every((m) => connections.has(m.hex));
+}
+
+function extrasOf(c: Ctx, e: Ev): ConnectionEntry[] {
+  if (!cfg(c).minimizeConnections) return [];
+  const connections = connectionsWith(c, e);
+  if (!poolsFull(c, connections)) return [];
+  return minimizeCandidates(connections, memberHexes(c), new Set((c.input.exempt ?? []).map(toHex)), c.input.self.nodeId, cfg(c));
+}
+
+const counted = (c: Ctx, k: keyof DhtConnectivityCounters, n = 1) => ({ ...c.counters, [k]: c.counters[k] + n });
+
+/** The DHT connectivity state chart (see the module comment). */
+export const dhtConnectivityMachine = setup({
+  types: {
+    context: {} as DhtConnectivityContext,
+    events: {} as DhtConnectivityEvent,
+    input: {} as DhtConnectivityInput,
+    emitted: {} as DhtConnectivityEmitted,
+  },
+  actors: {
+    /** The closest and random nodes of the peer store (banned, offline, clients, self and `exclude` left out). */
+    selectPools: fromPromise<PoolSelection, SelectPoolsInput>(notProvided('selectPools', 'dht-connectivity.logic.ts')),
+    /** Follows the siblings' facts: connectivity's status, the peer manager's new and banned peers, the connection manager's connections. */
+    followSiblings: callbackActor<{ type: 'follow.never' }, undefined, DhtConnectivityFact>(notProvided('followSiblings', 'dht-connectivity.logic.ts')),
+  },
+  delays: {
+    checkInterval: ({ context }) => cfg(context).checkIntervalMs,
+    refreshInterval: ({ context }) => cfg(context).refreshIntervalMs,
+    redialTick: ({ context }) => cfg(context).redialBackoffMs,
+  },
+  guards: {
+    isOnline: ({ context }) => context.online,
+    selectedAny: (_, params: { selection: PoolSelection }) => params.selection.neighbours.length + params.selection.random.length > 0,
+    wentOnline: ({ event }) => event.type === 'dht-connectivity.status' && isOnline(event.status),
+    /** A stored node, not this one nor shunned. */
+    nodeAdded: ({ context, event }) => event.type === 'dht-connectivity.peer-added' && isNode(event.peer) && event.peer.hex !== toHex(context.input.self.publicKey) && !context.shunned.has(event.peer.hex),
+    selectionDue: ({ context }) => context.due !== undefined,
+    /** A stored node that belongs among the neighbours: room left, or closer than the farthest. */
+    closerNeighbour: ({ context, event }) => {
+      if (event.type !== 'dht-connectivity.peer-added' || !isNode(event.peer) || context.shunned.has(event.peer.hex)) return false;
+      if (event.peer.hex === toHex(context.input.self.publicKey) || context.random.some((m) => m.hex === event.peer.hex)) return false;
+      return wantsNeighbour(context.neighbours, event.peer, context.input.self.nodeId, cfg(context).numNeighbours);
+    },
+    /** A stored node in no pool, and the random pool has room. */
+    randomVacancy: ({ context, event }) => {
+      if (event.type !== 'dht-connectivity.peer-added' || !isNode(event.peer) || context.shunned.has(event.peer.hex)) return false;
+      if (event.peer.hex === toHex(context.input.self.publicKey) || findMember(context, event.peer.hex)) return false;
+      return context.random.length < cfg(context).numRandom;
+    },
+    memberBanned: ({ context, event }) => event.type === 'dht-connectivity.peer-banned' && subjectOf(context, event) !== undefined,
+    /** A member's dial failed or its connection ended, and that makes `maxMemberFailures` in a row. */
+    memberFailedTooOften: ({ context, event }) => {
+      const m = failed(event) ? subjectOf(context, event) : undefined;
+      return m !== undefined && failuresAfter(context, event, m) >= cfg(context).maxMemberFailures;
+    },
+    memberFailed: ({ context, event }) => failed(event) && subjectOf(context, event) !== undefined,
+    memberDialled: ({ context, event }) => event.type === 'connection-manager.reply' && event.ok && subjectOf(context, event) !== undefined,
+    redialWaiting: ({ context }) => [...context.neighbours, ...context.random].some((m) => m.retryAt !== undefined),
+    poolsShort: ({ context }) => context.neighbours.length < cfg(context).numNeighbours || context.random.length < cfg(context).numRandom,
+    minimizeDue: ({ context, event }) => extrasOf(context, event).length > 0,
+  },
+  actions: {
+    noteStatus: assign(({ event }) => (event.type === 'dht-connectivity.status' ? { online: isOnline(event.status) } : {})),
+    addConnection: assign(({ context, event }) => {
+      if (event.type !== 'dht-connectivity.connected') return {};
+      const hex = event.connection.hex;
+      const member = findMember(context, hex);
+      const now = context.input.now();
+      return { connections: context.connections.set(hex, event.connection), ...(member ? withMember(context, hex, (m) => ({ ...m, connectedAt: now, retryAt: undefined })) : {}) };
+    }),
+    removeConnection: assign(({ context, event }) => (event.type === 'dht-connectivity.disconnected' ? { connections: context.connections.delete(toHex(event.publicKey)) } : {})),
+    markFill: assign(({ context }) => ({ due: context.due ?? 'fill' })),
+    markRefresh: assign({ due: 'full' as const }),
+    startSelection: assign(({ context }) => ({ selecting: context.due ?? 'fill', due: undefined, counters: counted(context, 'selections') })),
+    /** The selection becomes the pools (see `applySelection`). */
+    applySelection: assign(({ context }, params: { selection: PoolSelection; mode: SelectionMode }) => {
+      const connected = (hex: string) => (context.connections.has(hex) ? context.input.now() : undefined);
+      return applySelection(context, params.selection, params.mode, cfg(context), connected);
+    }),
+    insertNeighbour: assign(({ context, event }) => {
+      if (event.type !== 'dht-connectivity.peer-added') return {};
+      const member = newMember(event.peer, context.connections.has(event.peer.hex) ? context.input.now() : undefined);
+      return { neighbours: insertByDistance(context.neighbours, member, context.input.self.nodeId, cfg(context).numNeighbours) };
+    }),
+    addRandom: assign(({ context, event }) => {
+      if (event.type !== 'dht-connectivity.peer-added') return {};
+      return { random: [...context.random, newMember(event.peer, context.connections.has(event.peer.hex) ? context.input.now() : undefined)] };
+    }),
+    /** Every member neither connected, nor being dialled, nor waiting for its re-dial is dialled through the connection manager. */
+    dialMembers: enqueueActions(({ context, enqueue, self, system }) => {
+      const idle = [...context.neighbours, ...context.random].filter((m) => !context.connections.has(m.hex) && !m.dialing && m.retryAt === undefined);
+      if (idle.length === 0) return;
+      const cm = component(system, 'connectionManager');
+      if (!cm) return;
+      const hexes = new Set(idle.map((m) => m.hex));
+      const mark = (pool: readonly PoolMember[]) => pool.map((m) => (hexes.has(m.hex) ? { ...m, dialing: true } : m));
+      enqueue.assign({ neighbours: mark(context.neighbours), random: mark(context.random), counters: counted(context, 'dials', idle.length) });
+      for (const m of idle) enqueue.sendTo(cm, { type: 'connection-manager.dial', requestId: POOL_DIAL + m.hex, publicKey: m.publicKey, replyTo: self });
+    }),
+    /** Members whose backoff ended wait no more (`dialMembers` dials them). */
+    endBackoffs: assign(({ context }) => {
+      const now = context.input.now();
+      const ready = (pool: readonly PoolMember[]) => pool.map((m) => (m.retryAt !== undefined && m.retryAt <= now ? { ...m, retryAt: undefined } : m));
+      return { neighbours: ready(context.neighbours), random: ready(context.random) };
+    }),
+    noteDialled: assign(({ context, event }) => (event.type === 'connection-manager.reply' ? withMember(context, event.requestId.slice(POOL_DIAL.length), (m) => ({ ...m, dialing: false })) : {})),
+    /** A failed or lost member waits for its backoff. */
+    scheduleRedial: assign(({ context, event }) => {
+      const m = subjectOf(context, event);
+      if (!m) return {};
+      const failures = failuresAfter(context, event, m);
+      const retryAt = context.input.now() + redialDelay(failures, cfg(context));
+      const dialing = event.type === 'connection-manager.reply' ? false : m.dialing;
+      return withMember(context, m.hex, (x) => ({ ...x, failures, retryAt, dialing, connectedAt: undefined }));
+    }),
+    /** A member that failed too often leaves its pool and is shunned; a selection fills its place. */
+    replaceMember: enqueueActions(({ context, event, enqueue }) => {
+      const m = subjectOf(context, event);
+      if (!m) return;
+      const found = findMember(context, m.hex)!;
+      const failures = failuresAfter(context, event, m);
+      const now = context.input.now();
+      let shunned = context.shunned;
+      if (shunned.size >= MAX_SHUNNED) for (const [hex, s] of shunned) if (s.until <= now) shunned = shunned.delete(hex);
+      if (shunned.size < MAX_SHUNNED) shunned = shunned.set(m.hex, { publicKey: m.publicKey, until: now + cfg(context).shunMs });
+      enqueue.assign({ ...withMember(context, m.hex, () => undefined), shunned, due: context.due ?? 'fill', counters: counted(context, 'replaced') });
+      enqueue.emit({ type: 'dht-connectivity.replaced', publicKey: m.publicKey, pool: found.pool, failures });
+    }),
+    /** A banned member leaves its pool (the peer store will not choose it while banned); a selection fills its place. */
+    dropMember: assign(({ context, event }) => {
+      const m = subjectOf(context, event);
+      return m ? { ...withMember(context, m.hex, () => undefined), due: context.due ?? 'fill' } : {};
+    }),
+    expireShunned: assign(({ context }) => {
+      const now = context.input.now();
+      let shunned = context.shunned;
+      for (const [hex, s] of context.shunned) if (s.until <= now) shunned = shunned.delete(hex);
+      return { shunned };
+    }),
+    /** Connections to peers in no pool are closed, the farthest first, down to the threshold; they count as gone at once. */
+    minimizeConnections: enqueueActions(({ context, event, enqueue, system }) => {
+      const extras = extrasOf(context, event);
+      if (extras.length === 0) return;
+      let connections = connectionsWith(context, event);
+      for (const e of extras) connections = connections.delete(e.hex);
+      enqueue.assign({ connections, counters: counted(context, 'minimized', extras.length) });
+      const cm = component(system, 'connectionManager');
+      if (cm) for (const e of extras) enqueue.sendTo(cm, { type: 'connection-manager.disconnect', publicKey: e.publicKey });
+      enqueue.emit({ type: 'dht-connectivity.minimized', publicKeys: extras.map((e) => e.publicKey) });
+    }),
+    /** When the pools changed: announced, and their members kept from the connectivity reaper. */
+    publishPools: enqueueActions(({ context, enqueue, system }) => {
+      const key = `${context.neighbours.map((m) => m.hex).join(',')}|${context.random.map((m) => m.hex).join(',')}`;
+      if (key === context.announced) return;
+      enqueue.assign({ announced: key });
+      const connectivity = component(system, 'connectivity');
+      if (connectivity) enqueue.sendTo(connectivity, { type: 'connectivity.keep', holder: KEEP_HOLDER, publicKeys: [...context.neighbours, ...context.random].map((m) => m.publicKey) });
+      enqueue.emit({ type: 'dht-connectivity.pools', neighbours: context.neighbours.map((m) => m.publicKey), random: context.random.map((m) => m.publicKey) });
+    }),
+    /** The pools are released to the reaper. */
+    releasePools: enqueueActions(({ enqueue, system }) => {
+      const connectivity = component(system, 'connectivity');
+      if (connectivity) enqueue.sendTo(connectivity, { type: 'connectivity.keep', holder: KEEP_HOLDER, publicKeys: [] });
+    }),
+  },
+}).createMachine({
+  id: 'dhtConnectivity',
+  context: ({ input }) => ({
+    input,
+    neighbours: [],
+    random: [],
+    connections: PMap.empty<ConnectionEntry>(),
+    online: false,
+    due: undefined,
+    selecting: 'full',
+    shunned: PMap.empty<Shunned>(),
+    announced: '|',
+    counters: { dials: 0, replaced: 0, minimized: 0, selections: 0 },
+  }),
+  invoke: { id: 'followSiblings', src: 'followSiblings' },
+  initial: 'initializing',
+  on: {
+    'dht-connectivity.status': { actions: 'noteStatus' },
+    'dht-connectivity.connected': { actions: 'addConnection' },
+    'dht-connectivity.disconnected': { actions: 'removeConnection' },
+    'dht-connectivity.stop': { target: '.stopped' },
+  },
+  states: {
+    initializing: {
+      description: 'The first choice of both pools from the peer store.',
+      entry: ['markRefresh', 'startSelection'],
+      invoke: {
+        id: 'selectPools',
+        src: 'selectPools',
+        input: ({ context }) => ({ self: context.input.self.nodeId, numNeighbours: cfg(context).numNeighbours, numRandom: cfg(context).numRandom, exclude: [...context.shunned.values()].map((s) => s.publicKey) }),
+        onDone: [
+          { guard: { type: 'selectedAny', params: ({ event }) => ({ selection: event.output }) }, target: 'running', actions: [{ type: 'applySelection', params: ({ event }) => ({ selection: event.output, mode: 'full' as const }) }, 'dialMembers', 'publishPools'] },
+          { guard: 'isOnline', target: 'running' },
+          { target: 'waiting' },
+        ],
+        onError: { target: 'waiting' },
+      },
+    },
+    waiting: {
+      description: 'Nobody to choose and the node offline: until it comes online, the peer store learns a node, or a check interval passed.',
+      on: {
+        'dht-connectivity.status': [{ guard: 'wentOnline', target: 'initializing', actions: 'noteStatus' }, { actions: 'noteStatus' }],
+        'dht-connectivity.peer-added': { guard: 'nodeAdded', target: 'initializing' },
+        'dht-connectivity.refresh': { target: 'initializing' },
+      },
+      after: { checkInterval: { target: 'initializing' } },
+    },
+    running: {
+      type: 'parallel',
+      description: 'The pools kept connected: topped up, refreshed, members re-dialled, extras minimized.',
+      on: {
+        'dht-connectivity.refresh': { actions: 'markRefresh' },
+        'dht-connectivity.peer-added': [
+          { guard: 'closerNeighbour', actions: ['insertNeighbour', 'dialMembers', 'publishPools'] },
+          { guard: 'randomVacancy', actions: ['addRandom', 'dialMembers', 'publishPools'] },
+        ],
+        'dht-connectivity.peer-banned': { guard: 'memberBanned', actions: ['dropMember', 'publishPools'] },
+        'dht-connectivity.connected': [{ guard: 'minimizeDue', actions: ['addConnection', 'minimizeConnections'] }, { actions: 'addConnection' }],
+        'dht-connectivity.disconnected': [
+          { guard: 'memberFailedTooOften', actions: ['replaceMember', 'removeConnection', 'publishPools'] },
+          { guard: 'memberFailed', actions: ['scheduleRedial', 'removeConnection'] },
+          { actions: 'removeConnection' },
+        ],
+        'connection-manager.reply': [
+          { guard: 'memberFailedTooOften', actions: ['replaceMember', 'publishPools'] },
+          { guard: 'memberFailed', actions: 'scheduleRedial' },
+          { guard: 'memberDialled', actions: 'noteDialled' },
+        ],
+      },
+      states: {
+        pools: {
+          initial: 'idle',
+          states: {
+            idle: {
+              always: { guard: 'selectionDue', target: 'selecting' },
+            },
+            selecting: {
+              description: 'The closest and random nodes from the peer store: `fill` tops the pools up, `full` chooses both afresh.',
+              entry: 'startSelection',
+              invoke: {
+                id: 'selectPools',
+                src: 'selectPools',
+                input: ({ context }) => ({ self: context.input.self.nodeId, numNeighbours: cfg(context).numNeighbours, numRandom: cfg(context).numRandom, exclude: [...context.shunned.values()].map((s) => s.publicKey) }),
+                onDone: { target: 'idle', actions: [{ type: 'applySelection', params: ({ context, event }) => ({ selection: event.output, mode: context.selecting }) }, 'dialMembers', 'publishPools'] },
+                onError: { target: 'idle' },
+              },
+            },
+          },
+        },
+        redial: {
+          initial: 'idle',
+          states: {
+            idle: {
+              always: { guard: 'redialWaiting', target: 'backingOff' },
+            },
+            backingOff: {
+              description: 'Members wait for their re-dial; each tick dials those whose backoff ended.',
+              after: { redialTick: { target: 'idle', actions: ['endBackoffs', 'dialMembers'] } },
+            },
+          },
+        },
+        checker: {
+          initial: 'waiting',
+          states: {
+            waiting: {
+              after: { checkInterval: { target: 'checking', actions: ['expireShunned', 'dialMembers'] } },
+            },
+            checking: {
+              always: [{ guard: 'poolsShort', target: 'minimizing', actions: 'markFill' }, { target: 'minimizing' }],
+            },
+            minimizing: {
+              always: [{ guard: 'minimizeDue', target: 'waiting', actions: 'minimizeConnections' }, { target: 'waiting' }],
+            },
+          },
+        },
+        refresher: {
+          initial: 'waiting',
+          states: {
+            waiting: {
+              after: { refreshInterval: { target: 'waiting', reenter: true, actions: 'markRefresh' } },
+            },
+          },
+        },
+      },
+    },
+    stopped: {
+      description: 'The pools were released to the reaper.',
+      type: 'final',
+      entry: 'releasePools',
+    },
+  },
+});
