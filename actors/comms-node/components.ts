@@ -170,8 +170,8 @@ export function dhtInput(input: CommsNodeInput, service: DhtService): DhtInput {
   };
 }
 
-/** The DHT connectivity actor's input: this node, its pool settings, the node's clock, the peers never minimized. */
+/** The DHT connectivity actor's input: this node, its pool settings, the peers never minimized. */
 export function dhtConnectivityInput(input: CommsNodeInput): DhtConnectivityInput {
   const c = input.config;
-  return { self: { publicKey: c.identity.publicKey, nodeId: c.identity.nodeId }, config: c.dht!.connectivity, now: input.now, exempt: c.connectivity.allowList };
+  return { self: { publicKey: c.identity.publicKey, nodeId: c.identity.nodeId }, config: c.dht!.connectivity, exempt: c.connectivity.allowList };
 }

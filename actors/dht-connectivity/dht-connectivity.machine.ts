@@ -19,9 +19,10 @@
  * In every running state: a stored node closer than the farthest neighbour (or with room left)
  * joins the neighbour pool at once, another one fills a vacancy of the random pool; members are
  * dialled through the connection manager; a lost member is dialled again after a backoff that
- * doubles (`redialBackoff`, up to `maxRedialBackoff`); after `maxMemberFailures` failed dials or
- * short-lived connections in a row (a connection that lasted a check interval resets the count)
- * it is replaced and shunned for `shunMs`. The pool members are kept from the connectivity
+ * doubles (re-dial ticks: 1, 2, 4, ... up to `maxRedialBackoff`); after `maxMemberFailures` failed
+ * dials or short-lived connections in a row (a connection that outlived a check starts the count
+ * afresh) it is replaced and shunned for `shunMs` (counted in checks). No decision reads a clock:
+ * backoffs and shunning count ticks of the named delays. The pool members are kept from the connectivity
  * reaper (`connectivity.keep`). With `minimizeConnections`, once both pools are full and
  * connected, connections to peers in no pool are closed (the farthest first) while the node has
  * more than `minimizeThreshold`; clients only with `minimizeClients`, never an exempt peer.
@@ -43,7 +44,7 @@ import {
   isNode,
   minimizeCandidates,
   newMember,
-  redialDelay,
+  redialTicks,
   wantsNeighbour,
   type ConnectionEntry,
   type DhtConnectivityCounters,
@@ -59,8 +60,6 @@ export interface DhtConnectivityInput {
   self: { publicKey: PublicKey; nodeId: NodeId };
   /** Its settings (validated with the node's configuration). */
   config: DhtConnectivityConfig;
-  /** The node's clock (ms). */
-  now: () => number;
   /** Peers minimizing never disconnects (the connectivity allow-list). */
   exempt?: readonly PublicKey[];
 }
@@ -74,10 +73,10 @@ export interface SelectPoolsInput {
   exclude: PublicKey[];
 }
 
-/** A shunned peer: replaced after failing, not chosen again until `until`. */
+/** A shunned peer: replaced after failing, not chosen again for `checksLeft` more checks. */
 interface Shunned {
   publicKey: PublicKey;
-  until: number;
+  checksLeft: number;
 }
 
 /** The DHT connectivity actor's context. */
@@ -136,10 +135,9 @@ function subjectOf(c: Ctx, e: Ev): PoolMember | undefined {
   return undefined;
 }
 
-/** A member's failures after this event: a failed dial adds one; so does a lost connection, unless it lasted a check interval (then it counts as the first). */
-function failuresAfter(c: Ctx, e: Ev, m: PoolMember): number {
-  if (e.type === 'dht-connectivity.disconnected' && m.connectedAt !== undefined && c.input.now() - m.connectedAt >= cfg(c).checkIntervalMs) return 1;
-  return m.failures + 1;
+/** A member's failures after this event: a failed dial adds one; so does a lost connection, unless it outlived a check (then it counts as the first). */
+function failuresAfter(e: Ev, m: PoolMember): number {
+  return e.type === 'dht-connectivity.disconnected' && m.stable ? 1 : m.failures + 1;
 }
 
 const failed = (e: Ev) => e.type === 'dht-connectivity.disconnected' || (e.type === 'connection-manager.reply' && !e.ok);
@@ -206,11 +204,11 @@ export const dhtConnectivityMachine = setup({
     /** A member's dial failed or its connection ended, and that makes `maxMemberFailures` in a row. */
     memberFailedTooOften: ({ context, event }) => {
       const m = failed(event) ? subjectOf(context, event) : undefined;
-      return m !== undefined && failuresAfter(context, event, m) >= cfg(context).maxMemberFailures;
+      return m !== undefined && failuresAfter(event, m) >= cfg(context).maxMemberFailures;
     },
     memberFailed: ({ context, event }) => failed(event) && subjectOf(context, event) !== undefined,
     memberDialled: ({ context, event }) => event.type === 'connection-manager.reply' && event.ok && subjectOf(context, event) !== undefined,
-    redialWaiting: ({ context }) => [...context.neighbours, ...context.random].some((m) => m.retryAt !== undefined),
+    redialWaiting: ({ context }) => [...context.neighbours, ...context.random].some((m) => m.waitTicks !== undefined),
     poolsShort: ({ context }) => context.neighbours.length < cfg(context).numNeighbours || context.random.length < cfg(context).numRandom,
     minimizeDue: ({ context, event }) => extrasOf(context, event).length > 0,
   },
@@ -220,30 +218,25 @@ export const dhtConnectivityMachine = setup({
       if (event.type !== 'dht-connectivity.connected') return {};
       const hex = event.connection.hex;
       const member = findMember(context, hex);
-      const now = context.input.now();
-      return { connections: context.connections.set(hex, event.connection), ...(member ? withMember(context, hex, (m) => ({ ...m, connectedAt: now, retryAt: undefined })) : {}) };
+      return { connections: context.connections.set(hex, event.connection), ...(member ? withMember(context, hex, (m) => ({ ...m, stable: false, waitTicks: undefined })) : {}) };
     }),
     removeConnection: assign(({ context, event }) => (event.type === 'dht-connectivity.disconnected' ? { connections: context.connections.delete(toHex(event.publicKey)) } : {})),
     markFill: assign(({ context }) => ({ due: context.due ?? 'fill' })),
     markRefresh: assign({ due: 'full' as const }),
     startSelection: assign(({ context }) => ({ selecting: context.due ?? 'fill', due: undefined, counters: counted(context, 'selections') })),
     /** The selection becomes the pools (see `applySelection`). */
-    applySelection: assign(({ context }, params: { selection: PoolSelection; mode: SelectionMode }) => {
-      const connected = (hex: string) => (context.connections.has(hex) ? context.input.now() : undefined);
-      return applySelection(context, params.selection, params.mode, cfg(context), connected);
-    }),
+    applySelection: assign(({ context }, params: { selection: PoolSelection; mode: SelectionMode }) => applySelection(context, params.selection, params.mode, cfg(context))),
     insertNeighbour: assign(({ context, event }) => {
       if (event.type !== 'dht-connectivity.peer-added') return {};
-      const member = newMember(event.peer, context.connections.has(event.peer.hex) ? context.input.now() : undefined);
-      return { neighbours: insertByDistance(context.neighbours, member, context.input.self.nodeId, cfg(context).numNeighbours) };
+      return { neighbours: insertByDistance(context.neighbours, newMember(event.peer), context.input.self.nodeId, cfg(context).numNeighbours) };
     }),
     addRandom: assign(({ context, event }) => {
       if (event.type !== 'dht-connectivity.peer-added') return {};
-      return { random: [...context.random, newMember(event.peer, context.connections.has(event.peer.hex) ? context.input.now() : undefined)] };
+      return { random: [...context.random, newMember(event.peer)] };
     }),
     /** Every member neither connected, nor being dialled, nor waiting for its re-dial is dialled through the connection manager. */
     dialMembers: enqueueActions(({ context, enqueue, self, system }) => {
-      const idle = [...context.neighbours, ...context.random].filter((m) => !context.connections.has(m.hex) && !m.dialing && m.retryAt === undefined);
+      const idle = [...context.neighbours, ...context.random].filter((m) => !context.connections.has(m.hex) && !m.dialing && m.waitTicks === undefined);
       if (idle.length === 0) return;
       const cm = component(system, 'connectionManager');
       if (!cm) return;
@@ -252,32 +245,34 @@ export const dhtConnectivityMachine = setup({
       enqueue.assign({ neighbours: mark(context.neighbours), random: mark(context.random), counters: counted(context, 'dials', idle.length) });
       for (const m of idle) enqueue.sendTo(cm, { type: 'connection-manager.dial', requestId: POOL_DIAL + m.hex, publicKey: m.publicKey, replyTo: self });
     }),
-    /** Members whose backoff ended wait no more (`dialMembers` dials them). */
-    endBackoffs: assign(({ context }) => {
-      const now = context.input.now();
-      const ready = (pool: readonly PoolMember[]) => pool.map((m) => (m.retryAt !== undefined && m.retryAt <= now ? { ...m, retryAt: undefined } : m));
-      return { neighbours: ready(context.neighbours), random: ready(context.random) };
+    /** One re-dial tick passed: members whose backoff ended wait no more (`dialMembers` dials them). */
+    countDown: assign(({ context }) => {
+      const tick = (pool: readonly PoolMember[]) => pool.map((m) => (m.waitTicks === undefined ? m : { ...m, waitTicks: m.waitTicks <= 1 ? undefined : m.waitTicks - 1 }));
+      return { neighbours: tick(context.neighbours), random: tick(context.random) };
+    }),
+    /** Members connected at a check have outlived it. */
+    markStable: assign(({ context }) => {
+      const mark = (pool: readonly PoolMember[]) => pool.map((m) => (context.connections.has(m.hex) && !m.stable ? { ...m, stable: true } : m));
+      return { neighbours: mark(context.neighbours), random: mark(context.random) };
     }),
     noteDialled: assign(({ context, event }) => (event.type === 'connection-manager.reply' ? withMember(context, event.requestId.slice(POOL_DIAL.length), (m) => ({ ...m, dialing: false })) : {})),
     /** A failed or lost member waits for its backoff. */
     scheduleRedial: assign(({ context, event }) => {
       const m = subjectOf(context, event);
       if (!m) return {};
-      const failures = failuresAfter(context, event, m);
-      const retryAt = context.input.now() + redialDelay(failures, cfg(context));
+      const failures = failuresAfter(event, m);
+      const waitTicks = redialTicks(failures, cfg(context));
       const dialing = event.type === 'connection-manager.reply' ? false : m.dialing;
-      return withMember(context, m.hex, (x) => ({ ...x, failures, retryAt, dialing, connectedAt: undefined }));
+      return withMember(context, m.hex, (x) => ({ ...x, failures, waitTicks, dialing, stable: false }));
     }),
     /** A member that failed too often leaves its pool and is shunned; a selection fills its place. */
     replaceMember: enqueueActions(({ context, event, enqueue }) => {
       const m = subjectOf(context, event);
       if (!m) return;
       const found = findMember(context, m.hex)!;
-      const failures = failuresAfter(context, event, m);
-      const now = context.input.now();
-      let shunned = context.shunned;
-      if (shunned.size >= MAX_SHUNNED) for (const [hex, s] of shunned) if (s.until <= now) shunned = shunned.delete(hex);
-      if (shunned.size < MAX_SHUNNED) shunned = shunned.set(m.hex, { publicKey: m.publicKey, until: now + cfg(context).shunMs });
+      const failures = failuresAfter(event, m);
+      const checksLeft = Math.max(1, Math.ceil(cfg(context).shunMs / cfg(context).checkIntervalMs));
+      const shunned = context.shunned.size < MAX_SHUNNED ? context.shunned.set(m.hex, { publicKey: m.publicKey, checksLeft }) : context.shunned;
       enqueue.assign({ ...withMember(context, m.hex, () => undefined), shunned, due: context.due ?? 'fill', counters: counted(context, 'replaced') });
       enqueue.emit({ type: 'dht-connectivity.replaced', publicKey: m.publicKey, pool: found.pool, failures });
     }),
@@ -286,10 +281,10 @@ export const dhtConnectivityMachine = setup({
       const m = subjectOf(context, event);
       return m ? { ...withMember(context, m.hex, () => undefined), due: context.due ?? 'fill' } : {};
     }),
+    /** One check passed: shunned peers whose time ended may be chosen again. */
     expireShunned: assign(({ context }) => {
-      const now = context.input.now();
       let shunned = context.shunned;
-      for (const [hex, s] of context.shunned) if (s.until <= now) shunned = shunned.delete(hex);
+      for (const [hex, s] of context.shunned) shunned = s.checksLeft <= 1 ? shunned.delete(hex) : shunned.set(hex, { ...s, checksLeft: s.checksLeft - 1 });
       return { shunned };
     }),
     /** Connections to peers in no pool are closed, the farthest first, down to the threshold; they count as gone at once. */
@@ -415,7 +410,7 @@ export const dhtConnectivityMachine = setup({
             },
             backingOff: {
               description: 'Members wait for their re-dial; each tick dials those whose backoff ended.',
-              after: { redialTick: { target: 'idle', actions: ['endBackoffs', 'dialMembers'] } },
+              after: { redialTick: { target: 'idle', actions: ['countDown', 'dialMembers'] } },
             },
           },
         },
@@ -423,7 +418,7 @@ export const dhtConnectivityMachine = setup({
           initial: 'waiting',
           states: {
             waiting: {
-              after: { checkInterval: { target: 'checking', actions: ['expireShunned', 'dialMembers'] } },
+              after: { checkInterval: { target: 'checking', actions: ['expireShunned', 'markStable', 'dialMembers'] } },
             },
             checking: {
               always: [{ guard: 'poolsShort', target: 'minimizing', actions: 'markFill' }, { target: 'minimizing' }],

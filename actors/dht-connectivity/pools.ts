@@ -23,12 +23,12 @@ export interface PoolPeer {
 export interface PoolMember extends PoolPeer {
   /** Failed dials and short-lived connections in a row. */
   failures: number;
-  /** When it is dialled again (ms, the node's clock); undefined: no re-dial is waiting. */
-  retryAt: number | undefined;
+  /** Re-dial ticks left before it is dialled again; undefined: no re-dial is waiting. */
+  waitTicks: number | undefined;
   /** A dial of ours is in flight. */
   dialing: boolean;
-  /** When its connection was made (undefined: not connected). */
-  connectedAt: number | undefined;
+  /** Its connection outlived a check: losing it starts the failure count afresh. */
+  stable: boolean;
 }
 
 /** Which pool. */
@@ -48,15 +48,19 @@ export type SelectionMode = 'fill' | 'full';
 /** A peer as the pools see it, from anything with a key, a NodeId and features. */
 export const poolPeer = (p: { publicKey: PublicKey; nodeId: NodeId; features: number }): PoolPeer => ({ publicKey: p.publicKey, nodeId: p.nodeId, hex: toHex(p.publicKey), features: p.features });
 
-/** A new member (not connected unless `connectedAt`). */
-export const newMember = (p: PoolPeer, connectedAt?: number): PoolMember => ({ ...poolPeer(p), failures: 0, retryAt: undefined, dialing: false, connectedAt });
+/** A new member. */
+export const newMember = (p: PoolPeer): PoolMember => ({ ...poolPeer(p), failures: 0, waitTicks: undefined, dialing: false, stable: false });
 
 /** Whether a peer is a node (feature bit 0), which pools take; others are clients. */
 export const isNode = (p: { features: number }): boolean => (p.features & FEATURE_MESSAGE_PROPAGATION) !== 0;
 
-/** The wait before the next dial of a member that failed `failures` times in a row. */
-export function redialDelay(failures: number, c: Pick<DhtConnectivityConfig, 'redialBackoffMs' | 'maxRedialBackoffMs'>): number {
-  return Math.min(c.redialBackoffMs * 2 ** Math.max(0, Math.min(failures - 1, 30)), c.maxRedialBackoffMs);
+/**
+ * Re-dial ticks (of `redialBackoffMs` each) before the next dial of a member that failed
+ * `failures` times in a row: 1, 2, 4, ... up to `maxRedialBackoffMs`.
+ */
+export function redialTicks(failures: number, c: Pick<DhtConnectivityConfig, 'redialBackoffMs' | 'maxRedialBackoffMs'>): number {
+  const most = Math.max(1, Math.floor(c.maxRedialBackoffMs / c.redialBackoffMs));
+  return Math.min(2 ** Math.max(0, Math.min(failures - 1, 30)), most);
 }
 
 /** Whether `a` is closer to `self` than `b`. */
@@ -76,8 +80,8 @@ export function wantsNeighbour(pool: readonly PoolMember[], peer: PoolPeer, self
 }
 
 /** The member records of `chosen`, the current ones kept for the peers already in `current`. */
-function keep(chosen: readonly PoolPeer[], current: ReadonlyMap<string, PoolMember>, connected: (hex: string) => number | undefined): PoolMember[] {
-  return chosen.map((p) => current.get(p.hex) ?? newMember(p, connected(p.hex)));
+function keep(chosen: readonly PoolPeer[], current: ReadonlyMap<string, PoolMember>): PoolMember[] {
+  return chosen.map((p) => current.get(p.hex) ?? newMember(p));
 }
 
 /**
@@ -90,10 +94,9 @@ export function applySelection(
   selection: PoolSelection,
   mode: SelectionMode,
   c: Pick<DhtConnectivityConfig, 'numNeighbours' | 'numRandom'>,
-  connected: (hex: string) => number | undefined,
 ): { neighbours: PoolMember[]; random: PoolMember[] } {
   const current = new Map([...pools.neighbours, ...pools.random].map((m) => [m.hex, m]));
-  const neighbours = keep(selection.neighbours.slice(0, c.numNeighbours), current, connected);
+  const neighbours = keep(selection.neighbours.slice(0, c.numNeighbours), current);
   const taken = new Set(neighbours.map((m) => m.hex));
   const random: PoolMember[] = mode === 'fill' ? pools.random.filter((m) => !taken.has(m.hex)) : [];
   for (const m of random) taken.add(m.hex);
@@ -101,7 +104,7 @@ export function applySelection(
     if (random.length >= c.numRandom) break;
     if (taken.has(p.hex)) continue;
     taken.add(p.hex);
-    random.push(current.get(p.hex) ?? newMember(p, connected(p.hex)));
+    random.push(current.get(p.hex) ?? newMember(p));
   }
   return { neighbours, random };
 }
