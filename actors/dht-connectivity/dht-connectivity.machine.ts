@@ -16,8 +16,10 @@
  * - checker: every `checkInterval` (2 min) the shunned peers whose time ended are forgotten, idle
  *   members dialled, the pools topped up if short, and extras minimized if that is on;
  * - refresher: every `refreshInterval` a full selection.
- * In every running state: a stored node closer than the farthest neighbour (or with room left)
- * joins the neighbour pool at once, another one fills a vacancy of the random pool; members are
+ * In every running state: a stored node closer than the farthest neighbour (or with room left),
+ * or one that would fill a vacancy of the random pool, makes a `fill` selection due (one runs at
+ * a time: the nodes stored meanwhile are taken by the next, so a burst of them costs two queries
+ * of the store, not one each, and few dials of nodes that a closer one displaces); members are
  * dialled through the connection manager; a lost member is dialled again after a backoff that
  * doubles (re-dial ticks: 1, 2, 4, ... up to `maxRedialBackoff`); after `maxMemberFailures` failed
  * dials or short-lived connections in a row (a connection that outlived a check starts the count
@@ -40,10 +42,8 @@ import type { DhtConnectivityConfig } from './dht-connectivity-config.js';
 import type { DhtConnectivityEmitted, DhtConnectivityEvent, DhtConnectivityFact } from './dht-connectivity.events.js';
 import {
   applySelection,
-  insertByDistance,
   isNode,
   minimizeCandidates,
-  newMember,
   redialTicks,
   wantsNeighbour,
   type ConnectionEntry,
@@ -225,15 +225,7 @@ export const dhtConnectivityMachine = setup({
     markRefresh: assign({ due: 'full' as const }),
     startSelection: assign(({ context }) => ({ selecting: context.due ?? 'fill', due: undefined, counters: counted(context, 'selections') })),
     /** The selection becomes the pools (see `applySelection`). */
-    applySelection: assign(({ context }, params: { selection: PoolSelection; mode: SelectionMode }) => applySelection(context, params.selection, params.mode, cfg(context))),
-    insertNeighbour: assign(({ context, event }) => {
-      if (event.type !== 'dht-connectivity.peer-added') return {};
-      return { neighbours: insertByDistance(context.neighbours, newMember(event.peer), context.input.self.nodeId, cfg(context).numNeighbours) };
-    }),
-    addRandom: assign(({ context, event }) => {
-      if (event.type !== 'dht-connectivity.peer-added') return {};
-      return { random: [...context.random, newMember(event.peer)] };
-    }),
+    applySelection: assign(({ context }, params: { selection: PoolSelection; mode: SelectionMode }) => applySelection(context, params.selection, params.mode, cfg(context), context.input.self.nodeId)),
     /** Every member neither connected, nor being dialled, nor waiting for its re-dial is dialled through the connection manager. */
     dialMembers: enqueueActions(({ context, enqueue, self, system }) => {
       const idle = [...context.neighbours, ...context.random].filter((m) => !context.connections.has(m.hex) && !m.dialing && m.waitTicks === undefined);
@@ -337,8 +329,9 @@ export const dhtConnectivityMachine = setup({
   },
   states: {
     initializing: {
-      description: 'The first choice of both pools from the peer store.',
+      description: 'The first choice of both pools from the peer store (a node stored meanwhile makes a second one due).',
       entry: ['markRefresh', 'startSelection'],
+      on: { 'dht-connectivity.peer-added': { guard: 'nodeAdded', actions: 'markFill' } },
       invoke: {
         id: 'selectPools',
         src: 'selectPools',
@@ -346,6 +339,7 @@ export const dhtConnectivityMachine = setup({
         onDone: [
           { guard: { type: 'selectedAny', params: ({ event }) => ({ selection: event.output }) }, target: 'running', actions: [{ type: 'applySelection', params: ({ event }) => ({ selection: event.output, mode: 'full' as const }) }, 'dialMembers', 'publishPools'] },
           { guard: 'isOnline', target: 'running' },
+          { guard: 'selectionDue', target: 'initializing', reenter: true },
           { target: 'waiting' },
         ],
         onError: { target: 'waiting' },
@@ -366,8 +360,8 @@ export const dhtConnectivityMachine = setup({
       on: {
         'dht-connectivity.refresh': { actions: 'markRefresh' },
         'dht-connectivity.peer-added': [
-          { guard: 'closerNeighbour', actions: ['insertNeighbour', 'dialMembers', 'publishPools'] },
-          { guard: 'randomVacancy', actions: ['addRandom', 'dialMembers', 'publishPools'] },
+          { guard: 'closerNeighbour', actions: 'markFill' },
+          { guard: 'randomVacancy', actions: 'markFill' },
         ],
         'dht-connectivity.peer-banned': { guard: 'memberBanned', actions: ['dropMember', 'publishPools'] },
         'dht-connectivity.connected': [{ guard: 'minimizeDue', actions: ['addConnection', 'minimizeConnections'] }, { actions: 'addConnection' }],

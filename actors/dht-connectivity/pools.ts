@@ -7,6 +7,7 @@ import { toHex } from '../../core/bytes.js';
 import { compareDistance, distance, type NodeId, type PublicKey } from '../../core/keys.js';
 import type { PMap } from '../../core/pmap.js';
 import { FEATURE_MESSAGE_PROPAGATION } from '../../storage/peer.js';
+import { byDistance } from '../dht/strategies.js';
 import type { DhtConnectivityConfig } from './dht-connectivity-config.js';
 
 /** A peer as the pools see it. */
@@ -66,13 +67,6 @@ export function redialTicks(failures: number, c: Pick<DhtConnectivityConfig, 're
 /** Whether `a` is closer to `self` than `b`. */
 export const closer = (self: NodeId, a: NodeId, b: NodeId): boolean => compareDistance(distance(a, self), distance(b, self)) < 0;
 
-/** `pool` with `peer` inserted in distance order, cut to `n` (the farthest leaves). */
-export function insertByDistance(pool: readonly PoolMember[], member: PoolMember, self: NodeId, n: number): PoolMember[] {
-  const i = pool.findIndex((m) => closer(self, member.nodeId, m.nodeId));
-  const next = i < 0 ? [...pool, member] : [...pool.slice(0, i), member, ...pool.slice(i)];
-  return next.slice(0, n);
-}
-
 /** Whether `peer` belongs in the neighbour pool: room left, or closer than its farthest member. */
 export function wantsNeighbour(pool: readonly PoolMember[], peer: PoolPeer, self: NodeId, n: number): boolean {
   if (n === 0 || pool.some((m) => m.hex === peer.hex)) return false;
@@ -85,18 +79,21 @@ function keep(chosen: readonly PoolPeer[], current: ReadonlyMap<string, PoolMemb
 }
 
 /**
- * The pools after a selection: the neighbour pool is always the closest chosen (members kept
- * keep their records); the random pool is chosen afresh (`full`) or keeps its members that are
- * not neighbours now and takes new ones up to `numRandom` (`fill`).
+ * The pools after a selection: the neighbour pool is the closest of those chosen and its members
+ * (one that joined while the store was being asked stays; members kept keep their records); the
+ * random pool is chosen afresh (`full`) or keeps its members that are not neighbours now and
+ * takes new ones up to `numRandom` (`fill`).
  */
 export function applySelection(
   pools: { neighbours: readonly PoolMember[]; random: readonly PoolMember[] },
   selection: PoolSelection,
   mode: SelectionMode,
   c: Pick<DhtConnectivityConfig, 'numNeighbours' | 'numRandom'>,
+  self: NodeId,
 ): { neighbours: PoolMember[]; random: PoolMember[] } {
   const current = new Map([...pools.neighbours, ...pools.random].map((m) => [m.hex, m]));
-  const neighbours = keep(selection.neighbours.slice(0, c.numNeighbours), current);
+  const candidates = new Map<string, PoolPeer>([...pools.neighbours, ...selection.neighbours].map((p) => [p.hex, p]));
+  const neighbours = keep(byDistance([...candidates.values()], self).slice(0, c.numNeighbours), current);
   const taken = new Set(neighbours.map((m) => m.hex));
   const random: PoolMember[] = mode === 'fill' ? pools.random.filter((m) => !taken.has(m.hex)) : [];
   for (const m of random) taken.add(m.hex);
