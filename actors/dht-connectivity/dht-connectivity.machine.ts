@@ -230,12 +230,11 @@ export const dhtConnectivityMachine = setup({
     dialMembers: enqueueActions(({ context, enqueue, self, system }) => {
       const idle = [...context.neighbours, ...context.random].filter((m) => !context.connections.has(m.hex) && !m.dialing && m.waitTicks === undefined);
       if (idle.length === 0) return;
-      const cm = component(system, 'connectionManager');
-      if (!cm) return;
       const hexes = new Set(idle.map((m) => m.hex));
       const mark = (pool: readonly PoolMember[]) => pool.map((m) => (hexes.has(m.hex) ? { ...m, dialing: true } : m));
       enqueue.assign({ neighbours: mark(context.neighbours), random: mark(context.random), counters: counted(context, 'dials', idle.length) });
-      for (const m of idle) enqueue.sendTo(cm, { type: 'connection-manager.dial', requestId: POOL_DIAL + m.hex, publicKey: m.publicKey, replyTo: self });
+      const cm = component(system, 'connectionManager');
+      if (cm) for (const m of idle) enqueue.sendTo(cm, { type: 'connection-manager.dial', requestId: POOL_DIAL + m.hex, publicKey: m.publicKey, replyTo: self });
     }),
     /** One re-dial tick passed: members whose backoff ended wait no more (`dialMembers` dials them). */
     countDown: assign(({ context }) => {
