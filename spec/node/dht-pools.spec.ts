@@ -133,6 +133,8 @@ describe('DHT pools on the memory transport (8 closest and 4 random, PROTOCOL.md
       expect(new Set([...s.neighbours, ...s.random]).size, 'the random pool holds no neighbour').to.equal(12);
       expect(s.random).to.not.include(hexOf(n));
       expect(n.actors.dhtConnectivity!.getSnapshot().matches('running')).to.equal(true);
+      // The members are kept from the connectivity reaper.
+      expect([...(n.actors.connectivity.getSnapshot().context.kept.get('dhtConnectivity') ?? [])].sort()).to.deep.equal([...s.neighbours, ...s.random].sort());
     }
     const degrees = nodes.map((n) => n.connections().length);
     console.log(`      (connections per node: min ${Math.min(...degrees)}, max ${Math.max(...degrees)}; dials ${nodes.reduce((k, n) => k + stats(n).dials, 0)})`);
