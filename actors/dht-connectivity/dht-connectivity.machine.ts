@@ -201,9 +201,13 @@ export const dhtConnectivityMachine = setup({
       return context.random.length < cfg(context).numRandom;
     },
     memberBanned: ({ context, event }) => event.type === 'dht-connectivity.peer-banned' && subjectOf(context, event) !== undefined,
-    /** A member's dial failed or its connection ended, and that makes `maxMemberFailures` in a row. */
+    /**
+     * A member's dial failed or its connection ended, and that makes `maxMemberFailures` in a row,
+     * while the node is online: offline, the fault is likely its own, and members keep their
+     * places (re-dialled at the longest backoff) rather than all being shunned.
+     */
     memberFailedTooOften: ({ context, event }) => {
-      const m = failed(event) ? subjectOf(context, event) : undefined;
+      const m = failed(event) && context.online ? subjectOf(context, event) : undefined;
       return m !== undefined && failuresAfter(event, m) >= cfg(context).maxMemberFailures;
     },
     memberFailed: ({ context, event }) => failed(event) && subjectOf(context, event) !== undefined,

@@ -4,6 +4,7 @@
  * applied, who belongs among the neighbours, re-dial backoffs, which connections minimizing closes).
  */
 import { expect } from 'chai';
+import { fromCallback, fromPromise, SimulatedClock } from 'xstate';
 import { toHex } from '../../core/bytes.js';
 import { NodeIdentity } from '../../core/keys.js';
 import { PMap } from '../../core/pmap.js';
@@ -11,6 +12,8 @@ import { byDistance } from '../../actors/dht/strategies.js';
 import {
   applySelection,
   DEFAULT_DHT_CONNECTIVITY_CONFIG,
+  dhtConnectivityMachine,
+  POOL_DIAL,
   dhtConnectivityConfigProblems,
   minimizeCandidates,
   newMember,
@@ -18,8 +21,13 @@ import {
   redialTicks,
   wantsNeighbour,
   type ConnectionEntry,
+  type PoolSelection,
+  type SelectPoolsInput,
 } from '../../actors/dht-connectivity/index.js';
+import type { ConnectionManagerInbox } from '../../actors/connection-manager/index.js';
 import { CommsBuilder, CommsConfigInvalid } from '../../node/index.js';
+import { recorder, testSystem } from '../support/actors.js';
+import { until } from '../support/wait.js';
 
 const self = NodeIdentity.fromSeed(new Uint8Array(32).fill(7));
 /** Ten peers, nearest to `self` first (the last two are clients). */
@@ -98,5 +106,40 @@ describe('DHT pools', () => {
     expect(names(minimizeCandidates(connections, inPool, new Set([peers[6]!.hex]), self.nodeId, { minimizeThreshold: 2, minimizeClients: false }))).to.deep.equal(['p5', 'p3']);
     expect(minimizeCandidates(connections, inPool, none, self.nodeId, { minimizeThreshold: 7, minimizeClients: true })).to.deep.equal([]);
     expect(toHex(peers[0]!.publicKey)).to.equal(peers[0]!.hex);
+  });
+});
+
+describe('DHT connectivity actor', () => {
+  it('offline, a member that keeps failing keeps its place (re-dialled at a growing backoff); online, it is replaced and shunned', async () => {
+    const clock = new SimulatedClock();
+    const logic = dhtConnectivityMachine.provide({
+      actors: { selectPools: fromPromise<PoolSelection, SelectPoolsInput>(async () => ({ neighbours: [peers[0]!], random: [] })), followSiblings: fromCallback(() => {}) },
+    });
+    const cm = recorder<ConnectionManagerInbox>();
+    const config = { ...DEFAULT_DHT_CONNECTIVITY_CONFIG, numNeighbours: 1, numRandom: 0 };
+    const s = testSystem({ connectionManager: { logic: cm.logic }, dhtConnectivity: { logic, input: { self: { publicKey: self.publicKey, nodeId: self.nodeId }, config } } }, { clock });
+    try {
+      const actor = s.get('dhtConnectivity');
+      const member = () => actor.getSnapshot().context.neighbours[0];
+      const dials = () => cm.seen.filter((e) => e.type === 'connection-manager.dial').length;
+      await until('the member is dialled', () => dials() === 1);
+      const fail = () => actor.send({ type: 'connection-manager.reply', requestId: POOL_DIAL + peers[0]!.hex, ok: false, error: { name: 'ConnectionRefused', message: 'no', kind: 'transport' } });
+      for (let failures = 1; failures <= 4; failures++) {
+        fail();
+        expect(member(), `failure ${failures}`).to.deep.include({ hex: peers[0]!.hex, failures, waitTicks: redialTicks(failures, config), dialing: false });
+        for (let tick = 0; tick < redialTicks(failures, config); tick++) {
+          expect(dials(), 'not before its backoff ended').to.equal(failures);
+          clock.increment(config.redialBackoffMs);
+        }
+        expect(dials(), 'dialled again once its backoff ended').to.equal(failures + 1);
+      }
+      actor.send({ type: 'dht-connectivity.status', status: 'degraded' });
+      fail();
+      expect(actor.getSnapshot().context.neighbours).to.deep.equal([]);
+      expect([...actor.getSnapshot().context.shunned.keys()]).to.deep.equal([peers[0]!.hex]);
+      expect(s.crashes).to.deep.equal([]);
+    } finally {
+      s.stop();
+    }
   });
 });

@@ -96,7 +96,9 @@ function modelEvents(s: Snap): Ev[] {
   const events: Ev[] = [];
   if (s.matches('initializing')) {
     events.push({ type: 'dht-connectivity.status', status: c.online ? 'offline' : 'online' });
-    events.push(ev({ type: DONE, output: answer(shunnedOf(s)) }), ev({ type: DONE, output: { neighbours: [], random: [] } }), ev({ type: ERROR, error: new Error('store closed') }));
+    // (The pools run online here: a selection is answered once the node is.)
+    if (c.online) events.push(ev({ type: DONE, output: answer(shunnedOf(s)) }));
+    events.push(ev({ type: DONE, output: { neighbours: [], random: [] } }), ev({ type: ERROR, error: new Error('store closed') }));
     events.push({ type: 'dht-connectivity.peer-added', peer: peer('P1') });
     events.push(c.connections.has(HEX('P1')) ? { type: 'dht-connectivity.disconnected', publicKey: KEY('P1') } : { type: 'dht-connectivity.connected', connection: { ...peer('P1'), direction: 'inbound' } });
     return events;
@@ -171,8 +173,7 @@ function serializeEvent(e: Ev): string {
 const memberView = (m: PoolMember) => `${nameOf(m.hex)}:${m.failures}:${m.waitTicks ?? '-'}${m.dialing ? ':dialing' : ''}${m.stable ? ':stable' : ''}`;
 const canonical = (s: Snap) => ({
   value: s.value,
-  // (Only the first choice reads it: once running, it changes nothing.)
-  online: s.matches('running') ? null : s.context.online,
+  online: s.context.online,
   due: s.context.due ?? null,
   selecting: s.matches('initializing') || s.matches({ running: { pools: 'selecting' } }) ? s.context.selecting : null,
   neighbours: s.context.neighbours.map(memberView),
