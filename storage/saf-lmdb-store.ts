@@ -19,6 +19,7 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type RootDatabase } from 'lmdb';
 import { toHex } from '../core/bytes.js';
+import { nodeIdOf } from '../core/keys.js';
 import { SafStoreClosed, SafStoreCorrupt, SafStoreForeign, SafStoreTooNew, SafStoreWriteFailed } from './errors.js';
 import { lmdbHeaderProblem } from './lmdb-header.js';
 import { planEviction, type RankedMessage } from './saf-eviction.js';
@@ -29,11 +30,14 @@ import {
   encodeSafRecord,
   expiryKey,
   idKey,
+  nodeIdKey,
+  nodeIdValue,
   openSafTables,
   prefixEnd,
   rankKey,
   readU32,
   readU64,
+  regionRange,
   SAF_FORMAT_KEY,
   SAF_FORMAT_VALUE,
   SAF_SCHEMA_KEY,
@@ -48,7 +52,9 @@ import {
 } from './saf-lmdb-tables.js';
 import { storedMessageBytes } from './saf-size.js';
 import {
+  checkRegion,
   envelopeSizeAllowed,
+  takeForResponse,
   expireBound,
   fetchWindow,
   normalisePut,
@@ -62,6 +68,9 @@ import {
   type SafMessageInit,
   type SafPriority,
   type SafPutResult,
+  type SafRegion,
+  type SafRegionMessage,
+  type SafRegionResult,
   type SafServedMessage,
   type SafStats,
   type SafStore,
@@ -261,6 +270,29 @@ export class LmdbSafStore implements SafStore {
     return { messages, ids: messages.map((m) => m.id), encodedBytes, more };
   }
 
+  async messagesInRegion(region: SafRegion, options: SafFetchOptions): Promise<SafRegionResult> {
+    this.#check();
+    checkRegion(region);
+    const window = fetchWindow(options);
+    const candidates: Array<{ id: number; storedAt: number; bytes: number; destination: Uint8Array }> = [];
+    for (const { key, value } of this.t.byNodeId.getRange(regionRange(region.center, region.prefixBits))) {
+      const storedAt = readU64(key, 13);
+      if (storedAt < window.since || readU64(value, 0) < window.now) continue;
+      candidates.push({ id: readU64(key, 21), storedAt, bytes: readU32(value, 8), destination: value.slice(12, 44) });
+    }
+    candidates.sort((a, b) => a.storedAt - b.storedAt || a.id - b.id);
+    const { taken, more } = takeForResponse(candidates, window);
+    const messages: SafRegionMessage[] = [];
+    let encodedBytes = 0;
+    for (const c of taken) {
+      const envelope = this.t.envelopes.get(idKey(c.id));
+      if (envelope === undefined) continue; // removed since the scan (a concurrent commit)
+      messages.push({ id: c.id, storedAt: BigInt(c.storedAt), envelope: new Uint8Array(envelope.buffer, envelope.byteOffset, envelope.length), destination: c.destination });
+      encodedBytes += storedMessageBytes(c.storedAt, c.bytes);
+    }
+    return { messages, ids: messages.map((m) => m.id), encodedBytes, more };
+  }
+
   async remove(destination: Uint8Array, ids: readonly SafMessageId[]): Promise<SafDropped> {
     this.#check();
     const hex = toHex(destination);
@@ -328,6 +360,7 @@ export class LmdbSafStore implements SafStore {
       if (this.t.byExpiry.get(expiryKey(r.retainUntil, r.id)) === undefined) problems.push(`message ${r.id} missing from saf-by-expiry`);
       if (this.t.byRank.get(rankKey(r.priority, r.storedAt, r.id)) === undefined) problems.push(`message ${r.id} missing from saf-by-rank`);
       if (this.t.bySender.get(senderRankKey(r.sender, r.priority, r.storedAt, r.id)) === undefined) problems.push(`message ${r.id} missing from saf-by-sender`);
+      if (this.t.byNodeId.get(nodeIdKey(nodeIdOf(r.destination), r.storedAt, r.id)) === undefined) problems.push(`message ${r.id} missing from saf-by-node-id`);
       const dedup = this.t.dedup.get(r.dedupKey);
       if (dedup === undefined || readU64(dedup, 0) !== r.id) problems.push(`message ${r.id} missing from saf-dedup`);
     }
@@ -336,6 +369,7 @@ export class LmdbSafStore implements SafStore {
       byDestination: this.t.byDestination.getCount(),
       byExpiry: this.t.byExpiry.getCount(),
       byRank: this.t.byRank.getCount(),
+      byNodeId: this.t.byNodeId.getCount(),
       bySender: this.t.bySender.getCount(),
       dedup: this.t.dedup.getCount(),
     };
@@ -387,6 +421,7 @@ export class LmdbSafStore implements SafStore {
     t.byExpiry.putSync(expiryKey(r.retainUntil, r.id), EMPTY);
     t.byRank.putSync(rankKey(r.priority, r.storedAt, r.id), u32Value(r.bytes));
     t.bySender.putSync(senderRankKey(r.sender, r.priority, r.storedAt, r.id), u32Value(r.bytes));
+    t.byNodeId.putSync(nodeIdKey(nodeIdOf(r.destination), r.storedAt, r.id), nodeIdValue(r.retainUntil, r.bytes, r.destination));
     t.dedup.putSync(r.dedupKey, id);
     const usage = this.#usage(r.sender);
     if (usage.count === 0) totals.senders++;
@@ -404,6 +439,7 @@ export class LmdbSafStore implements SafStore {
     t.byExpiry.removeSync(expiryKey(r.retainUntil, r.id));
     t.byRank.removeSync(rankKey(r.priority, r.storedAt, r.id));
     t.bySender.removeSync(senderRankKey(r.sender, r.priority, r.storedAt, r.id));
+    t.byNodeId.removeSync(nodeIdKey(nodeIdOf(r.destination), r.storedAt, r.id));
     t.dedup.removeSync(r.dedupKey);
     const usage = this.#usage(r.sender);
     if (usage.count <= 1) {

@@ -13,6 +13,8 @@
  * - `saf-by-expiry`: retain_until ‖ id -> (empty): `expire` reads only what it drops;
  * - `saf-by-rank`: priority ‖ stored_at ‖ id -> bytes: the store's eviction order;
  * - `saf-by-sender`: sender ‖ priority ‖ stored_at ‖ id -> bytes: each sending peer's;
+ * - `saf-by-node-id`: NodeId of the destination ‖ stored_at ‖ id -> retain_until ‖ bytes ‖
+ *   destination: a region query is one range scan of a NodeId prefix;
  * - `saf-dedup`: dedup key -> id: refuses a second copy of a message;
  * - `saf-senders`: sender -> count (u32) ‖ bytes (u64): per-peer usage without a scan.
  */
@@ -51,13 +53,14 @@ export interface SafTables {
   byDestination: Database<Bytes, Bytes>;
   byExpiry: Database<Bytes, Bytes>;
   byRank: Database<Bytes, Bytes>;
+  byNodeId: Database<Bytes, Bytes>;
   bySender: Database<Bytes, Bytes>;
   dedup: Database<Bytes, Bytes>;
   senders: Database<Bytes, Bytes>;
 }
 
 /** The names of the tables, for a check that the environment holds nothing else. */
-export const SAF_TABLE_NAMES = ['saf-messages', 'saf-envelopes', 'saf-by-destination', 'saf-by-expiry', 'saf-by-rank', 'saf-by-sender', 'saf-dedup', 'saf-senders'] as const;
+export const SAF_TABLE_NAMES = ['saf-messages', 'saf-envelopes', 'saf-by-destination', 'saf-by-expiry', 'saf-by-rank', 'saf-by-node-id', 'saf-by-sender', 'saf-dedup', 'saf-senders'] as const;
 
 /** Opens (creating when missing) the tables of an environment. */
 export function openSafTables(env: RootDatabase): SafTables {
@@ -68,6 +71,7 @@ export function openSafTables(env: RootDatabase): SafTables {
     byDestination: table('saf-by-destination'),
     byExpiry: table('saf-by-expiry'),
     byRank: table('saf-by-rank'),
+    byNodeId: table('saf-by-node-id'),
     bySender: table('saf-by-sender'),
     dedup: table('saf-dedup'),
     senders: table('saf-senders'),
@@ -151,6 +155,37 @@ export function senderRankKey(sender: Bytes, priority: SafPriority, storedAt: nu
   writeU64(k, 33, storedAt);
   writeU64(k, 41, id);
   return k;
+}
+
+/** A `saf-by-node-id` key: NodeId ‖ stored_at ‖ id (29 bytes). */
+export function nodeIdKey(nodeId: Bytes, storedAt: number, id: number): Bytes {
+  const k = new Uint8Array(29);
+  k.set(nodeId, 0);
+  writeU64(k, 13, storedAt);
+  writeU64(k, 21, id);
+  return k;
+}
+
+/** The `saf-by-node-id` keys of a region: [start, end) over the NodeIds sharing its prefix. */
+export function regionRange(center: Bytes, prefixBits: number): { start: Bytes; end: Bytes } {
+  const start = new Uint8Array(29);
+  const end = new Uint8Array(30).fill(0xff);
+  for (let i = 0; i < 13; i++) {
+    const keep = Math.max(0, Math.min(8, prefixBits - i * 8));
+    const mask = (0xff << (8 - keep)) & 0xff;
+    start[i] = center[i]! & mask;
+    end[i] = (center[i]! & mask) | (~mask & 0xff);
+  }
+  return { start, end };
+}
+
+/** A `saf-by-node-id` value: retain_until ‖ bytes ‖ destination (44 bytes). */
+export function nodeIdValue(retainUntil: number, bytes: number, destination: Bytes): Bytes {
+  const v = new Uint8Array(44);
+  writeU64(v, 0, retainUntil);
+  writeU32(v, 8, bytes);
+  v.set(destination, 12);
+  return v;
 }
 
 /** The exclusive end of a range of keys that start with `prefix` and have `rest` more bytes. */

@@ -5,12 +5,15 @@
  * by retention in a heap, by dedup key in a map; removals are lazy (`saf-ordered.ts`).
  */
 import { toHex } from '../core/bytes.js';
+import { nodeIdOf } from '../core/keys.js';
 import { SafStoreClosed } from './errors.js';
 import { planEviction } from './saf-eviction.js';
 import { RetentionHeap, StoredAtList, type OrderedEntry } from './saf-ordered.js';
-import { storedMessageBytes } from './saf-size.js';
 import {
+  checkRegion,
   envelopeSizeAllowed,
+  inRegion,
+  takeForResponse,
   expireBound,
   fetchWindow,
   normalisePut,
@@ -24,6 +27,8 @@ import {
   type SafMessageInit,
   type SafPriority,
   type SafPutResult,
+  type SafRegion,
+  type SafRegionResult,
   type SafServedMessage,
   type SafStats,
   type SafStore,
@@ -40,6 +45,12 @@ interface Entry extends OrderedEntry {
   readonly envelope: Uint8Array;
   readonly priority: SafPriority;
   readonly bytes: number;
+}
+
+/** One destination's messages, by stored_at, and its NodeId (for region queries). */
+interface Destination {
+  readonly nodeId: Uint8Array;
+  readonly list: StoredAtList<Entry>;
 }
 
 /** One sending peer's messages: its usage and its two rank lists (normal, high). */
@@ -61,13 +72,18 @@ function* ranked(ranks: readonly [StoredAtList<Entry>, StoredAtList<Entry>]): Ge
   yield* ranks[1].from();
 }
 
+/** The entries still retained at `now` (past their retention but not yet swept: left out). */
+function* retained(entries: Iterable<Entry>, now: number): Generator<Entry> {
+  for (const e of entries) if (e.retainUntil >= now) yield e;
+}
+
 /** The in-memory SAF store; nothing survives the process. */
 export class MemorySafStore implements SafStore {
   readonly name = 'memory';
   readonly limits: Readonly<SafStoreLimits>;
   readonly #byId = new Map<SafMessageId, Entry>();
   readonly #byDedup = new Map<string, Entry>();
-  readonly #byDestination = new Map<string, StoredAtList<Entry>>();
+  readonly #byDestination = new Map<string, Destination>();
   readonly #senders = new Map<string, Sender>();
   readonly #ranks: [StoredAtList<Entry>, StoredAtList<Entry>] = [new StoredAtList(), new StoredAtList()];
   readonly #retention = new RetentionHeap<Entry>();
@@ -127,23 +143,25 @@ export class MemorySafStore implements SafStore {
 
   async messagesFor(destination: Uint8Array, options: SafFetchOptions): Promise<SafFetchResult> {
     this.#check();
-    const { since, now, limit, maxBytes } = fetchWindow(options);
-    const messages: SafServedMessage[] = [];
-    let encodedBytes = 0;
-    let more = false;
-    const list = this.#byDestination.get(toHex(destination));
-    if (list) {
-      for (const e of list.from(since)) {
-        if (e.retainUntil < now) continue;
-        const size = storedMessageBytes(e.storedAt, e.bytes);
-        if (messages.length >= limit || encodedBytes + size > maxBytes) {
-          more = true;
-          break;
-        }
-        messages.push({ id: e.id, storedAt: BigInt(e.storedAt), envelope: e.envelope.slice() });
-        encodedBytes += size;
-      }
+    const window = fetchWindow(options);
+    const list = this.#byDestination.get(toHex(destination))?.list;
+    const { taken, encodedBytes, more } = takeForResponse(list ? retained(list.from(window.since), window.now) : [], window);
+    const messages: SafServedMessage[] = taken.map((e) => ({ id: e.id, storedAt: BigInt(e.storedAt), envelope: e.envelope.slice() }));
+    return { messages, ids: messages.map((m) => m.id), encodedBytes, more };
+  }
+
+  async messagesInRegion(region: SafRegion, options: SafFetchOptions): Promise<SafRegionResult> {
+    this.#check();
+    checkRegion(region);
+    const window = fetchWindow(options);
+    const candidates: Entry[] = [];
+    for (const d of this.#byDestination.values()) {
+      if (!inRegion(d.nodeId, region)) continue;
+      candidates.push(...retained(d.list.from(window.since), window.now));
     }
+    candidates.sort((a, b) => a.storedAt - b.storedAt || a.id - b.id);
+    const { taken, encodedBytes, more } = takeForResponse(candidates, window);
+    const messages = taken.map((e) => ({ id: e.id, storedAt: BigInt(e.storedAt), envelope: e.envelope.slice(), destination: e.destination.slice() }));
     return { messages, ids: messages.map((m) => m.id), encodedBytes, more };
   }
 
@@ -201,9 +219,9 @@ export class MemorySafStore implements SafStore {
   #add(e: Entry): void {
     this.#byId.set(e.id, e);
     this.#byDedup.set(e.dedupHex, e);
-    let list = this.#byDestination.get(e.destinationHex);
-    if (!list) this.#byDestination.set(e.destinationHex, (list = new StoredAtList()));
-    list.insert(e);
+    let d = this.#byDestination.get(e.destinationHex);
+    if (!d) this.#byDestination.set(e.destinationHex, (d = { nodeId: nodeIdOf(e.destination), list: new StoredAtList() }));
+    d.list.insert(e);
     let sender = this.#senders.get(e.senderHex);
     if (!sender) this.#senders.set(e.senderHex, (sender = { count: 0, bytes: 0, ranks: [new StoredAtList(), new StoredAtList()] }));
     sender.count++;
@@ -219,7 +237,7 @@ export class MemorySafStore implements SafStore {
     e.live = false;
     this.#byId.delete(e.id);
     this.#byDedup.delete(e.dedupHex);
-    const list = this.#byDestination.get(e.destinationHex)!;
+    const list = this.#byDestination.get(e.destinationHex)!.list;
     list.died();
     if (list.size === 0) this.#byDestination.delete(e.destinationHex);
     const sender = this.#senders.get(e.senderHex)!;

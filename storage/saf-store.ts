@@ -13,6 +13,7 @@
  * Each write (put, remove, expire) is atomic: one LMDB transaction.
  */
 import { ConfigError, InternalError } from '../core/errors.js';
+import { NODE_ID_LENGTH } from '../core/keys.js';
 import {
   MAX_SAF_ENVELOPE_BYTES,
   SAF_DEFAULT_MAX_BYTES,
@@ -24,6 +25,7 @@ import {
   SAF_UNKNOWN_DESTINATION_SECONDS,
 } from '../protocols/dht/constants.js';
 import type { StoredEnvelope } from '../protocols/dht/messages.js';
+import { storedMessageBytes } from './saf-size.js';
 
 /** Unix seconds, as a number (an integer) or a u64 from a header or the wire. */
 export type UnixSeconds = number | bigint;
@@ -183,6 +185,30 @@ export interface SafFetchResult {
   readonly more: boolean;
 }
 
+/**
+ * A region of the NodeId space: the ids that share their first `prefixBits` bits with `center`,
+ * i.e. whose XOR distance to it is below 2^(104 − prefixBits) (a ball of XOR distance is exactly
+ * such a prefix). `prefixBits` 0 is the whole space, 104 one NodeId.
+ */
+export interface SafRegion {
+  /** A NodeId (13 bytes). */
+  readonly center: Uint8Array;
+  /** 0..104. */
+  readonly prefixBits: number;
+}
+
+/** One message of a region query: a served message and its destination. */
+export interface SafRegionMessage extends SafServedMessage {
+  /** The destination's public key (the caller's own copy). */
+  readonly destination: Uint8Array;
+}
+
+/** A region query's messages (the fields of {@link SafFetchResult}). */
+export interface SafRegionResult extends Omit<SafFetchResult, 'messages'> {
+  /** Oldest first (by `stored_at`, then by order of storing), whatever their destination. */
+  readonly messages: readonly SafRegionMessage[];
+}
+
 /** A sending peer's share of the store. */
 export interface SafUsage {
   readonly count: number;
@@ -205,6 +231,13 @@ export interface SafStore {
   put(message: SafMessageInit): Promise<SafPutResult>;
   /** The messages to serve `destination` for one request (9.7); changes nothing. */
   messagesFor(destination: Uint8Array, options: SafFetchOptions): Promise<SafFetchResult>;
+  /**
+   * The messages whose destination's NodeId lies in `region` (the same window, limit and size
+   * bound as {@link messagesFor}); changes nothing. It reads every message stored for the region
+   * (a bounded store: at most `maxMessages`), so it is for tooling and maintenance, not a
+   * per-message path.
+   */
+  messagesInRegion(region: SafRegion, options: SafFetchOptions): Promise<SafRegionResult>;
   /**
    * Deletes the messages with these ids that are for `destination` (any other id is ignored:
    * a requester can delete only its own); call it once the response is written (9.7).
@@ -282,6 +315,39 @@ export function fetchWindow(options: SafFetchOptions): { since: number; now: num
   const limit = !Number.isInteger(options.limit) || options.limit <= 0 || options.limit > SAF_REQUEST_LIMIT ? SAF_REQUEST_LIMIT : options.limit;
   const maxBytes = Number.isNaN(options.maxBytes) ? 0 : Math.max(0, Math.min(Math.floor(options.maxBytes), Number.MAX_SAFE_INTEGER));
   return { since, now, limit, maxBytes };
+}
+
+/** Checks a region (a caller's bug when malformed: InternalError). */
+export function checkRegion(region: SafRegion): void {
+  if (!(region.center instanceof Uint8Array) || region.center.length !== NODE_ID_LENGTH) throw new InternalError(`SAF store: a region's center must be a NodeId (${NODE_ID_LENGTH} bytes)`);
+  if (!Number.isInteger(region.prefixBits) || region.prefixBits < 0 || region.prefixBits > NODE_ID_LENGTH * 8) throw new InternalError(`SAF store: a region's prefixBits must be 0..${NODE_ID_LENGTH * 8}`);
+}
+
+/** Whether `nodeId` shares the first `region.prefixBits` bits with `region.center`. */
+export function inRegion(nodeId: Uint8Array, region: SafRegion): boolean {
+  const full = region.prefixBits >> 3;
+  for (let i = 0; i < full; i++) if (nodeId[i] !== region.center[i]) return false;
+  const rest = region.prefixBits & 7;
+  if (rest === 0) return true;
+  const mask = (0xff << (8 - rest)) & 0xff;
+  return ((nodeId[full]! ^ region.center[full]!) & mask) === 0;
+}
+
+/** What a response can take of its candidates: the first ones (oldest first) within `limit` and `maxBytes`. */
+export function takeForResponse<T extends { readonly storedAt: number; readonly bytes: number }>(
+  candidates: Iterable<T>,
+  window: { readonly limit: number; readonly maxBytes: number },
+): { taken: T[]; encodedBytes: number; more: boolean } {
+  const taken: T[] = [];
+  let encodedBytes = 0;
+  for (const c of candidates) {
+    const size = storedMessageBytes(c.storedAt, c.bytes);
+    // The first that does not fit ends the response: serving a later one would break oldest first.
+    if (taken.length >= window.limit || encodedBytes + size > window.maxBytes) return { taken, encodedBytes, more: true };
+    taken.push(c);
+    encodedBytes += size;
+  }
+  return { taken, encodedBytes, more: false };
 }
 
 /** An expire call's bound: any positive integer, or all. */

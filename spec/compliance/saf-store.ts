@@ -9,6 +9,8 @@ import { decodeSafStoredMessages, encodeSafStoredMessages } from '../../protocol
 import { FLAG_ENCRYPTED, MAX_SAF_ENVELOPE_BYTES, SAF_RESPONSE_MAX_BYTES } from '../../protocols/dht/constants.js';
 import { createHeader, encodeEnvelope } from '../../protocols/dht/envelope.js';
 import { DhtMessageType } from '../../proto/gen/tcomms/dht/dht_pb.js';
+import { InternalError } from '../../core/errors.js';
+import { nodeIdOf } from '../../core/keys.js';
 import { SafStoreClosed } from '../../storage/errors.js';
 import { storedMessageBytes } from '../../storage/saf-size.js';
 import {
@@ -17,6 +19,7 @@ import {
   type SafFetchResult,
   type SafMessageInit,
   type SafPutResult,
+  type SafRegionResult,
   type SafStore,
   type SafStoreLimits,
 } from '../../storage/saf-store.js';
@@ -172,6 +175,54 @@ export function safStoreCompliance(name: string, fixture: SafStoreFixture): void
       for (const limit of [0, 51, 2 ** 32 - 1]) expect((await store.messagesFor(A, { since: 0, limit, maxBytes: 1e9, now: 200 })).ids).to.have.length(50);
     });
 
+    it('serves a NodeId region: the destinations whose NodeId shares the prefix, oldest first across them', async () => {
+      const keys = Array.from({ length: 16 }, (_, i) => key(i + 1));
+      const ids = new Map<string, number[]>();
+      for (const [i, k] of keys.entries()) ids.set(hex(k), [stored(await store.put(message({ destination: k, storedAt: 100 - i }))), stored(await store.put(message({ destination: k, storedAt: 200 + i })))]);
+      const bits = (b: Uint8Array) => Array.from(b, (x) => x.toString(2).padStart(8, '0')).join('');
+      const byStoredAt = (a: { storedAt: bigint; id: number }, b: { storedAt: bigint; id: number }) => Number(a.storedAt - b.storedAt) || a.id - b.id;
+      for (const k of keys.slice(0, 4)) {
+        for (const prefixBits of [0, 1, 2, 3, 7, 9, 104]) {
+          const center = nodeIdOf(k);
+          const got = await store.messagesInRegion({ center, prefixBits }, { since: 0, limit: 50, maxBytes: 1e9, now: 300 });
+          const inside = keys.filter((d) => bits(nodeIdOf(d)).slice(0, prefixBits) === bits(center).slice(0, prefixBits));
+          expect(got.messages.map((m) => hex(m.destination)).sort()).to.deep.equal(inside.flatMap((d) => [hex(d), hex(d)]).sort());
+          expect([...got.messages].sort(byStoredAt).map((m) => m.id)).to.deep.equal(got.ids);
+          for (const m of got.messages) expect(ids.get(hex(m.destination))).to.include(m.id);
+          expect(got.encodedBytes).to.equal(encodeSafStoredMessages(got.messages).length);
+        }
+      }
+      // The whole space: all 32, oldest first, since and limit as in messagesFor.
+      const all = await store.messagesInRegion({ center: new Uint8Array(13), prefixBits: 0 }, { since: 200, limit: 5, maxBytes: 1e9, now: 300 });
+      expect(all.messages.map((m) => m.storedAt)).to.deep.equal([200n, 201n, 202n, 203n, 204n]);
+      expect(all.more).to.equal(true);
+      const none = await store.messagesInRegion({ center: nodeIdOf(key(0x77)), prefixBits: 104 }, { ...ALL, now: 300 });
+      expect(none).to.deep.equal({ messages: [], ids: [], encodedBytes: 0, more: false });
+      expect(await store.messagesInRegion({ center: new Uint8Array(12), prefixBits: 0 }, { ...ALL, now: 1 }).catch((e: unknown) => e)).to.be.instanceOf(InternalError);
+      expect(await store.messagesInRegion({ center: new Uint8Array(13), prefixBits: 105 }, { ...ALL, now: 1 }).catch((e: unknown) => e)).to.be.instanceOf(InternalError);
+    });
+
+    it('stays consistent under concurrent writes (puts evicting, removes, sweeps in flight together)', async () => {
+      await openWith({ maxMessages: 60, maxBytes: 1_000_000, maxMessagesPerPeer: 25, maxBytesPerPeer: 1_000_000 });
+      const senders = [S1, S2, key(0x53), key(0x54)];
+      const ops: Array<Promise<unknown>> = [];
+      for (let i = 0; i < 300; i++) {
+        ops.push(store.put(message({ destination: i % 3 ? A : B, sender: senders[i % 4]!, storedAt: 1_000 + (i >> 2), expires: i % 7 === 0 ? 1_010 : 1_000_000 })));
+        if (i % 10 === 9) ops.push(store.messagesFor(A, { ...ALL, now: 1_000 + (i >> 2) }).then((r) => store.remove(A, r.ids.slice(0, 3))));
+        if (i % 50 === 49) ops.push(store.expire(1_000 + (i >> 2)));
+      }
+      await Promise.all(ops);
+      const stats = await store.stats();
+      const usage = await Promise.all(senders.map((s) => store.usageOf(s)));
+      expect(stats.count).to.equal(usage.reduce((n, u) => n + u.count, 0));
+      expect(stats.bytes).to.equal(usage.reduce((n, u) => n + u.bytes, 0));
+      expect(stats.senders).to.equal(usage.filter((u) => u.count > 0).length);
+      expect(stats.count).to.be.at.most(60);
+      for (const u of usage) expect(u.count).to.be.at.most(25);
+      const region = await store.messagesInRegion({ center: new Uint8Array(13), prefixBits: 0 }, { since: 0, limit: 50, maxBytes: 1e9, now: 1_075 });
+      expect(region.messages.length).to.equal(Math.min(50, stats.count));
+    });
+
     it('removes exactly the ids given for that destination, nothing of another requester', async () => {
       const a1 = stored(await store.put(message({ destination: A, storedAt: 1 })));
       const a2 = stored(await store.put(message({ destination: A, storedAt: 2 })));
@@ -296,6 +347,7 @@ export function safStoreCompliance(name: string, fixture: SafStoreFixture): void
         { weight: 6, arbitrary: fc.record({ kind: fc.constant('put' as const), dest: fc.nat(2), sender: fc.nat(2), dedup: fc.nat(79), size: fc.integer({ min: 1, max: 300 }), dt: step, ttl: fc.oneof(fc.integer({ min: -2, max: 8 }), fc.integer({ min: 0, max: 500 })), known: fc.boolean(), high: fc.boolean() }) },
         { weight: 3, arbitrary: fc.record({ kind: fc.constant('fetch' as const), dest: fc.nat(2), dt: step, back: fc.oneof(fc.integer({ min: -10, max: 3 }), fc.integer({ min: 0, max: 500 })), limit: small(60), maxBytes: fc.oneof(fc.integer({ min: 0, max: 700 }), fc.constant(1e9)), thenRemove: fc.boolean() }) },
         { weight: 1, arbitrary: fc.record({ kind: fc.constant('remove' as const), dest: fc.nat(2), ids: fc.array(fc.nat(60), { maxLength: 5 }) }) },
+        { weight: 1, arbitrary: fc.record({ kind: fc.constant('region' as const), dest: fc.nat(2), flip: fc.nat(103), prefixBits: fc.oneof(fc.integer({ min: 0, max: 4 }), fc.integer({ min: 0, max: 104 })), back: fc.integer({ min: 0, max: 500 }), limit: small(60), maxBytes: fc.oneof(fc.integer({ min: 0, max: 700 }), fc.constant(1e9)) }) },
         { weight: 1, arbitrary: fc.record({ kind: fc.constant('expire' as const), dt: step, max: fc.option(fc.integer({ min: 0, max: 3 }), { nil: undefined }) }) },
       );
       const plain = (r: SafPutResult) => (r.stored ? { ...r, evicted: r.evicted.map((e) => ({ ...e, destination: hex(e.destination), sender: hex(e.sender) })) } : r);
@@ -306,7 +358,7 @@ export function safStoreCompliance(name: string, fixture: SafStoreFixture): void
           const model = new SafModel(bounds);
           let now = 1_000;
           for (const o of ops) {
-            now += o.kind === 'remove' ? 0 : o.dt; // the clock may step back a little
+            now += o.kind === 'remove' || o.kind === 'region' ? 0 : o.dt; // the clock may step back a little
             if (o.kind === 'put') {
               const m: SafMessageInit = { destination: keys[o.dest]!, sender: keys[o.sender]!, dedupKey: dedups[o.dedup]!, envelope: new Uint8Array(randomBytes(o.size)), storedAt: now, expires: BigInt(now + o.ttl), destinationKnown: o.known, priority: o.high ? 1 : 0 };
               expect(plain(await store.put(m)), 'put').to.deep.equal(plain(model.put(m)));
@@ -315,6 +367,14 @@ export function safStoreCompliance(name: string, fixture: SafStoreFixture): void
               const got = await store.messagesFor(keys[o.dest]!, options);
               expect(served(got), 'messagesFor').to.deep.equal(served(model.messagesFor(keys[o.dest]!, options)));
               if (o.thenRemove) expect(await store.remove(keys[o.dest]!, got.ids), 'remove served').to.deep.equal(model.remove(keys[o.dest]!, got.ids));
+            } else if (o.kind === 'region') {
+              // Around one destination's NodeId with one bit flipped: in or out, by the prefix.
+              const center = nodeIdOf(keys[o.dest]!).slice();
+              center[o.flip >> 3]! ^= 0x80 >> (o.flip & 7);
+              const region = { center, prefixBits: o.prefixBits };
+              const options = { since: Math.max(0, now - o.back), limit: o.limit, maxBytes: o.maxBytes, now };
+              const plainRegion = (r: SafRegionResult) => ({ ...served(r), destinations: r.messages.map((m) => hex(m.destination)) });
+              expect(plainRegion(await store.messagesInRegion(region, options)), 'messagesInRegion').to.deep.equal(plainRegion(model.messagesInRegion(region, options)));
             } else if (o.kind === 'remove') {
               expect(await store.remove(keys[o.dest]!, o.ids), 'remove').to.deep.equal(model.remove(keys[o.dest]!, o.ids));
             } else {

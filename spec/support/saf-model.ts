@@ -10,7 +10,8 @@ import {
   SAF_SINCE_WINDOW_SECONDS,
   SAF_UNKNOWN_DESTINATION_SECONDS,
 } from '../../protocols/dht/constants.js';
-import type { SafDropped, SafEvicted, SafFetchResult, SafMessageInit, SafPutResult, SafStats, SafStoreLimits, SafUsage } from '../../storage/saf-store.js';
+import { nodeIdOf } from '../../core/keys.js';
+import type { SafDropped, SafEvicted, SafFetchResult, SafMessageInit, SafPutResult, SafRegion, SafRegionMessage, SafRegionResult, SafStats, SafStoreLimits, SafUsage } from '../../storage/saf-store.js';
 
 interface ModelMessage {
   id: number;
@@ -101,6 +102,30 @@ export class SafModel {
       encodedBytes += size;
     }
     return { messages, ids: messages.map((m) => m.id), encodedBytes, more: messages.length < eligible.length };
+  }
+
+  messagesInRegion(region: SafRegion, o: { since: number; limit: number; maxBytes: number; now: number }): SafRegionResult {
+    const bits = (b: Uint8Array) => Array.from(b, (x) => x.toString(2).padStart(8, '0')).join('');
+    const prefix = bits(region.center).slice(0, region.prefixBits);
+    const since = Math.min(Math.max(o.since, o.now - Number(SAF_SINCE_WINDOW_SECONDS)), o.now);
+    const messages: SafRegionMessage[] = this.messages
+      .filter((m) => bits(nodeIdOf(Buffer.from(m.destination, 'hex'))).startsWith(prefix) && m.storedAt >= since && m.retainUntil >= o.now)
+      .map((m) => ({ id: m.id, storedAt: BigInt(m.storedAt), envelope: m.envelope.slice(), destination: Buffer.from(m.destination, 'hex') }));
+    let encodedBytes = 0;
+    let more = false;
+    messages.sort((a, b) => Number(a.storedAt - b.storedAt) || a.id - b.id);
+    const limit = o.limit <= 0 || o.limit > 50 ? 50 : o.limit;
+    const taken: SafRegionMessage[] = [];
+    for (const m of messages) {
+      const size = storedMessageBytes(Number(m.storedAt), m.envelope.length);
+      if (taken.length >= limit || encodedBytes + size > o.maxBytes) {
+        more = true;
+        break;
+      }
+      taken.push(m);
+      encodedBytes += size;
+    }
+    return { messages: taken, ids: taken.map((m) => m.id), encodedBytes, more };
   }
 
   remove(destination: Uint8Array, ids: readonly number[]): SafDropped {
