@@ -334,6 +334,8 @@ function deadlineAfter(ms: number, what: string): { promise: Promise<never>; can
 
 const systemNow = () => BigInt(Math.floor(Date.now() / 1000));
 
+function ignoreError(): void {}
+
 /** The last identity message signed per config: signing again an unchanged claim is wasted work. */
 const signedClaims = new WeakMap<UpgradeConfig, { key: string; message: Uint8Array }>();
 
@@ -370,6 +372,10 @@ async function finish(
     ...(config.yamux ? { config: config.yamux } : {}),
     ...(config.budget ? { budget: config.budget } : {}),
     onStream: (stream) => {
+      // Whoever takes the substream (the identity exchange, the connection's watcher) listens
+      // for its errors from then on, a turn later at the earliest: a connection that ends in
+      // between destroys it with an error, which must not be an unhandled 'error' event.
+      stream.on('error', ignoreError);
       if (resolveFirst) {
         const first = resolveFirst;
         resolveFirst = undefined;

@@ -6,22 +6,30 @@
 import { TcommsError } from '../core/errors.js';
 import { UsageError } from './args.js';
 import { chartsCommand } from './commands/charts.js';
+import { dhtCommand } from './commands/dht.js';
 import { inspectCommand } from './commands/inspect.js';
 import { keygen } from './commands/keygen.js';
 import { livenessCommand } from './commands/liveness.js';
 import { nodeCommand } from './commands/node.js';
 import { peersCommand } from './commands/peers.js';
+import { rpcCommand } from './commands/rpc.js';
 import { sendCommand } from './commands/send.js';
 
 const USAGE = `usage: tcomms <command> [options]
 
   keygen [--out FILE]                                 a new identity (key file mode 0600)
   node [--listen MULTIADDR]... [--data-dir DIR] [--network BYTE] [--pattern XX|IX]
-       [--peer PUBKEYHEX@MULTIADDR]... [--echo] [--json]
+       [--peer PUBKEYHEX@MULTIADDR]... [--echo] [--dht] [--json]
        [--proxy socks5://[USER:PASS@]HOST:PORT [--proxy-all]]
        [--tor-control HOST:PORT [--tor-cookie FILE | --tor-password PW] --onion-port N]
   send --to PUBKEYHEX@MULTIADDR (--message TEXT | --size BYTES) [--count N]
        [--network BYTE] [--pattern XX|IX] [--proxy ...] [--expect-echo] [--json]
+  rpc --to PUBKEYHEX@MULTIADDR --service PROTOCOL_ID --method NAME [--request JSON]
+      [--deadline MS] [--network BYTE] [--pattern XX|IX] [--proxy ...] [--json]
+                                                      one call, protobuf JSON in and out
+  dht send --via PUBKEYHEX@MULTIADDR --to PUBKEYHEX (--message TEXT | --size BYTES)
+       [--encrypt] [--sign] [--discover] [--json] [--timeout MS]   one DHT message
+  dht discover PUBKEYHEX --via PUBKEYHEX@MULTIADDR [--json]   a peer's claim, by DHT discovery
   peers [--data-dir DIR] [--json]                     the stored peers
   liveness MULTIADDR                                  wire byte 0xa7 line echo, round trip
   charts [--out DIR]                                  state charts (JSON and Mermaid)
@@ -32,6 +40,8 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   keygen,
   node: nodeCommand,
   send: sendCommand,
+  rpc: rpcCommand,
+  dht: dhtCommand,
   peers: peersCommand,
   liveness: livenessCommand,
   charts: chartsCommand,

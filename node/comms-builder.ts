@@ -20,6 +20,9 @@ import type { ProtocolHandler } from '../channels/protocol-registry.js';
 import { TcpTransport } from '../transports/tcp/tcp.js';
 import type { Transport } from '../transports/transport.js';
 import type { InboundMiddleware, OutboundMiddleware } from '../actors/messaging/messaging.logic.js';
+import { servedRpcService } from '../actors/rpc-server/services.js';
+import type { AnyRpcService, RpcHandlers } from '../protocols/rpc/index.js';
+import { DEFAULT_DHT_CONFIG, type DhtConfig } from '../actors/dht/dht-config.js';
 import { CommsNode, type NodeClock } from './comms-node.js';
 import type { InspectionEvent } from 'xstate';
 import {
@@ -29,6 +32,7 @@ import {
   type CommsConnectivityConfig,
   type CommsLimits,
   type CommsMessagingConfig,
+  type CommsRpcConfig,
   type CommsTimeouts,
   type PeerStoreConfig,
 } from './config.js';
@@ -53,8 +57,10 @@ export class CommsBuilder {
   #liveness: LivenessServiceInit | undefined;
   #allowMemory: boolean | undefined;
   #messaging: CommsMessagingConfig = { ...DEFAULT_COMMS_CONFIG.messaging, inbound: [], outbound: [] };
+  #rpc: CommsRpcConfig = { ...DEFAULT_COMMS_CONFIG.rpc, services: [] };
   #inspect: ((event: InspectionEvent) => void) | undefined;
   #clock: NodeClock | undefined;
+  #dht: DhtConfig | undefined;
 
   /** The node's Ed25519 identity (required). */
   withNodeIdentity(identity: NodeIdentity): this {
@@ -162,6 +168,44 @@ export class CommsBuilder {
   }
 
   /**
+   * Serves an RPC service (PROTOCOL.md section 8) from its generated descriptor: the protocol id
+   * and method numbers come from its options, and `handlers` has one function per method, typed
+   * by the descriptor (a unary handler returns the response, a server-streaming one yields the
+   * items; throw an `RpcError` for another status). Its id is served and advertised.
+   *
+   * ```ts
+   * builder.withRpcService(NodeInfo, {
+   *   getInfo: async (req, ctx) => ({ userAgent: 'me' }),
+   *   listConnections: async function* (req, ctx) { yield { outbound: true } },
+   * });
+   * ```
+   */
+  withRpcService<S extends AnyRpcService>(service: S, handlers: RpcHandlers<S>): this {
+    this.#rpc.services.push(servedRpcService(service, handlers));
+    return this;
+  }
+  /** RPC bounds: server sessions in all and per peer, the idle close, client sessions per peer. */
+  withRpc(rpc: Partial<Omit<CommsRpcConfig, 'services'>>): this {
+    this.#rpc = { ...this.#rpc, ...rpc };
+    return this;
+  }
+  /** Serves the built-in `tcomms.info.v1.NodeInfo` (`/tcomms/info/1`): this node's identity, uptime and connections. */
+  withNodeInfo(serve = true): this {
+    this.#rpc.nodeInfo = serve;
+    return this;
+  }
+
+  /**
+   * Runs the DHT (PROTOCOL.md section 9; defaults: `DEFAULT_DHT_CONFIG`): `node.dht` sends and
+   * receives DHT messages, and every messaging body is a DHT envelope. Unless `propagate` is
+   * false, the node forwards messages for others and claims feature bit 0 (a DHT node).
+   */
+  withDht(dht: Partial<DhtConfig> = {}): this {
+    this.#dht = { ...DEFAULT_DHT_CONFIG, ...this.#dht, ...dht };
+    return this;
+  }
+
+  /**
    * Sees the node's whole actor system from before it starts (XState's inspection stream):
    * every actor as it is created, every event and every snapshot, start-up included.
    */
@@ -191,7 +235,7 @@ export class CommsBuilder {
       publicAddresses: this.#publicAddresses,
       peerStore: this.#peerStore,
       protocols: [...this.#protocols],
-      features: this.#features,
+      features: this.#dht?.propagate ? this.#features | 1 : this.#features,
       crypto: this.#crypto,
       limits: this.#limits,
       timeouts: this.#timeouts,
@@ -200,6 +244,8 @@ export class CommsBuilder {
       liveness: this.#liveness,
       allowMemoryAddresses: this.#allowMemory ?? transports.some((t) => t.name === 'memory'),
       messaging: { ...this.#messaging, inbound: [...this.#messaging.inbound], outbound: [...this.#messaging.outbound] },
+      rpc: { ...this.#rpc, services: [...this.#rpc.services] },
+      dht: this.#dht === undefined ? undefined : { ...this.#dht },
     };
   }
 

@@ -2,13 +2,14 @@
  * A comms node: a thin, typed facade over the node's root actor (`actors/comms-node`), which
  * owns every component in one actor system: peer manager, identity, connectivity, connection
  * manager (one peer-connection actor per connection), dialer (one dial actor per peer being
- * dialed), listener and messaging (one outbox per peer with messages). Made by
- * `CommsBuilder.build()`.
+ * dialed), listener, messaging (one outbox per peer with messages) and, when enabled, the DHT
+ * (`node.dht`; one discovery actor per query). Made by `CommsBuilder.build()`.
  */
 import { EventEmitter } from 'node:events';
 import type { Multiaddr } from '@multiformats/multiaddr';
 import { createActor, type InspectionEvent } from 'xstate';
 import { TcommsError, TimeoutError, type PlainError } from '../core/errors.js';
+import { toHex } from '../core/bytes.js';
 import { nodeIdOf, publicKeyFromHex, type NodeId, type PublicKey } from '../core/keys.js';
 import { BoundedMap } from '../core/bounded-map.js';
 import { ProtocolRegistry, type ProtocolHandler } from '../channels/protocol-registry.js';
@@ -22,8 +23,15 @@ import { Inbox, Messaging, messagingHandler, type InboundMessage, type SendOutco
 import { openSubstreamVia, type PeerConnectionActor } from '../actors/peer-connection/index.js';
 import { PeerManagerClient } from '../actors/peer-manager/index.js';
 import { ask } from '../actors/request.js';
+import { rpcClientProxy, type RpcClientCall, type RpcClientOptions } from '../actors/rpc-client/index.js';
+import { RpcServiceTable, rpcServiceDefinition, servedRpcService, type ServedRpcService } from '../actors/rpc-server/index.js';
+import { DhtNotRunning, DhtService } from '../actors/dht/index.js';
+import { cryptoProvider } from '../core/crypto/index.js';
 import { MESSAGING_PROTOCOL } from '../protocols/messaging/index.js';
+import type { AnyRpcService, RpcClient, RpcHandlers } from '../protocols/rpc/index.js';
+import { NodeInfo } from '../proto/gen/tcomms/info/v1/info_pb.js';
 import type { CommsConfig } from './config.js';
+import { nodeInfoHandlers } from './node-info.js';
 
 /** What a node publishes (`node.on(type, listener)`). */
 export interface CommsNodeEvents {
@@ -52,6 +60,8 @@ export interface ConnectionInfo {
   userAgent: string;
   supportedProtocols: string[];
   connection: PeerConnection;
+  /** When the connection was kept (the node's clock, ms), if this node saw it arrive. */
+  connectedAt: number | undefined;
 }
 
 /** Where a node is in its life: its root actor's state. */
@@ -112,19 +122,30 @@ const START_TIMEOUT_MS = 30_000;
 export class CommsNode extends EventEmitter<CommsNodeEvents> {
   readonly config: CommsConfig;
   readonly protocols = new ProtocolRegistry();
+  /** The RPC services served (each id is also in {@link protocols}). */
+  readonly rpcServices = new RpcServiceTable();
   readonly #options: CommsNodeOptions;
+  readonly #now: () => number;
+  #startedAt: number | undefined;
+  /** Public key hex -> when its connection was kept (for NodeInfo's ages). */
+  readonly #connectedAt = new Map<string, number>();
   #root: CommsNodeRef | undefined;
   #components: NodeComponents | undefined;
   #peers: PeerManagerClient | undefined;
   readonly #sending: Messaging | undefined;
   #inbox: Inbox | undefined;
   #stopping: Promise<void> | undefined;
+  readonly #dht: DhtService | undefined;
 
   constructor(config: CommsConfig, options: CommsNodeOptions = {}) {
     super();
     this.config = config;
     this.#options = options;
+    const clock = options.clock;
+    this.#now = clock?.now ? () => clock.now!() : Date.now;
     for (const p of config.protocols) this.protocols.register(p.id, p.handler);
+    for (const served of config.rpc.services) this.#serveRpc(served);
+    if (config.rpc.nodeInfo) this.#serveRpc(servedRpcService(NodeInfo, nodeInfoHandlers(this)));
     if (config.messaging.enabled) {
       this.#sending = new Messaging({
         maxMessageBytes: config.messaging.maxMessageBytes,
@@ -134,11 +155,27 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
         outbound: config.messaging.outbound,
         onError: (err) => this.#fatal('messaging', err),
       });
+      const sending = this.#sending;
+      // With the DHT, every messaging body is a DHT envelope: its pipeline is the last middleware and takes them all.
+      this.#dht = config.dht
+        ? new DhtService({
+            config: config.dht,
+            identity: config.identity,
+            provider: cryptoProvider(config.crypto.provider),
+            features: config.features,
+            allowMemory: config.allowMemoryAddresses,
+            maxMessageBytes: config.messaging.maxMessageBytes,
+            messaging: { send: (to, body) => sending.send(to, body) },
+            now: () => this.#now(),
+            allowList: config.connectivity.allowList,
+            onError: (err) => this.#fatal('the DHT', err),
+          })
+        : undefined;
       this.protocols.register(
         MESSAGING_PROTOCOL,
         messagingHandler({
           maxMessageBytes: config.messaging.maxMessageBytes,
-          middleware: config.messaging.inbound,
+          middleware: this.#dht ? [...config.messaging.inbound, this.#dht.middleware] : config.messaging.inbound,
           deliver: async (message) => {
             this.emit('message', message);
             await this.#inbox?.push(message);
@@ -186,14 +223,34 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
     return this.#peers;
   }
 
+  /** The node's clock (ms): the system's, or the one given with `CommsBuilder.withClock`. */
+  nowMs(): number {
+    return this.#now();
+  }
+
+  /** How long the node has run (ms; 0 before it started). */
+  get uptimeMs(): number {
+    return this.#startedAt === undefined ? 0 : this.#now() - this.#startedAt;
+  }
+
+  /**
+   * The DHT (PROTOCOL.md section 9): `send`, `discover`, `join`, `on`, `messages`, `stats`.
+   * Throws {@link DhtNotRunning} when the node was built without `withDht`.
+   */
+  get dht(): DhtService {
+    if (!this.#dht) throw new DhtNotRunning('the DHT is not enabled on this node (CommsBuilder.withDht)');
+    return this.#dht;
+  }
+
   /** Starts the root actor; resolves once every listen address is bound (rejects with {@link NodeStartFailed}). */
   async start(): Promise<void> {
     if (this.#root) throw new NodeNotRunning(`start() on a node that is ${this.state}`);
     const clock = this.#options.clock;
-    const now = clock?.now ? () => clock.now!() : Date.now;
+    const now = () => this.#now();
+    this.#startedAt = now();
     const root = createActor(commsNodeLogic, {
       id: 'commsNode',
-      input: { config: this.config, protocols: this.protocols, now },
+      input: { config: this.config, protocols: this.protocols, rpcServices: this.rpcServices, now, dht: this.#dht },
       ...(this.#options.inspect ? { inspect: this.#options.inspect } : {}),
       ...(clock ? { clock } : {}),
     });
@@ -238,6 +295,7 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
 
   async #stop(): Promise<void> {
     this.#sending?.stop();
+    this.#dht?.stop();
     this.#inbox?.close();
     const root = this.#root;
     if (!root || root.getSnapshot().status !== 'active') return;
@@ -270,7 +328,7 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
       options.timeoutMs ?? 120_000,
     );
     if (!reply.ok) throw new ConnectRequestFailed(reply.error);
-    return infoOf(reply.connection);
+    return infoOf(reply.connection, this.#connectedAt.get(toHex(publicKey)));
   }
 
   /**
@@ -323,7 +381,7 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
   /** The active connections, one per peer. */
   connections(): ConnectionInfo[] {
     const cm = this.#components?.connectionManager;
-    return cm ? [...cm.getSnapshot().context.connections.values()].map(infoOf) : [];
+    return cm ? [...cm.getSnapshot().context.connections.values()].map((c) => infoOf(c, this.#connectedAt.get(toHex(c.peer.publicKey)))) : [];
   }
 
   /** Records a peer and where to reach it (source `config`). */
@@ -342,10 +400,64 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
     return this;
   }
 
+  /**
+   * Serves an RPC service from now on (as `CommsBuilder.withRpcService`); its id is advertised
+   * in the identity exchanged on every connection made from now on.
+   */
+  registerRpcService<S extends AnyRpcService>(service: S, handlers: RpcHandlers<S>): this {
+    this.#serveRpc(servedRpcService(service, handlers));
+    this.#components?.identity.send({ type: 'identity.protocols-changed', protocols: this.protocols.ids() });
+    return this;
+  }
+
+  /**
+   * A typed client of `service` on `peer` (PROTOCOL.md section 8): one function per method, a
+   * promise for unary methods, an async iterable for server-streaming ones; each takes
+   * `{ signal, deadlineMs }`. Sessions are opened lazily through the node's RPC client pool (up
+   * to `rpc.clientSessionsPerPeer` per peer and service; the peer is dialed when need be).
+   * A non-Ok answer rejects with an `RpcError`; transport failures keep their own typed errors.
+   *
+   * ```ts
+   * const info = await node.rpc(peer, NodeInfo);
+   * const { uptimeMs } = await info.getInfo({});
+   * for await (const c of info.listConnections({ limit: 10 })) console.log(c.address);
+   * ```
+   */
+  async rpc<S extends AnyRpcService>(peer: PeerKey, service: S, options: RpcClientOptions = {}): Promise<RpcClient<S>> {
+    this.#running();
+    const publicKey = keyOf(peer);
+    const definition = rpcServiceDefinition(service);
+    const protocol = definition.protocol;
+    const dispatch = (call: RpcClientCall) => {
+      const pool = this.#components?.rpcClient;
+      if (!pool || this.state !== 'running') return call.fail(new NodeNotRunning(`the node is ${this.state}`));
+      pool.send({ type: 'rpc-client.call', publicKey, protocol, call });
+    };
+    return rpcClientProxy(definition, dispatch, options);
+  }
+
   /** Resolves when the node has at least `minConnectivity` connections. */
   waitForConnectivity(timeoutMs = 30_000): Promise<void> {
     return waitForConnectivity(this.#running().connectivity, timeoutMs);
   }
+
+  /** Serves `served` behind its protocol id: substreams for it go to the RPC server (never their bytes through a mailbox). */
+  #serveRpc(served: ServedRpcService): void {
+    this.rpcServices.add(served);
+    try {
+      this.protocols.register(served.definition.protocol, this.#rpcHandler);
+    } catch (err) {
+      this.rpcServices.remove(served.definition.protocol);
+      throw err;
+    }
+  }
+
+  /** Hands an RPC substream to the RPC server (reset when the node is not running). */
+  readonly #rpcHandler: ProtocolHandler = (stream, { protocol, peer }) => {
+    const server = this.#components?.rpcServer;
+    if (!server || this.state !== 'running') return void stream.destroy();
+    server.send({ type: 'rpc-server.accept', stream, protocol, peer: { publicKey: peer.publicKey, nodeId: peer.nodeId } });
+  };
 
   /** The components, while the node runs. */
   #running(): NodeComponents {
@@ -358,6 +470,8 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
   #follow(components: NodeComponents): void {
     this.#components = components;
     const cm = components.connectionManager;
+    cm.on('peer.connected', (e) => this.#connectedAt.set(toHex(e.publicKey), this.#now()));
+    cm.on('peer.disconnected', (e) => this.#connectedAt.delete(toHex(e.publicKey)));
     cm.on('peer.connected', (e) =>
       this.emit('peer.connected', { publicKey: e.publicKey, nodeId: e.connection.peer.nodeId, direction: e.direction, userAgent: e.connection.peer.userAgent }),
     );
@@ -366,11 +480,16 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
     cm.on('peer.violation', (e) => this.emit('peer.violation', { publicKey: e.publicKey, error: e.error }));
     cm.on('connection.rejected', (e) => this.emit('connection.rejected', { reason: e.reason, remoteAddress: e.remoteAddress, error: e.error }));
     cm.on('connection-manager.child-failed', (e) => this.#fatal(e.child, new Error(`${e.error.name}: ${e.error.message}`)));
+    components.rpcServer.on('rpc-server.session-crashed', (e) => this.#fatal('an rpc session', new Error(`${e.error.name}: ${e.error.message}`)));
+    components.rpcClient.on('rpc-client.session-crashed', (e) => this.#fatal('an rpc client session', new Error(`${e.error.name}: ${e.error.message}`)));
     components.connectivity.on('connectivity.status', (e) => this.emit('connectivity.status', { status: e.status, connections: e.connections }));
     components.connectivity.on('peer.banned', (e) => this.emit('peer.banned', { publicKey: e.publicKey, durationMs: e.durationMs, reason: e.reason }));
     if (components.messaging) {
       this.#sending?.attach(components.messaging);
       components.messaging.on('message.truncated', (e) => this.emit('message.truncated', { from: e.from, lostBytes: e.lostBytes }));
+    }
+    if (components.dht) {
+      this.#dht?.attach({ dht: components.dht, peerManager: components.peerManager, identity: components.identity, connectionManager: components.connectionManager });
     }
   }
 
@@ -381,7 +500,7 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
   }
 }
 
-function infoOf(connection: PeerConnection): ConnectionInfo {
+function infoOf(connection: PeerConnection, connectedAt: number | undefined): ConnectionInfo {
   const p = connection.peer;
-  return { publicKey: p.publicKey, nodeId: p.nodeId, direction: connection.direction, userAgent: p.userAgent, supportedProtocols: p.supportedProtocols, connection };
+  return { publicKey: p.publicKey, nodeId: p.nodeId, direction: connection.direction, userAgent: p.userAgent, supportedProtocols: p.supportedProtocols, connection, connectedAt };
 }

@@ -12,6 +12,9 @@ export { TcommsError, isErrorKind, type ErrorKind, type PlainError } from '../co
 export type { NodeComponents, CommsNodeRef, CommsNodeEmitted } from '../actors/comms-node/index.js';
 export type { PeerConnectionActor, PeerConnectionEmitted } from '../actors/peer-connection/index.js';
 export type { InboundMessage, OutboundMessage, InboundMiddleware, OutboundMiddleware, SendOutcome } from '../actors/messaging/index.js';
+export { settled, DEFAULT_DHT_CONFIG, DhtNotRunning, DhtSendFailed, DiscoveryFailed } from '../actors/dht/index.js';
+export type { DhtService, DhtConfig, DhtSendRequest, DhtSendOutcome, DhtQueued, DhtFailed, DhtPeerWrite, DhtStrategy, DhtMessage, DhtHandler, DhtStats, DhtTrace, DhtRef } from '../actors/dht/index.js';
+export type { DiscoveryOutcome, DiscoveredPeer } from '../actors/discovery/index.js';
 export type { PeerManagerClient, QueryFilter } from '../actors/peer-manager/index.js';
 export type { ConnectivityStatus } from '../actors/connectivity/index.js';
 export type { Peer, PeerSighting, PeerAddressRecord } from '../storage/peer.js';

@@ -9,7 +9,9 @@ import type { AnyStateMachine } from 'xstate';
 import { commsNodeMachine } from '../actors/comms-node/index.js';
 import { connectionManagerMachine } from '../actors/connection-manager/index.js';
 import { connectivityMachine } from '../actors/connectivity/index.js';
+import { dhtMachine } from '../actors/dht/index.js';
 import { dialMachine } from '../actors/dial/index.js';
+import { discoveryMachine } from '../actors/discovery/index.js';
 import { dialerMachine } from '../actors/dialer/index.js';
 import { identityMachine } from '../actors/identity/index.js';
 import { listenerMachine } from '../actors/listener/index.js';
@@ -17,6 +19,10 @@ import { messagingMachine } from '../actors/messaging/index.js';
 import { outboxMachine } from '../actors/outbox/index.js';
 import { peerConnectionMachine } from '../actors/peer-connection/index.js';
 import { peerManagerMachine } from '../actors/peer-manager/index.js';
+import { rpcClientMachine } from '../actors/rpc-client/index.js';
+import { rpcClientSessionMachine } from '../actors/rpc-client-session/index.js';
+import { rpcServerMachine } from '../actors/rpc-server/index.js';
+import { rpcSessionMachine } from '../actors/rpc-session/index.js';
 
 export {
   commsNodeMachine,
@@ -30,6 +36,8 @@ export {
   connectivityMachine,
   messagingMachine,
   outboxMachine,
+  dhtMachine,
+  discoveryMachine,
 };
 
 /** Every machine of the node, by id. */
@@ -45,6 +53,12 @@ export const MACHINES: readonly AnyStateMachine[] = [
   connectivityMachine,
   messagingMachine,
   outboxMachine,
+  rpcServerMachine,
+  rpcSessionMachine,
+  rpcClientMachine,
+  rpcClientSessionMachine,
+  dhtMachine,
+  discoveryMachine,
 ];
 
 interface NodeLike {

@@ -5,10 +5,11 @@ import { fileURLToPath } from 'node:url';
 
 /**
  * Imports flow one way (STYLE.md): cli -> node -> actors -> channels -> {transports, storage, workers}
- * -> {protocols, proto} -> core. A layer may import itself and anything below it.
+ * -> {protocols, proto} -> core. A layer may import itself and anything below it; `bench` and
+ * `fuzz` sit above everything and may import anything.
  */
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const RANK: Record<string, number> = { core: 0, protocols: 1, proto: 1, transports: 2, storage: 2, workers: 2, channels: 3, actors: 4, node: 5, cli: 6 };
+const RANK: Record<string, number> = { core: 0, protocols: 1, proto: 1, transports: 2, storage: 2, workers: 2, channels: 3, actors: 4, node: 5, cli: 6, bench: 7, fuzz: 7 };
 /** Sans-I/O cores: no sockets, timers, clocks or actors. */
 const FORBIDDEN_IN_PROTOCOLS = [/from 'node:net'/, /from 'node:dgram'/, /from 'xstate'/, /\bsetTimeout\(/, /\bsetInterval\(/, /\bDate\.now\(/];
 

@@ -8,3 +8,4 @@ export { TcpWithTorTransport, OnionProxyMissing, type TcpWithTorInit } from './t
 export * from './tor/control-client.js';
 export * from './tor/key-store.js';
 export * from './tor/tor-transport.js';
+export { FaultTransport, faultPlan, type FaultTransportInit, type FaultPlan, type FaultPlanInit } from './fault/index.js';

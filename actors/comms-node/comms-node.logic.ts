@@ -5,10 +5,13 @@
 import type { ActorRefFrom } from 'xstate';
 import { connectionManagerLogic } from '../connection-manager/connection-manager.logic.js';
 import { connectivityLogic } from '../connectivity/connectivity.logic.js';
+import { dhtLogic } from '../dht/dht.logic.js';
 import { dialerLogic } from '../dialer/dialer.logic.js';
 import { listenerLogic } from '../listener/listener.logic.js';
 import { messagingLogic } from '../messaging/messaging.logic.js';
 import { peerManagerLogic } from '../peer-manager/peer-manager.logic.js';
+import { rpcClientLogic } from '../rpc-client/rpc-client.logic.js';
+import { rpcServerLogic } from '../rpc-server/rpc-server.logic.js';
 import { commsNodeMachine } from './comms-node.machine.js';
 import { openResources, releaseResources } from './resources.js';
 
@@ -23,6 +26,9 @@ export const commsNodeLogic = commsNodeMachine.provide({
     dialer: dialerLogic,
     listener: listenerLogic,
     messaging: messagingLogic,
+    rpcServer: rpcServerLogic,
+    rpcClient: rpcClientLogic,
+    dht: dhtLogic,
   },
 });
 

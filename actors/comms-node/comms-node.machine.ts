@@ -16,22 +16,28 @@ import { assign, enqueueActions, fromPromise, setup } from 'xstate';
 import { toPlainError, type PlainError } from '../../core/errors.js';
 import { connectionManagerMachine } from '../connection-manager/connection-manager.machine.js';
 import { connectivityMachine } from '../connectivity/connectivity.machine.js';
+import { dhtMachine } from '../dht/dht.machine.js';
 import { dialerMachine } from '../dialer/dialer.machine.js';
 import { identityMachine } from '../identity/identity.machine.js';
 import { listenerMachine } from '../listener/listener.machine.js';
 import { messagingMachine } from '../messaging/messaging.machine.js';
 import { notProvided } from '../not-provided.js';
 import { peerManagerMachine } from '../peer-manager/peer-manager.machine.js';
+import { rpcClientMachine } from '../rpc-client/rpc-client.machine.js';
+import { rpcServerMachine } from '../rpc-server/rpc-server.machine.js';
 import type { ComponentId } from '../system.js';
 import type { CommsNodeEmitted, CommsNodeEvent } from './comms-node.events.js';
 import {
   connectionManagerInput,
   connectivityInput,
+  dhtInput,
   dialerInput,
   identityInput,
   listenerInput,
   messagingInput,
   peerManagerInput,
+  rpcClientInput,
+  rpcServerInput,
   upgradeConfig,
   type CommsNodeInput,
   type NodeComponents,
@@ -79,6 +85,9 @@ export const commsNodeMachine = setup({
     dialer: dialerMachine,
     listener: listenerMachine,
     messaging: messagingMachine,
+    rpcServer: rpcServerMachine,
+    rpcClient: rpcClientMachine,
+    dht: dhtMachine,
   },
   delays: {
     /** The connections' graceful close, and some slack for them to end. */
@@ -95,7 +104,8 @@ export const commsNodeMachine = setup({
     /**
      * Every component starts, each under its systemId, in this order: the peer manager, the
      * identity (whose claim every upgrade sends), connectivity, the connection manager, the
-     * dialer, the listener (which reports to the root when it is bound) and messaging.
+     * dialer, the listener (which reports to the root when it is bound), messaging, the RPC
+     * server and client pool, and the DHT when it is enabled.
      */
     startComponents: assign(({ context, spawn, self }, params: { resources: NodeResources }) => {
       const { input } = context;
@@ -110,6 +120,9 @@ export const commsNodeMachine = setup({
         dialer: spawn('dialer', { id: 'dialer', systemId: 'dialer', input: dialerInput(input, upgrade) }),
         listener: spawn('listener', { id: 'listener', systemId: 'listener', input: listenerInput(input, r, upgrade, self) }),
         messaging: input.config.messaging.enabled ? spawn('messaging', { id: 'messaging', systemId: 'messaging', input: messagingInput() }) : undefined,
+        rpcServer: spawn('rpcServer', { id: 'rpcServer', systemId: 'rpcServer', input: rpcServerInput(input) }),
+        rpcClient: spawn('rpcClient', { id: 'rpcClient', systemId: 'rpcClient', input: rpcClientInput(input) }),
+        dht: input.dht ? spawn('dht', { id: 'dht', systemId: 'dht', input: dhtInput(input, input.dht) }) : undefined,
       };
       return { resources: r, components };
     }),
@@ -138,6 +151,9 @@ export const commsNodeMachine = setup({
       if (!c) return;
       enqueue.sendTo(c.connectivity, { type: 'connectivity.stop' });
       if (c.messaging) enqueue.sendTo(c.messaging, { type: 'messaging.stop' });
+      if (c.dht) enqueue.sendTo(c.dht, { type: 'dht.stop' });
+      enqueue.sendTo(c.rpcClient, { type: 'rpc-client.stop' });
+      enqueue.sendTo(c.rpcServer, { type: 'rpc-server.stop' });
       enqueue.sendTo(c.identity, { type: 'identity.stop' });
       enqueue.sendTo(c.listener, { type: 'listener.stop' });
       enqueue.sendTo(c.dialer, { type: 'dialer.stop' });

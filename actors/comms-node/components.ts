@@ -11,6 +11,8 @@ import type { ProtocolRegistry } from '../../channels/protocol-registry.js';
 import type { UpgradeConfig } from '../../channels/upgrade.js';
 import type { connectionManagerMachine, ConnectionManagerInput } from '../connection-manager/connection-manager.machine.js';
 import type { connectivityMachine, ConnectivityInput } from '../connectivity/connectivity.machine.js';
+import type { DhtService } from '../dht/dht-service.js';
+import type { dhtMachine, DhtInput } from '../dht/dht.machine.js';
 import type { dialerMachine, DialerInput } from '../dialer/dialer.machine.js';
 import type { identityMachine, IdentityInput } from '../identity/identity.machine.js';
 import type { listenerMachine, ListenerInput } from '../listener/listener.machine.js';
@@ -18,6 +20,9 @@ import type { ListenerReport } from '../listener/listener.events.js';
 import type { Mailbox } from '../mailbox.js';
 import type { messagingMachine, MessagingInput } from '../messaging/messaging.machine.js';
 import type { peerManagerMachine, PeerManagerInput } from '../peer-manager/peer-manager.machine.js';
+import type { rpcClientMachine, RpcClientInput } from '../rpc-client/rpc-client.machine.js';
+import type { rpcServerMachine, RpcServerInput } from '../rpc-server/rpc-server.machine.js';
+import type { RpcServiceTable } from '../rpc-server/services.js';
 import { listenTransportFor, type CommsConfig } from './config.js';
 import type { NodeResources } from './resources.js';
 
@@ -30,6 +35,10 @@ export interface NodeComponents {
   dialer: ActorRefFrom<typeof dialerMachine>;
   listener: ActorRefFrom<typeof listenerMachine>;
   messaging: ActorRefFrom<typeof messagingMachine> | undefined;
+  rpcServer: ActorRefFrom<typeof rpcServerMachine>;
+  rpcClient: ActorRefFrom<typeof rpcClientMachine>;
+  /** The DHT actor (absent when the DHT is not enabled). */
+  dht: ActorRefFrom<typeof dhtMachine> | undefined;
 }
 
 /** What the root is started with. */
@@ -37,8 +46,12 @@ export interface CommsNodeInput {
   config: CommsConfig;
   /** The protocols served (messaging's among them when it is enabled). */
   protocols: ProtocolRegistry;
+  /** The RPC services served (each of their ids is also in `protocols`). */
+  rpcServices: RpcServiceTable;
   /** The node's clock (ms): the actor clock's `now` when the node runs on a simulated clock. */
   now: () => number;
+  /** The DHT's data path, when the DHT is enabled (the facade made it; the DHT actor drives its effects). */
+  dht?: DhtService | undefined;
 }
 
 const seconds = (now: () => number) => () => BigInt(Math.floor(now() / 1000));
@@ -132,4 +145,24 @@ export function listenerInput(input: CommsNodeInput, resources: NodeResources, u
 /** Messaging's input. */
 export function messagingInput(): MessagingInput {
   return {};
+}
+
+/** The RPC server's input: the services served, the session limits, the idle wait. */
+export function rpcServerInput(input: CommsNodeInput): RpcServerInput {
+  const r = input.config.rpc;
+  return { services: input.rpcServices, now: input.now, maxSessions: r.maxSessions, maxSessionsPerPeer: r.maxSessionsPerPeer, session: { idleTimeoutMs: r.idleTimeoutMs } };
+}
+
+/** The RPC client pool's input: sessions per peer and service. */
+export function rpcClientInput(input: CommsNodeInput): RpcClientInput {
+  return { now: input.now, maxSessionsPerPeer: input.config.rpc.clientSessionsPerPeer };
+}
+
+/** The DHT actor's input: its settings and the service whose outbound side its effects use. */
+export function dhtInput(input: CommsNodeInput, service: DhtService): DhtInput {
+  const d = input.config.dht!;
+  return {
+    config: { autoJoin: d.autoJoin, joinCooldownMs: d.joinCooldownMs, discoveryTimeoutMs: d.discoveryTimeoutMs, maxPendingDiscoveries: d.maxPendingDiscoveries },
+    effects: service.effects,
+  };
 }

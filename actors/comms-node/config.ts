@@ -16,8 +16,13 @@ import { MAX_PROTOCOL_ID_BYTES, MAX_PROTOCOLS } from '../../protocols/identity/i
 import type { PublicKey } from '../../core/keys.js';
 import type { InboundMiddleware, OutboundMiddleware } from '../messaging/messaging.logic.js';
 import { DEFAULT_MESSAGING_CONFIG } from '../messaging/messaging.machine.js';
+import { dhtConfigProblems, type DhtConfig } from '../dht/dht-config.js';
 import { DEFAULT_ADMISSION_LIMITS } from '../listener/admission.js';
 import { DEFAULT_UPGRADE_TIMEOUT_MS } from '../listener/listener.machine.js';
+import { DEFAULT_RPC_CLIENT_CONFIG } from '../rpc-client/rpc-client.machine.js';
+import { DEFAULT_RPC_SERVER_CONFIG } from '../rpc-server/rpc-server.machine.js';
+import type { ServedRpcService } from '../rpc-server/services.js';
+import { IDLE_TIMEOUT_MS } from '../../protocols/rpc/index.js';
 import { DEFAULT_CONNECTIVITY_CONFIG } from '../connectivity/connectivity.machine.js';
 import { DEFAULT_PEER_CONNECTION_CONFIG } from '../peer-connection/peer-connection.machine.js';
 import { NEGOTIATION_TIMEOUT_MS } from '../../channels/negotiate.js';
@@ -32,7 +37,7 @@ export type PeerStoreConfig = { kind: 'lmdb'; path: string } | { kind: 'memory' 
 export interface CommsLimits {
   /** Active peer connections at most; a new one beyond is closed (100). */
   maxConnections: number;
-  /** Inbound upgrades in progress at most (32); beyond, the oldest upgrade of the busiest address is shed. */
+  /** Inbound upgrades in progress at most (32); beyond, the least advanced (then oldest) upgrade of the busiest address is shed. */
   maxConcurrentUpgrades: number;
   /** Inbound upgrades in progress from one IP address at most (4). */
   maxUpgradesPerAddress: number;
@@ -101,6 +106,22 @@ export interface CommsMessagingConfig {
   outbound: OutboundMiddleware[];
 }
 
+/** RPC (PROTOCOL.md section 8): the services served, and the bounds of the server and the client pool. */
+export interface CommsRpcConfig {
+  /** Services served; each one's protocol id is served and advertised like any protocol's. */
+  services: ServedRpcService[];
+  /** Serve `tcomms.info.v1.NodeInfo` at `/tcomms/info/1` (the node's identity and connections; default false). */
+  nodeInfo: boolean;
+  /** Server sessions admitted at once, all peers and services (100). */
+  maxSessions: number;
+  /** Server sessions admitted at once per peer public key (10). */
+  maxSessionsPerPeer: number;
+  /** A server session with no call for this long is closed (120 s). */
+  idleTimeoutMs: number;
+  /** Client sessions per peer and service at most (4): concurrent calls to one peer beyond wait. */
+  clientSessionsPerPeer: number;
+}
+
 /** A complete node configuration (what `CommsBuilder.build()` validates). */
 export interface CommsConfig {
   identity: NodeIdentity;
@@ -127,6 +148,9 @@ export interface CommsConfig {
   /** Accept `/memory` addresses in identities (simulations and tests). */
   allowMemoryAddresses: boolean;
   messaging: CommsMessagingConfig;
+  rpc: CommsRpcConfig;
+  /** The DHT (PROTOCOL.md section 9); undefined = off. While it runs, every messaging body is a DHT envelope. */
+  dht: DhtConfig | undefined;
 }
 
 /** Defaults: each component's own default (the PROTOCOL.md values, tari_comms' where the protocol is silent). */
@@ -179,7 +203,19 @@ export const DEFAULT_COMMS_CONFIG = Object.freeze({
     inbound: [] as InboundMiddleware[],
     outbound: [] as OutboundMiddleware[],
   },
+  rpc: {
+    services: [] as ServedRpcService[],
+    nodeInfo: false,
+    maxSessions: DEFAULT_RPC_SERVER_CONFIG.maxSessions,
+    maxSessionsPerPeer: DEFAULT_RPC_SERVER_CONFIG.maxSessionsPerPeer,
+    idleTimeoutMs: IDLE_TIMEOUT_MS,
+    clientSessionsPerPeer: DEFAULT_RPC_CLIENT_CONFIG.maxSessionsPerPeer,
+  },
+  dht: undefined as DhtConfig | undefined,
 });
+
+/** The protocol id of the built-in NodeInfo service (`tcomms.info.v1.NodeInfo`). */
+export const NODE_INFO_PROTOCOL = '/tcomms/info/1';
 
 /**
  * The transport that listens on `address`: the memory transport for `/memory`, otherwise the
@@ -233,8 +269,16 @@ export function validateCommsConfig(config: CommsConfig): CommsConfig {
   check((config.publicAddresses?.length ?? 0) <= 5, 'at most 5 public addresses (PROTOCOL.md section 5)');
   const store = config.peerStore;
   check(store.kind !== 'lmdb' || (typeof store.path === 'string' && store.path.length > 0), 'peerStore lmdb needs a path');
-  check(config.protocols.length <= MAX_PROTOCOLS, `at most ${MAX_PROTOCOLS} protocols`);
-  const ids = new Set<string>();
+  const r = config.rpc;
+  const rpcIds = [...r.services.map((x) => x.definition.protocol), ...(r.nodeInfo ? [NODE_INFO_PROTOCOL] : [])];
+  const served = config.protocols.length + rpcIds.length + (config.messaging.enabled ? 1 : 0);
+  check(served <= MAX_PROTOCOLS, `at most ${MAX_PROTOCOLS} protocols (messaging and rpc services included), got ${served}`);
+  const ids = new Set<string>(config.messaging.enabled ? ['/tari/messaging/0.1.0'] : []);
+  for (const id of rpcIds) {
+    check(!ids.has(id), `rpc service ${id} registered twice`);
+    ids.add(id);
+  }
+  for (const k of ['maxSessions', 'maxSessionsPerPeer', 'idleTimeoutMs', 'clientSessionsPerPeer'] as const) check(positiveInt(r[k]), `rpc.${k} must be a positive integer`);
   for (const p of config.protocols) {
     const bytes = Buffer.byteLength(p.id);
     check(bytes > 0 && bytes <= MAX_PROTOCOL_ID_BYTES, `protocol id "${p.id}" must be 1..${MAX_PROTOCOL_ID_BYTES} bytes`);
@@ -260,6 +304,10 @@ export function validateCommsConfig(config: CommsConfig): CommsConfig {
   for (const k of ['maxMessageBytes', 'maxQueued', 'maxQueuedBytes', 'maxQueuedPerPeer', 'inboxCapacity', 'inboxMaxBytes'] as const) check(positiveInt(m[k]), `messaging.${k} must be a positive integer`);
   check(m.maxMessageBytes <= 0xffffffff, 'messaging.maxMessageBytes must fit a u32 frame length');
   check([...m.inbound, ...m.outbound].every((f) => typeof f === 'function'), 'messaging middleware must be functions');
+  if (config.dht !== undefined) {
+    problems.push(...dhtConfigProblems(config.dht));
+    check(m.enabled, 'the DHT runs over messaging: messaging must be enabled');
+  }
   if (problems.length > 0) throw new CommsConfigInvalid(problems);
   return config;
 }

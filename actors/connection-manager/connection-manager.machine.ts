@@ -118,7 +118,16 @@ export const connectionManagerMachine = setup({
     closeConnections: fromPromise<void, PeerConnection[]>(notProvided('closeConnections', 'connection-manager.logic.ts')),
   },
   guards: {
-    connected: ({ context, event }) => event.type === 'connection-manager.open-stream' && context.actors.has(toHex(event.publicKey)),
+    /**
+     * The peer's connection is kept and its actor is active. An actor that is closing, or that
+     * ended before its `peer-connection.closed` was handled here, could not open the substream
+     * (an ended one would drop the request unanswered): the peer is dialed again instead.
+     */
+    connected: ({ context, event }) => {
+      if (event.type !== 'connection-manager.open-stream') return false;
+      const key = context.actors.get(toHex(event.publicKey));
+      return key !== undefined && context.directory.get(key)?.getSnapshot().matches('active') === true;
+    },
     dialFailed: ({ event }) => event.type === 'dial.reply' && !event.ok,
     /** A dial joined by several requests answers each with the connection kept by the first. */
     alreadyKept: ({ context, event }) => {

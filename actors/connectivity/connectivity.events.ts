@@ -15,7 +15,8 @@ export type ConnectivityInbox =
   // facts of the connection manager
   | { type: 'peer.connected'; publicKey: PublicKey; connection: PeerConnection }
   | { type: 'peer.disconnected'; publicKey: PublicKey }
-  | { type: 'peer.violation'; publicKey: PublicKey; error: PlainError }
+  /** A peer broke a protocol; `durationMs` (e.g. the DHT's bans, PROTOCOL.md 9.9) overrides the ban by offence. */
+  | { type: 'peer.violation'; publicKey: PublicKey; error: PlainError; durationMs?: number }
   // commands
   | { type: 'connectivity.allow'; publicKey: PublicKey }
   | { type: 'connectivity.disallow'; publicKey: PublicKey }

@@ -8,7 +8,8 @@
  *   allow-listed peer) are disconnected, down to the threshold.
  *
  * The connection manager tells it of every connection kept and ended. A `peer.violation` bans
- * the peer through the peer manager, for a duration by offence, and disconnects it;
+ * the peer through the peer manager, for a duration by offence (or the one the reporter gives:
+ * the DHT's, PROTOCOL.md 9.9), and disconnects it;
  * allow-listed peers are never banned. `connectivity.stop` ends it.
  */
 import { assign, enqueueActions, setup } from 'xstate';
@@ -144,7 +145,7 @@ export const connectivityMachine = setup({
     /** The peer is banned (peer manager) for a duration by offence, and disconnected. */
     banOffender: enqueueActions(({ context, event, enqueue, system }) => {
       if (event.type !== 'peer.violation') return;
-      const durationMs = banDurationFor(event.error, context.input);
+      const durationMs = event.durationMs ?? banDurationFor(event.error, context.input);
       const reason = `${event.error.name}: ${event.error.message}`;
       const { publicKey } = event;
       const peerManager = component(system, 'peerManager');

@@ -6,9 +6,13 @@
  *   upgrade slot, but waiting sockets are bounded too, in all and per address.
  * - An **upgrade** (from the first byte to an active connection) takes a slot: at most
  *   `maxUpgrades` in all and `maxUpgradesPerAddress` per address. When every slot is taken, a
- *   newcomer does not simply lose: the oldest upgrade of the busiest address (the one holding the
- *   most slots) is shed, or the oldest upgrade of all when no address holds more than one, so a
- *   crowd of slow upgrades cannot keep a good peer out for long.
+ *   newcomer does not simply lose: an upgrade of the busiest address (the one holding the most
+ *   slots) is shed, or of all when no address holds more than one, so a crowd of slow upgrades
+ *   cannot keep a good peer out for long. Of those, the one that has made the least progress
+ *   (the fewest bytes from its peer) goes, the oldest among equals: a crowd of newcomers from
+ *   many addresses that each send a byte and stall sheds each other, not a peer that is
+ *   handshaking at speed (shedding by age alone let a flood of newcomers shed every upgrade
+ *   that lasted longer than the flood took to fill the slots: `bench:hostile`).
  * - An address whose sockets broke the protocol is **penalised**: its new sockets wait a delay
  *   that grows with its violations (bounded) and wears off with time.
  *
@@ -55,6 +59,8 @@ export interface Upgrade {
   readonly startedAt: number;
   /** Called when the upgrade is shed to make room (the loop aborts it). */
   readonly shed: () => void;
+  /** How far the upgrade got: the bytes its peer sent so far (the least is shed first). */
+  readonly progress: () => number;
 }
 
 /** The admission state (see the module comment). */
@@ -107,9 +113,10 @@ export class Admission {
   /**
    * A socket sent its first byte and asks for an upgrade slot. Refused (undefined) when its own
    * address holds its share; otherwise admitted, after shedding another upgrade if every slot is
-   * taken. Release the returned upgrade once it is over.
+   * taken. Release the returned upgrade once it is over. `progress` tells how far it got (the
+   * bytes its peer sent so far; default none).
    */
-  startUpgrade(address: string, now: number, shed: () => void): Upgrade | undefined {
+  startUpgrade(address: string, now: number, shed: () => void, progress: () => number = () => 0): Upgrade | undefined {
     if (this.upgradingFrom(address) >= this.limits.maxUpgradesPerAddress) return undefined;
     if (this.#upgrades.size >= this.limits.maxUpgrades) {
       const victim = this.#victim();
@@ -117,7 +124,7 @@ export class Admission {
       this.release(victim);
       victim.shed();
     }
-    const upgrade: Upgrade = { address, startedAt: now, shed };
+    const upgrade: Upgrade = { address, startedAt: now, shed, progress };
     this.#upgrades.add(upgrade);
     let set = this.#upgradesBy.get(address);
     if (!set) this.#upgradesBy.set(address, (set = new Set()));
@@ -133,14 +140,24 @@ export class Admission {
     if (set.size === 0) this.#upgradesBy.delete(upgrade.address);
   }
 
-  /** Which upgrade to shed: the oldest of the busiest address, or the oldest of all when none holds more than one. */
+  /**
+   * Which upgrade to shed: of the busiest address's, or of all when none holds more than one,
+   * the one with the least progress, the oldest among equals.
+   */
   #victim(): Upgrade | undefined {
     let busiest: Set<Upgrade> | undefined;
     for (const set of this.#upgradesBy.values()) if (!busiest || set.size > busiest.size) busiest = set;
     const pool = busiest && busiest.size > 1 ? busiest : this.#upgrades;
-    let oldest: Upgrade | undefined;
-    for (const u of pool) if (!oldest || u.startedAt < oldest.startedAt) oldest = u;
-    return oldest;
+    let victim: Upgrade | undefined;
+    let least = Number.POSITIVE_INFINITY;
+    for (const u of pool) {
+      const p = u.progress();
+      if (p < least || (p === least && u.startedAt < victim!.startedAt)) {
+        victim = u;
+        least = p;
+      }
+    }
+    return victim;
   }
 
   /** A socket from `address` broke the protocol: its address's next sockets wait a little longer. */

@@ -87,9 +87,9 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
  * Takes connections from every listener, with fair admission (`admission.ts`): a socket waits
  * for its first byte without taking an upgrade slot (waiting sockets are bounded, in all and per
  * address); an upgrade takes a slot (bounded in all and per address), and when every slot is
- * taken the oldest upgrade of the busiest address is shed for the newcomer; the whole upgrade,
- * from accept to active, has one deadline; an address whose sockets broke the protocol waits
- * a bounded, expiring delay before its new sockets are read.
+ * taken the least advanced (then oldest) upgrade of the busiest address is shed for the
+ * newcomer; the whole upgrade, from accept to active, has one deadline; an address whose
+ * sockets broke the protocol waits a bounded, expiring delay before its new sockets are read.
  */
 export const acceptLoop = callbackActor<AcceptLoopEvent, AcceptLoopInput, AcceptReport>(({ input, sendBack }) => {
   const config = input.input;
@@ -125,7 +125,9 @@ export const acceptLoop = callbackActor<AcceptLoopEvent, AcceptLoopInput, Accept
     }
     if (stop.signal.aborted) return void c.stream.destroy();
     const controller = new AbortController();
-    const upgrade = admission.startUpgrade(address, Date.now(), () => controller.abort(new UpgradeShed('shed to make room for a newcomer: every upgrade slot was taken')));
+    // Its progress, should a newcomer need its slot: the bytes its peer sent (a TCP socket's count).
+    const progress = () => (c.stream as { bytesRead?: number }).bytesRead ?? 0;
+    const upgrade = admission.startUpgrade(address, Date.now(), () => controller.abort(new UpgradeShed('shed to make room for a newcomer: every upgrade slot was taken')), progress);
     if (!upgrade) return refuse('busy');
     const deadline = setTimeout(() => controller.abort(new UpgradeTimeout(`not active within ${upgradeMs} ms of its accept`)), Math.max(0, acceptedAt + upgradeMs - Date.now()));
     const onStop = () => controller.abort(new AbortedError('the listener stopped'));

@@ -28,7 +28,7 @@ export interface ListenerInput {
   /** Where to listen, each with the transport that listens there. */
   endpoints: Array<{ transport: Transport; address: Multiaddr }>;
   upgrade: UpgradeConfig;
-  /** Upgrades in progress at most (default 32); beyond, the oldest upgrade of the busiest address is shed. */
+  /** Upgrades in progress at most (default 32); beyond, the least advanced (then oldest) upgrade of the busiest address is shed. */
   maxConcurrentUpgrades?: number;
   /** The other bounds of fair admission (`admission.ts`): per address, waiting sockets, penalties. */
   admission?: Partial<AdmissionLimits>;

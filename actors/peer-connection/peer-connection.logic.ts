@@ -42,15 +42,26 @@ export const watchConnection = callbackActor<{ type: 'watch.never' }, WatchInput
   };
 });
 
-/** Opens and negotiates one substream, and reports the result to the actor. */
+/** What the requester of a substream hears when the connection's actor ended before the opening did. */
+const endedBeforeOpen = { name: 'ConnectionClosed', message: 'the connection ended before the substream was opened', kind: 'transport' } as const;
+
+/**
+ * Opens and negotiates one substream, and reports the result to the actor. When the actor ended
+ * meanwhile (the connection went), the requester is answered directly: it would wait forever.
+ */
 export const openSubstream = fromPromise<void, OpenSubstreamInput>(async ({ input, signal }) => {
   const { parent, requestId, replyTo } = input;
+  const abandoned = () => replyTo?.send({ type: 'peer-connection.substream', requestId, ok: false, error: endedBeforeOpen });
   try {
     const { stream, protocol } = await input.connection.openStream(input.protocols, { signal, timeoutMs: input.negotiationTimeoutMs });
-    if (signal.aborted) return void stream.destroy();
+    if (signal.aborted) {
+      stream.destroy();
+      return abandoned();
+    }
     parent.send({ type: 'substream.opened', requestId, stream, protocol, replyTo });
   } catch (err) {
     if (!signal.aborted) parent.send({ type: 'substream.open-failed', requestId, error: toPlainError(err), replyTo });
+    else abandoned();
   }
 });
 

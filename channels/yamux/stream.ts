@@ -65,6 +65,14 @@ export class YamuxStream extends Duplex {
     this.#queue = new ReceiveQueue(host.memory);
   }
 
+  /**
+   * The connection's memory budget: what a protocol on this stream buffers for the peer (a
+   * partial frame, say) can be charged to it, next to the stream's own unread data.
+   */
+  get memory(): MemoryBudget {
+    return this.#host.memory;
+  }
+
   /** True once the peer closed its side (FIN). */
   get remoteEnded(): boolean {
     return this.#remoteEnded;

@@ -18,6 +18,7 @@ const SPEC = {
   'data-dir': 'string',
   peer: 'strings',
   echo: 'flag',
+  dht: 'flag',
   json: 'flag',
   'tor-control': 'string',
   'tor-cookie': 'string',
@@ -50,14 +51,18 @@ export async function nodeCommand(argv: string[], hooks: { inspect?: (event: Ins
     .withNoisePattern(pattern)
     .withUserAgent('tcomms-cli/0.1.0')
     .withPeerStore({ kind: 'lmdb', path: join(dataDir, 'peers') })
+    .withNodeInfo() // tcomms.info.v1.NodeInfo at /tcomms/info/1 (`tcomms rpc`)
     .withLiveness({ allow: ['127.0.0.1/32', '::1/128'] }); // `tcomms liveness` from this machine
+  if (args.options.dht === true) builder.withDht(); // join on start, forwarding, discovery answers
   for (const t of transports) builder.withTransport(t);
   for (const a of listen) builder.withListenAddress(a);
   // Inspection sees the whole actor system from before start, start-up included.
   if (hooks.inspect) builder.withInspect(hooks.inspect);
   const node = builder.build();
   wire(node, out, args.options.echo === true);
+  if (args.options.dht === true) wireDht(node, out);
   await node.start();
+  node.actors.dht?.on('dht.violation', (e) => out.event('dht.violation', { publicKey: e.publicKey, reason: e.reason }, `dht violation: ${toHex(e.publicKey)} (${e.reason})`));
   out.event(
     'listening',
     { publicKey: identity.publicKey, nodeId: identity.nodeId, addresses: node.listenAddresses.map(String), created },
@@ -87,5 +92,14 @@ function wire(node: CommsNode, out: Output, echo: boolean): void {
         if (!o.ok) out.event('error', { message: `echo to ${toHex(m.from)}: ${o.error.name}: ${o.error.message}` }, `error: echo failed: ${o.error.name}`);
       });
     }
+  });
+}
+
+/** Each DOMAIN message the DHT delivers to this node: `dht.message` (origin null when anonymous). */
+function wireDht(node: CommsNode, out: Output): void {
+  node.dht.on('any', (m) => {
+    if (out.json) {
+      out.event('dht.message', { origin: m.origin ?? null, destination: m.destination ?? null, type: m.type, encrypted: m.encrypted, body: Buffer.from(m.payload).toString('base64') }, '');
+    } else out.line(() => `dht message:  type ${m.type}, ${m.payload.length} bytes from ${m.origin ? toHex(m.origin) : 'an anonymous origin'}${m.encrypted ? ' (encrypted)' : ''}`);
   });
 }

@@ -32,6 +32,34 @@ describe('admission (pure)', () => {
     expect(a.upgrading).to.equal(3);
   });
 
+  it('sheds the upgrade with the least progress (then the oldest), not an older one that got further', () => {
+    const shed: string[] = [];
+    const progress = new Map<string, number>();
+    const a = new Admission({ maxUpgrades: 3, maxUpgradesPerAddress: 2 });
+    const start = (address: string, at: number) => a.startUpgrade(address, at, () => shed.push(`${address}@${at}`), () => progress.get(`${address}@${at}`) ?? 0);
+    // A peer handshaking at speed is the oldest; two that sent the wire byte and stalled came after.
+    start('good', 1);
+    progress.set('good@1', 35);
+    start('x', 2);
+    progress.set('x@2', 1);
+    start('y', 3);
+    progress.set('y@3', 1);
+    // Each address holds one: of all, the least progress goes, the oldest among equals (x@2).
+    expect(start('z', 4)).to.not.equal(undefined);
+    expect(shed).to.deep.equal(['x@2']);
+    progress.set('z@4', 1);
+    expect(start('w', 5)).to.not.equal(undefined);
+    expect(shed).to.deep.equal(['x@2', 'y@3']);
+    // Within the busiest address too: its least advanced upgrade goes, not its oldest.
+    const b = new Admission({ maxUpgrades: 2, maxUpgradesPerAddress: 2 });
+    const gone: number[] = [];
+    const by = [10, 0];
+    b.startUpgrade('x', 1, () => gone.push(1), () => by[0]!);
+    b.startUpgrade('x', 2, () => gone.push(2), () => by[1]!);
+    b.startUpgrade('y', 3, () => gone.push(3));
+    expect(gone).to.deep.equal([2]);
+  });
+
   it('penalises an address per recent violation, bounded, and forgets violations as they age', () => {
     const a = new Admission({ penaltyStepMs: 100, maxPenaltyMs: 250, penaltyDecayMs: 1_000 });
     expect(a.penaltyFor('x', 0)).to.equal(0);

@@ -159,6 +159,40 @@ describe('listener actor', function () {
     stalled.forEach((s) => s.destroy());
   });
 
+  it('a newcomer sheds the upgrade that made the least progress, not an older one handshaking (each address holding one)', async () => {
+    // bench:hostile: 1,000 sockets from 50 addresses sending the wire byte and stalling shed the
+    // good peer's upgrade whenever it was the oldest, since each newcomer shed the oldest of all.
+    const bob = node('bob', { timeToFirstByteMs: 10_000 });
+    const { seen, addresses } = await listening({
+      endpoints: [{ transport: tcp, address: multiaddr('/ip4/127.0.0.1/tcp/0') }],
+      upgrade: bob,
+      maxConcurrentUpgrades: 2,
+      upgradeTimeoutMs: 60_000,
+    });
+    // The oldest upgrade: the wire byte and a valid XX message 1 (35 bytes), answered by bob.
+    const ahead = await from('127.0.0.2', addresses[0]!);
+    const answered = new Promise<void>((resolve) => {
+      let got = 0;
+      ahead.on('data', (d: Buffer) => {
+        got += d.length;
+        if (got >= 2 + 96) resolve();
+      });
+    });
+    ahead.write(Buffer.concat([Buffer.of(0x00, 0x00, 0x20), Buffer.alloc(32, 9)]));
+    await answered;
+    // Two newcomers from two more addresses send the wire byte and stall: one takes the last
+    // slot, the other sheds the least advanced upgrade, which is one of them.
+    const stallers = [await from('127.0.0.3', addresses[0]!), await from('127.0.0.4', addresses[0]!)];
+    const closedOne = Promise.race(stallers.map((s) => once(s, 'close')));
+    for (const s of stallers) s.write(Uint8Array.of(0x00));
+    await closedOne;
+    await until('the shed reported', () => seen.some((e) => e.type === 'connection.rejected' && (e as { error?: { name: string } }).error?.name === 'UpgradeShed'));
+    expect(ahead.destroyed, 'the upgrade that got furthest is kept').to.equal(false);
+    expect(stallers.filter((s) => s.destroyed)).to.have.length(1);
+    ahead.destroy();
+    stallers.forEach((s) => s.destroy());
+  });
+
   it('one deadline for the whole upgrade: a peer that trickles its handshake is cut off at it', async () => {
     const bob = node('bob', { timeToFirstByteMs: 10_000 });
     const { seen, addresses } = await listening({

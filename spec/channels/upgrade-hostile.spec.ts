@@ -167,6 +167,30 @@ describe('connection upgrade against a hand-made peer (PROTOCOL.md section 5)', 
     });
   }
 
+  // Found by the chaos test (spec/chaos): the responder took the first substream a turn after it
+  // arrived, and a connection ending in that turn destroyed it with an error nobody listened to
+  // (an uncaught exception); likewise a substream held until the connection is released.
+  it('a connection that ends right after opening a substream fails the upgrade, and nothing is left unhandled', async () => {
+    const victim = testNode('victim', { identityTimeoutMs: 2_000 });
+    const peer = await handMadePeer(victim);
+    peer.secure.end(frame(FrameType.WindowUpdate, Flag.SYN, 1));
+    const result = await peer.upgrading;
+    expect(result).to.be.instanceOf(Error);
+    expect(result).to.not.be.instanceOf(PeerConnection);
+  });
+
+  it('a substream held before the connection is released is destroyed quietly when the connection ends', async () => {
+    const victim = testNode('victim', { identityTimeoutMs: 5_000 });
+    const peer = await handMadePeer(victim);
+    peer.secure.write(Buffer.concat([frame(FrameType.WindowUpdate, Flag.SYN, 1), frame(FrameType.Data, 0, 1, Buffer.concat([identityProposal(), peer.identityFrame()]))]));
+    const conn = (await peer.upgrading) as PeerConnection;
+    expect(conn).to.be.instanceOf(PeerConnection);
+    // Stream 3 waits for release() (nobody calls it here); then the connection ends.
+    peer.secure.end(frame(FrameType.WindowUpdate, Flag.SYN, 3));
+    await conn.muxer.closedPromise;
+    await new Promise((resolve) => setImmediate(resolve)); // an unhandled 'error' would be thrown by now
+  });
+
   it("a node's budget given to the upgrade is the parent of each connection's budget", async () => {
     const node = new MemoryBudget(64 * 1024 * 1024);
     const [dialer, listener] = duplexPair();

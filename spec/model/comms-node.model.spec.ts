@@ -10,6 +10,7 @@
  * must match: components running or stopped, the store closed, listeners gone, the shared pool
  * released, facts published.
  */
+import { RpcServiceTable } from '../../actors/rpc-server/services.js';
 import { expect } from 'chai';
 import type { Multiaddr } from '@multiformats/multiaddr';
 import { createActor, fromPromise, SimulatedClock, type EventFromLogic, type SnapshotFrom } from 'xstate';
@@ -138,7 +139,7 @@ function system() {
     allowMemoryAddresses: true,
     peerStore: { kind: 'custom', store },
   });
-  const root = createActor(commsNodeLogic.provide({ actors: { connectionManager } }), { id: 'commsNode', input: { config: c, protocols: new ProtocolRegistry(), now: () => clock.now() }, clock });
+  const root = createActor(commsNodeLogic.provide({ actors: { connectionManager } }), { id: 'commsNode', input: { config: c, protocols: new ProtocolRegistry(), rpcServices: new RpcServiceTable(), now: () => clock.now() }, clock });
   const facts: CommsNodeEmitted['type'][] = [];
   for (const t of ['node.components', 'node.running', 'node.component-failed', 'node.failed', 'node.stopped'] as const) root.on(t, () => void facts.push(t));
   const errors: unknown[] = [];

@@ -54,6 +54,7 @@ import { NoiseSecureChannel, noiseStaticKeys } from 'tcomms/secure-channel';
 import { YamuxMuxer, negotiateOutbound } from 'tcomms/muxer';
 import { MemoryTransport, TcpTransport, type Transport } from 'tcomms/transports';
 import { MACHINES, mermaidOf, dialMachine } from 'tcomms/machines';
+import { RpcError, RpcStatus, NodeInfo, type RpcClient } from 'tcomms/rpc';
 
 const node: CommsNode = new CommsBuilder().withNodeIdentity(NodeIdentity.generate()).withTransport(new TcpTransport()).build();
 const key: PublicKey = node.publicKey;
@@ -64,6 +65,11 @@ export const transports: Transport[] = [new MemoryTransport()];
 export const chart: string = mermaidOf(dialMachine);
 export const count: number = MACHINES.length;
 export { YamuxMuxer, negotiateOutbound };
+export const failure = new RpcError(RpcStatus.NotFound, 'no such peer');
+export async function uptime(n: CommsNode, peer: PublicKey): Promise<bigint> {
+  const info: RpcClient<typeof NodeInfo> = await n.rpc(peer, NodeInfo);
+  return (await info.getInfo({}, { deadlineMs: 1_000 })).uptimeMs;
+}
 `;
 
 /** The documented entry points, each with names it must export. */
@@ -72,6 +78,7 @@ const ENTRY_POINTS: Record<string, string[]> = {
   'tcomms/secure-channel': ['NoiseSecureChannel', 'noiseStaticKeys', 'cryptoProvider'],
   'tcomms/muxer': ['YamuxMuxer', 'YamuxStream', 'negotiateOutbound', 'negotiateInbound', 'MemoryBudget'],
   'tcomms/transports': ['TcpTransport', 'MemoryTransport', 'Socks5Transport', 'TcpWithTorTransport', 'TorTransport'],
+  'tcomms/rpc': ['RpcError', 'RpcStatus', 'NodeInfo', 'RpcOpenFailed', 'defineRpcService'],
   'tcomms/machines': ['MACHINES', 'mermaidOf', 'chartFiles', 'commsNodeMachine', 'dialMachine'],
 };
 

@@ -19,14 +19,18 @@ export interface ModelOptions<S, E> {
   input: unknown;
   events: (state: S) => E[];
   serializeState: (state: S) => string;
+  /** How events are told apart (default: their JSON; needed when an event holds a bigint). */
+  serializeEvent?: (event: E) => string;
   /** A short text for a state in test names. */
   describe: (state: S) => string;
+  /** A short text for an event in test names (default: its type). */
+  describeEvent?: (event: E) => string;
 }
 
 /** One path per transition of the graph (deduplicated): every edge is taken at least once. */
 export function transitionCover<S, E extends EventObject>(machine: AnyStateMachine, options: ModelOptions<S, E>): Array<ModelPath<S, E>> {
   // (casts: @xstate/graph's declarations resolve xstate's types through its CJS build)
-  const traversal = { input: options.input, events: options.events, serializeState: options.serializeState } as never;
+  const traversal = { input: options.input, events: options.events, serializeState: options.serializeState, ...(options.serializeEvent ? { serializeEvent: options.serializeEvent } : {}) } as never;
   const shortest = new Map<string, Array<ModelStep<S, E>>>();
   for (const p of getShortestPaths(machine as never, traversal) as unknown as Array<{ state: S; steps: Array<ModelStep<S, E>> }>) {
     shortest.set(options.serializeState(p.state), p.steps);
@@ -40,7 +44,7 @@ export function transitionCover<S, E extends EventObject>(machine: AnyStateMachi
       const steps = [...prefix, { event: t.event, state: t.state }];
       const name = steps
         .filter((s) => s.event.type !== 'xstate.init')
-        .map((s) => `${s.event.type.replace(/^xstate\.after\.(\w+)\..*/, 'after $1')} -> ${options.describe(s.state)}`)
+        .map((s) => `${options.describeEvent ? options.describeEvent(s.event) : s.event.type.replace(/^xstate\.after\.(\w+)\..*/, 'after $1')} -> ${options.describe(s.state)}`)
         .join(', ');
       paths.push({ name, steps });
     }

@@ -1,0 +1,230 @@
+/**
+ * The DHT's inbound pipeline (PROTOCOL.md 9.1-9.6), in tari_comms_dht's order: each messaging
+ * body from a peer goes through
+ *
+ *   1. sender checks: a peer this pipeline reported for a ban, or one over the flood limit (9.9);
+ *   2. decode, expiry, decrypt and validate, dedup lookup: `judgeEnvelope` (9.1, 9.3, 9.4, 9.5);
+ *   3. dedup: the key recorded; keys of messages delivered to this node pinned until `expires`;
+ *   4. store: the store-and-forward hook for ENCRYPTED DOMAIN messages for others (9.7, part 2);
+ *   5. forward: DOMAIN, JOIN and DISCOVERY not for this node, by a node (feature bit 0), with
+ *      Propagate(destination), unchanged, the sending peer and any known origin left out (9.6);
+ *   6. DHT handlers: JOIN, DISCOVERY and DISCOVERY_RESPONSE become typed events to the DHT actor;
+ *   7. the application: DOMAIN messages to handlers and the bounded `messages()` queue.
+ *
+ * A data path: no actor per message and no envelope through a mailbox. What changes state goes
+ * to the DHT actor as a typed event: a violation (to ban the peer), a claim to store, a
+ * discovery to answer or to match. Every input gives a verdict; a bug (a throw) is reported to
+ * `onError` and blames no peer.
+ */
+import { toHex } from '../../core/bytes.js';
+import type { PublicKey } from '../../core/keys.js';
+import { BoundedMap } from '../../core/bounded-map.js';
+import { DhtMessageType, judgeEnvelope, shouldForward, shouldProcess, type DhtAccepted, type DhtJudgement, type DhtVerdict } from '../../protocols/dht/index.js';
+import type { Mailbox } from '../mailbox.js';
+import type { DhtDelivery } from './delivery.js';
+import type { DhtInbox } from './dht.events.js';
+import { FloodGuard } from './flood-guard.js';
+import type { DhtOutbound } from './outbound.js';
+import { countReason, nowSeconds, type DhtRuntime } from './runtime.js';
+
+/** What the pipeline did with one envelope (for tests and tooling: `node.dht.observe`). */
+export interface DhtTrace {
+  /** The sending peer. */
+  readonly from: PublicKey;
+  /** The judge's verdict, or `banned` / `flooding` when the sender was refused before it. */
+  readonly verdict: DhtVerdict | 'banned' | 'flooding';
+  /** Why it was dropped or a violation. */
+  readonly reason: string | undefined;
+  readonly messageType: number | undefined;
+  readonly dedupKey: Uint8Array | undefined;
+  /** The signer or sealed origin, as far as this node could tell. */
+  readonly origin: PublicKey | undefined;
+  /** It was sealed for this node and opened. */
+  readonly decrypted: boolean;
+  /** Peers it was forwarded to. */
+  readonly forwardedTo: number;
+}
+
+/** A store-and-forward candidate (9.7): an ENCRYPTED DOMAIN message for another node. */
+export type StoreHook = (candidate: { envelope: Uint8Array; judgement: DhtAccepted; from: PublicKey }) => void;
+
+/** What the pipeline needs beside the runtime. */
+export interface PipelineLinks {
+  readonly outbound: DhtOutbound;
+  readonly delivery: DhtDelivery;
+  /** The DHT actor, while the node runs. */
+  readonly actor: () => Mailbox<DhtInbox> | undefined;
+  /** Peers never banned (the connectivity allow-list, hex). */
+  readonly allowList: ReadonlySet<string>;
+  readonly onStore?: StoreHook | undefined;
+  readonly onError: (err: unknown) => void;
+}
+
+/** Reasons that cost a short ban (9.9); every other violation costs the long one. */
+const MINOR = new Set(['destination_is_sender', 'flooding']);
+
+/** Which types a node forwards (9.6). */
+const FORWARDED: ReadonlySet<number> = new Set([DhtMessageType.DOMAIN, DhtMessageType.JOIN, DhtMessageType.DISCOVERY]);
+
+/** The inbound pipeline (see the module comment). */
+export class DhtPipeline {
+  readonly #flood: FloodGuard;
+  /** Peers reported for a ban (hex -> until, ms), whose messages are dropped at once. */
+  readonly #banned = new BoundedMap<string, number>(4_096);
+  /** Duplicates per sending peer (9.4). */
+  readonly duplicatesByPeer = new BoundedMap<string, number>(4_096);
+  readonly #observers = new Set<(t: DhtTrace) => void>();
+
+  constructor(
+    readonly rt: DhtRuntime,
+    readonly links: PipelineLinks,
+  ) {
+    this.#flood = new FloodGuard(rt.config.floodMaxMessages, rt.config.floodWindowMs);
+  }
+
+  /** Watches every envelope's outcome; returns the unsubscribe. */
+  observe(observer: (t: DhtTrace) => void): () => void {
+    this.#observers.add(observer);
+    return () => void this.#observers.delete(observer);
+  }
+
+  /** The peer disconnected: its flood window is forgotten. */
+  forget(publicKey: PublicKey): void {
+    this.#flood.forget(toHex(publicKey));
+  }
+
+  /** Takes one messaging body from `from`; resolves once it is handled (delivery may wait for room). */
+  async handle(from: PublicKey, envelope: Uint8Array): Promise<void> {
+    const { rt } = this;
+    rt.stats.received++;
+    const hex = toHex(from);
+    const now = rt.now();
+    // 1. The sender.
+    const bannedUntil = this.#banned.get(hex);
+    if (bannedUntil !== undefined) {
+      if (bannedUntil > now) return this.#refused(from, 'banned');
+      this.#banned.delete(hex);
+    }
+    const flood = this.#flood.count(hex, now);
+    if (flood !== 'ok') {
+      if (flood === 'flooding') this.#violation(from, hex, 'flooding', now);
+      return this.#refused(from, 'flooding');
+    }
+    // 2. Decode, expiry, decrypt and validate, dedup lookup.
+    let j: DhtJudgement;
+    try {
+      j = judgeEnvelope(rt.provider, { envelope, receiver: rt.receiver, sendingPeer: from, nowSeconds: nowSeconds(rt), seen: (key) => rt.dedup.seen(key, now), allowMemory: rt.allowMemory });
+    } catch (err) {
+      this.links.onError(err); // judgeEnvelope never throws: a bug
+      return;
+    }
+    if (j.reason !== undefined) {
+      if (j.verdict === 'violation') this.#violation(from, hex, j.reason, now);
+      else if (j.reason === 'duplicate') {
+        rt.stats.duplicates++;
+        this.duplicatesByPeer.set(hex, (this.duplicatesByPeer.get(hex) ?? 0) + 1);
+      } else {
+        rt.stats.dropped++;
+        countReason(rt.stats, j.reason);
+      }
+      if (j.verdict === 'drop' && j.recordDedupKey && j.dedupKey) rt.dedup.record(j.dedupKey, now);
+      return this.#trace(from, j, 0);
+    }
+    const accepted = j;
+    try {
+      await this.#accepted(from, envelope, accepted, now);
+    } catch (err) {
+      this.links.onError(err);
+    }
+  }
+
+  async #accepted(from: PublicKey, envelope: Uint8Array, j: DhtAccepted, now: number): Promise<void> {
+    const { rt, links } = this;
+    const payload = j.payload;
+    const processed = shouldProcess(j);
+    // 3. Dedup: delivered DOMAIN messages and DISCOVERYs for this node are kept until they expire (9.4).
+    const forMe = processed && (payload?.kind === 'domain' || payload?.kind === 'discovery');
+    let pinned = false;
+    if (forMe) pinned = rt.dedup.pin(j.dedupKey, Number(j.header.expires) * 1000 + 999, now);
+    if (!pinned) rt.dedup.record(j.dedupKey, now);
+    if (forMe && !pinned) {
+      rt.stats.dropped++;
+      countReason(rt.stats, 'delivery_refused');
+    }
+    // 4. Store-and-forward candidates (9.7, part 2).
+    if (j.storeCandidate) links.onStore?.({ envelope, judgement: j, from });
+    // 5. Forward.
+    let forwardedTo = 0;
+    if (rt.propagates && shouldForward(j) && FORWARDED.has(j.header.messageType)) forwardedTo = links.outbound.forward(envelope, j.header.destination, from, j.origin);
+    this.#trace(from, j, forwardedTo);
+    if (!processed || payload === undefined) return;
+    // 6. DHT handlers: what changes state goes to the DHT actor.
+    const actor = links.actor();
+    switch (payload.kind) {
+      case 'join':
+        actor?.send({ type: 'dht.join-received', claim: payload.claim, ignored: j.claimIgnored });
+        return;
+      case 'discovery':
+        if (pinned) actor?.send({ type: 'dht.discovery-requested', origin: copyKey(j.origin!), claim: payload.claim, ignored: j.claimIgnored, nonce: payload.nonce });
+        return;
+      case 'discovery_response':
+        actor?.send({ type: 'dht.discovery-response', from: copyKey(from), claim: payload.claim, ignored: j.claimIgnored, nonce: payload.nonce });
+        return;
+      case 'domain':
+        if (!pinned) return;
+        // 7. The application.
+        rt.stats.delivered++;
+        await links.delivery.deliver(
+          {
+            origin: j.origin === undefined ? undefined : copyKey(j.origin),
+            destination: j.header.destination.length === 0 ? undefined : copyKey(j.header.destination),
+            type: payload.message.messageType,
+            payload: payload.message.payload,
+            encrypted: j.decrypted,
+          },
+          links.onError,
+        );
+        return;
+      default:
+        return; // SAF_REQUEST_MESSAGES and SAF_STORED_MESSAGES: store-and-forward, part 2
+    }
+  }
+
+  /** Reports the peer to the DHT actor (which has connectivity ban it) and drops its messages meanwhile. */
+  #violation(from: PublicKey, hex: string, reason: string, now: number): void {
+    const { rt } = this;
+    rt.stats.violations++;
+    countReason(rt.stats, reason);
+    if (this.links.allowList.has(hex)) return;
+    const durationMs = MINOR.has(reason) ? rt.config.banMinorMs : rt.config.banInvalidMs;
+    this.#banned.set(hex, now + durationMs);
+    this.links.actor()?.send({ type: 'dht.violation', publicKey: copyKey(from), reason, durationMs });
+  }
+
+  #refused(from: PublicKey, verdict: 'banned' | 'flooding'): void {
+    this.rt.stats.dropped++;
+    countReason(this.rt.stats, verdict);
+    if (this.#observers.size === 0) return;
+    const trace: DhtTrace = { from, verdict, reason: verdict, messageType: undefined, dedupKey: undefined, origin: undefined, decrypted: false, forwardedTo: 0 };
+    for (const o of this.#observers) o(trace);
+  }
+
+  #trace(from: PublicKey, j: DhtJudgement, forwardedTo: number): void {
+    if (this.#observers.size === 0) return;
+    const accepted = j.reason === undefined;
+    const trace: DhtTrace = {
+      from,
+      verdict: j.verdict,
+      reason: j.reason,
+      messageType: j.header?.messageType,
+      dedupKey: j.dedupKey,
+      origin: accepted ? j.origin : undefined,
+      decrypted: accepted ? j.decrypted : false,
+      forwardedTo,
+    };
+    for (const o of this.#observers) o(trace);
+  }
+}
+
+/** A key copied out of a received envelope (so it does not keep the envelope alive). */
+const copyKey = (key: Uint8Array) => Uint8Array.from(key) as PublicKey;

@@ -1,0 +1,16 @@
+/**
+ * The RPC services `tcomms rpc` can call, by protocol id: the built-in ones (NodeInfo), and the
+ * DHT's once it has them. A service added here is callable from the command line with
+ * protobuf's JSON mapping for its requests and responses.
+ */
+import { NodeInfo } from '../proto/gen/tcomms/info/v1/info_pb.js';
+import type { AnyRpcService } from '../protocols/rpc/index.js';
+import { rpcServiceDefinition } from '../actors/rpc-server/services.js';
+
+/** Every service the binary knows. */
+export const KNOWN_RPC_SERVICES: readonly AnyRpcService[] = [NodeInfo];
+
+/** The known service at `protocol`, if any. */
+export function knownRpcService(protocol: string): AnyRpcService | undefined {
+  return KNOWN_RPC_SERVICES.find((s) => rpcServiceDefinition(s).protocol === protocol);
+}

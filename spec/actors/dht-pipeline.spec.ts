@@ -1,0 +1,221 @@
+/**
+ * The DHT's inbound pipeline on its own (no network): a runtime with a recording messaging
+ * sender, a table of connected peers and a recording DHT actor. Properties: random bytes and
+ * mutated valid envelopes never crash it, each gives one verdict. Behaviour: the stages in
+ * tari's order (sender checks, judgement, dedup, forward, DHT handlers, application), with the
+ * state changes going to the actor as typed events.
+ */
+import { expect } from 'chai';
+import fc from 'fast-check';
+import { toHex } from '../../core/bytes.js';
+import { nativeProvider, stablelibProvider } from '../../core/crypto/index.js';
+import type { CryptoProvider } from '../../core/crypto/provider.js';
+import { NodeIdentity, type PublicKey } from '../../core/keys.js';
+import {
+  createCleartextEnvelope,
+  createPeerClaim,
+  defaultExpiry,
+  dhtReceiver,
+  DhtMessageType,
+  DROP_REASONS,
+  encodeDiscoveryMessage,
+  encodeDomainMessage,
+  encodePeerClaim,
+  OPEN_FAILURE_REASONS,
+  sealEnvelope,
+  VIOLATION_REASONS,
+  type BuiltEnvelope,
+} from '../../protocols/dht/index.js';
+import { addressToBytes, parseAddress } from '../../core/address.js';
+import { ConnectedPeers, DedupCache, DEFAULT_DHT_CONFIG, DhtDelivery, DhtOutbound, DhtPipeline, emptyStats, type DhtConfig, type DhtInbox, type DhtMessage, type DhtTrace } from '../../actors/dht/index.js';
+import type { DhtRuntime } from '../../actors/dht/index.js';
+import { recorder, startActor } from '../support/actors.js';
+
+const NOW_MS = 1_750_000_000_000;
+const nowS = BigInt(NOW_MS / 1000);
+
+interface Harness {
+  pipeline: DhtPipeline;
+  rt: DhtRuntime;
+  sent: Array<{ to: PublicKey; body: Uint8Array }>;
+  events: DhtInbox[];
+  delivered: DhtMessage[];
+  traces: DhtTrace[];
+  errors: unknown[];
+  self: NodeIdentity;
+  peers: NodeIdentity[];
+}
+
+function harness(provider: CryptoProvider, over: Partial<DhtConfig> & { propagates?: boolean } = {}, keys?: { self: NodeIdentity; peers: NodeIdentity[] }): Harness {
+  const self = keys?.self ?? NodeIdentity.generate();
+  const peers = keys?.peers ?? Array.from({ length: 6 }, () => NodeIdentity.generate());
+  const connected = new ConnectedPeers();
+  for (const p of peers) connected.put({ publicKey: p.publicKey, nodeId: p.nodeId, hex: toHex(p.publicKey), features: 1 });
+  const sent: Harness['sent'] = [];
+  const config = { ...DEFAULT_DHT_CONFIG, ...over };
+  const rt: DhtRuntime = {
+    config,
+    identity: self,
+    provider,
+    receiver: dhtReceiver(self, provider),
+    now: () => NOW_MS,
+    allowMemory: false,
+    propagates: over.propagates ?? true,
+    maxMessageBytes: 8 * 1024 * 1024,
+    connected,
+    dedup: new DedupCache({ capacity: config.dedupCapacity, minAgeMs: config.dedupMinAgeMs, maxKeys: config.dedupMaxKeys, maxPinned: config.maxDeliveredKeys }),
+    stats: emptyStats(),
+    messaging: {
+      send: (to, body) => {
+        sent.push({ to, body });
+        return Promise.resolve({ ok: true });
+      },
+    },
+  };
+  const recording = recorder<DhtInbox>();
+  const events = recording.seen;
+  const actor = startActor(recording.logic);
+  const delivery = new DhtDelivery(16);
+  const delivered: DhtMessage[] = [];
+  delivery.on('any', (m) => delivered.push(m));
+  const errors: unknown[] = [];
+  const outbound = new DhtOutbound(rt, () => undefined);
+  const pipeline = new DhtPipeline(rt, { outbound, delivery, actor: () => actor, allowList: new Set(), onError: (e) => errors.push(e) });
+  const traces: DhtTrace[] = [];
+  pipeline.observe((t) => traces.push(t));
+  return { pipeline, rt, sent, events, delivered, traces, errors, self, peers };
+}
+
+const claimOf = (id: NodeIdentity) => createPeerClaim(id, { addresses: [addressToBytes(parseAddress('/ip4/10.0.0.1/tcp/18141'))], features: 1, userAgent: 'test', updatedAt: nowS });
+
+/** Valid envelopes of every kind, for the harness's node, from `from` (a connected peer). */
+function valid(provider: CryptoProvider, h: Harness, from: NodeIdentity): BuiltEnvelope[] {
+  const expires = defaultExpiry(nowS, false);
+  const domain = encodeDomainMessage({ messageType: 5, nonce: 9n, payload: new Uint8Array([1, 2, 3]) });
+  return [
+    createCleartextEnvelope(provider, { messageType: DhtMessageType.DOMAIN, expires, body: domain, signer: from }),
+    createCleartextEnvelope(provider, { messageType: DhtMessageType.DOMAIN, destination: h.self.publicKey, expires, body: domain }),
+    createCleartextEnvelope(provider, { messageType: DhtMessageType.JOIN, destination: from.publicKey, expires, body: encodePeerClaim(claimOf(from)), signer: from }),
+    sealEnvelope(provider, { recipient: h.self.publicKey, messageType: DhtMessageType.DOMAIN, expires: defaultExpiry(nowS, true), innerBody: domain, origin: from }),
+    sealEnvelope(provider, { recipient: h.peers[5]!.publicKey, messageType: DhtMessageType.DOMAIN, expires: defaultExpiry(nowS, true), innerBody: domain }),
+    sealEnvelope(provider, { recipient: h.self.publicKey, messageType: DhtMessageType.DISCOVERY, expires: defaultExpiry(nowS, true), innerBody: encodeDiscoveryMessage({ claim: claimOf(from), nonce: 77n }), origin: from }),
+    createCleartextEnvelope(provider, { messageType: DhtMessageType.DISCOVERY_RESPONSE, destination: h.self.publicKey, expires, body: encodeDiscoveryMessage({ claim: claimOf(from), nonce: 78n }), signer: from }),
+  ];
+}
+
+const VERDICTS = new Set(['process', 'forward', 'process+forward', 'drop', 'violation', 'banned', 'flooding']);
+const REASONS = new Set<string>([...VIOLATION_REASONS, ...DROP_REASONS, ...OPEN_FAILURE_REASONS, 'banned', 'flooding']);
+const EVENT_TYPES = new Set(['dht.violation', 'dht.join-received', 'dht.discovery-requested', 'dht.discovery-response']);
+
+for (const provider of [stablelibProvider, nativeProvider]) {
+  describe(`DHT inbound pipeline (${provider.name})`, function () {
+    this.timeout(60_000);
+
+    it('property: random bytes and mutated valid envelopes never crash it; each gives one verdict with a known reason, and only typed events go to the actor', async () => {
+      const keys = { self: NodeIdentity.generate(), peers: Array.from({ length: 6 }, () => NodeIdentity.generate()) };
+      const envelopes = valid(provider, harness(provider, {}, keys), keys.peers[0]!).map((b) => b.envelope);
+      await fc.assert(
+        fc.asyncProperty(
+          fc.oneof(
+            fc.uint8Array({ maxLength: 300 }).map((bytes) => ({ bytes, mutate: undefined })),
+            fc.record({ pick: fc.nat(6), at: fc.nat(), value: fc.integer({ min: 0, max: 255 }), cut: fc.boolean() }).map((mutate) => ({ bytes: undefined, mutate })),
+          ),
+          async (input) => {
+            const h = harness(provider, {}, keys);
+            const from = h.peers[0]!;
+            let bytes: Uint8Array | undefined = input.bytes;
+            if (input.mutate) {
+              const e = envelopes[input.mutate.pick]!;
+              const at = input.mutate.at % e.length;
+              bytes = input.mutate.cut ? e.subarray(0, at) : Uint8Array.from(e, (b, i) => (i === at ? input.mutate!.value : b));
+            }
+            await h.pipeline.handle(from.publicKey, bytes!);
+            expect(h.errors).to.deep.equal([]);
+            expect(h.traces).to.have.length(1);
+            const t = h.traces[0]!;
+            expect(VERDICTS.has(t.verdict), t.verdict).to.equal(true);
+            if (t.reason !== undefined) expect(REASONS.has(t.reason), t.reason).to.equal(true);
+            for (const e of h.events) expect(EVENT_TYPES.has(e.type)).to.equal(true);
+            expect(h.rt.stats.received).to.equal(1);
+          },
+        ),
+        { numRuns: 500 },
+      );
+    });
+
+    it('each valid kind goes its way: delivered, forwarded (not to the sending peer nor the origin), or told to the actor; a copy is a duplicate, counted per peer', async () => {
+      const h = harness(provider);
+      const from = h.peers[0]!;
+      const [signedForNobody, forMe, join, sealedForMe, sealedForOther, discovery, response] = valid(provider, h, from);
+      for (const b of [signedForNobody, forMe, join, sealedForMe, sealedForOther, discovery, response]) await h.pipeline.handle(from.publicKey, b!.envelope);
+      expect(h.errors).to.deep.equal([]);
+      expect(h.traces.map((t) => t.verdict)).to.deep.equal(['process+forward', 'process', 'process+forward', 'process', 'forward', 'process', 'process']);
+      // Delivered: the signed DOMAIN for nobody, the one for this node, the sealed one (its origin opened).
+      expect(h.delivered.map((m) => [m.encrypted, m.origin === undefined ? undefined : toHex(m.origin)])).to.deep.equal([
+        [false, toHex(from.publicKey)],
+        [false, undefined],
+        [true, toHex(from.publicKey)],
+      ]);
+      // Forwarded bytes are the received ones, never to the sending peer.
+      expect(h.sent.every((s) => toHex(s.to) !== toHex(from.publicKey))).to.equal(true);
+      const sealedForward = h.sent.filter((s) => Buffer.from(s.body).equals(Buffer.from(sealedForOther!.envelope)));
+      expect(sealedForward.map((s) => toHex(s.to))).to.deep.equal([toHex(h.peers[5]!.publicKey)]); // the destination is connected: it alone
+      expect(h.events.map((e) => e.type)).to.deep.equal(['dht.join-received', 'dht.discovery-requested', 'dht.discovery-response']);
+      // The same bytes again, from another peer: duplicates, counted against that peer.
+      const other = h.peers[1]!;
+      await h.pipeline.handle(other.publicKey, forMe!.envelope);
+      await h.pipeline.handle(other.publicKey, sealedForMe!.envelope);
+      expect(h.traces.slice(-2).map((t) => t.reason)).to.deep.equal(['duplicate', 'duplicate']);
+      expect(h.pipeline.duplicatesByPeer.get(toHex(other.publicKey))).to.equal(2);
+      expect(h.delivered).to.have.length(3);
+    });
+
+    it('a client (no feature bit 0) forwards nothing; the forward backlog is bounded', async () => {
+      const client = harness(provider, { propagates: false });
+      await client.pipeline.handle(client.peers[0]!.publicKey, valid(provider, client, client.peers[0]!)[0]!.envelope);
+      expect(client.sent).to.deep.equal([]);
+      const h = harness(provider, { maxForwardBacklog: 2 });
+      // The recording sender never settles in this case: forwards pile up.
+      h.rt.messaging.send = () => new Promise(() => {});
+      for (let i = 0; i < 3; i++) {
+        const b = createCleartextEnvelope(provider, { messageType: DhtMessageType.DOMAIN, expires: defaultExpiry(nowS, false), body: encodeDomainMessage({ messageType: 1, nonce: BigInt(i), payload: new Uint8Array(0) }) });
+        await h.pipeline.handle(h.peers[0]!.publicKey, b.envelope);
+      }
+      expect(h.rt.stats.forwarded).to.be.at.most(4); // the first forward went to up to 4 peers; the backlog then refused
+      expect(h.rt.stats.forwardDropped).to.be.at.least(1);
+    });
+
+    it('a violation is reported with its ban length (2 h; 10 min for destination_is_sender), and the peer\'s next messages are dropped at once', async () => {
+      const h = harness(provider);
+      const [x, w] = h.peers as [NodeIdentity, NodeIdentity];
+      const good = valid(provider, h, x)[0]!.envelope;
+      const bad = Uint8Array.from(good);
+      bad[bad.length - 1]! ^= 1;
+      await h.pipeline.handle(x.publicKey, bad);
+      await h.pipeline.handle(x.publicKey, good);
+      expect(h.traces.map((t) => [t.verdict, t.reason])).to.deep.equal([
+        ['violation', 'signature_invalid'],
+        ['banned', 'banned'],
+      ]);
+      const toSender = createCleartextEnvelope(provider, { messageType: DhtMessageType.DOMAIN, destination: w.publicKey, expires: defaultExpiry(nowS, false), body: encodeDomainMessage({ messageType: 1, nonce: 1n, payload: new Uint8Array(0) }) });
+      await h.pipeline.handle(w.publicKey, toSender.envelope);
+      expect(h.events.map((e) => (e.type === 'dht.violation' ? [toHex(e.publicKey), e.reason, e.durationMs] : e.type))).to.deep.equal([
+        [toHex(x.publicKey), 'signature_invalid', 7_200_000],
+        [toHex(w.publicKey), 'destination_is_sender', 600_000],
+      ]);
+      expect(h.delivered).to.deep.equal([]);
+    });
+
+    it('flooding: the message over the limit is reported once (10 min), the rest of the window dropped', async () => {
+      const h = harness(provider, { floodMaxMessages: 3, floodWindowMs: 60_000 });
+      const p = h.peers[0]!;
+      for (let i = 0; i < 6; i++) {
+        const b = createCleartextEnvelope(provider, { messageType: DhtMessageType.DOMAIN, destination: h.self.publicKey, expires: defaultExpiry(nowS, false), body: encodeDomainMessage({ messageType: 1, nonce: BigInt(i), payload: new Uint8Array(0) }) });
+        await h.pipeline.handle(p.publicKey, b.envelope);
+      }
+      expect(h.traces.map((t) => t.verdict)).to.deep.equal(['process', 'process', 'process', 'flooding', 'banned', 'banned']);
+      expect(h.delivered).to.have.length(3);
+      expect(h.events.filter((e) => e.type === 'dht.violation').map((e) => (e.type === 'dht.violation' ? [e.reason, e.durationMs] : []))).to.deep.include(['flooding', 600_000]);
+    });
+  });
+}
