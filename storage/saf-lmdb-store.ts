@@ -19,12 +19,14 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type RootDatabase } from 'lmdb';
 import { toHex } from '../core/bytes.js';
+import { InternalError } from '../core/errors.js';
 import { nodeIdOf } from '../core/keys.js';
 import { SafStoreClosed, SafStoreCorrupt, SafStoreForeign, SafStoreTooNew, SafStoreWriteFailed } from './errors.js';
 import { lmdbHeaderProblem } from './lmdb-header.js';
 import { planEviction, type RankedMessage } from './saf-eviction.js';
 import {
   decodeSafRecord,
+  cursorKey,
   destinationKey,
   destinationValue,
   encodeSafRecord,
@@ -38,6 +40,7 @@ import {
   readU32,
   readU64,
   regionRange,
+  SAF_CURSORS_KEY,
   SAF_FORMAT_KEY,
   SAF_FORMAT_VALUE,
   SAF_SCHEMA_KEY,
@@ -327,6 +330,47 @@ export class LmdbSafStore implements SafStore {
     });
   }
 
+  async sinceOf(peer: Uint8Array): Promise<number> {
+    this.#check();
+    if (peer.length !== 32) return 0;
+    const raw = this.t.cursors.get(peer);
+    if (raw === undefined) return 0;
+    const since = raw.length === 8 ? readU64(raw, 0) : NaN;
+    if (Number.isNaN(since)) throw this.#corrupt('a cursor is damaged');
+    return since;
+  }
+
+  async noteServed(peer: Uint8Array, storedAt: number | bigint): Promise<void> {
+    this.#check();
+    if (peer.length !== 32) throw new InternalError('SAF store: a peer key must be 32 bytes');
+    const at = toSeconds(storedAt, 'storedAt');
+    const key = peer.slice();
+    await this.#write(() => {
+      const raw = this.t.cursors.get(key);
+      let count = this.#cursorCount();
+      if (raw !== undefined) {
+        const known = readU64(raw, 0);
+        if (!(at > known)) return;
+        this.t.cursorsBySince.removeSync(cursorKey(known, key));
+      } else count++;
+      this.t.cursors.putSync(key, idKey(at));
+      this.t.cursorsBySince.putSync(cursorKey(at, key), EMPTY);
+      // Over the bound: the stalest cursors go, by (since, key).
+      for (const { key: stale } of this.t.cursorsBySince.getRange({ limit: Math.max(0, count - this.limits.maxCursors) })) {
+        this.t.cursorsBySince.removeSync(stale);
+        this.t.cursors.removeSync(stale.slice(8, 40));
+        count--;
+      }
+      this.env.putSync(SAF_CURSORS_KEY, count);
+    });
+  }
+
+  #cursorCount(): number {
+    const n = (this.env.get(SAF_CURSORS_KEY) as unknown) ?? 0;
+    if (!Number.isSafeInteger(n) || (n as number) < 0) throw this.#corrupt('the cursor count is damaged');
+    return n as number;
+  }
+
   async stats(): Promise<SafStats> {
     this.#check();
     const { count, bytes, senders } = this.#totals();
@@ -379,6 +423,8 @@ export class LmdbSafStore implements SafStore {
       if (!u || u.count !== readU32(value, 0) || u.bytes !== readU64(value, 4)) problems.push(`sender ${toHex(key)}: usage does not match its messages`);
     }
     if (this.t.senders.getCount() !== usage.size) problems.push(`saf-senders has ${this.t.senders.getCount()} entries for ${usage.size} senders`);
+    const cursors = this.t.cursors.getCount();
+    if (this.t.cursorsBySince.getCount() !== cursors || this.#cursorCount() !== cursors) problems.push(`saf-cursors has ${cursors} entries, saf-cursors-by-since ${this.t.cursorsBySince.getCount()}, the count says ${this.#cursorCount()}`);
     const totals = this.#totals();
     if (totals.count !== messages || totals.bytes !== bytes || totals.senders !== usage.size) problems.push(`totals ${JSON.stringify(totals)} for ${messages} messages, ${bytes} bytes, ${usage.size} senders`);
     return { messages, problems };

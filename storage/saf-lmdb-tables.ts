@@ -16,7 +16,10 @@
  * - `saf-by-node-id`: NodeId of the destination ‖ stored_at ‖ id -> retain_until ‖ bytes ‖
  *   destination: a region query is one range scan of a NodeId prefix;
  * - `saf-dedup`: dedup key -> id: refuses a second copy of a message;
- * - `saf-senders`: sender -> count (u32) ‖ bytes (u64): per-peer usage without a scan.
+ * - `saf-senders`: sender -> count (u32) ‖ bytes (u64): per-peer usage without a scan;
+ * - `saf-cursors`: peer -> since (u64), the largest stored_at it served this node (9.7);
+ * - `saf-cursors-by-since`: since ‖ peer -> (empty): the stalest cursor, forgotten first.
+ * `saf.cursors` in the main database counts the cursors.
  */
 import type { Database, RootDatabase } from 'lmdb';
 import type { SafPriority } from './saf-store.js';
@@ -31,6 +34,17 @@ export const SAF_SCHEMA_KEY = 'tcomms.schema';
 export const SAF_SCHEMA_VERSION = 1;
 /** Meta key holding the {@link SafTotals}. */
 export const SAF_TOTALS_KEY = 'saf.totals';
+
+/** Meta key holding the number of cursors (a non-negative integer). */
+export const SAF_CURSORS_KEY = 'saf.cursors';
+
+/** A `saf-cursors-by-since` key: since ‖ peer (40 bytes). */
+export function cursorKey(since: number, peer: Bytes): Bytes {
+  const k = new Uint8Array(40);
+  writeU64(k, 0, since);
+  k.set(peer, 8);
+  return k;
+}
 
 /** The store's running totals, updated in every write transaction. */
 export interface SafTotals {
@@ -57,10 +71,12 @@ export interface SafTables {
   bySender: Database<Bytes, Bytes>;
   dedup: Database<Bytes, Bytes>;
   senders: Database<Bytes, Bytes>;
+  cursors: Database<Bytes, Bytes>;
+  cursorsBySince: Database<Bytes, Bytes>;
 }
 
 /** The names of the tables, for a check that the environment holds nothing else. */
-export const SAF_TABLE_NAMES = ['saf-messages', 'saf-envelopes', 'saf-by-destination', 'saf-by-expiry', 'saf-by-rank', 'saf-by-node-id', 'saf-by-sender', 'saf-dedup', 'saf-senders'] as const;
+export const SAF_TABLE_NAMES = ['saf-messages', 'saf-envelopes', 'saf-by-destination', 'saf-by-expiry', 'saf-by-rank', 'saf-by-node-id', 'saf-by-sender', 'saf-dedup', 'saf-senders', 'saf-cursors', 'saf-cursors-by-since'] as const;
 
 /** Opens (creating when missing) the tables of an environment. */
 export function openSafTables(env: RootDatabase): SafTables {
@@ -75,6 +91,8 @@ export function openSafTables(env: RootDatabase): SafTables {
     bySender: table('saf-by-sender'),
     dedup: table('saf-dedup'),
     senders: table('saf-senders'),
+    cursors: table('saf-cursors'),
+    cursorsBySince: table('saf-cursors-by-since'),
   };
 }
 

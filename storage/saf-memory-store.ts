@@ -5,6 +5,7 @@
  * by retention in a heap, by dedup key in a map; removals are lazy (`saf-ordered.ts`).
  */
 import { toHex } from '../core/bytes.js';
+import { InternalError } from '../core/errors.js';
 import { nodeIdOf } from '../core/keys.js';
 import { SafStoreClosed } from './errors.js';
 import { planEviction } from './saf-eviction.js';
@@ -87,6 +88,8 @@ export class MemorySafStore implements SafStore {
   readonly #senders = new Map<string, Sender>();
   readonly #ranks: [StoredAtList<Entry>, StoredAtList<Entry>] = [new StoredAtList(), new StoredAtList()];
   readonly #retention = new RetentionHeap<Entry>();
+  /** Peer hex -> the largest stored_at it served (bounded by `maxCursors`). */
+  readonly #cursors = new Map<string, number>();
   #bytes = 0;
   #nextId = 1;
   #closed = false;
@@ -186,6 +189,29 @@ export class MemorySafStore implements SafStore {
     const dropped = this.#expire(at, expireBound(max));
     const next = this.#retention.peek();
     return { ...dropped, more: next !== undefined && next.retainUntil < at };
+  }
+
+  async sinceOf(peer: Uint8Array): Promise<number> {
+    this.#check();
+    return this.#cursors.get(toHex(peer)) ?? 0;
+  }
+
+  async noteServed(peer: Uint8Array, storedAt: number | bigint): Promise<void> {
+    this.#check();
+    if (peer.length !== 32) throw new InternalError('SAF store: a peer key must be 32 bytes');
+    const at = toSeconds(storedAt, 'storedAt');
+    const hex = toHex(peer);
+    const known = this.#cursors.get(hex);
+    if (known !== undefined) {
+      if (at > known) this.#cursors.set(hex, at);
+      return;
+    }
+    this.#cursors.set(hex, at);
+    if (this.#cursors.size <= this.limits.maxCursors) return;
+    // Over the bound (rare: a node meets few SAF peers): the stalest goes, by (since, key).
+    let stalest: [string, number] | undefined;
+    for (const c of this.#cursors) if (stalest === undefined || c[1] < stalest[1] || (c[1] === stalest[1] && c[0] < stalest[0])) stalest = c;
+    this.#cursors.delete(stalest![0]);
   }
 
   async stats(): Promise<SafStats> {

@@ -54,6 +54,8 @@ export interface SafStoreLimits {
   maxMessagesPerPeer: number;
   /** Envelope bytes from one sending peer at most. */
   maxBytesPerPeer: number;
+  /** Peers whose `since` (9.7) is remembered at most; beyond, the stalest (smallest) is forgotten. */
+  maxCursors: number;
 }
 
 /** The bounds of 9.7. */
@@ -65,6 +67,9 @@ export const DEFAULT_SAF_LIMITS: Readonly<SafStoreLimits> = Object.freeze({
   // 9.7: 10% of each total, so that at least ten peers fill the store before anyone is squeezed.
   maxMessagesPerPeer: Math.floor(SAF_DEFAULT_MAX_MESSAGES * SAF_DEFAULT_PER_PEER_SHARE),
   maxBytesPerPeer: Math.floor(SAF_DEFAULT_MAX_BYTES * SAF_DEFAULT_PER_PEER_SHARE),
+  // A node asks the store-and-forward nodes it connects to, a few dozen over its life; 10,000
+  // cursors (about 1 MB on disk) is far above that, and a forgotten one only means since = 0.
+  maxCursors: 10_000,
 });
 
 /**
@@ -80,6 +85,7 @@ export function resolveSafLimits(given: Partial<SafStoreLimits> = {}): SafStoreL
     maxBytes,
     maxMessagesPerPeer: given.maxMessagesPerPeer ?? Math.max(1, Math.floor(maxMessages * SAF_DEFAULT_PER_PEER_SHARE)),
     maxBytesPerPeer: given.maxBytesPerPeer ?? Math.max(1, Math.floor(maxBytes * SAF_DEFAULT_PER_PEER_SHARE)),
+    maxCursors: given.maxCursors ?? DEFAULT_SAF_LIMITS.maxCursors,
   };
   for (const [name, value] of Object.entries(limits)) {
     if (!Number.isSafeInteger(value) || value < 1) throw new ConfigError(`SAF store ${name} must be a positive integer (got ${String(value)})`);
@@ -248,6 +254,17 @@ export interface SafStore {
    * one transaction: a bound on the time one sweep holds the writer).
    */
   expire(now: UnixSeconds, max?: number): Promise<SafDropped & { readonly more: boolean }>;
+  /**
+   * The `since` to send `peer` (9.7): the largest `stored_at` it served this node, 0 when none
+   * is remembered.
+   */
+  sinceOf(peer: Uint8Array): Promise<number>;
+  /**
+   * Remembers that `peer` served messages stored up to `storedAt` (kept only when larger than
+   * what is remembered). At most `maxCursors` peers are remembered: beyond, the one with the
+   * smallest `since` is forgotten (it only asks that peer for more than it needs).
+   */
+  noteServed(peer: Uint8Array, storedAt: UnixSeconds): Promise<void>;
   /** Totals. */
   stats(): Promise<SafStats>;
   /** One sending peer's usage (zero when it has nothing stored). */

@@ -72,7 +72,7 @@ export function safStoreCompliance(name: string, fixture: SafStoreFixture): void
 
     it('has the bounds of 9.7 by default', () => {
       expect(store.limits).to.deep.equal(DEFAULT_SAF_LIMITS);
-      expect(store.limits).to.deep.equal({ maxMessages: 100_000, maxBytes: 1024 ** 3, maxMessagesPerPeer: 10_000, maxBytesPerPeer: Math.floor(1024 ** 3 / 10) });
+      expect(store.limits).to.deep.equal({ maxMessages: 100_000, maxBytes: 1024 ** 3, maxMessagesPerPeer: 10_000, maxBytesPerPeer: Math.floor(1024 ** 3 / 10), maxCursors: 10_000 });
     });
 
     it('serves a message to its destination only, bytes intact, with the storing clock as stored_at', async () => {
@@ -223,6 +223,24 @@ export function safStoreCompliance(name: string, fixture: SafStoreFixture): void
       expect(region.messages.length).to.equal(Math.min(50, stats.count));
     });
 
+    it('remembers each peer\'s since (the largest stored_at it served), bounded, the stalest forgotten first', async () => {
+      expect(await store.sinceOf(S1)).to.equal(0);
+      await store.noteServed(S1, 500n);
+      await store.noteServed(S1, 400);
+      expect(await store.sinceOf(S1)).to.equal(500); // never moves back
+      await store.noteServed(S1, 2n ** 64n - 1n);
+      expect(await store.sinceOf(S1)).to.equal(Number.MAX_SAFE_INTEGER);
+      await openWith({ maxCursors: 2 });
+      await store.noteServed(S1, 10);
+      await store.noteServed(S2, 20);
+      await store.noteServed(A, 30); // over the bound: S1 (10) goes
+      expect([await store.sinceOf(S1), await store.sinceOf(S2), await store.sinceOf(A)]).to.deep.equal([0, 20, 30]);
+      await store.noteServed(B, 5); // the stalest is the newcomer itself
+      expect([await store.sinceOf(B), await store.sinceOf(S2), await store.sinceOf(A)]).to.deep.equal([0, 20, 30]);
+      expect(await store.noteServed(new Uint8Array(31), 1).catch((e: unknown) => e)).to.be.instanceOf(InternalError);
+      expect(await store.stats()).to.deep.equal({ count: 0, bytes: 0, senders: 0 });
+    });
+
     it('removes exactly the ids given for that destination, nothing of another requester', async () => {
       const a1 = stored(await store.put(message({ destination: A, storedAt: 1 })));
       const a2 = stored(await store.put(message({ destination: A, storedAt: 2 })));
@@ -315,7 +333,7 @@ export function safStoreCompliance(name: string, fixture: SafStoreFixture): void
     it('refuses use after close with SafStoreClosed', async () => {
       await store.close();
       await store.close();
-      for (const op of [() => store.put(message()), () => store.messagesFor(A, { ...ALL, now: 1 }), () => store.remove(A, [1]), () => store.expire(1), () => store.stats(), () => store.usageOf(S1)]) {
+      for (const op of [() => store.put(message()), () => store.messagesFor(A, { ...ALL, now: 1 }), () => store.remove(A, [1]), () => store.expire(1), () => store.stats(), () => store.usageOf(S1), () => store.sinceOf(S1), () => store.noteServed(S1, 1), () => store.messagesInRegion({ center: new Uint8Array(13), prefixBits: 0 }, { ...ALL, now: 1 })]) {
         expect(await op().catch((e: unknown) => e)).to.be.instanceOf(SafStoreClosed);
       }
       store = await fixture.open();
@@ -326,9 +344,10 @@ export function safStoreCompliance(name: string, fixture: SafStoreFixture): void
       const ids: number[] = [];
       for (let i = 0; i < 20; i++) ids.push(stored(await store.put(message({ destination: i % 2 ? A : B, sender: i % 3 ? S1 : S2, storedAt: 100 + i }))));
       await store.remove(A, [ids[19]!]);
-      const before = { a: await store.messagesFor(A, { ...ALL, now: 200 }), b: await store.messagesFor(B, { ...ALL, now: 200 }), stats: await store.stats(), s1: await store.usageOf(S1) };
+      await store.noteServed(S2, 12_345);
+      const before = { a: await store.messagesFor(A, { ...ALL, now: 200 }), b: await store.messagesFor(B, { ...ALL, now: 200 }), stats: await store.stats(), s1: await store.usageOf(S1), since: await store.sinceOf(S2) };
       store = await fixture.reopen!(store);
-      const after = { a: await store.messagesFor(A, { ...ALL, now: 200 }), b: await store.messagesFor(B, { ...ALL, now: 200 }), stats: await store.stats(), s1: await store.usageOf(S1) };
+      const after = { a: await store.messagesFor(A, { ...ALL, now: 200 }), b: await store.messagesFor(B, { ...ALL, now: 200 }), stats: await store.stats(), s1: await store.usageOf(S1), since: await store.sinceOf(S2) };
       expect(after).to.deep.equal(before);
       expect(stored(await store.put(message()))).to.equal(21);
     });
@@ -338,8 +357,8 @@ export function safStoreCompliance(name: string, fixture: SafStoreFixture): void
       const dedups = Array.from({ length: 80 }, (_, i) => key(100 + i));
       // Small bounds, so that every run evicts; per-peer ones at most the totals.
       const limits = fc
-        .record({ maxMessages: fc.integer({ min: 1, max: 12 }), maxBytes: fc.integer({ min: 300, max: 2_000 }), peerCount: fc.integer({ min: 1, max: 12 }), peerBytes: fc.integer({ min: 300, max: 2_000 }) })
-        .map((l): SafStoreLimits => ({ maxMessages: l.maxMessages, maxBytes: l.maxBytes, maxMessagesPerPeer: Math.min(l.peerCount, l.maxMessages), maxBytesPerPeer: Math.min(l.peerBytes, l.maxBytes) }));
+        .record({ maxMessages: fc.integer({ min: 1, max: 12 }), maxBytes: fc.integer({ min: 300, max: 2_000 }), peerCount: fc.integer({ min: 1, max: 12 }), peerBytes: fc.integer({ min: 300, max: 2_000 }), maxCursors: fc.integer({ min: 1, max: 3 }) })
+        .map((l): SafStoreLimits => ({ maxMessages: l.maxMessages, maxBytes: l.maxBytes, maxMessagesPerPeer: Math.min(l.peerCount, l.maxMessages), maxBytesPerPeer: Math.min(l.peerBytes, l.maxBytes), maxCursors: l.maxCursors }));
       // The clock mostly stays or creeps (ties in stored_at, retention edges), sometimes steps back or jumps.
       const step = fc.oneof({ weight: 5, arbitrary: fc.constantFrom(-1, 0, 0, 0, 1, 2) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 300 }) });
       const small = (max: number) => fc.oneof(fc.integer({ min: 0, max: 4 }), fc.integer({ min: 0, max }));
@@ -348,6 +367,7 @@ export function safStoreCompliance(name: string, fixture: SafStoreFixture): void
         { weight: 3, arbitrary: fc.record({ kind: fc.constant('fetch' as const), dest: fc.nat(2), dt: step, back: fc.oneof(fc.integer({ min: -10, max: 3 }), fc.integer({ min: 0, max: 500 })), limit: small(60), maxBytes: fc.oneof(fc.integer({ min: 0, max: 700 }), fc.constant(1e9)), thenRemove: fc.boolean() }) },
         { weight: 1, arbitrary: fc.record({ kind: fc.constant('remove' as const), dest: fc.nat(2), ids: fc.array(fc.nat(60), { maxLength: 5 }) }) },
         { weight: 1, arbitrary: fc.record({ kind: fc.constant('region' as const), dest: fc.nat(2), flip: fc.nat(103), prefixBits: fc.oneof(fc.integer({ min: 0, max: 4 }), fc.integer({ min: 0, max: 104 })), back: fc.integer({ min: 0, max: 500 }), limit: small(60), maxBytes: fc.oneof(fc.integer({ min: 0, max: 700 }), fc.constant(1e9)) }) },
+        { weight: 1, arbitrary: fc.record({ kind: fc.constant('cursor' as const), peer: fc.nat(3), storedAt: fc.integer({ min: 0, max: 20 }) }) },
         { weight: 1, arbitrary: fc.record({ kind: fc.constant('expire' as const), dt: step, max: fc.option(fc.integer({ min: 0, max: 3 }), { nil: undefined }) }) },
       );
       const plain = (r: SafPutResult) => (r.stored ? { ...r, evicted: r.evicted.map((e) => ({ ...e, destination: hex(e.destination), sender: hex(e.sender) })) } : r);
@@ -358,7 +378,7 @@ export function safStoreCompliance(name: string, fixture: SafStoreFixture): void
           const model = new SafModel(bounds);
           let now = 1_000;
           for (const o of ops) {
-            now += o.kind === 'remove' || o.kind === 'region' ? 0 : o.dt; // the clock may step back a little
+            now += o.kind === 'remove' || o.kind === 'region' || o.kind === 'cursor' ? 0 : o.dt; // the clock may step back a little
             if (o.kind === 'put') {
               const m: SafMessageInit = { destination: keys[o.dest]!, sender: keys[o.sender]!, dedupKey: dedups[o.dedup]!, envelope: new Uint8Array(randomBytes(o.size)), storedAt: now, expires: BigInt(now + o.ttl), destinationKnown: o.known, priority: o.high ? 1 : 0 };
               expect(plain(await store.put(m)), 'put').to.deep.equal(plain(model.put(m)));
@@ -375,6 +395,11 @@ export function safStoreCompliance(name: string, fixture: SafStoreFixture): void
               const options = { since: Math.max(0, now - o.back), limit: o.limit, maxBytes: o.maxBytes, now };
               const plainRegion = (r: SafRegionResult) => ({ ...served(r), destinations: r.messages.map((m) => hex(m.destination)) });
               expect(plainRegion(await store.messagesInRegion(region, options)), 'messagesInRegion').to.deep.equal(plainRegion(model.messagesInRegion(region, options)));
+            } else if (o.kind === 'cursor') {
+              const peer = key(200 + o.peer);
+              await store.noteServed(peer, o.storedAt);
+              model.noteServed(peer, o.storedAt);
+              for (let p = 0; p < 4; p++) expect(await store.sinceOf(key(200 + p)), 'sinceOf').to.equal(model.sinceOf(key(200 + p)));
             } else if (o.kind === 'remove') {
               expect(await store.remove(keys[o.dest]!, o.ids), 'remove').to.deep.equal(model.remove(keys[o.dest]!, o.ids));
             } else {

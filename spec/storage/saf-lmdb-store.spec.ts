@@ -31,6 +31,7 @@ describe('LMDB SAF store', function () {
     const puts = new Map<string, string>(); // destination -> sha256 of its envelope
     const removing = new Set<string>();
     const removed = new Set<string>();
+    let cursor = 0;
     for (let round = 0; round < 2; round++) {
       const child = spawn(process.execPath, ['--import', 'tsx', WRITER, path], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
       let buffer = '';
@@ -48,6 +49,7 @@ describe('LMDB SAF store', function () {
               seen++;
             } else if (kind === 'removing') removing.add(destination!);
             else if (kind === 'removed') removed.add(destination!);
+            else if (kind === 'cursor') cursor = Number(value);
           }
           if (seen >= 400) {
             clearTimeout(timer);
@@ -62,6 +64,8 @@ describe('LMDB SAF store', function () {
       const check = await store.verify();
       expect(check.problems).to.deep.equal([]);
       expect(removed.size).to.be.greaterThan(0);
+      expect(await store.sinceOf(new Uint8Array(32).fill(9))).to.be.at.least(cursor);
+      expect(cursor).to.be.greaterThan(0);
       let present = 0;
       for (const [destination, digest] of puts) {
         const got = await store.messagesFor(fromHex(destination), { ...ALL, now: 2_000 });
@@ -99,7 +103,7 @@ describe('LMDB SAF store', function () {
     await store.put({ destination: key(1), envelope: key(2), sender: key(3), dedupKey: key(4), storedAt: 1, expires: 100, destinationKnown: false });
     await store.close();
     const env = open({ path, maxDbs: 12 });
-    const names = [...env.getKeys()].map(String).filter((k) => !k.startsWith('tcomms.') && k !== 'saf.totals');
+    const names = [...env.getKeys()].map(String).filter((k) => !k.startsWith('tcomms.') && !k.startsWith('saf.'));
     expect(names.sort()).to.deep.equal([...SAF_TABLE_NAMES].sort());
     expect(env.get('tcomms.format')).to.equal('saf-store');
     expect(env.get('tcomms.schema')).to.equal(1);

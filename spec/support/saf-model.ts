@@ -31,6 +31,7 @@ const byRank = (a: ModelMessage, b: ModelMessage) => a.priority - b.priority || 
 /** The reference model (times as small numbers; no u64 clamping). */
 export class SafModel {
   messages: ModelMessage[] = [];
+  cursors = new Map<string, number>();
   nextId = 1;
 
   constructor(readonly limits: SafStoreLimits) {}
@@ -137,6 +138,18 @@ export class SafModel {
   expire(now: number, max?: number): SafDropped & { more: boolean } {
     const dropped = this.#sweep(now, max);
     return { ...dropped, more: this.messages.some((m) => m.retainUntil < now) };
+  }
+
+  sinceOf(peer: Uint8Array): number {
+    return this.cursors.get(hex(peer)) ?? 0;
+  }
+
+  noteServed(peer: Uint8Array, storedAt: number): void {
+    this.cursors.set(hex(peer), Math.max(storedAt, this.cursors.get(hex(peer)) ?? -1));
+    while (this.cursors.size > this.limits.maxCursors) {
+      const [stalest] = [...this.cursors].sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1));
+      this.cursors.delete(stalest![0]);
+    }
   }
 
   stats(): SafStats {
