@@ -23,6 +23,8 @@ import { rpcClientMachine } from '../actors/rpc-client/index.js';
 import { rpcClientSessionMachine } from '../actors/rpc-client-session/index.js';
 import { rpcServerMachine } from '../actors/rpc-server/index.js';
 import { rpcSessionMachine } from '../actors/rpc-session/index.js';
+import { safMachine } from '../actors/saf/index.js';
+import { safRequestMachine } from '../actors/saf-request/index.js';
 
 export {
   commsNodeMachine,
@@ -38,6 +40,8 @@ export {
   outboxMachine,
   dhtMachine,
   discoveryMachine,
+  safMachine,
+  safRequestMachine,
 };
 
 /** Every machine of the node, by id. */
@@ -59,6 +63,8 @@ export const MACHINES: readonly AnyStateMachine[] = [
   rpcClientSessionMachine,
   dhtMachine,
   discoveryMachine,
+  safMachine,
+  safRequestMachine,
 ];
 
 interface NodeLike {

@@ -12,6 +12,7 @@ import { messagingLogic } from '../messaging/messaging.logic.js';
 import { peerManagerLogic } from '../peer-manager/peer-manager.logic.js';
 import { rpcClientLogic } from '../rpc-client/rpc-client.logic.js';
 import { rpcServerLogic } from '../rpc-server/rpc-server.logic.js';
+import { safLogic } from '../saf/saf.logic.js';
 import { commsNodeMachine } from './comms-node.machine.js';
 import { openResources, releaseResources } from './resources.js';
 
@@ -29,6 +30,7 @@ export const commsNodeLogic = commsNodeMachine.provide({
     rpcServer: rpcServerLogic,
     rpcClient: rpcClientLogic,
     dht: dhtLogic,
+    saf: safLogic,
   },
 });
 

@@ -25,6 +25,7 @@ import { notProvided } from '../not-provided.js';
 import { peerManagerMachine } from '../peer-manager/peer-manager.machine.js';
 import { rpcClientMachine } from '../rpc-client/rpc-client.machine.js';
 import { rpcServerMachine } from '../rpc-server/rpc-server.machine.js';
+import { safMachine } from '../saf/saf.machine.js';
 import type { ComponentId } from '../system.js';
 import type { CommsNodeEmitted, CommsNodeEvent } from './comms-node.events.js';
 import {
@@ -38,6 +39,7 @@ import {
   peerManagerInput,
   rpcClientInput,
   rpcServerInput,
+  safInput,
   upgradeConfig,
   type CommsNodeInput,
   type NodeComponents,
@@ -88,6 +90,7 @@ export const commsNodeMachine = setup({
     rpcServer: rpcServerMachine,
     rpcClient: rpcClientMachine,
     dht: dhtMachine,
+    saf: safMachine,
   },
   delays: {
     /** The connections' graceful close, and some slack for them to end. */
@@ -105,7 +108,7 @@ export const commsNodeMachine = setup({
      * Every component starts, each under its systemId, in this order: the peer manager, the
      * identity (whose claim every upgrade sends), connectivity, the connection manager, the
      * dialer, the listener (which reports to the root when it is bound), messaging, the RPC
-     * server and client pool, and the DHT when it is enabled.
+     * server and client pool, the DHT when it is enabled, and store-and-forward beside it.
      */
     startComponents: assign(({ context, spawn, self }, params: { resources: NodeResources }) => {
       const { input } = context;
@@ -123,7 +126,10 @@ export const commsNodeMachine = setup({
         rpcServer: spawn('rpcServer', { id: 'rpcServer', systemId: 'rpcServer', input: rpcServerInput(input) }),
         rpcClient: spawn('rpcClient', { id: 'rpcClient', systemId: 'rpcClient', input: rpcClientInput(input) }),
         dht: input.dht ? spawn('dht', { id: 'dht', systemId: 'dht', input: dhtInput(input, input.dht) }) : undefined,
+        saf: undefined,
       };
+      const saf = input.dht ? safInput(input, input.dht) : undefined;
+      if (saf) components.saf = spawn('saf', { id: 'saf', systemId: 'saf', input: saf });
       return { resources: r, components };
     }),
     announceComponents: enqueueActions(({ context, enqueue }) => {
@@ -152,6 +158,7 @@ export const commsNodeMachine = setup({
       enqueue.sendTo(c.connectivity, { type: 'connectivity.stop' });
       if (c.messaging) enqueue.sendTo(c.messaging, { type: 'messaging.stop' });
       if (c.dht) enqueue.sendTo(c.dht, { type: 'dht.stop' });
+      if (c.saf) enqueue.sendTo(c.saf, { type: 'saf.stop' });
       enqueue.sendTo(c.rpcClient, { type: 'rpc-client.stop' });
       enqueue.sendTo(c.rpcServer, { type: 'rpc-server.stop' });
       enqueue.sendTo(c.identity, { type: 'identity.stop' });

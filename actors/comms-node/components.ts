@@ -23,6 +23,7 @@ import type { peerManagerMachine, PeerManagerInput } from '../peer-manager/peer-
 import type { rpcClientMachine, RpcClientInput } from '../rpc-client/rpc-client.machine.js';
 import type { rpcServerMachine, RpcServerInput } from '../rpc-server/rpc-server.machine.js';
 import type { RpcServiceTable } from '../rpc-server/services.js';
+import type { safMachine, SafInput } from '../saf/saf.machine.js';
 import { listenTransportFor, type CommsConfig } from './config.js';
 import type { NodeResources } from './resources.js';
 
@@ -39,6 +40,8 @@ export interface NodeComponents {
   rpcClient: ActorRefFrom<typeof rpcClientMachine>;
   /** The DHT actor (absent when the DHT is not enabled). */
   dht: ActorRefFrom<typeof dhtMachine> | undefined;
+  /** The store-and-forward component (absent without store-and-forward). */
+  saf: ActorRefFrom<typeof safMachine> | undefined;
 }
 
 /** What the root is started with. */
@@ -164,5 +167,16 @@ export function dhtInput(input: CommsNodeInput, service: DhtService): DhtInput {
   return {
     config: { autoJoin: d.autoJoin, joinCooldownMs: d.joinCooldownMs, discoveryTimeoutMs: d.discoveryTimeoutMs, maxPendingDiscoveries: d.maxPendingDiscoveries },
     effects: service.effects,
+  };
+}
+
+/** The store-and-forward component's input: its settings and the effects of the DHT service's store-and-forward. */
+export function safInput(input: CommsNodeInput, service: DhtService): SafInput | undefined {
+  const c = input.config.saf;
+  const saf = service.saf;
+  if (!c || !saf) return undefined;
+  return {
+    config: { request: c.request, requestLimit: c.requestLimit, responseTimeoutMs: c.responseTimeoutMs, maxRequestsInFlight: c.maxRequestsInFlight, sweepIntervalMs: c.sweepIntervalMs },
+    effects: saf.effects,
   };
 }

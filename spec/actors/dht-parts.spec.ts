@@ -113,7 +113,7 @@ describe('DHT flood guard (PROTOCOL.md 9.9)', () => {
 });
 
 describe('DHT delivery', () => {
-  const m = (type: number): DhtMessage => ({ origin: undefined, destination: undefined, type, payload: new Uint8Array([type]), encrypted: false });
+  const m = (type: number): DhtMessage => ({ origin: undefined, destination: undefined, type, payload: new Uint8Array([type]), encrypted: false, late: false, storedAt: undefined });
 
   it('hands each message to the handlers of its type and of any, and to the iterator once it is used; a throwing handler is reported', async () => {
     const d = new DhtDelivery(2);
@@ -149,7 +149,7 @@ describe('DHT delivery, bounded in bytes', () => {
   it('waits once the queued payloads would pass the byte bound (one larger message is queued alone)', async () => {
     const d = new DhtDelivery(100, 10);
     const it = d.iterate()[Symbol.asyncIterator]();
-    const m = (n: number): DhtMessage => ({ origin: undefined, destination: undefined, type: 1, payload: new Uint8Array(n), encrypted: false });
+    const m = (n: number): DhtMessage => ({ origin: undefined, destination: undefined, type: 1, payload: new Uint8Array(n), encrypted: false, late: false, storedAt: undefined });
     await d.deliver(m(6), () => {});
     let second = false;
     const waiting = d.deliver(m(6), () => {}).then(() => (second = true));
