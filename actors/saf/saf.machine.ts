@@ -5,8 +5,8 @@
  *
  * running: follows the connections. When one is kept to a peer claiming feature bit 1, a request
  * actor (`safRequest:<NodeId hex>`, one in flight per peer, at most `maxRequestsInFlight`) asks it
- * for this node's messages; a disconnection cancels that peer's request (its answer would have
- * come on that connection). Meanwhile: idle -> (after `sweepInterval`) sweeping (the store drops
+ * for this node's messages; a disconnection stops that peer's request (its answer would have
+ * come on that connection) and publishes it as cancelled. Meanwhile: idle -> (after `sweepInterval`) sweeping (the store drops
  * up to `sweepBatch` messages past their retention; again at once while more are due) -> idle.
  * stopped: every request is cancelled.
  *
@@ -99,8 +99,15 @@ export const safMachine = setup({
     announceSkipped: enqueueActions(({ event, enqueue }) => {
       if (event.type === 'saf.peer-connected') enqueue.emit({ type: 'saf.request-skipped', publicKey: event.publicKey });
     }),
-    cancelRequest: enqueueActions(({ event, enqueue }) => {
-      if (event.type === 'saf.peer-disconnected') enqueue.sendTo(safRequestId(event.publicKey), { type: 'saf-request.cancel' });
+    /** The peer disconnected: its request is stopped at once (its answer would have come on that connection) and published as cancelled. */
+    dropRequest: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'saf.peer-disconnected') return;
+      const key = toHex(event.publicKey);
+      const peer = context.requests.get(key);
+      if (!peer) return;
+      enqueue.stopChild(safRequestId(peer));
+      enqueue.assign({ requests: context.requests.delete(key) });
+      enqueue.emit({ type: 'saf.request-ended', publicKey: peer, outcome: 'cancelled', messages: 0, error: undefined });
     }),
     /** A request ended: the finished actor is let go and its end published. */
     settleRequest: enqueueActions(({ context, event, enqueue }) => {
@@ -135,7 +142,7 @@ export const safMachine = setup({
           { guard: 'shouldAskButFull', actions: 'announceSkipped' },
           { guard: 'shouldAsk', actions: 'startRequest' },
         ],
-        'saf.peer-disconnected': { guard: 'requestInFlight', actions: 'cancelRequest' },
+        'saf.peer-disconnected': { guard: 'requestInFlight', actions: 'dropRequest' },
         'saf.request-ended': { actions: 'settleRequest' },
         'saf.response-rejected': { actions: 'announceRejected' },
         'saf.stop': { target: 'stopped' },
