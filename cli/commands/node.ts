@@ -19,6 +19,7 @@ const SPEC = {
   peer: 'strings',
   echo: 'flag',
   dht: 'flag',
+  'saf-client': 'flag',
   json: 'flag',
   'tor-control': 'string',
   'tor-cookie': 'string',
@@ -53,7 +54,12 @@ export async function nodeCommand(argv: string[], hooks: { inspect?: (event: Ins
     .withPeerStore({ kind: 'lmdb', path: join(dataDir, 'peers') })
     .withNodeInfo() // tcomms.info.v1.NodeInfo at /tcomms/info/1 (`tcomms rpc`)
     .withLiveness({ allow: ['127.0.0.1/32', '::1/128'] }); // `tcomms liveness` from this machine
-  if (args.options.dht === true) builder.withDht(); // join on start, forwarding, discovery answers
+  if (args.options.dht === true) {
+    builder.withDht(); // join on start, forwarding, discovery answers
+    // Store-and-forward (9.7), LMDB at <data dir>/saf beside the peers: a node stores for others
+    // and claims feature bit 1; with --saf-client it only asks the store-and-forward peers it meets.
+    builder.withStoreAndForward({ store: args.options['saf-client'] !== true, storage: { kind: 'lmdb', path: join(dataDir, 'saf') } });
+  }
   for (const t of transports) builder.withTransport(t);
   for (const a of listen) builder.withListenAddress(a);
   // Inspection sees the whole actor system from before start, start-up included.
@@ -63,6 +69,10 @@ export async function nodeCommand(argv: string[], hooks: { inspect?: (event: Ins
   if (args.options.dht === true) wireDht(node, out);
   await node.start();
   node.actors.dht?.on('dht.violation', (e) => out.event('dht.violation', { publicKey: e.publicKey, reason: e.reason }, `dht violation: ${toHex(e.publicKey)} (${e.reason})`));
+  node.actors.saf?.on('saf.request-ended', (e) =>
+    out.event('saf.request-ended', { publicKey: e.publicKey, outcome: e.outcome, messages: e.messages }, `store-and-forward: ${toHex(e.publicKey)} ${e.outcome}, ${e.messages} message(s)`),
+  );
+  node.actors.saf?.on('saf.response-rejected', (e) => out.event('saf.response-rejected', { publicKey: e.publicKey, reason: e.reason }, `store-and-forward: response from ${toHex(e.publicKey)} dropped (${e.reason})`));
   out.event(
     'listening',
     { publicKey: identity.publicKey, nodeId: identity.nodeId, addresses: node.listenAddresses.map(String), created },
@@ -95,11 +105,12 @@ function wire(node: CommsNode, out: Output, echo: boolean): void {
   });
 }
 
-/** Each DOMAIN message the DHT delivers to this node: `dht.message` (origin null when anonymous). */
+/** Each DOMAIN message the DHT delivers to this node: `dht.message` (origin null when anonymous; `late` and `storedAt` when it came from a store-and-forward peer). */
 function wireDht(node: CommsNode, out: Output): void {
   node.dht.on('any', (m) => {
     if (out.json) {
-      out.event('dht.message', { origin: m.origin ?? null, destination: m.destination ?? null, type: m.type, encrypted: m.encrypted, body: Buffer.from(m.payload).toString('base64') }, '');
-    } else out.line(() => `dht message:  type ${m.type}, ${m.payload.length} bytes from ${m.origin ? toHex(m.origin) : 'an anonymous origin'}${m.encrypted ? ' (encrypted)' : ''}`);
+      const late = m.late ? { late: true, storedAt: m.storedAt } : {};
+      out.event('dht.message', { origin: m.origin ?? null, destination: m.destination ?? null, type: m.type, encrypted: m.encrypted, ...late, body: Buffer.from(m.payload).toString('base64') }, '');
+    } else out.line(() => `dht message:  type ${m.type}, ${m.payload.length} bytes from ${m.origin ? toHex(m.origin) : 'an anonymous origin'}${m.encrypted ? ' (encrypted)' : ''}${m.late ? ` (late: stored at ${new Date(m.storedAt! * 1000).toISOString()})` : ''}`);
   });
 }
