@@ -182,5 +182,23 @@ describe('DHT configuration', () => {
       .that.includes.members(['dht.dedupCapacity must be a positive integer', 'dht.floodWindowMs must be a positive integer', 'the DHT runs over messaging: messaging must be enabled']);
     const plain = new CommsBuilder().withNodeIdentity(identity).build();
     expect(() => plain.dht).to.throw(/not enabled/);
+    // Store-and-forward: bit 1 exactly when the node stores; over the DHT only; its settings checked.
+    expect(new CommsBuilder().withNodeIdentity(identity).withDht().withStoreAndForward().config().features).to.equal(3);
+    expect(new CommsBuilder().withNodeIdentity(identity).withDht().withStoreAndForward({ store: false }).config().features).to.equal(1);
+    expect(new CommsBuilder().withNodeIdentity(identity).withPeerStore({ kind: 'lmdb', path: '/data/node/peers' }).withDht().withStoreAndForward().config().saf!.storage).to.deep.equal({ kind: 'lmdb', path: '/data/node/saf' });
+    expect(new CommsBuilder().withNodeIdentity(identity).withDht().withStoreAndForward().config().saf!.storage).to.deep.equal({ kind: 'memory' });
+    expect(() => new CommsBuilder().withNodeIdentity(identity).withStoreAndForward({ requestLimit: 51, sweepBatch: 0, limits: { maxMessagesPerPeer: 10, maxMessages: 5 } }).build())
+      .to.throw(CommsConfigInvalid)
+      .with.property('problems')
+      .that.includes.members([
+        'saf.requestLimit must be 1..50',
+        'saf.sweepBatch must be a positive integer',
+        'saf.limits.maxMessagesPerPeer exceeds saf.limits.maxMessages',
+        'store-and-forward runs over the DHT: the DHT must be enabled',
+      ]);
+    expect(() => new CommsBuilder().withNodeIdentity(identity).withFeatures(3).withDht().build())
+      .to.throw(CommsConfigInvalid)
+      .with.property('problems')
+      .that.includes('features bit 1 (store-and-forward) needs saf (CommsBuilder.withStoreAndForward)');
   });
 });
