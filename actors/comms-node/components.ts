@@ -176,7 +176,7 @@ export function safInput(input: CommsNodeInput, service: DhtService): SafInput |
   const saf = service.saf;
   if (!c || !saf) return undefined;
   return {
-    config: { request: c.request, requestLimit: c.requestLimit, responseTimeoutMs: c.responseTimeoutMs, maxRequestsInFlight: c.maxRequestsInFlight, sweepIntervalMs: c.sweepIntervalMs },
+    config: { request: c.request, requestLimit: c.requestLimit, responseTimeoutMs: c.responseTimeoutMs, maxRequestsInFlight: c.maxRequestsInFlight, maxRequestRounds: c.maxRequestRounds, sweepIntervalMs: c.sweepIntervalMs },
     effects: saf.effects,
   };
 }

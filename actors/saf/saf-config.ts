@@ -22,6 +22,8 @@ export interface SafConfig {
   requestLimit: number;
   /** A response is taken only while its request is under this old (9.7: 120 s). */
   responseTimeoutMs: number;
+  /** Requests to one peer per connection at most: a full response (`requestLimit` messages) is followed by another. */
+  maxRequestRounds: number;
   /** Requests in flight at most (one per peer); a connection beyond asks nothing. */
   maxRequestsInFlight: number;
   /** Requests being served at most (one per requester); one beyond is dropped. */
@@ -46,6 +48,9 @@ export const DEFAULT_SAF_CONFIG: Readonly<SafConfig> = Object.freeze({
   responseTimeoutMs: SAF_RESPONSE_TIMEOUT_SECONDS * 1000,
   // One per peer: a node connects to a few dozen peers; 64 leaves room for a burst of connections.
   maxRequestsInFlight: 64,
+  // 20 rounds of 50: a backlog of 1,000 messages on one connection, and a peer that always
+  // answers full (replays, dropped as duplicates) cannot keep this node asking.
+  maxRequestRounds: 20,
   // Each holds up to one 8 MiB response: 16 bound what serving can hold at once to 128 MiB.
   maxServesInFlight: 16,
   // Each holds an envelope (at most 512 KiB) until its transaction commits.
@@ -61,7 +66,7 @@ export const DEFAULT_SAF_CONFIG: Readonly<SafConfig> = Object.freeze({
 /** The problems of a store-and-forward configuration (empty when it is valid). */
 export function safConfigProblems(config: SafConfig): string[] {
   const problems: string[] = [];
-  for (const k of ['responseTimeoutMs', 'maxRequestsInFlight', 'maxServesInFlight', 'maxPendingStores', 'sweepIntervalMs', 'sweepBatch', 'regionRefreshMs'] as const) {
+  for (const k of ['responseTimeoutMs', 'maxRequestRounds', 'maxRequestsInFlight', 'maxServesInFlight', 'maxPendingStores', 'sweepIntervalMs', 'sweepBatch', 'regionRefreshMs'] as const) {
     const v = config[k];
     if (!(Number.isInteger(v) && v > 0)) problems.push(`saf.${k} must be a positive integer`);
   }

@@ -25,8 +25,8 @@ export type SafEvent = SafInbox | SafConnections | SafRequestReport;
 
 /** What the component publishes. */
 export type SafEmitted =
-  /** A request went out to a store-and-forward peer. */
-  | { type: 'saf.request-started'; publicKey: PublicKey }
+  /** A request went out to a store-and-forward peer: `round` 1 on connecting, more after a full response. */
+  | { type: 'saf.request-started'; publicKey: PublicKey; round: number }
   /** A request ended: `messages` taken from its response. */
   | { type: 'saf.request-ended'; publicKey: PublicKey; outcome: SafRequestOutcome; messages: number; error: PlainError | undefined }
   /** A response was not taken and dropped (9.7: no request in flight to that peer). */

@@ -5,7 +5,10 @@
  *
  * running: follows the connections. When one is kept to a peer claiming feature bit 1, a request
  * actor (`safRequest:<NodeId hex>`, one in flight per peer, at most `maxRequestsInFlight`) asks it
- * for this node's messages; a disconnection stops that peer's request (its answer would have
+ * for this node's messages; a response that was full (`requestLimit` messages) is followed by
+ * another request at once (since = its last stored_at), at most `maxRequestRounds` per
+ * connection, so a backlog larger than one response arrives without waiting for the next
+ * connection; a disconnection stops that peer's request (its answer would have
  * come on that connection) and publishes it as cancelled. Meanwhile: idle -> (after `sweepInterval`) sweeping (the store drops
  * up to `sweepBatch` messages past their retention; again at once while more are due) -> idle.
  * stopped: every request is cancelled.
@@ -33,15 +36,15 @@ export interface SafEffects extends SafRequestEffects {
 
 /** What the component is started with. */
 export interface SafInput {
-  config: Pick<SafConfig, 'request' | 'requestLimit' | 'responseTimeoutMs' | 'maxRequestsInFlight' | 'sweepIntervalMs'>;
+  config: Pick<SafConfig, 'request' | 'requestLimit' | 'responseTimeoutMs' | 'maxRequestsInFlight' | 'maxRequestRounds' | 'sweepIntervalMs'>;
   effects: SafEffects;
 }
 
 /** The component's context. */
 export interface SafContext {
   input: SafInput;
-  /** Peer public key hex -> the peer, for each request in flight. */
-  requests: PMap<PublicKey>;
+  /** Peer public key hex -> the peer and the request's round on this connection (1 = the first), for each request in flight. */
+  requests: PMap<{ peer: PublicKey; round: number }>;
 }
 
 /** Input of `sweep`. */
@@ -84,17 +87,37 @@ export const safMachine = setup({
       context.requests.size >= cfg(context, 'maxRequestsInFlight'),
     requestInFlight: ({ context, event }) => event.type === 'saf.peer-disconnected' && context.requests.has(toHex(event.publicKey)),
     moreDue: (_, params: { more: boolean }) => params.more,
+    /** The response was full (the peer may hold more) and this connection has rounds left. */
+    answeredFull: ({ context, event }) => {
+      if (event.type !== 'saf.request-ended' || event.outcome !== 'answered') return false;
+      const request = context.requests.get(event.key);
+      return request !== undefined && event.messages >= cfg(context, 'requestLimit') && request.round < cfg(context, 'maxRequestRounds');
+    },
   },
   actions: {
     startRequest: enqueueActions(({ context, event, enqueue, self }) => {
       if (event.type !== 'saf.peer-connected') return;
       const key = toHex(event.publicKey);
-      enqueue.assign({ requests: context.requests.set(key, event.publicKey) });
+      enqueue.assign({ requests: context.requests.set(key, { peer: event.publicKey, round: 1 }) });
       enqueue.spawnChild('safRequest', {
         id: safRequestId(event.publicKey),
         input: { key, peer: event.publicKey, limit: cfg(context, 'requestLimit'), responseTimeoutMs: cfg(context, 'responseTimeoutMs'), effects: context.input.effects, owner: self },
       });
-      enqueue.emit({ type: 'saf.request-started', publicKey: event.publicKey });
+      enqueue.emit({ type: 'saf.request-started', publicKey: event.publicKey, round: 1 });
+    }),
+    /** A full response: the ended request is let go and the next round asks the same peer (its since now advanced). */
+    askAgain: enqueueActions(({ context, event, enqueue, self }) => {
+      if (event.type !== 'saf.request-ended') return;
+      const request = context.requests.get(event.key)!;
+      const round = request.round + 1;
+      enqueue.stopChild(safRequestId(request.peer));
+      enqueue.emit({ type: 'saf.request-ended', publicKey: request.peer, outcome: event.outcome, messages: event.messages, error: event.error });
+      enqueue.assign({ requests: context.requests.set(event.key, { peer: request.peer, round }) });
+      enqueue.spawnChild('safRequest', {
+        id: safRequestId(request.peer),
+        input: { key: event.key, peer: request.peer, limit: cfg(context, 'requestLimit'), responseTimeoutMs: cfg(context, 'responseTimeoutMs'), effects: context.input.effects, owner: self },
+      });
+      enqueue.emit({ type: 'saf.request-started', publicKey: request.peer, round });
     }),
     announceSkipped: enqueueActions(({ event, enqueue }) => {
       if (event.type === 'saf.peer-connected') enqueue.emit({ type: 'saf.request-skipped', publicKey: event.publicKey });
@@ -103,20 +126,20 @@ export const safMachine = setup({
     dropRequest: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'saf.peer-disconnected') return;
       const key = toHex(event.publicKey);
-      const peer = context.requests.get(key);
-      if (!peer) return;
-      enqueue.stopChild(safRequestId(peer));
+      const request = context.requests.get(key);
+      if (!request) return;
+      enqueue.stopChild(safRequestId(request.peer));
       enqueue.assign({ requests: context.requests.delete(key) });
-      enqueue.emit({ type: 'saf.request-ended', publicKey: peer, outcome: 'cancelled', messages: 0, error: undefined });
+      enqueue.emit({ type: 'saf.request-ended', publicKey: request.peer, outcome: 'cancelled', messages: 0, error: undefined });
     }),
     /** A request ended: the finished actor is let go and its end published. */
     settleRequest: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'saf.request-ended') return;
-      const peer = context.requests.get(event.key);
-      if (!peer) return;
-      enqueue.stopChild(safRequestId(peer));
+      const request = context.requests.get(event.key);
+      if (!request) return;
+      enqueue.stopChild(safRequestId(request.peer));
       enqueue.assign({ requests: context.requests.delete(event.key) });
-      enqueue.emit({ type: 'saf.request-ended', publicKey: peer, outcome: event.outcome, messages: event.messages, error: event.error });
+      enqueue.emit({ type: 'saf.request-ended', publicKey: request.peer, outcome: event.outcome, messages: event.messages, error: event.error });
     }),
     announceRejected: enqueueActions(({ event, enqueue }) => {
       if (event.type === 'saf.response-rejected') enqueue.emit({ type: 'saf.response-rejected', publicKey: event.publicKey, reason: event.reason });
@@ -124,7 +147,7 @@ export const safMachine = setup({
     announceSweepFailed: enqueueActions(({ enqueue }, params: { error: unknown }) => enqueue.emit({ type: 'saf.sweep-failed', error: toPlainError(params.error) })),
     /** Every request in flight is cancelled (each reports it, to a stopped owner) and let go. */
     cancelRequests: enqueueActions(({ context, enqueue }) => {
-      for (const [, peer] of context.requests) enqueue.stopChild(safRequestId(peer));
+      for (const [, request] of context.requests) enqueue.stopChild(safRequestId(request.peer));
       enqueue.assign({ requests: PMap.empty() });
     }),
   },
@@ -143,7 +166,7 @@ export const safMachine = setup({
           { guard: 'shouldAsk', actions: 'startRequest' },
         ],
         'saf.peer-disconnected': { guard: 'requestInFlight', actions: 'dropRequest' },
-        'saf.request-ended': { actions: 'settleRequest' },
+        'saf.request-ended': [{ guard: 'answeredFull', actions: 'askAgain' }, { actions: 'settleRequest' }],
         'saf.response-rejected': { actions: 'announceRejected' },
         'saf.stop': { target: 'stopped' },
       },

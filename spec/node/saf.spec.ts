@@ -161,6 +161,26 @@ describe('store-and-forward (PROTOCOL.md 9.7)', function () {
     expect(w2.delivered[3]).to.deep.include({ late: false, storedAt: undefined });
   });
 
+  it('a backlog larger than one response arrives on one connection, in rounds (a full response is followed by another request)', async () => {
+    const network = new MemoryNetwork();
+    const [ia, is, id] = [NodeIdentity.generate(), NodeIdentity.generate(), NodeIdentity.generate()];
+    const a = build(network, ia, 'none');
+    const s = build(network, is, 'node');
+    await started(a, s);
+    await connect(a, s);
+    for (let i = 0; i < 12; i++) await a.dht.send({ to: id.publicKey, payload: Buffer.from(`m${i}`), encrypt: true });
+    await until('s stored the twelve', () => s.dht.saf!.stats.stored === 12);
+    const d = build(network, id, 'client', (b) => b.withStoreAndForward({ requestLimit: 5 }));
+    const w = watch(d);
+    await started(d);
+    await connect(d, s);
+    await until('d received the twelve', () => w.delivered.length === 12);
+    await until('three rounds ended', () => ended(w).length === 3);
+    expect(ended(w).map((e) => e.messages)).to.deep.equal([5, 5, 2]);
+    expect(w.facts.filter((f) => f.type === 'saf.request-started').map((f) => (f.type === 'saf.request-started' ? f.round : 0))).to.deep.equal([1, 2, 3]);
+    expect(new Set(w.delivered.map(text)).size).to.equal(12);
+  });
+
   it('a response nobody asked for is dropped and reported; a forged one (a bad envelope, too many messages) costs the forger a ban', async () => {
     const network = new MemoryNetwork();
     const id = NodeIdentity.generate();
