@@ -4,3 +4,4 @@ export * from './saf.logic.js';
 export * from './saf-config.js';
 export * from './saf-service.js';
 export * from './saf-stats.js';
+export * from './errors.js';

@@ -39,6 +39,7 @@ import type { PeerManagerClient } from '../peer-manager/peer-manager.logic.js';
 import type { SafHooks, StoredVerdict } from '../dht/pipeline.js';
 import { countReason, nowSeconds, randomBelow, randomU64, type DhtRuntime } from '../dht/runtime.js';
 import type { SafConfig } from './saf-config.js';
+import { SafNotRunning, SafRequestUnwritten } from './errors.js';
 import type { SafEffects } from './saf.machine.js';
 import { safRequestId } from './saf.machine.js';
 import type { SafRef } from './saf.logic.js';
@@ -98,8 +99,8 @@ export class SafService implements SafHooks {
   #region: Region | undefined;
   #regionLookup: Promise<Region> | undefined;
   #storing = 0;
-  /** Requesters being served now (hex): one response at a time each. */
-  readonly #serving = new Set<string>();
+  /** Requesters being served now (hex), each with the request waiting for its turn, if any. */
+  readonly #serving = new Map<string, SafRequestMessages | undefined>();
   /** Peers whose response is being taken now (hex): a second one meanwhile is unsolicited. */
   readonly #taking = new Set<string>();
 
@@ -195,16 +196,32 @@ export class SafService implements SafHooks {
 
   // --- Serving ---------------------------------------------------------------------------------
 
-  /** A SAF_REQUEST_MESSAGES from `from`: answered when this node stores (9.7), else dropped. */
+  /**
+   * A SAF_REQUEST_MESSAGES from `from`: answered when this node stores (9.7), else dropped. One
+   * response per requester at a time: a request that comes while its previous one is served (a
+   * follow-up round, sent as soon as the response arrived) waits for that one's deletions, so it
+   * never gets the same messages again; one waits at most, a later one replaces it.
+   */
   request(from: PublicKey, request: SafRequestMessages): void {
     const a = this.#attached;
     const hex = toHex(from);
     if (!this.config.store || !a) return this.#drop('saf_not_offered');
-    if (this.#serving.has(hex) || this.#serving.size >= this.config.maxServesInFlight) return this.#drop('saf_serve_busy');
-    this.#serving.add(hex);
-    void this.#serve(a, from, request)
-      .catch(() => this.#drop('saf_serve_failed'))
-      .finally(() => this.#serving.delete(hex));
+    if (this.#serving.has(hex)) {
+      this.#serving.set(hex, request);
+      return;
+    }
+    if (this.#serving.size >= this.config.maxServesInFlight) return this.#drop('saf_serve_busy');
+    this.#serving.set(hex, undefined);
+    void this.#serveInTurn(a, from, hex, request);
+  }
+
+  async #serveInTurn(a: SafAttachment, from: PublicKey, hex: string, first: SafRequestMessages): Promise<void> {
+    for (let request: SafRequestMessages | undefined = first; request !== undefined; ) {
+      await this.#serve(a, from, request).catch(() => this.#drop('saf_serve_failed'));
+      request = this.#serving.get(hex);
+      this.#serving.set(hex, undefined);
+    }
+    this.#serving.delete(hex);
   }
 
   async #serve(a: SafAttachment, from: PublicKey, request: SafRequestMessages): Promise<void> {
@@ -239,7 +256,7 @@ export class SafService implements SafHooks {
     rt.dedup.record(built.dedupKey, rt.now());
     this.stats.requestsSent++;
     const outcome = await rt.messaging.send(peer, built.envelope);
-    if (!outcome.ok) throw Object.assign(new Error(outcome.error.message), { name: outcome.error.name });
+    if (!outcome.ok) throw new SafRequestUnwritten(outcome.error);
   }
 
   /** The request actor of `peer`, when one is in flight (9.7: the only time its response is taken). */
@@ -293,7 +310,7 @@ export class SafService implements SafHooks {
 
   #store(): SafStore {
     const a = this.#attached;
-    if (!a) throw Object.assign(new Error('store-and-forward is not running'), { name: 'SafNotRunning' });
+    if (!a) throw new SafNotRunning('store-and-forward is not running');
     return a.store;
   }
 }
