@@ -16,6 +16,7 @@ import { dialerMachine } from '../actors/dialer/index.js';
 import { identityMachine } from '../actors/identity/index.js';
 import { listenerMachine } from '../actors/listener/index.js';
 import { messagingMachine } from '../actors/messaging/index.js';
+import { networkDiscoveryMachine } from '../actors/network-discovery/index.js';
 import { outboxMachine } from '../actors/outbox/index.js';
 import { peerConnectionMachine } from '../actors/peer-connection/index.js';
 import { peerManagerMachine } from '../actors/peer-manager/index.js';
@@ -40,6 +41,7 @@ export {
   outboxMachine,
   dhtMachine,
   discoveryMachine,
+  networkDiscoveryMachine,
   safMachine,
   safRequestMachine,
 };
@@ -63,6 +65,7 @@ export const MACHINES: readonly AnyStateMachine[] = [
   rpcClientSessionMachine,
   dhtMachine,
   discoveryMachine,
+  networkDiscoveryMachine,
   safMachine,
   safRequestMachine,
 ];

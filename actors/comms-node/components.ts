@@ -19,6 +19,7 @@ import type { listenerMachine, ListenerInput } from '../listener/listener.machin
 import type { ListenerReport } from '../listener/listener.events.js';
 import type { Mailbox } from '../mailbox.js';
 import type { messagingMachine, MessagingInput } from '../messaging/messaging.machine.js';
+import type { networkDiscoveryMachine, NetworkDiscoveryInput } from '../network-discovery/network-discovery.machine.js';
 import type { peerManagerMachine, PeerManagerInput } from '../peer-manager/peer-manager.machine.js';
 import type { rpcClientMachine, RpcClientInput } from '../rpc-client/rpc-client.machine.js';
 import type { rpcServerMachine, RpcServerInput } from '../rpc-server/rpc-server.machine.js';
@@ -42,6 +43,8 @@ export interface NodeComponents {
   dht: ActorRefFrom<typeof dhtMachine> | undefined;
   /** The store-and-forward component (absent without store-and-forward). */
   saf: ActorRefFrom<typeof safMachine> | undefined;
+  /** Network discovery (with the DHT, unless disabled). */
+  networkDiscovery: ActorRefFrom<typeof networkDiscoveryMachine> | undefined;
 }
 
 /** What the root is started with. */
@@ -167,6 +170,18 @@ export function dhtInput(input: CommsNodeInput, service: DhtService): DhtInput {
   return {
     config: { autoJoin: d.autoJoin, joinCooldownMs: d.joinCooldownMs, discoveryTimeoutMs: d.discoveryTimeoutMs, maxPendingDiscoveries: d.maxPendingDiscoveries },
     effects: service.effects,
+  };
+}
+
+/** Network discovery's input: its settings, the seeds, the ban for a bad server (9.9), and what it judges claims by. */
+export function networkDiscoveryInput(input: CommsNodeInput, resources: NodeResources): NetworkDiscoveryInput {
+  const c = input.config;
+  const d = c.dht!;
+  return {
+    config: d.networkDiscovery,
+    seeds: d.seeds,
+    banMs: d.banInvalidMs,
+    env: { self: c.identity.publicKey, allowMemory: c.allowMemoryAddresses, isBanned: (publicKey) => resources.bans.isBanned(publicKey, input.now()), nowSeconds: seconds(input.now) },
   };
 }
 
