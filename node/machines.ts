@@ -25,6 +25,8 @@ import { rpcClientMachine } from '../actors/rpc-client/index.js';
 import { rpcClientSessionMachine } from '../actors/rpc-client-session/index.js';
 import { rpcServerMachine } from '../actors/rpc-server/index.js';
 import { rpcSessionMachine } from '../actors/rpc-session/index.js';
+import { safMachine } from '../actors/saf/index.js';
+import { safRequestMachine } from '../actors/saf-request/index.js';
 
 export {
   commsNodeMachine,
@@ -42,6 +44,8 @@ export {
   discoveryMachine,
   networkDiscoveryMachine,
   dhtConnectivityMachine,
+  safMachine,
+  safRequestMachine,
 };
 
 /** Every machine of the node, by id. */
@@ -65,6 +69,8 @@ export const MACHINES: readonly AnyStateMachine[] = [
   discoveryMachine,
   networkDiscoveryMachine,
   dhtConnectivityMachine,
+  safMachine,
+  safRequestMachine,
 ];
 
 interface NodeLike {

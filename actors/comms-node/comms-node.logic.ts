@@ -14,6 +14,7 @@ import { networkDiscoveryLogic } from '../network-discovery/network-discovery.lo
 import { peerManagerLogic } from '../peer-manager/peer-manager.logic.js';
 import { rpcClientLogic } from '../rpc-client/rpc-client.logic.js';
 import { rpcServerLogic } from '../rpc-server/rpc-server.logic.js';
+import { safLogic } from '../saf/saf.logic.js';
 import { commsNodeMachine } from './comms-node.machine.js';
 import { openResources, releaseResources } from './resources.js';
 
@@ -31,6 +32,7 @@ export const commsNodeLogic = commsNodeMachine.provide({
     rpcServer: rpcServerLogic,
     rpcClient: rpcClientLogic,
     dht: dhtLogic,
+    saf: safLogic,
     networkDiscovery: networkDiscoveryLogic,
     dhtConnectivity: dhtConnectivityLogic,
   },

@@ -27,6 +27,7 @@ import { notProvided } from '../not-provided.js';
 import { peerManagerMachine } from '../peer-manager/peer-manager.machine.js';
 import { rpcClientMachine } from '../rpc-client/rpc-client.machine.js';
 import { rpcServerMachine } from '../rpc-server/rpc-server.machine.js';
+import { safMachine } from '../saf/saf.machine.js';
 import type { ComponentId } from '../system.js';
 import type { CommsNodeEmitted, CommsNodeEvent } from './comms-node.events.js';
 import {
@@ -42,6 +43,7 @@ import {
   peerManagerInput,
   rpcClientInput,
   rpcServerInput,
+  safInput,
   upgradeConfig,
   type CommsNodeInput,
   type NodeComponents,
@@ -92,6 +94,7 @@ export const commsNodeMachine = setup({
     rpcServer: rpcServerMachine,
     rpcClient: rpcClientMachine,
     dht: dhtMachine,
+    saf: safMachine,
     networkDiscovery: networkDiscoveryMachine,
     dhtConnectivity: dhtConnectivityMachine,
   },
@@ -112,7 +115,7 @@ export const commsNodeMachine = setup({
      * identity (whose claim every upgrade sends), connectivity, the connection manager, the
      * dialer, the listener (which reports to the root when it is bound), messaging, the RPC
      * server and client pool, and the DHT, network discovery and the DHT pools (`dhtConnectivity`)
-     * when the DHT is enabled.
+     * when the DHT is enabled, and store-and-forward beside the DHT.
      */
     startComponents: assign(({ context, spawn, self }, params: { resources: NodeResources }) => {
       const { input } = context;
@@ -135,7 +138,10 @@ export const commsNodeMachine = setup({
             ? spawn('networkDiscovery', { id: 'networkDiscovery', systemId: 'networkDiscovery', input: networkDiscoveryInput(input, r) })
             : undefined,
         dhtConnectivity: input.dht ? spawn('dhtConnectivity', { id: 'dhtConnectivity', systemId: 'dhtConnectivity', input: dhtConnectivityInput(input) }) : undefined,
+        saf: undefined,
       };
+      const saf = input.dht ? safInput(input, input.dht) : undefined;
+      if (saf) components.saf = spawn('saf', { id: 'saf', systemId: 'saf', input: saf });
       return { resources: r, components };
     }),
     announceComponents: enqueueActions(({ context, enqueue }) => {
@@ -169,6 +175,7 @@ export const commsNodeMachine = setup({
       if (c.messaging) enqueue.sendTo(c.messaging, { type: 'messaging.stop' });
       if (c.dht) enqueue.sendTo(c.dht, { type: 'dht.stop' });
       if (c.dhtConnectivity) enqueue.sendTo(c.dhtConnectivity, { type: 'dht-connectivity.stop' });
+      if (c.saf) enqueue.sendTo(c.saf, { type: 'saf.stop' });
       if (c.networkDiscovery) enqueue.sendTo(c.networkDiscovery, { type: 'network-discovery.stop' });
       enqueue.sendTo(c.rpcClient, { type: 'rpc-client.stop' });
       enqueue.sendTo(c.rpcServer, { type: 'rpc-server.stop' });

@@ -25,6 +25,7 @@ import type { peerManagerMachine, PeerManagerInput } from '../peer-manager/peer-
 import type { rpcClientMachine, RpcClientInput } from '../rpc-client/rpc-client.machine.js';
 import type { rpcServerMachine, RpcServerInput } from '../rpc-server/rpc-server.machine.js';
 import type { RpcServiceTable } from '../rpc-server/services.js';
+import type { safMachine, SafInput } from '../saf/saf.machine.js';
 import { listenTransportFor, type CommsConfig } from './config.js';
 import type { NodeResources } from './resources.js';
 
@@ -41,6 +42,8 @@ export interface NodeComponents {
   rpcClient: ActorRefFrom<typeof rpcClientMachine>;
   /** The DHT actor (absent when the DHT is not enabled). */
   dht: ActorRefFrom<typeof dhtMachine> | undefined;
+  /** The store-and-forward component (absent without store-and-forward). */
+  saf: ActorRefFrom<typeof safMachine> | undefined;
   /** Network discovery (with the DHT, unless disabled). */
   networkDiscovery: ActorRefFrom<typeof networkDiscoveryMachine> | undefined;
   /** The DHT's neighbour and random pools (absent when the DHT is not enabled). */
@@ -189,4 +192,15 @@ export function networkDiscoveryInput(input: CommsNodeInput, resources: NodeReso
 export function dhtConnectivityInput(input: CommsNodeInput): DhtConnectivityInput {
   const c = input.config;
   return { self: { publicKey: c.identity.publicKey, nodeId: c.identity.nodeId }, config: c.dht!.connectivity, exempt: c.connectivity.allowList };
+}
+
+/** The store-and-forward component's input: its settings and the effects of the DHT service's store-and-forward. */
+export function safInput(input: CommsNodeInput, service: DhtService): SafInput | undefined {
+  const c = input.config.saf;
+  const saf = service.saf;
+  if (!c || !saf) return undefined;
+  return {
+    config: { request: c.request, requestLimit: c.requestLimit, responseTimeoutMs: c.responseTimeoutMs, maxRequestsInFlight: c.maxRequestsInFlight, maxRequestRounds: c.maxRequestRounds, sweepIntervalMs: c.sweepIntervalMs },
+    effects: saf.effects,
+  };
 }
