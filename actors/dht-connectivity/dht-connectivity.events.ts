@@ -18,8 +18,8 @@ export type DhtConnectivityInbox =
 export type DhtConnectivityFact =
   /** The connectivity component's status (online: it has connections). */
   | { type: 'dht-connectivity.status'; status: ConnectivityStatus }
-  /** The peer manager stored a peer it did not know. */
-  | { type: 'dht-connectivity.peer-added'; peer: PoolPeer }
+  /** The peer manager stored a peer it did not know, or one that may now be chosen (updated: a node now, maybe; back online; unbanned). */
+  | { type: 'dht-connectivity.peer-stored'; peer: PoolPeer }
   /** The peer manager banned a peer. */
   | { type: 'dht-connectivity.peer-banned'; publicKey: PublicKey }
   /** The connection manager kept a connection. */

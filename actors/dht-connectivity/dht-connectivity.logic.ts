@@ -1,7 +1,7 @@
 /**
  * The DHT connectivity actor's real side: pools chosen from the peer manager's store, and the
- * siblings' facts followed (connectivity's status, the peer manager's new and banned peers, the
- * connection manager's connections).
+ * siblings' facts followed (connectivity's status, the peer manager's new, updated, re-eligible and
+ * banned peers, the connection manager's connections).
  */
 import { fromPromise, type ActorRefFrom, type SnapshotFrom } from 'xstate';
 import type { ConnectionManagerEmitted } from '../connection-manager/connection-manager.events.js';
@@ -47,7 +47,10 @@ export const followSiblings = callbackActor<{ type: 'follow.never' }, undefined,
   }
   const peerManager = component(system, 'peerManager');
   if (peerManager) {
-    subscriptions.push(peerManager.on('peer.added', (e: Extract<PeerManagerEmitted, { type: 'peer.added' }>) => sendBack({ type: 'dht-connectivity.peer-added', peer: poolPeer(e.peer) })));
+    // A new peer, and one that may be chosen now: its claim updated (a seed added by address gets its features), back online, unbanned.
+    for (const type of ['peer.added', 'peer.updated', 'peer.online', 'peer.unbanned'] as const) {
+      subscriptions.push(peerManager.on(type, (e: Extract<PeerManagerEmitted, { type: typeof type }>) => sendBack({ type: 'dht-connectivity.peer-stored', peer: poolPeer(e.peer) })));
+    }
     subscriptions.push(peerManager.on('peer.banned', (e: Extract<PeerManagerEmitted, { type: 'peer.banned' }>) => sendBack({ type: 'dht-connectivity.peer-banned', publicKey: e.peer.publicKey })));
   }
   const cm = component(system, 'connectionManager');

@@ -93,17 +93,17 @@ export const dhtConnectivityMachine = setup({
     selectedAny: (_, params: { selection: PoolSelection }) => params.selection.neighbours.length + params.selection.random.length > 0,
     wentOnline: ({ event }) => event.type === 'dht-connectivity.status' && isOnline(event.status),
     /** A stored node, not this one nor shunned. */
-    nodeAdded: ({ context, event }) => event.type === 'dht-connectivity.peer-added' && isNode(event.peer) && event.peer.hex !== toHex(context.input.self.publicKey) && !context.shunned.has(event.peer.hex),
+    nodeStored: ({ context, event }) => event.type === 'dht-connectivity.peer-stored' && isNode(event.peer) && event.peer.hex !== toHex(context.input.self.publicKey) && !context.shunned.has(event.peer.hex),
     selectionDue: ({ context }) => context.due !== undefined,
     /** A stored node that belongs among the neighbours: room left, or closer than the farthest. */
     closerNeighbour: ({ context, event }) => {
-      if (event.type !== 'dht-connectivity.peer-added' || !isNode(event.peer) || context.shunned.has(event.peer.hex)) return false;
+      if (event.type !== 'dht-connectivity.peer-stored' || !isNode(event.peer) || context.shunned.has(event.peer.hex)) return false;
       if (event.peer.hex === toHex(context.input.self.publicKey) || context.random.some((m) => m.hex === event.peer.hex)) return false;
       return wantsNeighbour(context.neighbours, event.peer, context.input.self.nodeId, cfg(context).numNeighbours);
     },
     /** A stored node in no pool, and the random pool has room. */
     randomVacancy: ({ context, event }) => {
-      if (event.type !== 'dht-connectivity.peer-added' || !isNode(event.peer) || context.shunned.has(event.peer.hex)) return false;
+      if (event.type !== 'dht-connectivity.peer-stored' || !isNode(event.peer) || context.shunned.has(event.peer.hex)) return false;
       if (event.peer.hex === toHex(context.input.self.publicKey) || findMember(context, event.peer.hex)) return false;
       return context.random.length < cfg(context).numRandom;
     },
@@ -241,7 +241,7 @@ export const dhtConnectivityMachine = setup({
     initializing: {
       description: 'The first choice of both pools from the peer store (a node stored meanwhile makes a second one due).',
       entry: ['markRefresh', 'startSelection'],
-      on: { 'dht-connectivity.peer-added': { guard: 'nodeAdded', actions: 'markFill' } },
+      on: { 'dht-connectivity.peer-stored': { guard: 'nodeStored', actions: 'markFill' } },
       invoke: {
         id: 'selectPools',
         src: 'selectPools',
@@ -259,7 +259,7 @@ export const dhtConnectivityMachine = setup({
       description: 'Nobody to choose and the node offline: until it comes online, the peer store learns a node, or a check interval passed.',
       on: {
         'dht-connectivity.status': [{ guard: 'wentOnline', target: 'initializing', actions: 'noteStatus' }, { actions: 'noteStatus' }],
-        'dht-connectivity.peer-added': { guard: 'nodeAdded', target: 'initializing' },
+        'dht-connectivity.peer-stored': { guard: 'nodeStored', target: 'initializing' },
         'dht-connectivity.refresh': { target: 'initializing' },
       },
       after: { checkInterval: { target: 'initializing' } },
@@ -269,7 +269,7 @@ export const dhtConnectivityMachine = setup({
       description: 'The pools kept connected: topped up, refreshed, members re-dialled, extras minimized.',
       on: {
         'dht-connectivity.refresh': { actions: 'markRefresh' },
-        'dht-connectivity.peer-added': [
+        'dht-connectivity.peer-stored': [
           { guard: 'closerNeighbour', actions: 'markFill' },
           { guard: 'randomVacancy', actions: 'markFill' },
         ],

@@ -99,13 +99,13 @@ function modelEvents(s: Snap): Ev[] {
     // (The pools run online here: a selection is answered once the node is.)
     if (c.online) events.push(ev({ type: DONE, output: answer(shunnedOf(s)) }));
     events.push(ev({ type: DONE, output: { neighbours: [], random: [] } }), ev({ type: ERROR, error: new Error('store closed') }));
-    events.push({ type: 'dht-connectivity.peer-added', peer: peer('P1') });
+    events.push({ type: 'dht-connectivity.peer-stored', peer: peer('P1') });
     events.push(c.connections.has(HEX('P1')) ? { type: 'dht-connectivity.disconnected', publicKey: KEY('P1') } : { type: 'dht-connectivity.connected', connection: { ...peer('P1'), direction: 'inbound' } });
     return events;
   }
   if (s.matches('waiting')) {
     events.push({ type: 'dht-connectivity.stop' }, { type: 'dht-connectivity.status', status: 'online' }, { type: 'dht-connectivity.status', status: 'offline' });
-    events.push({ type: 'dht-connectivity.peer-added', peer: peer('P1') }, { type: 'dht-connectivity.refresh' }, ev({ type: AFTER.waitingCheck }));
+    events.push({ type: 'dht-connectivity.peer-stored', peer: peer('P1') }, { type: 'dht-connectivity.refresh' }, ev({ type: AFTER.waitingCheck }));
     return events;
   }
   const neighbour = c.neighbours[0];
@@ -135,7 +135,7 @@ function modelEvents(s: Snap): Ev[] {
   events.push(ev({ type: AFTER.check }));
   if (neighbour && c.connections.has(neighbour.hex)) events.push({ type: 'dht-connectivity.disconnected', publicKey: KEY(nameOf(neighbour.hex)) });
   // A stored peer the pools may want: P1 (a neighbour), P2 (a random member once P1 is the neighbour).
-  for (const n of ['P1', 'P2'] as const) if (!members(s).some((m) => m.hex === HEX(n)) && !c.shunned.has(HEX(n))) events.push({ type: 'dht-connectivity.peer-added', peer: peer(n) });
+  for (const n of ['P1', 'P2'] as const) if (!members(s).some((m) => m.hex === HEX(n)) && !c.shunned.has(HEX(n))) events.push({ type: 'dht-connectivity.peer-stored', peer: peer(n) });
   const full = c.neighbours.length === 1 && c.random.length === 1 && members(s).every((m) => c.connections.has(m.hex));
   const xConnected = c.connections.has(HEX('X'));
   // X connects while the neighbour pool is empty (a check will find it once the pools are full again).
@@ -143,7 +143,7 @@ function modelEvents(s: Snap): Ev[] {
   if (xConnected) events.push({ type: 'dht-connectivity.disconnected', publicKey: KEY('X') });
   const home = full && c.shunned.size === 0 && members(s).every((m) => m.failures === 0) && neighbour?.hex === HEX('P1');
   if (home) {
-    events.push({ type: 'dht-connectivity.stop' }, { type: 'dht-connectivity.refresh' }, ev({ type: AFTER.refresh }), { type: 'dht-connectivity.peer-added', peer: peer('P1') });
+    events.push({ type: 'dht-connectivity.stop' }, { type: 'dht-connectivity.refresh' }, ev({ type: AFTER.refresh }), { type: 'dht-connectivity.peer-stored', peer: peer('P1') });
     events.push({ type: 'dht-connectivity.peer-banned', publicKey: KEY('P1') }, { type: 'dht-connectivity.peer-banned', publicKey: KEY('P2') });
     if (!xConnected) events.push({ type: 'dht-connectivity.connected', connection: { ...peer('X'), direction: 'inbound' } });
   }
@@ -156,7 +156,7 @@ function serializeEvent(e: Ev): string {
   switch (e.type) {
     case 'dht-connectivity.status':
       return `${t}:${e.status}`;
-    case 'dht-connectivity.peer-added':
+    case 'dht-connectivity.peer-stored':
       return `${t}:${nameOf(e.peer.hex)}`;
     case 'dht-connectivity.connected':
       return `${t}:${nameOf(e.connection.hex)}`;

@@ -3,8 +3,8 @@
  * on the memory transport, every node on one SimulatedClock (set to the wall clock) so that the
  * re-dial ticks and the checks run when the test says: nodes that know each other end up
  * connected to their 8 closest and 4 random nodes; a lost neighbour is dialled again; one that is
- * gone is replaced by the next closest; minimizing closes the connections to nodes in no pool
- * (never a client's).
+ * gone is replaced by the next closest; a peer known by address alone joins once its claim is
+ * learnt; minimizing closes the connections to nodes in no pool (never a client's).
  */
 import { expect } from 'chai';
 import { SimulatedClock } from 'xstate';
@@ -165,6 +165,20 @@ describe('DHT pools on the memory transport (8 closest and 4 random, PROTOCOL.md
     await settle(net, 'A replaced the node that is gone', () => !stats(a).neighbours.includes(goneHex) && stats(a).neighbours.includes(ninth) && connected(a, ninth));
     expect(seen.filter((e) => e.type === 'dht-connectivity.replaced').map((e) => e.type === 'dht-connectivity.replaced' && [toHex(e.publicKey), e.pool, e.failures])).to.deep.equal([[goneHex, 'neighbours', 3]]);
     expect(stats(a).neighbours).to.deep.equal(closestOf(a, nodes.filter((n) => n !== gone), 8));
+  });
+
+  it('a peer stored by its address alone (features unknown) joins the pools once a connection tells its claim', async () => {
+    net = await startNodes(seededIdentities('dht-seed', 3), (i) => (i === 0 ? {} : { numNeighbours: 0, numRandom: 0 }));
+    const [s, t, u] = net.nodes as [CommsNode, CommsNode, CommsNode];
+    // S runs, with U (known as a node) in its pools.
+    await introduce(s, [u]);
+    await until('S is connected to U', () => stats(s).neighbours.includes(hexOf(u)) && connected(s, hexOf(u)));
+    await s.addPeer(t.publicKey, t.listenAddresses.map(String));
+    expect((await s.peers.find({ publicKey: t.publicKey }))!.features, 'not known as a node yet').to.equal(0);
+    await t.addPeer(s.publicKey, s.listenAddresses.map(String));
+    await t.dial(s.publicKey, { timeoutMs: 10_000 });
+    await until('S chose T', () => stats(s).neighbours.includes(hexOf(t)));
+    expect(stats(s)).to.deep.include({ connectedMembers: 2, dials: 1 });
   });
 
   it('minimizing: once the pools are full and connected, connections to nodes in no pool are closed down to the threshold, the farthest first; a client stays', async () => {
