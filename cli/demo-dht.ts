@@ -87,11 +87,13 @@ export async function dhtDemo(dir: string, out: (line: string) => void): Promise
 
     // Wallet B goes offline; A sends it another sealed message, which the nodes keep for it.
     await stop(walletB);
+    // A sends once it knows B is gone (until then it would write to B's closing connection).
+    await within(10_000, () => !walletA.connections().some((c) => same(c.publicKey, bIdentity.publicKey)));
     const storedBefore = comms.reduce((n, c) => n + (c.dht.saf?.stats.stored ?? 0), seed.dht.saf?.stats.stored ?? 0);
     const later = await walletA.dht.send({ to: bIdentity.publicKey, type: MESSAGE_TYPE, payload: Buffer.from('sent while you were away'), encrypt: true, sign: true });
     const kept = await within(10_000, () => comms.reduce((n, c) => n + (c.dht.saf?.stats.stored ?? 0), seed.dht.saf?.stats.stored ?? 0) > storedBefore);
     const keepers = [seed, ...comms].filter((c) => (c.dht.saf?.stats.stored ?? 0) > 0).length;
-    out(`  store-and-forward: wallet B offline; A's message ${later.status === 'queued' ? 'sent' : `not sent (${later.status})`}, kept by ${keepers} node${keepers === 1 ? '' : 's'}${kept ? '' : ' (NOT kept)'}`);
+    out(`  store-and-forward: wallet B offline; A's message ${later.status === 'queued' ? 'sent' : later.status === 'failed' ? `not sent (${later.error.name}: ${later.error.message})` : `not sent (${later.status})`}, kept by ${keepers} node${keepers === 1 ? '' : 's'}${kept ? '' : ' (NOT kept)'}`);
 
     // B comes back from its data directory, connects, asks the store-and-forward nodes.
     gotB.length = 0;

@@ -138,7 +138,7 @@ export const commsNodeMachine = setup({
         dht: input.dht ? spawn('dht', { id: 'dht', systemId: 'dht', input: dhtInput(input, input.dht) }) : undefined,
         networkDiscovery:
           input.dht && input.config.dht?.networkDiscovery.enabled
-            ? spawn('networkDiscovery', { id: 'networkDiscovery', systemId: 'networkDiscovery', input: networkDiscoveryInput(input, r, connectionManager) })
+            ? spawn('networkDiscovery', { id: 'networkDiscovery', systemId: 'networkDiscovery', input: networkDiscoveryInput(input, r, connectionManager, connectivity) })
             : undefined,
         dhtConnectivity: input.dht ? spawn('dhtConnectivity', { id: 'dhtConnectivity', systemId: 'dhtConnectivity', input: dhtConnectivityInput(input) }) : undefined,
         saf: undefined,

@@ -177,7 +177,7 @@ export function dhtInput(input: CommsNodeInput, service: DhtService): DhtInput {
 }
 
 /** Network discovery's input: its settings, the seeds, the ban for a bad server (9.9), and what it judges claims by. */
-export function networkDiscoveryInput(input: CommsNodeInput, resources: NodeResources, connectionManager: ActorRefFrom<typeof connectionManagerMachine>): NetworkDiscoveryInput {
+export function networkDiscoveryInput(input: CommsNodeInput, resources: NodeResources, connectionManager: ActorRefFrom<typeof connectionManagerMachine>, connectivity: ActorRefFrom<typeof connectivityMachine>): NetworkDiscoveryInput {
   const c = input.config;
   const d = c.dht!;
   return {
@@ -190,6 +190,11 @@ export function networkDiscoveryInput(input: CommsNodeInput, resources: NodeReso
       isBanned: (publicKey) => resources.bans.isBanned(publicKey, input.now()),
       nowSeconds: seconds(input.now),
       isConnected: (publicKey) => peerConnectionOf(connectionManager.getSnapshot().context, publicKey) !== undefined,
+      isKept: (publicKey) => {
+        const hex = toHex(publicKey);
+        for (const keys of connectivity.getSnapshot().context.kept.values()) if (keys.includes(hex)) return true;
+        return false;
+      },
     },
   };
 }

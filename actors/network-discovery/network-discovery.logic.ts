@@ -99,8 +99,9 @@ export const syncRound = fromPromise<SyncRoundOutcome, SyncRoundInput>(async ({ 
         store: (sighting) => peers.add(sighting),
         signal,
       });
-      // A connection made for this sync alone is closed (whoever else wants the peer dials it again).
-      if (input.disconnectAfter && !wasConnected && cm && env.isConnected(publicKey)) {
+      // A connection made for this sync alone is closed, unless another component took it up
+      // meanwhile (the DHT pools chose the peer: closing it dropped pool members node-wide).
+      if (input.disconnectAfter && !wasConnected && cm && env.isConnected(publicKey) && !env.isKept(publicKey)) {
         cm.send({ type: 'connection-manager.disconnect', publicKey });
       }
       return outcome.ok ? { publicKey, ok: true, added: outcome.added } : { publicKey, ok: false, added: outcome.added, error: outcome.error, violation: outcome.violation };

@@ -40,6 +40,8 @@ export interface NetworkDiscoveryEnv {
   nowSeconds: () => bigint;
   /** True while the node has a connection to `publicKey`. */
   isConnected: (publicKey: PublicKey) => boolean;
+  /** True while another component keeps the connection to `publicKey` (the DHT pools, through connectivity's keep): a sync never closes it. */
+  isKept: (publicKey: PublicKey) => boolean;
 }
 
 /** What network discovery is started with. */

@@ -38,7 +38,7 @@ const input: NetworkDiscoveryInput = {
   config,
   seeds: [{ publicKey: p1, addresses: ['/memory/1'] }],
   banMs: BAN_MS,
-  env: { self, allowMemory: true, isBanned: () => false, nowSeconds: () => 0n, isConnected: () => false },
+  env: { self, allowMemory: true, isBanned: () => false, nowSeconds: () => 0n, isConnected: () => false, isKept: () => false },
 };
 
 // What the effects come to (model-only events: the real ones are the settled promises).
