@@ -8,6 +8,7 @@ import type { ActorSystem } from 'xstate';
 import type { ConnectionManagerInbox } from './connection-manager/connection-manager.events.js';
 import type { ConnectivityInbox } from './connectivity/connectivity.events.js';
 import type { DhtInbox } from './dht/dht.events.js';
+import type { DhtConnectivityInbox } from './dht-connectivity/dht-connectivity.events.js';
 import type { DialerInbox } from './dialer/dialer.events.js';
 import type { IdentityInbox } from './identity/identity.events.js';
 import type { ListenerInbox } from './listener/listener.events.js';
@@ -33,13 +34,14 @@ export interface ComponentMailboxes {
   dht: Mailbox<DhtInbox>;
   saf: Mailbox<SafInbox>;
   networkDiscovery: Mailbox<NetworkDiscoveryInbox>;
+  dhtConnectivity: Mailbox<DhtConnectivityInbox>;
 }
 
 /** The systemIds of a node's components. */
 export type ComponentId = keyof ComponentMailboxes;
 
 /** Every component, in the order the root starts them. */
-export const COMPONENTS: readonly ComponentId[] = ['peerManager', 'identity', 'connectivity', 'connectionManager', 'dialer', 'listener', 'messaging', 'rpcServer', 'rpcClient', 'dht', 'networkDiscovery', 'saf'];
+export const COMPONENTS: readonly ComponentId[] = ['peerManager', 'identity', 'connectivity', 'connectionManager', 'dialer', 'listener', 'messaging', 'rpcServer', 'rpcClient', 'dht', 'networkDiscovery', 'dhtConnectivity', 'saf'];
 
 /** The component registered as `id` in `system`, typed by what it takes (undefined when it is not running). */
 export function component<K extends ComponentId>(system: ActorSystem<any>, id: K): ComponentMailboxes[K] | undefined {

@@ -46,9 +46,10 @@ import {
  * The DHT settings `withDht` takes: any of {@link DhtConfig}, seeds as `PUBKEYHEX@MULTIADDR` or
  * `{ publicKey, addresses }`, and network discovery's settings one by one.
  */
-export type DhtInit = Partial<Omit<DhtConfig, 'seeds' | 'networkDiscovery'>> & {
+export type DhtInit = Partial<Omit<DhtConfig, 'seeds' | 'networkDiscovery' | 'connectivity'>> & {
   seeds?: ReadonlyArray<string | DhtSeed>;
   networkDiscovery?: Partial<NetworkDiscoveryConfig>;
+  connectivity?: Partial<DhtConfig['connectivity']>;
 };
 
 /** Builds a validated comms node (see the module comment). */
@@ -215,16 +216,18 @@ export class CommsBuilder {
    * receives DHT messages, and every messaging body is a DHT envelope. Unless `propagate` is
    * false, the node forwards messages for others and claims feature bit 0 (a DHT node), and
    * serves peer sync (`/tari/dht/1`). Network discovery fills the peer store from `seeds` (and
-   * the peers it learns) unless `networkDiscovery.enabled` is false.
+   * the peers it learns) unless `networkDiscovery.enabled` is false. `connectivity` (the
+   * neighbour and random pools) and `networkDiscovery` are merged field by field.
    */
   withDht(dht: DhtInit = {}): this {
     const base = this.#dht ?? DEFAULT_DHT_CONFIG;
-    const { seeds, networkDiscovery, ...rest } = dht;
+    const { seeds, networkDiscovery, connectivity, ...rest } = dht;
     this.#dht = {
       ...base,
       ...rest,
       seeds: seeds === undefined ? base.seeds : seeds.map(parseSeed),
       networkDiscovery: { ...base.networkDiscovery, ...networkDiscovery },
+      connectivity: { ...base.connectivity, ...connectivity },
     };
     return this;
   }

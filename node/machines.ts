@@ -10,6 +10,7 @@ import { commsNodeMachine } from '../actors/comms-node/index.js';
 import { connectionManagerMachine } from '../actors/connection-manager/index.js';
 import { connectivityMachine } from '../actors/connectivity/index.js';
 import { dhtMachine } from '../actors/dht/index.js';
+import { dhtConnectivityMachine } from '../actors/dht-connectivity/index.js';
 import { dialMachine } from '../actors/dial/index.js';
 import { discoveryMachine } from '../actors/discovery/index.js';
 import { dialerMachine } from '../actors/dialer/index.js';
@@ -42,6 +43,7 @@ export {
   dhtMachine,
   discoveryMachine,
   networkDiscoveryMachine,
+  dhtConnectivityMachine,
   safMachine,
   safRequestMachine,
 };
@@ -66,6 +68,7 @@ export const MACHINES: readonly AnyStateMachine[] = [
   dhtMachine,
   discoveryMachine,
   networkDiscoveryMachine,
+  dhtConnectivityMachine,
   safMachine,
   safRequestMachine,
 ];

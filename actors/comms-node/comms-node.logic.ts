@@ -6,6 +6,7 @@ import type { ActorRefFrom } from 'xstate';
 import { connectionManagerLogic } from '../connection-manager/connection-manager.logic.js';
 import { connectivityLogic } from '../connectivity/connectivity.logic.js';
 import { dhtLogic } from '../dht/dht.logic.js';
+import { dhtConnectivityLogic } from '../dht-connectivity/dht-connectivity.logic.js';
 import { dialerLogic } from '../dialer/dialer.logic.js';
 import { listenerLogic } from '../listener/listener.logic.js';
 import { messagingLogic } from '../messaging/messaging.logic.js';
@@ -33,6 +34,7 @@ export const commsNodeLogic = commsNodeMachine.provide({
     dht: dhtLogic,
     saf: safLogic,
     networkDiscovery: networkDiscoveryLogic,
+    dhtConnectivity: dhtConnectivityLogic,
   },
 });
 

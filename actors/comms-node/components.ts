@@ -13,6 +13,7 @@ import type { connectionManagerMachine, ConnectionManagerInput } from '../connec
 import type { connectivityMachine, ConnectivityInput } from '../connectivity/connectivity.machine.js';
 import type { DhtService } from '../dht/dht-service.js';
 import type { dhtMachine, DhtInput } from '../dht/dht.machine.js';
+import type { dhtConnectivityMachine, DhtConnectivityInput } from '../dht-connectivity/dht-connectivity.machine.js';
 import type { dialerMachine, DialerInput } from '../dialer/dialer.machine.js';
 import type { identityMachine, IdentityInput } from '../identity/identity.machine.js';
 import type { listenerMachine, ListenerInput } from '../listener/listener.machine.js';
@@ -45,6 +46,8 @@ export interface NodeComponents {
   saf: ActorRefFrom<typeof safMachine> | undefined;
   /** Network discovery (with the DHT, unless disabled). */
   networkDiscovery: ActorRefFrom<typeof networkDiscoveryMachine> | undefined;
+  /** The DHT's neighbour and random pools (absent when the DHT is not enabled). */
+  dhtConnectivity: ActorRefFrom<typeof dhtConnectivityMachine> | undefined;
 }
 
 /** What the root is started with. */
@@ -183,6 +186,12 @@ export function networkDiscoveryInput(input: CommsNodeInput, resources: NodeReso
     banMs: d.banInvalidMs,
     env: { self: c.identity.publicKey, allowMemory: c.allowMemoryAddresses, isBanned: (publicKey) => resources.bans.isBanned(publicKey, input.now()), nowSeconds: seconds(input.now) },
   };
+}
+
+/** The DHT connectivity actor's input: this node, its pool settings, the peers never minimized. */
+export function dhtConnectivityInput(input: CommsNodeInput): DhtConnectivityInput {
+  const c = input.config;
+  return { self: { publicKey: c.identity.publicKey, nodeId: c.identity.nodeId }, config: c.dht!.connectivity, exempt: c.connectivity.allowList };
 }
 
 /** The store-and-forward component's input: its settings and the effects of the DHT service's store-and-forward. */
