@@ -1,0 +1,48 @@
+/**
+ * What a memorynet run is asked to do (`npm run memorynet -- --nodes 1000 --wallets 50 --seed 1`),
+ * with the defaults of issue 21, and the few settings a test changes (smaller waits, fewer rounds).
+ */
+
+/** A memorynet run's settings. */
+export interface MemorynetOptions {
+  /** Communication nodes (propagation and store-and-forward features), beside the seed. */
+  nodes: number;
+  /** Wallets (client features: they neither forward nor store). */
+  wallets: number;
+  /** Everything drawn by the harness (keys, which wallet goes offline, the propagation origin) comes from this. */
+  seed: number;
+  /** Store-and-forward rounds (issue 21: 5). */
+  safRounds: number;
+  /** Messages sent to the offline wallet in each round, one per sending wallet at most. */
+  safSenders: number;
+  /** Nodes started (and dialing the seed) at once: a start-up in waves, as a network comes up. */
+  startConcurrency: number;
+  /** Dials in flight at once across the harness (connections the harness asks for). */
+  dialConcurrency: number;
+  /** Discoveries in flight at once (wallet i discovers wallet i+1). */
+  discoveryConcurrency: number;
+  /** The longest wait of each step for what it waits on (ms); a step that runs out reports what it got. */
+  stepTimeoutMs: number;
+  /** How long a wallet back online may take to receive what was sent to it while away (ms). */
+  safWaitMs: number;
+  /** Peer connection keepalive period (ms; 0 = off). */
+  keepaliveIntervalMs: number;
+}
+
+/** The defaults (issue 21's network: 1 seed, 1,000 nodes, 50 wallets, 5 store-and-forward rounds). */
+export const DEFAULT_MEMORYNET_OPTIONS: Readonly<MemorynetOptions> = Object.freeze({
+  nodes: 1_000,
+  wallets: 50,
+  seed: 1,
+  safRounds: 5,
+  // Every other wallet sends one: 49 messages a round with 50 wallets.
+  safSenders: 1_000,
+  // The seed admits 4 upgrades per address at once and a memory connection has no address.
+  startConcurrency: 32,
+  dialConcurrency: 32,
+  discoveryConcurrency: 16,
+  stepTimeoutMs: 120_000,
+  safWaitMs: 60_000,
+  // A memory connection never dies silently.
+  keepaliveIntervalMs: 0,
+});
