@@ -23,6 +23,11 @@ export interface SubstreamContext {
    * while it is over (undefined when the stream is not on a connection, as in some tests).
    */
   memory?: MemoryBudget;
+  /**
+   * The connection the substream arrived on, as a token: a peer's substreams on one connection
+   * share it (undefined when the stream is not on a connection, as in some tests).
+   */
+  connection?: object;
 }
 
 /**

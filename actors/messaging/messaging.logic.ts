@@ -253,12 +253,21 @@ export function messagingHandler(options: {
   deliver: (message: InboundMessage) => Promise<void>;
   reports: () => Mailbox<MessagingInbox> | undefined;
 }): ProtocolHandler {
-  /** Public key hex -> the peer's inbound messaging substream: one per peer (a second is reset). */
-  const inbound = new Map<string, YamuxStream>();
-  return (stream, { peer, memory }) => {
+  /**
+   * Public key hex -> connection -> the peer's inbound messaging substream on it: one per peer and
+   * connection (a second on the same connection is reset). A peer briefly has two connections
+   * while the older closes (a fault broke it, or the simultaneous-dial tie-break replaced it): a
+   * substream on the newer one is served while the older one's last bytes still arrive. The
+   * connection manager keeps a peer to one connection, so this stays at one or two per peer.
+   */
+  const inbound = new Map<string, Map<object | undefined, YamuxStream>>();
+  return (stream, { peer, memory, connection }) => {
     const key = toHex(peer.publicKey);
-    if (inbound.has(key)) return void stream.destroy(); // RST: one inbound messaging substream per peer
-    inbound.set(key, stream);
+    let streams = inbound.get(key);
+    const held = streams?.get(connection);
+    if (held !== undefined && !held.destroyed) return void stream.destroy(); // RST: one per peer and connection
+    if (streams === undefined) inbound.set(key, (streams = new Map()));
+    streams.set(connection, stream);
     const decoder = new MessageFrameDecoder(options.maxMessageBytes);
     let chain = Promise.resolve();
     // What this substream makes the node hold (the decoder's partial frame and the bodies not yet
@@ -273,7 +282,8 @@ export function messagingHandler(options: {
     };
     stream.on('error', () => {});
     stream.once('close', () => {
-      if (inbound.get(key) === stream) inbound.delete(key);
+      if (streams.get(connection) === stream) streams.delete(connection);
+      if (streams.size === 0 && inbound.get(key) === streams) inbound.delete(key);
       memory?.release(charged);
       charged = 0;
     });

@@ -224,7 +224,7 @@ function serve(context: PeerConnectionContext, stream: YamuxStream, protocol: st
   if (!handler) return void stream.destroy();
   const peer = context.connection.peer;
   try {
-    void Promise.resolve(handler(stream, { protocol, peer, memory: context.connection.memory })).catch((err: unknown) => stream.destroy(err instanceof Error ? err : undefined));
+    void Promise.resolve(handler(stream, { protocol, peer, memory: context.connection.memory, connection: context.connection })).catch((err: unknown) => stream.destroy(err instanceof Error ? err : undefined));
   } catch (err) {
     stream.destroy(err instanceof Error ? err : undefined);
   }
