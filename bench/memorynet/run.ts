@@ -8,7 +8,7 @@ import { distribution, RssSampler, type Distribution } from './metrics.js';
 import { Memorynet } from './network.js';
 import type { MemorynetOptions } from './options.js';
 import { silentProgress, type ProgressSink } from './progress.js';
-import { discoveries, propagation, safRounds, snapshot, startup, walletsJoin, type PropagationResult, type SafRound, type StepContext } from './steps.js';
+import { discoveries, propagation, SAF_IN_STACK, safRounds, snapshot, startup, walletsJoin, type PropagationResult, type SafRound, type StepContext } from './steps.js';
 
 /** Parts of the run still done by the harness until the stack does them (each named, in the output). */
 export const STAND_INS: readonly string[] = ['neighbour connections: the harness has each member dial its 8 closest nodes and 4 random ones (the DHT connectivity pools are not on main yet)'];
@@ -25,7 +25,7 @@ export interface MemorynetResult {
   connections: Distribution;
   walletConnections: Distribution;
   discovery: { attempts: number; successes: number; p50Ms: number; p95Ms: number; maxMs: number; failures: string[] };
-  saf: { rounds: number; roundsDelivered: number; messagesSent: number; messagesDelivered: number; messagesLate: number; detail: SafRound[] };
+  saf: { available: boolean; rounds: number; roundsDelivered: number; messagesSent: number; messagesDelivered: number; messagesLate: number; detail: SafRound[] };
   propagation: Omit<PropagationResult, 'coverage'>;
   messages: { total: number; perNode: Distribution };
   standIns: readonly string[];
@@ -72,6 +72,7 @@ export async function runMemorynet(options: MemorynetOptions, hooks: RunHooks = 
       walletConnections: distribution(afterStart.walletConnections),
       discovery: { attempts: disc.attempts, successes: disc.successes, p50Ms: Math.round(disc.latency.p50), p95Ms: Math.round(disc.latency.p95), maxMs: Math.round(disc.latency.max), failures: disc.failures },
       saf: {
+        available: SAF_IN_STACK,
         rounds: saf.rounds.length,
         roundsDelivered: saf.rounds.filter((r) => r.sent > 0 && r.delivered === r.sent).length,
         messagesSent: saf.rounds.reduce((s, r) => s + r.sent, 0),

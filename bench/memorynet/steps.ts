@@ -19,6 +19,12 @@ import type { MemorynetOptions } from './options.js';
 import type { ProgressSink } from './progress.js';
 import { connectNeighbours } from './neighbours.js';
 
+/**
+ * Whether the stack stores and forwards (PROTOCOL.md 9.7). False until issue 21's `saf-store`
+ * is on main: the rounds are not run (each would only wait out `safWaitMs`), and the result says so.
+ */
+export const SAF_IN_STACK = false;
+
 /** The application message types the run sends. */
 export const SAF_MESSAGE_TYPE = 21_001;
 /** The network-wide propagation's message type. */
@@ -189,7 +195,7 @@ export interface SafResult {
 export async function safRounds(ctx: StepContext): Promise<SafResult> {
   const { net, options, prng, progress } = ctx;
   const rounds: SafRound[] = [];
-  if (net.wallets.length < 2) return { rounds };
+  if (net.wallets.length < 2 || !SAF_IN_STACK) return { rounds };
   progress.step('store-and-forward rounds', options.safRounds);
   for (let r = 0; r < options.safRounds; r++) {
     const offline = prng.pick(net.wallets);
@@ -197,7 +203,7 @@ export async function safRounds(ctx: StepContext): Promise<SafResult> {
     await net.stop(offline);
     const sendFailures: Record<string, number> = {};
     let sent = 0;
-    await inPool(senders, options.discoveryConcurrency, async (w) => {
+    await inPool(senders, options.safSendConcurrency, async (w) => {
       const payload = new TextEncoder().encode(`saf round ${r} from ${w.label}`);
       const out = await settled(await nodeOf(w).dht.send({ to: offline.identity.publicKey, type: SAF_MESSAGE_TYPE, payload, encrypt: true, sign: true }));
       if (out.status === 'queued') {
@@ -248,7 +254,33 @@ export interface PropagationResult {
   copies: number;
   /** Nodes never reached (labels, at most 20). */
   missed: string[];
+  /**
+   * The nodes 9.6's rule is expected to miss on this graph: a node is missed when none of its
+   * node neighbours picks it among the 4 random peers each forwards to (the origin: 4 of all its
+   * nodes; others: 4 of theirs but the sending peer), summed over the nodes.
+   */
+  expectedMissed: number;
+  /** Missed nodes that a reached neighbour had to forward to (it had at most 4 peers to choose from): a bug if any. */
+  missedForced: string[];
 }
+
+/** The expected number of nodes 9.6's Propagate with no destination misses (see {@link PropagationResult.expectedMissed}). */
+export function expectedMisses(neighbours: ReadonlyMap<Member, readonly Member[]>, origin: Member): number {
+  let sum = 0;
+  for (const [x, around] of neighbours) {
+    if (x === origin) continue;
+    let p = 1;
+    for (const y of around) {
+      const eligible = (neighbours.get(y)?.length ?? 0) - (y === origin ? 0 : 1);
+      p *= eligible <= PROPAGATE_FANOUT ? 0 : 1 - PROPAGATE_FANOUT / eligible;
+    }
+    sum += p;
+  }
+  return sum;
+}
+
+/** 9.6: Propagate with no destination sends to 4 random connected nodes. */
+const PROPAGATE_FANOUT = 4;
 
 /** Step 5: one signed message for nobody in particular, from a random communication node, propagated to every node. */
 export async function propagation(ctx: StepContext): Promise<PropagationResult> {
@@ -256,9 +288,14 @@ export async function propagation(ctx: StepContext): Promise<PropagationResult> 
   const online = net.dhtNodes.filter((m) => m.node !== undefined);
   const origin = prng.pick(net.nodes.filter((m) => m.node !== undefined));
   const originHex = toHex(origin.identity.publicKey);
+  const neighbours = new Map(online.map((m) => [m, nodeOf(m).connections().map((c) => net.byKey(c.publicKey)).filter((p): p is Member => p !== undefined && p.role !== 'wallet')] as const));
+  const expectedMissed = expectedMisses(neighbours, origin);
   const reachedAt = new Map<Member, number>();
   const from = new Map<Member, Member | undefined>();
-  let copies = 0;
+  // Copies by dedup key (a duplicate's trace names no origin): the message's own is known once it is sent.
+  const copiesByKey = new Map<string, number>();
+  let key = '';
+  const copies = () => copiesByKey.get(key) ?? 0;
   let t0 = 0;
   const offs: Array<() => void> = [];
   progress.step('network-wide propagation', online.length);
@@ -266,9 +303,10 @@ export async function propagation(ctx: StepContext): Promise<PropagationResult> 
     const node = nodeOf(m);
     offs.push(
       node.dht.observe((t) => {
-        if (t.messageType !== DhtMessageType.DOMAIN || t.origin === undefined || toHex(t.origin) !== originHex) return;
-        copies++;
-        if (!from.has(m) && t.reason === undefined) from.set(m, net.byKey(t.from));
+        if (t.messageType !== DhtMessageType.DOMAIN || t.dedupKey === undefined) return;
+        const key = toHex(t.dedupKey);
+        copiesByKey.set(key, (copiesByKey.get(key) ?? 0) + 1);
+        if (t.origin !== undefined && toHex(t.origin) === originHex && !from.has(m) && t.reason === undefined) from.set(m, net.byKey(t.from));
       }),
       node.dht.on(PROPAGATION_MESSAGE_TYPE, () => {
         if (reachedAt.has(m)) return;
@@ -282,6 +320,7 @@ export async function propagation(ctx: StepContext): Promise<PropagationResult> 
   from.set(origin, undefined);
   const out = await nodeOf(origin).dht.send({ type: PROPAGATION_MESSAGE_TYPE, payload: new TextEncoder().encode('memorynet propagation'), sign: true });
   if (out.status === 'failed') throw new Error(`the propagation could not be sent: ${out.error.name}: ${out.error.message}`);
+  key = out.status === 'queued' ? toHex(out.dedupKey) : '';
   // Done when every node has it, or when nothing moves any more: no forward waits in messaging
   // and no copy arrived for 2 s.
   let lastCopies = -1;
@@ -289,8 +328,8 @@ export async function propagation(ctx: StepContext): Promise<PropagationResult> 
   await waitFor(() => {
     if (reachedAt.size >= online.length) return true;
     const busy = online.some((m) => m.node !== undefined && m.node.dht.forwardBacklog > 0);
-    if (copies !== lastCopies || busy) {
-      lastCopies = copies;
+    if (copies() !== lastCopies || busy) {
+      lastCopies = copies();
       quietSince = performance.now();
       return false;
     }
@@ -312,7 +351,11 @@ export async function propagation(ctx: StepContext): Promise<PropagationResult> 
     hops[h] = (hops[h] ?? 0) + 1;
   }
   const times = [...reachedAt.values()].sort((a, b) => a - b);
-  const missed = online.filter((m) => !reachedAt.has(m)).map((m) => m.label);
+  const missedNodes = online.filter((m) => !reachedAt.has(m));
+  const missed = missedNodes.map((m) => m.label);
+  const forced = (x: Member) =>
+    (neighbours.get(x) ?? []).some((y) => reachedAt.has(y) && (neighbours.get(y)?.length ?? 0) - (y === origin ? 0 : 1) <= PROPAGATE_FANOUT);
+  const missedForced = missedNodes.filter(forced).map((m) => m.label);
   progress.end(`${reachedAt.size}/${online.length} reached`);
   return {
     origin: origin.label,
@@ -321,8 +364,10 @@ export async function propagation(ctx: StepContext): Promise<PropagationResult> 
     coverage: times.map((t, i) => [Math.round(t * 10) / 10, i + 1]),
     hops: Array.from(hops, (x) => x ?? 0),
     lastMs: times[times.length - 1] ?? 0,
-    copies,
+    copies: copies(),
     missed: missed.slice(0, 20),
+    expectedMissed: Math.round(expectedMissed * 10) / 10,
+    missedForced,
   };
 }
 
