@@ -84,7 +84,7 @@ export function discoveryChart(latenciesMs: readonly number[]): string {
 /** How many nodes hold each number of connections. */
 export function connectionsChart(connections: readonly number[]): string {
   const c = counts(connections);
-  return bars(`Connections per node (${connections.length} nodes)`, 'connections', 'nodes', c.map((b) => ({ label: String(b.value), count: b.count })));
+  return bars(`Connections per communication node (${connections.length} nodes)`, 'connections', 'nodes', c.map((b) => ({ label: String(b.value), count: b.count })));
 }
 
 /** The RSS over the run. */

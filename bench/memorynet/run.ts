@@ -21,12 +21,17 @@ export interface MemorynetResult {
   elapsedMs: number;
   peakRssBytes: number;
   startup: { nodesOnlineMs: number; neighboursMs: number; walletsJoinMs: number; failed: string[] };
+  /** Peers in each communication node's store after start-up (the seed apart: `seed`). */
   peersKnown: Distribution;
+  /** Connections of each communication node after start-up. */
   connections: Distribution;
+  /** The seed node's peers and connections. */
+  seedNode: { peersKnown: number; connections: number };
   walletConnections: Distribution;
   discovery: { attempts: number; successes: number; p50Ms: number; p95Ms: number; maxMs: number; failures: string[] };
   saf: { available: boolean; rounds: number; roundsDelivered: number; messagesSent: number; messagesDelivered: number; messagesLate: number; detail: SafRound[] };
   propagation: Omit<PropagationResult, 'coverage'>;
+  /** DHT messages received over the run: by every member, and per communication node. */
   messages: { total: number; perNode: Distribution };
   standIns: readonly string[];
   environment: { node: string; cpus: string; loadAverage: number[] };
@@ -69,6 +74,7 @@ export async function runMemorynet(options: MemorynetOptions, hooks: RunHooks = 
       startup: { nodesOnlineMs: Math.round(start.nodesOnlineMs), neighboursMs: Math.round(start.neighboursMs), walletsJoinMs: Math.round(joined.joinMs), failed: [...start.failed, ...joined.failed] },
       peersKnown: afterStart.peersKnown,
       connections: distribution(afterStart.connections),
+      seedNode: afterStart.seed,
       walletConnections: distribution(afterStart.walletConnections),
       discovery: { attempts: disc.attempts, successes: disc.successes, p50Ms: Math.round(disc.latency.p50), p95Ms: Math.round(disc.latency.p95), maxMs: Math.round(disc.latency.max), failures: disc.failures },
       saf: {

@@ -373,28 +373,32 @@ export async function propagation(ctx: StepContext): Promise<PropagationResult> 
 
 /** Per-node figures at one moment. */
 export interface Snapshot {
-  /** Peers in each DHT node's store. */
+  /** Peers in each communication node's store. */
   peersKnown: Distribution;
-  /** Connections of each DHT node, and of each wallet. */
+  /** Connections of each communication node, and of each wallet. */
   connections: number[];
   walletConnections: number[];
-  /** DHT messages each DHT node received since start. */
+  /** The seed's peers and connections (it is everyone's first contact). */
+  seed: { peersKnown: number; connections: number };
+  /** DHT messages each communication node received since start. */
   messagesReceived: Distribution;
+  /** DHT messages received by every member (the seed and the wallets too). */
   messagesTotal: number;
 }
 
 /** Peers known, connections and messages per node, now. */
 export async function snapshot(net: Memorynet): Promise<Snapshot> {
-  const dht = net.dhtNodes.filter((m) => m.node !== undefined).map(nodeOf);
+  const nodes = net.nodes.filter((m) => m.node !== undefined).map(nodeOf);
   const wallets = net.wallets.filter((m) => m.node !== undefined).map(nodeOf);
+  const seed = nodeOf(net.seed);
   const peers: number[] = [];
-  await inPool(dht, 32, async (n) => void peers.push((await n.peers.random(1_000_000)).length));
-  const received = dht.map((n) => n.dht.stats.received);
+  await inPool(nodes, 32, async (n) => void peers.push((await n.peers.random(1_000_000)).length));
   return {
     peersKnown: distribution(peers),
-    connections: dht.map((n) => n.connections().length),
+    connections: nodes.map((n) => n.connections().length),
     walletConnections: wallets.map((n) => n.connections().length),
-    messagesReceived: distribution(received),
-    messagesTotal: [...dht, ...wallets].reduce((s, n) => s + n.dht.stats.received, 0),
+    seed: { peersKnown: (await seed.peers.random(1_000_000)).length, connections: seed.connections().length },
+    messagesReceived: distribution(nodes.map((n) => n.dht.stats.received)),
+    messagesTotal: [seed, ...nodes, ...wallets].reduce((sum, n) => sum + n.dht.stats.received, 0),
   };
 }

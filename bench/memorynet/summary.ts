@@ -37,15 +37,15 @@ export function summary(r: MemorynetResult): string {
   const lines = [
     `memorynet: 1 seed, ${r.nodes} communication nodes, ${r.wallets} wallets (seed ${r.seed}); ${r.environment.node}, ${r.environment.cpus}, load ${r.environment.loadAverage.join(' ')}`,
     `  start-up        nodes online ${s(r.startup.nodesOnlineMs)}, neighbours connected ${s(r.startup.neighboursMs)}, wallets joined in ${s(r.startup.walletsJoinMs)}${r.startup.failed.length > 0 ? `; FAILED: ${r.startup.failed.slice(0, 5).join('; ')}` : ''}`,
-    `  peers known     ${dist(r.peersKnown)}`,
-    `  connections     nodes: ${dist(r.connections)}; wallets: ${dist(r.walletConnections)}`,
+    `  peers known     nodes: ${dist(r.peersKnown)}; the seed: ${r.seedNode.peersKnown}`,
+    `  connections     nodes: ${dist(r.connections)}; wallets: ${dist(r.walletConnections)}; the seed: ${r.seedNode.connections}`,
     `  discovery       ${r.discovery.successes}/${r.discovery.attempts} (${pct(r.discovery.successes, r.discovery.attempts)}), p50 ${r.discovery.p50Ms} ms, p95 ${r.discovery.p95Ms} ms, max ${r.discovery.maxMs} ms${r.discovery.failures.length > 0 ? `; failed: ${r.discovery.failures.slice(0, 5).join('; ')}` : ''}`,
     r.saf.available
       ? `  store-and-fwd   ${r.saf.roundsDelivered}/${r.saf.rounds} rounds delivered, ${r.saf.messagesDelivered}/${r.saf.messagesSent} messages (${r.saf.messagesLate} marked late)`
       : '  store-and-fwd   not run: the stack does not store and forward yet (issue 21, saf-store)',
     ...r.saf.detail.map((d, i) => `                  round ${i + 1}: ${d.offline} offline, ${d.delivered}/${d.sent} delivered${Object.keys(d.sendFailures).length > 0 ? `, send failures ${JSON.stringify(d.sendFailures)}` : ''}`),
     `  propagation     ${r.propagation.reached}/${r.propagation.online} online nodes (${pct(r.propagation.reached, r.propagation.online)}) from ${r.propagation.origin}, last after ${r.propagation.lastMs.toFixed(0)} ms, hops ${r.propagation.hops.map((n, h) => `${h}:${n}`).join(' ')}, ${r.propagation.copies} copies${r.propagation.missed.length > 0 ? `; missed ${r.propagation.missed.join(' ')}` : ''} (9.6's 4 random forwards are expected to miss ${r.propagation.expectedMissed} on this graph${r.propagation.missedForced.length > 0 ? `; MISSED THOUGH FORWARDED TO: ${r.propagation.missedForced.join(' ')}` : ''})`,
-    `  messages        ${r.messages.total} DHT messages received in all; per node ${dist(r.messages.perNode)}`,
+    `  messages        ${r.messages.total} DHT messages received in all; per communication node ${dist(r.messages.perNode)}`,
     `  peak RSS        ${gib(r.peakRssBytes)}`,
     `  elapsed         ${s(r.elapsedMs)}`,
     ...r.standIns.map((x) => `  stand-in        ${x}`),

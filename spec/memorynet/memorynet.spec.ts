@@ -22,7 +22,8 @@ describe('memorynet: 50 nodes and 10 wallets in one process', function () {
 
   it('starts every member knowing only the seed; each fills its peer store and holds its connections', () => {
     expect(r.startup.failed).to.deep.equal([]);
-    expect(r.peersKnown.count).to.equal(51);
+    expect(r.peersKnown.count).to.equal(50);
+    expect(r.seedNode.peersKnown).to.equal(60);
     expect(r.peersKnown.min).to.be.at.least(8);
     expect(r.connections.min).to.be.at.least(8);
     expect(r.walletConnections.count).to.equal(10);
