@@ -5,7 +5,10 @@
  * - A socket that has not sent its first byte is only **waiting**: it costs little and takes no
  *   upgrade slot, but waiting sockets are bounded too, in all and per address.
  * - An **upgrade** (from the first byte to an active connection) takes a slot: at most
- *   `maxUpgrades` in all and `maxUpgradesPerAddress` per address. When every slot is taken, a
+ *   `maxUpgrades` in all and `maxUpgradesPerAddress` per address. A socket whose address holds
+ *   its share keeps waiting (still counted as waiting, so bounded per address) until one of that
+ *   address's upgrades ends, within its upgrade deadline: many peers behind one address (a NAT,
+ *   a test host dialing 32 at once) are served four at a time, not refused. When every slot is taken, a
  *   newcomer does not simply lose: an upgrade of the busiest address (the one holding the most
  *   slots) is shed, or of all when no address holds more than one, so a crowd of slow upgrades
  *   cannot keep a good peer out for long. Of those, the one that has made the least progress
@@ -70,6 +73,8 @@ export class Admission {
   readonly #waitingBy = new Map<string, number>();
   readonly #upgrades = new Set<Upgrade>();
   readonly #upgradesBy = new Map<string, Set<Upgrade>>();
+  /** Address -> the sockets waiting for one of its upgrade slots (woken when one is released). */
+  readonly #slotWaiters = new Map<string, Set<() => void>>();
   /** Address -> the times of its recent violations (oldest first). */
   readonly #violations = new Map<string, number[]>();
 
@@ -138,6 +143,37 @@ export class Admission {
     const set = this.#upgradesBy.get(upgrade.address)!;
     set.delete(upgrade);
     if (set.size === 0) this.#upgradesBy.delete(upgrade.address);
+    const waiters = this.#slotWaiters.get(upgrade.address);
+    if (waiters) for (const wake of waiters) wake();
+  }
+
+  /**
+   * Waits until an upgrade of `address` is released (or `signal` aborts: then it rejects with the
+   * signal's reason). The caller is a waiting socket (counted by {@link startWaiting}), so the
+   * waiters of one address are bounded by `maxWaitingPerAddress`; it asks for its slot again.
+   */
+  slotFreed(address: string, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return Promise.reject(signal.reason);
+    return new Promise((resolve, reject) => {
+      let waiters = this.#slotWaiters.get(address);
+      if (!waiters) this.#slotWaiters.set(address, (waiters = new Set()));
+      const done = (err?: unknown) => {
+        waiters.delete(wake);
+        if (waiters.size === 0 && this.#slotWaiters.get(address) === waiters) this.#slotWaiters.delete(address);
+        signal.removeEventListener('abort', onAbort);
+        if (err === undefined) resolve();
+        else reject(err);
+      };
+      const wake = () => done();
+      const onAbort = () => done(signal.reason ?? new AbortedError('aborted'));
+      waiters.add(wake);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** Sockets waiting for one of `address`'s upgrade slots. */
+  slotWaitersOf(address: string): number {
+    return this.#slotWaiters.get(address)?.size ?? 0;
   }
 
   /**

@@ -119,10 +119,30 @@ export const acceptLoop = callbackActor<AcceptLoopEvent, AcceptLoopInput, Accept
       await pause(admission.penaltyFor(address, acceptedAt), stop.signal);
       await firstByte(c.stream, ttfbMs, stop.signal);
     } catch (err) {
-      return refuse('upgrade-failed', err);
-    } finally {
       admission.stopWaiting(address);
+      return refuse('upgrade-failed', err);
     }
+    // Its address holds its share of upgrade slots: it waits (still a waiting socket) for one of
+    // them to end, within its upgrade deadline.
+    if (admission.upgradingFrom(address) >= admission.limits.maxUpgradesPerAddress) {
+      const waited = new AbortController();
+      const onStop = () => waited.abort(new AbortedError('the listener stopped'));
+      const onClose = () => waited.abort(new AbortedError('the connection closed while it waited for an upgrade slot'));
+      const timer = setTimeout(() => waited.abort(new UpgradeTimeout(`no upgrade slot for its address within ${upgradeMs} ms of its accept`)), Math.max(0, acceptedAt + upgradeMs - Date.now()));
+      stop.signal.addEventListener('abort', onStop, { once: true });
+      c.stream.once('close', onClose);
+      try {
+        while (admission.upgradingFrom(address) >= admission.limits.maxUpgradesPerAddress) await admission.slotFreed(address, waited.signal);
+      } catch (err) {
+        admission.stopWaiting(address);
+        return refuse('busy', err);
+      } finally {
+        clearTimeout(timer);
+        stop.signal.removeEventListener('abort', onStop);
+        c.stream.removeListener('close', onClose);
+      }
+    }
+    admission.stopWaiting(address);
     if (stop.signal.aborted) return void c.stream.destroy();
     const controller = new AbortController();
     // Its progress, should a newcomer need its slot: the bytes its peer sent (a TCP socket's count).

@@ -80,4 +80,23 @@ describe('admission (pure)', () => {
     expect(a.penaltyFor('a', 1)).to.equal(0); // the oldest was forgotten
     expect(a.penaltyFor('c', 1)).to.be.greaterThan(0);
   });
+
+  it('wakes the sockets waiting for a slot of an address when one of its upgrades is released; an abort rejects and forgets the waiter', async () => {
+    const a = new Admission({ maxUpgrades: 8, maxUpgradesPerAddress: 1 });
+    const held = a.startUpgrade('x', 0, () => {})!;
+    expect(a.startUpgrade('x', 0, () => {})).to.equal(undefined);
+    const woken = a.slotFreed('x', new AbortController().signal);
+    const gone = new AbortController();
+    const aborted = a.slotFreed('x', gone.signal);
+    expect(a.slotWaitersOf('x')).to.equal(2);
+    gone.abort(new Error('closed'));
+    await aborted.then(() => expect.fail('resolved'), (err: Error) => expect(err.message).to.equal('closed'));
+    expect(a.slotWaitersOf('x')).to.equal(1);
+    a.release(a.startUpgrade('y', 0, () => {})!); // another address's release wakes nobody here
+    expect(a.slotWaitersOf('x')).to.equal(1);
+    a.release(held);
+    await woken;
+    expect(a.slotWaitersOf('x')).to.equal(0);
+    expect(a.startUpgrade('x', 0, () => {})).to.not.equal(undefined);
+  });
 });

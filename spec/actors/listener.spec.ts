@@ -138,16 +138,15 @@ describe('listener actor', function () {
       admission: { maxUpgradesPerAddress: 3 },
       upgradeTimeoutMs: 60_000,
     });
-    // Four sockets from 127.0.0.2 send the wire byte and stall in the handshake: three take
-    // every slot (its share), the fourth is refused.
+    // Three sockets from 127.0.0.2 send the wire byte and stall in the handshake: they take
+    // every slot (its share).
     const stalled: Socket[] = [];
-    for (let i = 0; i < 4; i++) {
+    for (let i = 0; i < 3; i++) {
       const s = await from('127.0.0.2', addresses[0]!);
       s.write(Uint8Array.of(0x00));
       stalled.push(s);
       await new Promise((r) => setTimeout(r, 20)); // in order: the first is the oldest
     }
-    await until('the fourth refused', () => seen.filter((e) => e.type === 'connection.rejected' && e.reason === 'busy').length === 1);
     const firstClosed = once(stalled[0]!, 'close');
     // The good peer takes a slot: the oldest upgrade of the busiest address is shed for it.
     const conn = await goodPeer(addresses[0]!, bob);
@@ -157,6 +156,31 @@ describe('listener actor', function () {
     expect(shed.error?.name).to.equal('UpgradeShed');
     conn.muxer.abort();
     stalled.forEach((s) => s.destroy());
+  });
+
+  it('a socket whose address holds its share of upgrades waits for one of them to end, then upgrades (peers behind one address are served in turn, not refused)', async () => {
+    const bob = node('bob', { timeToFirstByteMs: 10_000 });
+    const { seen, addresses } = await listening({
+      endpoints: [{ transport: tcp, address: multiaddr('/ip4/127.0.0.1/tcp/0') }],
+      upgrade: bob,
+      maxConcurrentUpgrades: 8,
+      admission: { maxUpgradesPerAddress: 1 },
+      upgradeTimeoutMs: 60_000,
+    });
+    // A socket from 127.0.0.1 sends the wire byte and stalls: it holds its address's only slot.
+    const staller = await from('127.0.0.1', addresses[0]!);
+    staller.write(Uint8Array.of(0x00));
+    await until('the staller holds the slot', () => staller.bytesWritten === 1);
+    // The good peer, from the same address, starts its upgrade: it waits for the slot.
+    const out = await tcp.dial(addresses[0]!);
+    const good = upgradeOutbound(out.stream, node('alice'), { dialedPublicKey: bob.identity.publicKey });
+    good.catch(() => {});
+    await until('its wire byte and first handshake message are out', () => (out.stream as Socket).bytesWritten >= 1 + 2 + 32);
+    staller.destroy();
+    const conn = await good;
+    await until('inbound', () => seen.some((e) => e.type === 'connection.inbound'));
+    expect(seen.filter((e) => e.type === 'connection.rejected' && e.reason === 'busy')).to.deep.equal([]);
+    conn.muxer.abort();
   });
 
   it('a newcomer sheds the upgrade that made the least progress, not an older one handshaking (each address holding one)', async () => {
