@@ -13,6 +13,7 @@ import type { IdentityInbox } from './identity/identity.events.js';
 import type { ListenerInbox } from './listener/listener.events.js';
 import type { Mailbox } from './mailbox.js';
 import type { MessagingInbox } from './messaging/messaging.events.js';
+import type { NetworkDiscoveryInbox } from './network-discovery/network-discovery.events.js';
 import type { PeerManagerInbox } from './peer-manager/peer-manager.events.js';
 import type { RpcClientInbox } from './rpc-client/rpc-client.events.js';
 import type { RpcServerInbox } from './rpc-server/rpc-server.events.js';
@@ -29,13 +30,14 @@ export interface ComponentMailboxes {
   rpcServer: Mailbox<RpcServerInbox>;
   rpcClient: Mailbox<RpcClientInbox>;
   dht: Mailbox<DhtInbox>;
+  networkDiscovery: Mailbox<NetworkDiscoveryInbox>;
 }
 
 /** The systemIds of a node's components. */
 export type ComponentId = keyof ComponentMailboxes;
 
 /** Every component, in the order the root starts them. */
-export const COMPONENTS: readonly ComponentId[] = ['peerManager', 'identity', 'connectivity', 'connectionManager', 'dialer', 'listener', 'messaging', 'rpcServer', 'rpcClient', 'dht'];
+export const COMPONENTS: readonly ComponentId[] = ['peerManager', 'identity', 'connectivity', 'connectionManager', 'dialer', 'listener', 'messaging', 'rpcServer', 'rpcClient', 'dht', 'networkDiscovery'];
 
 /** The component registered as `id` in `system`, typed by what it takes (undefined when it is not running). */
 export function component<K extends ComponentId>(system: ActorSystem<any>, id: K): ComponentMailboxes[K] | undefined {

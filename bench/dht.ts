@@ -75,7 +75,7 @@ function node(network: MemoryNetwork, dht: boolean, extra: (b: CommsBuilder) => 
     .withListenAddress('/memory/0')
     .withTimeouts({ keepaliveIntervalMs: 0, closeGraceMs: 500 })
     .withMessaging({ maxQueuedPerPeer: 16_384, maxQueued: 65_536 });
-  return extra(dht ? b.withDht({ floodMaxMessages: 100_000_000 }) : b).build();
+  return extra(dht ? b.withDht({ floodMaxMessages: 100_000_000, networkDiscovery: { enabled: false } }) : b).build();
 }
 
 /** Messages per second from `sender` to `receiver`, each body sent with plain messaging, until `count` were received. */
@@ -98,7 +98,7 @@ async function pipeline(): Promise<void> {
   const network = new MemoryNetwork();
   const sender = node(network, false);
   const raw = node(network, false);
-  const dht = node(network, true, (b) => b.withDht({ floodMaxMessages: 100_000_000, dedupMaxKeys: 1_000_000, maxDeliveredKeys: 1_000_000 }));
+  const dht = node(network, true, (b) => b.withDht({ floodMaxMessages: 100_000_000, dedupMaxKeys: 1_000_000, maxDeliveredKeys: 1_000_000, networkDiscovery: { enabled: false } }));
   await Promise.all([sender.start(), raw.start(), dht.start()]);
   try {
     for (const to of [raw, dht]) {
@@ -156,7 +156,7 @@ function graph(n: number, max: number, extra: number): Array<Set<number>> {
 async function propagation(): Promise<void> {
   const M = Number(process.env.DHT_PROPAGATED ?? 500);
   const network = new MemoryNetwork();
-  const nodes = Array.from({ length: 100 }, () => node(network, true, (b) => b.withDht({ floodMaxMessages: 100_000_000, autoJoin: false })));
+  const nodes = Array.from({ length: 100 }, () => node(network, true, (b) => b.withDht({ floodMaxMessages: 100_000_000, autoJoin: false, networkDiscovery: { enabled: false } })));
   await Promise.all(nodes.map((n) => n.start()));
   try {
     const adj = graph(100, 4, 80);

@@ -13,6 +13,9 @@ import { NegotiationAcceptor, NegotiationOpener, type NegotiationStep } from '..
 /** Default deadline of a whole negotiation. */
 export const NEGOTIATION_TIMEOUT_MS = 10_000;
 
+/** An error of a negotiated stream before its owner's own listener: the owner sees the stream destroyed. */
+const ignoreHandOverError = (): void => undefined;
+
 /** Per-call options. */
 export interface NegotiateOptions {
   timeoutMs?: number;
@@ -72,6 +75,10 @@ function run(stream: Duplex, receive: (frame: { flags: number; id: Uint8Array })
       if (step.send !== undefined) stream.write(step.send);
       if (step.kind === 'selected') {
         cleanup();
+        // The owner adds its own listener once the promise settles; a reset read in the same
+        // chunk as the answer is emitted before that (nextTick runs before promise jobs) and
+        // must not be an uncaught error.
+        stream.on('error', ignoreHandOverError);
         if (buffered.length > 0) stream.unshift(buffered);
         resolve(step.protocol);
         return false;

@@ -23,6 +23,7 @@ import type { InboundMiddleware, OutboundMiddleware } from '../actors/messaging/
 import { servedRpcService } from '../actors/rpc-server/services.js';
 import type { AnyRpcService, RpcHandlers } from '../protocols/rpc/index.js';
 import { DEFAULT_DHT_CONFIG, type DhtConfig } from '../actors/dht/dht-config.js';
+import { parseSeed, type DhtSeed, type NetworkDiscoveryConfig } from '../actors/network-discovery/network-discovery-config.js';
 import { CommsNode, type NodeClock } from './comms-node.js';
 import type { InspectionEvent } from 'xstate';
 import {
@@ -36,6 +37,15 @@ import {
   type CommsTimeouts,
   type PeerStoreConfig,
 } from './config.js';
+
+/**
+ * The DHT settings `withDht` takes: any of {@link DhtConfig}, seeds as `PUBKEYHEX@MULTIADDR` or
+ * `{ publicKey, addresses }`, and network discovery's settings one by one.
+ */
+export type DhtInit = Partial<Omit<DhtConfig, 'seeds' | 'networkDiscovery'>> & {
+  seeds?: ReadonlyArray<string | DhtSeed>;
+  networkDiscovery?: Partial<NetworkDiscoveryConfig>;
+};
 
 /** Builds a validated comms node (see the module comment). */
 export class CommsBuilder {
@@ -198,10 +208,31 @@ export class CommsBuilder {
   /**
    * Runs the DHT (PROTOCOL.md section 9; defaults: `DEFAULT_DHT_CONFIG`): `node.dht` sends and
    * receives DHT messages, and every messaging body is a DHT envelope. Unless `propagate` is
-   * false, the node forwards messages for others and claims feature bit 0 (a DHT node).
+   * false, the node forwards messages for others and claims feature bit 0 (a DHT node), and
+   * serves peer sync (`/tari/dht/1`). Network discovery fills the peer store from `seeds` (and
+   * the peers it learns) unless `networkDiscovery.enabled` is false.
    */
-  withDht(dht: Partial<DhtConfig> = {}): this {
-    this.#dht = { ...DEFAULT_DHT_CONFIG, ...this.#dht, ...dht };
+  withDht(dht: DhtInit = {}): this {
+    const base = this.#dht ?? DEFAULT_DHT_CONFIG;
+    const { seeds, networkDiscovery, ...rest } = dht;
+    this.#dht = {
+      ...base,
+      ...rest,
+      seeds: seeds === undefined ? base.seeds : seeds.map(parseSeed),
+      networkDiscovery: { ...base.networkDiscovery, ...networkDiscovery },
+    };
+    return this;
+  }
+
+  /**
+   * Adds seeds for network discovery (PROTOCOL.md 9.9): `PUBKEYHEX@MULTIADDR` or
+   * `{ publicKey, addresses }`. Enables the DHT when it is not yet. Throws `ConfigError` for a
+   * malformed seed.
+   */
+  withSeeds(...seeds: Array<string | DhtSeed>): this {
+    const parsed = seeds.map(parseSeed);
+    this.withDht();
+    this.#dht = { ...this.#dht!, seeds: [...this.#dht!.seeds, ...parsed] };
     return this;
   }
 

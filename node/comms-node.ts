@@ -25,11 +25,12 @@ import { PeerManagerClient } from '../actors/peer-manager/index.js';
 import { ask } from '../actors/request.js';
 import { rpcClientProxy, type RpcClientCall, type RpcClientOptions } from '../actors/rpc-client/index.js';
 import { RpcServiceTable, rpcServiceDefinition, servedRpcService, type ServedRpcService } from '../actors/rpc-server/index.js';
-import { DhtNotRunning, DhtService } from '../actors/dht/index.js';
+import { DhtNotRunning, DhtService, peerSyncHandlers } from '../actors/dht/index.js';
 import { cryptoProvider } from '../core/crypto/index.js';
 import { MESSAGING_PROTOCOL } from '../protocols/messaging/index.js';
 import type { AnyRpcService, RpcClient, RpcHandlers } from '../protocols/rpc/index.js';
 import { NodeInfo } from '../proto/gen/tcomms/info/v1/info_pb.js';
+import { PeerSync } from '../proto/gen/tcomms/dht/dht_pb.js';
 import type { CommsConfig } from './config.js';
 import { nodeInfoHandlers } from './node-info.js';
 
@@ -171,6 +172,8 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
             onError: (err) => this.#fatal('the DHT', err),
           })
         : undefined;
+      // Nodes (feature bit 0) serve peer sync (PROTOCOL.md 9.8) from their peer store.
+      if (this.#dht && (config.features & 1) !== 0) this.#serveRpc(servedRpcService(PeerSync, peerSyncHandlers(() => (this.running ? this.peers : undefined))));
       this.protocols.register(
         MESSAGING_PROTOCOL,
         messagingHandler({

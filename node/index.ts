@@ -15,6 +15,8 @@ export type { InboundMessage, OutboundMessage, InboundMiddleware, OutboundMiddle
 export { settled, DEFAULT_DHT_CONFIG, DhtNotRunning, DhtSendFailed, DiscoveryFailed } from '../actors/dht/index.js';
 export type { DhtService, DhtConfig, DhtSendRequest, DhtSendOutcome, DhtQueued, DhtFailed, DhtPeerWrite, DhtStrategy, DhtMessage, DhtHandler, DhtStats, DhtTrace, DhtRef } from '../actors/dht/index.js';
 export type { DiscoveryOutcome, DiscoveredPeer } from '../actors/discovery/index.js';
+export { DEFAULT_NETWORK_DISCOVERY_CONFIG, parseSeed } from '../actors/network-discovery/index.js';
+export type { DhtSeed, NetworkDiscoveryConfig, NetworkDiscoveryEmitted, NetworkDiscoveryRef, PeerSyncReport } from '../actors/network-discovery/index.js';
 export type { PeerManagerClient, QueryFilter } from '../actors/peer-manager/index.js';
 export type { ConnectivityStatus } from '../actors/connectivity/index.js';
 export type { Peer, PeerSighting, PeerAddressRecord } from '../storage/peer.js';

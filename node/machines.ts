@@ -16,6 +16,7 @@ import { dialerMachine } from '../actors/dialer/index.js';
 import { identityMachine } from '../actors/identity/index.js';
 import { listenerMachine } from '../actors/listener/index.js';
 import { messagingMachine } from '../actors/messaging/index.js';
+import { networkDiscoveryMachine } from '../actors/network-discovery/index.js';
 import { outboxMachine } from '../actors/outbox/index.js';
 import { peerConnectionMachine } from '../actors/peer-connection/index.js';
 import { peerManagerMachine } from '../actors/peer-manager/index.js';
@@ -38,6 +39,7 @@ export {
   outboxMachine,
   dhtMachine,
   discoveryMachine,
+  networkDiscoveryMachine,
 };
 
 /** Every machine of the node, by id. */
@@ -59,6 +61,7 @@ export const MACHINES: readonly AnyStateMachine[] = [
   rpcClientSessionMachine,
   dhtMachine,
   discoveryMachine,
+  networkDiscoveryMachine,
 ];
 
 interface NodeLike {

@@ -1,7 +1,8 @@
 /**
  * `tcomms/rpc`: what an embedder needs to serve and call RPC services (PROTOCOL.md section 8):
  * the status codes and `RpcError`, the typed errors of sessions and calls, the types that flow
- * from a generated service descriptor, and the built-in `NodeInfo` service.
+ * from a generated service descriptor, the built-in `NodeInfo` service, and the DHT's `PeerSync`
+ * (`/tari/dht/1`, served by DHT nodes).
  */
 export { RpcError, RpcStatus, statusFromWire } from '../protocols/rpc/status.js';
 export {
@@ -42,3 +43,12 @@ export {
   type ListConnectionsRequest,
   type ConnectionInfo,
 } from '../proto/gen/tcomms/info/v1/info_pb.js';
+export {
+  PeerSync,
+  GetPeersRequestSchema,
+  GetCloserPeersRequestSchema,
+  PeerClaimSchema,
+  type GetPeersRequest,
+  type GetCloserPeersRequest,
+  type PeerClaim,
+} from '../proto/gen/tcomms/dht/dht_pb.js';

@@ -9,6 +9,7 @@ import { dhtLogic } from '../dht/dht.logic.js';
 import { dialerLogic } from '../dialer/dialer.logic.js';
 import { listenerLogic } from '../listener/listener.logic.js';
 import { messagingLogic } from '../messaging/messaging.logic.js';
+import { networkDiscoveryLogic } from '../network-discovery/network-discovery.logic.js';
 import { peerManagerLogic } from '../peer-manager/peer-manager.logic.js';
 import { rpcClientLogic } from '../rpc-client/rpc-client.logic.js';
 import { rpcServerLogic } from '../rpc-server/rpc-server.logic.js';
@@ -29,6 +30,7 @@ export const commsNodeLogic = commsNodeMachine.provide({
     rpcServer: rpcServerLogic,
     rpcClient: rpcClientLogic,
     dht: dhtLogic,
+    networkDiscovery: networkDiscoveryLogic,
   },
 });
 

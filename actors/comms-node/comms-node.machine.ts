@@ -21,6 +21,7 @@ import { dialerMachine } from '../dialer/dialer.machine.js';
 import { identityMachine } from '../identity/identity.machine.js';
 import { listenerMachine } from '../listener/listener.machine.js';
 import { messagingMachine } from '../messaging/messaging.machine.js';
+import { networkDiscoveryMachine } from '../network-discovery/network-discovery.machine.js';
 import { notProvided } from '../not-provided.js';
 import { peerManagerMachine } from '../peer-manager/peer-manager.machine.js';
 import { rpcClientMachine } from '../rpc-client/rpc-client.machine.js';
@@ -35,6 +36,7 @@ import {
   identityInput,
   listenerInput,
   messagingInput,
+  networkDiscoveryInput,
   peerManagerInput,
   rpcClientInput,
   rpcServerInput,
@@ -88,6 +90,7 @@ export const commsNodeMachine = setup({
     rpcServer: rpcServerMachine,
     rpcClient: rpcClientMachine,
     dht: dhtMachine,
+    networkDiscovery: networkDiscoveryMachine,
   },
   delays: {
     /** The connections' graceful close, and some slack for them to end. */
@@ -105,7 +108,7 @@ export const commsNodeMachine = setup({
      * Every component starts, each under its systemId, in this order: the peer manager, the
      * identity (whose claim every upgrade sends), connectivity, the connection manager, the
      * dialer, the listener (which reports to the root when it is bound), messaging, the RPC
-     * server and client pool, and the DHT when it is enabled.
+     * server and client pool, and the DHT and network discovery when the DHT is enabled.
      */
     startComponents: assign(({ context, spawn, self }, params: { resources: NodeResources }) => {
       const { input } = context;
@@ -123,6 +126,10 @@ export const commsNodeMachine = setup({
         rpcServer: spawn('rpcServer', { id: 'rpcServer', systemId: 'rpcServer', input: rpcServerInput(input) }),
         rpcClient: spawn('rpcClient', { id: 'rpcClient', systemId: 'rpcClient', input: rpcClientInput(input) }),
         dht: input.dht ? spawn('dht', { id: 'dht', systemId: 'dht', input: dhtInput(input, input.dht) }) : undefined,
+        networkDiscovery:
+          input.dht && input.config.dht?.networkDiscovery.enabled
+            ? spawn('networkDiscovery', { id: 'networkDiscovery', systemId: 'networkDiscovery', input: networkDiscoveryInput(input, r) })
+            : undefined,
       };
       return { resources: r, components };
     }),
@@ -136,6 +143,10 @@ export const commsNodeMachine = setup({
       if (context.components) enqueue.sendTo(context.components.identity, { type: 'identity.addresses-bound', addresses: event.addresses });
     }),
     announceRunning: enqueueActions(({ context, enqueue }) => enqueue.emit({ type: 'node.running', addresses: context.addresses })),
+    /** Network discovery begins once the node's claim names its bound addresses. */
+    startNetworkDiscovery: enqueueActions(({ context, enqueue }) => {
+      if (context.components?.networkDiscovery) enqueue.sendTo(context.components.networkDiscovery, { type: 'network-discovery.node-running' });
+    }),
     recordListenFailure: assign(({ event }) => (event.type === 'listener.failed' ? { error: event.error } : {})),
     recordOpenFailure: assign((_, params: { error: unknown }) => ({ error: toPlainError(params.error) })),
     /** A component crashed (a bug): published; the node stops and ends failed. */
@@ -152,6 +163,7 @@ export const commsNodeMachine = setup({
       enqueue.sendTo(c.connectivity, { type: 'connectivity.stop' });
       if (c.messaging) enqueue.sendTo(c.messaging, { type: 'messaging.stop' });
       if (c.dht) enqueue.sendTo(c.dht, { type: 'dht.stop' });
+      if (c.networkDiscovery) enqueue.sendTo(c.networkDiscovery, { type: 'network-discovery.stop' });
       enqueue.sendTo(c.rpcClient, { type: 'rpc-client.stop' });
       enqueue.sendTo(c.rpcServer, { type: 'rpc-server.stop' });
       enqueue.sendTo(c.identity, { type: 'identity.stop' });
@@ -207,7 +219,7 @@ export const commsNodeMachine = setup({
     },
     running: {
       description: 'Listening, dialing, messaging; every component under supervision.',
-      entry: 'announceRunning',
+      entry: ['announceRunning', 'startNetworkDiscovery'],
       on: {
         'node.stop': { target: 'stopping' },
         'xstate.error.actor.*': { target: 'stopping', actions: { type: 'recordCrash', params: ({ event }) => ({ actorId: event.actorId, error: event.error }) } },

@@ -19,6 +19,7 @@ import type { listenerMachine, ListenerInput } from '../listener/listener.machin
 import type { ListenerReport } from '../listener/listener.events.js';
 import type { Mailbox } from '../mailbox.js';
 import type { messagingMachine, MessagingInput } from '../messaging/messaging.machine.js';
+import type { networkDiscoveryMachine, NetworkDiscoveryInput } from '../network-discovery/network-discovery.machine.js';
 import type { peerManagerMachine, PeerManagerInput } from '../peer-manager/peer-manager.machine.js';
 import type { rpcClientMachine, RpcClientInput } from '../rpc-client/rpc-client.machine.js';
 import type { rpcServerMachine, RpcServerInput } from '../rpc-server/rpc-server.machine.js';
@@ -39,6 +40,8 @@ export interface NodeComponents {
   rpcClient: ActorRefFrom<typeof rpcClientMachine>;
   /** The DHT actor (absent when the DHT is not enabled). */
   dht: ActorRefFrom<typeof dhtMachine> | undefined;
+  /** Network discovery (with the DHT, unless disabled). */
+  networkDiscovery: ActorRefFrom<typeof networkDiscoveryMachine> | undefined;
 }
 
 /** What the root is started with. */
@@ -164,5 +167,17 @@ export function dhtInput(input: CommsNodeInput, service: DhtService): DhtInput {
   return {
     config: { autoJoin: d.autoJoin, joinCooldownMs: d.joinCooldownMs, discoveryTimeoutMs: d.discoveryTimeoutMs, maxPendingDiscoveries: d.maxPendingDiscoveries },
     effects: service.effects,
+  };
+}
+
+/** Network discovery's input: its settings, the seeds, the ban for a bad server (9.9), and what it judges claims by. */
+export function networkDiscoveryInput(input: CommsNodeInput, resources: NodeResources): NetworkDiscoveryInput {
+  const c = input.config;
+  const d = c.dht!;
+  return {
+    config: d.networkDiscovery,
+    seeds: d.seeds,
+    banMs: d.banInvalidMs,
+    env: { self: c.identity.publicKey, allowMemory: c.allowMemoryAddresses, isBanned: (publicKey) => resources.bans.isBanned(publicKey, input.now()), nowSeconds: seconds(input.now) },
   };
 }

@@ -12,6 +12,7 @@ import {
   FLOOD_WINDOW_SECONDS,
   JOIN_MIN_INTERVAL_SECONDS,
 } from '../../protocols/dht/index.js';
+import { DEFAULT_NETWORK_DISCOVERY_CONFIG, networkDiscoveryConfigProblems, seedProblems, type DhtSeed, type NetworkDiscoveryConfig } from '../network-discovery/network-discovery-config.js';
 
 /** A node's DHT settings (see {@link DEFAULT_DHT_CONFIG} for what each bounds). */
 export interface DhtConfig {
@@ -49,6 +50,10 @@ export interface DhtConfig {
   inboxCapacity: number;
   /** ... and their payload bytes. */
   inboxMaxBytes: number;
+  /** Peers to start from (network discovery syncs from them first; 9.9). */
+  seeds: readonly DhtSeed[];
+  /** Network discovery (9.9): filling the peer store by peer sync (`/tari/dht/1`). */
+  networkDiscovery: NetworkDiscoveryConfig;
 }
 
 /** Defaults: the values of PROTOCOL.md section 9 (9.9 where it is a recommendation). */
@@ -76,6 +81,8 @@ export const DEFAULT_DHT_CONFIG: Readonly<DhtConfig> = Object.freeze({
   inboxCapacity: 1_024,
   // As messaging's inbox: a few large messages cannot make the node hold gigabytes.
   inboxMaxBytes: 64 * 1024 * 1024,
+  seeds: Object.freeze([]) as readonly DhtSeed[],
+  networkDiscovery: DEFAULT_NETWORK_DISCOVERY_CONFIG,
 });
 
 /** The problems of a DHT configuration (empty when it is valid). */
@@ -89,5 +96,6 @@ export function dhtConfigProblems(config: DhtConfig): string[] {
   if (!(Number.isInteger(config.dedupMinAgeMs) && config.dedupMinAgeMs >= 0)) problems.push('dht.dedupMinAgeMs must be a non-negative integer');
   if (config.dedupMaxKeys < config.dedupCapacity) problems.push('dht.dedupMaxKeys must be at least dht.dedupCapacity');
   for (const k of ['propagate', 'autoJoin'] as const) if (typeof config[k] !== 'boolean') problems.push(`dht.${k} must be a boolean`);
+  problems.push(...seedProblems(config.seeds ?? []), ...networkDiscoveryConfigProblems(config.networkDiscovery ?? DEFAULT_NETWORK_DISCOVERY_CONFIG));
   return problems;
 }

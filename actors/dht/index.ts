@@ -13,3 +13,4 @@ export * from './dedup-cache.js';
 export * from './flood-guard.js';
 export * from './connected-peers.js';
 export * from './runtime.js';
+export * from './peer-sync-server.js';

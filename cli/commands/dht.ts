@@ -51,7 +51,7 @@ async function withClient<T>(args: ReturnType<typeof parseArgs>, via: PeerArg, t
     .withListenAddress('/ip4/127.0.0.1/tcp/0')
     .withDialPolicy({ rounds: 1 })
     .withTimeouts({ dialAttemptMs: Math.min(20_000, timeoutMs), closeGraceMs: 1_000 }) // a short-lived client: do not linger on exit
-    .withDht({ propagate: false, autoJoin: false, discoveryTimeoutMs: timeoutMs });
+    .withDht({ propagate: false, autoJoin: false, discoveryTimeoutMs: timeoutMs, networkDiscovery: { enabled: false } }); // one message: no peer sync
   for (const t of transportsFrom(args)) builder.withTransport(t);
   const node = builder.build();
   await node.start();

@@ -7,7 +7,7 @@ import type { InspectionEvent } from 'xstate';
 import { join } from 'node:path';
 import { toHex } from '../../core/bytes.js';
 import { CommsBuilder, type CommsNode } from '../../node/index.js';
-import { parseArgs } from '../args.js';
+import { parseArgs, UsageError } from '../args.js';
 import { loadOrCreateKeyFile } from '../keyfile.js';
 import { Output } from '../output.js';
 import { checkListenAddress, NETWORK_OPTIONS, parsePeerArg, protocolOptions, transportsFrom } from '../options.js';
@@ -17,6 +17,7 @@ const SPEC = {
   listen: 'strings',
   'data-dir': 'string',
   peer: 'strings',
+  seed: 'strings',
   echo: 'flag',
   dht: 'flag',
   json: 'flag',
@@ -41,6 +42,8 @@ export async function nodeCommand(argv: string[], hooks: { inspect?: (event: Ins
   const { networkByte, pattern } = protocolOptions(args);
   const listen = ((args.options.listen as string[] | undefined) ?? [DEFAULT_LISTEN]).map(checkListenAddress);
   const peers = ((args.options.peer as string[] | undefined) ?? []).map((p) => parsePeerArg(p, 'peer'));
+  const seeds = ((args.options.seed as string[] | undefined) ?? []).map((p) => parsePeerArg(p, 'seed'));
+  if (seeds.length > 0 && args.options.dht !== true) throw new UsageError('--seed needs --dht (network discovery runs with the DHT)');
   const dataDir = (args.options['data-dir'] as string | undefined) ?? '.tcomms';
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const transports = transportsFrom(args, dataDir);
@@ -53,7 +56,8 @@ export async function nodeCommand(argv: string[], hooks: { inspect?: (event: Ins
     .withPeerStore({ kind: 'lmdb', path: join(dataDir, 'peers') })
     .withNodeInfo() // tcomms.info.v1.NodeInfo at /tcomms/info/1 (`tcomms rpc`)
     .withLiveness({ allow: ['127.0.0.1/32', '::1/128'] }); // `tcomms liveness` from this machine
-  if (args.options.dht === true) builder.withDht(); // join on start, forwarding, discovery answers
+  // Join on start, forwarding, discovery answers, peer sync served; network discovery from the seeds.
+  if (args.options.dht === true) builder.withDht({ seeds: seeds.map((p) => ({ publicKey: p.publicKey, addresses: [p.address] })) });
   for (const t of transports) builder.withTransport(t);
   for (const a of listen) builder.withListenAddress(a);
   // Inspection sees the whole actor system from before start, start-up included.
@@ -63,6 +67,9 @@ export async function nodeCommand(argv: string[], hooks: { inspect?: (event: Ins
   if (args.options.dht === true) wireDht(node, out);
   await node.start();
   node.actors.dht?.on('dht.violation', (e) => out.event('dht.violation', { publicKey: e.publicKey, reason: e.reason }, `dht violation: ${toHex(e.publicKey)} (${e.reason})`));
+  node.actors.networkDiscovery?.on('network-discovery.round', (e) =>
+    out.event('network-discovery.round', { mode: e.mode, peers: e.peers, succeeded: e.succeeded, added: e.added }, `peer sync:    ${e.succeeded}/${e.peers} peers answered, ${e.added} new peers (${e.mode})`),
+  );
   out.event(
     'listening',
     { publicKey: identity.publicKey, nodeId: identity.nodeId, addresses: node.listenAddresses.map(String), created },

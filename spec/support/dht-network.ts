@@ -8,8 +8,7 @@ import { createHash } from 'node:crypto';
 import { toHex } from '../../core/bytes.js';
 import { NodeIdentity } from '../../core/keys.js';
 import { byDistance, selectConnected, type ConnectedPeer } from '../../actors/dht/strategies.js';
-import type { DhtConfig } from '../../actors/dht/dht-config.js';
-import { CommsBuilder, type CommsNode } from '../../node/index.js';
+import { CommsBuilder, type CommsNode, type DhtInit } from '../../node/index.js';
 import { MemoryNetwork, MemoryTransport } from '../../transports/memory/memory.js';
 
 /** A deterministic pseudo-random source (LCG) for topologies. */
@@ -103,7 +102,7 @@ export interface DhtTestNetwork {
 }
 
 /** Builds, starts and connects one node per identity along `adj` (the lower index dials). */
-export async function startDhtNetwork(ids: readonly NodeIdentity[], adj: Adjacency, options: { dht?: Partial<DhtConfig>; configure?: (b: CommsBuilder, i: number) => CommsBuilder } = {}): Promise<DhtTestNetwork> {
+export async function startDhtNetwork(ids: readonly NodeIdentity[], adj: Adjacency, options: { dht?: DhtInit; configure?: (b: CommsBuilder, i: number) => CommsBuilder } = {}): Promise<DhtTestNetwork> {
   const network = new MemoryNetwork();
   const nodes = ids.map((identity, i) => {
     const b = new CommsBuilder()
@@ -113,7 +112,8 @@ export async function startDhtNetwork(ids: readonly NodeIdentity[], adj: Adjacen
       .withListenAddress('/memory/0')
       .withTimeouts({ keepaliveIntervalMs: 0, closeGraceMs: 500 }) // a disconnect (a ban) completes within the test
       .withDialPolicy({ rounds: 1 })
-      .withDht(options.dht ?? {});
+      // Fixed topologies: network discovery (which would dial the peers it learns) only where a test asks for it.
+      .withDht({ networkDiscovery: { enabled: false }, ...options.dht });
     return (options.configure ? options.configure(b, i) : b).build();
   });
   const stop = async () => {

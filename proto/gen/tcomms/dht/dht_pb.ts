@@ -4,17 +4,18 @@
 // @generated from file tcomms/dht/dht.proto (package tcomms.dht, syntax proto3)
 /* eslint-disable */
 
-import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
-import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { IdentitySignature } from "../identity_pb.js";
 import { file_tcomms_identity } from "../identity_pb.js";
+import { file_tcomms_rpc_options } from "../rpc/options_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file tcomms/dht/dht.proto.
  */
 export const file_tcomms_dht_dht: GenFile = /*@__PURE__*/
-  fileDesc("ChR0Y29tbXMvZGh0L2RodC5wcm90bxIKdGNvbW1zLmRodCJCCgtEaHRFbnZlbG9wZRIlCgZoZWFkZXIYASABKAsyFS50Y29tbXMuZGh0LkRodEhlYWRlchIMCgRib2R5GAIgASgMIucBCglEaHRIZWFkZXISDwoHdmVyc2lvbhgBIAEoDRITCgtkZXN0aW5hdGlvbhgCIAEoDBIwCgxtZXNzYWdlX3R5cGUYAyABKA4yGi50Y29tbXMuZGh0LkRodE1lc3NhZ2VUeXBlEg0KBWZsYWdzGAQgASgNEg8KB2V4cGlyZXMYBSABKAQSHAoUZXBoZW1lcmFsX3B1YmxpY19rZXkYBiABKAwSLwoJc2lnbmF0dXJlGAcgASgLMhwudGNvbW1zLmRodC5NZXNzYWdlU2lnbmF0dXJlEhMKC21lc3NhZ2VfdGFnGAggASgEIkAKEE1lc3NhZ2VTaWduYXR1cmUSGQoRc2lnbmVyX3B1YmxpY19rZXkYASABKAwSEQoJc2lnbmF0dXJlGAIgASgMIlgKDVNlYWxlZE1lc3NhZ2USGQoRb3JpZ2luX3B1YmxpY19rZXkYASABKAwSGAoQb3JpZ2luX3NpZ25hdHVyZRgCIAEoDBISCgppbm5lcl9ib2R5GAMgASgMIkUKDURvbWFpbk1lc3NhZ2USFAoMbWVzc2FnZV90eXBlGAEgASgNEg0KBW5vbmNlGAIgASgEEg8KB3BheWxvYWQYAyABKAwijwEKCVBlZXJDbGFpbRISCgpwdWJsaWNfa2V5GAEgASgMEhEKCWFkZHJlc3NlcxgCIAMoDBIQCghmZWF0dXJlcxgDIAEoDRI1CglzaWduYXR1cmUYBCABKAsyIi50Y29tbXMuaWRlbnRpdHkuSWRlbnRpdHlTaWduYXR1cmUSEgoKdXNlcl9hZ2VudBgFIAEoCSJHChBEaXNjb3ZlcnlNZXNzYWdlEiQKBWNsYWltGAEgASgLMhUudGNvbW1zLmRodC5QZWVyQ2xhaW0SDQoFbm9uY2UYAiABKAQiMgoSU2FmUmVxdWVzdE1lc3NhZ2VzEg0KBXNpbmNlGAEgASgEEg0KBWxpbWl0GAIgASgNIkAKEVNhZlN0b3JlZE1lc3NhZ2VzEisKCG1lc3NhZ2VzGAEgAygLMhkudGNvbW1zLmRodC5TdG9yZWRNZXNzYWdlIk0KDVN0b3JlZE1lc3NhZ2USEQoJc3RvcmVkX2F0GAEgASgEEikKCGVudmVsb3BlGAIgASgLMhcudGNvbW1zLmRodC5EaHRFbnZlbG9wZSJgChVHZXRDbG9zZXJQZWVyc1JlcXVlc3QSCQoBbhgBIAEoDRIQCghleGNsdWRlZBgCIAMoDBIRCgljbG9zZXJfdG8YAyABKAwSFwoPaW5jbHVkZV9jbGllbnRzGAQgASgIIjUKD0dldFBlZXJzUmVxdWVzdBIJCgFuGAEgASgNEhcKD2luY2x1ZGVfY2xpZW50cxgCIAEoCCqAAQoORGh0TWVzc2FnZVR5cGUSCgoGRE9NQUlOEAASCAoESk9JThABEg0KCURJU0NPVkVSWRACEhYKEkRJU0NPVkVSWV9SRVNQT05TRRADEhgKFFNBRl9SRVFVRVNUX01FU1NBR0VTEBQSFwoTU0FGX1NUT1JFRF9NRVNTQUdFUxAVYgZwcm90bzM", [file_tcomms_identity]);
+  fileDesc("ChR0Y29tbXMvZGh0L2RodC5wcm90bxIKdGNvbW1zLmRodCJCCgtEaHRFbnZlbG9wZRIlCgZoZWFkZXIYASABKAsyFS50Y29tbXMuZGh0LkRodEhlYWRlchIMCgRib2R5GAIgASgMIucBCglEaHRIZWFkZXISDwoHdmVyc2lvbhgBIAEoDRITCgtkZXN0aW5hdGlvbhgCIAEoDBIwCgxtZXNzYWdlX3R5cGUYAyABKA4yGi50Y29tbXMuZGh0LkRodE1lc3NhZ2VUeXBlEg0KBWZsYWdzGAQgASgNEg8KB2V4cGlyZXMYBSABKAQSHAoUZXBoZW1lcmFsX3B1YmxpY19rZXkYBiABKAwSLwoJc2lnbmF0dXJlGAcgASgLMhwudGNvbW1zLmRodC5NZXNzYWdlU2lnbmF0dXJlEhMKC21lc3NhZ2VfdGFnGAggASgEIkAKEE1lc3NhZ2VTaWduYXR1cmUSGQoRc2lnbmVyX3B1YmxpY19rZXkYASABKAwSEQoJc2lnbmF0dXJlGAIgASgMIlgKDVNlYWxlZE1lc3NhZ2USGQoRb3JpZ2luX3B1YmxpY19rZXkYASABKAwSGAoQb3JpZ2luX3NpZ25hdHVyZRgCIAEoDBISCgppbm5lcl9ib2R5GAMgASgMIkUKDURvbWFpbk1lc3NhZ2USFAoMbWVzc2FnZV90eXBlGAEgASgNEg0KBW5vbmNlGAIgASgEEg8KB3BheWxvYWQYAyABKAwijwEKCVBlZXJDbGFpbRISCgpwdWJsaWNfa2V5GAEgASgMEhEKCWFkZHJlc3NlcxgCIAMoDBIQCghmZWF0dXJlcxgDIAEoDRI1CglzaWduYXR1cmUYBCABKAsyIi50Y29tbXMuaWRlbnRpdHkuSWRlbnRpdHlTaWduYXR1cmUSEgoKdXNlcl9hZ2VudBgFIAEoCSJHChBEaXNjb3ZlcnlNZXNzYWdlEiQKBWNsYWltGAEgASgLMhUudGNvbW1zLmRodC5QZWVyQ2xhaW0SDQoFbm9uY2UYAiABKAQiMgoSU2FmUmVxdWVzdE1lc3NhZ2VzEg0KBXNpbmNlGAEgASgEEg0KBWxpbWl0GAIgASgNIkAKEVNhZlN0b3JlZE1lc3NhZ2VzEisKCG1lc3NhZ2VzGAEgAygLMhkudGNvbW1zLmRodC5TdG9yZWRNZXNzYWdlIk0KDVN0b3JlZE1lc3NhZ2USEQoJc3RvcmVkX2F0GAEgASgEEikKCGVudmVsb3BlGAIgASgLMhcudGNvbW1zLmRodC5EaHRFbnZlbG9wZSJgChVHZXRDbG9zZXJQZWVyc1JlcXVlc3QSCQoBbhgBIAEoDRIQCghleGNsdWRlZBgCIAMoDBIRCgljbG9zZXJfdG8YAyABKAwSFwoPaW5jbHVkZV9jbGllbnRzGAQgASgIIjUKD0dldFBlZXJzUmVxdWVzdBIJCgFuGAEgASgNEhcKD2luY2x1ZGVfY2xpZW50cxgCIAEoCCqAAQoORGh0TWVzc2FnZVR5cGUSCgoGRE9NQUlOEAASCAoESk9JThABEg0KCURJU0NPVkVSWRACEhYKEkRJU0NPVkVSWV9SRVNQT05TRRADEhgKFFNBRl9SRVFVRVNUX01FU1NBR0VTEBQSFwoTU0FGX1NUT1JFRF9NRVNTQUdFUxAVMrcBCghQZWVyU3luYxJSCg5HZXRDbG9zZXJQZWVycxIhLnRjb21tcy5kaHQuR2V0Q2xvc2VyUGVlcnNSZXF1ZXN0GhUudGNvbW1zLmRodC5QZWVyQ2xhaW0iBIi1GAEwARJGCghHZXRQZWVycxIbLnRjb21tcy5kaHQuR2V0UGVlcnNSZXF1ZXN0GhUudGNvbW1zLmRodC5QZWVyQ2xhaW0iBIi1GAIwARoPirUYCy90YXJpL2RodC8xYgZwcm90bzM", [file_tcomms_identity, file_tcomms_rpc_options]);
 
 /**
  * Section 9.1: each messaging body (section 6) is an encoded DhtEnvelope.
@@ -438,4 +439,34 @@ export enum DhtMessageType {
  */
 export const DhtMessageTypeSchema: GenEnum<DhtMessageType> = /*@__PURE__*/
   enumDesc(file_tcomms_dht_dht, 0);
+
+/**
+ * Sections 8 and 9.8: peer sync, served by nodes (feature bit 0). Each method streams stored
+ * claims; the client re-validates every one.
+ *
+ * @generated from service tcomms.dht.PeerSync
+ */
+export const PeerSync: GenService<{
+  /**
+   * The n stored claims closest to closer_to, nearest first.
+   *
+   * @generated from rpc tcomms.dht.PeerSync.GetCloserPeers
+   */
+  getCloserPeers: {
+    methodKind: "server_streaming";
+    input: typeof GetCloserPeersRequestSchema;
+    output: typeof PeerClaimSchema;
+  },
+  /**
+   * n stored claims (0: all).
+   *
+   * @generated from rpc tcomms.dht.PeerSync.GetPeers
+   */
+  getPeers: {
+    methodKind: "server_streaming";
+    input: typeof GetPeersRequestSchema;
+    output: typeof PeerClaimSchema;
+  },
+}> = /*@__PURE__*/
+  serviceDesc(file_tcomms_dht_dht, 0);
 

@@ -1,0 +1,86 @@
+/**
+ * The client side of peer sync, `/tari/dht/1` (PROTOCOL.md 9.8): one `GetPeers` call to one
+ * node, every claim it streams checked again as any relayed claim is (9.5). An invalid claim, or
+ * more claims than asked for, is the server's violation: the call is cancelled there and the
+ * outcome names the violation (the caller reports it for a ban, 9.9). A valid claim of a peer
+ * this node banned, of this node itself, or naming an address kind it does not accept
+ * (`/memory` where test addresses are off) is skipped; the others go to the peer store.
+ */
+import { equals, toHex } from '../../core/bytes.js';
+import { toPlainError, type PlainError } from '../../core/errors.js';
+import type { PublicKey } from '../../core/keys.js';
+import type { PeerSync } from '../../proto/gen/tcomms/dht/dht_pb.js';
+import { checkPeerClaim } from '../../protocols/dht/index.js';
+import type { RpcClient } from '../../protocols/rpc/index.js';
+import type { Peer, PeerSighting } from '../../storage/peer.js';
+import { claimSighting } from '../discovery/claims.js';
+
+/** What one sync needs. */
+export interface PeerSyncInit {
+  /** A typed client of the server's `PeerSync`. */
+  client: RpcClient<typeof PeerSync>;
+  /** This node's key (its own claim is skipped). */
+  self: PublicKey;
+  /** `GetPeersRequest.n` (1..1,000). */
+  n: number;
+  includeClients: boolean;
+  /** The node's clock, unix seconds (a claim's `updated_at` is judged by it). */
+  nowSeconds: () => bigint;
+  /** This node accepts `/memory` addresses. */
+  allowMemory: boolean;
+  /** True while this node bans `publicKey`. */
+  isBanned: (publicKey: PublicKey) => boolean;
+  /** Stores a claim's sighting; resolves with the stored peer. */
+  store: (sighting: PeerSighting) => Promise<Peer>;
+  /** Aborting cancels the call. */
+  signal?: AbortSignal | undefined;
+}
+
+/** What a sync came to. */
+export type PeerSyncOutcome =
+  /** The server answered: `received` claims, `stored` of them new or newer, `skipped` valid but not stored. */
+  | { readonly ok: true; readonly received: number; readonly stored: number; readonly added: number; readonly skipped: number }
+  /** The call failed (the server unreachable, refused, or a non-Ok status), or the server broke 9.8 (`violation`). */
+  | { readonly ok: false; readonly error: PlainError; readonly violation?: string | undefined; readonly added: number };
+
+/** Syncs from one server (see the module comment). Never rejects. */
+export async function syncPeersFrom(init: PeerSyncInit): Promise<PeerSyncOutcome> {
+  const cancel = new AbortController();
+  const onAbort = () => cancel.abort();
+  init.signal?.addEventListener('abort', onAbort);
+  let received = 0;
+  let stored = 0;
+  let added = 0;
+  let skipped = 0;
+  const seen = new Set<string>();
+  const violation = (reason: string): PeerSyncOutcome => {
+    cancel.abort();
+    return { ok: false, error: { name: 'PeerSyncViolation', message: reason, kind: 'protocol' }, violation: reason, added };
+  };
+  try {
+    for await (const claim of init.client.getPeers({ n: init.n, includeClients: init.includeClients }, { signal: cancel.signal })) {
+      received++;
+      if (received > init.n) return violation(`more than the ${init.n} claims asked for`);
+      const check = checkPeerClaim(claim, { nowSeconds: init.nowSeconds(), allowMemory: init.allowMemory });
+      if (!check.ok) return violation(`invalid claim: ${check.reason}`);
+      const publicKey = check.claim.publicKey as PublicKey;
+      const hex = toHex(publicKey);
+      if (check.ignored || seen.has(hex) || equals(publicKey, init.self) || init.isBanned(publicKey)) {
+        skipped++;
+        continue;
+      }
+      seen.add(hex);
+      const fromClaim = claimSighting(check.claim);
+      const sighting: PeerSighting = { ...fromClaim, addresses: (fromClaim.addresses ?? []).map((a) => ({ address: a.address, source: 'peer-sync' as const })) };
+      const peer = await init.store(sighting);
+      stored++;
+      // A record made by this sighting: its first write is its last (the store stamps both at once).
+      if (peer.addedAt === peer.updatedAt) added++;
+    }
+    return { ok: true, received, stored, added, skipped };
+  } catch (err) {
+    return { ok: false, error: toPlainError(err), added };
+  } finally {
+    init.signal?.removeEventListener('abort', onAbort);
+  }
+}
