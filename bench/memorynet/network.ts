@@ -86,10 +86,15 @@ export class Memorynet {
       .withTimeouts({ keepaliveIntervalMs: o.keepaliveIntervalMs })
       // One round: a memory address either answers at once or is gone.
       .withDialPolicy({ rounds: 1 })
-      .withDht({ propagate: !wallet });
+      // Everyone but the seed starts knowing only the seed; network discovery does the rest.
+      .withDht({
+        propagate: !wallet,
+        seeds: m.role === 'seed' ? [] : [{ publicKey: this.seed.identity.publicKey, addresses: [this.seed.address] }],
+        networkDiscovery: { failureWaitMs: o.discoveryFailureWaitMs },
+      });
     // Communication nodes claim store-and-forward (bit 1) as well; the DHT adds bit 0 itself.
     if (!wallet) b.withFeatures(FEATURE_STORE_AND_FORWARD);
-    // Everyone dials the seed first: it holds a connection to every member.
+    // Everyone syncs from the seed first: it holds a connection to every member.
     if (m.role === 'seed') b.withLimits({ maxConnections: o.nodes + o.wallets + 100 });
     return b.build();
   }

@@ -27,6 +27,8 @@ export interface MemorynetOptions {
   stepTimeoutMs: number;
   /** How long a wallet back online may take to receive what was sent to it while away (ms). */
   safWaitMs: number;
+  /** Network discovery's wait after a round that failed or learned nothing (ms; 9.9: 5 s). */
+  discoveryFailureWaitMs: number;
   /** Peer connection keepalive period (ms; 0 = off). */
   keepaliveIntervalMs: number;
 }
@@ -50,6 +52,7 @@ export const DEFAULT_MEMORYNET_OPTIONS: Readonly<MemorynetOptions> = Object.free
   safSendConcurrency: 4,
   stepTimeoutMs: 120_000,
   safWaitMs: 60_000,
+  discoveryFailureWaitMs: 5_000,
   // A memory connection never dies silently.
   keepaliveIntervalMs: 0,
 });

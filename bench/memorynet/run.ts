@@ -11,7 +11,7 @@ import { silentProgress, type ProgressSink } from './progress.js';
 import { discoveries, propagation, SAF_IN_STACK, safRounds, snapshot, startup, walletsJoin, type PropagationResult, type SafRound, type StepContext } from './steps.js';
 
 /** Parts of the run still done by the harness until the stack does them (each named, in the output). */
-export const STAND_INS: readonly string[] = ['neighbour connections: the harness has each member dial its 8 closest nodes and 4 random ones (the DHT connectivity pools are not on main yet)'];
+export const STAND_INS: readonly string[] = ['neighbour connections: the harness has each member dial the 8 closest and 4 random nodes of its own peer store once (the DHT connectivity pools are not on main yet)'];
 
 /** The figures of a run (`--json` prints this, without `series`). */
 export interface MemorynetResult {
@@ -20,7 +20,7 @@ export interface MemorynetResult {
   seed: number;
   elapsedMs: number;
   peakRssBytes: number;
-  startup: { nodesOnlineMs: number; neighboursMs: number; walletsJoinMs: number; failed: string[] };
+  startup: { nodesOnlineMs: number; peerStoresMs: number; neighboursMs: number; walletsJoinMs: number; failed: string[] };
   /** Peers in each communication node's store after start-up (the seed apart: `seed`). */
   peersKnown: Distribution;
   /** Connections of each communication node after start-up. */
@@ -71,7 +71,7 @@ export async function runMemorynet(options: MemorynetOptions, hooks: RunHooks = 
       seed: options.seed,
       elapsedMs: Math.round(performance.now() - t0),
       peakRssBytes: rss.peakBytes,
-      startup: { nodesOnlineMs: Math.round(start.nodesOnlineMs), neighboursMs: Math.round(start.neighboursMs), walletsJoinMs: Math.round(joined.joinMs), failed: [...start.failed, ...joined.failed] },
+      startup: { nodesOnlineMs: Math.round(start.nodesOnlineMs), peerStoresMs: Math.round(start.peerStoresMs), neighboursMs: Math.round(start.neighboursMs), walletsJoinMs: Math.round(joined.joinMs), failed: [...start.failed, ...joined.failed] },
       peersKnown: afterStart.peersKnown,
       connections: distribution(afterStart.connections),
       seedNode: afterStart.seed,

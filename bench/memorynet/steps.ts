@@ -71,25 +71,60 @@ export function nodeOf(m: Member): CommsNode {
   return m.node;
 }
 
-/** Starts `m` knowing only the seed, and connects it to the seed (its JOIN follows on its own). */
+/** Peers a member should know once network discovery has run: 9.9's threshold, or everyone in a smaller network. */
+function knownTarget(ctx: StepContext): number {
+  return Math.min(ctx.net.options.nodes, 50);
+}
+
+/** Starts `m`: it knows only the seed (its configuration), network discovery syncs from it, its JOIN follows. */
 async function startKnowingSeed(ctx: StepContext, m: Member, prepare?: (node: CommsNode) => void): Promise<void> {
-  const node = await ctx.net.start(m, prepare);
-  const seed = ctx.net.seed;
-  await node.addPeer(seed.identity.publicKey, [seed.address]);
-  await node.dial(seed.identity.publicKey, { timeoutMs: ctx.options.stepTimeoutMs });
+  await ctx.net.start(m, prepare);
+}
+
+/** Whether `m`'s network discovery is done for now: enough peers known (syncing newly connected nodes), or idle after a cycle of rounds. */
+function discoverySettled(m: Member): boolean {
+  const nd = nodeOf(m).actors.networkDiscovery?.getSnapshot();
+  return nd === undefined || nd.matches('onConnect') || nd.matches({ waiting: 'idle' });
+}
+
+/**
+ * Waits (bounded) until each of `members` knows `knownTarget` peers or its network discovery has
+ * settled (an early node, synced while the network was small, ends its cycle of rounds knowing
+ * fewer); returns those that did neither.
+ */
+export async function fillPeerStores(ctx: StepContext, members: readonly Member[], quiet = false): Promise<string[]> {
+  const target = knownTarget(ctx);
+  const pending = new Set(members.filter((m) => m.node !== undefined));
+  if (!quiet) ctx.progress.step(`peer stores fill from the seed (network discovery, up to ${target} peers each)`, pending.size);
+  await waitFor(
+    async () => {
+      const now = [...pending];
+      await inPool(now, 32, async (m) => {
+        if (discoverySettled(m) || (await nodeOf(m).peers.closest(m.identity.nodeId, target)).length >= target) pending.delete(m);
+      });
+      if (!quiet) ctx.progress.update(members.length - pending.size);
+      return pending.size === 0;
+    },
+    ctx.options.stepTimeoutMs,
+    250,
+  );
+  if (!quiet) ctx.progress.end(`${members.length - pending.size}/${members.length} done`);
+  return [...pending].map((m) => `${m.label}: network discovery still running`);
 }
 
 /** Start-up's measurements. */
 export interface StartupResult {
-  /** From the seed's start until every node was connected to the seed (ms). */
+  /** From the seed's start until every node was started (ms). */
   nodesOnlineMs: number;
+  /** Until every node knew its share of the network (ms, from the same start). */
+  peerStoresMs: number;
   /** Until every node held its neighbour connections (ms, from the same start). */
   neighboursMs: number;
-  /** Nodes that could not start or reach the seed (named). */
+  /** Nodes that could not start, or did not fill their peer store (named). */
   failed: string[];
 }
 
-/** Step 1: the seed, then the communication nodes in waves, each knowing only the seed; then their neighbours. */
+/** Step 1: the seed, then the communication nodes in waves, each knowing only the seed; their peer stores fill; then their neighbours. */
 export async function startup(ctx: StepContext): Promise<StartupResult> {
   const { net, options, progress } = ctx;
   const t0 = performance.now();
@@ -110,8 +145,10 @@ export async function startup(ctx: StepContext): Promise<StartupResult> {
   );
   const nodesOnlineMs = performance.now() - t0;
   progress.end(`${net.nodes.length - failed.length} online`);
+  failed.push(...(await fillPeerStores(ctx, net.nodes)));
+  const peerStoresMs = performance.now() - t0;
   await connectNeighbours(ctx, net.nodes);
-  return { nodesOnlineMs, neighboursMs: performance.now() - t0, failed };
+  return { nodesOnlineMs, peerStoresMs, neighboursMs: performance.now() - t0, failed };
 }
 
 /** Wallets' measurements. */
@@ -139,6 +176,7 @@ export async function walletsJoin(ctx: StepContext): Promise<WalletsResult> {
     (d) => progress.update(d),
   );
   progress.end(`${net.wallets.length - failed.length} joined`);
+  failed.push(...(await fillPeerStores(ctx, net.wallets)));
   await connectNeighbours(ctx, net.wallets);
   return { joinMs: performance.now() - t0, failed };
 }
@@ -227,6 +265,7 @@ export async function safRounds(ctx: StepContext): Promise<SafResult> {
         if ((m as { late?: boolean }).late === true) late++;
       }),
     );
+    await fillPeerStores(ctx, [offline], true);
     await connectNeighbours(ctx, [offline], true);
     await waitFor(() => got.size >= sent, options.safWaitMs);
     rounds.push({ offline: offline.label, sent, delivered: got.size, late, sendFailures });

@@ -16,7 +16,7 @@ export function targetsMissed(r: MemorynetResult): string[] {
   if (r.propagation.reached < r.propagation.online) missed.push(`propagation ${r.propagation.reached}/${r.propagation.online} nodes`);
   if (r.elapsedMs >= TARGET_ELAPSED_MS) missed.push(`elapsed ${(r.elapsedMs / 1000).toFixed(0)} s`);
   if (r.peakRssBytes >= TARGET_PEAK_RSS_BYTES) missed.push(`peak RSS ${gib(r.peakRssBytes)}`);
-  if (r.startup.failed.length > 0) missed.push(`${r.startup.failed.length} members failed to start`);
+  if (r.startup.failed.length > 0) missed.push(`${r.startup.failed.length} members failed to start or to fill their peer store`);
   return missed;
 }
 
@@ -36,7 +36,7 @@ export function summary(r: MemorynetResult): string {
   const missed = targetsMissed(r);
   const lines = [
     `memorynet: 1 seed, ${r.nodes} communication nodes, ${r.wallets} wallets (seed ${r.seed}); ${r.environment.node}, ${r.environment.cpus}, load ${r.environment.loadAverage.join(' ')}`,
-    `  start-up        nodes online ${s(r.startup.nodesOnlineMs)}, neighbours connected ${s(r.startup.neighboursMs)}, wallets joined in ${s(r.startup.walletsJoinMs)}${r.startup.failed.length > 0 ? `; FAILED: ${r.startup.failed.slice(0, 5).join('; ')}` : ''}`,
+    `  start-up        nodes started ${s(r.startup.nodesOnlineMs)}, peer stores filled ${s(r.startup.peerStoresMs)}, neighbours connected ${s(r.startup.neighboursMs)}, wallets joined in ${s(r.startup.walletsJoinMs)}${r.startup.failed.length > 0 ? `; FAILED: ${r.startup.failed.slice(0, 5).join('; ')}` : ''}`,
     `  peers known     nodes: ${dist(r.peersKnown)}; the seed: ${r.seedNode.peersKnown}`,
     `  connections     nodes: ${dist(r.connections)}; wallets: ${dist(r.walletConnections)}; the seed: ${r.seedNode.connections}`,
     `  discovery       ${r.discovery.successes}/${r.discovery.attempts} (${pct(r.discovery.successes, r.discovery.attempts)}), p50 ${r.discovery.p50Ms} ms, p95 ${r.discovery.p95Ms} ms, max ${r.discovery.maxMs} ms${r.discovery.failures.length > 0 ? `; failed: ${r.discovery.failures.slice(0, 5).join('; ')}` : ''}`,

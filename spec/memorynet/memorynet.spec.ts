@@ -1,7 +1,8 @@
 /**
  * A 50-node memorynet (issue 21) with the assertions of `npm run memorynet`: 1 seed, 50
  * communication nodes and 10 wallets, each a full node on the memory transport, started knowing
- * only the seed. Every wallet finds the next; every store-and-forward round delivers all it
+ * only the seed (network discovery's wait after a fruitless round shortened to 1 s: the early
+ * nodes, synced while the network was small, settle sooner). Every wallet finds the next; every store-and-forward round delivers all it
  * sent; the network-wide propagation reaches the online nodes 9.6 lets it reach (see below);
  * the report renders. Waits are bounded by the run's own step timeouts; nothing is timed.
  */
@@ -17,15 +18,17 @@ describe('memorynet: 50 nodes and 10 wallets in one process', function () {
   let r: MemorynetResult;
 
   before(async () => {
-    r = await runMemorynet({ ...DEFAULT_MEMORYNET_OPTIONS, nodes: 50, wallets: 10, seed: 7, stepTimeoutMs: 60_000, safWaitMs: 30_000 });
+    r = await runMemorynet({ ...DEFAULT_MEMORYNET_OPTIONS, nodes: 50, wallets: 10, seed: 7, stepTimeoutMs: 60_000, safWaitMs: 30_000, discoveryFailureWaitMs: 1_000 });
   });
 
   it('starts every member knowing only the seed; each fills its peer store and holds its connections', () => {
     expect(r.startup.failed).to.deep.equal([]);
     expect(r.peersKnown.count).to.equal(50);
     expect(r.seedNode.peersKnown).to.equal(60);
-    expect(r.peersKnown.min).to.be.at.least(8);
-    expect(r.connections.min).to.be.at.least(8);
+    // Network discovery stops below 50 peers only after a cycle of rounds; most know all 50 nodes.
+    expect(r.peersKnown.min).to.be.at.least(20);
+    expect(r.peersKnown.p50).to.be.at.least(50);
+    expect(r.connections.min).to.be.at.least(12);
     expect(r.walletConnections.count).to.equal(10);
   });
 
