@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { NodeIdentity, type PublicKey } from '../../core/keys.js';
 import { FEATURE_MESSAGE_PROPAGATION, FEATURE_STORE_AND_FORWARD } from '../../protocols/dht/index.js';
-import { CommsBuilder, type CommsNode } from '../../node/index.js';
+import { CommsBuilder, DEFAULT_COMMS_CONFIG, type CommsNode } from '../../node/index.js';
 import { MemoryNetwork, MemoryTransport } from '../../transports/memory/memory.js';
 import type { MemorynetOptions } from './options.js';
 
@@ -94,8 +94,16 @@ export class Memorynet {
       });
     // Communication nodes claim store-and-forward (bit 1) as well; the DHT adds bit 0 itself.
     if (!wallet) b.withFeatures(FEATURE_STORE_AND_FORWARD);
-    // Everyone syncs from the seed first: it holds a connection to every member.
-    if (m.role === 'seed') b.withLimits({ maxConnections: o.nodes + o.wallets + 100 });
+    // A memory connection has no remote address: every inbound socket counts against one
+    // address, whose bounds would then be the node's (4 upgrades, 64 sockets waiting, the rest
+    // refused). Half the upgrade slots: the one address then waits for its own to end instead
+    // of shedding upgrades in progress (all 32 taken); as many may wait as there are members.
+    const everyone = o.nodes + o.wallets + 100;
+    const waiting = Math.max(everyone, DEFAULT_COMMS_CONFIG.limits.maxWaitingSockets);
+    b.withLimits({ maxUpgradesPerAddress: DEFAULT_COMMS_CONFIG.limits.maxConcurrentUpgrades / 2, maxWaitingSockets: waiting, maxWaitingSocketsPerAddress: waiting });
+    // Everyone syncs from the seed first: it holds a connection to every member, and serves
+    // each one's first sync (RPC sessions: everyone at once at most).
+    if (m.role === 'seed') b.withLimits({ maxConnections: everyone }).withRpc({ maxSessions: everyone });
     return b.build();
   }
 

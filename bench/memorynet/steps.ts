@@ -76,9 +76,15 @@ function knownTarget(ctx: StepContext): number {
   return Math.min(ctx.net.options.nodes, 50);
 }
 
-/** Starts `m`: it knows only the seed (its configuration), network discovery syncs from it, its JOIN follows. */
+/**
+ * Starts `m`: it knows only the seed (its configuration), network discovery syncs from it, its
+ * JOIN follows. Resolves once it is connected to the seed (or after the step timeout), so that
+ * starting in waves also paces the connections to the seed.
+ */
 async function startKnowingSeed(ctx: StepContext, m: Member, prepare?: (node: CommsNode) => void): Promise<void> {
-  await ctx.net.start(m, prepare);
+  const node = await ctx.net.start(m, prepare);
+  const seed = ctx.net.seed.identity.publicKey;
+  await waitFor(() => node.connection(seed) !== undefined, ctx.options.stepTimeoutMs, 20);
 }
 
 /** Whether `m`'s network discovery is done for now: enough peers known (syncing newly connected nodes), or idle after a cycle of rounds. */
