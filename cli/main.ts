@@ -19,7 +19,7 @@ const USAGE = `usage: tcomms <command> [options]
 
   keygen [--out FILE]                                 a new identity (key file mode 0600)
   node [--listen MULTIADDR]... [--data-dir DIR] [--network BYTE] [--pattern XX|IX]
-       [--peer PUBKEYHEX@MULTIADDR]... [--echo] [--dht [--seed PUBKEYHEX@MULTIADDR]...] [--json]
+       [--peer PUBKEYHEX@MULTIADDR]... [--echo] [--dht [--seed PUBKEYHEX@MULTIADDR]... [--saf-client]] [--json]
        [--proxy socks5://[USER:PASS@]HOST:PORT [--proxy-all]]
        [--tor-control HOST:PORT [--tor-cookie FILE | --tor-password PW] --onion-port N]
   send --to PUBKEYHEX@MULTIADDR (--message TEXT | --size BYTES) [--count N]

@@ -24,6 +24,10 @@ import { servedRpcService } from '../actors/rpc-server/services.js';
 import type { AnyRpcService, RpcHandlers } from '../protocols/rpc/index.js';
 import { DEFAULT_DHT_CONFIG, type DhtConfig } from '../actors/dht/dht-config.js';
 import { parseSeed, type DhtSeed, type NetworkDiscoveryConfig } from '../actors/network-discovery/network-discovery-config.js';
+import { DEFAULT_SAF_CONFIG, type SafConfig } from '../actors/saf/saf-config.js';
+import { FEATURE_STORE_AND_FORWARD } from '../protocols/dht/constants.js';
+import { resolveSafLimits, type SafStoreLimits } from '../storage/saf-store.js';
+import { dirname, join } from 'node:path';
 import { CommsNode, type NodeClock } from './comms-node.js';
 import type { InspectionEvent } from 'xstate';
 import {
@@ -42,9 +46,10 @@ import {
  * The DHT settings `withDht` takes: any of {@link DhtConfig}, seeds as `PUBKEYHEX@MULTIADDR` or
  * `{ publicKey, addresses }`, and network discovery's settings one by one.
  */
-export type DhtInit = Partial<Omit<DhtConfig, 'seeds' | 'networkDiscovery'>> & {
+export type DhtInit = Partial<Omit<DhtConfig, 'seeds' | 'networkDiscovery' | 'connectivity'>> & {
   seeds?: ReadonlyArray<string | DhtSeed>;
   networkDiscovery?: Partial<NetworkDiscoveryConfig>;
+  connectivity?: Partial<DhtConfig['connectivity']>;
 };
 
 /** Builds a validated comms node (see the module comment). */
@@ -70,6 +75,7 @@ export class CommsBuilder {
   #rpc: CommsRpcConfig = { ...DEFAULT_COMMS_CONFIG.rpc, services: [] };
   #inspect: ((event: InspectionEvent) => void) | undefined;
   #clock: NodeClock | undefined;
+  #saf: (Partial<Omit<SafConfig, 'limits'>> & { limits: Partial<SafStoreLimits> }) | undefined;
   #dht: DhtConfig | undefined;
 
   /** The node's Ed25519 identity (required). */
@@ -210,16 +216,18 @@ export class CommsBuilder {
    * receives DHT messages, and every messaging body is a DHT envelope. Unless `propagate` is
    * false, the node forwards messages for others and claims feature bit 0 (a DHT node), and
    * serves peer sync (`/tari/dht/1`). Network discovery fills the peer store from `seeds` (and
-   * the peers it learns) unless `networkDiscovery.enabled` is false.
+   * the peers it learns) unless `networkDiscovery.enabled` is false. `connectivity` (the
+   * neighbour and random pools) and `networkDiscovery` are merged field by field.
    */
   withDht(dht: DhtInit = {}): this {
     const base = this.#dht ?? DEFAULT_DHT_CONFIG;
-    const { seeds, networkDiscovery, ...rest } = dht;
+    const { seeds, networkDiscovery, connectivity, ...rest } = dht;
     this.#dht = {
       ...base,
       ...rest,
       seeds: seeds === undefined ? base.seeds : seeds.map(parseSeed),
       networkDiscovery: { ...base.networkDiscovery, ...networkDiscovery },
+      connectivity: { ...base.connectivity, ...connectivity },
     };
     return this;
   }
@@ -233,6 +241,20 @@ export class CommsBuilder {
     const parsed = seeds.map(parseSeed);
     this.withDht();
     this.#dht = { ...this.#dht!, seeds: [...this.#dht!.seeds, ...parsed] };
+    return this;
+  }
+
+  /**
+   * Runs store-and-forward beside the DHT (PROTOCOL.md 9.7; defaults: `DEFAULT_SAF_CONFIG`):
+   * the node asks each store-and-forward peer it connects to for the messages kept for it (they
+   * reach `node.dht` marked `late`), and unless `store` is false it stores encrypted messages for
+   * others in its region, serves them, and claims feature bit 1. The store is LMDB at `saf/`
+   * beside an LMDB peer store (the node's data directory), else in memory, unless `storage` says.
+   */
+  withStoreAndForward(saf: Partial<Omit<SafConfig, 'limits'>> & { limits?: Partial<SafStoreLimits> } = {}): this {
+    const { limits, ...rest } = saf;
+    const merged = { ...(this.#saf ?? {}), ...rest, limits: { ...this.#saf?.limits, ...limits } };
+    this.#saf = merged;
     return this;
   }
 
@@ -266,7 +288,7 @@ export class CommsBuilder {
       publicAddresses: this.#publicAddresses,
       peerStore: this.#peerStore,
       protocols: [...this.#protocols],
-      features: this.#dht?.propagate ? this.#features | 1 : this.#features,
+      features: (this.#dht?.propagate ? this.#features | 1 : this.#features) | (this.#saf && (this.#saf.store ?? DEFAULT_SAF_CONFIG.store) ? FEATURE_STORE_AND_FORWARD : 0),
       crypto: this.#crypto,
       limits: this.#limits,
       timeouts: this.#timeouts,
@@ -277,7 +299,22 @@ export class CommsBuilder {
       messaging: { ...this.#messaging, inbound: [...this.#messaging.inbound], outbound: [...this.#messaging.outbound] },
       rpc: { ...this.#rpc, services: [...this.#rpc.services] },
       dht: this.#dht === undefined ? undefined : { ...this.#dht },
+      saf: this.#safConfig(),
     };
+  }
+
+  /** The store-and-forward settings over their defaults; the store beside an LMDB peer store by default. */
+  #safConfig(): SafConfig | undefined {
+    const given = this.#saf;
+    if (!given) return undefined;
+    const storage = given.storage ?? (this.#peerStore.kind === 'lmdb' ? { kind: 'lmdb', path: join(dirname(this.#peerStore.path), 'saf') } : DEFAULT_SAF_CONFIG.storage);
+    let limits: SafStoreLimits;
+    try {
+      limits = resolveSafLimits(given.limits);
+    } catch {
+      limits = { ...DEFAULT_SAF_CONFIG.limits, ...given.limits }; // validation names what is wrong
+    }
+    return { ...DEFAULT_SAF_CONFIG, ...given, storage, limits };
   }
 
   /** Validates everything at once (`CommsConfigInvalid` lists every problem) and makes the node. */

@@ -169,6 +169,7 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
             messaging: { send: (to, body) => sending.send(to, body) },
             now: () => this.#now(),
             allowList: config.connectivity.allowList,
+            saf: config.saf,
             onError: (err) => this.#fatal('the DHT', err),
           })
         : undefined;
@@ -492,7 +493,9 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
       components.messaging.on('message.truncated', (e) => this.emit('message.truncated', { from: e.from, lostBytes: e.lostBytes }));
     }
     if (components.dht) {
-      this.#dht?.attach({ dht: components.dht, peerManager: components.peerManager, identity: components.identity, connectionManager: components.connectionManager });
+      const safStore = this.#root?.getSnapshot().context.resources?.saf;
+      const saf = components.saf && safStore ? { actor: components.saf, store: safStore } : undefined;
+      this.#dht?.attach({ dht: components.dht, peerManager: components.peerManager, identity: components.identity, connectionManager: components.connectionManager, saf });
     }
   }
 

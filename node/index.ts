@@ -17,6 +17,12 @@ export type { DhtService, DhtConfig, DhtSendRequest, DhtSendOutcome, DhtQueued, 
 export type { DiscoveryOutcome, DiscoveredPeer } from '../actors/discovery/index.js';
 export { DEFAULT_NETWORK_DISCOVERY_CONFIG, parseSeed } from '../actors/network-discovery/index.js';
 export type { DhtSeed, NetworkDiscoveryConfig, NetworkDiscoveryEmitted, NetworkDiscoveryRef, PeerSyncReport } from '../actors/network-discovery/index.js';
+export { dhtConnectivityStats, DEFAULT_DHT_CONNECTIVITY_CONFIG } from '../actors/dht-connectivity/index.js';
+export type { DhtConnectivityConfig, DhtConnectivityStats, DhtConnectivityRef, DhtConnectivityEmitted } from '../actors/dht-connectivity/index.js';
+export { DEFAULT_SAF_CONFIG } from '../actors/saf/index.js';
+export type { SafConfig, SafStorageConfig, SafStats, SafEmitted, SafRef, SafService } from '../actors/saf/index.js';
+export type { SafRequestOutcome } from '../actors/saf-request/index.js';
+export { DEFAULT_SAF_LIMITS, MemorySafStore, LmdbSafStore, type SafStore, type SafStoreLimits } from '../storage/index.js';
 export type { PeerManagerClient, QueryFilter } from '../actors/peer-manager/index.js';
 export type { ConnectivityStatus } from '../actors/connectivity/index.js';
 export type { Peer, PeerSighting, PeerAddressRecord } from '../storage/peer.js';

@@ -10,6 +10,7 @@ import { commsNodeMachine } from '../actors/comms-node/index.js';
 import { connectionManagerMachine } from '../actors/connection-manager/index.js';
 import { connectivityMachine } from '../actors/connectivity/index.js';
 import { dhtMachine } from '../actors/dht/index.js';
+import { dhtConnectivityMachine } from '../actors/dht-connectivity/index.js';
 import { dialMachine } from '../actors/dial/index.js';
 import { discoveryMachine } from '../actors/discovery/index.js';
 import { dialerMachine } from '../actors/dialer/index.js';
@@ -24,6 +25,8 @@ import { rpcClientMachine } from '../actors/rpc-client/index.js';
 import { rpcClientSessionMachine } from '../actors/rpc-client-session/index.js';
 import { rpcServerMachine } from '../actors/rpc-server/index.js';
 import { rpcSessionMachine } from '../actors/rpc-session/index.js';
+import { safMachine } from '../actors/saf/index.js';
+import { safRequestMachine } from '../actors/saf-request/index.js';
 
 export {
   commsNodeMachine,
@@ -40,6 +43,9 @@ export {
   dhtMachine,
   discoveryMachine,
   networkDiscoveryMachine,
+  dhtConnectivityMachine,
+  safMachine,
+  safRequestMachine,
 };
 
 /** Every machine of the node, by id. */
@@ -62,6 +68,9 @@ export const MACHINES: readonly AnyStateMachine[] = [
   dhtMachine,
   discoveryMachine,
   networkDiscoveryMachine,
+  dhtConnectivityMachine,
+  safMachine,
+  safRequestMachine,
 ];
 
 interface NodeLike {

@@ -4,3 +4,7 @@ export * from './errors.js';
 export { MemoryPeerStore } from './memory-store.js';
 export { LmdbPeerStore, type LmdbPeerStoreInit } from './lmdb-store.js';
 export { closestByPrefix } from './closest.js';
+export * from './saf-store.js';
+export { storedMessageBytes, safResponseBodyBudget } from './saf-size.js';
+export { MemorySafStore, type MemorySafStoreInit } from './saf-memory-store.js';
+export { LmdbSafStore, type LmdbSafStoreInit } from './saf-lmdb-store.js';

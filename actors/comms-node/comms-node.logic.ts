@@ -6,6 +6,7 @@ import type { ActorRefFrom } from 'xstate';
 import { connectionManagerLogic } from '../connection-manager/connection-manager.logic.js';
 import { connectivityLogic } from '../connectivity/connectivity.logic.js';
 import { dhtLogic } from '../dht/dht.logic.js';
+import { dhtConnectivityLogic } from '../dht-connectivity/dht-connectivity.logic.js';
 import { dialerLogic } from '../dialer/dialer.logic.js';
 import { listenerLogic } from '../listener/listener.logic.js';
 import { messagingLogic } from '../messaging/messaging.logic.js';
@@ -13,6 +14,7 @@ import { networkDiscoveryLogic } from '../network-discovery/network-discovery.lo
 import { peerManagerLogic } from '../peer-manager/peer-manager.logic.js';
 import { rpcClientLogic } from '../rpc-client/rpc-client.logic.js';
 import { rpcServerLogic } from '../rpc-server/rpc-server.logic.js';
+import { safLogic } from '../saf/saf.logic.js';
 import { commsNodeMachine } from './comms-node.machine.js';
 import { openResources, releaseResources } from './resources.js';
 
@@ -30,7 +32,9 @@ export const commsNodeLogic = commsNodeMachine.provide({
     rpcServer: rpcServerLogic,
     rpcClient: rpcClientLogic,
     dht: dhtLogic,
+    saf: safLogic,
     networkDiscovery: networkDiscoveryLogic,
+    dhtConnectivity: dhtConnectivityLogic,
   },
 });
 

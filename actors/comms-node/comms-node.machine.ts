@@ -17,6 +17,7 @@ import { toPlainError, type PlainError } from '../../core/errors.js';
 import { connectionManagerMachine } from '../connection-manager/connection-manager.machine.js';
 import { connectivityMachine } from '../connectivity/connectivity.machine.js';
 import { dhtMachine } from '../dht/dht.machine.js';
+import { dhtConnectivityMachine } from '../dht-connectivity/dht-connectivity.machine.js';
 import { dialerMachine } from '../dialer/dialer.machine.js';
 import { identityMachine } from '../identity/identity.machine.js';
 import { listenerMachine } from '../listener/listener.machine.js';
@@ -26,11 +27,13 @@ import { notProvided } from '../not-provided.js';
 import { peerManagerMachine } from '../peer-manager/peer-manager.machine.js';
 import { rpcClientMachine } from '../rpc-client/rpc-client.machine.js';
 import { rpcServerMachine } from '../rpc-server/rpc-server.machine.js';
+import { safMachine } from '../saf/saf.machine.js';
 import type { ComponentId } from '../system.js';
 import type { CommsNodeEmitted, CommsNodeEvent } from './comms-node.events.js';
 import {
   connectionManagerInput,
   connectivityInput,
+  dhtConnectivityInput,
   dhtInput,
   dialerInput,
   identityInput,
@@ -40,6 +43,7 @@ import {
   peerManagerInput,
   rpcClientInput,
   rpcServerInput,
+  safInput,
   upgradeConfig,
   type CommsNodeInput,
   type NodeComponents,
@@ -90,7 +94,9 @@ export const commsNodeMachine = setup({
     rpcServer: rpcServerMachine,
     rpcClient: rpcClientMachine,
     dht: dhtMachine,
+    saf: safMachine,
     networkDiscovery: networkDiscoveryMachine,
+    dhtConnectivity: dhtConnectivityMachine,
   },
   delays: {
     /** The connections' graceful close, and some slack for them to end. */
@@ -108,7 +114,8 @@ export const commsNodeMachine = setup({
      * Every component starts, each under its systemId, in this order: the peer manager, the
      * identity (whose claim every upgrade sends), connectivity, the connection manager, the
      * dialer, the listener (which reports to the root when it is bound), messaging, the RPC
-     * server and client pool, and the DHT and network discovery when the DHT is enabled.
+     * server and client pool, and the DHT, network discovery and the DHT pools (`dhtConnectivity`)
+     * when the DHT is enabled, and store-and-forward beside the DHT.
      */
     startComponents: assign(({ context, spawn, self }, params: { resources: NodeResources }) => {
       const { input } = context;
@@ -130,7 +137,11 @@ export const commsNodeMachine = setup({
           input.dht && input.config.dht?.networkDiscovery.enabled
             ? spawn('networkDiscovery', { id: 'networkDiscovery', systemId: 'networkDiscovery', input: networkDiscoveryInput(input, r) })
             : undefined,
+        dhtConnectivity: input.dht ? spawn('dhtConnectivity', { id: 'dhtConnectivity', systemId: 'dhtConnectivity', input: dhtConnectivityInput(input) }) : undefined,
+        saf: undefined,
       };
+      const saf = input.dht ? safInput(input, input.dht) : undefined;
+      if (saf) components.saf = spawn('saf', { id: 'saf', systemId: 'saf', input: saf });
       return { resources: r, components };
     }),
     announceComponents: enqueueActions(({ context, enqueue }) => {
@@ -163,6 +174,8 @@ export const commsNodeMachine = setup({
       enqueue.sendTo(c.connectivity, { type: 'connectivity.stop' });
       if (c.messaging) enqueue.sendTo(c.messaging, { type: 'messaging.stop' });
       if (c.dht) enqueue.sendTo(c.dht, { type: 'dht.stop' });
+      if (c.dhtConnectivity) enqueue.sendTo(c.dhtConnectivity, { type: 'dht-connectivity.stop' });
+      if (c.saf) enqueue.sendTo(c.saf, { type: 'saf.stop' });
       if (c.networkDiscovery) enqueue.sendTo(c.networkDiscovery, { type: 'network-discovery.stop' });
       enqueue.sendTo(c.rpcClient, { type: 'rpc-client.stop' });
       enqueue.sendTo(c.rpcServer, { type: 'rpc-server.stop' });

@@ -13,6 +13,7 @@ import type { connectionManagerMachine, ConnectionManagerInput } from '../connec
 import type { connectivityMachine, ConnectivityInput } from '../connectivity/connectivity.machine.js';
 import type { DhtService } from '../dht/dht-service.js';
 import type { dhtMachine, DhtInput } from '../dht/dht.machine.js';
+import type { dhtConnectivityMachine, DhtConnectivityInput } from '../dht-connectivity/dht-connectivity.machine.js';
 import type { dialerMachine, DialerInput } from '../dialer/dialer.machine.js';
 import type { identityMachine, IdentityInput } from '../identity/identity.machine.js';
 import type { listenerMachine, ListenerInput } from '../listener/listener.machine.js';
@@ -24,6 +25,7 @@ import type { peerManagerMachine, PeerManagerInput } from '../peer-manager/peer-
 import type { rpcClientMachine, RpcClientInput } from '../rpc-client/rpc-client.machine.js';
 import type { rpcServerMachine, RpcServerInput } from '../rpc-server/rpc-server.machine.js';
 import type { RpcServiceTable } from '../rpc-server/services.js';
+import type { safMachine, SafInput } from '../saf/saf.machine.js';
 import { listenTransportFor, type CommsConfig } from './config.js';
 import type { NodeResources } from './resources.js';
 
@@ -40,8 +42,12 @@ export interface NodeComponents {
   rpcClient: ActorRefFrom<typeof rpcClientMachine>;
   /** The DHT actor (absent when the DHT is not enabled). */
   dht: ActorRefFrom<typeof dhtMachine> | undefined;
+  /** The store-and-forward component (absent without store-and-forward). */
+  saf: ActorRefFrom<typeof safMachine> | undefined;
   /** Network discovery (with the DHT, unless disabled). */
   networkDiscovery: ActorRefFrom<typeof networkDiscoveryMachine> | undefined;
+  /** The DHT's neighbour and random pools (absent when the DHT is not enabled). */
+  dhtConnectivity: ActorRefFrom<typeof dhtConnectivityMachine> | undefined;
 }
 
 /** What the root is started with. */
@@ -179,5 +185,22 @@ export function networkDiscoveryInput(input: CommsNodeInput, resources: NodeReso
     seeds: d.seeds,
     banMs: d.banInvalidMs,
     env: { self: c.identity.publicKey, allowMemory: c.allowMemoryAddresses, isBanned: (publicKey) => resources.bans.isBanned(publicKey, input.now()), nowSeconds: seconds(input.now) },
+  };
+}
+
+/** The DHT connectivity actor's input: this node, its pool settings, the peers never minimized. */
+export function dhtConnectivityInput(input: CommsNodeInput): DhtConnectivityInput {
+  const c = input.config;
+  return { self: { publicKey: c.identity.publicKey, nodeId: c.identity.nodeId }, config: c.dht!.connectivity, exempt: c.connectivity.allowList };
+}
+
+/** The store-and-forward component's input: its settings and the effects of the DHT service's store-and-forward. */
+export function safInput(input: CommsNodeInput, service: DhtService): SafInput | undefined {
+  const c = input.config.saf;
+  const saf = service.saf;
+  if (!c || !saf) return undefined;
+  return {
+    config: { request: c.request, requestLimit: c.requestLimit, responseTimeoutMs: c.responseTimeoutMs, maxRequestsInFlight: c.maxRequestsInFlight, maxRequestRounds: c.maxRequestRounds, sweepIntervalMs: c.sweepIntervalMs },
+    effects: saf.effects,
   };
 }

@@ -17,6 +17,8 @@ import type { PublicKey } from '../../core/keys.js';
 import type { InboundMiddleware, OutboundMiddleware } from '../messaging/messaging.logic.js';
 import { DEFAULT_MESSAGING_CONFIG } from '../messaging/messaging.machine.js';
 import { dhtConfigProblems, type DhtConfig } from '../dht/dht-config.js';
+import { safConfigProblems, type SafConfig } from '../saf/saf-config.js';
+import { FEATURE_STORE_AND_FORWARD } from '../../protocols/dht/constants.js';
 import { DEFAULT_ADMISSION_LIMITS } from '../listener/admission.js';
 import { DEFAULT_UPGRADE_TIMEOUT_MS } from '../listener/listener.machine.js';
 import { DEFAULT_RPC_CLIENT_CONFIG } from '../rpc-client/rpc-client.machine.js';
@@ -151,6 +153,8 @@ export interface CommsConfig {
   rpc: CommsRpcConfig;
   /** The DHT (PROTOCOL.md section 9); undefined = off. While it runs, every messaging body is a DHT envelope. */
   dht: DhtConfig | undefined;
+  /** Store-and-forward (PROTOCOL.md 9.7; defaults: `DEFAULT_SAF_CONFIG`), beside the DHT; undefined = off. */
+  saf: SafConfig | undefined;
 }
 
 /** Defaults: each component's own default (the PROTOCOL.md values, tari_comms' where the protocol is silent). */
@@ -212,6 +216,7 @@ export const DEFAULT_COMMS_CONFIG = Object.freeze({
     clientSessionsPerPeer: DEFAULT_RPC_CLIENT_CONFIG.maxSessionsPerPeer,
   },
   dht: undefined as DhtConfig | undefined,
+  saf: undefined as SafConfig | undefined,
 });
 
 /** The protocol id of the built-in NodeInfo service (`tcomms.info.v1.NodeInfo`). */
@@ -308,6 +313,11 @@ export function validateCommsConfig(config: CommsConfig): CommsConfig {
     problems.push(...dhtConfigProblems(config.dht));
     check(m.enabled, 'the DHT runs over messaging: messaging must be enabled');
   }
+  if (config.saf !== undefined) {
+    problems.push(...safConfigProblems(config.saf));
+    check(config.dht !== undefined, 'store-and-forward runs over the DHT: the DHT must be enabled');
+    check(((config.features & FEATURE_STORE_AND_FORWARD) !== 0) === config.saf.store, 'features bit 1 (store-and-forward) must be set exactly when saf.store is');
+  } else check((config.features & FEATURE_STORE_AND_FORWARD) === 0, 'features bit 1 (store-and-forward) needs saf (CommsBuilder.withStoreAndForward)');
   if (problems.length > 0) throw new CommsConfigInvalid(problems);
   return config;
 }

@@ -14,6 +14,9 @@ import { LmdbPeerStore } from '../../storage/lmdb-store.js';
 import { MemoryPeerStore } from '../../storage/memory-store.js';
 import { isBanned } from '../../storage/peer.js';
 import type { PeerStore } from '../../storage/peer-store.js';
+import { LmdbSafStore } from '../../storage/saf-lmdb-store.js';
+import { MemorySafStore } from '../../storage/saf-memory-store.js';
+import type { SafStore } from '../../storage/saf-store.js';
 import { PoolExecutor } from '../../workers/executor.js';
 import { acquireSharedPool, releaseSharedPool } from '../../workers/shared-pool.js';
 import { X25519Service } from '../../workers/x25519-service.js';
@@ -31,6 +34,8 @@ export interface NodeResources {
   channel: NoiseSecureChannel;
   /** What all peers together may make this node hold; each connection's budget is a child of it. */
   memory: MemoryBudget;
+  /** The store-and-forward store (9.7), when the node runs store-and-forward; closed at release. */
+  saf: SafStore | undefined;
 }
 
 /** Input of {@link openResources}. */
@@ -43,6 +48,13 @@ export interface OpenResourcesInput {
 export interface ReleaseResourcesInput {
   resources: NodeResources | undefined;
   storeClosed: boolean;
+}
+
+function openSafStore(config: CommsConfig): Promise<SafStore | undefined> | SafStore | undefined {
+  const c = config.saf;
+  if (!c) return undefined;
+  const s = c.storage;
+  return s.kind === 'lmdb' ? LmdbSafStore.open({ path: s.path, limits: c.limits }) : s.kind === 'memory' ? new MemorySafStore({ limits: c.limits }) : s.store;
 }
 
 function openStore(config: CommsConfig): Promise<PeerStore> | PeerStore {
@@ -72,7 +84,9 @@ async function release(pool: PoolExecutor | undefined, sharedPool: boolean): Pro
 export const openResources = fromPromise<NodeResources, OpenResourcesInput>(async ({ input, signal }) => {
   const { config } = input;
   const store = await openStore(config);
+  let saf: SafStore | undefined;
   try {
+    saf = await openSafStore(config);
     const bans = new BanList();
     for (const p of await store.all((peer) => isBanned(peer, input.now()))) bans.ban(p.publicKey, p.bannedUntil!);
     if (signal.aborted) throw new AbortedError('the node was stopped while starting');
@@ -87,8 +101,9 @@ export const openResources = fromPromise<NodeResources, OpenResourcesInput>(asyn
       recvTimeoutMs: config.timeouts.handshakeRecvMs,
       ...(pool ? { executor: pool } : {}),
     });
-    return { store, bans, pool, sharedPool, channel, memory: new MemoryBudget(config.limits.maxNodeMemory) };
+    return { store, bans, pool, sharedPool, channel, memory: new MemoryBudget(config.limits.maxNodeMemory), saf };
   } catch (err) {
+    await saf?.close().catch(() => undefined);
     await store.close().catch(() => undefined);
     throw err;
   }
@@ -99,5 +114,7 @@ export const releaseResources = fromPromise<void, ReleaseResourcesInput>(async (
   const r = input.resources;
   if (!r) return;
   if (!input.storeClosed) await r.store.close().catch(() => undefined);
+  // Every write to it was committed when acknowledged; the close waits for the flush to disk.
+  await r.saf?.close().catch(() => undefined);
   await release(r.pool, r.sharedPool);
 });

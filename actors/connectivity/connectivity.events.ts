@@ -20,6 +20,8 @@ export type ConnectivityInbox =
   // commands
   | { type: 'connectivity.allow'; publicKey: PublicKey }
   | { type: 'connectivity.disallow'; publicKey: PublicKey }
+  /** Connections to these peers are never reaped; a holder's list replaces its previous one (empty: released). */
+  | { type: 'connectivity.keep'; holder: string; publicKeys: readonly PublicKey[] }
   | { type: 'connectivity.stop' };
 
 /** Everything the connectivity actor receives. */

@@ -10,7 +10,8 @@
  * The connection manager tells it of every connection kept and ended. A `peer.violation` bans
  * the peer through the peer manager, for a duration by offence (or the one the reporter gives:
  * the DHT's, PROTOCOL.md 9.9), and disconnects it;
- * allow-listed peers are never banned. `connectivity.stop` ends it.
+ * allow-listed peers are never banned. Peers a holder keeps (`connectivity.keep`: the DHT's pools)
+ * are never reaped. `connectivity.stop` ends it.
  */
 import { assign, enqueueActions, setup } from 'xstate';
 import { toHex } from '../../core/bytes.js';
@@ -69,6 +70,8 @@ export interface ConnectivityContext {
   allowed: string[];
   /** The status last published. */
   published: ConnectivityStatus | undefined;
+  /** Holder -> the public keys (hex) it keeps from the reaper. */
+  kept: PMap<readonly string[]>;
 }
 
 const cfg = <K extends keyof typeof DEFAULT_CONNECTIVITY_CONFIG>(c: ConnectivityContext, key: K): number =>
@@ -136,7 +139,8 @@ export const connectivityMachine = setup({
       }
       enqueue.assign({ pool });
       const minIdleTicks = Math.ceil(cfg(context, 'reapMinIdleMs') / cfg(context, 'reapIntervalMs'));
-      const reaped = reapCandidates(pool, context.allowed, cfg(context, 'reapThreshold'), minIdleTicks);
+      const exempt = [...context.allowed, ...[...context.kept.values()].flat()];
+      const reaped = reapCandidates(pool, exempt, cfg(context, 'reapThreshold'), minIdleTicks);
       if (reaped.length === 0) return;
       const cm = component(system, 'connectionManager');
       if (cm) for (const key of reaped) enqueue.sendTo(cm, { type: 'connection-manager.disconnect', publicKey: pool.get(key)!.publicKey });
@@ -159,6 +163,10 @@ export const connectivityMachine = setup({
       const key = toHex(event.publicKey);
       return context.allowed.includes(key) ? {} : { allowed: [...context.allowed, key] };
     }),
+    keep: assign(({ context, event }) => {
+      if (event.type !== 'connectivity.keep') return {};
+      return { kept: event.publicKeys.length === 0 ? context.kept.delete(event.holder) : context.kept.set(event.holder, event.publicKeys.map(toHex)) };
+    }),
     disallow: assign(({ context, event }) => {
       if (event.type !== 'connectivity.disallow') return {};
       const key = toHex(event.publicKey);
@@ -167,7 +175,7 @@ export const connectivityMachine = setup({
   },
 }).createMachine({
   id: 'connectivity',
-  context: ({ input }) => ({ input, pool: PMap.empty<PoolEntry>(), allowed: (input.allowList ?? []).map(toHex), published: undefined }),
+  context: ({ input }) => ({ input, pool: PMap.empty<PoolEntry>(), allowed: (input.allowList ?? []).map(toHex), published: undefined, kept: PMap.empty<readonly string[]>() }),
   initial: 'running',
   states: {
     running: {
@@ -176,6 +184,7 @@ export const connectivityMachine = setup({
         'peer.violation': [{ guard: 'allowListed' }, { actions: 'banOffender' }],
         'connectivity.allow': { actions: 'allow' },
         'connectivity.disallow': { actions: 'disallow' },
+        'connectivity.keep': { actions: 'keep' },
         'connectivity.stop': { target: 'stopped' },
       },
       states: {

@@ -19,6 +19,10 @@ export interface DhtMessage {
   readonly payload: Uint8Array;
   /** It came sealed for this node (9.3). */
   readonly encrypted: boolean;
+  /** It was delivered late: kept for this node by a store-and-forward peer while it was away (9.7). */
+  readonly late: boolean;
+  /** When that peer stored it (unix seconds, the storing node's clock); undefined unless `late`. */
+  readonly storedAt: number | undefined;
 }
 
 /** A handler of delivered messages. */

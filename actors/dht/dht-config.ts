@@ -13,6 +13,7 @@ import {
   JOIN_MIN_INTERVAL_SECONDS,
 } from '../../protocols/dht/index.js';
 import { DEFAULT_NETWORK_DISCOVERY_CONFIG, networkDiscoveryConfigProblems, seedProblems, type DhtSeed, type NetworkDiscoveryConfig } from '../network-discovery/network-discovery-config.js';
+import { DEFAULT_DHT_CONNECTIVITY_CONFIG, dhtConnectivityConfigProblems, type DhtConnectivityConfig } from '../dht-connectivity/dht-connectivity-config.js';
 
 /** A node's DHT settings (see {@link DEFAULT_DHT_CONFIG} for what each bounds). */
 export interface DhtConfig {
@@ -26,6 +27,8 @@ export interface DhtConfig {
   discoveryTimeoutMs: number;
   /** Discoveries in flight at most (one per target key); beyond, a new one fails at once. */
   maxPendingDiscoveries: number;
+  /** The neighbour and random pools kept connected (9.9; `actors/dht-connectivity`). */
+  connectivity: DhtConnectivityConfig;
   /** The dedup cache evicts only above this many keys (9.4: 2,500) ... */
   dedupCapacity: number;
   /** ... and only keys unseen for this long (9.4: 10 min). */
@@ -64,6 +67,7 @@ export const DEFAULT_DHT_CONFIG: Readonly<DhtConfig> = Object.freeze({
   discoveryTimeoutMs: DISCOVERY_TIMEOUT_SECONDS * 1000,
   // A discovery holds an actor and a nonce: 100 in flight is far above an application's need.
   maxPendingDiscoveries: 100,
+  connectivity: DEFAULT_DHT_CONNECTIVITY_CONFIG,
   dedupCapacity: DEDUP_CACHE_CAPACITY,
   dedupMinAgeMs: DEDUP_MIN_AGE_SECONDS * 1000,
   // About 90 bytes a key (measured: a 32-character string in a Map): 100,000 keys are about 9 MB.
@@ -95,6 +99,8 @@ export function dhtConfigProblems(config: DhtConfig): string[] {
   for (const k of ['joinCooldownMs', 'discoveryTimeoutMs', 'maxPendingDiscoveries', 'dedupCapacity', 'dedupMaxKeys', 'maxDeliveredKeys', 'floodMaxMessages', 'floodWindowMs', 'banInvalidMs', 'banMinorMs', 'maxForwardBacklog', 'maxPendingAnswers', 'inboxCapacity', 'inboxMaxBytes'] as const) positive(k);
   if (!(Number.isInteger(config.dedupMinAgeMs) && config.dedupMinAgeMs >= 0)) problems.push('dht.dedupMinAgeMs must be a non-negative integer');
   if (config.dedupMaxKeys < config.dedupCapacity) problems.push('dht.dedupMaxKeys must be at least dht.dedupCapacity');
+  if (typeof config.connectivity !== 'object' || config.connectivity === null) problems.push('dht.connectivity must be an object');
+  else problems.push(...dhtConnectivityConfigProblems(config.connectivity));
   for (const k of ['propagate', 'autoJoin'] as const) if (typeof config[k] !== 'boolean') problems.push(`dht.${k} must be a boolean`);
   problems.push(...seedProblems(config.seeds ?? []), ...networkDiscoveryConfigProblems(config.networkDiscovery ?? DEFAULT_NETWORK_DISCOVERY_CONFIG));
   return problems;

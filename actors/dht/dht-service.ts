@@ -29,6 +29,10 @@ import { DhtPipeline, type DhtTrace, type StoreHook } from './pipeline.js';
 import { plainError, randomU64, type DhtRuntime, type DhtSender } from './runtime.js';
 import { emptyStats, type DhtStats } from './stats.js';
 import type { DhtStrategy } from './strategies.js';
+import type { SafStore } from '../../storage/saf-store.js';
+import type { SafConfig } from '../saf/saf-config.js';
+import type { SafRef } from '../saf/saf.logic.js';
+import { SafService } from '../saf/saf-service.js';
 
 /** One DOMAIN message to send (`node.dht.send`). */
 export interface DhtSendRequest {
@@ -72,8 +76,10 @@ export interface DhtServiceInit {
   now: () => number;
   /** Peers never banned. */
   allowList: readonly PublicKey[];
-  /** Store-and-forward candidates (9.7, part 2). */
+  /** Store-and-forward candidates (9.7), for an embedder's own use (the node's store-and-forward is `saf`). */
   onStore?: StoreHook;
+  /** Store-and-forward (9.7): storing (when `saf.store`), serving and requesting; undefined = off. */
+  saf?: SafConfig | undefined;
   /** A bug (a handler or the pipeline threw). */
   onError: (err: unknown) => void;
 }
@@ -81,6 +87,8 @@ export interface DhtServiceInit {
 /** The running components the DHT works with. */
 export interface DhtAttachment {
   dht: ActorRefFrom<typeof dhtMachine>;
+  /** The store-and-forward component and its store, when the node runs it. */
+  saf?: { actor: SafRef; store: SafStore } | undefined;
   peerManager: PeerManagerRef;
   identity: ActorRefFrom<typeof identityMachine>;
   connectionManager: ActorRefFrom<typeof connectionManagerMachine>;
@@ -100,6 +108,7 @@ export class DhtService {
   readonly #outbound: DhtOutbound;
   readonly #pipeline: DhtPipeline;
   readonly #delivery: DhtDelivery;
+  readonly #saf: SafService | undefined;
   #attached: Attached | undefined;
   #stopped = false;
   #claim: { content: IdentityContent; claim: PeerClaim } | undefined;
@@ -129,12 +138,14 @@ export class DhtService {
         claim: () => this.#currentClaim(a),
       };
     });
+    this.#saf = init.saf ? new SafService(this.#rt, init.saf, () => this.#pipeline) : undefined;
     this.#pipeline = new DhtPipeline(this.#rt, {
       outbound: this.#outbound,
       delivery: this.#delivery,
       actor: () => this.#attached?.dht,
       allowList: new Set(init.allowList.map(toHex)),
       onStore: init.onStore,
+      saf: this.#saf,
       onError: init.onError,
     });
   }
@@ -142,6 +153,11 @@ export class DhtService {
   /** The counters since start. */
   get stats(): Readonly<DhtStats> {
     return this.#rt.stats;
+  }
+
+  /** Store-and-forward (9.7): its counters and effects; undefined when the node does not run it. */
+  get saf(): SafService | undefined {
+    return this.#saf;
   }
 
   /** Keys in the dedup cache (9.4), and how many are pinned until their expiry. */
@@ -188,11 +204,13 @@ export class DhtService {
       }),
     ];
     this.#attached = { ...a, peers: new PeerManagerClient(a.peerManager), subscriptions };
+    if (a.saf) this.#saf?.attach({ store: a.saf.store, saf: a.saf.actor, peers: this.#attached.peers });
   }
 
   /** Stops taking messages: sends fail, the iterator ends. */
   stop(): void {
     this.#stopped = true;
+    this.#saf?.stop();
     this.#delivery.close();
     for (const s of this.#attached?.subscriptions ?? []) s.unsubscribe();
     this.#attached = undefined;

@@ -5,11 +5,15 @@
  *   1. sender checks: a peer this pipeline reported for a ban, or one over the flood limit (9.9);
  *   2. decode, expiry, decrypt and validate, dedup lookup: `judgeEnvelope` (9.1, 9.3, 9.4, 9.5);
  *   3. dedup: the key recorded; keys of messages delivered to this node pinned until `expires`;
- *   4. store: the store-and-forward hook for ENCRYPTED DOMAIN messages for others (9.7, part 2);
+ *   4. store: the store-and-forward hook for ENCRYPTED DOMAIN messages for others (9.7);
  *   5. forward: DOMAIN, JOIN and DISCOVERY not for this node, by a node (feature bit 0), with
  *      Propagate(destination), unchanged, the sending peer and any known origin left out (9.6);
  *   6. DHT handlers: JOIN, DISCOVERY and DISCOVERY_RESPONSE become typed events to the DHT actor;
  *   7. the application: DOMAIN messages to handlers and the bounded `messages()` queue.
+ *
+ * SAF_REQUEST_MESSAGES and SAF_STORED_MESSAGES for this node go to the store-and-forward hooks
+ * (`SafHooks`); the envelopes of a SAF response come back through `deliverStored`, which judges
+ * each as sent by that peer (9.7) and delivers it marked late, never forwarding or storing it.
  *
  * A data path: no actor per message and no envelope through a mailbox. What changes state goes
  * to the DHT actor as a typed event: a violation (to ban the peer), a claim to store, a
@@ -19,7 +23,8 @@
 import { toHex } from '../../core/bytes.js';
 import type { PublicKey } from '../../core/keys.js';
 import { BoundedMap } from '../../core/bounded-map.js';
-import { DhtMessageType, judgeEnvelope, shouldForward, shouldProcess, type DhtAccepted, type DhtJudgement, type DhtVerdict } from '../../protocols/dht/index.js';
+import { DhtMessageType, judgeEnvelope, shouldForward, shouldProcess, type DhtAccepted, type DhtJudgement, type DhtVerdict, type SafRequestMessages } from '../../protocols/dht/index.js';
+import type { StoredEnvelope } from '../../protocols/dht/messages.js';
 import type { Mailbox } from '../mailbox.js';
 import type { DhtDelivery } from './delivery.js';
 import type { DhtInbox } from './dht.events.js';
@@ -48,6 +53,19 @@ export interface DhtTrace {
 /** A store-and-forward candidate (9.7): an ENCRYPTED DOMAIN message for another node. */
 export type StoreHook = (candidate: { envelope: Uint8Array; judgement: DhtAccepted; from: PublicKey }) => void;
 
+/** Store-and-forward's part of the pipeline (9.7): candidates to store, requests to serve, responses to take. */
+export interface SafHooks {
+  /** An ENCRYPTED DOMAIN message for another node passed 9.1. */
+  readonly store: StoreHook;
+  /** A SAF_REQUEST_MESSAGES for this node from `from`. */
+  request(from: PublicKey, request: SafRequestMessages): void;
+  /** A SAF_STORED_MESSAGES for this node from `from` (its envelopes unjudged yet: `deliverStored`). */
+  stored(from: PublicKey, messages: readonly StoredEnvelope[]): Promise<void>;
+}
+
+/** What became of one envelope of a SAF response. */
+export type StoredVerdict = 'delivered' | 'dropped' | 'violation';
+
 /** What the pipeline needs beside the runtime. */
 export interface PipelineLinks {
   readonly outbound: DhtOutbound;
@@ -57,6 +75,8 @@ export interface PipelineLinks {
   /** Peers never banned (the connectivity allow-list, hex). */
   readonly allowList: ReadonlySet<string>;
   readonly onStore?: StoreHook | undefined;
+  /** Store-and-forward (9.7), when the node runs it. */
+  readonly saf?: SafHooks | undefined;
   readonly onError: (err: unknown) => void;
 }
 
@@ -152,7 +172,10 @@ export class DhtPipeline {
       countReason(rt.stats, 'delivery_refused');
     }
     // 4. Store-and-forward candidates (9.7, part 2).
-    if (j.storeCandidate) links.onStore?.({ envelope, judgement: j, from });
+    if (j.storeCandidate) {
+      links.onStore?.({ envelope, judgement: j, from });
+      links.saf?.store({ envelope, judgement: j, from });
+    }
     // 5. Forward.
     let forwardedTo = 0;
     if (rt.propagates && shouldForward(j) && FORWARDED.has(j.header.messageType)) forwardedTo = links.outbound.forward(envelope, j.header.destination, from, j.origin);
@@ -181,13 +204,75 @@ export class DhtPipeline {
             type: payload.message.messageType,
             payload: payload.message.payload,
             encrypted: j.decrypted,
+            late: false,
+            storedAt: undefined,
           },
           links.onError,
         );
         return;
+      case 'saf_request':
+        if (links.saf) links.saf.request(copyKey(from), payload.request);
+        else this.#dropped('saf_not_offered');
+        return;
+      case 'saf_stored':
+        if (links.saf) await links.saf.stored(copyKey(from), payload.messages);
+        else this.#dropped('saf_unsolicited');
+        return;
       default:
-        return; // SAF_REQUEST_MESSAGES and SAF_STORED_MESSAGES: store-and-forward, part 2
+        return;
     }
+  }
+
+  /**
+   * One envelope of a SAF response from `from` (9.7): judged as if `from` sent it (it must be an
+   * ENCRYPTED DOMAIN for this node, else `from`'s violation, reported), deduplicated, and
+   * delivered marked late with the storing node's `storedAt`; never forwarded or stored.
+   */
+  async deliverStored(from: PublicKey, envelope: Uint8Array, storedAt: bigint): Promise<StoredVerdict> {
+    const { rt, links } = this;
+    const hex = toHex(from);
+    const now = rt.now();
+    const j = judgeEnvelope(rt.provider, { envelope, receiver: rt.receiver, sendingPeer: from, nowSeconds: nowSeconds(rt), seen: (key) => rt.dedup.seen(key, now), allowMemory: rt.allowMemory, fromStore: true });
+    if (j.reason !== undefined) {
+      if (j.verdict === 'violation') this.#violation(from, hex, j.reason, now);
+      else if (j.reason === 'duplicate') rt.stats.duplicates++;
+      else this.#dropped(j.reason);
+      if (j.verdict === 'drop' && j.recordDedupKey && j.dedupKey) rt.dedup.record(j.dedupKey, now);
+      this.#trace(from, j, 0);
+      return j.verdict === 'violation' ? 'violation' : 'dropped';
+    }
+    const payload = j.payload;
+    if (payload?.kind !== 'domain') return 'dropped'; // the judge admits only DOMAIN from a store
+    if (!rt.dedup.pin(j.dedupKey, Number(j.header.expires) * 1000 + 999, now)) {
+      rt.dedup.record(j.dedupKey, now);
+      this.#dropped('delivery_refused');
+      return 'dropped';
+    }
+    this.#trace(from, j, 0);
+    rt.stats.delivered++;
+    await links.delivery.deliver(
+      {
+        origin: j.origin === undefined ? undefined : copyKey(j.origin),
+        destination: copyKey(j.header.destination),
+        type: payload.message.messageType,
+        payload: payload.message.payload,
+        encrypted: true,
+        late: true,
+        storedAt: storedAt > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(storedAt),
+      },
+      links.onError,
+    );
+    return 'delivered';
+  }
+
+  /** Reports `from` for a violation found outside the judge (a SAF response breaking 9.7). */
+  violation(from: PublicKey, reason: string): void {
+    this.#violation(from, toHex(from), reason, this.rt.now());
+  }
+
+  #dropped(reason: string): void {
+    this.rt.stats.dropped++;
+    countReason(this.rt.stats, reason);
   }
 
   /** Reports the peer to the DHT actor (which has connectivity ban it) and drops its messages meanwhile. */

@@ -20,6 +20,7 @@ const SPEC = {
   seed: 'strings',
   echo: 'flag',
   dht: 'flag',
+  'saf-client': 'flag',
   json: 'flag',
   'tor-control': 'string',
   'tor-cookie': 'string',
@@ -56,8 +57,13 @@ export async function nodeCommand(argv: string[], hooks: { inspect?: (event: Ins
     .withPeerStore({ kind: 'lmdb', path: join(dataDir, 'peers') })
     .withNodeInfo() // tcomms.info.v1.NodeInfo at /tcomms/info/1 (`tcomms rpc`)
     .withLiveness({ allow: ['127.0.0.1/32', '::1/128'] }); // `tcomms liveness` from this machine
-  // Join on start, forwarding, discovery answers, peer sync served; network discovery from the seeds.
-  if (args.options.dht === true) builder.withDht({ seeds: seeds.map((p) => ({ publicKey: p.publicKey, addresses: [p.address] })) });
+  if (args.options.dht === true) {
+    // Join on start, forwarding, discovery answers, peer sync served; network discovery from the seeds.
+    builder.withDht({ seeds: seeds.map((p) => ({ publicKey: p.publicKey, addresses: [p.address] })) });
+    // Store-and-forward (9.7), LMDB at <data dir>/saf beside the peers: a node stores for others
+    // and claims feature bit 1; with --saf-client it only asks the store-and-forward peers it meets.
+    builder.withStoreAndForward({ store: args.options['saf-client'] !== true, storage: { kind: 'lmdb', path: join(dataDir, 'saf') } });
+  }
   for (const t of transports) builder.withTransport(t);
   for (const a of listen) builder.withListenAddress(a);
   // Inspection sees the whole actor system from before start, start-up included.
@@ -70,6 +76,10 @@ export async function nodeCommand(argv: string[], hooks: { inspect?: (event: Ins
   node.actors.networkDiscovery?.on('network-discovery.round', (e) =>
     out.event('network-discovery.round', { mode: e.mode, peers: e.peers, succeeded: e.succeeded, added: e.added }, `peer sync:    ${e.succeeded}/${e.peers} peers answered, ${e.added} new peers (${e.mode})`),
   );
+  node.actors.saf?.on('saf.request-ended', (e) =>
+    out.event('saf.request-ended', { publicKey: e.publicKey, outcome: e.outcome, messages: e.messages }, `store-and-forward: ${toHex(e.publicKey)} ${e.outcome}, ${e.messages} message(s)`),
+  );
+  node.actors.saf?.on('saf.response-rejected', (e) => out.event('saf.response-rejected', { publicKey: e.publicKey, reason: e.reason }, `store-and-forward: response from ${toHex(e.publicKey)} dropped (${e.reason})`));
   out.event(
     'listening',
     { publicKey: identity.publicKey, nodeId: identity.nodeId, addresses: node.listenAddresses.map(String), created },
@@ -102,11 +112,12 @@ function wire(node: CommsNode, out: Output, echo: boolean): void {
   });
 }
 
-/** Each DOMAIN message the DHT delivers to this node: `dht.message` (origin null when anonymous). */
+/** Each DOMAIN message the DHT delivers to this node: `dht.message` (origin null when anonymous; `late` and `storedAt` when it came from a store-and-forward peer). */
 function wireDht(node: CommsNode, out: Output): void {
   node.dht.on('any', (m) => {
     if (out.json) {
-      out.event('dht.message', { origin: m.origin ?? null, destination: m.destination ?? null, type: m.type, encrypted: m.encrypted, body: Buffer.from(m.payload).toString('base64') }, '');
-    } else out.line(() => `dht message:  type ${m.type}, ${m.payload.length} bytes from ${m.origin ? toHex(m.origin) : 'an anonymous origin'}${m.encrypted ? ' (encrypted)' : ''}`);
+      const late = m.late ? { late: true, storedAt: m.storedAt } : {};
+      out.event('dht.message', { origin: m.origin ?? null, destination: m.destination ?? null, type: m.type, encrypted: m.encrypted, ...late, body: Buffer.from(m.payload).toString('base64') }, '');
+    } else out.line(() => `dht message:  type ${m.type}, ${m.payload.length} bytes from ${m.origin ? toHex(m.origin) : 'an anonymous origin'}${m.encrypted ? ' (encrypted)' : ''}${m.late ? ` (late: stored at ${new Date(m.storedAt! * 1000).toISOString()})` : ''}`);
   });
 }

@@ -113,7 +113,7 @@ describe('DHT flood guard (PROTOCOL.md 9.9)', () => {
 });
 
 describe('DHT delivery', () => {
-  const m = (type: number): DhtMessage => ({ origin: undefined, destination: undefined, type, payload: new Uint8Array([type]), encrypted: false });
+  const m = (type: number): DhtMessage => ({ origin: undefined, destination: undefined, type, payload: new Uint8Array([type]), encrypted: false, late: false, storedAt: undefined });
 
   it('hands each message to the handlers of its type and of any, and to the iterator once it is used; a throwing handler is reported', async () => {
     const d = new DhtDelivery(2);
@@ -149,7 +149,7 @@ describe('DHT delivery, bounded in bytes', () => {
   it('waits once the queued payloads would pass the byte bound (one larger message is queued alone)', async () => {
     const d = new DhtDelivery(100, 10);
     const it = d.iterate()[Symbol.asyncIterator]();
-    const m = (n: number): DhtMessage => ({ origin: undefined, destination: undefined, type: 1, payload: new Uint8Array(n), encrypted: false });
+    const m = (n: number): DhtMessage => ({ origin: undefined, destination: undefined, type: 1, payload: new Uint8Array(n), encrypted: false, late: false, storedAt: undefined });
     await d.deliver(m(6), () => {});
     let second = false;
     const waiting = d.deliver(m(6), () => {}).then(() => (second = true));
@@ -182,5 +182,23 @@ describe('DHT configuration', () => {
       .that.includes.members(['dht.dedupCapacity must be a positive integer', 'dht.floodWindowMs must be a positive integer', 'the DHT runs over messaging: messaging must be enabled']);
     const plain = new CommsBuilder().withNodeIdentity(identity).build();
     expect(() => plain.dht).to.throw(/not enabled/);
+    // Store-and-forward: bit 1 exactly when the node stores; over the DHT only; its settings checked.
+    expect(new CommsBuilder().withNodeIdentity(identity).withDht().withStoreAndForward().config().features).to.equal(3);
+    expect(new CommsBuilder().withNodeIdentity(identity).withDht().withStoreAndForward({ store: false }).config().features).to.equal(1);
+    expect(new CommsBuilder().withNodeIdentity(identity).withPeerStore({ kind: 'lmdb', path: '/data/node/peers' }).withDht().withStoreAndForward().config().saf!.storage).to.deep.equal({ kind: 'lmdb', path: '/data/node/saf' });
+    expect(new CommsBuilder().withNodeIdentity(identity).withDht().withStoreAndForward().config().saf!.storage).to.deep.equal({ kind: 'memory' });
+    expect(() => new CommsBuilder().withNodeIdentity(identity).withStoreAndForward({ requestLimit: 51, sweepBatch: 0, limits: { maxMessagesPerPeer: 10, maxMessages: 5 } }).build())
+      .to.throw(CommsConfigInvalid)
+      .with.property('problems')
+      .that.includes.members([
+        'saf.requestLimit must be 1..50',
+        'saf.sweepBatch must be a positive integer',
+        'saf.limits.maxMessagesPerPeer exceeds saf.limits.maxMessages',
+        'store-and-forward runs over the DHT: the DHT must be enabled',
+      ]);
+    expect(() => new CommsBuilder().withNodeIdentity(identity).withFeatures(3).withDht().build())
+      .to.throw(CommsConfigInvalid)
+      .with.property('problems')
+      .that.includes('features bit 1 (store-and-forward) needs saf (CommsBuilder.withStoreAndForward)');
   });
 });

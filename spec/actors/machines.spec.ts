@@ -31,7 +31,7 @@ const ACTORS = fileURLToPath(new URL('../../actors/', import.meta.url));
 describe('state machines', () => {
   it('cover every actor of the node: the root, its components and the per-lifecycle actors', () => {
     expect(MACHINES.map((m) => m.id).sort()).to.deep.equal(
-      ['commsNode', 'connectionManager', 'connectivity', 'dht', 'dial', 'dialer', 'discovery', 'identity', 'listener', 'messaging', 'outbox', 'peerConnection', 'peerManager', 'rpcServer', 'rpcSession', 'rpcClient', 'rpcClientSession', 'networkDiscovery'].sort(),
+      ['commsNode', 'connectionManager', 'connectivity', 'dht', 'dial', 'dialer', 'discovery', 'identity', 'listener', 'messaging', 'outbox', 'peerConnection', 'peerManager', 'rpcServer', 'rpcSession', 'rpcClient', 'rpcClientSession', 'networkDiscovery', 'dhtConnectivity', 'saf', 'safRequest'].sort(),
     );
   });
 

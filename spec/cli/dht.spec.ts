@@ -5,7 +5,8 @@
  * propagated A -> B -> C by nodes that cannot read it; C answers directly (dialing the client),
  * and the encrypted message goes over that connection. Then `tcomms dht discover` prints C's
  * claim. The keys are chosen so that B is closer to C than A is (Propagate sends only to nodes
- * closer to the destination than the forwarder, PROTOCOL.md 9.6).
+ * closer to the destination than the forwarder, PROTOCOL.md 9.6). Store-and-forward: a message
+ * sent to a node while it is down is kept by its neighbour and printed, late, when it is back.
  */
 import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -102,7 +103,8 @@ describe('tcomms dht (separate processes, TCP loopback)', function () {
     const found = await run(['dht', 'discover', c.publicKey, '--via', `${a.publicKey}@${a.address}`, '--json', '--timeout', '30000']);
     expect(found.code, found.stderr + found.stdout).to.equal(0);
     const claim = JSON.parse(found.stdout.trim()) as Record<string, unknown>;
-    expect(claim).to.include({ event: 'dht.discovered', publicKey: c.publicKey, features: 1, userAgent: 'tcomms-cli/0.1.0' });
+    // A `tcomms node --dht` forwards (bit 0) and stores for others (bit 1).
+    expect(claim).to.include({ event: 'dht.discovered', publicKey: c.publicKey, features: 3, userAgent: 'tcomms-cli/0.1.0' });
     expect(claim.addresses).to.deep.equal([c.address]);
     expect(toHex(ic.publicKey)).to.equal(c.publicKey);
   });
@@ -124,5 +126,27 @@ describe('tcomms dht (separate processes, TCP loopback)', function () {
       expect(r.code, args.join(' ')).to.equal(2);
       expect(r.stderr.trim().split('\n')).to.have.length(1);
     }
+  });
+
+  it('store-and-forward: a message sent while a node is down reaches it, late, when it comes back', async () => {
+    const [is, , id] = lineIdentities();
+    const s = await nodeWith(is, 's');
+    const d = await nodeWith(id, 'd', s);
+    await until('D asked S, which had nothing yet', () => d.lines.some((l) => l.event === 'saf.request-ended'), 30_000);
+    expect(d.lines.find((l) => l.event === 'saf.request-ended')).to.include({ publicKey: s.publicKey, outcome: 'answered', messages: 0 });
+    d.child.kill('SIGTERM');
+    expect(await d.stopped).to.equal(0);
+    const text = 'kept for you';
+    const sent = await run(['dht', 'send', '--via', `${s.publicKey}@${s.address}`, '--to', d.publicKey, '--message', text, '--encrypt', '--json', '--timeout', '30000']);
+    expect(sent.code, sent.stderr + sent.stdout).to.equal(0);
+    // D again, from its data directory (the same key, its stored peers and since).
+    const back = await startNode(join(dir, 'd'), ['--peer', `${s.publicKey}@${s.address}`]);
+    nodes.push(back);
+    await until('D prints the message', () => back.lines.some((l) => l.event === 'dht.message'), 30_000);
+    const m = back.lines.find((l) => l.event === 'dht.message')!;
+    expect(m).to.include({ destination: d.publicKey, encrypted: true, late: true, body: Buffer.from(text).toString('base64') });
+    expect(m.storedAt).to.be.within(Math.floor(Date.now() / 1000) - 120, Math.floor(Date.now() / 1000) + 1);
+    await until('its request ended', () => back.lines.some((l) => l.event === 'saf.request-ended'), 30_000);
+    expect(back.lines.find((l) => l.event === 'saf.request-ended')).to.include({ outcome: 'answered', messages: 1 });
   });
 });

@@ -75,7 +75,7 @@ describe('tcomms rpc', function () {
 
   it('mistakes are usage errors (exit 2, one line); an unreachable peer is exit 1, one line', async () => {
     const cases: Array<[string[], number, RegExp]> = [
-      [['rpc', '--to', to, '--service', '/nope/1', '--method', 'GetInfo'], 2, /no known service at "\/nope\/1" \(known: \/tcomms\/info\/1\)/],
+      [['rpc', '--to', to, '--service', '/nope/1', '--method', 'GetInfo'], 2, /no known service at "\/nope\/1" \(known: \/tcomms\/info\/1, \/tari\/dht\/1\)/],
       [['rpc', '--to', to, '--service', '/tcomms/info/1', '--method', 'Nope'], 2, /has no method "Nope" \(methods: GetInfo, ListConnections\)/],
       [['rpc', '--to', to, '--service', '/tcomms/info/1', '--method', 'ListConnections', '--request', '{"limit": "x"}'], 2, /--request is not a tcomms.info.v1.ListConnectionsRequest/],
       [['rpc', '--to', to, '--service', '/tcomms/info/1', '--method', 'GetInfo', '--request', '{'], 2, /--request is not JSON/],

@@ -6,7 +6,7 @@
  * ended, the initializing timeout, reaper ticks, violations of either kind, allow and disallow,
  * stop) drives the real actor in a test system on a SimulatedClock, with real connections
  * (memory transport, upgraded both ways) and recording stand-ins for the peer manager and the
- * connection manager. After every step the real actor must be where the model is (status, pool
+ * connection manager; B may be kept from the reaper by a holder (`connectivity.keep`) and released. After every step the real actor must be where the model is (status, pool
  * with idle counts, allow-list, the status published), and the step's effects must be those the
  * model calls for: the status published when it changes, bans (short or long, never an
  * allow-listed peer) sent to the peer manager with a disconnect to the connection manager, and
@@ -67,6 +67,7 @@ function canonical(s: Snap) {
     value: s.value,
     pool: [...s.context.pool.entries()].map(([k, e]) => `${nameOf(k)}:${e.idleTicks}${e.connection.muxer.streamCount > 0 ? ':busy' : ''}`).sort(),
     allowed: s.context.allowed.map((k) => nameOf(k)).sort(),
+    kept: [...s.context.kept.values()].flat().map((k) => nameOf(k)).sort(),
     published: s.context.published ?? null,
   };
 }
@@ -84,6 +85,9 @@ function modelEvents(state: Snap): Ev[] {
   if (state.matches({ running: { status: 'initializing' } })) events.push({ type: INIT_TIMEOUT } as unknown as Ev);
   events.push({ type: 'peer.violation', publicKey: KEY.A, error: VIOLATION.A }, { type: 'peer.violation', publicKey: KEY.B, error: VIOLATION.B });
   events.push(state.context.allowed.includes(toHex(KEY.A)) ? { type: 'connectivity.disallow', publicKey: KEY.A } : { type: 'connectivity.allow', publicKey: KEY.A });
+  // B kept from the reaper by a holder (the DHT's pools), and released.
+  const keepsB = [...state.context.kept.values()].flat().includes(toHex(KEY.B));
+  events.push({ type: 'connectivity.keep', holder: 'pools', publicKeys: keepsB ? [] : [KEY.B] });
   events.push({ type: 'connectivity.stop' });
   return events;
 }
@@ -110,6 +114,8 @@ const eventName = (e: Ev): string => {
     case 'connectivity.allow':
     case 'connectivity.disallow':
       return `${e.type} ${nameOf(e.publicKey)}`;
+    case 'connectivity.keep':
+      return `${e.type} [${e.publicKeys.map((k) => nameOf(k)).join()}]`;
     default:
       return (e.type as string) === TICK ? 'reaper tick' : (e.type as string) === INIT_TIMEOUT ? 'initializing timeout' : e.type;
   }
@@ -136,7 +142,8 @@ function expectedEffects(before: Snap, event: Ev, after: Snap): Effects {
     // Idle (no substream), not allow-listed, idle for long enough; only above the threshold.
     const candidates = new Map<Name, number>();
     for (const [k, e] of after.context.pool) {
-      if (!BUSY[nameOf(k)] && !after.context.allowed.includes(k) && e.idleTicks >= MIN_IDLE_TICKS) candidates.set(nameOf(k), e.idleTicks);
+      const kept = [...after.context.kept.values()].flat().includes(k);
+      if (!BUSY[nameOf(k)] && !after.context.allowed.includes(k) && !kept && e.idleTicks >= MIN_IDLE_TICKS) candidates.set(nameOf(k), e.idleTicks);
     }
     const excess = Math.max(0, after.context.pool.size - INPUT.reapThreshold);
     effects.reap = { candidates, count: Math.min(excess, candidates.size) };
@@ -260,7 +267,7 @@ describe('connectivity machine, model-based (paths from its graph drive the real
     await Promise.all(Object.values(pairs ?? {}).map((p) => p.close()));
   });
 
-  it('the paths take every transition: statuses, the initializing timeout, reaping (and not), violations (banned or not), allow, disallow, stop', () => {
+  it('the paths take every transition: statuses, the initializing timeout, reaping (and not, of a kept peer), violations (banned or not), allow, disallow, keep, stop', () => {
     const steps = paths.flatMap((p) => p.steps.slice(1).map((s, i) => ({ from: p.steps[i]!.state, event: s.event, to: s.state })));
     const status = (s: Snap) => (s.status === 'done' ? 'stopped' : (s.value as { running: { status: string } }).running.status);
     const moves = new Set(steps.map((s) => `${eventName(s.event).replace(/ [ABC]$/, '')}: ${status(s.from)} -> ${status(s.to)}`));
@@ -295,11 +302,15 @@ describe('connectivity machine, model-based (paths from its graph drive the real
     expect(effects.some((e) => e.effects.ban?.durationMs === INPUT.shortBanMs)).to.equal(true);
     expect(effects.some((e) => e.effects.ban?.durationMs === INPUT.longBanMs)).to.equal(true);
     expect(effects.some((e) => e.event.type === 'peer.violation' && !e.effects.ban)).to.equal(true);
-    // One path per edge: 64 states past initializing (A and B absent or idle 0..2, C absent or
-    // present, A allowed or not) with 7 events each (3 connects or disconnects, 2 violations, allow
-    // or disallow, stop), a tick from the 36 of them with no connection idle 2 yet, and the 2
-    // initializing states (A allowed or not) with 9 (those, a tick and the timeout).
-    expect(paths).to.have.length(64 * 7 + 36 + 2 * 9);
+    // A kept B is never a candidate, however long idle.
+    const keptB = (s: Snap) => [...s.context.kept.values()].flat().includes(toHex(KEY.B));
+    expect(effects.some((e) => (e.event.type as string) === TICK && keptB(e.to) && (pooled(e.to, 'B')?.idleTicks ?? 0) >= MIN_IDLE_TICKS && !e.effects.reap!.candidates.has('B'))).to.equal(true);
+    // One path per edge: 128 states past initializing (A and B absent or idle 0..2, C absent or
+    // present, A allowed or not, B kept or not) with 8 events each (3 connects or disconnects, 2
+    // violations, allow or disallow, keep or release, stop), a tick from the 72 of them with no
+    // connection idle 2 yet, and the 4 initializing states (A allowed or not, B kept or not) with 10
+    // (those, a tick and the timeout).
+    expect(paths).to.have.length(128 * 8 + 72 + 4 * 10);
   });
 
   for (const path of paths) it(path.name, () => drive(path));

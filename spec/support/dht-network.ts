@@ -2,7 +2,8 @@
  * DHT networks on the memory transport in one process: seeded identities, a topology (edges
  * between node indexes), nodes built with the DHT, connected along the edges (the lower index
  * dials), and helpers to reason about Propagate's routing on that topology (PROTOCOL.md 9.6).
- * Nodes share the process's worker pool and run without keepalive.
+ * Nodes share the process's worker pool and run without keepalive, and keep no DHT pools
+ * (`dht.connectivity`) unless asked: the edges are the test's.
  */
 import { createHash } from 'node:crypto';
 import { toHex } from '../../core/bytes.js';
@@ -112,8 +113,9 @@ export async function startDhtNetwork(ids: readonly NodeIdentity[], adj: Adjacen
       .withListenAddress('/memory/0')
       .withTimeouts({ keepaliveIntervalMs: 0, closeGraceMs: 500 }) // a disconnect (a ban) completes within the test
       .withDialPolicy({ rounds: 1 })
-      // Fixed topologies: network discovery (which would dial the peers it learns) only where a test asks for it.
-      .withDht({ networkDiscovery: { enabled: false }, ...options.dht });
+      // Fixed topologies: network discovery (which would dial the peers it learns) and the DHT's
+      // pools (which would dial beyond the topology) only where a test asks for them.
+      .withDht({ networkDiscovery: { enabled: false }, ...options.dht, connectivity: { numNeighbours: 0, numRandom: 0, ...options.dht?.connectivity } });
     return (options.configure ? options.configure(b, i) : b).build();
   });
   const stop = async () => {

@@ -1,0 +1,145 @@
+/**
+ * The DHT connectivity's pure parts (`actors/dht-connectivity`): its settings (PROTOCOL.md 9.9's
+ * values, their checks, `withDht` merging them field by field) and the pool rules (a selection
+ * applied, who belongs among the neighbours, re-dial backoffs, which connections minimizing closes).
+ */
+import { expect } from 'chai';
+import { fromCallback, fromPromise, SimulatedClock } from 'xstate';
+import { toHex } from '../../core/bytes.js';
+import { NodeIdentity } from '../../core/keys.js';
+import { PMap } from '../../core/pmap.js';
+import { byDistance } from '../../actors/dht/strategies.js';
+import {
+  applySelection,
+  DEFAULT_DHT_CONNECTIVITY_CONFIG,
+  dhtConnectivityMachine,
+  POOL_DIAL,
+  dhtConnectivityConfigProblems,
+  minimizeCandidates,
+  newMember,
+  poolPeer,
+  redialTicks,
+  wantsNeighbour,
+  type ConnectionEntry,
+  type PoolSelection,
+  type SelectPoolsInput,
+} from '../../actors/dht-connectivity/index.js';
+import type { ConnectionManagerInbox } from '../../actors/connection-manager/index.js';
+import { CommsBuilder, CommsConfigInvalid } from '../../node/index.js';
+import { recorder, testSystem } from '../support/actors.js';
+import { until } from '../support/wait.js';
+
+const self = NodeIdentity.fromSeed(new Uint8Array(32).fill(7));
+/** Ten peers, nearest to `self` first (the last two are clients). */
+const peers = byDistance(
+  Array.from({ length: 10 }, (_, i) => NodeIdentity.fromSeed(new Uint8Array(32).fill(20 + i))),
+  self.nodeId,
+).map((id, i) => poolPeer({ publicKey: id.publicKey, nodeId: id.nodeId, features: i < 8 ? 1 : 0 }));
+const names = (xs: ReadonlyArray<{ hex: string }>) => xs.map((x) => `p${peers.findIndex((p) => p.hex === x.hex)}`);
+
+describe('DHT connectivity configuration', () => {
+  it('the defaults are PROTOCOL.md 9.9\'s (8 closest, 4 random, checked every 2 min, refreshed every 2 h) and pass their checks', () => {
+    expect(DEFAULT_DHT_CONNECTIVITY_CONFIG).to.include({ numNeighbours: 8, numRandom: 4, checkIntervalMs: 120_000, refreshIntervalMs: 7_200_000, minimizeConnections: false, minimizeClients: false });
+    expect(dhtConnectivityConfigProblems(DEFAULT_DHT_CONNECTIVITY_CONFIG)).to.deep.equal([]);
+  });
+
+  it('withDht merges the pool settings field by field; bad ones are refused at build, each named', () => {
+    const identity = NodeIdentity.generate();
+    const c = new CommsBuilder().withNodeIdentity(identity).withDht({ connectivity: { numRandom: 2 } }).withDht({ connectivity: { minimizeConnections: true } }).config().dht!.connectivity;
+    expect(c).to.deep.equal({ ...DEFAULT_DHT_CONNECTIVITY_CONFIG, numRandom: 2, minimizeConnections: true });
+    expect(() => new CommsBuilder().withNodeIdentity(identity).withDht({ connectivity: { numNeighbours: 101, checkIntervalMs: 0, redialBackoffMs: 10_000, maxRedialBackoffMs: 5_000, minimizeClients: 'yes' as never } }).build())
+      .to.throw(CommsConfigInvalid)
+      .with.property('problems')
+      .that.includes.members([
+        'dht.connectivity.numNeighbours must be an integer 0..100',
+        'dht.connectivity.checkIntervalMs must be an integer >= 1',
+        'dht.connectivity.maxRedialBackoffMs must be at least dht.connectivity.redialBackoffMs',
+        'dht.connectivity.minimizeClients must be a boolean',
+      ]);
+  });
+});
+
+describe('DHT pools', () => {
+  const c = { numNeighbours: 3, numRandom: 2 };
+
+  it('a selection: the neighbours are the closest of those chosen and the members (one that joined meanwhile stays); fill keeps the random members, full chooses them afresh', () => {
+    const member = (i: number) => ({ ...newMember(peers[i]!), failures: 1 });
+    const pools = { neighbours: [member(1), member(4)], random: [member(5), member(6)] };
+    const selection = { neighbours: [peers[2]!, peers[3]!, peers[4]!], random: [peers[7]!, peers[5]!] };
+    const filled = applySelection(pools, selection, 'fill', c, self.nodeId);
+    expect(names(filled.neighbours)).to.deep.equal(['p1', 'p2', 'p3']);
+    expect(filled.neighbours[0]!.failures, 'a member kept keeps its record').to.equal(1);
+    expect(names(filled.random)).to.deep.equal(['p5', 'p6']);
+    const full = applySelection(pools, selection, 'full', c, self.nodeId);
+    expect(names(full.neighbours)).to.deep.equal(['p1', 'p2', 'p3']);
+    expect(names(full.random)).to.deep.equal(['p7', 'p5']);
+    expect(full.random[1]!.failures, 'a random member chosen again keeps its record').to.equal(1);
+    // A random member that is now among the closest moves: the random pool takes another.
+    const moved = applySelection({ neighbours: [], random: [member(2), member(6)] }, { neighbours: [peers[0]!, peers[2]!], random: [peers[7]!] }, 'fill', c, self.nodeId);
+    expect(names(moved.neighbours)).to.deep.equal(['p0', 'p2']);
+    expect(names(moved.random)).to.deep.equal(['p6', 'p7']);
+  });
+
+  it('a peer belongs among the neighbours with room left or when closer than the farthest; never twice; not with a pool of 0', () => {
+    const pool = [newMember(peers[1]!), newMember(peers[3]!)];
+    expect(wantsNeighbour(pool, peers[5]!, self.nodeId, 3)).to.equal(true);
+    expect(wantsNeighbour(pool, peers[5]!, self.nodeId, 2)).to.equal(false);
+    expect(wantsNeighbour(pool, peers[2]!, self.nodeId, 2)).to.equal(true);
+    expect(wantsNeighbour(pool, peers[1]!, self.nodeId, 3)).to.equal(false);
+    expect(wantsNeighbour([], peers[0]!, self.nodeId, 0)).to.equal(false);
+  });
+
+  it('re-dial backoff: 1, 2, 4 ... ticks, up to the longest backoff', () => {
+    const b = { redialBackoffMs: 5_000, maxRedialBackoffMs: 120_000 };
+    expect([1, 2, 3, 4, 5, 6, 50].map((f) => redialTicks(f, b))).to.deep.equal([1, 2, 4, 8, 16, 24, 24]);
+    expect(redialTicks(3, { redialBackoffMs: 5_000, maxRedialBackoffMs: 5_000 })).to.equal(1);
+  });
+
+  it('minimizing closes connections to peers in no pool above the threshold, the farthest first; never a client unless asked, never an exempt peer', () => {
+    const entry = (i: number): ConnectionEntry => ({ ...peers[i]!, direction: 'inbound' });
+    const connections = PMap.of([0, 1, 3, 5, 6, 8, 9].map((i) => [peers[i]!.hex, entry(i)] as const));
+    const inPool = new Set([peers[0]!.hex, peers[1]!.hex]);
+    const none = new Set<string>();
+    expect(names(minimizeCandidates(connections, inPool, none, self.nodeId, { minimizeThreshold: 4, minimizeClients: false }))).to.deep.equal(['p6', 'p5', 'p3']);
+    expect(names(minimizeCandidates(connections, inPool, none, self.nodeId, { minimizeThreshold: 5, minimizeClients: false }))).to.deep.equal(['p6', 'p5']);
+    expect(names(minimizeCandidates(connections, inPool, none, self.nodeId, { minimizeThreshold: 4, minimizeClients: true }))).to.deep.equal(['p9', 'p8', 'p6']);
+    expect(names(minimizeCandidates(connections, inPool, new Set([peers[6]!.hex]), self.nodeId, { minimizeThreshold: 2, minimizeClients: false }))).to.deep.equal(['p5', 'p3']);
+    expect(minimizeCandidates(connections, inPool, none, self.nodeId, { minimizeThreshold: 7, minimizeClients: true })).to.deep.equal([]);
+    expect(toHex(peers[0]!.publicKey)).to.equal(peers[0]!.hex);
+  });
+});
+
+describe('DHT connectivity actor', () => {
+  it('offline, a member that keeps failing keeps its place (re-dialled at a growing backoff); online, it is replaced and shunned', async () => {
+    const clock = new SimulatedClock();
+    const logic = dhtConnectivityMachine.provide({
+      actors: { selectPools: fromPromise<PoolSelection, SelectPoolsInput>(async () => ({ neighbours: [peers[0]!], random: [] })), followSiblings: fromCallback(() => {}) },
+    });
+    const cm = recorder<ConnectionManagerInbox>();
+    const config = { ...DEFAULT_DHT_CONNECTIVITY_CONFIG, numNeighbours: 1, numRandom: 0 };
+    const s = testSystem({ connectionManager: { logic: cm.logic }, dhtConnectivity: { logic, input: { self: { publicKey: self.publicKey, nodeId: self.nodeId }, config } } }, { clock });
+    try {
+      const actor = s.get('dhtConnectivity');
+      const member = () => actor.getSnapshot().context.neighbours[0];
+      const dials = () => cm.seen.filter((e) => e.type === 'connection-manager.dial').length;
+      await until('the member is dialled', () => dials() === 1);
+      const fail = () => actor.send({ type: 'connection-manager.reply', requestId: POOL_DIAL + peers[0]!.hex, ok: false, error: { name: 'ConnectionRefused', message: 'no', kind: 'transport' } });
+      for (let failures = 1; failures <= 4; failures++) {
+        fail();
+        expect(member(), `failure ${failures}`).to.deep.include({ hex: peers[0]!.hex, failures, waitTicks: redialTicks(failures, config), dialing: false });
+        for (let tick = 0; tick < redialTicks(failures, config); tick++) {
+          expect(dials(), 'not before its backoff ended').to.equal(failures);
+          clock.increment(config.redialBackoffMs);
+        }
+        expect(dials(), 'dialled again once its backoff ended').to.equal(failures + 1);
+      }
+      actor.send({ type: 'dht-connectivity.status', status: 'degraded' });
+      fail();
+      expect(actor.getSnapshot().context.neighbours).to.deep.equal([]);
+      expect([...actor.getSnapshot().context.shunned.keys()]).to.deep.equal([peers[0]!.hex]);
+      expect(s.crashes).to.deep.equal([]);
+    } finally {
+      s.stop();
+    }
+  });
+});
