@@ -1,53 +1,50 @@
 /**
- * Each member's neighbour connections: the 8 nodes closest to it by XOR distance and 4 random
- * ones, both from its own peer store (PROTOCOL.md 9.9's pools).
- *
- * STAND-IN until the DHT connectivity pools (issue 21, `dht-pools`) are on main: the harness asks
- * each member's peer store for its pools and has the member dial them once.
+ * Each member's neighbour connections: the DHT connectivity pools (PROTOCOL.md 9.9: the 8 nodes
+ * closest to it by XOR distance and 4 random ones, from its own peer store) that every member
+ * runs. The harness only waits for them to be connected.
  */
-import { FEATURE_MESSAGE_PROPAGATION } from '../../protocols/dht/index.js';
-import type { PublicKey } from '../../core/keys.js';
+import { dhtConnectivityStats } from '../../actors/dht-connectivity/index.js';
 import type { Member } from './network.js';
-import { inPool, nodeOf, type StepContext } from './steps.js';
+import { waitFor, type StepContext } from './steps.js';
 
 /** Neighbours by XOR distance (9.9: 8). */
 export const NEIGHBOURS = 8;
 /** Random connections (9.9: 4). */
 export const RANDOM_PEERS = 4;
 
-/** Whom `m` connects to: the closest nodes its peer store knows, and random other nodes it knows. */
-export async function neighboursOf(m: Member): Promise<PublicKey[]> {
-  const peers = nodeOf(m).peers;
-  const closest = (await peers.closest(m.identity.nodeId, NEIGHBOURS, { features: FEATURE_MESSAGE_PROPAGATION })).map((p) => p.publicKey);
-  const random = (await peers.random(RANDOM_PEERS, { features: FEATURE_MESSAGE_PROPAGATION, exclude: closest })).map((p) => p.publicKey);
-  return [...closest, ...random];
+/** `m`'s pool members now connected, and how many its pools hold (0, 0 when it runs none). */
+export function poolsOf(m: Member): { connected: number; members: number } {
+  const actor = m.node?.actors.dhtConnectivity;
+  if (!actor) return { connected: 0, members: 0 };
+  const s = dhtConnectivityStats(actor);
+  return { connected: s.connectedMembers, members: s.neighbours.length + s.random.length };
 }
 
-/** Has every member of `members` dial its neighbours; failures are counted, never thrown. */
-export async function connectNeighbours(ctx: StepContext, members: readonly Member[], quiet = false): Promise<{ dials: number; failed: number }> {
-  let dials = 0;
-  let failed = 0;
-  if (!quiet) ctx.progress.step('neighbour connections (stand-in for the DHT pools)', members.length);
-  await inPool(
-    members,
-    // Members at a time, each dialing its 12 at once.
-    Math.max(1, Math.ceil(ctx.options.dialConcurrency / 4)),
-    async (m) => {
-      if (!m.node) return;
-      const targets = await neighboursOf(m);
-      dials += targets.length;
-      await Promise.all(
-        targets.map(async (publicKey) => {
-          try {
-            await nodeOf(m).dial(publicKey, { timeoutMs: ctx.options.stepTimeoutMs });
-          } catch {
-            failed++;
-          }
-        }),
-      );
+/**
+ * Waits (bounded by the step timeout) until every member of `members` has all of its pools'
+ * members connected, and its pools are full (12, or every other node of a smaller network).
+ * Returns those that were not there in time.
+ */
+export async function connectNeighbours(ctx: StepContext, members: readonly Member[], quiet = false): Promise<string[]> {
+  const want = Math.min(NEIGHBOURS + RANDOM_PEERS, ctx.net.dhtNodes.length - 1);
+  const pending = new Set(members.filter((m) => m.node !== undefined));
+  if (!quiet) ctx.progress.step('DHT pools connect (8 closest, 4 random)', pending.size);
+  await waitFor(
+    () => {
+      for (const m of pending) {
+        if (!m.node?.actors.dhtConnectivity) pending.delete(m); // runs no pools
+        const p = poolsOf(m);
+        if (p.members >= want && p.connected >= p.members) pending.delete(m);
+      }
+      if (!quiet) ctx.progress.update(members.length - pending.size);
+      return pending.size === 0;
     },
-    (d) => !quiet && ctx.progress.update(d),
+    ctx.options.stepTimeoutMs,
+    100,
   );
-  if (!quiet) ctx.progress.end(`${dials - failed}/${dials} connected`);
-  return { dials, failed };
+  if (!quiet) ctx.progress.end(`${members.length - pending.size}/${members.length} connected to their pools`);
+  return [...pending].map((m) => {
+    const p = poolsOf(m);
+    return `${m.label}: ${p.connected}/${p.members} pool members connected`;
+  });
 }

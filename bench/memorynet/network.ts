@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { NodeIdentity, type PublicKey } from '../../core/keys.js';
-import { FEATURE_MESSAGE_PROPAGATION, FEATURE_STORE_AND_FORWARD } from '../../protocols/dht/index.js';
+import { FEATURE_MESSAGE_PROPAGATION } from '../../protocols/dht/index.js';
 import { CommsBuilder, DEFAULT_COMMS_CONFIG, type CommsNode } from '../../node/index.js';
 import { MemoryNetwork, MemoryTransport } from '../../transports/memory/memory.js';
 import type { MemorynetOptions } from './options.js';
@@ -92,8 +92,8 @@ export class Memorynet {
         seeds: m.role === 'seed' ? [] : [{ publicKey: this.seed.identity.publicKey, addresses: [this.seed.address] }],
         networkDiscovery: { failureWaitMs: o.discoveryFailureWaitMs },
       });
-    // Communication nodes claim store-and-forward (bit 1) as well; the DHT adds bit 0 itself.
-    if (!wallet) b.withFeatures(FEATURE_STORE_AND_FORWARD);
+    // Communication nodes store and forward (feature bit 1, the store in memory); wallets only ask.
+    b.withStoreAndForward({ store: !wallet });
     // A memory connection has no remote address: every inbound socket counts against one
     // address, whose bounds would then be the node's (4 upgrades, 64 sockets waiting, the rest
     // refused). Half the upgrade slots: the one address then waits for its own to end instead

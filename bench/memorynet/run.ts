@@ -10,8 +10,8 @@ import type { MemorynetOptions } from './options.js';
 import { silentProgress, type ProgressSink } from './progress.js';
 import { discoveries, propagation, SAF_IN_STACK, safRounds, snapshot, startup, walletsJoin, type PropagationResult, type SafRound, type StepContext } from './steps.js';
 
-/** Parts of the run still done by the harness until the stack does them (each named, in the output). */
-export const STAND_INS: readonly string[] = ['neighbour connections: the harness has each member dial the 8 closest and 4 random nodes of its own peer store once (the DHT connectivity pools are not on main yet)'];
+/** Parts of the run done by the harness until the stack did them (each named in the output; none since the DHT pools). */
+export const STAND_INS: readonly string[] = [];
 
 /** The figures of a run (`--json` prints this, without `series`). */
 export interface MemorynetResult {

@@ -19,11 +19,8 @@ import type { MemorynetOptions } from './options.js';
 import type { ProgressSink } from './progress.js';
 import { connectNeighbours } from './neighbours.js';
 
-/**
- * Whether the stack stores and forwards (PROTOCOL.md 9.7). False until issue 21's `saf-store`
- * is on main: the rounds are not run (each would only wait out `safWaitMs`), and the result says so.
- */
-export const SAF_IN_STACK = false;
+/** Whether the stack stores and forwards (PROTOCOL.md 9.7): it does since issue 21's `saf-store` (false skipped the rounds). */
+export const SAF_IN_STACK = true;
 
 /** The application message types the run sends. */
 export const SAF_MESSAGE_TYPE = 21_001;
@@ -153,7 +150,7 @@ export async function startup(ctx: StepContext): Promise<StartupResult> {
   progress.end(`${net.nodes.length - failed.length} online`);
   failed.push(...(await fillPeerStores(ctx, net.nodes)));
   const peerStoresMs = performance.now() - t0;
-  await connectNeighbours(ctx, net.nodes);
+  failed.push(...(await connectNeighbours(ctx, net.nodes)));
   return { nodesOnlineMs, peerStoresMs, neighboursMs: performance.now() - t0, failed };
 }
 
@@ -183,7 +180,7 @@ export async function walletsJoin(ctx: StepContext): Promise<WalletsResult> {
   );
   progress.end(`${net.wallets.length - failed.length} joined`);
   failed.push(...(await fillPeerStores(ctx, net.wallets)));
-  await connectNeighbours(ctx, net.wallets);
+  failed.push(...(await connectNeighbours(ctx, net.wallets)));
   return { joinMs: performance.now() - t0, failed };
 }
 
@@ -268,7 +265,7 @@ export async function safRounds(ctx: StepContext): Promise<SafResult> {
         const text = new TextDecoder().decode(m.payload);
         if (!text.startsWith(`saf round ${r} `) || got.has(text)) return;
         got.add(text);
-        if ((m as { late?: boolean }).late === true) late++;
+        if (m.late) late++;
       }),
     );
     await fillPeerStores(ctx, [offline], true);
