@@ -7,7 +7,6 @@
  */
 import { createHash } from 'node:crypto';
 import { NodeIdentity, type PublicKey } from '../../core/keys.js';
-import { FEATURE_MESSAGE_PROPAGATION } from '../../protocols/dht/index.js';
 import { CommsBuilder, DEFAULT_COMMS_CONFIG, type CommsNode } from '../../node/index.js';
 import { MemoryNetwork, MemoryTransport } from '../../transports/memory/memory.js';
 import type { MemorynetOptions } from './options.js';
@@ -129,6 +128,3 @@ export class Memorynet {
     await Promise.all(this.all.map((m) => this.stop(m).catch(() => undefined)));
   }
 }
-
-/** Whether `features` make a DHT node (bit 0). */
-export const isDhtNode = (features: number): boolean => (features & FEATURE_MESSAGE_PROPAGATION) !== 0;
