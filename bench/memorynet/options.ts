@@ -17,8 +17,6 @@ export interface MemorynetOptions {
   safSenders: number;
   /** Nodes started (and dialing the seed) at once: a start-up in waves, as a network comes up. */
   startConcurrency: number;
-  /** Dials in flight at once across the harness (connections the harness asks for). */
-  dialConcurrency: number;
   /** Discoveries in flight at once (wallet i discovers wallet i+1). */
   discoveryConcurrency: number;
   /** Store-and-forward messages being sent at once. */
@@ -43,7 +41,6 @@ export const DEFAULT_MEMORYNET_OPTIONS: Readonly<MemorynetOptions> = Object.free
   safSenders: 1_000,
   // The seed admits 4 upgrades per address at once and a memory connection has no address.
   startConcurrency: 32,
-  dialConcurrency: 32,
   // One at a time: every node runs on the one event loop, so a discovery's latency is the time
   // the process takes to carry its DISCOVERY to all the nodes it reaches (a third of them, about
   // three copies each: 9.6's Propagate); concurrent ones only wait behind each other (measured
