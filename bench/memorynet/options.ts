@@ -27,6 +27,8 @@ export interface MemorynetOptions {
   safWaitMs: number;
   /** Network discovery's wait after a round that failed or learned nothing (ms; 9.9: 5 s). */
   discoveryFailureWaitMs: number;
+  /** The DHT pools close connections to nodes in no pool once theirs are full (`dht.connectivity.minimizeConnections`). */
+  minimizeConnections: boolean;
   /** Peer connection keepalive period (ms; 0 = off). */
   keepaliveIntervalMs: number;
 }
@@ -50,6 +52,8 @@ export const DEFAULT_MEMORYNET_OPTIONS: Readonly<MemorynetOptions> = Object.free
   stepTimeoutMs: 120_000,
   safWaitMs: 60_000,
   discoveryFailureWaitMs: 5_000,
+  // The stack's default.
+  minimizeConnections: false,
   // A memory connection never dies silently.
   keepaliveIntervalMs: 0,
 });
