@@ -35,6 +35,16 @@ export class PeerStoreTooNew extends StorageError {
   }
 }
 
+/** Another store of this process has the LMDB directory open (two nodes given one data directory?). */
+export class StoreInUse extends StorageError {
+  constructor(
+    readonly path: string,
+    readonly what: string,
+  ) {
+    super(`the ${what} at ${path} is already open in this process: give each node its own data directory`);
+  }
+}
+
 /** An operation on a closed store. */
 export class PeerStoreClosed extends StorageError {
   constructor() {

@@ -11,6 +11,7 @@
  * transaction. A file that is not LMDB, an LMDB database that is not ours, or a newer schema is
  * a typed error at start-up; nothing is ever wiped.
  */
+import { claimLmdbPath } from './lmdb-claim.js';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
@@ -44,6 +45,8 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
 export class LmdbPeerStore implements PeerStore {
   readonly name = 'lmdb';
   #closed = false;
+  /** Gives the directory back to this process's other stores (see `lmdb-claim.ts`). */
+  #release: () => void = () => {};
 
   private constructor(
     readonly path: string,
@@ -61,12 +64,14 @@ export class LmdbPeerStore implements PeerStore {
       const problem = lmdbHeaderProblem(dataFile);
       if (problem) throw new PeerStoreCorrupt(path, problem);
     }
+    const release = claimLmdbPath(path, 'peer store');
     let env: RootDatabase;
     try {
       env = open({ path, maxDbs: 8, mapSize: init.mapSize ?? 1 << 30, compression: false });
       // Reading forces LMDB to validate the file header.
       env.get(FORMAT_KEY);
     } catch (cause) {
+      release();
       throw new PeerStoreCorrupt(path, (cause as Error).message, { cause });
     }
     try {
@@ -85,9 +90,12 @@ export class LmdbPeerStore implements PeerStore {
       if (version > SCHEMA_VERSION) throw new PeerStoreTooNew(path, version, SCHEMA_VERSION);
       runMigrations(env, version, SCHEMA_VERSION);
       const { peers, ids } = openPeerTables(env);
-      return new LmdbPeerStore(path, env, peers, ids);
+      const store = new LmdbPeerStore(path, env, peers, ids);
+      store.#release = release;
+      return store;
     } catch (err) {
       await env.close();
+      release();
       throw err;
     }
   }
@@ -231,7 +239,11 @@ export class LmdbPeerStore implements PeerStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.env.flushed;
-    await this.env.close();
+    try {
+      await this.env.flushed;
+      await this.env.close();
+    } finally {
+      this.#release();
+    }
   }
 }

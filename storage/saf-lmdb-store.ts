@@ -15,6 +15,7 @@
  * before LMDB maps it (`lmdb-header.ts`), then the format marker and schema version; a file that
  * is not ours is a typed error, never wiped.
  */
+import { claimLmdbPath } from './lmdb-claim.js';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type RootDatabase } from 'lmdb';
@@ -107,6 +108,8 @@ export class LmdbSafStore implements SafStore {
   readonly name = 'lmdb';
   readonly limits: Readonly<SafStoreLimits>;
   #closed = false;
+  /** Gives the directory back to this process's other stores (see `lmdb-claim.ts`). */
+  #release: () => void = () => {};
 
   private constructor(
     readonly path: string,
@@ -127,11 +130,13 @@ export class LmdbSafStore implements SafStore {
       const problem = lmdbHeaderProblem(dataFile);
       if (problem) throw new SafStoreCorrupt(path, problem);
     }
+    const release = claimLmdbPath(path, 'store-and-forward store');
     let env: RootDatabase;
     try {
       env = open({ path, maxDbs: 12, mapSize: init.mapSize ?? 2 * 1024 ** 3, compression: false });
       env.get(SAF_FORMAT_KEY); // reading makes LMDB validate the file
     } catch (cause) {
+      release();
       throw new SafStoreCorrupt(path, (cause as Error).message, { cause });
     }
     try {
@@ -150,10 +155,12 @@ export class LmdbSafStore implements SafStore {
       if (typeof version !== 'number' || !Number.isInteger(version) || version < 1) throw new SafStoreCorrupt(path, `schema version ${String(version)}`);
       if (version > SAF_SCHEMA_VERSION) throw new SafStoreTooNew(path, version, SAF_SCHEMA_VERSION);
       const store = new LmdbSafStore(path, env, openSafTables(env), limits);
+      store.#release = release;
       store.#totals(); // a damaged totals record fails the open, not the first put
       return store;
     } catch (err) {
       await env.close();
+      release();
       throw err;
     }
   }
@@ -433,8 +440,12 @@ export class LmdbSafStore implements SafStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.env.flushed;
-    await this.env.close();
+    try {
+      await this.env.flushed;
+      await this.env.close();
+    } finally {
+      this.#release();
+    }
   }
 
   // --- Inside a write transaction ---------------------------------------------------------------

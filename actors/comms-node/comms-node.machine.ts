@@ -122,11 +122,14 @@ export const commsNodeMachine = setup({
       const r = params.resources;
       const identity = spawn('identity', { id: 'identity', systemId: 'identity', input: identityInput(input) });
       const upgrade = upgradeConfig(input, r, identity);
+      const peerManager = spawn('peerManager', { id: 'peerManager', systemId: 'peerManager', input: peerManagerInput(input, r) });
+      const connectivity = spawn('connectivity', { id: 'connectivity', systemId: 'connectivity', input: connectivityInput(input) });
+      const connectionManager = spawn('connectionManager', { id: 'connectionManager', systemId: 'connectionManager', input: connectionManagerInput(input) });
       const components: NodeComponents = {
-        peerManager: spawn('peerManager', { id: 'peerManager', systemId: 'peerManager', input: peerManagerInput(input, r) }),
+        peerManager,
         identity,
-        connectivity: spawn('connectivity', { id: 'connectivity', systemId: 'connectivity', input: connectivityInput(input) }),
-        connectionManager: spawn('connectionManager', { id: 'connectionManager', systemId: 'connectionManager', input: connectionManagerInput(input) }),
+        connectivity,
+        connectionManager,
         dialer: spawn('dialer', { id: 'dialer', systemId: 'dialer', input: dialerInput(input, upgrade) }),
         listener: spawn('listener', { id: 'listener', systemId: 'listener', input: listenerInput(input, r, upgrade, self) }),
         messaging: input.config.messaging.enabled ? spawn('messaging', { id: 'messaging', systemId: 'messaging', input: messagingInput() }) : undefined,
@@ -135,7 +138,7 @@ export const commsNodeMachine = setup({
         dht: input.dht ? spawn('dht', { id: 'dht', systemId: 'dht', input: dhtInput(input, input.dht) }) : undefined,
         networkDiscovery:
           input.dht && input.config.dht?.networkDiscovery.enabled
-            ? spawn('networkDiscovery', { id: 'networkDiscovery', systemId: 'networkDiscovery', input: networkDiscoveryInput(input, r) })
+            ? spawn('networkDiscovery', { id: 'networkDiscovery', systemId: 'networkDiscovery', input: networkDiscoveryInput(input, r, connectionManager) })
             : undefined,
         dhtConnectivity: input.dht ? spawn('dhtConnectivity', { id: 'dhtConnectivity', systemId: 'dhtConnectivity', input: dhtConnectivityInput(input) }) : undefined,
         saf: undefined,

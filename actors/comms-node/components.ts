@@ -9,7 +9,7 @@ import { toHex } from '../../core/bytes.js';
 import { LivenessService } from '../../channels/liveness.js';
 import type { ProtocolRegistry } from '../../channels/protocol-registry.js';
 import type { UpgradeConfig } from '../../channels/upgrade.js';
-import type { connectionManagerMachine, ConnectionManagerInput } from '../connection-manager/connection-manager.machine.js';
+import { peerConnectionOf, type connectionManagerMachine, type ConnectionManagerInput } from '../connection-manager/connection-manager.machine.js';
 import type { connectivityMachine, ConnectivityInput } from '../connectivity/connectivity.machine.js';
 import type { DhtService } from '../dht/dht-service.js';
 import type { dhtMachine, DhtInput } from '../dht/dht.machine.js';
@@ -177,14 +177,20 @@ export function dhtInput(input: CommsNodeInput, service: DhtService): DhtInput {
 }
 
 /** Network discovery's input: its settings, the seeds, the ban for a bad server (9.9), and what it judges claims by. */
-export function networkDiscoveryInput(input: CommsNodeInput, resources: NodeResources): NetworkDiscoveryInput {
+export function networkDiscoveryInput(input: CommsNodeInput, resources: NodeResources, connectionManager: ActorRefFrom<typeof connectionManagerMachine>): NetworkDiscoveryInput {
   const c = input.config;
   const d = c.dht!;
   return {
     config: d.networkDiscovery,
     seeds: d.seeds,
     banMs: d.banInvalidMs,
-    env: { self: c.identity.publicKey, allowMemory: c.allowMemoryAddresses, isBanned: (publicKey) => resources.bans.isBanned(publicKey, input.now()), nowSeconds: seconds(input.now) },
+    env: {
+      self: c.identity.publicKey,
+      allowMemory: c.allowMemoryAddresses,
+      isBanned: (publicKey) => resources.bans.isBanned(publicKey, input.now()),
+      nowSeconds: seconds(input.now),
+      isConnected: (publicKey) => peerConnectionOf(connectionManager.getSnapshot().context, publicKey) !== undefined,
+    },
   };
 }
 

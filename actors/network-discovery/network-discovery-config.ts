@@ -28,14 +28,19 @@ export interface NetworkDiscoveryConfig {
   peersPerSync: number;
   /** Ask for clients' claims too (`include_clients`). */
   includeClients: boolean;
-  /** Rounds before the idle wait (a cycle); the rounds and the tried peers are forgotten after it. */
+  /** Rounds some peer answered before the idle wait (a cycle); the rounds and the tried peers are forgotten after it. */
   maxRounds: number;
   /** The idle wait (9.9: 30 min) ... */
   idleWaitMs: number;
-  /** ... or this after a round that failed or learned nothing (9.9: 5 s). */
+  /**
+   * ... or this after a round that failed or learned nothing (9.9: 5 s), plus up to as much again
+   * by the node's key, so that nodes that failed together (a busy seed) do not retry together.
+   */
   failureWaitMs: number;
   /** A round (or one on-connect sync) is given up after this long. */
   roundTimeoutMs: number;
+  /** Close a connection made only for a sync once it is over (a seed would otherwise hold one per node that ever synced from it). */
+  disconnectAfterSync: boolean;
   /** Newly connected nodes waiting for their sync in on-connect mode, at most; beyond, they are not synced. */
   maxQueuedConnects: number;
   /** Nodes remembered as synced in on-connect mode; when full the memory starts afresh. */
@@ -57,6 +62,7 @@ export const DEFAULT_NETWORK_DISCOVERY_CONFIG: Readonly<NetworkDiscoveryConfig> 
   failureWaitMs: DISCOVERY_RETRY_WAIT_SECONDS * 1000,
   // Dials plus a 100-claim stream: far longer than a live peer needs, short enough not to stall discovery.
   roundTimeoutMs: 60_000,
+  disconnectAfterSync: true,
   // A burst of inbound connections queues this many syncs; the rest are synced if they connect again.
   maxQueuedConnects: 32,
   // About 100 bytes a key: 10,000 is about 1 MB.
@@ -71,7 +77,7 @@ export function networkDiscoveryConfigProblems(config: NetworkDiscoveryConfig, p
     if (!(Number.isInteger(v) && v > 0)) problems.push(`${prefix}.${k} must be a positive integer`);
   }
   if (!(Number.isInteger(config.peersPerSync) && config.peersPerSync >= 1 && config.peersPerSync <= GET_PEERS_MAX_N)) problems.push(`${prefix}.peersPerSync must be an integer in 1..${GET_PEERS_MAX_N}`);
-  for (const k of ['enabled', 'includeClients'] as const) if (typeof config[k] !== 'boolean') problems.push(`${prefix}.${k} must be a boolean`);
+  for (const k of ['enabled', 'includeClients', 'disconnectAfterSync'] as const) if (typeof config[k] !== 'boolean') problems.push(`${prefix}.${k} must be a boolean`);
   return problems;
 }
 

@@ -9,6 +9,7 @@ import { nodeIdOf, type PublicKey } from '../../core/keys.js';
 import { PeerSync } from '../../proto/gen/tcomms/dht/dht_pb.js';
 import { FEATURE_MESSAGE_PROPAGATION } from '../../protocols/dht/index.js';
 import { FLAG_SEED, type Peer } from '../../storage/peer.js';
+import { toHex } from '../../core/bytes.js';
 import type { ConnectionManagerEmitted } from '../connection-manager/connection-manager.events.js';
 import { callbackActor } from '../mailbox.js';
 import { PeerManagerClient, type PeerManagerRef } from '../peer-manager/peer-manager.logic.js';
@@ -40,29 +41,48 @@ export const addSeeds = fromPromise<void, AddSeedsInput>(async ({ input, system 
   }
 });
 
-/** Known peers (not banned, not offline), counted up to `limit`. */
-export const countKnown = fromPromise<number, CountKnownInput>(async ({ input, system }) => (await peersOf(system).closest(input.self, input.limit)).length);
+/**
+ * Known peers (not banned), counted up to `limit`. Peers whose last dials failed count too: a
+ * dial lost to a connection closing at the other end would otherwise make a node that knows the
+ * whole network think it knows too few, and sync on without end.
+ */
+export const countKnown = fromPromise<number, CountKnownInput>(async ({ input, system }) => (await peersOf(system).closest(input.self, input.limit, { includeOffline: true })).length);
 
-/** Up to `n` random nodes not in `exclude`: ones not known to be offline first, then the others. */
+/**
+ * Up to `n` nodes not in `exclude`: the seeds first (the nodes most likely to know the network),
+ * then at random, ones not known to be offline before the others.
+ */
 export const pickPeers = fromPromise<PublicKey[], PickPeersInput>(async ({ input, system }) => {
   const peers = peersOf(system);
-  const filter = { features: FEATURE_MESSAGE_PROPAGATION, exclude: [...input.exclude] };
-  const picked: Peer[] = await peers.random(input.n, filter);
+  const excluded = new Set(input.exclude.map(toHex));
+  const picked: Peer[] = [];
+  for (const seed of input.seeds) {
+    if (picked.length >= input.n || excluded.has(toHex(seed)) || input.isBanned(seed)) continue;
+    const peer = await peers.find({ publicKey: seed });
+    if (peer && peer.deletedAt === undefined && peer.addresses.length > 0) picked.push(peer);
+  }
+  const filter = { features: FEATURE_MESSAGE_PROPAGATION, exclude: [...input.exclude, ...picked.map((p) => p.publicKey)] };
+  if (picked.length < input.n) picked.push(...(await peers.random(input.n - picked.length, filter)));
   if (picked.length < input.n) {
     // A peer whose every address failed once (a seed not up yet) is still worth a try, last.
-    const more = await peers.random(input.n - picked.length, { ...filter, includeOffline: true, exclude: [...filter.exclude, ...picked.map((p) => p.publicKey)] });
+    const more = await peers.random(input.n - picked.length, { ...filter, includeOffline: true, exclude: [...input.exclude, ...picked.map((p) => p.publicKey)] });
     picked.push(...more);
   }
   return picked.filter((p) => p.addresses.length > 0).map((p) => p.publicKey);
 });
 
-/** One sync per peer, at once (`GetPeers` through the RPC client pool); the round's `signal` cancels them all. */
+/**
+ * One sync per peer, at once (`GetPeers` through the RPC client pool); the round's `signal`
+ * cancels them all. With `disconnectAfter`, a connection the sync made is closed after it.
+ */
 export const syncRound = fromPromise<SyncRoundOutcome, SyncRoundInput>(async ({ input, system, signal }) => {
   const peers = peersOf(system);
   const definition = rpcServiceDefinition(PeerSync);
+  const cm = component(system, 'connectionManager');
   const { env } = input;
   const reports = await Promise.all(
     input.peers.map(async (publicKey): Promise<PeerSyncReport> => {
+      const wasConnected = env.isConnected(publicKey);
       const client = rpcClientProxy(definition, (call) => {
         const pool = component(system, 'rpcClient');
         if (!pool) return call.fail(new AbortedError('the RPC client pool is not running'));
@@ -79,6 +99,10 @@ export const syncRound = fromPromise<SyncRoundOutcome, SyncRoundInput>(async ({ 
         store: (sighting) => peers.add(sighting),
         signal,
       });
+      // A connection made for this sync alone is closed (whoever else wants the peer dials it again).
+      if (input.disconnectAfter && !wasConnected && cm && env.isConnected(publicKey)) {
+        cm.send({ type: 'connection-manager.disconnect', publicKey });
+      }
       return outcome.ok ? { publicKey, ok: true, added: outcome.added } : { publicKey, ok: false, added: outcome.added, error: outcome.error, violation: outcome.violation };
     }),
   );

@@ -6,10 +6,11 @@
  * initializing: the configured seeds are stored (flagged as seeds, as nodes), and discovery waits
  * for the node to run (so that the claim its first connections send names its bound addresses:
  * a peer would relay an address-less claim of it). ready: the known
- * peers are counted (up to the threshold, 50). Below it, discovering: up to 5 random nodes not
- * tried this cycle are picked (none: wait after a failure) and synced from at once (`GetPeers`),
- * then ready again; a round whose syncs all failed or that learned no new peer waits the short
- * wait (5 s) first. After `maxRounds` rounds a cycle ends with the idle wait (30 min), which
+ * peers are counted (up to the threshold, 50). Below it, discovering: up to 5 nodes not tried
+ * this cycle are picked, the seeds first, then at random (none: wait after a failure), and synced
+ * from at once (`GetPeers`), then ready again; a round whose syncs all failed or that learned no
+ * new peer forgets the tried peers (nodes that only know each other ask a seed again) and waits
+ * the short wait (5 s, spread by the node's key) first. After `maxRounds` rounds some peer answered, a cycle ends with the idle wait (30 min), which
  * forgets the rounds and the tried peers. With enough peers, onConnect: each node that connects
  * is synced once (in turn, a bounded queue). A server that breaks 9.8 is reported to
  * connectivity for the 2 h ban of 9.9 (connectivity bans and disconnects it). stop: final.
@@ -37,6 +38,8 @@ export interface NetworkDiscoveryEnv {
   isBanned: (publicKey: PublicKey) => boolean;
   /** The node's clock, unix seconds. */
   nowSeconds: () => bigint;
+  /** True while the node has a connection to `publicKey`. */
+  isConnected: (publicKey: PublicKey) => boolean;
 }
 
 /** What network discovery is started with. */
@@ -61,12 +64,17 @@ export interface CountKnownInput {
 export interface PickPeersInput {
   n: number;
   exclude: readonly PublicKey[];
+  /** The configured seeds: picked first when not excluded (nor banned). */
+  seeds: readonly PublicKey[];
+  isBanned: (publicKey: PublicKey) => boolean;
 }
 /** Input of `syncRound`: one sync per peer, at once. */
 export interface SyncRoundInput {
   peers: readonly PublicKey[];
   n: number;
   includeClients: boolean;
+  /** Close the connections the round made once it is over. */
+  disconnectAfter: boolean;
   env: NetworkDiscoveryEnv;
 }
 
@@ -91,6 +99,12 @@ export interface NetworkDiscoveryContext {
   nodeRunning: boolean;
 }
 
+/** The short wait of a node: `failureWaitMs` spread by its key over [1, 2) times (nodes that failed together do not retry together). */
+export function failureWaitFor(config: Pick<NetworkDiscoveryConfig, 'failureWaitMs'>, self: Uint8Array): number {
+  const spread = self.length >= 2 ? ((self[0]! << 8) | self[1]!) / 65_536 : 0;
+  return Math.round(config.failureWaitMs * (1 + spread));
+}
+
 const succeeded = (o: SyncRoundOutcome | undefined) => (o ? o.reports.filter((r) => r.ok).length : 0);
 const addedBy = (o: SyncRoundOutcome | undefined) => (o ? o.reports.reduce((n, r) => n + r.added, 0) : 0);
 
@@ -112,7 +126,7 @@ export const networkDiscoveryMachine = setup({
   },
   delays: {
     idleWait: ({ context }) => context.input.config.idleWaitMs,
-    failureWait: ({ context }) => context.input.config.failureWaitMs,
+    failureWait: ({ context }) => failureWaitFor(context.input.config, context.input.env.self),
     roundTimeout: ({ context }) => context.input.config.roundTimeoutMs,
   },
   guards: {
@@ -137,11 +151,12 @@ export const networkDiscoveryMachine = setup({
     select: assign((_, params: { peers: readonly PublicKey[] }) => ({ selected: params.peers })),
     /** No peer left to try: the cycle's tried peers may be tried again after the wait. */
     forgetTried: assign({ tried: () => PMap.empty<PublicKey>() }),
-    /** A round ended: counted, its peers tried. */
+    /** A round ended: its peers tried; counted when a peer answered (a node whose seeds are unreachable keeps trying every few seconds). */
     recordRound: assign(({ context }, params: { outcome: SyncRoundOutcome | undefined }) => {
       let tried = context.tried;
       for (const k of context.selected) tried = tried.set(toHex(k), k);
-      return { rounds: context.rounds + 1, tried, lastRound: params.outcome ?? { reports: [] }, selected: [] };
+      const answered = succeeded(params.outcome) > 0;
+      return { rounds: context.rounds + (answered ? 1 : 0), tried, lastRound: params.outcome ?? { reports: [] }, selected: [] };
     }),
     /** The idle wait ended: a new cycle (rounds and tried peers forgotten). */
     newCycle: assign({ rounds: 0, tried: () => PMap.empty<PublicKey>(), lastRound: undefined }),
@@ -217,7 +232,7 @@ export const networkDiscoveryMachine = setup({
           invoke: {
             id: 'pickPeers',
             src: 'pickPeers',
-            input: ({ context }) => ({ n: context.input.config.syncPeers, exclude: [...context.tried].map(([, k]) => k) }),
+            input: ({ context }) => ({ n: context.input.config.syncPeers, exclude: [...context.tried].map(([, k]) => k), seeds: context.input.seeds.map((s) => s.publicKey), isBanned: context.input.env.isBanned }),
             onDone: [
               { guard: { type: 'nonePicked', params: ({ event }) => ({ peers: event.output }) }, target: '#networkDiscovery.waiting.afterFailure', actions: 'forgetTried' },
               { target: 'syncing', actions: { type: 'select', params: ({ event }) => ({ peers: event.output }) } },
@@ -230,7 +245,7 @@ export const networkDiscoveryMachine = setup({
           invoke: {
             id: 'syncRound',
             src: 'syncRound',
-            input: ({ context }) => ({ peers: context.selected, n: context.input.config.peersPerSync, includeClients: context.input.config.includeClients, env: context.input.env }),
+            input: ({ context }) => ({ peers: context.selected, n: context.input.config.peersPerSync, includeClients: context.input.config.includeClients, disconnectAfter: context.input.config.disconnectAfterSync, env: context.input.env }),
             onDone: {
               target: 'judging',
               actions: [
@@ -244,8 +259,8 @@ export const networkDiscoveryMachine = setup({
           after: { roundTimeout: { target: '#networkDiscovery.waiting.afterFailure', actions: { type: 'recordRound', params: () => ({ outcome: undefined }) } } },
         },
         judging: {
-          description: 'A round that brought no new peer waits the short wait; another counts again at once.',
-          always: [{ guard: 'roundFruitless', target: '#networkDiscovery.waiting.afterFailure' }, { target: '#networkDiscovery.ready' }],
+          description: 'A round that brought no new peer waits the short wait and forgets the tried peers (the seeds come first again); another counts again at once.',
+          always: [{ guard: 'roundFruitless', target: '#networkDiscovery.waiting.afterFailure', actions: 'forgetTried' }, { target: '#networkDiscovery.ready' }],
         },
       },
     },
@@ -262,7 +277,7 @@ export const networkDiscoveryMachine = setup({
           invoke: {
             id: 'syncConnected',
             src: 'syncRound',
-            input: ({ context }) => ({ peers: context.queue.slice(0, 1), n: context.input.config.peersPerSync, includeClients: context.input.config.includeClients, env: context.input.env }),
+            input: ({ context }) => ({ peers: context.queue.slice(0, 1), n: context.input.config.peersPerSync, includeClients: context.input.config.includeClients, disconnectAfter: false, env: context.input.env }),
             onDone: {
               target: 'listening',
               actions: [

@@ -15,6 +15,7 @@ import type { PublicKey } from '../../core/keys.js';
 import type { ConnectivityInbox } from '../../actors/connectivity/index.js';
 import {
   DEFAULT_NETWORK_DISCOVERY_CONFIG,
+  failureWaitFor,
   networkDiscoveryMachine,
   type NetworkDiscoveryConnected,
   type NetworkDiscoveryEmitted,
@@ -37,7 +38,7 @@ const input: NetworkDiscoveryInput = {
   config,
   seeds: [{ publicKey: p1, addresses: ['/memory/1'] }],
   banMs: BAN_MS,
-  env: { self, allowMemory: true, isBanned: () => false, nowSeconds: () => 0n },
+  env: { self, allowMemory: true, isBanned: () => false, nowSeconds: () => 0n, isConnected: () => false },
 };
 
 // What the effects come to (model-only events: the real ones are the settled promises).
@@ -137,7 +138,7 @@ function system() {
 }
 type Sut = ReturnType<typeof system>;
 
-const DELAYS: Record<string, number> = { idleWait: config.idleWaitMs, failureWait: config.failureWaitMs, roundTimeout: config.roundTimeoutMs };
+const DELAYS: Record<string, number> = { idleWait: config.idleWaitMs, failureWait: failureWaitFor(config, self), roundTimeout: config.roundTimeoutMs };
 
 async function exec(sut: Sut, event: Ev, expected: Snap): Promise<void> {
   const type = event.type as string;
