@@ -112,7 +112,7 @@ function tcommsNode(listen: boolean): CommsNode {
   const b = new CommsBuilder()
     .withNodeIdentity(NodeIdentity.generate())
     .withDialPolicy({ rounds: 1 })
-    .withLimits({ maxConnections: 5_000, maxConcurrentUpgrades: 256 })
+    .withLimits({ maxConnections: 5_000, maxConcurrentUpgrades: 256, maxUpgradesPerAddress: 256 }) // every client dials from 127.0.0.1: admission's per-address bound (4) would measure itself
     .withTimeouts({ keepaliveIntervalMs: 0, closeGraceMs: 1_000 })
     .withConnectivity({ reapThreshold: 100_000 });
   // `E2E_X25519=on|off` overrides the default crypto policy's X25519 service, for comparisons.
