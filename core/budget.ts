@@ -133,3 +133,50 @@ export class MemoryBudget {
 }
 
 function noop(): void {}
+
+/**
+ * What one holder (a reader's partial frame, say) keeps charged to a budget, set to a level:
+ * {@link set} charges or releases the difference; past the budget the hold is {@link paused}
+ * (the holder stops reading) until the budget has room again. `onChange` is called whenever
+ * `paused` changes.
+ */
+export class BudgetHold {
+  #charged = 0;
+  #paused = false;
+  #cancelWait: (() => void) | undefined;
+
+  constructor(
+    readonly budget: MemoryBudget,
+    readonly onChange: () => void,
+  ) {}
+
+  /** True while the budget is over and the holder should not take more. */
+  get paused(): boolean {
+    return this.#paused;
+  }
+
+  /** Charges exactly `held` bytes for this holder; over the budget, pauses until it has room. */
+  set(held: number): void {
+    if (held > this.#charged) this.budget.charge(held - this.#charged);
+    else if (held < this.#charged) this.budget.release(this.#charged - held);
+    this.#charged = held;
+    if (this.budget.exceeded && !this.#paused) {
+      this.#paused = true;
+      this.onChange();
+      this.#cancelWait = this.budget.whenAvailable(() => {
+        this.#cancelWait = undefined;
+        this.#paused = false;
+        this.onChange();
+      });
+    }
+  }
+
+  /** The holder is gone: its wait ends and everything it had charged is released. */
+  release(): void {
+    this.#cancelWait?.();
+    this.#cancelWait = undefined;
+    this.budget.release(this.#charged);
+    this.#charged = 0;
+  }
+}
+

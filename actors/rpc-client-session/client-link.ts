@@ -11,6 +11,7 @@
  * A call failed because the connection went (the substream was destroyed with the muxer's
  * error) fails with that transport error, not with an RPC one.
  */
+import { BudgetHold } from '../../core/budget.js';
 import { ConfigError, TcommsError, toPlainError, type PlainError } from '../../core/errors.js';
 import type { YamuxStream } from '../../channels/yamux/stream.js';
 import { StreamReset } from '../../protocols/yamux/errors.js';
@@ -40,18 +41,18 @@ export class ClientSessionLink {
   #call: RpcClientCall | undefined;
   /** The encoded size of the last response payload decoded (for the stream consumer's bound). */
   #lastSize = 0;
-  #charged = 0;
-  #memoryPaused = false;
   #consumerPaused = false;
-  #cancelMemoryWait: (() => void) | undefined;
   #streamError: Error | undefined;
   #endError: TcommsError | undefined;
   #rejectReason: number | undefined;
   #stopped = false;
 
+  /** What the core holds of a partial frame, charged to the connection's memory. */
+  readonly #hold: BudgetHold;
   constructor(init: ClientLinkInit, report: (report: ClientIoReport) => void) {
     this.#init = init;
     this.#stream = init.stream;
+    this.#hold = new BudgetHold(init.stream.memory, () => this.#updateReading());
     this.#report = report;
     this.#core = new RpcClientSession({
       ...(init.handshakeTimeoutMs === undefined ? {} : { handshakeTimeoutMs: init.handshakeTimeoutMs }),
@@ -104,9 +105,7 @@ export class ClientSessionLink {
     s.off('data', this.#onData);
     s.off('end', this.#onEnd);
     s.off('close', this.#onClose);
-    this.#cancelMemoryWait?.();
-    s.memory.release(this.#charged);
-    this.#charged = 0;
+    this.#hold.release();
     const call = this.#call;
     this.#call = undefined;
     call?.fail(this.#transportError() ?? new RpcSessionClosed('local'));
@@ -185,7 +184,7 @@ export class ClientSessionLink {
       return this.#report({ type: 'rpc.call-ended', dueAt: core.nextTimeout() });
     }
     for (const o of outputs) this.#execute(o);
-    this.#chargeBuffered();
+    this.#hold.set(this.#core.buffered); // a partial frame is charged; over the budget, stop reading
     this.#reportProgress(before, beforeRequest);
   }
 
@@ -285,27 +284,10 @@ export class ClientSessionLink {
     return err === undefined ? undefined : toPlainError(err);
   }
 
-  #chargeBuffered(): void {
-    const held = this.#core.buffered;
-    const memory = this.#stream.memory;
-    if (held > this.#charged) memory.charge(held - this.#charged);
-    else if (held < this.#charged) memory.release(this.#charged - held);
-    this.#charged = held;
-    if (memory.exceeded && !this.#memoryPaused) {
-      this.#memoryPaused = true;
-      this.#updateReading();
-      this.#cancelMemoryWait = memory.whenAvailable(() => {
-        this.#cancelMemoryWait = undefined;
-        this.#memoryPaused = false;
-        this.#updateReading();
-      });
-    }
-  }
-
   #updateReading(): void {
     const s = this.#stream;
     if (s.destroyed || this.#stopped) return;
-    if (this.#memoryPaused || this.#consumerPaused) s.pause();
+    if (this.#hold.paused || this.#consumerPaused) s.pause();
     else if (s.isPaused()) s.resume();
   }
 }

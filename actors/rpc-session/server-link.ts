@@ -9,6 +9,7 @@
  * client does not read), the substream is not read. A stream handler is pulled for its next item
  * only once what was written drained.
  */
+import { BudgetHold } from '../../core/budget.js';
 import { TcommsError, toPlainError } from '../../core/errors.js';
 import type { PlainError } from '../../core/errors.js';
 import type { YamuxStream } from '../../channels/yamux/stream.js';
@@ -92,11 +93,8 @@ export class ServerSessionLink {
   #handling = false;
   #active: ActiveCall | undefined;
   /** Bytes charged to the connection's budget for the core's partial frame. */
-  #charged = 0;
   /** The substream did not take the last write: reading stops until it drains. */
   #writeBlocked = false;
-  #memoryPaused = false;
-  #cancelMemoryWait: (() => void) | undefined;
   #drainWaiters: Array<() => void> = [];
   /** Why the substream ended, when it ended with an error. */
   #streamError: Error | undefined;
@@ -104,9 +102,12 @@ export class ServerSessionLink {
   #resetError: TcommsError | undefined;
   #stopped = false;
 
+  /** What the core holds of a partial frame, charged to the connection's memory. */
+  readonly #hold: BudgetHold;
   constructor(init: ServerLinkInit, report: (report: SessionIoReport) => void) {
     this.#init = init;
     this.#stream = init.stream;
+    this.#hold = new BudgetHold(init.stream.memory, () => this.#updateReading());
     this.#report = report;
     this.#core = new RpcServerSession({
       methods: init.service?.definition.methods ?? EMPTY_METHODS,
@@ -161,9 +162,7 @@ export class ServerSessionLink {
     s.off('close', this.#onClose);
     s.off('drain', this.#onDrain);
     // Errors of a stream being torn down are expected; keep one listener so none is unhandled.
-    this.#cancelMemoryWait?.();
-    s.memory.release(this.#charged);
-    this.#charged = 0;
+    this.#hold.release();
     if (!s.destroyed && !(s.writableEnded && s.readableEnded)) s.destroy();
   }
 
@@ -209,7 +208,7 @@ export class ServerSessionLink {
       } else throw err;
     }
     for (const o of outputs) this.#execute(o);
-    this.#chargeBuffered();
+    this.#hold.set(this.#core.buffered); // a partial frame is charged; over the budget, stop reading
     this.#reportProgress(before, beforeCall);
   }
 
@@ -328,28 +327,10 @@ export class ServerSessionLink {
 
   // ---- bounds ------------------------------------------------------------------------------
 
-  /** Charges (or gives back) what the core holds of a partial frame; over the budget, stop reading. */
-  #chargeBuffered(): void {
-    const held = this.#core.buffered;
-    const memory = this.#stream.memory;
-    if (held > this.#charged) memory.charge(held - this.#charged);
-    else if (held < this.#charged) memory.release(this.#charged - held);
-    this.#charged = held;
-    if (memory.exceeded && !this.#memoryPaused) {
-      this.#memoryPaused = true;
-      this.#updateReading();
-      this.#cancelMemoryWait = memory.whenAvailable(() => {
-        this.#cancelMemoryWait = undefined;
-        this.#memoryPaused = false;
-        this.#updateReading();
-      });
-    }
-  }
-
   #updateReading(): void {
     const s = this.#stream;
     if (s.destroyed || this.#stopped) return;
-    if (this.#writeBlocked || this.#memoryPaused) s.pause();
+    if (this.#writeBlocked || this.#hold.paused) s.pause();
     else if (s.isPaused()) s.resume();
   }
 }

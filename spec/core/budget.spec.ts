@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { MemoryBudget } from '../../core/budget.js';
+import { BudgetHold, MemoryBudget } from '../../core/budget.js';
 import { ConfigError } from '../../core/errors.js';
 
 describe('MemoryBudget', () => {
@@ -82,5 +82,25 @@ describe('MemoryBudget', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('a hold charges exactly its level, pauses past the budget until it has room, and releases everything when let go', () => {
+    const node = new MemoryBudget(100);
+    const conn = node.child(50);
+    const changes: boolean[] = [];
+    const hold = new BudgetHold(conn, () => changes.push(hold.paused));
+    hold.set(30);
+    expect([conn.used, node.used, hold.paused]).to.deep.equal([30, 30, false]);
+    hold.set(20); // gives back 10
+    expect(conn.used).to.equal(20);
+    hold.set(60); // over the connection's 50
+    expect([conn.used, hold.paused, changes]).to.deep.equal([60, true, [true]]);
+    hold.set(70); // still over: no second pause
+    expect(changes).to.deep.equal([true]);
+    hold.set(40); // back within: resumes
+    expect([conn.used, hold.paused, changes]).to.deep.equal([40, false, [true, false]]);
+    hold.set(80);
+    hold.release(); // gone while paused: nothing charged, the wait ends (no resume is reported)
+    expect([conn.used, node.used, changes]).to.deep.equal([0, 0, [true, false, true]]);
   });
 });
