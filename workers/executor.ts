@@ -42,10 +42,14 @@ export interface PoolExecutorInit {
   maxQueue?: number;
 }
 
-/** Picks the worker file next to this module: `worker.ts` under tsx, `worker.js` from `dist/`. */
+/**
+ * Picks the worker file next to this module: `worker.ts` under tsx (whose loader compiles it
+ * for `require`), and from `dist/` the CommonJS entry `worker-entry.cjs`, which imports
+ * `worker.js` (see that file for why Piscina is not given the ES module itself).
+ */
 function workerFilename(): string {
-  const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
-  return new URL(`./worker.${ext}`, import.meta.url).href;
+  const file = import.meta.url.endsWith('.ts') ? 'worker.ts' : 'worker-entry.cjs';
+  return new URL(`./${file}`, import.meta.url).href;
 }
 
 /** Runs tasks on a Piscina pool; tasks run concurrently on several threads. */
