@@ -45,6 +45,12 @@ interface StreamState {
   remoteFin: boolean;
 }
 
+/**
+ * Streams this side reset (or refused) whose peer may still have data in flight, remembered at
+ * most this many at a time (the oldest forgotten first; data for a forgotten one is a violation).
+ */
+const MAX_LINGERING = 4096;
+
 /** The read state between two chunks: a partial header, or the rest of a Data payload. */
 const enum Read {
   Header,
@@ -64,6 +70,14 @@ export class YamuxSession {
   #outboundOpen = 0;
   /** The sum of the open streams' receive windows (what the peer may have this side hold). */
   #windowTotal = 0;
+  /**
+   * Stream id -> the bytes the peer may still send on it: the receive window it had when this
+   * side reset it (or refused its SYN). The peer may have sent that much before it heard of the
+   * reset; more, or data on a stream the peer itself finished or reset, is sending beyond the
+   * window (PROTOCOL.md section 3), a violation. Without this, an authenticated peer could keep
+   * a node decrypting data for dead streams at line rate, the data dropped and never counted.
+   */
+  readonly #lingering = new Map<number, number>();
   #localGoAway = false;
   #remoteGoAway = false;
   #failed = false;
@@ -197,6 +211,7 @@ export class YamuxSession {
     const s = this.#streams.get(id);
     if (s === undefined) return;
     this.#remove(s);
+    if (!s.remoteFin) this.#linger(id, s.recvWindow);
     this.#frame(FrameType.WindowUpdate, Flag.RST, id, 0);
   }
 
@@ -289,9 +304,11 @@ export class YamuxSession {
     if ((flags & Flag.SYN) !== 0) s = this.#onSyn(id);
     else if (s === undefined) {
       if (this.#neverExisted(id)) throw new YamuxProtocolError('stream-never-existed', `frame for stream ${id}`, id);
-      // A frame in flight for a stream that is already closed or reset: dropped.
+      // A frame in flight for a stream that is already closed or reset: dropped (its data within
+      // what the peer may still send on it, see #lingering).
     }
     if (isData) {
+      if (s === undefined && length > 0) this.#chargeLingering(id, length);
       if (s !== undefined && length > 0) {
         if (s.remoteFin) throw new YamuxProtocolError('data-after-fin', `Data on stream ${id} after its FIN`, id);
         if (length > s.recvWindow) throw new YamuxProtocolError('window-exceeded', `${length} bytes with a window of ${s.recvWindow}`, id);
@@ -334,6 +351,7 @@ export class YamuxSession {
     if (id <= this.#lastInboundId) throw new YamuxProtocolError('reused-stream-id', `SYN reuses stream id ${id}`, id);
     this.#lastInboundId = id;
     if (this.#localGoAway || this.#inboundOpen >= this.#config.maxInboundStreams) {
+      this.#linger(id, INITIAL_WINDOW);
       this.#frame(FrameType.WindowUpdate, Flag.RST, id, 0);
       return undefined;
     }
@@ -364,6 +382,20 @@ export class YamuxSession {
     if (code > GoAwayCode.InternalError) throw new YamuxProtocolError('bad-goaway-code', `GoAway code ${code}`);
     this.#remoteGoAway = true;
     this.#events.goAway(code);
+  }
+
+  #linger(id: number, window: number): void {
+    if (window <= 0) return;
+    if (this.#lingering.size >= MAX_LINGERING) this.#lingering.delete(this.#lingering.keys().next().value!);
+    this.#lingering.set(id, window);
+  }
+
+  /** Data for a stream that is gone: within what the peer may still send on it, or a violation. */
+  #chargeLingering(id: number, length: number): void {
+    const left = this.#lingering.get(id);
+    if (left === undefined || length > left) throw new YamuxProtocolError('window-exceeded', `${length} bytes for stream ${id}, which is closed (${left ?? 0} may still arrive)`, id);
+    if (length === left) this.#lingering.delete(id);
+    else this.#lingering.set(id, left - length);
   }
 
   #remove(s: StreamState): void {

@@ -14,7 +14,7 @@ import { NoiseSecureChannel, noiseStaticKeys } from '../../channels/secure-chann
 import { YamuxMuxer } from '../../channels/yamux/muxer.js';
 import { ENTRY_OVERHEAD, ReceiveQueue } from '../../channels/yamux/receive-queue.js';
 import type { YamuxStream } from '../../channels/yamux/stream.js';
-import { Flag, FrameType, HEADER_LENGTH, PeerNotReading, writeHeader } from '../../protocols/yamux/index.js';
+import { Flag, FrameType, HEADER_LENGTH, PeerNotReading, YamuxProtocolError, writeHeader } from '../../protocols/yamux/index.js';
 import { duplexPair } from '../../transports/memory/duplex-pair.js';
 import { collect } from '../support/streams.js';
 import { until } from '../support/wait.js';
@@ -78,7 +78,7 @@ describe('yamux against hostile peers', function () {
     expect(q.length).to.equal(0);
   });
 
-  it('one useful byte per Noise message, the rest a Data frame for a reset stream: what the victim holds stays bounded', async () => {
+  it('one useful byte per Noise message, the rest a Data frame for a stream the victim reads and drops: what the victim holds stays bounded', async () => {
     const gc = collector();
     const [a, b] = duplexPair();
     open.push(a, b);
@@ -94,12 +94,13 @@ describe('yamux against hostile peers', function () {
       config: { keepaliveIntervalMs: 0 },
       onStream: (s) => {
         s.on('error', () => {});
-        streams.push(s); // never read: what arrives is held
+        streams.push(s); // stream 1 is never read: what arrives is held
+        if (streams.length === 2) s.on('data', () => {}); // stream 3 is read and its bytes dropped
       },
     });
     open.push(victim);
-    // Stream 1 is kept; stream 3 is opened and reset at once, so Data for it is dropped.
-    attacker.write(Buffer.concat([frame(FrameType.WindowUpdate, Flag.SYN, 1, 0), frame(FrameType.WindowUpdate, Flag.SYN, 3, 0), frame(FrameType.WindowUpdate, Flag.RST, 3, 0)]));
+    // Stream 1 is kept; stream 3 carries the padding, read and dropped (its window keeps being credited back).
+    attacker.write(Buffer.concat([frame(FrameType.WindowUpdate, Flag.SYN, 1, 0), frame(FrameType.WindowUpdate, Flag.SYN, 3, 0)]));
     await new Promise((r) => setImmediate(r)); // that write leaves as its own message
     const MESSAGES = 1000;
     const PLAINTEXT = 65519; // one full Noise message per write
@@ -129,6 +130,30 @@ describe('yamux against hostile peers', function () {
     // Reading it gives the bytes and releases their charge.
     held.resume();
     await until('the reader took them', () => held.heldBytes === 0);
+  });
+
+  it('Data for a stream the attacker itself reset is sending beyond its window: the connection fails at the first frame', async () => {
+    const [a, b] = duplexPair();
+    open.push(a, b);
+    const [attacker, victimConn] = await Promise.all([
+      new NoiseSecureChannel({ staticKeys: noiseStaticKeys(NodeIdentity.generate()) }).secureOutbound(a),
+      new NoiseSecureChannel({ staticKeys: noiseStaticKeys(NodeIdentity.generate()) }).secureInbound(b),
+    ]);
+    open.push(attacker, victimConn);
+    attacker.on('data', () => {});
+    attacker.on('error', () => {});
+    const victim = new YamuxMuxer(victimConn, { client: false, config: { keepaliveIntervalMs: 0 }, onStream: (s) => void s.on('error', () => {}) });
+    open.push(victim);
+    let closedWith: unknown = null;
+    victim.once('close', (err?: Error) => (closedWith = err));
+    attacker.write(Buffer.concat([frame(FrameType.WindowUpdate, Flag.SYN, 1, 0), frame(FrameType.WindowUpdate, Flag.RST, 1, 0)]));
+    await new Promise((r) => setImmediate(r));
+    const padding = 65519 - HEADER_LENGTH;
+    const flood = Buffer.concat([frame(FrameType.Data, 0, 1, padding), Buffer.alloc(padding)]);
+    for (let i = 0; i < 64; i++) attacker.write(flood); // 4 MiB, where the victim may take none
+    await until('the victim closed the connection', () => closedWith !== null, 10_000);
+    expect(closedWith).to.be.instanceOf(YamuxProtocolError);
+    expect((closedWith as YamuxProtocolError).violation).to.equal('window-exceeded');
   });
 
   it('past its budget the connection is not read; the reader taking data resumes it, and nothing is lost', async () => {

@@ -249,14 +249,57 @@ describe('yamux session core', () => {
     expect(grow(b)).to.equal(2 * INITIAL_WINDOW);
   });
 
-  it('a stream closed both ways is forgotten, and late frames for it are dropped', () => {
+  it('a stream closed both ways is forgotten: late header-only frames are dropped, late data is a violation', () => {
     const client = session(true);
     const id = client.s.openStream();
     client.s.closeWrite(id);
     client.s.receive(refEncode([{ version: 0, type: 1, flags: Flag.ACK | Flag.FIN, streamId: id, length: 0 }]));
     expect(client.s.openStreams).to.equal(0);
-    client.s.receive(refEncode([{ version: 0, type: 0, flags: 0, streamId: id, length: 3, data: Uint8Array.of(1, 2, 3) }]));
+    client.s.receive(refEncode([{ version: 0, type: 1, flags: 0, streamId: id, length: 100 }]));
+    expect(client.s.failed).to.equal(false);
+    expect(() => client.s.receive(refEncode([{ version: 0, type: 0, flags: 0, streamId: id, length: 3, data: Uint8Array.of(1, 2, 3) }]))).to.throw(YamuxProtocolError, /window-exceeded/);
     expect(client.events.filter((e) => e[0] === 'data')).to.deep.equal([]);
+  });
+
+  it('after this side resets a stream, the data the peer may have had in flight is dropped, and not a byte more', () => {
+    const server = session(false);
+    server.s.receive(refEncode([syn(1), { version: 0, type: 0, flags: 0, streamId: 1, length: 1000, data: new Uint8Array(1000) }]));
+    server.s.reset(1);
+    const left = INITIAL_WINDOW - 1000;
+    const data = (n: number): RefFrame => ({ version: 0, type: 0, flags: 0, streamId: 1, length: n, data: new Uint8Array(n) });
+    server.s.receive(refEncode([data(left - 10)]));
+    server.s.receive(refEncode([data(10)]));
+    expect(server.s.failed).to.equal(false);
+    expect(server.events.filter((e) => e[0] === 'data').length, 'only the data before the reset').to.equal(1);
+    expect(() => server.s.receive(refEncode([data(1)]))).to.throw(YamuxProtocolError, /window-exceeded/);
+    expect(server.s.failed).to.equal(true);
+  });
+
+  it('data on a stream the peer itself reset is a violation (the dropped-data flood)', () => {
+    violation([syn(1), { version: 0, type: 1, flags: Flag.RST, streamId: 1, length: 0 }, { version: 0, type: 0, flags: 0, streamId: 1, length: 65_000, data: new Uint8Array(65_000) }], 'window-exceeded');
+  });
+
+  it('a refused SYN leaves the peer its initial window in flight, and no more', () => {
+    const server = session(false, { maxInboundStreams: 1 });
+    server.s.receive(refEncode([syn(1), syn(3)]));
+    expect(refDecode(server.out()).map((f) => [f.streamId, f.flags])).to.deep.equal([[1, Flag.ACK], [3, Flag.RST]]);
+    const data = (n: number): RefFrame => ({ version: 0, type: 0, flags: 0, streamId: 3, length: n, data: new Uint8Array(n) });
+    server.s.receive(refEncode([data(INITIAL_WINDOW)]));
+    expect(server.s.failed).to.equal(false);
+    expect(() => server.s.receive(refEncode([data(1)]))).to.throw(YamuxProtocolError, /window-exceeded/);
+  });
+
+  it('remembers a bounded number of reset streams: data for a forgotten one is a violation', () => {
+    const server = session(false, { maxInboundStreams: 8 });
+    const frames: RefFrame[] = [];
+    for (let i = 0; i < 4097; i++) frames.push(syn(2 * i + 1));
+    for (let i = 0; i < 4097; i++) {
+      server.s.receive(refEncode([frames[i]!]));
+      server.s.reset(2 * i + 1);
+    }
+    const data = (id: number): RefFrame => ({ version: 0, type: 0, flags: 0, streamId: id, length: 1, data: new Uint8Array(1) });
+    server.s.receive(refEncode([data(2 * 4096 + 1)])); // the newest is remembered
+    expect(() => server.s.receive(refEncode([data(1)]))).to.throw(YamuxProtocolError, /window-exceeded/); // the oldest was forgotten
   });
 
   it('refuses new streams after GoAway either way', () => {
