@@ -178,6 +178,31 @@ if (process.env.E2E_RSS) {
 }
 
 /**
+ * `E2E_ONLY=cli`: only the command line's row and the two-process stream it is held against,
+ * alternated run by run (stream, then the binaries), so both see the same machine.
+ */
+if (process.env.E2E_ONLY === 'cli') {
+  const server = await remoteServer('tcomms');
+  const client = await startClient('tcomms');
+  try {
+    await streamThroughput(client, server.info, 256 * 1024 * 1024);
+    const stream: number[] = [];
+    const cli: number[] = [];
+    for (let r = 0; r < RUNS; r++) {
+      stream.push(await streamThroughput(client, server.info, 1024 * 1024 * 1024));
+      cli.push(await cliStreamThroughput());
+      console.error(`run ${r + 1}: stream ${stream.at(-1)!.toFixed(0)} MB/s, command line ${cli.at(-1)!.toFixed(0)} MB/s`);
+    }
+    const ratios = stream.map((s, i) => cli[i]! / s);
+    console.log(`two-process stream ${median(stream).toFixed(0)} MB/s, command line ${median(cli).toFixed(0)} MB/s: ${(median(ratios) * 100).toFixed(0)}% (median of ${RUNS} paired runs; target: at least 90%)`);
+  } finally {
+    await client.stop();
+    await server.stop();
+  }
+  process.exit(0);
+}
+
+/**
  * The RTT baseline measured in the same run: a plain Node TCP echo, in this process or in a
  * second one, medians of `RUNS` runs of 2,000 round trips (as the stacks' RTT row).
  */
