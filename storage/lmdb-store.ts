@@ -11,14 +11,11 @@
  * transaction. A file that is not LMDB, an LMDB database that is not ours, or a newer schema is
  * a typed error at start-up; nothing is ever wiped.
  */
-import { claimLmdbPath } from './lmdb-claim.js';
-import { existsSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-import { open, type Database, type RootDatabase } from 'lmdb';
+import type { Database, RootDatabase } from 'lmdb';
 import type { NodeId, PublicKey } from '../core/keys.js';
 import { closestByPrefix } from './closest.js';
 import { PeerStoreClosed, PeerStoreCorrupt, PeerStoreForeign, PeerStoreTooNew, PeerStoreWriteFailed } from './errors.js';
-import { lmdbHeaderProblem } from './lmdb-header.js';
+import { openLmdbEnvironment, type LmdbEnvironmentSpec, type LmdbStoreErrors } from './lmdb-open.js';
 import { FORMAT_KEY, FORMAT_VALUE, openPeerTables, SCHEMA_KEY } from './lmdb-tables.js';
 import { runMigrations } from './migrations.js';
 import type { Peer } from './peer.js';
@@ -27,6 +24,12 @@ import { decodeRecord, encodeRecord, SCHEMA_VERSION, type PeerRecordV1 } from '.
 
 export { FORMAT_KEY, FORMAT_VALUE, SCHEMA_KEY } from './lmdb-tables.js';
 
+
+const PEER_STORE_ERRORS: LmdbStoreErrors = {
+  corrupt: (path, problem, init) => new PeerStoreCorrupt(path, problem, init),
+  foreign: (path) => new PeerStoreForeign(path),
+  tooNew: (path, version, supported) => new PeerStoreTooNew(path, version, supported),
+};
 /** Options of {@link LmdbPeerStore.open}. */
 export interface LmdbPeerStoreInit {
   /** The environment directory (created if missing). */
@@ -57,47 +60,22 @@ export class LmdbPeerStore implements PeerStore {
 
   /** Opens (or creates) the store at `path`, migrating an older schema. */
   static async open(init: LmdbPeerStoreInit): Promise<LmdbPeerStore> {
-    const { path } = init;
-    if (existsSync(path) && !statSync(path).isDirectory()) throw new PeerStoreCorrupt(path, 'the path is a file, not an LMDB environment directory');
-    const dataFile = join(path, 'data.mdb');
-    if (existsSync(dataFile)) {
-      const problem = lmdbHeaderProblem(dataFile);
-      if (problem) throw new PeerStoreCorrupt(path, problem);
-    }
-    const release = claimLmdbPath(path, 'peer store');
-    let env: RootDatabase;
-    try {
-      env = open({ path, maxDbs: 8, mapSize: init.mapSize ?? 1 << 30, compression: false });
-      // Reading forces LMDB to validate the file header.
-      env.get(FORMAT_KEY);
-    } catch (cause) {
-      release();
-      throw new PeerStoreCorrupt(path, (cause as Error).message, { cause });
-    }
-    try {
-      const format = env.get(FORMAT_KEY) as unknown;
-      if (format === undefined) {
-        if (env.getKeysCount() > 0) throw new PeerStoreForeign(path);
-        await env.transaction(() => {
-          env.putSync(FORMAT_KEY, FORMAT_VALUE);
-          env.putSync(SCHEMA_KEY, SCHEMA_VERSION);
-        });
-      } else if (format !== FORMAT_VALUE) {
-        throw new PeerStoreForeign(path);
-      }
-      const version = env.get(SCHEMA_KEY) as unknown;
-      if (typeof version !== 'number' || !Number.isInteger(version) || version < 0) throw new PeerStoreCorrupt(path, `schema version ${String(version)}`);
-      if (version > SCHEMA_VERSION) throw new PeerStoreTooNew(path, version, SCHEMA_VERSION);
+    const spec: LmdbEnvironmentSpec = {
+      path: init.path,
+      what: 'peer store',
+      maxDbs: 8,
+      mapSize: init.mapSize ?? 1 << 30,
+      format: { key: FORMAT_KEY, value: FORMAT_VALUE },
+      schema: { key: SCHEMA_KEY, version: SCHEMA_VERSION, oldest: 0 },
+      errors: PEER_STORE_ERRORS,
+    };
+    return openLmdbEnvironment(spec, (env, version, release) => {
       runMigrations(env, version, SCHEMA_VERSION);
       const { peers, ids } = openPeerTables(env);
-      const store = new LmdbPeerStore(path, env, peers, ids);
+      const store = new LmdbPeerStore(init.path, env, peers, ids);
       store.#release = release;
       return store;
-    } catch (err) {
-      await env.close();
-      release();
-      throw err;
-    }
+    });
   }
 
   #check(): void {

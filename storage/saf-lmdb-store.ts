@@ -15,15 +15,12 @@
  * before LMDB maps it (`lmdb-header.ts`), then the format marker and schema version; a file that
  * is not ours is a typed error, never wiped.
  */
-import { claimLmdbPath } from './lmdb-claim.js';
-import { existsSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-import { open, type RootDatabase } from 'lmdb';
+import type { RootDatabase } from 'lmdb';
 import { toHex } from '../core/bytes.js';
 import { InternalError } from '../core/errors.js';
 import { nodeIdOf } from '../core/keys.js';
 import { SafStoreClosed, SafStoreCorrupt, SafStoreForeign, SafStoreTooNew, SafStoreWriteFailed } from './errors.js';
-import { lmdbHeaderProblem } from './lmdb-header.js';
+import { openLmdbEnvironment, type LmdbEnvironmentSpec, type LmdbStoreErrors } from './lmdb-open.js';
 import { planEviction, type RankedMessage } from './saf-eviction.js';
 import {
   decodeSafRecord,
@@ -103,6 +100,12 @@ interface RankEntry extends RankedMessage {
   readonly key: Uint8Array;
 }
 
+const SAF_STORE_ERRORS: LmdbStoreErrors = {
+  corrupt: (path, problem, init) => new SafStoreCorrupt(path, problem, init),
+  foreign: (path) => new SafStoreForeign(path),
+  tooNew: (path, version, supported) => new SafStoreTooNew(path, version, supported),
+};
+
 /** The LMDB SAF store: one transaction per write, indexed by destination, expiry and rank. */
 export class LmdbSafStore implements SafStore {
   readonly name = 'lmdb';
@@ -122,47 +125,23 @@ export class LmdbSafStore implements SafStore {
 
   /** Opens (or creates) the store at `path`. */
   static async open(init: LmdbSafStoreInit): Promise<LmdbSafStore> {
-    const { path } = init;
     const limits = resolveSafLimits(init.limits);
-    if (existsSync(path) && !statSync(path).isDirectory()) throw new SafStoreCorrupt(path, 'the path is a file, not an LMDB environment directory');
-    const dataFile = join(path, 'data.mdb');
-    if (existsSync(dataFile)) {
-      const problem = lmdbHeaderProblem(dataFile);
-      if (problem) throw new SafStoreCorrupt(path, problem);
-    }
-    const release = claimLmdbPath(path, 'store-and-forward store');
-    let env: RootDatabase;
-    try {
-      env = open({ path, maxDbs: 12, mapSize: init.mapSize ?? 2 * 1024 ** 3, compression: false });
-      env.get(SAF_FORMAT_KEY); // reading makes LMDB validate the file
-    } catch (cause) {
-      release();
-      throw new SafStoreCorrupt(path, (cause as Error).message, { cause });
-    }
-    try {
-      const format = env.get(SAF_FORMAT_KEY) as unknown;
-      if (format === undefined) {
-        if (env.getKeysCount() > 0) throw new SafStoreForeign(path);
-        await env.transaction(() => {
-          env.putSync(SAF_FORMAT_KEY, SAF_FORMAT_VALUE);
-          env.putSync(SAF_SCHEMA_KEY, SAF_SCHEMA_VERSION);
-          env.putSync(SAF_TOTALS_KEY, ZERO_TOTALS);
-        });
-      } else if (format !== SAF_FORMAT_VALUE) {
-        throw new SafStoreForeign(path);
-      }
-      const version = env.get(SAF_SCHEMA_KEY) as unknown;
-      if (typeof version !== 'number' || !Number.isInteger(version) || version < 1) throw new SafStoreCorrupt(path, `schema version ${String(version)}`);
-      if (version > SAF_SCHEMA_VERSION) throw new SafStoreTooNew(path, version, SAF_SCHEMA_VERSION);
-      const store = new LmdbSafStore(path, env, openSafTables(env), limits);
+    const spec: LmdbEnvironmentSpec = {
+      path: init.path,
+      what: 'store-and-forward store',
+      maxDbs: 12,
+      mapSize: init.mapSize ?? 2 * 1024 ** 3,
+      format: { key: SAF_FORMAT_KEY, value: SAF_FORMAT_VALUE },
+      schema: { key: SAF_SCHEMA_KEY, version: SAF_SCHEMA_VERSION, oldest: 1 },
+      initial: [[SAF_TOTALS_KEY, ZERO_TOTALS]],
+      errors: SAF_STORE_ERRORS,
+    };
+    return openLmdbEnvironment(spec, (env, _version, release) => {
+      const store = new LmdbSafStore(init.path, env, openSafTables(env), limits);
       store.#release = release;
       store.#totals(); // a damaged totals record fails the open, not the first put
       return store;
-    } catch (err) {
-      await env.close();
-      release();
-      throw err;
-    }
+    });
   }
 
   #check(): void {
