@@ -5,6 +5,7 @@
  * not read (the body waiting is charged to the connection's memory budget), and yamux flow
  * control slows the sender down.
  */
+import { BoundedInbox } from '../../core/bounded-inbox.js';
 import type { PublicKey } from '../../core/keys.js';
 
 /** A DOMAIN message delivered to this node. */
@@ -31,26 +32,20 @@ export type DhtHandler = (message: DhtMessage) => void;
 /** Handlers by message type, and the bounded queue behind `messages()`. */
 export class DhtDelivery {
   readonly #handlers = new Map<number | 'any', Set<DhtHandler>>();
-  readonly #items: DhtMessage[] = [];
-  #space: Array<() => void> = [];
-  #readers: Array<(r: IteratorResult<DhtMessage>) => void> = [];
+  readonly #queue: BoundedInbox<DhtMessage>;
   #iterating = false;
-  #closed = false;
-  #bytes = 0;
 
   constructor(
     readonly capacity: number,
     /** Payload bytes queued at most (one message above it is queued alone). */
     readonly maxBytes: number = Number.POSITIVE_INFINITY,
-  ) {}
+  ) {
+    this.#queue = new BoundedInbox<DhtMessage>(capacity, maxBytes, (m) => m.payload.length);
+  }
 
   /** Payload bytes queued, unread. */
   get queuedBytes(): number {
-    return this.#bytes;
-  }
-
-  #full(next: number): boolean {
-    return this.#items.length >= this.capacity || (this.#items.length > 0 && this.#bytes + next > this.maxBytes);
+    return this.#queue.bytes;
   }
 
   /** Calls `handler` for each delivered message of `type` (`'any'`: all); returns the unsubscribe. */
@@ -72,44 +67,17 @@ export class DhtDelivery {
         }
       }
     }
-    if (!this.#iterating || this.#closed) return;
-    const reader = this.#readers.shift();
-    if (reader) return reader({ value: message, done: false });
-    while (this.#full(message.payload.length) && !this.#closed) await new Promise<void>((resolve) => this.#space.push(resolve));
-    if (this.#closed) return;
-    this.#items.push(message);
-    this.#bytes += message.payload.length;
+    if (this.#iterating) await this.#queue.push(message);
   }
 
   /** Ends iteration; what is queued is dropped. */
   close(): void {
-    this.#closed = true;
-    this.#items.length = 0;
-    this.#bytes = 0;
-    for (const r of this.#readers.splice(0)) r({ value: undefined, done: true });
-    for (const s of this.#space.splice(0)) s();
+    this.#queue.close();
   }
 
   /** The messages delivered from now on (one iterator per node). */
   iterate(): AsyncIterable<DhtMessage> {
     this.#iterating = true;
-    return {
-      [Symbol.asyncIterator]: () => ({
-        next: () => {
-          const item = this.#items.shift();
-          if (item) {
-            this.#bytes -= item.payload.length;
-            this.#space.shift()?.();
-            return Promise.resolve({ value: item, done: false });
-          }
-          if (this.#closed) return Promise.resolve({ value: undefined, done: true });
-          return new Promise((resolve) => this.#readers.push(resolve));
-        },
-        return: () => {
-          this.close();
-          return Promise.resolve({ value: undefined, done: true });
-        },
-      }),
-    };
+    return { [Symbol.asyncIterator]: () => this.#queue[Symbol.asyncIterator]() };
   }
 }

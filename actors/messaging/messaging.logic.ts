@@ -5,6 +5,7 @@
  * a bounded inbox whose fullness stops reading the substream, so the yamux window pushes back
  * on the sender).
  */
+import { BoundedInbox } from '../../core/bounded-inbox.js';
 import type { ActorRefFrom } from 'xstate';
 import { toHex } from '../../core/bytes.js';
 import { InternalError, toPlainError } from '../../core/errors.js';
@@ -175,69 +176,10 @@ export class Messaging {
 }
 
 /** A bounded queue of received messages with an async iterator; `push` waits while it is full. */
-export class Inbox {
-  readonly #items: InboundMessage[] = [];
-  #bytes = 0;
-  #space: Array<() => void> = [];
-  #readers: Array<(r: IteratorResult<InboundMessage>) => void> = [];
-  #closed = false;
-
+export class Inbox extends BoundedInbox<InboundMessage> {
   /** At most `capacity` messages and `maxBytes` bytes of bodies wait (one message of any size when it is empty). */
-  constructor(
-    readonly capacity: number,
-    readonly maxBytes = Infinity,
-  ) {}
-
-  get size(): number {
-    return this.#items.length;
-  }
-
-  /** Bytes of the bodies waiting. */
-  get bytes(): number {
-    return this.#bytes;
-  }
-
-  #full(next: number): boolean {
-    return this.#items.length >= this.capacity || (this.#items.length > 0 && this.#bytes + next > this.maxBytes);
-  }
-
-  /** Adds a message; resolves once it is queued (waits while the inbox is full). */
-  async push(message: InboundMessage): Promise<void> {
-    if (this.#closed) return;
-    const reader = this.#readers.shift();
-    if (reader) return reader({ value: message, done: false });
-    while (this.#full(message.body.length) && !this.#closed) await new Promise<void>((resolve) => this.#space.push(resolve));
-    if (this.#closed) return;
-    this.#items.push(message);
-    this.#bytes += message.body.length;
-  }
-
-  /** Ends iteration; queued messages are dropped. */
-  close(): void {
-    this.#closed = true;
-    this.#items.length = 0;
-    this.#bytes = 0;
-    for (const r of this.#readers.splice(0)) r({ value: undefined, done: true });
-    for (const s of this.#space.splice(0)) s();
-  }
-
-  [Symbol.asyncIterator](): AsyncIterator<InboundMessage> {
-    return {
-      next: () => {
-        const item = this.#items.shift();
-        if (item) {
-          this.#bytes -= item.body.length;
-          this.#space.shift()?.();
-          return Promise.resolve({ value: item, done: false });
-        }
-        if (this.#closed) return Promise.resolve({ value: undefined, done: true });
-        return new Promise((resolve) => this.#readers.push(resolve));
-      },
-      return: () => {
-        this.close();
-        return Promise.resolve({ value: undefined, done: true });
-      },
-    };
+  constructor(capacity: number, maxBytes = Infinity) {
+    super(capacity, maxBytes, (m) => m.body.length);
   }
 }
 
