@@ -44,6 +44,18 @@ describe('yamux against hostile peers', function () {
     for (const x of open.splice(0)) (x instanceof YamuxMuxer ? x.abort() : x.destroy());
   });
 
+  /** Two ends of a Noise channel over a memory pair (closed after the test). */
+  async function noisePair() {
+    const [rawA, rawB] = duplexPair();
+    open.push(rawA, rawB);
+    const pair = await Promise.all([
+      new NoiseSecureChannel({ staticKeys: noiseStaticKeys(NodeIdentity.generate()) }).secureOutbound(rawA),
+      new NoiseSecureChannel({ staticKeys: noiseStaticKeys(NodeIdentity.generate()) }).secureInbound(rawB),
+    ]);
+    open.push(...pair);
+    return pair;
+  }
+
   it('the receive queue copies a small view out of a large buffer, gathers small copies, and charges what is kept alive', () => {
     const budget = new MemoryBudget(1 << 30);
     const q = new ReceiveQueue(budget);
@@ -80,13 +92,7 @@ describe('yamux against hostile peers', function () {
 
   it('one useful byte per Noise message, the rest a Data frame for a stream the victim reads and drops: what the victim holds stays bounded', async () => {
     const gc = collector();
-    const [a, b] = duplexPair();
-    open.push(a, b);
-    const [attacker, victimConn] = await Promise.all([
-      new NoiseSecureChannel({ staticKeys: noiseStaticKeys(NodeIdentity.generate()) }).secureOutbound(a),
-      new NoiseSecureChannel({ staticKeys: noiseStaticKeys(NodeIdentity.generate()) }).secureInbound(b),
-    ]);
-    open.push(attacker, victimConn);
+    const [attacker, victimConn] = await noisePair();
     attacker.on('data', () => {});
     const streams: YamuxStream[] = [];
     const victim = new YamuxMuxer(victimConn, {
@@ -133,13 +139,7 @@ describe('yamux against hostile peers', function () {
   });
 
   it('Data for a stream the attacker itself reset is sending beyond its window: the connection fails at the first frame', async () => {
-    const [a, b] = duplexPair();
-    open.push(a, b);
-    const [attacker, victimConn] = await Promise.all([
-      new NoiseSecureChannel({ staticKeys: noiseStaticKeys(NodeIdentity.generate()) }).secureOutbound(a),
-      new NoiseSecureChannel({ staticKeys: noiseStaticKeys(NodeIdentity.generate()) }).secureInbound(b),
-    ]);
-    open.push(attacker, victimConn);
+    const [attacker, victimConn] = await noisePair();
     attacker.on('data', () => {});
     attacker.on('error', () => {});
     const victim = new YamuxMuxer(victimConn, { client: false, config: { keepaliveIntervalMs: 0 }, onStream: (s) => void s.on('error', () => {}) });
@@ -272,13 +272,7 @@ describe('yamux against hostile peers', function () {
   });
 
   it('with an output bound below the buffering of the secure channel, stream writers still finish', async () => {
-    const [rawA, rawB] = duplexPair();
-    open.push(rawA, rawB);
-    const [a, b] = await Promise.all([
-      new NoiseSecureChannel({ staticKeys: noiseStaticKeys(NodeIdentity.generate()) }).secureOutbound(rawA),
-      new NoiseSecureChannel({ staticKeys: noiseStaticKeys(NodeIdentity.generate()) }).secureInbound(rawB),
-    ]);
-    open.push(a, b);
+    const [a, b] = await noisePair();
     const got: Array<Promise<Buffer>> = [];
     const client = new YamuxMuxer(a, { client: true, config: { keepaliveIntervalMs: 0, maxPendingOutput: 64 * 1024 } });
     const server = new YamuxMuxer(b, { client: false, config: { keepaliveIntervalMs: 0 }, onStream: (st) => got.push(collect(st)) });
