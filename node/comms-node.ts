@@ -75,9 +75,11 @@ export class NodeNotRunning extends TcommsError {
 
 /** The node could not start (its store, its pool or a listener could not be opened). */
 export class NodeStartFailed extends TcommsError {
-  readonly kind = 'transport' as const;
+  /** The cause's kind: `storage` for a store that would not open, `transport` for a listener that would not bind, and so on. */
+  readonly kind: PlainError['kind'];
   constructor(readonly error: PlainError) {
     super(`the node could not start: ${error.name}: ${error.message}`);
+    this.kind = error.kind;
   }
 }
 

@@ -13,7 +13,7 @@ import type { Duplex } from 'node:stream';
 import { toHex } from '../../core/bytes.js';
 import { NodeIdentity } from '../../core/keys.js';
 import { upgradeOutbound, type PeerConnection } from '../../channels/upgrade.js';
-import { CommsBuilder, CommsConfigInvalid, NodeNotRunning, type CommsNode } from '../../node/index.js';
+import { CommsBuilder, CommsConfigInvalid, NodeNotRunning, NodeStartFailed, type CommsNode } from '../../node/index.js';
 import { MemoryNetwork, MemoryTransport } from '../../transports/memory/memory.js';
 import { TcpTransport } from '../../transports/tcp/tcp.js';
 import type { Transport } from '../../transports/transport.js';
@@ -398,7 +398,25 @@ describe('comms node lifecycle', function () {
     const second = new CommsBuilder().withNodeIdentity(NodeIdentity.generate()).withListenAddress(`/ip4/127.0.0.1/tcp/${port}`).build();
     const err = await second.start().catch((e: unknown) => e);
     expect((err as Error).name).to.equal('NodeStartFailed');
+    expect((err as NodeStartFailed).kind, 'the cause is the transport').to.equal('transport');
     expect(second.running).to.equal(false);
     await first.stop();
+  });
+
+  it('fails to start with the kind of its cause: a peer store another node has open is storage', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tcomms-start-'));
+    const first = new CommsBuilder().withNodeIdentity(NodeIdentity.generate()).withPeerStore({ kind: 'lmdb', path: dir }).build();
+    await first.start();
+    try {
+      const second = new CommsBuilder().withNodeIdentity(NodeIdentity.generate()).withPeerStore({ kind: 'lmdb', path: dir }).build();
+      const err = await second.start().catch((e: unknown) => e);
+      expect(err).to.be.instanceOf(NodeStartFailed);
+      expect((err as NodeStartFailed).error.name).to.equal('StoreInUse');
+      expect((err as NodeStartFailed).kind).to.equal('storage');
+      expect(second.running).to.equal(false);
+    } finally {
+      await first.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
