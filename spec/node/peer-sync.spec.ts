@@ -230,6 +230,49 @@ describe('peer sync (/tari/dht/1)', function () {
     });
   });
 
+  describe('a connection made for a sync', () => {
+    /**
+     * A seed that knows one other node; a node that knows only the seed, whose first discovery
+     * round (the sync with the seed) is seen through inspection; `pools` says whether its DHT
+     * pools may keep the seed.
+     */
+    async function firstRound(pools: boolean) {
+      const ids = seededIdentities(`sync-connection-${pools}`, 3);
+      const seed = await node(ids[0]!, { networkDiscovery: { enabled: false } });
+      const other = await node(ids[1]!, { networkDiscovery: { enabled: false } });
+      await seed.peers.add(sightingOf(claimOf(ids[1]!, 1, 7)));
+      let rounds = 0;
+      const disconnects: string[] = [];
+      const member = await node(
+        ids[2]!,
+        { seeds: [seedOf(seed)], networkDiscovery: { idleWaitMs: 60_000, failureWaitMs: 60_000 }, ...(pools ? { connectivity: { numNeighbours: 1, numRandom: 0 } } : {}) },
+        (b) =>
+          b.withInspect((e) => {
+            if (e.type !== '@xstate.event') return;
+            if (e.event.type === 'xstate.done.actor.syncRound') rounds++;
+            const event: { type: string; publicKey?: unknown } = e.event;
+            if (event.type === 'connection-manager.disconnect' && event.publicKey instanceof Uint8Array) disconnects.push(toHex(event.publicKey));
+          }),
+      );
+      await until('the first sync round ended', () => rounds >= 1, 20_000);
+      expect((await member.peers.find({ publicKey: other.publicKey }))?.publicKey, 'the synced claim is stored').to.not.equal(undefined);
+      return { seed, member, disconnects };
+    }
+
+    it('is closed after it when nothing else keeps the peer', async () => {
+      const { seed, member, disconnects } = await firstRound(false);
+      expect(disconnects).to.deep.equal([toHex(seed.publicKey)]);
+      await until('the connection to the seed closed', () => member.connection(seed.publicKey) === undefined, 10_000);
+    });
+
+    it('stays open when the DHT pools took the peer up meanwhile (closing it dropped pool members node-wide)', async () => {
+      const { seed, member, disconnects } = await firstRound(true);
+      // The round decided before it ended: no disconnect was asked, and the connection is open.
+      expect(disconnects).to.deep.equal([]);
+      expect(member.connection(seed.publicKey), 'still connected to the seed').to.not.equal(undefined);
+    });
+  });
+
   it('30 nodes that each know only one seed fill their peer stores through network discovery', async () => {
     const ids = seededIdentities('peer-sync-net', 31);
     const seed = await node(ids[0]!, { networkDiscovery: { enabled: false } });
