@@ -204,6 +204,22 @@ export function montgomeryUOf(publicKey: Uint8Array): Uint8Array {
 }
 
 /**
+ * Whether `u` (32 bytes, an X25519 public key as Noise carries it) is exactly
+ * {@link montgomeryUOf}(`publicKey`), without the field inversion: u = (1 + y) / (1 - y) holds
+ * for a canonical u (below p) exactly when u * (1 - y) = 1 + y (mod p). A few microseconds
+ * where the inversion costs about 40: the identity check runs it once per connection and side.
+ */
+export function montgomeryUMatches(publicKey: Uint8Array, u: Uint8Array): boolean {
+  if (publicKey.length !== 32 || u.length !== 32) return false;
+  const value = littleEndian(u, 0, 32, false);
+  if (value >= P) return false; // montgomeryUOf gives canonical bytes only
+  const y = littleEndian(publicKey, 0, 32, true);
+  const denominator = mod(1n - y);
+  if (denominator === 0n) return value === 0n;
+  return mod(value * denominator) === mod(1n + y);
+}
+
+/**
  * The checks libsodium makes on a signature before verifying it (crypto_sign_verify_detached):
  * S < L, and R canonical (y < p) and not of small order. Undefined when they pass, otherwise
  * what failed.

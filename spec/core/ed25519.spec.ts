@@ -83,3 +83,24 @@ describe('the small-order R check for signatures under a valid key', () => {
     }
   });
 });
+
+describe("the X25519 form of an Ed25519 key, checked without an inversion", () => {
+  it('montgomeryUMatches(k, u) is exactly equals(montgomeryUOf(k), u): real keys, any 32 bytes, edge values', async () => {
+    const { montgomeryUMatches, montgomeryUOf } = await import('../../core/ed25519-point.js');
+    const { equals } = await import('../../core/bytes.js');
+    const P = 2n ** 255n - 19n;
+    const le = (n: bigint) => Uint8Array.from({ length: 32 }, (_, i) => Number((n >> BigInt(8 * i)) & 0xffn));
+    const keys: Uint8Array[] = [le(0n), le(1n), le(P - 1n), le(P), le(P + 1n), le(2n ** 255n - 1n), le(2n ** 256n - 1n)];
+    for (let i = 0; i < 40; i++) keys.push(NodeIdentity.generate().publicKey, randomBytes(32));
+    for (const k of keys) {
+      const u = montgomeryUOf(k);
+      const candidates = [u, le(0n), randomBytes(32), Uint8Array.from(u, (b, i) => (i === 0 ? b ^ 1 : b))];
+      // The same value not reduced (u + p, when it fits in 255 bits) is not the canonical form.
+      let v = 0n;
+      for (let i = 31; i >= 0; i--) v = (v << 8n) | BigInt(u[i]!);
+      if (v + P < 2n ** 256n) candidates.push(le(v + P));
+      for (const c of candidates) expect(montgomeryUMatches(k, c), `key ${Buffer.from(k).toString('hex')} u ${Buffer.from(c).toString('hex')}`).to.equal(equals(u, c));
+      expect(montgomeryUMatches(k, u)).to.equal(true);
+    }
+  });
+});
