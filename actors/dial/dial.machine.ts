@@ -1,7 +1,7 @@
 /**
  * One dial (PROTOCOL.md section 1, tari_comms' dialer): rounds over the peer's addresses in
  * quality order, each attempt (transport connect and upgrade, with the dialed-key check) under
- * its own deadline, a stat written back to the peer manager per attempt, and a backoff between
+ * its own deadline, one stat written back to the peer manager per attempt (its outcome), and a backoff between
  * rounds that doubles up to 30 s. Pure: the attempt itself is `attemptAddress` in
  * `dial.logic.ts`.
  *
@@ -127,21 +127,22 @@ export const dialMachine = setup({
     nextAddress: assign({ index: ({ context }) => context.index + 1 }),
     nextRound: assign({ round: ({ context }) => context.round + 1 }),
     startAttempt: assign({ attemptStarted: () => performance.now() }),
-    /** Stats go to the peer manager in the background: a store commit must not delay the dial. */
-    recordAttempt: enqueueActions(({ context, enqueue, system }) => {
-      const peerManager = component(system, 'peerManager');
-      if (peerManager) enqueue.sendTo(peerManager, { type: 'peer.dial-attempted', requestId: 'dial-stats', publicKey: context.input.publicKey, address: current(context) });
-    }),
+    /**
+     * Stats go to the peer manager in the background (a store commit must not delay the dial),
+     * one write per attempt: its outcome, counting the attempt itself (`attemptMs`). An attempt
+     * a cancel cut short has no outcome and is not recorded.
+     */
     recordSuccess: enqueueActions(({ context, enqueue, system }) => {
       const peerManager = component(system, 'peerManager');
       const dialMs = performance.now() - context.attemptStarted;
-      if (peerManager) enqueue.sendTo(peerManager, { type: 'peer.dial-succeeded', requestId: 'dial-stats', publicKey: context.input.publicKey, address: current(context), dialMs });
+      if (peerManager) enqueue.sendTo(peerManager, { type: 'peer.dial-succeeded', requestId: 'dial-stats', publicKey: context.input.publicKey, address: current(context), dialMs, attemptMs: dialMs });
     }),
     recordFailure: enqueueActions(({ context, enqueue, system }, params: { error: unknown }) => {
       const error = toPlainError(params.error);
       enqueue.assign({ failures: [...context.failures, { address: current(context), error }] });
       const peerManager = component(system, 'peerManager');
-      if (peerManager) enqueue.sendTo(peerManager, { type: 'peer.dial-failed', requestId: 'dial-stats', publicKey: context.input.publicKey, address: current(context), reason: `${error.name}: ${error.message}` });
+      const attemptMs = performance.now() - context.attemptStarted;
+      if (peerManager) enqueue.sendTo(peerManager, { type: 'peer.dial-failed', requestId: 'dial-stats', publicKey: context.input.publicKey, address: current(context), reason: `${error.name}: ${error.message}`, attemptMs });
     }),
     keepConnection: assign((_, params: { connection: PeerConnection }) => ({ connection: params.connection })),
     failWithError: assign((_, params: { error: unknown }) => ({ error: toPlainError(params.error) })),
@@ -179,7 +180,7 @@ export const dialMachine = setup({
     },
     attempting: {
       description: 'One address: transport connect and upgrade under one deadline.',
-      entry: ['startAttempt', 'recordAttempt'],
+      entry: 'startAttempt',
       invoke: {
         id: 'attempt',
         src: 'attemptAddress',

@@ -33,8 +33,12 @@ export type PeerManagerCommand =
   | (PeerManagerRequest & { type: 'peer.unban'; publicKey: PublicKey })
   | (PeerManagerRequest & { type: 'peer.delete'; publicKey: PublicKey })
   | (PeerManagerRequest & { type: 'peer.dial-attempted'; publicKey: PublicKey; address: string })
-  | (PeerManagerRequest & { type: 'peer.dial-succeeded'; publicKey: PublicKey; address: string; dialMs: number; latencyMs?: number })
-  | (PeerManagerRequest & { type: 'peer.dial-failed'; publicKey: PublicKey; address: string; reason: string });
+  /**
+   * An attempt's outcome. With `attemptMs` (how long ago it began) the attempt itself is counted
+   * in the same write, as the dial does: one store write per attempt, not two.
+   */
+  | (PeerManagerRequest & { type: 'peer.dial-succeeded'; publicKey: PublicKey; address: string; dialMs: number; latencyMs?: number; attemptMs?: number })
+  | (PeerManagerRequest & { type: 'peer.dial-failed'; publicKey: PublicKey; address: string; reason: string; attemptMs?: number });
 
 /** What other actors may send the peer manager (its public mailbox). */
 export type PeerManagerInbox = PeerManagerCommand | { type: 'peer-manager.stop' };

@@ -44,8 +44,10 @@ async function serve(input: StoreWorkerInput, work: Work): Promise<{ result: Pee
     });
     return { before, after, changed };
   };
-  const dial = async (publicKey: PublicKey, address: string, outcome: Parameters<typeof recordDial>[2]) => {
-    const { before, after, changed } = await change(publicKey, (p) => (p ? recordDial(p, address, outcome, now) : undefined));
+  /** Records `outcome`, after counting the attempt that began `attemptMs` ago when given. */
+  const dial = async (publicKey: PublicKey, address: string, outcome: Parameters<typeof recordDial>[2], attemptMs?: number) => {
+    const record = (p: Peer) => recordDial(attemptMs === undefined ? p : recordDial(p, address, { kind: 'attempt' }, now - Math.max(0, attemptMs)), address, outcome, now);
+    const { before, after, changed } = await change(publicKey, (p) => (p ? record(p) : undefined));
     if (changed && before && after) {
       if (!isOffline(before) && isOffline(after)) facts.push({ type: 'peer.offline', peer: after });
       if (isOffline(before) && !isOffline(after)) facts.push({ type: 'peer.online', peer: after });
@@ -85,11 +87,11 @@ async function serve(input: StoreWorkerInput, work: Work): Promise<{ result: Pee
       return { result: await dial(work.publicKey, work.address, { kind: 'attempt' }), facts };
     case 'peer.dial-succeeded':
       return {
-        result: await dial(work.publicKey, work.address, { kind: 'success', dialMs: work.dialMs, ...(work.latencyMs === undefined ? {} : { latencyMs: work.latencyMs }) }),
+        result: await dial(work.publicKey, work.address, { kind: 'success', dialMs: work.dialMs, ...(work.latencyMs === undefined ? {} : { latencyMs: work.latencyMs }) }, work.attemptMs),
         facts,
       };
     case 'peer.dial-failed':
-      return { result: await dial(work.publicKey, work.address, { kind: 'failure', reason: work.reason }), facts };
+      return { result: await dial(work.publicKey, work.address, { kind: 'failure', reason: work.reason }, work.attemptMs), facts };
   }
 }
 

@@ -8,6 +8,7 @@ import { PeerManagerRequestFailed, type PeerManagerClient, type PeerManagerFact 
 import { LmdbPeerStore } from '../../storage/lmdb-store.js';
 import { MemoryPeerStore } from '../../storage/memory-store.js';
 import type { PeerStore } from '../../storage/peer-store.js';
+import { ask } from '../../actors/request.js';
 import { CountingClock } from '../support/clock.js';
 import { randomSighting, startPeerManager } from '../support/peers.js';
 
@@ -112,6 +113,24 @@ for (const kind of ['memory', 'lmdb'] as const) {
       const back = await pm.dialSucceeded(s.publicKey, '/ip4/10.0.0.2/tcp/1', 120, 30);
       expect(back!.addresses[1]).to.deep.include({ lastSuccess: 1_061_000, avgDialMs: 120, avgLatencyMs: 30, consecutiveFailures: 0 });
       expect(facts.at(-1)!.type).to.equal('peer.online');
+    });
+
+    it("an outcome with attemptMs counts its attempt in the same write (the dial's one write per attempt); without it, it does not", async () => {
+      const address = '/ip4/10.0.0.3/tcp/1';
+      const s = randomSighting({ addresses: [{ address, source: 'config' }] });
+      await pm.add(s);
+      const outcome = (command: { type: 'peer.dial-succeeded'; dialMs: number } | { type: 'peer.dial-failed'; reason: string }, attemptMs?: number) =>
+        ask(pm.actor).reply('peer-manager.reply', (requestId) => ({ ...command, requestId, publicKey: s.publicKey, address, ...(attemptMs === undefined ? {} : { attemptMs }) }), 5_000);
+      clock.increment(1_000);
+      await outcome({ type: 'peer.dial-failed', reason: 'ConnectionRefused' }, 200);
+      let a = (await pm.find({ publicKey: s.publicKey }))!.addresses[0]!;
+      expect(a).to.deep.include({ attempts: 1, lastAttempt: 1_000_800, lastFailure: 1_001_000, consecutiveFailures: 1 });
+      clock.increment(1_000);
+      await outcome({ type: 'peer.dial-succeeded', dialMs: 300 }, 300);
+      a = (await pm.find({ publicKey: s.publicKey }))!.addresses[0]!;
+      expect(a).to.deep.include({ attempts: 2, lastAttempt: 1_001_700, lastSuccess: 1_002_000, consecutiveFailures: 0 });
+      await outcome({ type: 'peer.dial-succeeded', dialMs: 300 });
+      expect((await pm.find({ publicKey: s.publicKey }))!.addresses[0]!.attempts, 'not counted without attemptMs').to.equal(2);
     });
 
     it('soft-deletes: hidden from queries, kept for its ban', async () => {
