@@ -194,7 +194,7 @@ describe('RPC client of a node', function () {
       expect(clientSessions()).to.equal(4);
       // The calls were spread over the four sessions.
       const ctx = server.actors.rpcServer.getSnapshot().context;
-      const perSession = [...ctx.sessions.keys()].map((k) => ctx.directory.get(k)!.getSnapshot().context.calls);
+      const perSession = [...ctx.sessions.keys()].map((k) => ctx.directory.get(k)!.getSnapshot().context.stats.calls);
       expect(perSession).to.have.length(4);
       for (const n of perSession) expect(n).to.be.at.least(2);
       expect(perSession.reduce((a, b) => a + b, 0)).to.equal(37);
