@@ -23,7 +23,7 @@ import { Inbox, Messaging, messagingHandler, type InboundMessage, type SendOutco
 import { openSubstreamVia, type PeerConnectionActor } from '../actors/peer-connection/index.js';
 import { PeerManagerClient } from '../actors/peer-manager/index.js';
 import { ask } from '../actors/request.js';
-import { rpcClientProxy, type RpcClientCall, type RpcClientOptions } from '../actors/rpc-client/index.js';
+import { queueBehindBusySessions, rpcClientProxy, type RpcClientCall, type RpcClientOptions } from '../actors/rpc-client/index.js';
 import { RpcServiceTable, rpcServiceDefinition, servedRpcService, type ServedRpcService } from '../actors/rpc-server/index.js';
 import { DhtNotRunning, DhtService, peerSyncHandlers } from '../actors/dht/index.js';
 import { cryptoProvider } from '../core/crypto/index.js';
@@ -437,6 +437,7 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
     const dispatch = (call: RpcClientCall) => {
       const pool = this.#components?.rpcClient;
       if (!pool || this.state !== 'running') return call.fail(new NodeNotRunning(`the node is ${this.state}`));
+      if (queueBehindBusySessions(pool.getSnapshot(), publicKey, protocol, call)) return;
       pool.send({ type: 'rpc-client.call', publicKey, protocol, call });
     };
     return rpcClientProxy(definition, dispatch, options);

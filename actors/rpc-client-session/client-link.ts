@@ -2,7 +2,10 @@
  * The data path of a client RPC session: the substream, the sans-I/O core and the call in
  * flight. Bytes go from the substream into the core; its outputs are carried out at once
  * (frames written, FIN, RST) and its answers delivered straight to the call's handle; where the
- * core went is reported to the session actor, which holds the timers and the decisions.
+ * core went is reported to the session actor, which holds the timers and the decisions. A unary
+ * call that ends takes the next call waiting in the pool's queue here, without a report (the
+ * session stays inCall), unless its deadline is earlier than the one the session's timer waits
+ * for (`rpc.rearm`).
  *
  * Bounded: the core holds at most one partial frame (4 MiB), charged to the connection's memory
  * budget (reading stops while it is over); a stream call's consumer that falls behind stops the
@@ -17,12 +20,18 @@ import type { YamuxStream } from '../../channels/yamux/stream.js';
 import { StreamReset } from '../../protocols/yamux/errors.js';
 import { RpcClientSession, RpcSessionClosed, type RpcClientInput, type RpcClientOutput, type RpcClientState } from '../../protocols/rpc/index.js';
 import type { RpcClientCall } from '../rpc-client/call.js';
+import type { CallQueue } from '../rpc-client/pools.js';
 import type { ClientIoCommand, ClientIoReport } from './rpc-client-session.events.js';
+import type { RpcClientSessionStats } from './rpc-client-session.machine.js';
 
 /** What the data path needs. */
 export interface ClientLinkInit {
   stream: YamuxStream;
   now: () => number;
+  /** The pool's waiting calls (none: each call is given by the session actor). */
+  queue?: CallQueue;
+  /** Counted into as calls start (default: a counter of its own). */
+  stats?: RpcClientSessionStats;
   handshakeTimeoutMs?: number;
   pingTimeoutMs?: number;
   cancelTimeoutMs?: number;
@@ -34,7 +43,12 @@ export class ClientSessionLink {
   readonly #stream: YamuxStream;
   readonly #core: RpcClientSession;
   readonly #init: ClientLinkInit;
-  readonly #report: (report: ClientIoReport) => void;
+  readonly #sendBack: (report: ClientIoReport) => void;
+  readonly #stats: RpcClientSessionStats;
+  /** The deadline the session actor's timer waits for, as last told (it may be earlier, never later). */
+  #toldDue: number | undefined;
+  /** The call just started was taken from the queue here: its deadline is told only when earlier than {@link #toldDue}. */
+  #tookNext = false;
   readonly #inputs: RpcClientInput[] = [];
   #handling = false;
   /** The call in flight (or being cancelled). */
@@ -53,7 +67,8 @@ export class ClientSessionLink {
     this.#init = init;
     this.#stream = init.stream;
     this.#hold = new BudgetHold(init.stream.memory, () => this.#updateReading());
-    this.#report = report;
+    this.#sendBack = report;
+    this.#stats = init.stats ?? { calls: 0 };
     this.#core = new RpcClientSession({
       ...(init.handshakeTimeoutMs === undefined ? {} : { handshakeTimeoutMs: init.handshakeTimeoutMs }),
       ...(init.pingTimeoutMs === undefined ? {} : { pingTimeoutMs: init.pingTimeoutMs }),
@@ -81,7 +96,10 @@ export class ClientSessionLink {
   command(command: ClientIoCommand): void {
     switch (command.type) {
       case 'io.call':
-        return this.#startCall(command.call);
+        this.#startCall(command.call);
+        // The session actor set its timer for this call (at most the core's deadline).
+        if (this.#core.state === 'inCall') this.#toldDue = this.#core.nextTimeout();
+        return;
       case 'io.ping':
         // Not between calls (a call was just given to it): the ping is refused.
         if (this.#core.state !== 'idle') return this.#report({ type: 'rpc.ping-ended', ok: false, dueAt: this.#core.nextTimeout() });
@@ -129,6 +147,7 @@ export class ClientSessionLink {
       return this.#report({ type: 'rpc.call-ended', dueAt: core.nextTimeout() });
     }
     this.#call = call;
+    this.#stats.calls++;
     const m = call.method;
     this.#feed({
       kind: 'call',
@@ -178,6 +197,7 @@ export class ClientSessionLink {
     } catch (err) {
       // A call that cannot be sent (a request over 4 MiB, a bad deadline): that call fails, the session goes on.
       if (input.kind !== 'call') throw err;
+      this.#tookNext = false;
       const call = this.#call;
       this.#call = undefined;
       call?.fail(err instanceof TcommsError ? err : new ConfigError((err as Error)?.message ?? String(err), { cause: err }));
@@ -246,10 +266,24 @@ export class ClientSessionLink {
     return err instanceof TcommsError && !(err instanceof StreamReset) ? err : undefined;
   }
 
+  /** Tells the session actor (and keeps the deadline it was told). */
+  #report(report: ClientIoReport): void {
+    if ('dueAt' in report) this.#toldDue = report.dueAt;
+    this.#sendBack(report);
+  }
+
   #reportProgress(before: RpcClientState, beforeRequest: number | undefined): void {
     const core = this.#core;
     const after = core.state;
     const dueAt = core.nextTimeout();
+    if (this.#tookNext) {
+      // The next call, taken here: the session's timer is told only of an earlier deadline.
+      this.#tookNext = false;
+      if (after === 'inCall') {
+        if (dueAt !== undefined && (this.#toldDue === undefined || dueAt < this.#toldDue)) this.#report({ type: 'rpc.rearm', dueAt });
+        return;
+      }
+    }
     if (after === 'closed') {
       if (before !== 'closed') this.#report({ type: 'rpc.closed', error: this.#closeError(), rejectReason: this.#rejectReason });
       return;
@@ -261,6 +295,7 @@ export class ClientSessionLink {
       case 'idle':
         if (before === 'handshake') return this.#report({ type: 'rpc.accepted', dueAt });
         if (before === 'pinging') return this.#report({ type: 'rpc.ping-ended', ok: true, dueAt });
+        if (before === 'inCall' && this.#takeNext()) return;
         return this.#report({ type: 'rpc.call-ended', dueAt });
       case 'inCall':
         return; // the session started the call itself
@@ -277,6 +312,18 @@ export class ClientSessionLink {
       default:
         return;
     }
+  }
+
+  /**
+   * A unary call ended (the session actor knows this session inCall): the next waiting call is
+   * started here, after this step. False when none waits (the session actor is told the call ended).
+   */
+  #takeNext(): boolean {
+    const next = this.#init.queue?.next();
+    if (next === undefined) return false;
+    this.#tookNext = true;
+    this.#startCall(next);
+    return true;
   }
 
   #closeError(): PlainError | undefined {

@@ -10,11 +10,13 @@ import { rpcClientSessionMachine, type ClientIoInput } from './rpc-client-sessio
 
 /** Runs the session's data path; its cleanup fails a call still in flight and resets a substream still open. */
 export const clientIo = callbackActor<ClientIoCommand, ClientIoInput, ClientIoReport>(({ input, receive, sendBack }) => {
-  const { stream, now, handshakeTimeoutMs, pingTimeoutMs, cancelTimeoutMs, closeTimeoutMs } = input;
+  const { stream, now, queue, stats, handshakeTimeoutMs, pingTimeoutMs, cancelTimeoutMs, closeTimeoutMs } = input;
   const link = new ClientSessionLink(
     {
       stream,
       now,
+      queue,
+      stats,
       ...(handshakeTimeoutMs === undefined ? {} : { handshakeTimeoutMs }),
       ...(pingTimeoutMs === undefined ? {} : { pingTimeoutMs }),
       ...(cancelTimeoutMs === undefined ? {} : { cancelTimeoutMs }),

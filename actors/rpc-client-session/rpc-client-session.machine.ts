@@ -11,7 +11,10 @@
  * report of `rpc.rearm` (the timer fired before the core's deadline, which a stream item moved)
  * re-arms the state's timer. As a call ends, the session takes the next call waiting in the
  * pool's queue; with none, it is idle and tells the pool, which gives it the next call. A call
- * that reaches it once it is no longer idle goes back to the pool.
+ * that reaches it once it is no longer idle goes back to the pool. A unary call that ends takes
+ * the next waiting call in the I/O itself (the data path: no event; the session stays inCall):
+ * the new call's deadline is told (`rpc.rearm`) only when it is earlier than the one the timer
+ * waits for, so the timer is never later than the core's deadline.
  */
 import { assign, enqueueActions, setup } from 'xstate';
 import { toHex } from '../../core/bytes.js';
@@ -63,10 +66,19 @@ export interface RpcClientSessionInput extends RpcClientSessionTimeouts {
   now: () => number;
 }
 
+/** What the session's I/O counts as it goes (read by inspection and tests; no decision uses it). */
+export interface RpcClientSessionStats {
+  /** Calls made on this session (those it took back to back in its I/O included). */
+  calls: number;
+}
+
 /** Input of the session's I/O. */
 export interface ClientIoInput extends Omit<RpcClientSessionTimeouts, 'openTimeoutMs'> {
   stream: YamuxStream;
   now: () => number;
+  /** The pool's waiting calls: a unary call that ends takes the next one here. */
+  queue: CallQueue;
+  stats: RpcClientSessionStats;
 }
 
 /** A client session's context. */
@@ -79,9 +91,9 @@ export interface RpcClientSessionContext {
   established: boolean;
   /** Asked to close while the substream was being opened. */
   closeRequested: boolean;
-  /** Calls made on this session. */
-  calls: number;
-  /** The method of the call in flight, or of the last one (`Echo`). */
+  /** What the I/O counts (calls made). */
+  stats: RpcClientSessionStats;
+  /** The method of the call the chart last gave the I/O (`Echo`). */
   method: string | undefined;
   /** Openings asked for again because the connection went under the first. */
   reopens: number;
@@ -156,14 +168,14 @@ export const rpcClientSessionMachine = setup({
     /** The call given by the pool goes to the I/O, which writes its request. */
     startCall: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'rpc-client-session.call') return;
-      enqueue.assign({ calls: context.calls + 1, method: event.call.method.name, dueAt: callDue(context, event.call) });
+      enqueue.assign({ method: event.call.method.name, dueAt: callDue(context, event.call) });
       enqueue.sendTo('io', { type: 'io.call', call: event.call });
     }),
     /** The next call waiting in the pool's queue goes to the I/O (none left after all: idle). */
     takeNextCall: enqueueActions(({ context, enqueue }) => {
       const call = context.input.queue.next();
       if (!call) return void enqueue.raise({ type: 'rpc.call-ended', dueAt: undefined });
-      enqueue.assign({ calls: context.calls + 1, method: call.method.name, dueAt: callDue(context, call) });
+      enqueue.assign({ method: call.method.name, dueAt: callDue(context, call) });
       enqueue.sendTo('io', { type: 'io.call', call });
     }),
     reportIdle: enqueueActions(({ context, enqueue }) => enqueue.sendTo(context.input.owner, { type: 'rpc-client-session.idle', key: context.input.key })),
@@ -212,7 +224,7 @@ export const rpcClientSessionMachine = setup({
   },
 }).createMachine({
   id: 'rpcClientSession',
-  context: ({ input }) => ({ input, stream: undefined, dueAt: undefined, established: false, closeRequested: false, calls: 0, method: undefined, reopens: 0, pinger: undefined, error: undefined, rejectReason: undefined, reported: false }),
+  context: ({ input }) => ({ input, stream: undefined, dueAt: undefined, established: false, closeRequested: false, stats: { calls: 0 }, method: undefined, reopens: 0, pinger: undefined, error: undefined, rejectReason: undefined, reported: false }),
   initial: 'opening',
   on: {
     'rpc-client-session.call': { actions: 'bounceCall' },
@@ -321,8 +333,8 @@ export const rpcClientSessionMachine = setup({
 });
 
 function ioInput(context: RpcClientSessionContext): ClientIoInput {
-  const { now, handshakeTimeoutMs, pingTimeoutMs, cancelTimeoutMs, closeTimeoutMs } = context.input;
-  return { stream: context.stream!, now, handshakeTimeoutMs, pingTimeoutMs, cancelTimeoutMs, closeTimeoutMs };
+  const { now, queue, handshakeTimeoutMs, pingTimeoutMs, cancelTimeoutMs, closeTimeoutMs } = context.input;
+  return { stream: context.stream!, now, queue, stats: context.stats, handshakeTimeoutMs, pingTimeoutMs, cancelTimeoutMs, closeTimeoutMs };
 }
 
 /** The readable id of a client session actor. */

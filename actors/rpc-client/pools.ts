@@ -94,6 +94,12 @@ export class ClientPools {
     return p;
   }
 
+  /** The pool of a peer and protocol, if there is one (none is made). */
+  existing(publicKey: PublicKey, protocol: string): PeerPool | undefined {
+    const hex = this.#hex.get(publicKey);
+    return hex === undefined ? undefined : this.#pools.get(`${hex}|${protocol}`);
+  }
+
   /** The pool a session belongs to. */
   poolOf(session: string): PeerPool | undefined {
     return this.#bySession.get(session);

@@ -18,14 +18,15 @@
  * The sessions (`rpcClientSession:<NodeId hex>:<n>`) run in a host (`actors/host.ts`), not as
  * spawned children.
  */
-import { enqueueActions, setup, type Actor } from 'xstate';
+import { enqueueActions, setup, type Actor, type SnapshotFrom } from 'xstate';
+import type { PublicKey } from '../../core/keys.js';
 import { RpcSessionRejected } from '../../protocols/rpc/index.js';
 import { HostDirectory, type HostCommandOf, type HostInput } from '../host.js';
 import { callbackActor, type Mailbox } from '../mailbox.js';
 import { notProvided } from '../not-provided.js';
 import { clientSessionActorId, rpcClientSessionMachine, type RpcClientSessionTimeouts } from '../rpc-client-session/rpc-client-session.machine.js';
 import { component } from '../system.js';
-import { RpcClientStopped, RpcOpenFailed } from './call.js';
+import { RpcClientStopped, RpcOpenFailed, type RpcClientCall } from './call.js';
 import { ClientPools, type PeerPool } from './pools.js';
 import type { RpcClientSessionReport } from '../rpc-client-session/rpc-client-session.events.js';
 import type { RpcClientEmitted, RpcClientEvent, RpcClientSessionCrashed } from './rpc-client.events.js';
@@ -240,6 +241,23 @@ export const rpcClientMachine = setup({
     stopped: { type: 'final' },
   },
 });
+
+/**
+ * The chart's answer to `rpc-client.call` when it is known without an event: while `running`,
+ * a call whose pool has its most sessions and none idle waits in the pool's queue (the last
+ * branch of `rpc-client.call`; the sessions take it as their calls end). True when the call was
+ * queued so; false when it must go to the pool as an event (every other branch: a new pool, an
+ * idle session, room for a session, a settled call, a pool not running). The calls of a busy
+ * peer cost the pool's mailbox nothing.
+ */
+export function queueBehindBusySessions(snapshot: SnapshotFrom<typeof rpcClientMachine>, publicKey: PublicKey, protocol: string, call: RpcClientCall): boolean {
+  if (snapshot.status !== 'active' || snapshot.value !== 'running' || call.done) return false;
+  const context = snapshot.context;
+  const pool = context.pools.existing(publicKey, protocol);
+  if (pool === undefined || pool.idle.length > 0 || pool.sessions.size < maxSessions(context)) return false;
+  pool.queue.push(call);
+  return true;
+}
 
 /** What an action does to the host and publishes. */
 interface Effects {

@@ -16,6 +16,7 @@ export const sessionIo = callbackActor<SessionIoCommand, SessionIoInput, Session
       peer: input.peer,
       service: input.service,
       now: input.now,
+      stats: input.stats,
       ...(input.handshakeTimeoutMs === undefined ? {} : { handshakeTimeoutMs: input.handshakeTimeoutMs }),
       ...(input.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: input.idleTimeoutMs }),
       ...(input.closeTimeoutMs === undefined ? {} : { closeTimeoutMs: input.closeTimeoutMs }),

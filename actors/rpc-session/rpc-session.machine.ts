@@ -12,8 +12,11 @@
  * The timers are the chart's (one named delay per waiting state, at the core's deadline); the
  * session's I/O feeds the core and reports where it went. A report of `rpc.rearm` (the timer
  * fired before the core's deadline, which a stream item moved) re-arms the state's timer, so a
- * stream of items costs no event per item. A frame over 4 MiB is reported to the server, which
- * reports the peer to the connection manager.
+ * stream of items costs no event per item. The I/O reports a turn's calls once the turn is over
+ * (their net change): a call answered within the turn it arrived in (a fast unary handler) costs
+ * no event; it only moves the core's idle deadline later, which the timer finds when it fires
+ * (`rpc.rearm`). The chart's timer is never later than the core's deadline. A frame over 4 MiB
+ * is reported to the server, which reports the peer to the connection manager.
  */
 import { assign, enqueueActions, setup } from 'xstate';
 import type { PlainError } from '../../core/errors.js';
@@ -36,6 +39,12 @@ export interface RpcSessionTimeouts {
   closeTimeoutMs?: number;
 }
 
+/** What the session's I/O counts as it goes (read by inspection and tests; no decision uses it). */
+export interface RpcSessionStats {
+  /** Calls started on this session (those answered within one turn included). */
+  calls: number;
+}
+
 /** What a server session is started with. */
 export interface RpcSessionInput extends RpcSessionTimeouts {
   /** Its key in the server's host. */
@@ -55,16 +64,16 @@ export interface RpcSessionInput extends RpcSessionTimeouts {
 }
 
 /** Input of the session's I/O. */
-export type SessionIoInput = Omit<RpcSessionInput, 'key' | 'owner' | 'protocol'>;
+export type SessionIoInput = Omit<RpcSessionInput, 'key' | 'owner' | 'protocol'> & { stats: RpcSessionStats };
 
 /** A server session's context. */
 export interface RpcSessionContext {
   input: RpcSessionInput;
   /** The core's next deadline (node clock, ms), as last reported. */
   dueAt: number | undefined;
-  /** Calls started on this session. */
-  calls: number;
-  /** The method of the call in flight, or of the last one. */
+  /** What the I/O counts (calls started). */
+  stats: RpcSessionStats;
+  /** The method of the call in flight, or of the last one the session saw in flight. */
   method: string | undefined;
   /** Why the session ended, if it ended badly. */
   error: PlainError | undefined;
@@ -80,9 +89,9 @@ export function msUntil(dueAt: number | undefined, now: () => number): number {
 }
 
 /** What the I/O needs of the session's input. */
-function ioInput(input: RpcSessionInput): SessionIoInput {
+function ioInput(input: RpcSessionInput, stats: RpcSessionStats): SessionIoInput {
   const { stream, peer, service, now, handshakeTimeoutMs, idleTimeoutMs, closeTimeoutMs } = input;
-  return { stream, peer, service, now, handshakeTimeoutMs, idleTimeoutMs, closeTimeoutMs };
+  return { stream, peer, service, now, handshakeTimeoutMs, idleTimeoutMs, closeTimeoutMs, stats };
 }
 
 const dueOf = (event: RpcSessionEvent, fallback: number | undefined) => ('dueAt' in event ? event.dueAt : fallback);
@@ -103,7 +112,7 @@ export const rpcSessionMachine = setup({
   },
   actions: {
     keepDue: assign(({ context, event }) => ({ dueAt: dueOf(event, context.dueAt) })),
-    countCall: assign(({ context, event }) => (event.type === 'rpc.call-started' ? { calls: context.calls + 1, method: event.method, dueAt: event.dueAt } : {})),
+    recordCall: assign(({ event }) => (event.type === 'rpc.call-started' ? { method: event.method, dueAt: event.dueAt } : {})),
     askAdmission: enqueueActions(({ context, enqueue }) => enqueue.sendTo(context.input.owner, { type: 'rpc-server.admit', key: context.input.key })),
     forwardAdmission: enqueueActions(({ event, enqueue }) => {
       if (event.type === 'rpc-session.admitted') enqueue.sendTo('io', { type: 'io.admit', decision: event.decision });
@@ -119,12 +128,12 @@ export const rpcSessionMachine = setup({
   },
 }).createMachine({
   id: 'rpcSession',
-  context: ({ input }) => ({ input, dueAt: input.now() + (input.handshakeTimeoutMs ?? 15_000), calls: 0, method: undefined, error: undefined }),
+  context: ({ input }) => ({ input, dueAt: input.now() + (input.handshakeTimeoutMs ?? 15_000), stats: { calls: 0 }, method: undefined, error: undefined }),
   initial: 'handshake',
   invoke: {
     id: 'io',
     src: 'sessionIo',
-    input: ({ context }) => ioInput(context.input),
+    input: ({ context }) => ioInput(context.input, context.stats),
   },
   on: {
     'rpc.closing': { target: '.closing', actions: 'keepDue' },
@@ -154,7 +163,7 @@ export const rpcSessionMachine = setup({
       description: 'Between calls; pings are answered here. 120 s without a call: the server closes.',
       after: { coreDeadline: { actions: 'feedTimeout' } },
       on: {
-        'rpc.call-started': { target: 'inCall', actions: 'countCall' },
+        'rpc.call-started': { target: 'inCall', actions: 'recordCall' },
         'rpc.rearm': { target: 'idle', reenter: true, actions: 'keepDue' },
       },
     },

@@ -2,7 +2,9 @@
  * The data path of a server RPC session: the substream, the sans-I/O core and the handlers.
  * Bytes go from the substream into the core, the core's outputs are carried out at once (frames
  * written, handlers started and stopped, FIN, RST), and where the core went is reported to the
- * session actor, which holds the timers and the decisions.
+ * session actor, which holds the timers and the decisions. The calls of a turn are reported once
+ * it is over, as their net change (see {@link ServerSessionLink}'s `#flushCalls`): a unary call
+ * answered in the turn it arrived in costs the session actor nothing.
  *
  * Bounded: the core holds at most one partial frame (4 MiB), charged to the connection's memory
  * budget; while that budget is over, or while the substream does not take what is written (the
@@ -28,6 +30,7 @@ import {
 } from '../../protocols/rpc/index.js';
 import type { ServedRpcService } from '../rpc-server/services.js';
 import type { SessionIoCommand, SessionIoReport } from './rpc-session.events.js';
+import type { RpcSessionStats } from './rpc-session.machine.js';
 
 /** What the data path needs. */
 export interface ServerLinkInit {
@@ -39,6 +42,8 @@ export interface ServerLinkInit {
   handshakeTimeoutMs?: number;
   idleTimeoutMs?: number;
   closeTimeoutMs?: number;
+  /** Counted into as calls start (default: a counter of its own). */
+  stats?: RpcSessionStats;
 }
 
 interface ActiveCall {
@@ -101,11 +106,18 @@ export class ServerSessionLink {
   /** Why the core reset the substream, if it did. */
   #resetError: TcommsError | undefined;
   #stopped = false;
+  readonly #stats: RpcSessionStats;
+  /** The call the session actor was last told of as in flight (its `call` number), and whether as streaming. */
+  #toldCall: number | undefined;
+  #toldStreaming = false;
+  /** A report of the turn's calls is due at the end of the turn. */
+  #flushScheduled = false;
 
   /** What the core holds of a partial frame, charged to the connection's memory. */
   readonly #hold: BudgetHold;
   constructor(init: ServerLinkInit, report: (report: SessionIoReport) => void) {
     this.#init = init;
+    this.#stats = init.stats ?? { calls: 0 };
     this.#stream = init.stream;
     this.#hold = new BudgetHold(init.stream.memory, () => this.#updateReading());
     this.#report = report;
@@ -142,8 +154,12 @@ export class ServerSessionLink {
       case 'io.timeout': {
         const before = this.#core.state;
         this.#feed({ kind: 'timeout' });
-        // Not due yet (a stream item, or a refused request, moved the deadline): wait again.
-        if (this.#core.state === before && before !== 'closed') this.#report({ type: 'rpc.rearm', dueAt: this.#core.nextTimeout() });
+        // Not due yet (a stream item, a refused request or calls answered within their turn moved
+        // the deadline): what the turn's calls did is told first, then the timer waits again.
+        if (this.#core.state === before && before !== 'closed') {
+          this.#flushCalls();
+          this.#report({ type: 'rpc.rearm', dueAt: this.#core.nextTimeout() });
+        }
         return;
       }
       case 'io.close':
@@ -240,25 +256,70 @@ export class ServerSessionLink {
     }
   }
 
-  /** Reports where the core went (one event per change the session actor mirrors). */
+  /**
+   * Reports where the core went. Admission, acceptance, closing and the end are told at once
+   * (after what the turn's calls did); the calls are told at the end of the turn.
+   */
   #reportProgress(before: RpcServerState, beforeCall: number | undefined): void {
     const core = this.#core;
     const after = core.state;
-    const dueAt = core.nextTimeout();
+    const call = core.activeCall;
+    if (call !== undefined && call !== beforeCall) this.#stats.calls++;
+    if (after === before && call === beforeCall && after !== 'streaming') return;
     if (after === 'closed') {
-      if (before !== 'closed') this.#report({ type: 'rpc.closed', error: this.#closeError() });
+      if (before !== 'closed') {
+        this.#flushCalls();
+        this.#report({ type: 'rpc.closed', error: this.#closeError() });
+      }
       return;
     }
-    const call = core.activeCall;
+    const dueAt = core.nextTimeout();
     if (before === 'admitting' && after !== 'admitting' && after !== 'closing') this.#report({ type: 'rpc.accepted', dueAt });
     if (after === 'admitting' && before !== 'admitting') this.#report({ type: 'rpc.admission' });
-    if (beforeCall !== undefined && beforeCall !== call) this.#report({ type: 'rpc.call-ended', dueAt });
-    if (call !== undefined && call !== beforeCall) {
+    if (after === 'closing' && before !== 'closing') {
+      this.#flushCalls();
+      this.#report({ type: 'rpc.closing', dueAt });
+      return;
+    }
+    if (call !== this.#toldCall || (after === 'streaming' && !this.#toldStreaming)) this.#scheduleFlush();
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    setImmediate(this.#onTurnEnd);
+  }
+
+  readonly #onTurnEnd = (): void => {
+    this.#flushScheduled = false;
+    if (!this.#stopped && this.#core.state !== 'closed') this.#flushCalls();
+  };
+
+  /**
+   * Tells the session actor the net change of the calls since it was last told: the call it knew
+   * of ended, a call is in flight (and streaming). A call that started and ended since is not
+   * told: it moved only the idle deadline, later, and the actor's timer (never later than the
+   * core's deadline) finds that when it fires.
+   */
+  #flushCalls(): void {
+    const core = this.#core;
+    const call = core.activeCall;
+    const dueAt = core.nextTimeout();
+    if (this.#toldCall !== undefined && this.#toldCall !== call) {
+      this.#toldCall = undefined;
+      this.#toldStreaming = false;
+      this.#report({ type: 'rpc.call-ended', dueAt });
+    }
+    if (call !== undefined && call !== this.#toldCall) {
       const active = this.#active?.call === call ? this.#active : undefined;
+      this.#toldCall = call;
+      this.#toldStreaming = false;
       this.#report({ type: 'rpc.call-started', requestId: active?.requestId ?? 0, method: active?.method ?? '', dueAt });
     }
-    if (after === 'streaming' && (before !== 'streaming' || call !== beforeCall)) this.#report({ type: 'rpc.streaming', dueAt });
-    if (after === 'closing' && before !== 'closing') this.#report({ type: 'rpc.closing', dueAt });
+    if (call !== undefined && core.state === 'streaming' && !this.#toldStreaming) {
+      this.#toldStreaming = true;
+      this.#report({ type: 'rpc.streaming', dueAt });
+    }
   }
 
   /** Why the session ended, if it ended badly (for the session's record). */

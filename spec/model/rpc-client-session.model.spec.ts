@@ -167,7 +167,8 @@ const item = () => toBinary(PayloadSchema, create(PayloadSchema, { data: Uint8Ar
 
 async function exec(sut: Sut, event: Ev): Promise<void> {
   const state = sut.session.getSnapshot();
-  const id = () => state.context.calls;
+  const made = state.context.stats.calls; // the I/O counts on: the count before this step
+  const id = () => made;
   switch (`${event.type}/${event.how ?? ''}`) {
     case 'peer-connection.substream/ok': {
       await until('the substream is asked for', () => sut.requests.length > 0);

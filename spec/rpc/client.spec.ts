@@ -194,10 +194,40 @@ describe('RPC client of a node', function () {
       expect(clientSessions()).to.equal(4);
       // The calls were spread over the four sessions.
       const ctx = server.actors.rpcServer.getSnapshot().context;
-      const perSession = [...ctx.sessions.keys()].map((k) => ctx.directory.get(k)!.getSnapshot().context.calls);
+      const perSession = [...ctx.sessions.keys()].map((k) => ctx.directory.get(k)!.getSnapshot().context.stats.calls);
       expect(perSession).to.have.length(4);
       for (const n of perSession) expect(n).to.be.at.least(2);
       expect(perSession.reduce((a, b) => a + b, 0)).to.equal(37);
+    });
+
+    it('back to back on one session: the next waiting call is taken by the I/O (the session stays inCall, no call-ended); a shorter deadline re-arms its timer', async () => {
+      const one = await started('one', (b) => b.withRpc({ clientSessionsPerPeer: 1 }));
+      await one.addPeer(server.publicKey, server.listenAddresses.map(String));
+      const b1 = await one.rpc(server.publicKey, Bench);
+      await b1.echo({}); // the session opened, idle
+      const session = () => {
+        const ctx = one.actors.rpcClient.getSnapshot().context;
+        return ctx.directory.get(ctx.pools.sessionKeys()[0]!)!.getSnapshot();
+      };
+      const gates: Array<() => void> = [];
+      service.echo = (r) => new Promise((resolve) => gates.push(() => resolve({ data: r.data })));
+      const first = b1.echo({ data: text('a') }); // deadline_ms 120,000
+      await until('the first call runs', () => gates.length === 1);
+      const dueFirst = session().context.dueAt!;
+      const second = b1.echo({ data: text('b') }, { deadlineMs: 1_000 }); // queued behind it, with an earlier deadline
+      // The pool queued it without an event: the session took none yet.
+      expect(session().context.stats.calls).to.equal(2);
+      gates.shift()!();
+      expect(str((await first).data)).to.equal('a');
+      await until('the second call runs', () => gates.length === 1);
+      const s = session();
+      expect(s.matches({ open: 'inCall' })).to.equal(true);
+      expect(s.context.stats.calls).to.equal(3);
+      // Re-armed: the timer waits for the second call's deadline (1 s + 60 s), earlier than the first's (120 s + 60 s).
+      expect(s.context.dueAt).to.be.below(dueFirst);
+      gates.shift()!();
+      expect(str((await second).data)).to.equal('b');
+      await until('idle again', () => session().matches({ open: 'idle' }));
     });
 
     it('rpc.clientSessionsPerPeer bounds the pool', async () => {

@@ -347,6 +347,39 @@ describe('RPC server of a node, frame by frame (hand-written client, real substr
       expect(await s.end()).to.equal('fin');
     });
 
+    it('calls answered within their turn are not told to the session actor (it stays idle, counting them); its timer re-arms, and the idle close comes after the last call', async () => {
+      await start((b) => b.withRpc({ idleTimeoutMs: 1_000 }));
+      const s = await (await client()).session();
+      const actor = () => {
+        const ctx = node.actors.rpcServer.getSnapshot().context;
+        return ctx.directory.get([...ctx.sessions.keys()][0]!)!.getSnapshot();
+      };
+      await until('the session is idle', () => actor().matches('idle'));
+      // Calls for longer than idleTimeoutMs: the timer set before them fires early and re-arms.
+      const callsUntil = Date.now() + 1_500;
+      let calls = 0;
+      while (Date.now() < callsUntil) {
+        s.send({ requestId: ++calls, method: ECHO, deadlineMs: DEADLINE, payload: payloadBytes(text('x')) });
+        const r = await s.response();
+        expect({ status: r.status, flags: r.flags }).to.deep.equal({ status: 0, flags: RpcFlag.FIN });
+        await new Promise((resolve) => setTimeout(resolve, 100)); // calls spread over the time, not a settling wait
+      }
+      expect(actor().matches('idle')).to.equal(true);
+      expect(actor().context.method).to.equal(undefined); // never told of a call in flight
+      expect(actor().context.stats.calls).to.equal(calls);
+      // A call held past its turn is told: inCall.
+      let release!: () => void;
+      service.echo = (r) => new Promise((resolve) => (release = () => resolve({ data: r.data })));
+      s.send({ requestId: ++calls, method: ECHO, deadlineMs: DEADLINE, payload: payloadBytes(text('y')) });
+      await until('the session actor is told of the call', () => actor().matches('inCall') && actor().context.method === 'Echo');
+      release();
+      expect((await s.response()).flags).to.equal(RpcFlag.FIN);
+      await until('idle again', () => actor().matches('idle'));
+      expect(await s.end(5_000)).to.equal('fin');
+      s.fin();
+      await until('the session is over', () => node.actors.rpcServer.getSnapshot().context.sessions.size === 0);
+    });
+
     it('idle sessions are closed (FIN) after rpc.idleTimeoutMs without a call; pings do not count', async () => {
       await start((b) => b.withRpc({ idleTimeoutMs: 400 }));
       const s = await (await client()).session();
