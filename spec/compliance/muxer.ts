@@ -11,6 +11,7 @@ import { YamuxMuxer } from '../../channels/yamux/muxer.js';
 import type { YamuxStream } from '../../channels/yamux/stream.js';
 import { KeepaliveTimeout, MuxerClosed, StreamReset, YamuxProtocolError, type YamuxConfig } from '../../protocols/yamux/index.js';
 import { recordWrites } from '../support/recording.js';
+import { until } from '../support/wait.js';
 import { collect, sha } from '../support/streams.js';
 
 export interface MuxerComplianceHooks {
@@ -152,7 +153,7 @@ export function muxerCompliance(name: string, hooks: MuxerComplianceHooks): void
       });
       const doomed = client.newStream();
       doomed.write('x');
-      await new Promise((r) => setTimeout(r, 20));
+      await until('the peer has the stream', () => resetSeen !== undefined, 5_000);
       doomed.destroy();
       expect(await resetSeen).to.be.instanceOf(StreamReset);
       const other = client.newStream();
