@@ -52,8 +52,11 @@ export const DEFAULT_MEMORYNET_OPTIONS: Readonly<MemorynetOptions> = Object.free
   stepTimeoutMs: 120_000,
   safWaitMs: 60_000,
   discoveryFailureWaitMs: 5_000,
-  // The stack's default.
-  minimizeConnections: false,
+  // Not the stack's default (off): a network of 1,000 nodes in one process holds every
+  // connection's actors, buffers and streams. With it each node keeps its pools, the connections
+  // others dialled to it, and the ones of store-and-forward requests in flight; about 18
+  // connections per node at 100 nodes instead of 45-50.
+  minimizeConnections: true,
   // A memory connection never dies silently.
   keepaliveIntervalMs: 0,
 });
