@@ -24,7 +24,6 @@ function options(argv: readonly string[]): MemorynetOptions & { json: boolean; r
     seed: intOption(o.seed as string | undefined, 'seed', 0, 0xffffffff, d.seed),
     safRounds: intOption(o['saf-rounds'] as string | undefined, 'saf-rounds', 0, 100, d.safRounds),
     keepaliveIntervalMs: intOption(o.keepalive as string | undefined, 'keepalive', 0, 3_600_000, d.keepaliveIntervalMs),
-    // On by default (options.ts); --minimize is kept for the runs recorded with it.
     minimizeConnections: o['no-minimize'] === true ? false : o.minimize === true || d.minimizeConnections,
     json: o.json === true,
     report: o.report as string | undefined,
@@ -37,7 +36,7 @@ try {
   opts = options(process.argv.slice(2));
 } catch (err) {
   if (!(err instanceof UsageError)) throw err;
-  process.stderr.write(`memorynet: ${err.message}\nusage: npm run memorynet -- [--nodes 1000] [--wallets 50] [--seed N] [--saf-rounds 5] [--keepalive MS] [--no-minimize] [--json] [--report FILE.html] [--quiet]\n`);
+  process.stderr.write(`memorynet: ${err.message}\nusage: npm run memorynet -- [--nodes 1000] [--wallets 50] [--seed N] [--saf-rounds 5] [--keepalive MS] [--minimize] [--json] [--report FILE.html] [--quiet]\n`);
   process.exit(2);
 }
 const result = await runMemorynet(opts, opts.quiet ? {} : { progress: new ProgressBar(process.stderr) });
