@@ -14,7 +14,7 @@ import { runMemorynet } from './memorynet/run.js';
 import { jsonLine, summary, targetsMissed } from './memorynet/summary.js';
 
 function options(argv: readonly string[]): MemorynetOptions & { json: boolean; report: string | undefined; quiet: boolean } {
-  const { options: o, positional } = parseArgs(argv, { nodes: 'string', wallets: 'string', seed: 'string', json: 'flag', report: 'string', quiet: 'flag', 'saf-rounds': 'string', keepalive: 'string', minimize: 'flag' });
+  const { options: o, positional } = parseArgs(argv, { nodes: 'string', wallets: 'string', seed: 'string', json: 'flag', report: 'string', quiet: 'flag', 'saf-rounds': 'string', keepalive: 'string', minimize: 'flag', 'no-minimize': 'flag' });
   if (positional.length > 0) throw new UsageError(`unexpected argument ${positional[0]}`);
   const d = DEFAULT_MEMORYNET_OPTIONS;
   return {
@@ -24,7 +24,7 @@ function options(argv: readonly string[]): MemorynetOptions & { json: boolean; r
     seed: intOption(o.seed as string | undefined, 'seed', 0, 0xffffffff, d.seed),
     safRounds: intOption(o['saf-rounds'] as string | undefined, 'saf-rounds', 0, 100, d.safRounds),
     keepaliveIntervalMs: intOption(o.keepalive as string | undefined, 'keepalive', 0, 3_600_000, d.keepaliveIntervalMs),
-    minimizeConnections: o.minimize === true,
+    minimizeConnections: o['no-minimize'] === true ? false : o.minimize === true || d.minimizeConnections,
     json: o.json === true,
     report: o.report as string | undefined,
     quiet: o.quiet === true,

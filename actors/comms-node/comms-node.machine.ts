@@ -140,7 +140,7 @@ export const commsNodeMachine = setup({
           input.dht && input.config.dht?.networkDiscovery.enabled
             ? spawn('networkDiscovery', { id: 'networkDiscovery', systemId: 'networkDiscovery', input: networkDiscoveryInput(input, r, connectionManager, connectivity) })
             : undefined,
-        dhtConnectivity: input.dht ? spawn('dhtConnectivity', { id: 'dhtConnectivity', systemId: 'dhtConnectivity', input: dhtConnectivityInput(input) }) : undefined,
+        dhtConnectivity: input.dht ? spawn('dhtConnectivity', { id: 'dhtConnectivity', systemId: 'dhtConnectivity', input: dhtConnectivityInput(input, connectivity) }) : undefined,
         saf: undefined,
       };
       const saf = input.dht ? safInput(input, input.dht) : undefined;

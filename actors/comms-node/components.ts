@@ -14,6 +14,7 @@ import type { connectivityMachine, ConnectivityInput } from '../connectivity/con
 import type { DhtService } from '../dht/dht-service.js';
 import type { dhtMachine, DhtInput } from '../dht/dht.machine.js';
 import type { dhtConnectivityMachine, DhtConnectivityInput } from '../dht-connectivity/dht-connectivity.machine.js';
+import { KEEP_HOLDER } from '../dht-connectivity/dht-connectivity.context.js';
 import type { dialerMachine, DialerInput } from '../dialer/dialer.machine.js';
 import type { identityMachine, IdentityInput } from '../identity/identity.machine.js';
 import type { listenerMachine, ListenerInput } from '../listener/listener.machine.js';
@@ -21,6 +22,7 @@ import type { ListenerReport } from '../listener/listener.events.js';
 import type { Mailbox } from '../mailbox.js';
 import type { messagingMachine, MessagingInput } from '../messaging/messaging.machine.js';
 import type { networkDiscoveryMachine, NetworkDiscoveryInput } from '../network-discovery/network-discovery.machine.js';
+import { SyncedClaims } from '../network-discovery/synced-claims.js';
 import type { peerManagerMachine, PeerManagerInput } from '../peer-manager/peer-manager.machine.js';
 import type { rpcClientMachine, RpcClientInput } from '../rpc-client/rpc-client.machine.js';
 import type { rpcServerMachine, RpcServerInput } from '../rpc-server/rpc-server.machine.js';
@@ -195,14 +197,23 @@ export function networkDiscoveryInput(input: CommsNodeInput, resources: NodeReso
         for (const keys of connectivity.getSnapshot().context.kept.values()) if (keys.includes(hex)) return true;
         return false;
       },
+      synced: new SyncedClaims(),
     },
   };
 }
 
 /** The DHT connectivity actor's input: this node, its pool settings, the peers never minimized. */
-export function dhtConnectivityInput(input: CommsNodeInput): DhtConnectivityInput {
+export function dhtConnectivityInput(input: CommsNodeInput, connectivity: ActorRefFrom<typeof connectivityMachine>): DhtConnectivityInput {
   const c = input.config;
-  return { self: { publicKey: c.identity.publicKey, nodeId: c.identity.nodeId }, config: c.dht!.connectivity, exempt: c.connectivity.allowList };
+  return {
+    self: { publicKey: c.identity.publicKey, nodeId: c.identity.nodeId },
+    config: c.dht!.connectivity,
+    exempt: c.connectivity.allowList,
+    keptElsewhere: (hex) => {
+      for (const [holder, keys] of connectivity.getSnapshot().context.kept) if (holder !== KEEP_HOLDER && keys.includes(hex)) return true;
+      return false;
+    },
+  };
 }
 
 /** The store-and-forward component's input: its settings and the effects of the DHT service's store-and-forward. */

@@ -23,7 +23,7 @@ export interface DhtConnectivityConfig {
   maxMemberFailures: number;
   /** A replaced member is not chosen again for this long. */
   shunMs: number;
-  /** Once both pools are full and connected, connections to nodes in no pool are closed ... */
+  /** Once both pools are full and connected, connections this node dialled to nodes in no pool are closed ... */
   minimizeConnections: boolean;
   /** ... while the node has more than this many connections. */
   minimizeThreshold: number;

@@ -19,6 +19,8 @@ export interface DhtConnectivityInput {
   config: DhtConnectivityConfig;
   /** Peers minimizing never disconnects (the connectivity allow-list). */
   exempt?: readonly PublicKey[];
+  /** True while another component keeps the connection to the peer of this key hex (`connectivity.keep`: a store-and-forward request in flight): minimizing leaves it. */
+  keptElsewhere?: (hex: string) => boolean;
 }
 
 /** Input of `selectPools`. */
@@ -119,7 +121,9 @@ export function extrasOf(c: Ctx, e: Ev): ConnectionEntry[] {
   if (!cfg(c).minimizeConnections) return [];
   const connections = connectionsWith(c, e);
   if (!poolsFull(c, connections)) return [];
-  return minimizeCandidates(connections, memberHexes(c), new Set((c.input.exempt ?? []).map(toHex)), c.input.self.nodeId, cfg(c));
+  const allowed = new Set((c.input.exempt ?? []).map(toHex));
+  const kept = c.input.keptElsewhere;
+  return minimizeCandidates(connections, memberHexes(c), { has: (hex) => allowed.has(hex) || kept?.(hex) === true }, c.input.self.nodeId, cfg(c));
 }
 
 /** The counters with `k` counted `n` more times. */

@@ -26,7 +26,8 @@
  * afresh) it is replaced and shunned for `shunMs` (counted in checks). No decision reads a clock:
  * backoffs and shunning count ticks of the named delays. The pool members are kept from the connectivity
  * reaper (`connectivity.keep`). With `minimizeConnections`, once both pools are full and
- * connected, connections to peers in no pool are closed (the farthest first) while the node has
+ * connected, connections this node dialled to peers in no pool are closed (the farthest first;
+ * inbound ones are their dialler's to keep or close) while the node has
  * more than `minimizeThreshold`; clients only with `minimizeClients`, never an exempt peer.
  * stopped: the pools are released to the reaper.
  */

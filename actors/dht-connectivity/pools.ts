@@ -115,20 +115,24 @@ export interface ConnectionEntry extends PoolPeer {
 }
 
 /**
- * The connections minimizing closes (pure): above `threshold` connections, those to peers in no
- * pool, never an exempt one (allow-listed), clients only when `minimizeClients`; the farthest from
- * this node first, down to the threshold.
+ * The connections minimizing closes (pure): above `threshold` connections, those this node dialled
+ * to peers in no pool, never an exempt one (allow-listed, or kept open by another component),
+ * clients only when `minimizeClients`; the
+ * farthest from this node first, down to the threshold. An inbound connection is never closed: its
+ * dialler keeps it (a node that chose this one for its pools) or minimizes it itself, so closing
+ * it here would only fight the other node's pools (it re-dials, and replaces this node after
+ * enough losses: churn measured in memorynet, where pools of 100 nodes never settled).
  */
 export function minimizeCandidates(
   connections: PMap<ConnectionEntry>,
   inPool: ReadonlySet<string>,
-  exempt: ReadonlySet<string>,
+  exempt: { has(hex: string): boolean },
   self: NodeId,
   c: Pick<DhtConnectivityConfig, 'minimizeThreshold' | 'minimizeClients'>,
 ): ConnectionEntry[] {
   const excess = connections.size - c.minimizeThreshold;
   if (excess <= 0) return [];
-  const extras = [...connections.values()].filter((e) => !inPool.has(e.hex) && !exempt.has(e.hex) && (c.minimizeClients || isNode(e)));
+  const extras = [...connections.values()].filter((e) => e.direction === 'outbound' && !inPool.has(e.hex) && !exempt.has(e.hex) && (c.minimizeClients || isNode(e)));
   return extras.sort((a, b) => compareDistance(distance(b.nodeId, self), distance(a.nodeId, self))).slice(0, excess);
 }
 

@@ -97,6 +97,8 @@ export const syncRound = fromPromise<SyncRoundOutcome, SyncRoundInput>(async ({ 
         allowMemory: env.allowMemory,
         isBanned: env.isBanned,
         store: (sighting) => peers.add(sighting),
+        synced: env.synced,
+        skipSynced: input.skipSynced === true,
         signal,
       });
       // A connection made for this sync alone is closed, unless another component took it up

@@ -12,7 +12,8 @@
  * new peer forgets the tried peers (nodes that only know each other ask a seed again) and waits
  * the short wait (5 s, spread by the node's key) first. After `maxRounds` rounds some peer answered, a cycle ends with the idle wait (30 min), which
  * forgets the rounds and the tried peers. With enough peers, onConnect: each node that connects
- * is synced once (in turn, a bounded queue). A server that breaks 9.8 is reported to
+ * is synced once (in turn, a bounded queue; a claim a sync of this node stored lately is not
+ * stored again unless newer). A server that breaks 9.8 is reported to
  * connectivity for the 2 h ban of 9.9 (connectivity bans and disconnects it). stop: final.
  *
  * No timer per peer: one named delay per state (the waits, and a round's time limit, which stops
@@ -26,6 +27,7 @@ import { callbackActor } from '../mailbox.js';
 import { notProvided } from '../not-provided.js';
 import { component } from '../system.js';
 import type { DhtSeed, NetworkDiscoveryConfig } from './network-discovery-config.js';
+import type { SyncedClaims } from './synced-claims.js';
 import type { NetworkDiscoveryConnected, NetworkDiscoveryEmitted, NetworkDiscoveryEvent, SyncRoundOutcome } from './network-discovery.events.js';
 
 /** What a node's network discovery works with besides its settings. */
@@ -42,6 +44,8 @@ export interface NetworkDiscoveryEnv {
   isConnected: (publicKey: PublicKey) => boolean;
   /** True while another component keeps the connection to `publicKey` (the DHT pools, through connectivity's keep): a sync never closes it. */
   isKept: (publicKey: PublicKey) => boolean;
+  /** The claims this node's syncs stored lately (not stored again unless newer); none: every valid claim is stored. */
+  synced?: SyncedClaims | undefined;
 }
 
 /** What network discovery is started with. */
@@ -77,6 +81,8 @@ export interface SyncRoundInput {
   includeClients: boolean;
   /** Close the connections the round made once it is over. */
   disconnectAfter: boolean;
+  /** Claims the node's syncs stored lately, not newer, are not stored again (on-connect mode: the node knows enough peers already). */
+  skipSynced?: boolean;
   env: NetworkDiscoveryEnv;
 }
 
@@ -279,7 +285,7 @@ export const networkDiscoveryMachine = setup({
           invoke: {
             id: 'syncConnected',
             src: 'syncRound',
-            input: ({ context }) => ({ peers: context.queue.slice(0, 1), n: context.input.config.peersPerSync, includeClients: context.input.config.includeClients, disconnectAfter: false, env: context.input.env }),
+            input: ({ context }) => ({ peers: context.queue.slice(0, 1), n: context.input.config.peersPerSync, includeClients: context.input.config.includeClients, disconnectAfter: false, skipSynced: true, env: context.input.env }),
             onDone: {
               target: 'listening',
               actions: [

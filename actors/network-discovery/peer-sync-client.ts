@@ -4,7 +4,8 @@
  * more claims than asked for, is the server's violation: the call is cancelled there and the
  * outcome names the violation (the caller reports it for a ban, 9.9). A valid claim of a peer
  * this node banned, of this node itself, or naming an address kind it does not accept
- * (`/memory` where test addresses are off) is skipped; the others go to the peer store.
+ * (`/memory` where test addresses are off) is skipped, and so is, with `skipSynced`, one this
+ * node's syncs stored lately, not newer (`SyncedClaims`); the others go to the peer store.
  */
 import { equals, toHex } from '../../core/bytes.js';
 import { toPlainError, type PlainError } from '../../core/errors.js';
@@ -14,6 +15,7 @@ import { checkPeerClaim } from '../../protocols/dht/index.js';
 import type { RpcClient } from '../../protocols/rpc/index.js';
 import type { Peer, PeerSighting } from '../../storage/peer.js';
 import { claimSighting } from '../discovery/claims.js';
+import type { SyncedClaims } from './synced-claims.js';
 
 /** What one sync needs. */
 export interface PeerSyncInit {
@@ -32,6 +34,10 @@ export interface PeerSyncInit {
   isBanned: (publicKey: PublicKey) => boolean;
   /** Stores a claim's sighting; resolves with the stored peer. */
   store: (sighting: PeerSighting) => Promise<Peer>;
+  /** The claims this node's syncs stored lately (each stored one is noted) ... */
+  synced?: SyncedClaims | undefined;
+  /** ... and whether one of them, not newer, is checked but not stored again (on-connect mode). */
+  skipSynced?: boolean | undefined;
   /** Aborting cancels the call. */
   signal?: AbortSignal | undefined;
 }
@@ -70,9 +76,14 @@ export async function syncPeersFrom(init: PeerSyncInit): Promise<PeerSyncOutcome
         continue;
       }
       seen.add(hex);
+      if (init.skipSynced && init.synced?.stored(hex, check.claim.updatedAt)) {
+        skipped++;
+        continue;
+      }
       const fromClaim = claimSighting(check.claim);
       const sighting: PeerSighting = { ...fromClaim, addresses: (fromClaim.addresses ?? []).map((a) => ({ address: a.address, source: 'peer-sync' as const })) };
       const peer = await init.store(sighting);
+      init.synced?.note(hex, check.claim.updatedAt);
       stored++;
       // A record made by this sighting: its first write is its last (the store stamps both at once).
       if (peer.addedAt === peer.updatedAt) added++;

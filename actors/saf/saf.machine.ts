@@ -8,7 +8,8 @@
  * for this node's messages; a response that was full (`requestLimit` messages) is followed by
  * another request at once (since = its last stored_at), at most `maxRequestRounds` per
  * connection, so a backlog larger than one response arrives without waiting for the next
- * connection; a disconnection stops that peer's request (its answer would have
+ * connection; the peers with a request in flight are kept open (`connectivity.keep`, holder
+ * `saf`: this node does not close them itself meanwhile); a disconnection stops that peer's request (its answer would have
  * come on that connection) and publishes it as cancelled. Meanwhile: idle -> (after `sweepInterval`) sweeping (the store drops
  * up to `sweepBatch` messages past their retention; again at once while more are due) -> idle.
  * stopped: every request is cancelled.
@@ -24,6 +25,7 @@ import { PMap } from '../../core/pmap.js';
 import { FEATURE_STORE_AND_FORWARD } from '../../protocols/dht/index.js';
 import { callbackActor } from '../mailbox.js';
 import { notProvided } from '../not-provided.js';
+import { component } from '../system.js';
 import { safRequestMachine, type SafRequestEffects } from '../saf-request/saf-request.machine.js';
 import { DEFAULT_SAF_CONFIG, type SafConfig } from './saf-config.js';
 import type { SafConnections, SafEmitted, SafEvent } from './saf.events.js';
@@ -51,6 +53,14 @@ export interface SafContext {
 export interface SweepInput {
   effects: SafEffects;
 }
+
+/**
+ * The holder under which the peers with a request in flight are kept (`connectivity.keep`): a
+ * connection closed by this node while its request is in flight loses the answer, and the peer
+ * deletes what it served once written (9.7), so network discovery (closing a connection made for
+ * a sync) and the DHT pools (minimizing) leave these connections open until the request ends.
+ */
+export const SAF_KEEP_HOLDER = 'saf';
 
 /** The id of the request actor of a peer. */
 export const safRequestId = (publicKey: Uint8Array) => `safRequest:${toHex(nodeIdOf(publicKey))}`;
@@ -119,6 +129,11 @@ export const safMachine = setup({
       });
       enqueue.emit({ type: 'saf.request-started', publicKey: request.peer, round });
     }),
+    /** The peers with a request in flight are kept open (see {@link SAF_KEEP_HOLDER}); none: released. */
+    publishKept: enqueueActions(({ context, enqueue, system }) => {
+      const connectivity = component(system, 'connectivity');
+      if (connectivity) enqueue.sendTo(connectivity, { type: 'connectivity.keep', holder: SAF_KEEP_HOLDER, publicKeys: [...context.requests.values()].map((r) => r.peer) });
+    }),
     announceSkipped: enqueueActions(({ event, enqueue }) => {
       if (event.type === 'saf.peer-connected') enqueue.emit({ type: 'saf.request-skipped', publicKey: event.publicKey });
     }),
@@ -163,10 +178,10 @@ export const safMachine = setup({
       on: {
         'saf.peer-connected': [
           { guard: 'shouldAskButFull', actions: 'announceSkipped' },
-          { guard: 'shouldAsk', actions: 'startRequest' },
+          { guard: 'shouldAsk', actions: ['startRequest', 'publishKept'] },
         ],
-        'saf.peer-disconnected': { guard: 'requestInFlight', actions: 'dropRequest' },
-        'saf.request-ended': [{ guard: 'answeredFull', actions: 'askAgain' }, { actions: 'settleRequest' }],
+        'saf.peer-disconnected': { guard: 'requestInFlight', actions: ['dropRequest', 'publishKept'] },
+        'saf.request-ended': [{ guard: 'answeredFull', actions: 'askAgain' }, { actions: ['settleRequest', 'publishKept'] }],
         'saf.response-rejected': { actions: 'announceRejected' },
         'saf.stop': { target: 'stopped' },
       },
@@ -193,7 +208,7 @@ export const safMachine = setup({
     stopped: {
       description: 'Every request in flight was cancelled.',
       type: 'final',
-      entry: 'cancelRequests',
+      entry: ['cancelRequests', 'publishKept'],
     },
   },
 });

@@ -52,7 +52,9 @@ export const DEFAULT_MEMORYNET_OPTIONS: Readonly<MemorynetOptions> = Object.free
   stepTimeoutMs: 120_000,
   safWaitMs: 60_000,
   discoveryFailureWaitMs: 5_000,
-  // The stack's default.
+  // The stack's default (off). With it on (--minimize) each node keeps about 18 connections at
+  // 100 nodes instead of 45-50, but store-and-forward lost messages: 214 of 245 delivered at 100
+  // nodes and 50 wallets (0 of 5 rounds whole) against 245 of 245 without (2026-12-07, seed 1).
   minimizeConnections: false,
   // A memory connection never dies silently.
   keepaliveIntervalMs: 0,

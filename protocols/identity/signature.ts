@@ -5,7 +5,7 @@
  */
 import { hash as blake2s } from '@stablelib/blake2s';
 import { BoundedMap } from '../../core/bounded-map.js';
-import { concat, toHex, u32le, u64le } from '../../core/bytes.js';
+import { concat, equals, toHex, u32le, u64le } from '../../core/bytes.js';
 import { ed25519SignatureProblemForValidKey } from '../../core/ed25519-point.js';
 import { ed25519Verify } from '../../core/ed25519.js';
 
@@ -58,16 +58,27 @@ export function identityChallenge(f: SignedFields): Uint8Array {
  * already be a valid key (section 0), which lets the small-order R check skip decompression.
  */
 export function verifyIdentitySignature(f: SignedFields, signature: Uint8Array): boolean {
+  // A peer that reconnects, and every peer sync that relays a claim, presents a claim verified
+  // before: the same key and signature over the same fields verify the same way, so a success is
+  // remembered (bounded) with the fields it covered, and a claim equal in every signed field is
+  // not hashed and verified again. Any other field (or signature bit) misses and is verified.
+  const key = f.publicKey.length === 32 && signature.length === 64 ? `${toHex(f.publicKey)}${toHex(signature)}` : undefined;
+  const seen = key === undefined ? undefined : verified.get(key);
+  if (seen !== undefined && sameSignedFields(seen, f)) return true;
   if (ed25519SignatureProblemForValidKey(signature) !== undefined) return false;
-  const challenge = identityChallenge(f);
-  // A peer that reconnects sends the claim it signed before: the same key, challenge and
-  // signature verify the same way, so a success is remembered (bounded) and not redone.
-  const key = `${toHex(f.publicKey)}${toHex(challenge)}${toHex(signature)}`;
-  if (verified.has(key)) return true;
-  if (!ed25519Verify(f.publicKey, challenge, signature)) return false;
-  verified.set(key, true);
+  if (!ed25519Verify(f.publicKey, identityChallenge(f), signature)) return false;
+  // Copies: the fields may be views into a received buffer.
+  if (key !== undefined) verified.set(key, { version: f.version, updatedAt: f.updatedAt, features: f.features, addresses: f.addresses.map((a) => Uint8Array.from(a)) });
   return true;
 }
 
-/** Claims verified lately: key, challenge and signature in hex. Bounded. */
-const verified = new BoundedMap<string, true>(2048);
+/** The signed fields of a claim verified lately, but its key (which the cache's key holds). */
+type VerifiedFields = Omit<SignedFields, 'publicKey'>;
+
+function sameSignedFields(a: VerifiedFields, b: SignedFields): boolean {
+  if (a.version !== b.version || a.updatedAt !== b.updatedAt || a.features !== b.features || a.addresses.length !== b.addresses.length) return false;
+  return a.addresses.every((x, i) => equals(x, b.addresses[i]!));
+}
+
+/** Claims verified lately: key and signature in hex -> the fields they signed. Bounded. */
+const verified = new BoundedMap<string, VerifiedFields>(2048);

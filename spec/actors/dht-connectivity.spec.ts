@@ -95,8 +95,8 @@ describe('DHT pools', () => {
     expect(redialTicks(3, { redialBackoffMs: 5_000, maxRedialBackoffMs: 5_000 })).to.equal(1);
   });
 
-  it('minimizing closes connections to peers in no pool above the threshold, the farthest first; never a client unless asked, never an exempt peer', () => {
-    const entry = (i: number): ConnectionEntry => ({ ...peers[i]!, direction: 'inbound' });
+  it('minimizing closes connections this node dialled to peers in no pool above the threshold, the farthest first; never a client unless asked, never an exempt peer', () => {
+    const entry = (i: number): ConnectionEntry => ({ ...peers[i]!, direction: 'outbound' });
     const connections = PMap.of([0, 1, 3, 5, 6, 8, 9].map((i) => [peers[i]!.hex, entry(i)] as const));
     const inPool = new Set([peers[0]!.hex, peers[1]!.hex]);
     const none = new Set<string>();
@@ -106,6 +106,15 @@ describe('DHT pools', () => {
     expect(names(minimizeCandidates(connections, inPool, new Set([peers[6]!.hex]), self.nodeId, { minimizeThreshold: 2, minimizeClients: false }))).to.deep.equal(['p5', 'p3']);
     expect(minimizeCandidates(connections, inPool, none, self.nodeId, { minimizeThreshold: 7, minimizeClients: true })).to.deep.equal([]);
     expect(toHex(peers[0]!.publicKey)).to.equal(peers[0]!.hex);
+  });
+
+  it('minimizing never closes an inbound connection (its dialler keeps it for its pools, or minimizes it itself), nor one kept open elsewhere', () => {
+    const entry = (i: number, direction: 'inbound' | 'outbound'): ConnectionEntry => ({ ...peers[i]!, direction });
+    const connections = PMap.of([[0, 'outbound'], [1, 'outbound'], [3, 'inbound'], [5, 'outbound'], [6, 'inbound']].map(([i, d]) => [peers[i as number]!.hex, entry(i as number, d as 'inbound' | 'outbound')] as const));
+    const inPool = new Set([peers[0]!.hex, peers[1]!.hex]);
+    expect(names(minimizeCandidates(connections, inPool, new Set(), self.nodeId, { minimizeThreshold: 2, minimizeClients: false }))).to.deep.equal(['p5']);
+    // Nor one another component keeps open (a store-and-forward request in flight to it).
+    expect(minimizeCandidates(connections, inPool, { has: (hex) => hex === peers[5]!.hex }, self.nodeId, { minimizeThreshold: 2, minimizeClients: false })).to.deep.equal([]);
   });
 });
 

@@ -3,7 +3,7 @@
  * PROTOCOL.md 9.9) with pools of 1 neighbour and 1 random node, 2 failures before a member is
  * replaced, shunning for one check, re-dial backoffs of 1 and 2 ticks, and minimizing above 2
  * connections. The world: the peer store knows P1 and P2 (nearest first to this node); X is a
- * node in no pool that may connect. One path per transition of the graph (the first choice, empty
+ * node in no pool that this node may connect to (outside the pools). One path per transition of the graph (the first choice, empty
  * or failed, waiting, going online, refreshes, members connected, lost, dialled, failing and
  * replaced, banned, re-dial ticks, checks, minimizing, stop) drives the real actor in a test
  * system: its `selectPools` effect is a promise the step settles with what the world's store
@@ -85,7 +85,7 @@ const ev = (e: unknown) => e as Ev;
  * state is a path), the world does one thing at a time: while something is under way (a
  * selection, a dial, a backoff) it only makes progress (the selection answers, the dial connects
  * or fails, the tick comes); the other events (checks, refreshes, bans, new peers, losses, a
- * connection from X, stop) come when all is quiet. A dial's connection is reported before its
+ * connection to X that this node dialled outside the pools, stop) come when all is quiet. A dial's connection is reported before its
  * answer, as the connection manager does; the random member only ever connects; the node's status
  * changes before the pools run; X connects once the pools are full and connected (minimizing
  * must close it); P1 may connect before the first choice (a connection the pools then find).
@@ -139,13 +139,13 @@ function modelEvents(s: Snap): Ev[] {
   const full = c.neighbours.length === 1 && c.random.length === 1 && members(s).every((m) => c.connections.has(m.hex));
   const xConnected = c.connections.has(HEX('X'));
   // X connects while the neighbour pool is empty (a check will find it once the pools are full again).
-  if (!neighbour && c.shunned.size === 0 && !xConnected) events.push({ type: 'dht-connectivity.connected', connection: { ...peer('X'), direction: 'inbound' } });
+  if (!neighbour && c.shunned.size === 0 && !xConnected) events.push({ type: 'dht-connectivity.connected', connection: { ...peer('X'), direction: 'outbound' } });
   if (xConnected) events.push({ type: 'dht-connectivity.disconnected', publicKey: KEY('X') });
   const home = full && c.shunned.size === 0 && members(s).every((m) => m.failures === 0) && neighbour?.hex === HEX('P1');
   if (home) {
     events.push({ type: 'dht-connectivity.stop' }, { type: 'dht-connectivity.refresh' }, ev({ type: AFTER.refresh }), { type: 'dht-connectivity.peer-stored', peer: peer('P1') });
     events.push({ type: 'dht-connectivity.peer-banned', publicKey: KEY('P1') }, { type: 'dht-connectivity.peer-banned', publicKey: KEY('P2') });
-    if (!xConnected) events.push({ type: 'dht-connectivity.connected', connection: { ...peer('X'), direction: 'inbound' } });
+    if (!xConnected) events.push({ type: 'dht-connectivity.connected', connection: { ...peer('X'), direction: 'outbound' } });
   }
   return events;
 }

@@ -5,14 +5,15 @@
  * `followConnections` would send, a request ends when its held write fails, the sweep's promise is
  * settled by the step, timers run on a SimulatedClock. After every step the real component must
  * be where the model is, with the same requests in flight, each a live `safRequest` child; and
- * it must have published what the path did.
+ * it must have published what the path did, and keep open (`connectivity.keep`) exactly the
+ * connections of the peers it is asking.
  */
 import { expect } from 'chai';
 import { SimulatedClock, type EventFromLogic, type SnapshotFrom } from 'xstate';
 import { toHex } from '../../core/bytes.js';
 import { NodeIdentity } from '../../core/keys.js';
-import { safLogic, safMachine, safRequestId, type SafEmitted, type SafInput } from '../../actors/saf/index.js';
-import { testSystem } from '../support/actors.js';
+import { SAF_KEEP_HOLDER, safLogic, safMachine, safRequestId, type SafEmitted, type SafInput } from '../../actors/saf/index.js';
+import { recorder, testSystem } from '../support/actors.js';
 import { runPath, transitionCover } from '../support/model.js';
 import { until } from '../support/wait.js';
 
@@ -85,8 +86,11 @@ function system() {
   const writes = new Map<string, { reject(e: Error): void }>();
   let sweeping: { resolve(r: { count: number; more: boolean }): void; reject(e: Error): void } | undefined;
   let sweeps = 0;
+  const connectivity = recorder<{ type: string; holder?: string; publicKeys?: readonly Uint8Array[] }>();
   const s = testSystem(
     {
+      // Where the component keeps its peers' connections open while their requests are in flight.
+      connectivity: { logic: connectivity.logic },
       saf: {
         logic: safLogic, // no connection manager in this system: followConnections follows nothing
         input: {
@@ -108,7 +112,7 @@ function system() {
   const saf = s.get('saf');
   const facts: SafEmitted[] = [];
   for (const type of ['saf.request-started', 'saf.request-ended', 'saf.response-rejected', 'saf.request-skipped', 'saf.sweep-failed'] as const) saf.on(type, (e) => facts.push(e));
-  return { clock, saf, writes, facts, sweeping: () => sweeping, sweeps: () => sweeps, close: () => s.stop(), crashes: s.crashes };
+  return { clock, saf, writes, facts, kept: connectivity.seen, sweeping: () => sweeping, sweeps: () => sweeps, close: () => s.stop(), crashes: s.crashes };
 }
 type Sut = ReturnType<typeof system>;
 
@@ -172,6 +176,11 @@ function check(sut: Sut, expected: Snap, upTo: ReadonlyArray<{ event: Ev; state:
   // Started and ended requests pair up with the model's: each start is p1's or p2's, never q's.
   for (const f of sut.facts) if (f.type === 'saf.request-started') expect(toHex(f.publicKey)).to.not.equal(toHex(q));
   expect(count('saf.request-started') - count('saf.request-ended')).to.equal(expected.status === 'done' ? count('saf.request-started') - count('saf.request-ended') : requestsOf(expected).length);
+  // The connections of the peers asked are kept open (9.7: an answer lost to a connection this
+  // node closed is lost for good), exactly while their requests are in flight.
+  const keeps = sut.kept.filter((e) => e.type === 'connectivity.keep' && e.holder === SAF_KEEP_HOLDER);
+  const kept = keeps.length === 0 ? [] : (keeps[keeps.length - 1]!.publicKeys ?? []).map(toHex).sort();
+  expect(kept, 'kept open').to.deep.equal(expected.status === 'done' ? [] : [...expected.context.requests.keys()].sort());
   expect(sut.crashes).to.deep.equal([]);
 }
 

@@ -181,7 +181,7 @@ describe('DHT pools on the memory transport (8 closest and 4 random, PROTOCOL.md
     expect(stats(s)).to.deep.include({ connectedMembers: 2, dials: 1 });
   });
 
-  it('minimizing: once the pools are full and connected, connections to nodes in no pool are closed down to the threshold, the farthest first; a client stays', async () => {
+  it('minimizing: once the pools are full and connected, connections it dialled to nodes in no pool are closed down to the threshold, the farthest first; a client and a node that dialled it stay', async () => {
     // M keeps 2 neighbours and 1 random node and minimizes above 3 connections; the others keep no pools.
     const ids = seededIdentities('dht-minimize', 8);
     net = await startNodes(ids, (i) => (i === 0 ? { numNeighbours: 2, numRandom: 1, minimizeConnections: true, minimizeThreshold: 3 } : i === 7 ? { numNeighbours: 0, numRandom: 0, propagate: false } : { numNeighbours: 0, numRandom: 0 }));
@@ -195,18 +195,22 @@ describe('DHT pools on the memory transport (8 closest and 4 random, PROTOCOL.md
       return s.neighbours.length === 2 && s.random.length === 1 && [...s.neighbours, ...s.random].every((h) => connected(m, h));
     });
     const members = [...stats(m).neighbours, ...stats(m).random];
-    // Every other node and the wallet dial M.
-    for (const o of others) {
+    // The wallet and one node in no pool dial M; M dials every other node.
+    const inbound = others.find((o) => o !== wallet && !members.includes(hexOf(o)))!;
+    for (const o of [wallet, inbound]) {
       await o.addPeer(m.publicKey, m.listenAddresses.map(String));
       await o.dial(m.publicKey, { timeoutMs: 10_000 });
     }
-    const extras = others.filter((o) => o !== wallet && !members.includes(hexOf(o)));
-    await until('M closed every connection to a node in no pool', () => extras.every((o) => !connected(m, hexOf(o))), 10_000);
+    for (const o of others.filter((x) => x !== wallet && x !== inbound)) await m.dial(o.publicKey, { addresses: o.listenAddresses.map(String), timeoutMs: 10_000 });
+    const extras = others.filter((o) => o !== wallet && o !== inbound && !members.includes(hexOf(o)));
+    await until('M closed every connection it dialled to a node in no pool', () => extras.every((o) => !connected(m, hexOf(o))), 10_000);
     expect(members.every((h) => connected(m, h)), 'the pool members stay').to.equal(true);
     expect(connected(m, hexOf(wallet)), 'the client stays').to.equal(true);
+    expect(connected(m, hexOf(inbound)), 'the node that dialled M stays (its pools may hold M)').to.equal(true);
     // (M dialled some of them itself while its pools filled up: a node it learnt of early was displaced by a closer one.)
     const minimized = seen.flatMap((e) => (e.type === 'dht-connectivity.minimized' ? e.publicKeys.map(toHex) : []));
-    expect([...new Set(minimized)].sort()).to.deep.equal(extras.map(hexOf).sort());
+    // (The inbound node too, if M had dialled it then: its own dial later is kept.)
+    expect([...new Set(minimized)].filter((h) => h !== hexOf(inbound)).sort()).to.deep.equal(extras.map(hexOf).sort());
     expect(stats(m).minimized).to.equal(minimized.length);
   });
 });

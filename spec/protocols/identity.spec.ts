@@ -68,7 +68,7 @@ describe('identity exchange (PROTOCOL.md section 5)', () => {
     expect(toHexString(encodeIdentityFrame(message))).to.equal(v.identity_frame);
   });
 
-  it('a claim verified once is remembered for exactly its key, challenge and signature: any other bit still fails', () => {
+  it('a claim verified once is remembered for exactly its key, signature and signed fields: any other bit still fails', () => {
     const signed = { publicKey: identity.publicKey, version: 0, updatedAt: content.updatedAt, features: content.features, addresses: content.addresses };
     const signature = hex(v.signature);
     for (let round = 0; round < 2; round++) expect(verifyIdentitySignature(signed, signature)).to.equal(true);
@@ -80,6 +80,11 @@ describe('identity exchange (PROTOCOL.md section 5)', () => {
     expect(verifyIdentitySignature({ ...signed, updatedAt: signed.updatedAt + 1n }, signature)).to.equal(false);
     expect(verifyIdentitySignature({ ...signed, features: signed.features ^ 1 }, signature)).to.equal(false);
     expect(verifyIdentitySignature({ ...signed, publicKey: NodeIdentity.generate().publicKey }, signature)).to.equal(false);
+    expect(verifyIdentitySignature({ ...signed, version: 1 }, signature)).to.equal(false);
+    expect(verifyIdentitySignature({ ...signed, addresses: [] }, signature)).to.equal(false);
+    expect(verifyIdentitySignature({ ...signed, addresses: [...signed.addresses, Uint8Array.of(4, 127, 0, 0, 1)] }, signature)).to.equal(false);
+    const [first, ...rest] = signed.addresses;
+    if (first) expect(verifyIdentitySignature({ ...signed, addresses: [Uint8Array.from(first, (b, i) => (i === first.length - 1 ? b ^ 1 : b)), ...rest] }, signature)).to.equal(false);
     expect(verifyIdentitySignature(signed, signature)).to.equal(true);
   });
 
