@@ -38,6 +38,24 @@ export class BoundedInbox<T> {
     return this.#items.length >= this.capacity || (this.#items.length > 0 && this.#bytes + next > this.maxBytes);
   }
 
+  /**
+   * Adds an item now if it can be taken without waiting (a reader waits for one, or there is
+   * room, or the inbox is closed and drops it): true; false when it is full (nothing was done).
+   */
+  offer(item: T): boolean {
+    if (this.#closed) return true;
+    const reader = this.#readers.shift();
+    if (reader) {
+      reader({ value: item, done: false });
+      return true;
+    }
+    const size = this.#sizeOf(item);
+    if (this.#full(size)) return false;
+    this.#items.push(item);
+    this.#bytes += size;
+    return true;
+  }
+
   /** Adds an item; resolves once a reader has it or it is queued (waits while full). Dropped after close. */
   async push(item: T): Promise<void> {
     if (this.#closed) return;

@@ -182,9 +182,11 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
         messagingHandler({
           maxMessageBytes: config.messaging.maxMessageBytes,
           middleware: this.#dht ? [...config.messaging.inbound, this.#dht.middleware] : config.messaging.inbound,
-          deliver: async (message) => {
+          // Synchronous unless the inbox is full: then the substream waits for room.
+          deliver: (message) => {
             this.emit('message', message);
-            await this.#inbox?.push(message);
+            const inbox = this.#inbox;
+            return inbox === undefined || inbox.offer(message) ? undefined : inbox.push(message);
           },
           reports: () => this.#components?.messaging,
         }),

@@ -192,7 +192,8 @@ export class Inbox extends BoundedInbox<InboundMessage> {
 export function messagingHandler(options: {
   maxMessageBytes: number;
   middleware: readonly InboundMiddleware[];
-  deliver: (message: InboundMessage) => Promise<void>;
+  /** Hands a message on: undefined when it was taken at once, a promise while the taker is full. */
+  deliver: (message: InboundMessage) => Promise<void> | undefined;
   reports: () => Mailbox<MessagingInbox> | undefined;
 }): ProtocolHandler {
   /**
@@ -241,10 +242,35 @@ export function messagingHandler(options: {
       for (const body of bodies) undelivered += body.length;
       recharge();
       if (bodies.length === 0) return;
-      // Delivery is in order; while it waits (a full inbox) the substream is not read.
+      // Without middleware, bodies are delivered here, in order, while the taker takes them at
+      // once (no pause, no promise per chunk: the substream keeps flowing).
+      let next = 0;
+      /** The taker's promise for the body it could not take at once (still charged until taken). */
+      let waiting: Promise<void> | undefined;
+      let waitingBytes = 0;
+      if (options.middleware.length === 0) {
+        while (next < bodies.length) {
+          const body = bodies[next++]!;
+          waiting = options.deliver({ from: peer.publicKey, body });
+          if (waiting !== undefined) {
+            waitingBytes = body.length;
+            break;
+          }
+          undelivered -= body.length;
+        }
+        recharge();
+        if (waiting === undefined) return;
+      }
+      // Delivery is in order; while it waits (middleware, a full inbox) the substream is not read.
+      const rest = bodies.slice(next);
       stream.pause();
       chain = chain.then(async () => {
-        for (const body of bodies) {
+        if (waiting !== undefined) {
+          await waiting;
+          undelivered -= waitingBytes;
+          if (!stream.destroyed) recharge();
+        }
+        for (const body of rest) {
           const message = options.middleware.length === 0 ? { from: peer.publicKey, body } : await runPipeline<InboundMessage>({ from: peer.publicKey, body }, options.middleware);
           if (message !== undefined) await options.deliver(message);
           undelivered -= body.length;

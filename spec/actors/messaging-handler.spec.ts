@@ -71,4 +71,55 @@ describe('inbound messaging handler (real yamux substreams)', () => {
     await until('the newer substream goes on', () => got.includes('new 2'));
     expect(got).to.not.include('extra');
   });
+
+  it('delivers what the taker takes at once without pausing; a taker that must wait pauses the substream, keeps the order, and keeps that body charged', async () => {
+    const peer = { publicKey: NodeIdentity.generate().publicKey } as unknown as ValidatedIdentity;
+    const got: string[] = [];
+    let hold: (() => void) | undefined;
+    let stream: YamuxStream | undefined;
+    let pauses = 0;
+    const handler = messagingHandler({
+      maxMessageBytes: 1024,
+      middleware: [],
+      deliver: (m: InboundMessage) => {
+        const text = Buffer.from(m.body).toString();
+        got.push(text);
+        if (text !== 'wait') return undefined;
+        return new Promise<void>((resolve) => (hold = resolve)); // a full taker
+      },
+      reports: () => undefined,
+    });
+    const [a, b] = duplexPair();
+    const client = new YamuxMuxer(a, { client: true });
+    const server = new YamuxMuxer(b, {
+      client: false,
+      onStream: (s) => {
+        stream = s;
+        const pause = s.pause.bind(s);
+        s.pause = () => {
+          pauses++;
+          return pause();
+        };
+        handler(s, { protocol: '/tari/messaging/0.1.0', peer, connection: {}, memory: s.memory });
+      },
+    });
+    muxers.push(client, server);
+    const out = client.newStream();
+    out.on('error', () => {});
+    out.write(Buffer.concat([frame('one'), frame('two')]));
+    await until('both delivered', () => got.length === 2);
+    expect(pauses, 'taken at once: the substream was never paused').to.equal(0);
+    const before = server.memory.used;
+    out.write(Buffer.concat([frame('wait'), frame('after')]));
+    await until('the waiting body reached the taker', () => hold !== undefined);
+    expect(got).to.deep.equal(['one', 'two', 'wait']);
+    expect(pauses).to.equal(1);
+    expect(stream!.isPaused(), 'waiting: the substream is not read').to.equal(true);
+    expect(server.memory.used - before, 'the bodies not taken yet stay charged').to.be.at.least('wait'.length + 'after'.length);
+    out.write(frame('later'));
+    hold!();
+    await until('the rest, in order', () => got.length === 5);
+    expect(got).to.deep.equal(['one', 'two', 'wait', 'after', 'later']);
+    await until('the substream flows again', () => !stream!.isPaused());
+  });
 });

@@ -65,4 +65,20 @@ describe('BoundedInbox', () => {
     }
     expect(q.closed).to.equal(true);
   });
+
+  it('offer takes an item only when it need not wait: to a waiting reader, or into room; full, it does nothing', async () => {
+    const q = new BoundedInbox<number>(1, Infinity, () => 1);
+    const it = q[Symbol.asyncIterator]();
+    const read = it.next();
+    expect(q.offer(1)).to.equal(true);
+    expect((await read).value).to.equal(1);
+    expect(q.offer(2)).to.equal(true);
+    expect(q.offer(3), 'full').to.equal(false);
+    expect(q.size).to.equal(1);
+    expect((await it.next()).value).to.equal(2);
+    q.close();
+    expect(q.offer(4), 'closed: dropped, nothing to wait for').to.equal(true);
+    expect(q.size).to.equal(0);
+  });
 });
+
