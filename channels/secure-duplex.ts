@@ -53,6 +53,10 @@ export class SecureDuplex extends Duplex {
   /** The Noise handshake hash (channel binding). */
   readonly handshakeHash: Uint8Array;
   readonly #raw: Duplex;
+  /** {@link discardInput} was called: raw bytes are dropped undecrypted. */
+  #discarding = false;
+  /** The readable side was ended (push(null) done once). */
+  #readableFinished = false;
   readonly #encoder: NoiseEncoder;
   readonly #decoder: NoiseDecoder;
   readonly #policy: CryptoPolicy;
@@ -318,7 +322,23 @@ export class SecureDuplex extends Duplex {
 
   // ---- inbound ----
 
+  /**
+   * From now on the peer's bytes are dropped as they arrive, not decrypted: only its EOF is
+   * awaited. For a connection that broke the protocol (the muxer reads nothing more from it
+   * while it waits up to 2 s for the peer's EOF): a peer that keeps sending must not keep this
+   * node decrypting. What was waiting to be decrypted or read is dropped too.
+   */
+  discardInput(): void {
+    if (this.#discarding) return;
+    this.#discarding = true;
+    this.#in.length = 0;
+    this.#pushPaused = false;
+    if (this.#rawEnded) this.#finishReadable();
+    else this.#raw.resume();
+  }
+
   readonly #onData = (chunk: Buffer): void => {
+    if (this.#discarding) return;
     try {
       if (this.#usePool(chunk.length) || this.#in.length > 0) {
         this.#receiveFrames(this.#decoder.frames(chunk), chunk.length);
@@ -355,6 +375,7 @@ export class SecureDuplex extends Duplex {
   }
 
   #flushIn(): void {
+    if (this.#discarding) return; // dropped: discardInput ended the readable side itself
     while (this.#in.length > 0 && this.#in[0]!.data !== undefined) this.#pushAll(this.#in.shift()!.data!);
     if (this.#in.length === 0 && this.#rawEnded) this.#finishReadable();
     else if (this.#in.length < this.#policy.maxInFlight && !this.#pushPaused) this.#raw.resume();
@@ -380,8 +401,10 @@ export class SecureDuplex extends Duplex {
   };
 
   #finishReadable(): void {
+    if (this.#readableFinished) return;
+    this.#readableFinished = true;
     try {
-      this.#decoder.end();
+      if (!this.#discarding) this.#decoder.end(); // a partial frame is no longer anyone's concern
       this.push(null);
     } catch (err) {
       this.#fail(err as Error);

@@ -380,6 +380,9 @@ export class YamuxMuxer extends EventEmitter<YamuxMuxerEvents> {
     this.#closeError ??= err;
     this.#session.goAway(GoAwayCode.ProtocolError);
     this.#endConnection(err, this.#config.violationCloseMs);
+    // The session reads nothing more: a connection that can drop the peer's bytes undecrypted
+    // (the secure channel) does, while the peer's EOF is awaited.
+    if (discardsInput(this.#conn)) this.#conn.discardInput();
     for (const stream of [...this.#streams.values()]) stream.destroy(err);
   }
 
@@ -525,3 +528,11 @@ export class YamuxMuxer extends EventEmitter<YamuxMuxerEvents> {
   }
 }
 
+/** A connection that can drop what the peer sends without processing it (see `SecureDuplex.discardInput`). */
+interface DiscardsInput {
+  discardInput(): void;
+}
+
+function discardsInput(conn: object): conn is DiscardsInput {
+  return typeof (conn as Partial<DiscardsInput>).discardInput === 'function';
+}

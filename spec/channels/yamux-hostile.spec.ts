@@ -146,14 +146,19 @@ describe('yamux against hostile peers', function () {
     open.push(victim);
     let closedWith: unknown = null;
     victim.once('close', (err?: Error) => (closedWith = err));
+    let decrypted = 0;
+    victimConn.on('data', (d: Buffer) => (decrypted += d.length));
     attacker.write(Buffer.concat([frame(FrameType.WindowUpdate, Flag.SYN, 1, 0), frame(FrameType.WindowUpdate, Flag.RST, 1, 0)]));
     await new Promise((r) => setImmediate(r));
     const padding = 65519 - HEADER_LENGTH;
     const flood = Buffer.concat([frame(FrameType.Data, 0, 1, padding), Buffer.alloc(padding)]);
     for (let i = 0; i < 64; i++) attacker.write(flood); // 4 MiB, where the victim may take none
+    await until('the victim has read what was sent', () => attacker.writableLength === 0, 10_000);
     await until('the victim closed the connection', () => closedWith !== null, 10_000);
     expect(closedWith).to.be.instanceOf(YamuxProtocolError);
     expect((closedWith as YamuxProtocolError).violation).to.equal('window-exceeded');
+    // After the violation the victim drops the rest undecrypted (it only waits for the EOF).
+    expect(decrypted, `${decrypted} bytes decrypted of ${64 * flood.length}`).to.be.below(16 * flood.length);
   });
 
   it('past its budget the connection is not read; the reader taking data resumes it, and nothing is lost', async () => {
