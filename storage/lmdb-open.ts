@@ -78,3 +78,13 @@ export async function openLmdbEnvironment<T>(spec: LmdbEnvironmentSpec, use: (en
     throw err;
   }
 }
+
+/** Waits for the environment's writes to reach the disk, closes it and releases its directory. */
+export async function closeLmdbEnvironment(env: RootDatabase, release: () => void): Promise<void> {
+  try {
+    await env.flushed;
+    await env.close();
+  } finally {
+    release();
+  }
+}

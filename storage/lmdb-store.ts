@@ -15,7 +15,7 @@ import type { Database, RootDatabase } from 'lmdb';
 import type { NodeId, PublicKey } from '../core/keys.js';
 import { closestByPrefix } from './closest.js';
 import { PeerStoreClosed, PeerStoreCorrupt, PeerStoreForeign, PeerStoreTooNew, PeerStoreWriteFailed } from './errors.js';
-import { openLmdbEnvironment, type LmdbEnvironmentSpec, type LmdbStoreErrors } from './lmdb-open.js';
+import { closeLmdbEnvironment, openLmdbEnvironment, type LmdbEnvironmentSpec, type LmdbStoreErrors } from './lmdb-open.js';
 import { FORMAT_KEY, FORMAT_VALUE, openPeerTables, SCHEMA_KEY } from './lmdb-tables.js';
 import { runMigrations } from './migrations.js';
 import type { Peer } from './peer.js';
@@ -217,11 +217,6 @@ export class LmdbPeerStore implements PeerStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    try {
-      await this.env.flushed;
-      await this.env.close();
-    } finally {
-      this.#release();
-    }
+    await closeLmdbEnvironment(this.env, this.#release);
   }
 }

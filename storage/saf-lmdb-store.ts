@@ -20,7 +20,7 @@ import { toHex } from '../core/bytes.js';
 import { InternalError } from '../core/errors.js';
 import { nodeIdOf } from '../core/keys.js';
 import { SafStoreClosed, SafStoreCorrupt, SafStoreForeign, SafStoreTooNew, SafStoreWriteFailed } from './errors.js';
-import { openLmdbEnvironment, type LmdbEnvironmentSpec, type LmdbStoreErrors } from './lmdb-open.js';
+import { closeLmdbEnvironment, openLmdbEnvironment, type LmdbEnvironmentSpec, type LmdbStoreErrors } from './lmdb-open.js';
 import { planEviction, type RankedMessage } from './saf-eviction.js';
 import {
   decodeSafRecord,
@@ -419,12 +419,7 @@ export class LmdbSafStore implements SafStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    try {
-      await this.env.flushed;
-      await this.env.close();
-    } finally {
-      this.#release();
-    }
+    await closeLmdbEnvironment(this.env, this.#release);
   }
 
   // --- Inside a write transaction ---------------------------------------------------------------
