@@ -127,15 +127,13 @@ export interface StartupResult {
   failed: string[];
 }
 
-/** Step 1: the seed, then the communication nodes in waves, each knowing only the seed; their peer stores fill; then their neighbours. */
-export async function startup(ctx: StepContext): Promise<StartupResult> {
-  const { net, options, progress } = ctx;
-  const t0 = performance.now();
-  await net.start(net.seed);
+/** Starts `members` (at most `startConcurrency` at once), each knowing only the seed, as one progress step; the failures, named. */
+async function startAllKnowingSeed(ctx: StepContext, members: StepContext['net']['nodes'], title: string): Promise<string[]> {
+  const { options, progress } = ctx;
   const failed: string[] = [];
-  progress.step('nodes start, knowing only the seed', net.nodes.length);
+  progress.step(title, members.length);
   await inPool(
-    net.nodes,
+    members,
     options.startConcurrency,
     async (m) => {
       try {
@@ -146,6 +144,15 @@ export async function startup(ctx: StepContext): Promise<StartupResult> {
     },
     (d) => progress.update(d),
   );
+  return failed;
+}
+
+/** Step 1: the seed, then the communication nodes in waves, each knowing only the seed; their peer stores fill; then their neighbours. */
+export async function startup(ctx: StepContext): Promise<StartupResult> {
+  const { net, progress } = ctx;
+  const t0 = performance.now();
+  await net.start(net.seed);
+  const failed = await startAllKnowingSeed(ctx, net.nodes, 'nodes start, knowing only the seed');
   const nodesOnlineMs = performance.now() - t0;
   progress.end(`${net.nodes.length - failed.length} online`);
   failed.push(...(await fillPeerStores(ctx, net.nodes)));
@@ -162,22 +169,9 @@ export interface WalletsResult {
 
 /** Step 2: the wallets start knowing only the seed, join (a JOIN on coming online), and connect to their neighbours. */
 export async function walletsJoin(ctx: StepContext): Promise<WalletsResult> {
-  const { net, options, progress } = ctx;
+  const { net, progress } = ctx;
   const t0 = performance.now();
-  const failed: string[] = [];
-  progress.step('wallets join', net.wallets.length);
-  await inPool(
-    net.wallets,
-    options.startConcurrency,
-    async (m) => {
-      try {
-        await startKnowingSeed(ctx, m);
-      } catch (err) {
-        failed.push(`${m.label}: ${(err as Error).message}`);
-      }
-    },
-    (d) => progress.update(d),
-  );
+  const failed = await startAllKnowingSeed(ctx, net.wallets, 'wallets join');
   progress.end(`${net.wallets.length - failed.length} joined`);
   failed.push(...(await fillPeerStores(ctx, net.wallets)));
   failed.push(...(await connectNeighbours(ctx, net.wallets)));
