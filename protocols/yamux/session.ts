@@ -308,13 +308,13 @@ export class YamuxSession {
       // what the peer may still send on it, see #lingering).
     }
     if (isData) {
-      if (s === undefined && length > 0) this.#chargeLingering(id, length);
-      if (s !== undefined && length > 0) {
-        if (s.remoteFin) throw new YamuxProtocolError('data-after-fin', `Data on stream ${id} after its FIN`, id);
-        if (length > s.recvWindow) throw new YamuxProtocolError('window-exceeded', `${length} bytes with a window of ${s.recvWindow}`, id);
-        s.recvWindow -= length;
-      }
       if (length > 0) {
+        if (s === undefined) this.#chargeLingering(id, length);
+        else {
+          if (s.remoteFin) throw new YamuxProtocolError('data-after-fin', `Data on stream ${id} after its FIN`, id);
+          if (length > s.recvWindow) throw new YamuxProtocolError('window-exceeded', `${length} bytes with a window of ${s.recvWindow}`, id);
+          s.recvWindow -= length;
+        }
         this.#read = Read.Payload;
         this.#payloadLeft = length;
         this.#payloadStream = s;
