@@ -97,7 +97,6 @@ export class ServerSessionLink {
   readonly #inputs: RpcServerInput[] = [];
   #handling = false;
   #active: ActiveCall | undefined;
-  /** Bytes charged to the connection's budget for the core's partial frame. */
   /** The substream did not take the last write: reading stops until it drains. */
   #writeBlocked = false;
   #drainWaiters: Array<() => void> = [];
