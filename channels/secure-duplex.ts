@@ -18,6 +18,8 @@ const DEFAULT_HIGH_WATER_MARK = 256 * 1024;
 const MAX_NONCE = 0xffff_ffff_ffff_fffen;
 /** Largest plaintext held back (to the end of the turn) to join later writes; it is copied once. */
 const TAIL_MAX = 8 * 1024;
+/** What {@link SecureDuplex.discardInput} reads and drops at most, waiting for the peer's EOF. */
+const MAX_DISCARD = 1024 * 1024;
 
 /** Everything a SecureDuplex is built from. */
 export interface SecureDuplexInit {
@@ -55,6 +57,8 @@ export class SecureDuplex extends Duplex {
   readonly #raw: Duplex;
   /** {@link discardInput} was called: raw bytes are dropped undecrypted. */
   #discarding = false;
+  /** Bytes dropped since {@link discardInput}: past {@link MAX_DISCARD} the socket is no longer read. */
+  #discarded = 0;
   /** The readable side was ended (push(null) done once). */
   #readableFinished = false;
   readonly #encoder: NoiseEncoder;
@@ -326,7 +330,10 @@ export class SecureDuplex extends Duplex {
    * From now on the peer's bytes are dropped as they arrive, not decrypted: only its EOF is
    * awaited. For a connection that broke the protocol (the muxer reads nothing more from it
    * while it waits up to 2 s for the peer's EOF): a peer that keeps sending must not keep this
-   * node decrypting. What was waiting to be decrypted or read is dropped too.
+   * node decrypting. What was waiting to be decrypted or read is dropped too. Past
+   * {@link MAX_DISCARD} bytes the socket is not read at all (a peer that heard the GoAway and
+   * stopped has sent its EOF by then; one that floods on would keep this node's kernel copying
+   * at its rate until the deadline, and its own sender busy): the deadline closes it.
    */
   discardInput(): void {
     if (this.#discarding) return;
@@ -338,7 +345,11 @@ export class SecureDuplex extends Duplex {
   }
 
   readonly #onData = (chunk: Buffer): void => {
-    if (this.#discarding) return;
+    if (this.#discarding) {
+      this.#discarded += chunk.length;
+      if (this.#discarded > MAX_DISCARD) this.#raw.pause();
+      return;
+    }
     try {
       if (this.#usePool(chunk.length) || this.#in.length > 0) {
         this.#receiveFrames(this.#decoder.frames(chunk), chunk.length);
@@ -391,6 +402,7 @@ export class SecureDuplex extends Duplex {
   }
 
   override _read(): void {
+    if (this.#discarded > MAX_DISCARD) return; // done reading: the deadline closes the connection
     this.#pushPaused = false;
     if (this.#in.length < this.#policy.maxInFlight && !this.#rawEnded) this.#raw.resume();
   }

@@ -71,6 +71,15 @@ export class YamuxMuxer extends EventEmitter<YamuxMuxerEvents> {
   #ending = false;
   #cancelBudgetWait: (() => void) | undefined;
   #stallTimer: NodeJS.Timeout | undefined;
+  /**
+   * The peer's Pings, as a token bucket (`pingsPerSecond`, `pingBurst`): what it may still have
+   * answered at once, when that was worked out, the session's count at the last look, and the
+   * timer of a read held back until the peer is within its rate again.
+   */
+  #pingTokens: number;
+  #pingTokensAt = 0;
+  #pingsCounted = 0;
+  #pingThrottle: NodeJS.Timeout | undefined;
   /** Streams whose writes wait for room in the output. */
   readonly #waitingForRoom = new Set<number>();
   #wakingWriters = false;
@@ -111,6 +120,9 @@ export class YamuxMuxer extends EventEmitter<YamuxMuxerEvents> {
         output: () => this.#scheduleFlush(),
       },
     });
+    // No rate: an endless bucket, never refilled, no limit in the session.
+    this.#pingTokens = this.#config.pingsPerSecond === 0 ? Infinity : this.#config.pingBurst;
+    this.#limitPings();
     this.#host = {
       memory: this.memory,
       write: (id, data) => {
@@ -177,7 +189,7 @@ export class YamuxMuxer extends EventEmitter<YamuxMuxerEvents> {
   get queuedOutput(): number {
     return this.#session.pendingOutput + this.#conn.writableLength;
   }
-  /** True while the connection is not being read (budget exceeded, or output above its bound). */
+  /** True while the connection is not being read (budget exceeded, output above its bound, or the peer's Pings over their rate). */
   get readPaused(): boolean {
     return this.#readPaused;
   }
@@ -290,6 +302,7 @@ export class YamuxMuxer extends EventEmitter<YamuxMuxerEvents> {
       return;
     }
     this.#receiving = true;
+    if (this.#pingTokens < this.#config.pingBurst) this.#refillPings();
     try {
       let next: Buffer | undefined = chunk;
       while (next !== undefined && !this.#closed) {
@@ -303,7 +316,44 @@ export class YamuxMuxer extends EventEmitter<YamuxMuxerEvents> {
       this.#receiving = false;
       this.#inbox.length = 0;
     }
+    if (this.#session.pingsAnswered !== this.#pingsCounted) this.#countPings();
     this.#updateReading();
+  }
+
+  /** The bucket refilled for the time since it was last worked out, and the session told. */
+  #refillPings(): void {
+    const now = performance.now();
+    this.#pingTokens = Math.min(this.#config.pingBurst, this.#pingTokens + ((now - this.#pingTokensAt) * this.#config.pingsPerSecond) / 1000);
+    this.#pingTokensAt = now;
+    this.#limitPings();
+  }
+
+  /**
+   * The session may answer what the bucket holds and one burst more: within that debt the
+   * connection is only read more slowly; past it, the Ping that overdraws is the violation
+   * `ping-flood` (found while decoding, so a read of thousands of Pings answers few of them).
+   */
+  #limitPings(): void {
+    if (this.#pingTokens !== Infinity) this.#session.limitPings(this.#pingsCounted + Math.floor(this.#pingTokens) + this.#config.pingBurst);
+  }
+
+  /** Pings answered since the last look are taken from the bucket; in debt, reading waits until it is paid. */
+  #countPings(): void {
+    const answered = this.#session.pingsAnswered;
+    const n = answered - this.#pingsCounted;
+    this.#pingsCounted = answered;
+    if (this.#pingTokens === Infinity) return;
+    this.#refillPings();
+    this.#pingTokens -= n;
+    this.#limitPings();
+    if (this.#pingTokens < 0 && this.#pingThrottle === undefined) {
+      this.#pingThrottle = setTimeout(() => {
+        this.#pingThrottle = undefined;
+        this.#refillPings();
+        this.#updateReading();
+      }, Math.ceil((-this.#pingTokens * 1000) / this.#config.pingsPerSecond));
+      this.#pingThrottle.unref();
+    }
   }
 
   /**
@@ -316,7 +366,7 @@ export class YamuxMuxer extends EventEmitter<YamuxMuxerEvents> {
     const queued = this.queuedOutput;
     const bound = this.#config.maxPendingOutput;
     // The usual case, on every read and flush: nothing to change.
-    if (!this.#readPaused && queued < bound / 2 && this.#stallTimer === undefined && this.#waitingForRoom.size === 0 && !this.memory.exceeded) return;
+    if (!this.#readPaused && queued < bound / 2 && this.#stallTimer === undefined && this.#waitingForRoom.size === 0 && !this.memory.exceeded && this.#pingThrottle === undefined) return;
     if (queued > 2 * bound) return this.#notReading(new PeerNotReading(queued, 'over-limit'));
     if (queued <= bound) {
       if (this.#stallTimer !== undefined) {
@@ -334,7 +384,7 @@ export class YamuxMuxer extends EventEmitter<YamuxMuxerEvents> {
     if (this.#waitingForRoom.size > 0 && queued < bound / 2) this.#wakeWriters();
     if (this.#ending) return; // read (and drop) until the peer's EOF
     const overBudget = this.memory.exceeded;
-    const pause = overBudget || queued > bound;
+    const pause = overBudget || queued > bound || this.#pingThrottle !== undefined;
     if (pause !== this.#readPaused) {
       this.#readPaused = pause;
       if (pause) this.#conn.pause();
@@ -410,6 +460,7 @@ export class YamuxMuxer extends EventEmitter<YamuxMuxerEvents> {
     this.#closed = true;
     if (this.#keepalive !== undefined) clearInterval(this.#keepalive);
     if (this.#stallTimer !== undefined) clearTimeout(this.#stallTimer);
+    if (this.#pingThrottle !== undefined) clearTimeout(this.#pingThrottle);
     this.#cancelBudgetWait?.();
     this.#cancelBudgetWait = undefined;
     this.#waitingForRoom.clear();

@@ -33,6 +33,15 @@ export interface YamuxConfig {
   /** How long queued output may stay above {@link maxPendingOutput} before the peer is dropped (PeerNotReading). */
   outputStallMs: number;
   /**
+   * Pings of the peer answered per second, on average; 0 answers as fast as they come. Every
+   * Ping is answered (section 3), but past {@link pingBurst} plus this rate the connection is
+   * not read until the peer is back within it: a peer that floods Pings (each one a frame to
+   * decode and an answer to encrypt and send) gets a trickle of this node's time, not a core.
+   */
+  pingsPerSecond: number;
+  /** Pings answered at once before {@link pingsPerSecond} applies. */
+  pingBurst: number;
+  /**
    * Memory this connection may hold for the peer: its streams' unread data (counted by the
    * buffers it keeps alive), partial frames charged by protocol handlers, queued output.
    * Above it the connection is not read until the holders release some.
@@ -56,6 +65,9 @@ export const DEFAULT_YAMUX_CONFIG: Readonly<YamuxConfig> = Object.freeze({
   maxPendingOutput: 4 * 1024 * 1024,
   // 10 s: a live peer drains 4 MiB much sooner; one that reads nothing is let go.
   outputStallMs: 10_000,
+  // A keepalive is one Ping per 30 s; a peer measuring round trips may send a few more.
+  pingsPerSecond: 10,
+  pingBurst: 100,
   // 16 MiB: a fast stream's full window, or 64 streams' initial ones.
   maxConnectionMemory: DEFAULT_CONNECTION_MEMORY,
 });
@@ -78,5 +90,7 @@ export function yamuxConfig(partial: Partial<YamuxConfig> = {}): YamuxConfig {
   int('maxPendingOutput', 64 * 1024);
   int('outputStallMs', 1);
   int('maxConnectionMemory', 64 * 1024);
+  int('pingsPerSecond', 0, 1_000_000);
+  int('pingBurst', 1, MAX_U32);
   return c;
 }

@@ -14,7 +14,8 @@ export type YamuxViolation =
   | 'window-overflow'
   | 'data-after-fin'
   | 'bad-goaway-code'
-  | 'bad-ping';
+  | 'bad-ping'
+  | 'ping-flood';
 
 /** The peer broke the yamux protocol: the session answers with GoAway(1) and closes. */
 export class YamuxProtocolError extends ProtocolError {

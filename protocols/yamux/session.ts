@@ -78,6 +78,8 @@ export class YamuxSession {
    * a node decrypting data for dead streams at line rate, the data dropped and never counted.
    */
   readonly #lingering = new Map<number, number>();
+  #pingsAnswered = 0;
+  #pingLimit = Infinity;
   #localGoAway = false;
   #remoteGoAway = false;
   #failed = false;
@@ -111,6 +113,21 @@ export class YamuxSession {
   /** Bytes queued for the connection and not yet taken. */
   get pendingOutput(): number {
     return this.#out.pendingBytes;
+  }
+  /**
+   * Pings of the peer this session has answered so far (a count that only grows): the shell
+   * compares it between reads to limit how fast a peer may make it answer.
+   */
+  get pingsAnswered(): number {
+    return this.#pingsAnswered;
+  }
+  /**
+   * How many Pings in all (counted as {@link pingsAnswered}) the peer may have answered: one
+   * past it is the violation `ping-flood`, found as the frame is decoded. The shell sets it
+   * from its clock (a rate and a burst); the core keeps no time.
+   */
+  limitPings(totalAnswered: number): void {
+    this.#pingLimit = totalAnswered;
   }
   /** True once this side sent GoAway. */
   get localGoAway(): boolean {
@@ -371,8 +388,11 @@ export class YamuxSession {
 
   #onPing(flags: number, id: number, opaque: number): void {
     if (id !== 0) throw new YamuxProtocolError('bad-stream-id', `Ping on stream ${id}`, id);
-    if (flags === Flag.SYN) this.#frame(FrameType.Ping, Flag.ACK, 0, opaque);
-    else if (flags === Flag.ACK) this.#events.pong(opaque);
+    if (flags === Flag.SYN) {
+      if (this.#pingsAnswered >= this.#pingLimit) throw new YamuxProtocolError('ping-flood', `more than ${this.#pingLimit} Pings answered, faster than allowed`);
+      this.#pingsAnswered++;
+      this.#frame(FrameType.Ping, Flag.ACK, 0, opaque);
+    } else if (flags === Flag.ACK) this.#events.pong(opaque);
     else throw new YamuxProtocolError('bad-ping', `Ping with flags 0x${flags.toString(16)}`);
   }
 

@@ -1,7 +1,8 @@
 /**
  * The yamux shell against hostile peers: memory a peer makes this side hold is charged by the
  * buffers it keeps alive and bounded by the connection's budget; a peer that sends Pings and
- * reads nothing gets no more answers once the output is at its bound, and is then dropped.
+ * reads nothing gets no more answers once the output is at its bound, and is then dropped; Pings
+ * are answered at a bounded rate, and a flood of them is a violation.
  */
 import { expect } from 'chai';
 import { once } from 'node:events';
@@ -53,7 +54,7 @@ describe('yamux against hostile peers', function () {
       new NoiseSecureChannel({ staticKeys: noiseStaticKeys(NodeIdentity.generate()) }).secureInbound(rawB),
     ]);
     open.push(...pair);
-    return pair;
+    return Object.assign(pair, { raw: [rawA, rawB] as const });
   }
 
   it('the receive queue copies a small view out of a large buffer, gathers small copies, and charges what is kept alive', () => {
@@ -139,7 +140,9 @@ describe('yamux against hostile peers', function () {
   });
 
   it('Data for a stream the attacker itself reset is sending beyond its window: the connection fails at the first frame', async () => {
-    const [attacker, victimConn] = await noisePair();
+    const pair = await noisePair();
+    const [attacker, victimConn] = pair;
+    const victimRaw = pair.raw[1];
     attacker.on('data', () => {});
     attacker.on('error', () => {});
     const victim = new YamuxMuxer(victimConn, { client: false, config: { keepaliveIntervalMs: 0 }, onStream: (s) => void s.on('error', () => {}) });
@@ -152,13 +155,18 @@ describe('yamux against hostile peers', function () {
     await new Promise((r) => setImmediate(r));
     const padding = 65519 - HEADER_LENGTH;
     const flood = Buffer.concat([frame(FrameType.Data, 0, 1, padding), Buffer.alloc(padding)]);
+    let read = 0;
+    const rawRead = victimRaw.read.bind(victimRaw);
+    victimRaw.on('data', (d: Buffer) => (read += d.length));
+    void rawRead;
     for (let i = 0; i < 64; i++) attacker.write(flood); // 4 MiB, where the victim may take none
-    await until('the victim has read what was sent', () => attacker.writableLength === 0, 10_000);
     await until('the victim closed the connection', () => closedWith !== null, 10_000);
     expect(closedWith).to.be.instanceOf(YamuxProtocolError);
     expect((closedWith as YamuxProtocolError).violation).to.equal('window-exceeded');
-    // After the violation the victim drops the rest undecrypted (it only waits for the EOF).
+    // After the violation the victim drops what follows undecrypted (it only waits for the
+    // EOF), and stops reading after 1 MiB of it: the deadline closes the connection.
     expect(decrypted, `${decrypted} bytes decrypted of ${64 * flood.length}`).to.be.below(16 * flood.length);
+    expect(read, `${read} bytes read of ${64 * flood.length}`).to.be.below(1024 * 1024 + 20 * flood.length);
   });
 
   it('past its budget the connection is not read; the reader taking data resumes it, and nothing is lost', async () => {
@@ -225,7 +233,8 @@ describe('yamux against hostile peers', function () {
       }
       attacker.on('error', () => {});
       const bound = 64 * 1024;
-      const victim = new YamuxMuxer(conn, { client: false, config: { keepaliveIntervalMs: 0, maxPendingOutput: bound, outputStallMs: 300 } });
+      // No Ping rate here: the output bound alone (a rate would cut the flood off long before it).
+      const victim = new YamuxMuxer(conn, { client: false, config: { keepaliveIntervalMs: 0, maxPendingOutput: bound, outputStallMs: 300, pingsPerSecond: 0 } });
       open.push(victim);
       // Every time the victim writes, and after each read, note how much it has queued.
       let most = 0;
@@ -253,6 +262,78 @@ describe('yamux against hostile peers', function () {
       await until('every write the closed connection held is called back', () => victim.queuedOutput === 0, 2_000);
     });
   }
+
+  /** The Ping answers (ACKs) and GoAway codes a raw peer reads from the victim. */
+  function answers(raw: Duplex) {
+    const seen = { acks: 0, goAway: [] as number[] };
+    let rest = Buffer.alloc(0);
+    raw.on('data', (chunk: Buffer) => {
+      rest = Buffer.concat([rest, chunk]);
+      while (rest.length >= HEADER_LENGTH) {
+        const type = rest[1]!;
+        const flags = rest.readUInt16BE(2);
+        if (type === FrameType.Ping && flags === Flag.ACK) seen.acks++;
+        if (type === FrameType.GoAway) seen.goAway.push(rest.readUInt32BE(8));
+        rest = rest.subarray(HEADER_LENGTH + (type === FrameType.Data ? rest.readUInt32BE(8) : 0));
+      }
+    });
+    return seen;
+  }
+  const pingsOf = (n: number, from = 0) => Buffer.concat(Array.from({ length: n }, (_, i) => frame(FrameType.Ping, Flag.SYN, 0, from + i)));
+
+  it('Pings within a burst are answered at once; past it, at the rate: the connection is not read until the peer is within it again, and every Ping is answered', async () => {
+    const [attacker, conn] = duplexPair();
+    open.push(attacker, conn);
+    const victim = new YamuxMuxer(conn, { client: false, config: { keepaliveIntervalMs: 0, pingsPerSecond: 200, pingBurst: 20 }, onStream: (st) => st.on('error', () => {}) });
+    open.push(victim);
+    const seen = answers(attacker);
+    attacker.write(pingsOf(15));
+    await until('the burst is answered', () => seen.acks === 15);
+    expect(victim.readPaused, 'within the burst').to.equal(false);
+    attacker.write(pingsOf(15, 15)); // 30 in all: 10 past the burst, within one burst of debt
+    await until('those are answered too', () => seen.acks === 30);
+    expect(victim.readPaused, 'in debt: not read').to.equal(true);
+    attacker.write(pingsOf(10, 30)); // waits in the connection while the victim does not read
+    await new Promise((r) => setImmediate(r));
+    expect(seen.acks, 'nothing more is read while in debt').to.equal(30);
+    await until('the rest is answered once the debt is paid', () => seen.acks === 40, 5_000);
+    await until('and the connection is read again', () => !victim.readPaused, 5_000);
+    expect(victim.closed).to.equal(false);
+    expect(seen.goAway).to.deep.equal([]);
+  });
+
+  it('a Ping flood past one burst of debt is the violation ping-flood: GoAway(1), the session closes, and few of the Pings are answered', async () => {
+    for (const over of ['a memory pair', 'the Noise channel over a memory pair'] as const) {
+      let attacker: Duplex;
+      let conn: Duplex;
+      if (over === 'a memory pair') {
+        [attacker, conn] = duplexPair();
+        open.push(attacker, conn);
+      } else [attacker, conn] = await noisePair();
+      // The Ping defaults: 100 at once, 10 a second (a short wait for the peer's EOF after the GoAway).
+      const victim = new YamuxMuxer(conn, { client: false, config: { keepaliveIntervalMs: 0, violationCloseMs: 100 } });
+      open.push(victim);
+      const seen = answers(attacker);
+      attacker.write(pingsOf(5000)); // 60,000 bytes: one read
+      const reason = await Promise.race([victim.closedPromise, new Promise((r) => setTimeout(() => r('still open'), 10_000))]);
+      expect(reason, over).to.be.instanceOf(YamuxProtocolError);
+      expect((reason as YamuxProtocolError).violation).to.equal('ping-flood');
+      await until('the GoAway arrives', () => seen.goAway.length > 0, 2_000);
+      expect(seen.goAway, over).to.deep.equal([1]);
+      expect(seen.acks, `${over}: a burst and one burst of debt answered, no more`).to.equal(200);
+    }
+  });
+
+  it('with the defaults, a burst of 100 Pings is answered without slowing the connection', async () => {
+    const [attacker, conn] = duplexPair();
+    open.push(attacker, conn);
+    const victim = new YamuxMuxer(conn, { client: false, config: { keepaliveIntervalMs: 0 } });
+    open.push(victim);
+    const seen = answers(attacker);
+    attacker.write(pingsOf(100));
+    await until('all answered', () => seen.acks === 100);
+    expect(victim.readPaused).to.equal(false);
+  });
 
   it('stream writes stop at half the output bound and go on as it drains', async () => {
     const [c, s] = duplexPair({ highWaterMark: 16 * 1024 });

@@ -185,6 +185,24 @@ describe('yamux session core', () => {
     expect(refDecode(out())).to.deep.equal([{ version: 0, type: 2, flags: Flag.ACK, streamId: 0, length: 0xdeadbeef }]);
   });
 
+  it('answers Pings up to the limit the shell sets; the one past it is the violation ping-flood', () => {
+    const { s, out } = session(false);
+    const ping = (o: number): RefFrame => ({ version: 0, type: FrameType.Ping, flags: Flag.SYN, streamId: 0, length: o });
+    s.receive(refEncode([ping(1), ping(2)]));
+    expect(s.pingsAnswered, 'no limit by default').to.equal(2);
+    s.limitPings(4);
+    let err: unknown;
+    try {
+      s.receive(refEncode([ping(3), ping(4), ping(5), ping(6)]));
+    } catch (e) {
+      err = e;
+    }
+    expect((err as YamuxProtocolError).violation).to.equal('ping-flood');
+    expect(s.pingsAnswered).to.equal(4);
+    const answered = refDecode(out()).filter((f) => f.type === FrameType.Ping && f.flags === Flag.ACK).map((f) => f.length);
+    expect(answered, 'the Pings before it were answered, in order').to.deep.equal([1, 2, 3, 4]);
+  });
+
   it('resets inbound streams beyond the limit, and counts a stream until it is closed both ways', () => {
     const server = session(false, { maxInboundStreams: 2 });
     server.s.receive(refEncode([syn(1), syn(3), syn(5)]));
