@@ -173,6 +173,12 @@ export const acceptLoop = callbackActor<AcceptLoopEvent, AcceptLoopInput, Accept
         return;
       }
       send({ type: 'inbound.upgraded', connection: result });
+      // A peer that breaks a protocol later on this connection (a yamux violation, a Ping flood,
+      // an invalid message) penalises its address as a failed upgrade does: a fresh identity
+      // does not buy it an immediate new connection.
+      void result.muxer.closedPromise.then((err) => {
+        if (err instanceof TcommsError && err.kind === 'protocol') admission.penalise(address, Date.now());
+      });
     } catch (caught) {
       c.stream.destroy();
       // An abort says why: the deadline, shedding, or the listener's stop.

@@ -254,6 +254,33 @@ describe('listener actor', function () {
     conn.muxer.abort();
   });
 
+  it('a connection whose peer breaks the protocol after the upgrade penalises its address too', async () => {
+    const bob = node('bob');
+    const { addresses } = await listening({
+      endpoints: [{ transport: tcp, address: multiaddr('/ip4/127.0.0.1/tcp/0') }],
+      upgrade: bob,
+      admission: { penaltyStepMs: 400, maxPenaltyMs: 800 },
+    });
+    // Two upgraded connections from 127.0.0.5, each with a fresh identity, then a Ping flood
+    // (300 at once: past the default burst and its debt, the violation ping-flood).
+    for (let i = 0; i < 2; i++) {
+      const s = await from('127.0.0.5', addresses[0]!);
+      const conn = await upgradeOutbound(s, node(`mallory${i}`), { dialedPublicKey: bob.identity.publicKey });
+      for (let p = 0; p < 300; p++) conn.muxer.sendPing();
+      const goAway = await new Promise<number>((resolve) => conn.muxer.once('goaway', resolve));
+      expect(goAway, 'the victim answered the flood with GoAway(1)').to.equal(1);
+      conn.muxer.abort();
+    }
+    // Penalised: a third socket from that address is read only after the delay.
+    const s = await from('127.0.0.5', addresses[0]!);
+    const t = Date.now();
+    const answered = new Promise<void>((resolve) => s.once('data', () => resolve()));
+    s.write(Buffer.concat([Uint8Array.of(0x00, 0x00, 0x20), Buffer.alloc(32, 9)])); // the wire byte and Noise message 1
+    await answered;
+    expect(Date.now() - t, 'its handshake answered after the penalty').to.be.at.least(700);
+    s.destroy();
+  });
+
   it('fails (final state, listener.failed) when an address cannot be opened, closing the others', async () => {
     const taken = await tcp.listen(multiaddr('/ip4/127.0.0.1/tcp/0'));
     try {
