@@ -25,6 +25,11 @@ export interface PeerManagerInput {
   now?: () => number;
   /** Commands waiting for the store at most (default 1024); more are refused at once. */
   maxQueue?: number;
+  /**
+   * Commands the store serves at once at most (default 64): writes start without waiting for the
+   * one before to commit (LMDB commits them together); 1 serves one command at a time.
+   */
+  maxInFlight?: number;
   /** The index of bans in force, kept in step with the facts (default: a new, empty one). */
   bans?: BanList;
 }
@@ -34,6 +39,7 @@ export interface StoreWorkerInput {
   store: PeerStore;
   now: () => number;
   maxQueue: number;
+  maxInFlight: number;
 }
 
 /** The peer manager's context. */
@@ -139,7 +145,7 @@ export const peerManagerMachine = setup({
       maxQueue,
       bans: input.bans ?? new BanList(),
       // The worker lives as long as the manager is running or stopping.
-      worker: spawn('peerStoreWorker', { id: 'worker', input: { store: input.store, now, maxQueue } }),
+      worker: spawn('peerStoreWorker', { id: 'worker', input: { store: input.store, now, maxQueue, maxInFlight: input.maxInFlight ?? 64 } }),
     };
   },
   initial: 'running',
@@ -162,7 +168,7 @@ export const peerManagerMachine = setup({
   },
   states: {
     running: {
-      description: 'Commands are served by the store worker, one at a time, in arrival order.',
+      description: 'Commands are served by the store worker and answered in arrival order (writes overlap, reads wait for the writes before them).',
       on: {
         'peer-manager.stop': { target: 'stopping' },
       },

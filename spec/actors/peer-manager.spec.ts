@@ -179,13 +179,45 @@ describe('peer manager actor: limits and failures', function () {
   });
 
   it('bounds its queue: commands beyond it fail at once with PeerManagerBusy', async () => {
-    const pm = startPeerManager({ store: new MemoryPeerStore(), maxQueue: 3 });
+    const pm = startPeerManager({ store: new MemoryPeerStore(), maxQueue: 3, maxInFlight: 2 });
     const results = await Promise.allSettled(Array.from({ length: 20 }, () => pm.add(randomSighting())));
     const busy = results.filter((r) => r.status === 'rejected' && (r.reason as PeerManagerRequestFailed).error.name === 'PeerManagerBusy');
     const done = results.filter((r) => r.status === 'fulfilled');
-    expect(done.length).to.equal(4); // one being served and three queued
-    expect(busy.length).to.equal(16);
+    expect(done.length).to.equal(5); // two being served and three queued
+    expect(busy.length).to.equal(15);
     await pm.stop();
+  });
+
+  it('starts writes without waiting for the one before (one LMDB commit for a burst); a read waits for the writes before it; answers keep arrival order', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tcomms-pm-'));
+    const store = await LmdbPeerStore.open({ path: join(dir, 'peers') });
+    const original = store.update.bind(store);
+    let running = 0;
+    let most = 0;
+    store.update = (async (...args: Parameters<typeof store.update>) => {
+      running++;
+      most = Math.max(most, running);
+      try {
+        return await original(...args);
+      } finally {
+        running--;
+      }
+    }) as typeof store.update;
+    const pm = startPeerManager({ store });
+    try {
+      const sightings = Array.from({ length: 30 }, () => randomSighting());
+      const order: number[] = [];
+      const adds = sightings.map((s, i) => pm.add(s).then(() => order.push(i)));
+      // Sent after the writes: it sees every one of them.
+      const found = sightings.map((s) => pm.find({ publicKey: s.publicKey }));
+      await Promise.all(adds);
+      expect((await Promise.all(found)).every((p) => p !== undefined), 'each read sees the writes sent before it').to.equal(true);
+      expect(order, 'answered in arrival order').to.deep.equal(sightings.map((_, i) => i));
+      expect(most, 'the writes were in flight together').to.be.greaterThan(1);
+    } finally {
+      await pm.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('stops after serving its queue, closes the store, and refuses later commands', async () => {
