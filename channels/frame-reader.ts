@@ -7,6 +7,7 @@ import type { Duplex } from 'node:stream';
 import { U16FrameDecoder } from '../protocols/framing/u16-frame-decoder.js';
 import { UnexpectedEof } from '../protocols/noise/errors.js';
 import { HandshakeAborted, HandshakeTimeout } from './errors.js';
+import { stackless } from '../core/errors.js';
 
 /** Reads u16-framed messages from a Duplex within a deadline (the handshake's receive path). */
 export class FrameReader {
@@ -39,15 +40,15 @@ export class FrameReader {
       const frame = this.#pending.shift();
       if (frame !== undefined) return frame;
       if (this.#error !== undefined) throw this.#error;
-      if (signal?.aborted) throw new HandshakeAborted(signal.reason);
+      if (signal?.aborted) throw stackless(() => new HandshakeAborted(signal.reason));
       const chunk = this.raw.read() as Buffer | null;
       if (chunk !== null) {
         this.#pending.push(...this.decoder.push(chunk));
         continue;
       }
-      if (this.#ended || this.raw.destroyed) throw new UnexpectedEof('the Noise handshake');
+      if (this.#ended || this.raw.destroyed) throw stackless(() => new UnexpectedEof('the Noise handshake'));
       const remaining = deadline - Date.now();
-      if (remaining <= 0) throw new HandshakeTimeout(timeoutMs);
+      if (remaining <= 0) throw stackless(() => new HandshakeTimeout(timeoutMs));
       await this.#waitForActivity(remaining, signal);
     }
   }

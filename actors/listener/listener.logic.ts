@@ -5,7 +5,7 @@
 import { setMaxListeners } from 'node:events';
 import { fromPromise, type ActorRefFrom } from 'xstate';
 import type { Duplex } from 'node:stream';
-import { AbortedError, TcommsError, toPlainError } from '../../core/errors.js';
+import { AbortedError, stackless, TcommsError, toPlainError } from '../../core/errors.js';
 import { PeerBanned } from '../../channels/errors.js';
 import { DEFAULT_TIME_TO_FIRST_BYTE_MS, PeerConnection, TimeToFirstByteExceeded, upgradeInbound } from '../../channels/upgrade.js';
 import { Admission, DEFAULT_ADMISSION_LIMITS, UpgradeShed, UpgradeTimeout } from './admission.js';
@@ -147,7 +147,7 @@ export const acceptLoop = callbackActor<AcceptLoopEvent, AcceptLoopInput, Accept
     const controller = new AbortController();
     // Its progress, should a newcomer need its slot: the bytes its peer sent (a TCP socket's count).
     const progress = () => (c.stream as { bytesRead?: number }).bytesRead ?? 0;
-    const upgrade = admission.startUpgrade(address, Date.now(), () => controller.abort(new UpgradeShed('shed to make room for a newcomer: every upgrade slot was taken')), progress);
+    const upgrade = admission.startUpgrade(address, Date.now(), () => controller.abort(stackless(() => new UpgradeShed('shed to make room for a newcomer: every upgrade slot was taken'))), progress);
     if (!upgrade) return refuse('busy');
     const deadline = setTimeout(() => controller.abort(new UpgradeTimeout(`not active within ${upgradeMs} ms of its accept`)), Math.max(0, acceptedAt + upgradeMs - Date.now()));
     const onStop = () => controller.abort(new AbortedError('the listener stopped'));
