@@ -101,17 +101,20 @@ function isRead(work: Work): boolean {
 }
 
 /**
- * The store worker: commands answered in arrival order, at most `maxQueue` waiting. A write
- * starts as soon as it arrives (up to `maxInFlight` at once), without waiting for the
- * one before it to commit: the store applies them in order, and LMDB commits those in flight
- * together (one commit for a burst of dial outcomes, instead of one each, about 2 ms apiece
- * here). A read waits for the writes that arrived before it, so it sees them.
+ * The store worker: commands answered in arrival order, at most `maxQueue` waiting, each seeing
+ * the store as the commands before it left it and none after it. Writes that follow each other
+ * start at once (up to `maxInFlight`), without waiting for the one before to commit: the store
+ * applies them in order, and LMDB commits those in flight together (one commit for a burst of
+ * dial outcomes, instead of one each, about 2 ms apiece here). A read waits for the writes
+ * before it; a write waits for the reads before it to have run.
  */
 export const peerStoreWorker = callbackActor<WorkerEvent, StoreWorkerInput, WorkerResult>(({ input, receive, sendBack }) => {
   const queue: Work[] = [];
   let inFlight = 0;
   /** Settles once every write started so far is done. */
   let writes: Promise<unknown> = Promise.resolve();
+  /** Settles once every read started so far has run. */
+  let reads: Promise<unknown> = Promise.resolve();
   /** Settles once every answer so far is sent (answers go out in arrival order). */
   let answers: Promise<void> = Promise.resolve();
   let closing = false;
@@ -130,10 +133,12 @@ export const peerStoreWorker = callbackActor<WorkerEvent, StoreWorkerInput, Work
       const work = queue.shift()!;
       inFlight++;
       let run: Promise<Awaited<ReturnType<typeof serve>>>;
-      if (isRead(work)) run = writes.then(() => serve(input, work));
-      else {
-        run = serve(input, work);
-        writes = run.catch(() => undefined);
+      if (isRead(work)) {
+        run = writes.then(() => serve(input, work));
+        reads = Promise.all([reads, run.catch(() => undefined)]);
+      } else {
+        run = reads.then(() => serve(input, work));
+        writes = Promise.all([writes, run.catch(() => undefined)]);
       }
       answers = answers
         .then(() => answer(work, run))

@@ -188,7 +188,7 @@ describe('peer manager actor: limits and failures', function () {
     await pm.stop();
   });
 
-  it('starts writes without waiting for the one before (one LMDB commit for a burst); a read waits for the writes before it; answers keep arrival order', async () => {
+  it('starts writes without waiting for the one before (one LMDB commit for a burst); a read waits for the writes before it and is not overtaken by later ones; answers keep arrival order', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tcomms-pm-'));
     const store = await LmdbPeerStore.open({ path: join(dir, 'peers') });
     const original = store.update.bind(store);
@@ -214,6 +214,14 @@ describe('peer manager actor: limits and failures', function () {
       expect((await Promise.all(found)).every((p) => p !== undefined), 'each read sees the writes sent before it').to.equal(true);
       expect(order, 'answered in arrival order').to.deep.equal(sightings.map((_, i) => i));
       expect(most, 'the writes were in flight together').to.be.greaterThan(1);
+      // A read is not overtaken by a write sent after it (even while an earlier write holds it back).
+      const later = randomSighting();
+      const writing = pm.add(randomSighting());
+      const before = pm.find({ publicKey: later.publicKey });
+      const adding = pm.add(later);
+      expect(await before, 'the read sees the store as it was when it was sent').to.equal(undefined);
+      await Promise.all([writing, adding]);
+      expect(await pm.find({ publicKey: later.publicKey })).to.not.equal(undefined);
     } finally {
       await pm.stop();
       rmSync(dir, { recursive: true, force: true });
