@@ -35,8 +35,13 @@ export interface DhtConfig {
   dedupMinAgeMs: number;
   /** Hard bound on the keys of messages not delivered to this node: above it the least recently seen goes, whatever its age. */
   dedupMaxKeys: number;
-  /** Keys of messages delivered to this node, kept until their `expires` (9.4); when full, further deliveries are dropped. */
+  /**
+   * Keys of messages addressed to this node, kept until their `expires` (9.4); when full, the
+   * oldest pin of the peer holding the most is demoted to the ordinary dedup (never refused).
+   */
   maxDeliveredKeys: number;
+  /** ... of which one sending peer, or one origin, holds at most this many (beyond, its oldest is demoted). */
+  maxDeliveredKeysPerPeer: number;
   /** Flooding: more than this many DHT messages from one peer ... (9.9: 100,000) */
   floodMaxMessages: number;
   /** ... within this window (9.9: 100 s). */
@@ -72,8 +77,10 @@ export const DEFAULT_DHT_CONFIG: Readonly<DhtConfig> = Object.freeze({
   dedupMinAgeMs: DEDUP_MIN_AGE_SECONDS * 1000,
   // About 90 bytes a key (measured: a 32-character string in a Map): 100,000 keys are about 9 MB.
   dedupMaxKeys: 100_000,
-  // The same cost; a message delivered to this node stays for up to 3 days.
+  // The same cost; a message addressed to this node stays for up to 3 days.
   maxDeliveredKeys: 100_000,
+  // A tenth: ten peers (or origins) at their share are needed to fill the pins, and then their own pins go first.
+  maxDeliveredKeysPerPeer: 10_000,
   floodMaxMessages: FLOOD_MAX_MESSAGES,
   floodWindowMs: FLOOD_WINDOW_SECONDS * 1000,
   banInvalidMs: BAN_INVALID_SECONDS * 1000,
@@ -96,7 +103,7 @@ export function dhtConfigProblems(config: DhtConfig): string[] {
     const v = config[k];
     if (!(Number.isInteger(v) && (v as number) > 0)) problems.push(`dht.${k} must be a positive integer`);
   };
-  for (const k of ['joinCooldownMs', 'discoveryTimeoutMs', 'maxPendingDiscoveries', 'dedupCapacity', 'dedupMaxKeys', 'maxDeliveredKeys', 'floodMaxMessages', 'floodWindowMs', 'banInvalidMs', 'banMinorMs', 'maxForwardBacklog', 'maxPendingAnswers', 'inboxCapacity', 'inboxMaxBytes'] as const) positive(k);
+  for (const k of ['joinCooldownMs', 'discoveryTimeoutMs', 'maxPendingDiscoveries', 'dedupCapacity', 'dedupMaxKeys', 'maxDeliveredKeys', 'maxDeliveredKeysPerPeer', 'floodMaxMessages', 'floodWindowMs', 'banInvalidMs', 'banMinorMs', 'maxForwardBacklog', 'maxPendingAnswers', 'inboxCapacity', 'inboxMaxBytes'] as const) positive(k);
   if (!(Number.isInteger(config.dedupMinAgeMs) && config.dedupMinAgeMs >= 0)) problems.push('dht.dedupMinAgeMs must be a non-negative integer');
   if (config.dedupMaxKeys < config.dedupCapacity) problems.push('dht.dedupMaxKeys must be at least dht.dedupCapacity');
   if (typeof config.connectivity !== 'object' || config.connectivity === null) problems.push('dht.connectivity must be an object');

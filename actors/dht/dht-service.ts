@@ -125,7 +125,7 @@ export class DhtService {
       propagates: (init.features & 1) !== 0,
       maxMessageBytes: init.maxMessageBytes,
       connected: new ConnectedPeers(),
-      dedup: new DedupCache({ capacity: config.dedupCapacity, minAgeMs: config.dedupMinAgeMs, maxKeys: config.dedupMaxKeys, maxPinned: config.maxDeliveredKeys }),
+      dedup: new DedupCache({ capacity: config.dedupCapacity, minAgeMs: config.dedupMinAgeMs, maxKeys: config.dedupMaxKeys, maxPinned: config.maxDeliveredKeys, maxPinnedPerOwner: config.maxDeliveredKeysPerPeer }),
       stats: emptyStats(),
       messaging: init.messaging,
     };

@@ -4,7 +4,7 @@
  *
  *   1. sender checks: a peer this pipeline reported for a ban, or one over the flood limit (9.9);
  *   2. decode, expiry, decrypt and validate, dedup lookup: `judgeEnvelope` (9.1, 9.3, 9.4, 9.5);
- *   3. dedup: the key recorded; keys of messages delivered to this node pinned until `expires`;
+ *   3. dedup: the key recorded; keys of messages addressed to this node pinned until `expires`;
  *   4. store: the store-and-forward hook for ENCRYPTED DOMAIN messages for others (9.7);
  *   5. forward: DOMAIN, JOIN and DISCOVERY not for this node, by a node (feature bit 0), with
  *      Propagate(destination), unchanged, the sending peer and any known origin left out (9.6);
@@ -152,25 +152,22 @@ export class DhtPipeline {
     }
     const accepted = j;
     try {
-      await this.#accepted(from, envelope, accepted, now);
+      await this.#accepted(from, hex, envelope, accepted, now);
     } catch (err) {
       this.links.onError(err);
     }
   }
 
-  async #accepted(from: PublicKey, envelope: Uint8Array, j: DhtAccepted, now: number): Promise<void> {
+  async #accepted(from: PublicKey, hex: string, envelope: Uint8Array, j: DhtAccepted, now: number): Promise<void> {
     const { rt, links } = this;
     const payload = j.payload;
     const processed = shouldProcess(j);
-    // 3. Dedup: delivered DOMAIN messages and DISCOVERYs for this node are kept until they expire (9.4).
-    const forMe = processed && (payload?.kind === 'domain' || payload?.kind === 'discovery');
-    let pinned = false;
-    if (forMe) pinned = rt.dedup.pin(j.dedupKey, Number(j.header.expires) * 1000 + 999, now);
-    if (!pinned) rt.dedup.record(j.dedupKey, now);
-    if (forMe && !pinned) {
-      rt.stats.dropped++;
-      countReason(rt.stats, 'delivery_refused');
-    }
+    // 3. Dedup (9.4): DOMAIN messages and DISCOVERYs addressed to this node are pinned until they
+    // expire (charged to the sending peer and the origin, never refused); everything else, broadcasts
+    // included, goes in the ordinary least-recently-seen part.
+    const forMe = processed && j.forSelf && (payload?.kind === 'domain' || payload?.kind === 'discovery');
+    if (forMe) rt.dedup.pin(j.dedupKey, Number(j.header.expires) * 1000 + 999, now, { peer: hex, origin: j.origin === undefined ? undefined : toHex(j.origin) });
+    else rt.dedup.record(j.dedupKey, now);
     // 4. Store-and-forward candidates (9.7, part 2).
     if (j.storeCandidate) {
       links.onStore?.({ envelope, judgement: j, from });
@@ -188,13 +185,12 @@ export class DhtPipeline {
         actor?.send({ type: 'dht.join-received', claim: payload.claim, ignored: j.claimIgnored });
         return;
       case 'discovery':
-        if (pinned) actor?.send({ type: 'dht.discovery-requested', origin: copyKey(j.origin!), claim: payload.claim, ignored: j.claimIgnored, nonce: payload.nonce });
+        actor?.send({ type: 'dht.discovery-requested', origin: copyKey(j.origin!), claim: payload.claim, ignored: j.claimIgnored, nonce: payload.nonce });
         return;
       case 'discovery_response':
         actor?.send({ type: 'dht.discovery-response', from: copyKey(from), claim: payload.claim, ignored: j.claimIgnored, nonce: payload.nonce });
         return;
       case 'domain':
-        if (!pinned) return;
         // 7. The application.
         rt.stats.delivered++;
         await links.delivery.deliver(
@@ -243,11 +239,7 @@ export class DhtPipeline {
     }
     const payload = j.payload;
     if (payload?.kind !== 'domain') return 'dropped'; // the judge admits only DOMAIN from a store
-    if (!rt.dedup.pin(j.dedupKey, Number(j.header.expires) * 1000 + 999, now)) {
-      rt.dedup.record(j.dedupKey, now);
-      this.#dropped('delivery_refused');
-      return 'dropped';
-    }
+    rt.dedup.pin(j.dedupKey, Number(j.header.expires) * 1000 + 999, now, { peer: hex, origin: j.origin === undefined ? undefined : toHex(j.origin) });
     this.#trace(from, j, 0);
     rt.stats.delivered++;
     await links.delivery.deliver(

@@ -18,7 +18,7 @@ export interface DhtStats {
   forwardDropped: number;
   /** Envelopes this node originated, queued to a peer (one per peer). */
   sent: number;
-  /** Drops and violations by reason (the judge's names, plus `banned`, `flooding`, `delivery_refused`, `answer_backlog`). */
+  /** Drops and violations by reason (the judge's names, plus `banned`, `flooding`, `answer_backlog`). */
   byReason: Record<string, number>;
 }
 

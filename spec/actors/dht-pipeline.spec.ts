@@ -44,6 +44,8 @@ interface Harness {
   errors: unknown[];
   self: NodeIdentity;
   peers: NodeIdentity[];
+  /** The node's clock (ms), which a test may move. */
+  clock: { ms: number };
 }
 
 function harness(provider: CryptoProvider, over: Partial<DhtConfig> & { propagates?: boolean } = {}, keys?: { self: NodeIdentity; peers: NodeIdentity[] }): Harness {
@@ -52,18 +54,19 @@ function harness(provider: CryptoProvider, over: Partial<DhtConfig> & { propagat
   const connected = new ConnectedPeers();
   for (const p of peers) connected.put({ publicKey: p.publicKey, nodeId: p.nodeId, hex: toHex(p.publicKey), features: 1 });
   const sent: Harness['sent'] = [];
+  const clock = { ms: NOW_MS };
   const config = { ...DEFAULT_DHT_CONFIG, ...over };
   const rt: DhtRuntime = {
     config,
     identity: self,
     provider,
     receiver: dhtReceiver(self, provider),
-    now: () => NOW_MS,
+    now: () => clock.ms,
     allowMemory: false,
     propagates: over.propagates ?? true,
     maxMessageBytes: 8 * 1024 * 1024,
     connected,
-    dedup: new DedupCache({ capacity: config.dedupCapacity, minAgeMs: config.dedupMinAgeMs, maxKeys: config.dedupMaxKeys, maxPinned: config.maxDeliveredKeys }),
+    dedup: new DedupCache({ capacity: config.dedupCapacity, minAgeMs: config.dedupMinAgeMs, maxKeys: config.dedupMaxKeys, maxPinned: config.maxDeliveredKeys, maxPinnedPerOwner: config.maxDeliveredKeysPerPeer }),
     stats: emptyStats(),
     messaging: {
       send: (to, body) => {
@@ -83,7 +86,7 @@ function harness(provider: CryptoProvider, over: Partial<DhtConfig> & { propagat
   const pipeline = new DhtPipeline(rt, { outbound, delivery, actor: () => actor, allowList: new Set(), onError: (e) => errors.push(e) });
   const traces: DhtTrace[] = [];
   pipeline.observe((t) => traces.push(t));
-  return { pipeline, rt, sent, events, delivered, traces, errors, self, peers };
+  return { pipeline, rt, sent, events, delivered, traces, errors, self, peers, clock };
 }
 
 const claimOf = (id: NodeIdentity) => createPeerClaim(id, { addresses: [addressToBytes(parseAddress('/ip4/10.0.0.1/tcp/18141'))], features: 1, userAgent: 'test', updatedAt: nowS });
@@ -219,3 +222,53 @@ for (const provider of [stablelibProvider, nativeProvider]) {
     });
   });
 }
+
+describe('DHT inbound pipeline under attack', function () {
+  this.timeout(60_000);
+  const provider = nativeProvider;
+  const domain = (i: number, payload = new Uint8Array(0)) => encodeDomainMessage({ messageType: 1, nonce: BigInt(i), payload });
+  const farExpiry = nowS + 259_200n; // 3 days: anyone may choose it
+
+  it('pins cannot be exhausted: junk broadcasts are not pinned, junk addressed to this node demotes its sender\'s own pins; an honest message is still delivered once', async () => {
+    const h = harness(provider, { maxDeliveredKeys: 1_000, maxDeliveredKeysPerPeer: 100 });
+    const [attacker, honest, relay] = h.peers as [NodeIdentity, NodeIdentity, NodeIdentity];
+    for (let i = 0; i < 1_000; i++) {
+      const b = createCleartextEnvelope(provider, { messageType: DhtMessageType.DOMAIN, expires: farExpiry, body: domain(i) });
+      await h.pipeline.handle(attacker.publicKey, b.envelope);
+    }
+    expect(h.rt.dedup.pinnedSize, 'broadcasts go in the ordinary dedup').to.equal(0);
+    for (let i = 0; i < 1_000; i++) {
+      const b = createCleartextEnvelope(provider, { messageType: DhtMessageType.DOMAIN, destination: h.self.publicKey, expires: farExpiry, body: domain(10_000 + i) });
+      await h.pipeline.handle(attacker.publicKey, b.envelope);
+    }
+    expect(h.rt.dedup.pinnedBy(toHex(attacker.publicKey)), 'its share').to.equal(100);
+    const before = h.delivered.length;
+    expect(before).to.equal(2_000);
+    const legit = createCleartextEnvelope(provider, { messageType: DhtMessageType.DOMAIN, destination: h.self.publicKey, expires: defaultExpiry(nowS, false), body: domain(1, new Uint8Array([1])), signer: honest });
+    await h.pipeline.handle(honest.publicKey, legit.envelope);
+    await h.pipeline.handle(relay.publicKey, legit.envelope); // a replay through another peer
+    expect(h.delivered.length - before, 'delivered exactly once').to.equal(1);
+    expect(h.traces.at(-1)!.reason).to.equal('duplicate');
+    expect(h.rt.stats.byReason['delivery_refused']).to.equal(undefined);
+    expect(h.rt.dedup.pinnedBy(toHex(honest.publicKey))).to.equal(1);
+  });
+
+  it('pins full of many attackers\' shares: each new pin demotes the largest sharer\'s oldest, never the honest one\'s', async () => {
+    const h = harness(provider, { maxDeliveredKeys: 50, maxDeliveredKeysPerPeer: 20 });
+    const attackers = h.peers.slice(0, 3);
+    const honest = h.peers[3]!;
+    const legit = createCleartextEnvelope(provider, { messageType: DhtMessageType.DOMAIN, destination: h.self.publicKey, expires: defaultExpiry(nowS, false), body: domain(1), signer: honest });
+    await h.pipeline.handle(honest.publicKey, legit.envelope);
+    for (const [n, a] of attackers.entries()) {
+      for (let i = 0; i < 30; i++) {
+        const b = createCleartextEnvelope(provider, { messageType: DhtMessageType.DOMAIN, destination: h.self.publicKey, expires: farExpiry, body: domain(n * 1_000 + i) });
+        await h.pipeline.handle(a.publicKey, b.envelope);
+      }
+    }
+    expect(h.rt.dedup.pinnedSize).to.equal(50);
+    expect(h.rt.dedup.pinnedBy(toHex(honest.publicKey)), 'the honest pin stays').to.equal(1);
+    expect(h.delivered).to.have.length(91);
+    await h.pipeline.handle(h.peers[4]!.publicKey, legit.envelope);
+    expect(h.traces.at(-1)!.reason).to.equal('duplicate');
+  });
+});
