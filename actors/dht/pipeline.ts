@@ -23,7 +23,7 @@
 import { toHex } from '../../core/bytes.js';
 import type { PublicKey } from '../../core/keys.js';
 import { BoundedMap } from '../../core/bounded-map.js';
-import { DhtMessageType, judgeEnvelope, shouldForward, shouldProcess, type DhtAccepted, type DhtJudgement, type DhtVerdict, type SafRequestMessages } from '../../protocols/dht/index.js';
+import { CLAIM_MAX_SKEW_SECONDS, DhtMessageType, judgeEnvelope, shouldForward, shouldProcess, type DhtAccepted, type DhtJudgement, type DhtVerdict, type SafRequestMessages } from '../../protocols/dht/index.js';
 import type { StoredEnvelope } from '../../protocols/dht/messages.js';
 import type { Mailbox } from '../mailbox.js';
 import type { DhtDelivery } from './delivery.js';
@@ -83,6 +83,17 @@ export interface PipelineLinks {
 /** Reasons that cost a short ban (9.9); every other violation costs the long one. */
 const MINOR = new Set(['destination_is_sender', 'flooding']);
 
+/**
+ * Local policy: a JOIN is forwarded only while its claim's `updated_at` is at least this much
+ * below this node's limit (now + 86,400 s), so that a receiver whose clock is behind this node's
+ * by less than the margin does not find the claim invalid and ban this node for forwarding it.
+ * The same 10 minutes as the skew allowance of `expires` (9.1).
+ */
+const FORWARD_CLOCK_MARGIN_SECONDS = 600n;
+
+/** Origins whose JOINs are followed for the rate limit, at most (the oldest forgotten first). */
+const JOIN_ORIGINS = 16_384;
+
 /** Which types a node forwards (9.6). */
 const FORWARDED: ReadonlySet<number> = new Set([DhtMessageType.DOMAIN, DhtMessageType.JOIN, DhtMessageType.DISCOVERY]);
 
@@ -94,6 +105,8 @@ export class DhtPipeline {
   /** Duplicates per sending peer (9.4). */
   readonly duplicatesByPeer = new BoundedMap<string, number>(4_096);
   readonly #observers = new Set<(t: DhtTrace) => void>();
+  /** Per origin (hex): when its last JOIN was taken (ms) and the newest claim's `updated_at` taken from a JOIN. */
+  readonly #joins = new BoundedMap<string, { at: number; updatedAt: bigint }>(JOIN_ORIGINS);
 
   constructor(
     readonly rt: DhtRuntime,
@@ -106,11 +119,6 @@ export class DhtPipeline {
   observe(observer: (t: DhtTrace) => void): () => void {
     this.#observers.add(observer);
     return () => void this.#observers.delete(observer);
-  }
-
-  /** The peer disconnected: its flood window is forgotten. */
-  forget(publicKey: PublicKey): void {
-    this.#flood.forget(toHex(publicKey));
   }
 
   /** Takes one messaging body from `from`; resolves once it is handled (delivery may wait for room). */
@@ -162,6 +170,22 @@ export class DhtPipeline {
     const { rt, links } = this;
     const payload = j.payload;
     const processed = shouldProcess(j);
+    // JOINs (9.9: at most one per 10 min per origin): one is taken per origin per window, the
+    // others dropped (recorded, so their copies are duplicates); a claim not newer than the last one
+    // taken is not stored again.
+    let storeJoin = false;
+    if (payload?.kind === 'join') {
+      const origin = toHex(j.origin!);
+      const last = this.#joins.get(origin);
+      if (last !== undefined && now - last.at < rt.config.joinCooldownMs) {
+        rt.dedup.record(j.dedupKey, now);
+        this.#dropped('join_rate');
+        return this.#trace(from, j, 0, 'join_rate');
+      }
+      storeJoin = last === undefined || payload.claim.updatedAt > last.updatedAt;
+      this.#joins.delete(origin);
+      this.#joins.set(origin, { at: now, updatedAt: storeJoin ? payload.claim.updatedAt : last!.updatedAt });
+    }
     // 3. Dedup (9.4): DOMAIN messages and DISCOVERYs addressed to this node are pinned until they
     // expire (charged to the sending peer and the origin, never refused); everything else, broadcasts
     // included, goes in the ordinary least-recently-seen part.
@@ -173,16 +197,21 @@ export class DhtPipeline {
       links.onStore?.({ envelope, judgement: j, from });
       links.saf?.store({ envelope, judgement: j, from });
     }
-    // 5. Forward.
+    // 5. Forward (a JOIN only with the clock margin: local policy, see FORWARD_CLOCK_MARGIN_SECONDS).
     let forwardedTo = 0;
-    if (rt.propagates && shouldForward(j) && FORWARDED.has(j.header.messageType)) forwardedTo = links.outbound.forward(envelope, j.header.destination, from, j.origin);
+    if (rt.propagates && shouldForward(j) && FORWARDED.has(j.header.messageType)) {
+      if (payload?.kind === 'join' && payload.claim.updatedAt > nowSeconds(rt) + CLAIM_MAX_SKEW_SECONDS - FORWARD_CLOCK_MARGIN_SECONDS) {
+        rt.stats.forwardDropped++;
+        countReason(rt.stats, 'forward_clock_margin');
+      } else forwardedTo = links.outbound.forward(envelope, j.header.destination, from, j.origin);
+    }
     this.#trace(from, j, forwardedTo);
     if (!processed || payload === undefined) return;
     // 6. DHT handlers: what changes state goes to the DHT actor.
     const actor = links.actor();
     switch (payload.kind) {
       case 'join':
-        actor?.send({ type: 'dht.join-received', claim: payload.claim, ignored: j.claimIgnored });
+        if (storeJoin) actor?.send({ type: 'dht.join-received', claim: payload.claim, ignored: j.claimIgnored });
         return;
       case 'discovery':
         actor?.send({ type: 'dht.discovery-requested', origin: copyKey(j.origin!), claim: payload.claim, ignored: j.claimIgnored, nonce: payload.nonce });
@@ -286,13 +315,14 @@ export class DhtPipeline {
     for (const o of this.#observers) o(trace);
   }
 
-  #trace(from: PublicKey, j: DhtJudgement, forwardedTo: number): void {
+  /** Tells the observers what became of `j`; `droppedFor`: the pipeline dropped an accepted one (its reason). */
+  #trace(from: PublicKey, j: DhtJudgement, forwardedTo: number, droppedFor?: string): void {
     if (this.#observers.size === 0) return;
     const accepted = j.reason === undefined;
     const trace: DhtTrace = {
       from,
-      verdict: j.verdict,
-      reason: j.reason,
+      verdict: droppedFor === undefined ? j.verdict : 'drop',
+      reason: droppedFor ?? j.reason,
       messageType: j.header?.messageType,
       dedupKey: j.dedupKey,
       origin: accepted ? j.origin : undefined,

@@ -271,4 +271,48 @@ describe('DHT inbound pipeline under attack', function () {
     await h.pipeline.handle(h.peers[4]!.publicKey, legit.envelope);
     expect(h.traces.at(-1)!.reason).to.equal('duplicate');
   });
+
+  const joinOf = (origin: NodeIdentity, updatedAt: bigint, expires = defaultExpiry(nowS, false)) =>
+    createCleartextEnvelope(provider, {
+      messageType: DhtMessageType.JOIN,
+      destination: origin.publicKey,
+      expires,
+      body: encodePeerClaim(createPeerClaim(origin, { addresses: [addressToBytes(parseAddress('/ip4/10.0.0.1/tcp/1'))], features: 1, userAgent: 'x', updatedAt })),
+      signer: origin,
+    }).envelope;
+
+  it('a JOIN whose claim is within 10 min of this node\'s claim limit (now + 86,400 s) is taken but not forwarded: a receiver whose clock is a little behind would ban this node for it', async () => {
+    const h = harness(provider);
+    const [origin, relay] = h.peers as [NodeIdentity, NodeIdentity];
+    const other = NodeIdentity.generate();
+    await h.pipeline.handle(relay.publicKey, joinOf(origin, nowS + 86_400n));
+    expect(h.traces.at(-1)!.verdict).to.equal('process+forward');
+    expect(h.traces.at(-1)!.forwardedTo).to.equal(0);
+    expect(h.rt.stats.byReason['forward_clock_margin']).to.equal(1);
+    expect(h.events.map((e) => e.type), 'stored all the same').to.deep.equal(['dht.join-received']);
+    await h.pipeline.handle(relay.publicKey, joinOf(other, nowS + 86_400n - 600n));
+    expect(h.rt.stats.byReason['forward_clock_margin'], 'within the margin: forwarded as usual').to.equal(1);
+  });
+
+  it('JOINs are taken once per origin per 10 min (the others dropped, not forwarded); a claim not newer than the last one taken is not stored again', async () => {
+    const h = harness(provider);
+    const [origin, relay] = h.peers as [NodeIdentity, NodeIdentity];
+    for (let i = 0; i < 5; i++) await h.pipeline.handle(relay.publicKey, joinOf(origin, nowS, defaultExpiry(nowS, false) + BigInt(i)));
+    expect(h.events.filter((e) => e.type === 'dht.join-received')).to.have.length(1);
+    expect(h.rt.stats.byReason['join_rate']).to.equal(4);
+    expect(h.traces.slice(1).map((t) => [t.verdict, t.reason, t.forwardedTo])).to.deep.equal(Array.from({ length: 4 }, () => ['drop', 'join_rate', 0]));
+    const sentBefore = h.sent.length;
+    // A copy of a dropped one is a duplicate.
+    await h.pipeline.handle(h.peers[2]!.publicKey, joinOf(origin, nowS, defaultExpiry(nowS, false) + 1n));
+    expect(h.traces.at(-1)!.reason).to.equal('duplicate');
+    // 10 min later: the same claim again is taken (and may be forwarded) but not stored again; a newer one is.
+    h.clock.ms += 600_000;
+    await h.pipeline.handle(relay.publicKey, joinOf(origin, nowS, defaultExpiry(nowS + 600n, false)));
+    expect(h.traces.at(-1)!.verdict).to.equal('process+forward');
+    expect(h.events.filter((e) => e.type === 'dht.join-received')).to.have.length(1);
+    h.clock.ms += 600_000;
+    await h.pipeline.handle(relay.publicKey, joinOf(origin, nowS + 1_200n, defaultExpiry(nowS + 1_200n, false)));
+    expect(h.events.filter((e) => e.type === 'dht.join-received')).to.have.length(2);
+    expect(h.sent.length).to.be.at.least(sentBefore);
+  });
 });
