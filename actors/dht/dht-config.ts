@@ -52,6 +52,8 @@ export interface DhtConfig {
   banMinorMs: number;
   /** Forwarded messages queued in messaging and not yet written, at most; beyond, forwards are dropped. */
   maxForwardBacklog: number;
+  /** Forwards to one peer per flood window (`floodWindowMs`), at most (and at most half `floodMaxMessages`); beyond, forwards to it are dropped. */
+  maxForwardsPerPeer: number;
   /** DISCOVERY_RESPONSEs not yet written (each may dial its requester), at most; beyond, DISCOVERYs go unanswered. */
   maxPendingAnswers: number;
   /** Delivered messages held for `messages()` before the senders' substreams stop being read ... */
@@ -87,6 +89,8 @@ export const DEFAULT_DHT_CONFIG: Readonly<DhtConfig> = Object.freeze({
   banMinorMs: BAN_MINOR_SECONDS * 1000,
   // Messaging bounds each peer's queue (1,024) and the total (16,384); forwarding takes at most a quarter.
   maxForwardBacklog: 4_096,
+  // Half the flood limit (9.9): what this node forwards never makes a neighbour ban it, and its own messages have the other half.
+  maxForwardsPerPeer: FLOOD_MAX_MESSAGES / 2,
   // An answer dials a requester whose addresses come from a claim anyone can sign: few at once.
   maxPendingAnswers: 64,
   inboxCapacity: 1_024,
@@ -103,7 +107,7 @@ export function dhtConfigProblems(config: DhtConfig): string[] {
     const v = config[k];
     if (!(Number.isInteger(v) && (v as number) > 0)) problems.push(`dht.${k} must be a positive integer`);
   };
-  for (const k of ['joinCooldownMs', 'discoveryTimeoutMs', 'maxPendingDiscoveries', 'dedupCapacity', 'dedupMaxKeys', 'maxDeliveredKeys', 'maxDeliveredKeysPerPeer', 'floodMaxMessages', 'floodWindowMs', 'banInvalidMs', 'banMinorMs', 'maxForwardBacklog', 'maxPendingAnswers', 'inboxCapacity', 'inboxMaxBytes'] as const) positive(k);
+  for (const k of ['joinCooldownMs', 'discoveryTimeoutMs', 'maxPendingDiscoveries', 'dedupCapacity', 'dedupMaxKeys', 'maxDeliveredKeys', 'maxDeliveredKeysPerPeer', 'floodMaxMessages', 'floodWindowMs', 'banInvalidMs', 'banMinorMs', 'maxForwardBacklog', 'maxForwardsPerPeer', 'maxPendingAnswers', 'inboxCapacity', 'inboxMaxBytes'] as const) positive(k);
   if (!(Number.isInteger(config.dedupMinAgeMs) && config.dedupMinAgeMs >= 0)) problems.push('dht.dedupMinAgeMs must be a non-negative integer');
   if (config.dedupMaxKeys < config.dedupCapacity) problems.push('dht.dedupMaxKeys must be at least dht.dedupCapacity');
   if (typeof config.connectivity !== 'object' || config.connectivity === null) problems.push('dht.connectivity must be an object');

@@ -315,4 +315,22 @@ describe('DHT inbound pipeline under attack', function () {
     expect(h.events.filter((e) => e.type === 'dht.join-received')).to.have.length(2);
     expect(h.sent.length).to.be.at.least(sentBefore);
   });
+
+  it('forwards to one peer are capped per flood window (below its flood limit): peers each under their own limit cannot make this node flood a neighbour', async () => {
+    const h = harness(provider, { maxForwardsPerPeer: 3, floodWindowMs: 60_000 });
+    const senders = h.peers.slice(0, 5);
+    const neighbour = h.peers[5]!;
+    const toNeighbour = () => h.sent.filter((x) => toHex(x.to) === toHex(neighbour.publicKey)).length;
+    for (let i = 0; i < 10; i++) {
+      const b = createCleartextEnvelope(provider, { messageType: DhtMessageType.DOMAIN, destination: neighbour.publicKey, expires: defaultExpiry(nowS, false), body: domain(i) });
+      await h.pipeline.handle(senders[i % senders.length]!.publicKey, b.envelope);
+    }
+    expect(toNeighbour()).to.equal(3);
+    expect(h.rt.stats.byReason['forward_rate']).to.equal(7);
+    expect(h.rt.stats.forwardDropped).to.equal(7);
+    h.clock.ms += 60_000; // the next window
+    const b = createCleartextEnvelope(provider, { messageType: DhtMessageType.DOMAIN, destination: neighbour.publicKey, expires: defaultExpiry(nowS, false), body: domain(99) });
+    await h.pipeline.handle(senders[0]!.publicKey, b.envelope);
+    expect(toNeighbour()).to.equal(4);
+  });
 });
