@@ -46,6 +46,13 @@ export interface DhtConfig {
   floodMaxMessages: number;
   /** ... within this window (9.9: 100 s). */
   floodWindowMs: number;
+  /**
+   * Full Ed25519 key checks (a destination or signer key not checked lately, about 1 ms each)
+   * for one sending peer's messages per flood window, at most; beyond, its messages that need
+   * one are dropped unjudged (`key_check_budget`: not forwarded, no ban, their copies from other
+   * peers still taken).
+   */
+  maxKeyChecksPerPeer: number;
   /** Ban for an invalid envelope, signature or claim (9.9: 2 h). */
   banInvalidMs: number;
   /** Ban for a destination equal to the sending peer and for flooding (9.9: 10 min). */
@@ -85,6 +92,8 @@ export const DEFAULT_DHT_CONFIG: Readonly<DhtConfig> = Object.freeze({
   maxDeliveredKeysPerPeer: 10_000,
   floodMaxMessages: FLOOD_MAX_MESSAGES,
   floodWindowMs: FLOOD_WINDOW_SECONDS * 1000,
+  // 20 a second: about 2% of a core per peer; JOINs and messages with keys the node saw lately cost none of it.
+  maxKeyChecksPerPeer: 2_000,
   banInvalidMs: BAN_INVALID_SECONDS * 1000,
   banMinorMs: BAN_MINOR_SECONDS * 1000,
   // Messaging bounds each peer's queue (1,024) and the total (16,384); forwarding takes at most a quarter.
@@ -107,7 +116,7 @@ export function dhtConfigProblems(config: DhtConfig): string[] {
     const v = config[k];
     if (!(Number.isInteger(v) && (v as number) > 0)) problems.push(`dht.${k} must be a positive integer`);
   };
-  for (const k of ['joinCooldownMs', 'discoveryTimeoutMs', 'maxPendingDiscoveries', 'dedupCapacity', 'dedupMaxKeys', 'maxDeliveredKeys', 'maxDeliveredKeysPerPeer', 'floodMaxMessages', 'floodWindowMs', 'banInvalidMs', 'banMinorMs', 'maxForwardBacklog', 'maxForwardsPerPeer', 'maxPendingAnswers', 'inboxCapacity', 'inboxMaxBytes'] as const) positive(k);
+  for (const k of ['joinCooldownMs', 'discoveryTimeoutMs', 'maxPendingDiscoveries', 'dedupCapacity', 'dedupMaxKeys', 'maxDeliveredKeys', 'maxDeliveredKeysPerPeer', 'floodMaxMessages', 'floodWindowMs', 'maxKeyChecksPerPeer', 'banInvalidMs', 'banMinorMs', 'maxForwardBacklog', 'maxForwardsPerPeer', 'maxPendingAnswers', 'inboxCapacity', 'inboxMaxBytes'] as const) positive(k);
   if (!(Number.isInteger(config.dedupMinAgeMs) && config.dedupMinAgeMs >= 0)) problems.push('dht.dedupMinAgeMs must be a non-negative integer');
   if (config.dedupMaxKeys < config.dedupCapacity) problems.push('dht.dedupMaxKeys must be at least dht.dedupCapacity');
   if (typeof config.connectivity !== 'object' || config.connectivity === null) problems.push('dht.connectivity must be an object');

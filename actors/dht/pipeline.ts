@@ -3,7 +3,8 @@
  * body from a peer goes through
  *
  *   1. sender checks: a peer this pipeline reported for a ban, or one over the flood limit (9.9);
- *   2. decode, expiry, decrypt and validate, dedup lookup: `judgeEnvelope` (9.1, 9.3, 9.4, 9.5);
+ *   2. decode, expiry, decrypt and validate, dedup lookup: `judgeEnvelope` (9.1, 9.3, 9.4, 9.5),
+ *      with a budget of full key checks per sending peer (`maxKeyChecksPerPeer`; beyond, dropped);
  *   3. dedup: the key recorded; keys of messages addressed to this node pinned until `expires`;
  *   4. store: the store-and-forward hook for ENCRYPTED DOMAIN messages for others (9.7);
  *   5. forward: DOMAIN, JOIN and DISCOVERY not for this node, by a node (feature bit 0), with
@@ -100,6 +101,8 @@ const FORWARDED: ReadonlySet<number> = new Set([DhtMessageType.DOMAIN, DhtMessag
 /** The inbound pipeline (see the module comment). */
 export class DhtPipeline {
   readonly #flood: FloodGuard;
+  /** Full key checks per sending peer, in flood windows. */
+  readonly #keyChecks: FloodGuard;
   /** Peers reported for a ban (hex -> until, ms), whose messages are dropped at once. */
   readonly #banned = new BoundedMap<string, number>(4_096);
   /** Duplicates per sending peer (9.4). */
@@ -113,6 +116,7 @@ export class DhtPipeline {
     readonly links: PipelineLinks,
   ) {
     this.#flood = new FloodGuard(rt.config.floodMaxMessages, rt.config.floodWindowMs);
+    this.#keyChecks = new FloodGuard(rt.config.maxKeyChecksPerPeer, rt.config.floodWindowMs);
   }
 
   /** Watches every envelope's outcome; returns the unsubscribe. */
@@ -141,7 +145,15 @@ export class DhtPipeline {
     // 2. Decode, expiry, decrypt and validate, dedup lookup.
     let j: DhtJudgement;
     try {
-      j = judgeEnvelope(rt.provider, { envelope, receiver: rt.receiver, sendingPeer: from, nowSeconds: nowSeconds(rt), seen: (key) => rt.dedup.seen(key, now), allowMemory: rt.allowMemory });
+      j = judgeEnvelope(rt.provider, {
+        envelope,
+        receiver: rt.receiver,
+        sendingPeer: from,
+        nowSeconds: nowSeconds(rt),
+        seen: (key) => rt.dedup.seen(key, now),
+        allowMemory: rt.allowMemory,
+        keyCheckAllowed: () => this.#keyChecks.count(hex, now) === 'ok',
+      });
     } catch (err) {
       this.links.onError(err); // judgeEnvelope never throws: a bug
       return;

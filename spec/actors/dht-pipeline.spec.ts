@@ -5,6 +5,7 @@
  * tari's order (sender checks, judgement, dedup, forward, DHT handlers, application), with the
  * state changes going to the actor as typed events.
  */
+import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { toHex } from '../../core/bytes.js';
@@ -13,6 +14,7 @@ import type { CryptoProvider } from '../../core/crypto/provider.js';
 import { NodeIdentity, type PublicKey } from '../../core/keys.js';
 import {
   createCleartextEnvelope,
+  createHeader,
   createPeerClaim,
   defaultExpiry,
   dhtReceiver,
@@ -20,13 +22,16 @@ import {
   DROP_REASONS,
   encodeDiscoveryMessage,
   encodeDomainMessage,
+  encodeEnvelope,
   encodePeerClaim,
+  FLAG_ENCRYPTED,
   OPEN_FAILURE_REASONS,
   sealEnvelope,
   VIOLATION_REASONS,
   type BuiltEnvelope,
 } from '../../protocols/dht/index.js';
 import { addressToBytes, parseAddress } from '../../core/address.js';
+import { fullKeyChecks } from '../../core/ed25519-point.js';
 import { ConnectedPeers, DedupCache, DEFAULT_DHT_CONFIG, DhtDelivery, DhtOutbound, DhtPipeline, emptyStats, type DhtConfig, type DhtInbox, type DhtMessage, type DhtTrace } from '../../actors/dht/index.js';
 import type { DhtRuntime } from '../../actors/dht/index.js';
 import { recorder, startActor } from '../support/actors.js';
@@ -107,7 +112,7 @@ function valid(provider: CryptoProvider, h: Harness, from: NodeIdentity): BuiltE
 }
 
 const VERDICTS = new Set(['process', 'forward', 'process+forward', 'drop', 'violation', 'banned', 'flooding']);
-const REASONS = new Set<string>([...VIOLATION_REASONS, ...DROP_REASONS, ...OPEN_FAILURE_REASONS, 'banned', 'flooding']);
+const REASONS = new Set<string>([...VIOLATION_REASONS, ...DROP_REASONS, ...OPEN_FAILURE_REASONS, 'banned', 'flooding', 'key_check_budget']);
 const EVENT_TYPES = new Set(['dht.violation', 'dht.join-received', 'dht.discovery-requested', 'dht.discovery-response']);
 
 for (const provider of [stablelibProvider, nativeProvider]) {
@@ -332,5 +337,30 @@ describe('DHT inbound pipeline under attack', function () {
     const b = createCleartextEnvelope(provider, { messageType: DhtMessageType.DOMAIN, destination: neighbour.publicKey, expires: defaultExpiry(nowS, false), body: domain(99) });
     await h.pipeline.handle(senders[0]!.publicKey, b.envelope);
     expect(toNeighbour()).to.equal(4);
+  });
+
+  it('full key checks are budgeted per sending peer: garbage sealed messages with fresh destinations cost at most the budget, the rest dropped unjudged (not forwarded, no ban)', async () => {
+    const h = harness(provider, { maxKeyChecksPerPeer: 5 });
+    const [attacker, honest] = h.peers as [NodeIdentity, NodeIdentity];
+    const garbage = Array.from({ length: 20 }, () => {
+      // A valid key never checked by this process yet, and a "sealed" body that is random bytes: no crypto work for the sender.
+      const destination = NodeIdentity.generate().publicKey;
+      const header = createHeader({ messageType: DhtMessageType.DOMAIN, destination, flags: FLAG_ENCRYPTED, expires: defaultExpiry(nowS, true), ephemeralPublicKey: randomBytes(32) });
+      return encodeEnvelope(header, randomBytes(6_016));
+    });
+    const checksBefore = fullKeyChecks();
+    for (const e of garbage) await h.pipeline.handle(attacker.publicKey, e);
+    expect(fullKeyChecks() - checksBefore, 'full checks').to.equal(5);
+    expect(h.traces.filter((t) => t.verdict === 'forward')).to.have.length(5);
+    expect(h.traces.filter((t) => t.reason === 'key_check_budget')).to.have.length(15);
+    expect(h.traces.filter((t) => t.reason === 'key_check_budget').every((t) => t.forwardedTo === 0)).to.equal(true);
+    expect(h.rt.stats.violations).to.equal(0);
+    expect(h.events).to.deep.equal([]);
+    // Nothing was recorded: the same message from a peer with budget left is judged (and forwarded).
+    await h.pipeline.handle(honest.publicKey, garbage[19]!);
+    expect(h.traces.at(-1)!.verdict).to.equal('forward');
+    // A key checked lately costs nothing from the budget: the attacker's messages to a known destination still pass.
+    await h.pipeline.handle(attacker.publicKey, createCleartextEnvelope(provider, { messageType: DhtMessageType.DOMAIN, destination: h.peers[5]!.publicKey, expires: defaultExpiry(nowS, false), body: domain(1) }).envelope);
+    expect(h.traces.at(-1)!.verdict).to.equal('forward');
   });
 });
