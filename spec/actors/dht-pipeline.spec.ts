@@ -363,4 +363,21 @@ describe('DHT inbound pipeline under attack', function () {
     await h.pipeline.handle(attacker.publicKey, createCleartextEnvelope(provider, { messageType: DhtMessageType.DOMAIN, destination: h.peers[5]!.publicKey, expires: defaultExpiry(nowS, false), body: domain(1) }).envelope);
     expect(h.traces.at(-1)!.verdict).to.equal('forward');
   });
+
+  it('this node\'s own messages enter its dedup cache when sent: their echoes are duplicates, never delivered or forwarded', async () => {
+    const h = harness(provider);
+    const outbound = new DhtOutbound(h.rt, () => undefined);
+    for (const [i, built] of [
+      outbound.domainEnvelope({ to: undefined, type: 1, payload: new Uint8Array([1]), encrypt: false, sign: false }),
+      outbound.domainEnvelope({ to: undefined, type: 1, payload: new Uint8Array([2]), encrypt: false, sign: true }),
+    ].entries()) {
+      const out = await outbound.dispatch(built, undefined, 'flood');
+      expect(out.status).to.equal('queued');
+      const echo = h.sent.at(-1)!.body;
+      await h.pipeline.handle(h.peers[i]!.publicKey, echo);
+      expect(h.traces.at(-1)!.reason).to.equal('duplicate');
+    }
+    expect(h.delivered).to.deep.equal([]);
+    expect(h.rt.stats.forwarded).to.equal(0);
+  });
 });
