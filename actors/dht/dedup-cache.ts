@@ -67,23 +67,25 @@ interface Pin {
  * in buckets by how many keys they hold.
  */
 class Shares {
-  readonly #keys = new Map<string, Set<string>>();
+  readonly #keys = new Map<string, { readonly owner: string; readonly keys: Set<string> }>();
   readonly #bySize = new Map<number, Set<string>>();
   #largest = 0;
 
   count(owner: string): number {
-    return this.#keys.get(owner)?.size ?? 0;
+    return this.#keys.get(owner)?.keys.size ?? 0;
   }
 
-  add(owner: string, key: string): void {
-    let keys = this.#keys.get(owner);
-    if (!keys) this.#keys.set(owner, (keys = new Set()));
-    this.#move(owner, keys.size, keys.size + 1);
-    keys.add(key);
+  /** Charges `key` to `owner`; returns the owner string kept (one per owner, so pins share it). */
+  add(owner: string, key: string): string {
+    let entry = this.#keys.get(owner);
+    if (!entry) this.#keys.set(owner, (entry = { owner, keys: new Set() }));
+    this.#move(entry.owner, entry.keys.size, entry.keys.size + 1);
+    entry.keys.add(key);
+    return entry.owner;
   }
 
   remove(owner: string, key: string): void {
-    const keys = this.#keys.get(owner);
+    const keys = this.#keys.get(owner)?.keys;
     if (!keys?.delete(key)) return;
     this.#move(owner, keys.size + 1, keys.size);
     if (keys.size === 0) this.#keys.delete(owner);
@@ -91,7 +93,7 @@ class Shares {
 
   /** The key `owner` was charged first, of those it holds. */
   oldest(owner: string): string | undefined {
-    return this.#keys.get(owner)?.values().next().value;
+    return this.#keys.get(owner)?.keys.values().next().value;
   }
 
   /** An owner holding the most keys. */
@@ -191,9 +193,9 @@ export class DedupCache {
       if (largest !== undefined) this.#demote(this.#peers.oldest(largest), nowMs);
     }
     this.#recent.delete(k);
-    this.#pinned.set(k, { until: untilMs, peer: owners.peer, origin: owners.origin });
-    this.#peers.add(owners.peer, k);
-    if (owners.origin !== undefined) this.#origins.add(owners.origin, k);
+    const peer = this.#peers.add(owners.peer, k);
+    const origin = owners.origin === undefined ? undefined : this.#origins.add(owners.origin, k);
+    this.#pinned.set(k, { until: untilMs, peer, origin });
     this.#evict(nowMs);
   }
 
