@@ -41,8 +41,8 @@ export interface JudgeInput {
    */
   readonly fromStore?: boolean;
   /**
-   * Asked before each full Ed25519 key check (of the destination or the signer's key: a key not
-   * checked lately, about 1 ms of CPU): false and the envelope is dropped (`key_check_budget`)
+   * Asked before each full Ed25519 key check (of the destination, the signer's or a sealed
+   * origin's key: a key not checked lately, about 1 ms of CPU): false and the envelope is dropped (`key_check_budget`)
    * without the check, nobody's violation and nothing recorded. Local policy (a budget per
    * sending peer), no rule of the protocol; by default every check is made.
    */
@@ -146,7 +146,8 @@ function judge(provider: CryptoProvider, input: JudgeInput): DhtJudgement {
     const storeCandidate = type === DhtMessageType.DOMAIN;
     return accept('forward', { header, body, key, forSelf, origin: undefined, decrypted: false, storeCandidate, payload: undefined, claimIgnored: false });
   }
-  const opened = openSealed(provider, receiver, header, body, { nowSeconds: now, allowMemory });
+  const opened = openSealed(provider, receiver, header, body, { nowSeconds: now, allowMemory, keyCheckAllowed: input.keyCheckAllowed });
+  if (!opened.ok && opened.reason === 'key_check_budget') return overBudget();
   // The message passed 9.1: its key is recorded even though it cannot be used.
   if (!opened.ok) return reject('drop', opened.reason, opened.detail, header, key, true);
   return accept('process', { header, body, key, forSelf, origin: opened.origin, decrypted: true, storeCandidate: false, payload: opened.payload, claimIgnored: opened.claimIgnored });

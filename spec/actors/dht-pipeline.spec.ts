@@ -380,4 +380,17 @@ describe('DHT inbound pipeline under attack', function () {
     expect(h.delivered).to.deep.equal([]);
     expect(h.rt.stats.forwarded).to.equal(0);
   });
+
+  it('the budget covers the origin key inside a message sealed for this node: fresh origins beyond it are dropped unjudged, not recorded', async () => {
+    const h = harness(provider, { maxKeyChecksPerPeer: 3 });
+    const attacker = h.peers[0]!;
+    const sealed = Array.from({ length: 6 }, (_, i) => sealEnvelope(provider, { recipient: h.self.publicKey, messageType: DhtMessageType.DOMAIN, expires: defaultExpiry(nowS, true), innerBody: domain(i), origin: NodeIdentity.generate() }).envelope);
+    const checksBefore = fullKeyChecks();
+    for (const e of sealed) await h.pipeline.handle(attacker.publicKey, e);
+    expect(fullKeyChecks() - checksBefore).to.equal(3);
+    expect(h.delivered).to.have.length(3);
+    expect(h.traces.map((t) => t.reason ?? t.verdict)).to.deep.equal(['process', 'process', 'process', 'key_check_budget', 'key_check_budget', 'key_check_budget']);
+    await h.pipeline.handle(h.peers[1]!.publicKey, sealed[5]!);
+    expect(h.delivered, 'not recorded: judged when it comes from a peer with budget left').to.have.length(4);
+  });
 });
