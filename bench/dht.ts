@@ -98,7 +98,7 @@ async function pipeline(): Promise<void> {
   const network = new MemoryNetwork();
   const sender = node(network, false);
   const raw = node(network, false);
-  const dht = node(network, true, (b) => b.withDht({ floodMaxMessages: 100_000_000, dedupMaxKeys: 1_000_000, maxDeliveredKeys: 1_000_000, networkDiscovery: { enabled: false } }));
+  const dht = node(network, true, (b) => b.withDht({ floodMaxMessages: 100_000_000, dedupMaxKeys: 1_000_000, maxDeliveredKeys: 1_000_000, maxDeliveredKeysPerPeer: 1_000_000, networkDiscovery: { enabled: false } }));
   await Promise.all([sender.start(), raw.start(), dht.start()]);
   try {
     for (const to of [raw, dht]) {

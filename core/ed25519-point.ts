@@ -172,6 +172,17 @@ export function fullKeyChecks(): number {
   return fullChecks;
 }
 
+/**
+ * The verdict on `bytes` as a public key when it is known without work (a key of another length,
+ * or one checked lately): true or false; undefined when only the full check can tell.
+ */
+export function knownEd25519KeyVerdict(bytes: Uint8Array): boolean | undefined {
+  if (bytes.length !== 32) return false;
+  const hex = Buffer.from(bytes.buffer, bytes.byteOffset, 32).toString('hex');
+  if (validKeys.has(hex)) return true;
+  return invalidKeys.has(hex) ? false : undefined;
+}
+
 /** True when `bytes` is a valid Ed25519 public key per PROTOCOL.md section 0. */
 export function isValidEd25519PublicKey(bytes: Uint8Array): boolean {
   try {

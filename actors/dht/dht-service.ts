@@ -125,7 +125,7 @@ export class DhtService {
       propagates: (init.features & 1) !== 0,
       maxMessageBytes: init.maxMessageBytes,
       connected: new ConnectedPeers(),
-      dedup: new DedupCache({ capacity: config.dedupCapacity, minAgeMs: config.dedupMinAgeMs, maxKeys: config.dedupMaxKeys, maxPinned: config.maxDeliveredKeys }),
+      dedup: new DedupCache({ capacity: config.dedupCapacity, minAgeMs: config.dedupMinAgeMs, maxKeys: config.dedupMaxKeys, maxPinned: config.maxDeliveredKeys, maxPinnedPerOwner: config.maxDeliveredKeysPerPeer }),
       stats: emptyStats(),
       messaging: init.messaging,
     };
@@ -198,10 +198,8 @@ export class DhtService {
     for (const c of cm.getSnapshot().context.connections.values()) this.#rt.connected.add(c);
     const subscriptions = [
       cm.on('peer.connected', (e) => this.#rt.connected.add(e.connection)),
-      cm.on('peer.disconnected', (e) => {
-        this.#rt.connected.remove(e.publicKey);
-        this.#pipeline.forget(e.publicKey);
-      }),
+      // The peer's flood window outlives the connection: a reconnect does not start a new one (9.9).
+      cm.on('peer.disconnected', (e) => this.#rt.connected.remove(e.publicKey)),
     ];
     this.#attached = { ...a, peers: new PeerManagerClient(a.peerManager), subscriptions };
     if (a.saf) this.#saf?.attach({ store: a.saf.store, saf: a.saf.actor, peers: this.#attached.peers });

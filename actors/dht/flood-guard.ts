@@ -3,7 +3,8 @@
  * `windowMs` is flooding. Counted per peer in fixed windows (a window starts at the peer's first
  * message after the previous one ended); the peer is reported once per window, and everything
  * else it sends in that window is dropped. Bounded: at most `maxPeers` peers are followed (the
- * oldest forgotten first); a disconnected peer is forgotten.
+ * oldest forgotten first). A peer that disconnects keeps its window: reconnecting does not reset
+ * the count.
  */
 import { BoundedMap } from '../../core/bounded-map.js';
 
@@ -40,10 +41,5 @@ export class FloodGuard {
     w.count++;
     if (w.count <= this.maxMessages) return 'ok';
     return w.count === this.maxMessages + 1 ? 'flooding' : 'over';
-  }
-
-  /** Forgets a peer (it disconnected). */
-  forget(peer: string): void {
-    this.#windows.delete(peer);
   }
 }

@@ -3,7 +3,9 @@
  * (DOMAIN, JOIN, DISCOVERY, DISCOVERY_RESPONSE) and for what it forwards, the peers chosen by a
  * broadcast strategy, each envelope queued to messaging once per peer. Every envelope this node
  * originates has its dedup key recorded first (9.4), so its echoes are dropped. Forwards send the
- * received bytes unchanged and are bounded by `maxForwardBacklog`.
+ * received bytes unchanged and are bounded by `maxForwardBacklog`, and in rate: at most
+ * `maxForwardsPerPeer` to one peer per flood window (below the flood limit, so that peers
+ * sending to this node under their own limits cannot make it flood a neighbour and be banned).
  */
 import { equals, toHex } from '../../core/bytes.js';
 import type { PlainError } from '../../core/errors.js';
@@ -22,6 +24,7 @@ import {
 import type { Peer } from '../../storage/peer.js';
 import type { SendOutcome } from '../outbox/outbox-queue.js';
 import { DhtNotRunning, DhtSendFailed } from './errors.js';
+import { FloodGuard } from './flood-guard.js';
 import { countReason, nowSeconds, plainError, randomBelow, randomU64, type DhtRuntime } from './runtime.js';
 import { DEFAULT_CLOSEST, selectConnected, type ConnectedPeer, type DhtStrategy } from './strategies.js';
 
@@ -70,11 +73,17 @@ const failed = (name: string, message: string, kind: PlainError['kind'] = 'confi
 export class DhtOutbound {
   #forwarding = 0;
   #answering = 0;
+  /** Forwards per receiving peer, in flood windows. */
+  readonly #forwardRate: FloodGuard;
 
   constructor(
     readonly rt: DhtRuntime,
     readonly links: () => OutboundLinks | undefined,
-  ) {}
+  ) {
+    // Never above half this node's own flood limit (the neighbours' is assumed the same).
+    const { maxForwardsPerPeer, floodMaxMessages, floodWindowMs } = rt.config;
+    this.#forwardRate = new FloodGuard(Math.min(maxForwardsPerPeer, Math.max(1, Math.floor(floodMaxMessages / 2))), floodWindowMs);
+  }
 
   /** Forwards waiting in messaging now. */
   get backlog(): number {
@@ -220,12 +229,20 @@ export class DhtOutbound {
       destination: hasDestination ? { hex: toHex(destination), nodeId: nodeIdOf(destination) } : undefined,
       random: randomBelow,
     });
+    const now = rt.now();
+    let queued = 0;
     for (const p of peers) {
+      if (this.#forwardRate.count(p.hex, now) !== 'ok') {
+        rt.stats.forwardDropped++;
+        countReason(rt.stats, 'forward_rate');
+        continue;
+      }
+      queued++;
       this.#forwarding++;
       void rt.messaging.send(p.publicKey, envelope).then(() => void this.#forwarding--);
     }
-    rt.stats.forwarded += peers.length;
-    return peers.length;
+    rt.stats.forwarded += queued;
+    return queued;
   }
 
   #claim(): PeerClaim {

@@ -3,8 +3,9 @@
  * body from a peer goes through
  *
  *   1. sender checks: a peer this pipeline reported for a ban, or one over the flood limit (9.9);
- *   2. decode, expiry, decrypt and validate, dedup lookup: `judgeEnvelope` (9.1, 9.3, 9.4, 9.5);
- *   3. dedup: the key recorded; keys of messages delivered to this node pinned until `expires`;
+ *   2. decode, expiry, decrypt and validate, dedup lookup: `judgeEnvelope` (9.1, 9.3, 9.4, 9.5),
+ *      with a budget of full key checks per sending peer (`maxKeyChecksPerPeer`; beyond, dropped);
+ *   3. dedup: the key recorded; keys of messages addressed to this node pinned until `expires`;
  *   4. store: the store-and-forward hook for ENCRYPTED DOMAIN messages for others (9.7);
  *   5. forward: DOMAIN, JOIN and DISCOVERY not for this node, by a node (feature bit 0), with
  *      Propagate(destination), unchanged, the sending peer and any known origin left out (9.6);
@@ -23,7 +24,7 @@
 import { toHex } from '../../core/bytes.js';
 import type { PublicKey } from '../../core/keys.js';
 import { BoundedMap } from '../../core/bounded-map.js';
-import { DhtMessageType, judgeEnvelope, shouldForward, shouldProcess, type DhtAccepted, type DhtJudgement, type DhtVerdict, type SafRequestMessages } from '../../protocols/dht/index.js';
+import { CLAIM_MAX_SKEW_SECONDS, DhtMessageType, judgeEnvelope, shouldForward, shouldProcess, type DhtAccepted, type DhtJudgement, type DhtVerdict, type SafRequestMessages } from '../../protocols/dht/index.js';
 import type { StoredEnvelope } from '../../protocols/dht/messages.js';
 import type { Mailbox } from '../mailbox.js';
 import type { DhtDelivery } from './delivery.js';
@@ -83,34 +84,45 @@ export interface PipelineLinks {
 /** Reasons that cost a short ban (9.9); every other violation costs the long one. */
 const MINOR = new Set(['destination_is_sender', 'flooding']);
 
+/**
+ * Local policy: a JOIN is forwarded only while its claim's `updated_at` is at least this much
+ * below this node's limit (now + 86,400 s), so that a receiver whose clock is behind this node's
+ * by less than the margin does not find the claim invalid and ban this node for forwarding it.
+ * The same 10 minutes as the skew allowance of `expires` (9.1).
+ */
+const FORWARD_CLOCK_MARGIN_SECONDS = 600n;
+
+/** Origins whose JOINs are followed for the rate limit, at most (the oldest forgotten first). */
+const JOIN_ORIGINS = 16_384;
+
 /** Which types a node forwards (9.6). */
 const FORWARDED: ReadonlySet<number> = new Set([DhtMessageType.DOMAIN, DhtMessageType.JOIN, DhtMessageType.DISCOVERY]);
 
 /** The inbound pipeline (see the module comment). */
 export class DhtPipeline {
   readonly #flood: FloodGuard;
+  /** Full key checks per sending peer, in flood windows. */
+  readonly #keyChecks: FloodGuard;
   /** Peers reported for a ban (hex -> until, ms), whose messages are dropped at once. */
   readonly #banned = new BoundedMap<string, number>(4_096);
   /** Duplicates per sending peer (9.4). */
   readonly duplicatesByPeer = new BoundedMap<string, number>(4_096);
   readonly #observers = new Set<(t: DhtTrace) => void>();
+  /** Per origin (hex): when its last JOIN was taken (ms) and the newest claim's `updated_at` taken from a JOIN. */
+  readonly #joins = new BoundedMap<string, { at: number; updatedAt: bigint }>(JOIN_ORIGINS);
 
   constructor(
     readonly rt: DhtRuntime,
     readonly links: PipelineLinks,
   ) {
     this.#flood = new FloodGuard(rt.config.floodMaxMessages, rt.config.floodWindowMs);
+    this.#keyChecks = new FloodGuard(rt.config.maxKeyChecksPerPeer, rt.config.floodWindowMs);
   }
 
   /** Watches every envelope's outcome; returns the unsubscribe. */
   observe(observer: (t: DhtTrace) => void): () => void {
     this.#observers.add(observer);
     return () => void this.#observers.delete(observer);
-  }
-
-  /** The peer disconnected: its flood window is forgotten. */
-  forget(publicKey: PublicKey): void {
-    this.#flood.forget(toHex(publicKey));
   }
 
   /** Takes one messaging body from `from`; resolves once it is handled (delivery may wait for room). */
@@ -133,7 +145,15 @@ export class DhtPipeline {
     // 2. Decode, expiry, decrypt and validate, dedup lookup.
     let j: DhtJudgement;
     try {
-      j = judgeEnvelope(rt.provider, { envelope, receiver: rt.receiver, sendingPeer: from, nowSeconds: nowSeconds(rt), seen: (key) => rt.dedup.seen(key, now), allowMemory: rt.allowMemory });
+      j = judgeEnvelope(rt.provider, {
+        envelope,
+        receiver: rt.receiver,
+        sendingPeer: from,
+        nowSeconds: nowSeconds(rt),
+        seen: (key) => rt.dedup.seen(key, now),
+        allowMemory: rt.allowMemory,
+        keyCheckAllowed: () => this.#keyChecks.count(hex, now) === 'ok',
+      });
     } catch (err) {
       this.links.onError(err); // judgeEnvelope never throws: a bug
       return;
@@ -152,49 +172,66 @@ export class DhtPipeline {
     }
     const accepted = j;
     try {
-      await this.#accepted(from, envelope, accepted, now);
+      await this.#accepted(from, hex, envelope, accepted, now);
     } catch (err) {
       this.links.onError(err);
     }
   }
 
-  async #accepted(from: PublicKey, envelope: Uint8Array, j: DhtAccepted, now: number): Promise<void> {
+  async #accepted(from: PublicKey, hex: string, envelope: Uint8Array, j: DhtAccepted, now: number): Promise<void> {
     const { rt, links } = this;
     const payload = j.payload;
     const processed = shouldProcess(j);
-    // 3. Dedup: delivered DOMAIN messages and DISCOVERYs for this node are kept until they expire (9.4).
-    const forMe = processed && (payload?.kind === 'domain' || payload?.kind === 'discovery');
-    let pinned = false;
-    if (forMe) pinned = rt.dedup.pin(j.dedupKey, Number(j.header.expires) * 1000 + 999, now);
-    if (!pinned) rt.dedup.record(j.dedupKey, now);
-    if (forMe && !pinned) {
-      rt.stats.dropped++;
-      countReason(rt.stats, 'delivery_refused');
+    // JOINs (9.9: at most one per 10 min per origin): one is taken per origin per window, the
+    // others dropped (recorded, so their copies are duplicates); a claim not newer than the last one
+    // taken is not stored again.
+    let storeJoin = false;
+    if (payload?.kind === 'join') {
+      const origin = toHex(j.origin!);
+      const last = this.#joins.get(origin);
+      if (last !== undefined && now - last.at < rt.config.joinCooldownMs) {
+        rt.dedup.record(j.dedupKey, now);
+        this.#dropped('join_rate');
+        return this.#trace(from, j, 0, 'join_rate');
+      }
+      storeJoin = last === undefined || payload.claim.updatedAt > last.updatedAt;
+      this.#joins.delete(origin);
+      this.#joins.set(origin, { at: now, updatedAt: storeJoin ? payload.claim.updatedAt : last!.updatedAt });
     }
+    // 3. Dedup (9.4): DOMAIN messages and DISCOVERYs addressed to this node are pinned until they
+    // expire (charged to the sending peer and the origin, never refused); everything else, broadcasts
+    // included, goes in the ordinary least-recently-seen part.
+    const forMe = processed && j.forSelf && (payload?.kind === 'domain' || payload?.kind === 'discovery');
+    if (forMe) rt.dedup.pin(j.dedupKey, Number(j.header.expires) * 1000 + 999, now, { peer: hex, origin: j.origin === undefined ? undefined : toHex(j.origin) });
+    else rt.dedup.record(j.dedupKey, now);
     // 4. Store-and-forward candidates (9.7, part 2).
     if (j.storeCandidate) {
       links.onStore?.({ envelope, judgement: j, from });
       links.saf?.store({ envelope, judgement: j, from });
     }
-    // 5. Forward.
+    // 5. Forward (a JOIN only with the clock margin: local policy, see FORWARD_CLOCK_MARGIN_SECONDS).
     let forwardedTo = 0;
-    if (rt.propagates && shouldForward(j) && FORWARDED.has(j.header.messageType)) forwardedTo = links.outbound.forward(envelope, j.header.destination, from, j.origin);
+    if (rt.propagates && shouldForward(j) && FORWARDED.has(j.header.messageType)) {
+      if (payload?.kind === 'join' && payload.claim.updatedAt > nowSeconds(rt) + CLAIM_MAX_SKEW_SECONDS - FORWARD_CLOCK_MARGIN_SECONDS) {
+        rt.stats.forwardDropped++;
+        countReason(rt.stats, 'forward_clock_margin');
+      } else forwardedTo = links.outbound.forward(envelope, j.header.destination, from, j.origin);
+    }
     this.#trace(from, j, forwardedTo);
     if (!processed || payload === undefined) return;
     // 6. DHT handlers: what changes state goes to the DHT actor.
     const actor = links.actor();
     switch (payload.kind) {
       case 'join':
-        actor?.send({ type: 'dht.join-received', claim: payload.claim, ignored: j.claimIgnored });
+        if (storeJoin) actor?.send({ type: 'dht.join-received', claim: payload.claim, ignored: j.claimIgnored });
         return;
       case 'discovery':
-        if (pinned) actor?.send({ type: 'dht.discovery-requested', origin: copyKey(j.origin!), claim: payload.claim, ignored: j.claimIgnored, nonce: payload.nonce });
+        actor?.send({ type: 'dht.discovery-requested', origin: copyKey(j.origin!), claim: payload.claim, ignored: j.claimIgnored, nonce: payload.nonce });
         return;
       case 'discovery_response':
         actor?.send({ type: 'dht.discovery-response', from: copyKey(from), claim: payload.claim, ignored: j.claimIgnored, nonce: payload.nonce });
         return;
       case 'domain':
-        if (!pinned) return;
         // 7. The application.
         rt.stats.delivered++;
         await links.delivery.deliver(
@@ -243,11 +280,7 @@ export class DhtPipeline {
     }
     const payload = j.payload;
     if (payload?.kind !== 'domain') return 'dropped'; // the judge admits only DOMAIN from a store
-    if (!rt.dedup.pin(j.dedupKey, Number(j.header.expires) * 1000 + 999, now)) {
-      rt.dedup.record(j.dedupKey, now);
-      this.#dropped('delivery_refused');
-      return 'dropped';
-    }
+    rt.dedup.pin(j.dedupKey, Number(j.header.expires) * 1000 + 999, now, { peer: hex, origin: j.origin === undefined ? undefined : toHex(j.origin) });
     this.#trace(from, j, 0);
     rt.stats.delivered++;
     await links.delivery.deliver(
@@ -294,13 +327,14 @@ export class DhtPipeline {
     for (const o of this.#observers) o(trace);
   }
 
-  #trace(from: PublicKey, j: DhtJudgement, forwardedTo: number): void {
+  /** Tells the observers what became of `j`; `droppedFor`: the pipeline dropped an accepted one (its reason). */
+  #trace(from: PublicKey, j: DhtJudgement, forwardedTo: number, droppedFor?: string): void {
     if (this.#observers.size === 0) return;
     const accepted = j.reason === undefined;
     const trace: DhtTrace = {
       from,
-      verdict: j.verdict,
-      reason: j.reason,
+      verdict: droppedFor === undefined ? j.verdict : 'drop',
+      reason: droppedFor ?? j.reason,
       messageType: j.header?.messageType,
       dedupKey: j.dedupKey,
       origin: accepted ? j.origin : undefined,

@@ -14,11 +14,11 @@ export interface DhtStats {
   delivered: number;
   /** Envelopes queued to a peer by forwarding. */
   forwarded: number;
-  /** Forwards dropped because `maxForwardBacklog` forwards were waiting. */
+  /** Forwards dropped: `maxForwardBacklog` forwards were waiting, a peer had `maxForwardsPerPeer` this window (`forward_rate`), or a JOIN's claim was too near the clock limit (`forward_clock_margin`). */
   forwardDropped: number;
   /** Envelopes this node originated, queued to a peer (one per peer). */
   sent: number;
-  /** Drops and violations by reason (the judge's names, plus `banned`, `flooding`, `delivery_refused`, `answer_backlog`). */
+  /** Drops and violations by reason (the judge's names, plus `banned`, `flooding`, `join_rate`, `answer_backlog`, and the forward drops `forward_rate`, `forward_clock_margin`). */
   byReason: Record<string, number>;
 }
 

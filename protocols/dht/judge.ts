@@ -9,7 +9,7 @@
  */
 import type { CryptoProvider } from '../../core/crypto/provider.js';
 import { equals } from '../../core/bytes.js';
-import { isValidEd25519PublicKey } from '../../core/ed25519-point.js';
+import { isValidEd25519PublicKey, knownEd25519KeyVerdict } from '../../core/ed25519-point.js';
 import type { PublicKey } from '../../core/keys.js';
 import { DhtEnvelopeSchema, DhtMessageType, type DhtHeader } from '../../proto/gen/tcomms/dht/dht_pb.js';
 import { bindingHash, dedupKey } from './binding.js';
@@ -40,6 +40,13 @@ export interface JudgeInput {
    * an ENCRYPTED DOMAIN for the receiver, else it is that peer's violation; it is never forwarded.
    */
   readonly fromStore?: boolean;
+  /**
+   * Asked before each full Ed25519 key check (of the destination, the signer's or a sealed
+   * origin's key: a key not checked lately, about 1 ms of CPU): false and the envelope is dropped (`key_check_budget`)
+   * without the check, nobody's violation and nothing recorded. Local policy (a budget per
+   * sending peer), no rule of the protocol; by default every check is made.
+   */
+  readonly keyCheckAllowed?: () => boolean;
 }
 
 /** Judges one envelope. Never throws: any input gives a verdict. */
@@ -92,7 +99,14 @@ function judge(provider: CryptoProvider, input: JudgeInput): DhtJudgement {
   const violation = (reason: DhtViolationReason, detail = '') => reject('violation', reason, detail, header, key);
   const destination = header.destination;
   const forSelf = equals(destination, receiver.publicKey);
-  if (destination.length !== 0 && !forSelf && !isValidEd25519PublicKey(destination)) return violation('destination_invalid', `destination of ${destination.length} bytes`);
+  // A key checked lately costs a lookup; a full check only when the budget allows (undefined: over it).
+  const validKey = (k: Uint8Array): boolean | undefined => knownEd25519KeyVerdict(k) ?? (input.keyCheckAllowed === undefined || input.keyCheckAllowed() ? isValidEd25519PublicKey(k) : undefined);
+  const overBudget = () => reject('drop', 'key_check_budget', 'a full key check over the sending peer\'s budget', header, key);
+  if (destination.length !== 0 && !forSelf) {
+    const valid = validKey(destination);
+    if (valid === undefined) return overBudget();
+    if (!valid) return violation('destination_invalid', `destination of ${destination.length} bytes`);
+  }
   if ((header.flags & ~FLAG_ENCRYPTED) !== 0) return violation('flags_undefined', `flags 0x${(header.flags >>> 0).toString(16)}`);
   const encrypted = (header.flags & FLAG_ENCRYPTED) !== 0;
   const ephemeralLength = header.ephemeralPublicKey.length;
@@ -100,7 +114,9 @@ function judge(provider: CryptoProvider, input: JudgeInput): DhtJudgement {
   let origin: PublicKey | undefined;
   if (signature !== undefined) {
     const signer = signature.signerPublicKey;
-    if (signer.length !== SIGNER_KEY_LENGTH || !isValidEd25519PublicKey(signer)) return violation('signer_key_invalid', `signer_public_key of ${signer.length} bytes`);
+    const valid = signer.length === SIGNER_KEY_LENGTH ? validKey(signer) : false;
+    if (valid === undefined) return overBudget();
+    if (!valid) return violation('signer_key_invalid', `signer_public_key of ${signer.length} bytes`);
     if (!verifyStrict(signer, binding, signature.signature)) return violation('signature_invalid');
     origin = signer as PublicKey;
   }
@@ -130,7 +146,8 @@ function judge(provider: CryptoProvider, input: JudgeInput): DhtJudgement {
     const storeCandidate = type === DhtMessageType.DOMAIN;
     return accept('forward', { header, body, key, forSelf, origin: undefined, decrypted: false, storeCandidate, payload: undefined, claimIgnored: false });
   }
-  const opened = openSealed(provider, receiver, header, body, { nowSeconds: now, allowMemory });
+  const opened = openSealed(provider, receiver, header, body, { nowSeconds: now, allowMemory, keyCheckAllowed: input.keyCheckAllowed });
+  if (!opened.ok && opened.reason === 'key_check_budget') return overBudget();
   // The message passed 9.1: its key is recorded even though it cannot be used.
   if (!opened.ok) return reject('drop', opened.reason, opened.detail, header, key, true);
   return accept('process', { header, body, key, forSelf, origin: opened.origin, decrypted: true, storeCandidate: false, payload: opened.payload, claimIgnored: opened.claimIgnored });

@@ -5,7 +5,7 @@
  */
 import { LowOrderPoint, DecryptionFailed, type CryptoProvider, type X25519KeyPair } from '../../core/crypto/provider.js';
 import { isAllZero } from '../../core/bytes.js';
-import { isValidEd25519PublicKey } from '../../core/ed25519-point.js';
+import { isValidEd25519PublicKey, knownEd25519KeyVerdict } from '../../core/ed25519-point.js';
 import { ConfigError } from '../../core/errors.js';
 import { x25519PublicOf, type NodeIdentity, type PublicKey } from '../../core/keys.js';
 import { DhtMessageType, SealedMessageSchema } from '../../proto/gen/tcomms/dht/dht_pb.js';
@@ -103,7 +103,8 @@ export interface OpenedBody {
   readonly innerBody: Uint8Array;
 }
 
-type SealFailure = Extract<DhtOpenFailure, 'shared_secret_zero' | 'tag' | 'inner_length' | 'padding' | 'sealed_undecodable' | 'origin_fields' | 'origin_signature'>;
+/** Why a sealed body did not open; `key_check_budget`: the origin key needed a full check the caller's budget refused (no rule of 9.3). */
+type SealFailure = Extract<DhtOpenFailure, 'shared_secret_zero' | 'tag' | 'inner_length' | 'padding' | 'sealed_undecodable' | 'origin_fields' | 'origin_signature'> | 'key_check_budget';
 
 const fail = (reason: SealFailure, detail = ''): RuleFailure<SealFailure> => ({ ok: false, reason, detail });
 
@@ -112,8 +113,16 @@ const fail = (reason: SealFailure, detail = ''): RuleFailure<SealFailure> => ({ 
  * 4 + n ≤ plaintext length < 4 + n + 6,000, zero padding, the SealedMessage decodes, the origin
  * fields (both empty, or a valid key and a verifying signature over `binding(inner_body)`).
  * The header must have passed 9.1 (an ENCRYPTED header for the receiver). Never throws on bad input.
+ * `keyCheckAllowed`, when given, is asked before a full check of the origin's key (one not
+ * checked lately): false gives `key_check_budget` without it.
  */
-export function openSealedBody(provider: CryptoProvider, receiver: DhtReceiver, header: BindingFields, body: Uint8Array): OpenedBody | RuleFailure<SealFailure> {
+export function openSealedBody(
+  provider: CryptoProvider,
+  receiver: DhtReceiver,
+  header: BindingFields,
+  body: Uint8Array,
+  keyCheckAllowed?: () => boolean,
+): OpenedBody | RuleFailure<SealFailure> {
   const ephemeral = header.ephemeralPublicKey;
   let sharedSecret: Uint8Array;
   try {
@@ -144,7 +153,9 @@ export function openSealedBody(provider: CryptoProvider, receiver: DhtReceiver, 
   const { originPublicKey: key, originSignature: signature, innerBody } = sealed;
   if (key.length === 0 && signature.length === 0) return { ok: true, origin: undefined, innerBody };
   if (key.length === 0 || signature.length === 0) return fail('origin_fields', 'origin_public_key and origin_signature must both be empty or both set');
-  if (!isValidEd25519PublicKey(key)) return fail('origin_fields', 'origin_public_key is not a valid key');
+  const valid = knownEd25519KeyVerdict(key) ?? (keyCheckAllowed === undefined || keyCheckAllowed() ? isValidEd25519PublicKey(key) : undefined);
+  if (valid === undefined) return fail('key_check_budget', 'a full check of the origin key over the budget');
+  if (!valid) return fail('origin_fields', 'origin_public_key is not a valid key');
   if (!verifyStrict(key, bindingHash(provider, header, innerBody), signature)) return fail('origin_signature', 'origin_signature does not verify');
   return { ok: true, origin: key as PublicKey, innerBody };
 }
@@ -158,6 +169,8 @@ export interface OpenedMessage extends BodyOk {
 export interface OpenOptions {
   readonly nowSeconds: bigint;
   readonly allowMemory: boolean;
+  /** Asked before a full check of the origin's key (see {@link openSealedBody}). */
+  readonly keyCheckAllowed?: (() => boolean) | undefined;
 }
 
 /** {@link openSealedBody}, then 9.5 for `inner_body` (message type `header.messageType`). Never throws on bad input. */
@@ -167,8 +180,8 @@ export function openSealed(
   header: BindingFields,
   body: Uint8Array,
   options: OpenOptions,
-): OpenedMessage | RuleFailure<DhtOpenFailure> {
-  const opened = openSealedBody(provider, receiver, header, body);
+): OpenedMessage | RuleFailure<DhtOpenFailure | 'key_check_budget'> {
+  const opened = openSealedBody(provider, receiver, header, body, options.keyCheckAllowed);
   if (!opened.ok) return opened;
   const checked = checkBody({ messageType: header.messageType, origin: opened.origin, nowSeconds: options.nowSeconds, allowMemory: options.allowMemory }, opened.innerBody);
   if (!checked.ok) return { ok: false, reason: checked.reason === 'undecodable' ? 'inner_body_undecodable' : checked.reason, detail: checked.detail };

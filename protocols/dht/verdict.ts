@@ -64,9 +64,10 @@ export type DhtDropReason = (typeof DROP_REASONS)[number];
 export type DhtOpenFailure = (typeof OPEN_FAILURE_REASONS)[number];
 /**
  * Every reason. `internal` is no rule of the protocol: an unexpected failure inside this node
- * (a bug), reported as a drop so that no peer is blamed for it.
+ * (a bug), reported as a drop so that no peer is blamed for it. `key_check_budget` is no rule
+ * either: a local limit on full key checks (`JudgeInput.keyCheckAllowed`) dropped it unjudged.
  */
-export type DhtReason = DhtViolationReason | DhtDropReason | DhtOpenFailure | 'internal';
+export type DhtReason = DhtViolationReason | DhtDropReason | DhtOpenFailure | 'internal' | 'key_check_budget';
 
 /** What the receiver does with a message that passed 9.1 (and 9.3 when sealed for it). */
 export type DhtAcceptVerdict = 'process' | 'forward' | 'process+forward';

@@ -5,6 +5,7 @@
  * tari's order (sender checks, judgement, dedup, forward, DHT handlers, application), with the
  * state changes going to the actor as typed events.
  */
+import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { toHex } from '../../core/bytes.js';
@@ -13,6 +14,7 @@ import type { CryptoProvider } from '../../core/crypto/provider.js';
 import { NodeIdentity, type PublicKey } from '../../core/keys.js';
 import {
   createCleartextEnvelope,
+  createHeader,
   createPeerClaim,
   defaultExpiry,
   dhtReceiver,
@@ -20,13 +22,16 @@ import {
   DROP_REASONS,
   encodeDiscoveryMessage,
   encodeDomainMessage,
+  encodeEnvelope,
   encodePeerClaim,
+  FLAG_ENCRYPTED,
   OPEN_FAILURE_REASONS,
   sealEnvelope,
   VIOLATION_REASONS,
   type BuiltEnvelope,
 } from '../../protocols/dht/index.js';
 import { addressToBytes, parseAddress } from '../../core/address.js';
+import { fullKeyChecks } from '../../core/ed25519-point.js';
 import { ConnectedPeers, DedupCache, DEFAULT_DHT_CONFIG, DhtDelivery, DhtOutbound, DhtPipeline, emptyStats, type DhtConfig, type DhtInbox, type DhtMessage, type DhtTrace } from '../../actors/dht/index.js';
 import type { DhtRuntime } from '../../actors/dht/index.js';
 import { recorder, startActor } from '../support/actors.js';
@@ -44,6 +49,8 @@ interface Harness {
   errors: unknown[];
   self: NodeIdentity;
   peers: NodeIdentity[];
+  /** The node's clock (ms), which a test may move. */
+  clock: { ms: number };
 }
 
 function harness(provider: CryptoProvider, over: Partial<DhtConfig> & { propagates?: boolean } = {}, keys?: { self: NodeIdentity; peers: NodeIdentity[] }): Harness {
@@ -52,18 +59,19 @@ function harness(provider: CryptoProvider, over: Partial<DhtConfig> & { propagat
   const connected = new ConnectedPeers();
   for (const p of peers) connected.put({ publicKey: p.publicKey, nodeId: p.nodeId, hex: toHex(p.publicKey), features: 1 });
   const sent: Harness['sent'] = [];
+  const clock = { ms: NOW_MS };
   const config = { ...DEFAULT_DHT_CONFIG, ...over };
   const rt: DhtRuntime = {
     config,
     identity: self,
     provider,
     receiver: dhtReceiver(self, provider),
-    now: () => NOW_MS,
+    now: () => clock.ms,
     allowMemory: false,
     propagates: over.propagates ?? true,
     maxMessageBytes: 8 * 1024 * 1024,
     connected,
-    dedup: new DedupCache({ capacity: config.dedupCapacity, minAgeMs: config.dedupMinAgeMs, maxKeys: config.dedupMaxKeys, maxPinned: config.maxDeliveredKeys }),
+    dedup: new DedupCache({ capacity: config.dedupCapacity, minAgeMs: config.dedupMinAgeMs, maxKeys: config.dedupMaxKeys, maxPinned: config.maxDeliveredKeys, maxPinnedPerOwner: config.maxDeliveredKeysPerPeer }),
     stats: emptyStats(),
     messaging: {
       send: (to, body) => {
@@ -83,7 +91,7 @@ function harness(provider: CryptoProvider, over: Partial<DhtConfig> & { propagat
   const pipeline = new DhtPipeline(rt, { outbound, delivery, actor: () => actor, allowList: new Set(), onError: (e) => errors.push(e) });
   const traces: DhtTrace[] = [];
   pipeline.observe((t) => traces.push(t));
-  return { pipeline, rt, sent, events, delivered, traces, errors, self, peers };
+  return { pipeline, rt, sent, events, delivered, traces, errors, self, peers, clock };
 }
 
 const claimOf = (id: NodeIdentity) => createPeerClaim(id, { addresses: [addressToBytes(parseAddress('/ip4/10.0.0.1/tcp/18141'))], features: 1, userAgent: 'test', updatedAt: nowS });
@@ -104,7 +112,7 @@ function valid(provider: CryptoProvider, h: Harness, from: NodeIdentity): BuiltE
 }
 
 const VERDICTS = new Set(['process', 'forward', 'process+forward', 'drop', 'violation', 'banned', 'flooding']);
-const REASONS = new Set<string>([...VIOLATION_REASONS, ...DROP_REASONS, ...OPEN_FAILURE_REASONS, 'banned', 'flooding']);
+const REASONS = new Set<string>([...VIOLATION_REASONS, ...DROP_REASONS, ...OPEN_FAILURE_REASONS, 'banned', 'flooding', 'key_check_budget']);
 const EVENT_TYPES = new Set(['dht.violation', 'dht.join-received', 'dht.discovery-requested', 'dht.discovery-response']);
 
 for (const provider of [stablelibProvider, nativeProvider]) {
@@ -219,3 +227,170 @@ for (const provider of [stablelibProvider, nativeProvider]) {
     });
   });
 }
+
+describe('DHT inbound pipeline under attack', function () {
+  this.timeout(60_000);
+  const provider = nativeProvider;
+  const domain = (i: number, payload = new Uint8Array(0)) => encodeDomainMessage({ messageType: 1, nonce: BigInt(i), payload });
+  const farExpiry = nowS + 259_200n; // 3 days: anyone may choose it
+
+  it('pins cannot be exhausted: junk broadcasts are not pinned, junk addressed to this node demotes its sender\'s own pins; an honest message is still delivered once', async () => {
+    const h = harness(provider, { maxDeliveredKeys: 1_000, maxDeliveredKeysPerPeer: 100 });
+    const [attacker, honest, relay] = h.peers as [NodeIdentity, NodeIdentity, NodeIdentity];
+    for (let i = 0; i < 1_000; i++) {
+      const b = createCleartextEnvelope(provider, { messageType: DhtMessageType.DOMAIN, expires: farExpiry, body: domain(i) });
+      await h.pipeline.handle(attacker.publicKey, b.envelope);
+    }
+    expect(h.rt.dedup.pinnedSize, 'broadcasts go in the ordinary dedup').to.equal(0);
+    for (let i = 0; i < 1_000; i++) {
+      const b = createCleartextEnvelope(provider, { messageType: DhtMessageType.DOMAIN, destination: h.self.publicKey, expires: farExpiry, body: domain(10_000 + i) });
+      await h.pipeline.handle(attacker.publicKey, b.envelope);
+    }
+    expect(h.rt.dedup.pinnedBy(toHex(attacker.publicKey)), 'its share').to.equal(100);
+    const before = h.delivered.length;
+    expect(before).to.equal(2_000);
+    const legit = createCleartextEnvelope(provider, { messageType: DhtMessageType.DOMAIN, destination: h.self.publicKey, expires: defaultExpiry(nowS, false), body: domain(1, new Uint8Array([1])), signer: honest });
+    await h.pipeline.handle(honest.publicKey, legit.envelope);
+    await h.pipeline.handle(relay.publicKey, legit.envelope); // a replay through another peer
+    expect(h.delivered.length - before, 'delivered exactly once').to.equal(1);
+    expect(h.traces.at(-1)!.reason).to.equal('duplicate');
+    expect(h.rt.stats.byReason['delivery_refused']).to.equal(undefined);
+    expect(h.rt.dedup.pinnedBy(toHex(honest.publicKey))).to.equal(1);
+  });
+
+  it('pins full of many attackers\' shares: each new pin demotes the largest sharer\'s oldest, never the honest one\'s', async () => {
+    const h = harness(provider, { maxDeliveredKeys: 50, maxDeliveredKeysPerPeer: 20 });
+    const attackers = h.peers.slice(0, 3);
+    const honest = h.peers[3]!;
+    const legit = createCleartextEnvelope(provider, { messageType: DhtMessageType.DOMAIN, destination: h.self.publicKey, expires: defaultExpiry(nowS, false), body: domain(1), signer: honest });
+    await h.pipeline.handle(honest.publicKey, legit.envelope);
+    for (const [n, a] of attackers.entries()) {
+      for (let i = 0; i < 30; i++) {
+        const b = createCleartextEnvelope(provider, { messageType: DhtMessageType.DOMAIN, destination: h.self.publicKey, expires: farExpiry, body: domain(n * 1_000 + i) });
+        await h.pipeline.handle(a.publicKey, b.envelope);
+      }
+    }
+    expect(h.rt.dedup.pinnedSize).to.equal(50);
+    expect(h.rt.dedup.pinnedBy(toHex(honest.publicKey)), 'the honest pin stays').to.equal(1);
+    expect(h.delivered).to.have.length(91);
+    await h.pipeline.handle(h.peers[4]!.publicKey, legit.envelope);
+    expect(h.traces.at(-1)!.reason).to.equal('duplicate');
+  });
+
+  const joinOf = (origin: NodeIdentity, updatedAt: bigint, expires = defaultExpiry(nowS, false)) =>
+    createCleartextEnvelope(provider, {
+      messageType: DhtMessageType.JOIN,
+      destination: origin.publicKey,
+      expires,
+      body: encodePeerClaim(createPeerClaim(origin, { addresses: [addressToBytes(parseAddress('/ip4/10.0.0.1/tcp/1'))], features: 1, userAgent: 'x', updatedAt })),
+      signer: origin,
+    }).envelope;
+
+  it('a JOIN whose claim is within 10 min of this node\'s claim limit (now + 86,400 s) is taken but not forwarded: a receiver whose clock is a little behind would ban this node for it', async () => {
+    const h = harness(provider);
+    const [origin, relay] = h.peers as [NodeIdentity, NodeIdentity];
+    const other = NodeIdentity.generate();
+    await h.pipeline.handle(relay.publicKey, joinOf(origin, nowS + 86_400n));
+    expect(h.traces.at(-1)!.verdict).to.equal('process+forward');
+    expect(h.traces.at(-1)!.forwardedTo).to.equal(0);
+    expect(h.rt.stats.byReason['forward_clock_margin']).to.equal(1);
+    expect(h.events.map((e) => e.type), 'stored all the same').to.deep.equal(['dht.join-received']);
+    await h.pipeline.handle(relay.publicKey, joinOf(other, nowS + 86_400n - 600n));
+    expect(h.rt.stats.byReason['forward_clock_margin'], 'within the margin: forwarded as usual').to.equal(1);
+  });
+
+  it('JOINs are taken once per origin per 10 min (the others dropped, not forwarded); a claim not newer than the last one taken is not stored again', async () => {
+    const h = harness(provider);
+    const [origin, relay] = h.peers as [NodeIdentity, NodeIdentity];
+    for (let i = 0; i < 5; i++) await h.pipeline.handle(relay.publicKey, joinOf(origin, nowS, defaultExpiry(nowS, false) + BigInt(i)));
+    expect(h.events.filter((e) => e.type === 'dht.join-received')).to.have.length(1);
+    expect(h.rt.stats.byReason['join_rate']).to.equal(4);
+    expect(h.traces.slice(1).map((t) => [t.verdict, t.reason, t.forwardedTo])).to.deep.equal(Array.from({ length: 4 }, () => ['drop', 'join_rate', 0]));
+    const sentBefore = h.sent.length;
+    // A copy of a dropped one is a duplicate.
+    await h.pipeline.handle(h.peers[2]!.publicKey, joinOf(origin, nowS, defaultExpiry(nowS, false) + 1n));
+    expect(h.traces.at(-1)!.reason).to.equal('duplicate');
+    // 10 min later: the same claim again is taken (and may be forwarded) but not stored again; a newer one is.
+    h.clock.ms += 600_000;
+    await h.pipeline.handle(relay.publicKey, joinOf(origin, nowS, defaultExpiry(nowS + 600n, false)));
+    expect(h.traces.at(-1)!.verdict).to.equal('process+forward');
+    expect(h.events.filter((e) => e.type === 'dht.join-received')).to.have.length(1);
+    h.clock.ms += 600_000;
+    await h.pipeline.handle(relay.publicKey, joinOf(origin, nowS + 1_200n, defaultExpiry(nowS + 1_200n, false)));
+    expect(h.events.filter((e) => e.type === 'dht.join-received')).to.have.length(2);
+    expect(h.sent.length).to.be.at.least(sentBefore);
+  });
+
+  it('forwards to one peer are capped per flood window (below its flood limit): peers each under their own limit cannot make this node flood a neighbour', async () => {
+    const h = harness(provider, { maxForwardsPerPeer: 3, floodWindowMs: 60_000 });
+    const senders = h.peers.slice(0, 5);
+    const neighbour = h.peers[5]!;
+    const toNeighbour = () => h.sent.filter((x) => toHex(x.to) === toHex(neighbour.publicKey)).length;
+    for (let i = 0; i < 10; i++) {
+      const b = createCleartextEnvelope(provider, { messageType: DhtMessageType.DOMAIN, destination: neighbour.publicKey, expires: defaultExpiry(nowS, false), body: domain(i) });
+      await h.pipeline.handle(senders[i % senders.length]!.publicKey, b.envelope);
+    }
+    expect(toNeighbour()).to.equal(3);
+    expect(h.rt.stats.byReason['forward_rate']).to.equal(7);
+    expect(h.rt.stats.forwardDropped).to.equal(7);
+    h.clock.ms += 60_000; // the next window
+    const b = createCleartextEnvelope(provider, { messageType: DhtMessageType.DOMAIN, destination: neighbour.publicKey, expires: defaultExpiry(nowS, false), body: domain(99) });
+    await h.pipeline.handle(senders[0]!.publicKey, b.envelope);
+    expect(toNeighbour()).to.equal(4);
+  });
+
+  it('full key checks are budgeted per sending peer: garbage sealed messages with fresh destinations cost at most the budget, the rest dropped unjudged (not forwarded, no ban)', async () => {
+    const h = harness(provider, { maxKeyChecksPerPeer: 5 });
+    const [attacker, honest] = h.peers as [NodeIdentity, NodeIdentity];
+    const garbage = Array.from({ length: 20 }, () => {
+      // A valid key never checked by this process yet, and a "sealed" body that is random bytes: no crypto work for the sender.
+      const destination = NodeIdentity.generate().publicKey;
+      const header = createHeader({ messageType: DhtMessageType.DOMAIN, destination, flags: FLAG_ENCRYPTED, expires: defaultExpiry(nowS, true), ephemeralPublicKey: randomBytes(32) });
+      return encodeEnvelope(header, randomBytes(6_016));
+    });
+    const checksBefore = fullKeyChecks();
+    for (const e of garbage) await h.pipeline.handle(attacker.publicKey, e);
+    expect(fullKeyChecks() - checksBefore, 'full checks').to.equal(5);
+    expect(h.traces.filter((t) => t.verdict === 'forward')).to.have.length(5);
+    expect(h.traces.filter((t) => t.reason === 'key_check_budget')).to.have.length(15);
+    expect(h.traces.filter((t) => t.reason === 'key_check_budget').every((t) => t.forwardedTo === 0)).to.equal(true);
+    expect(h.rt.stats.violations).to.equal(0);
+    expect(h.events).to.deep.equal([]);
+    // Nothing was recorded: the same message from a peer with budget left is judged (and forwarded).
+    await h.pipeline.handle(honest.publicKey, garbage[19]!);
+    expect(h.traces.at(-1)!.verdict).to.equal('forward');
+    // A key checked lately costs nothing from the budget: the attacker's messages to a known destination still pass.
+    await h.pipeline.handle(attacker.publicKey, createCleartextEnvelope(provider, { messageType: DhtMessageType.DOMAIN, destination: h.peers[5]!.publicKey, expires: defaultExpiry(nowS, false), body: domain(1) }).envelope);
+    expect(h.traces.at(-1)!.verdict).to.equal('forward');
+  });
+
+  it('this node\'s own messages enter its dedup cache when sent: their echoes are duplicates, never delivered or forwarded', async () => {
+    const h = harness(provider);
+    const outbound = new DhtOutbound(h.rt, () => undefined);
+    for (const [i, built] of [
+      outbound.domainEnvelope({ to: undefined, type: 1, payload: new Uint8Array([1]), encrypt: false, sign: false }),
+      outbound.domainEnvelope({ to: undefined, type: 1, payload: new Uint8Array([2]), encrypt: false, sign: true }),
+    ].entries()) {
+      const out = await outbound.dispatch(built, undefined, 'flood');
+      expect(out.status).to.equal('queued');
+      const echo = h.sent.at(-1)!.body;
+      await h.pipeline.handle(h.peers[i]!.publicKey, echo);
+      expect(h.traces.at(-1)!.reason).to.equal('duplicate');
+    }
+    expect(h.delivered).to.deep.equal([]);
+    expect(h.rt.stats.forwarded).to.equal(0);
+  });
+
+  it('the budget covers the origin key inside a message sealed for this node: fresh origins beyond it are dropped unjudged, not recorded', async () => {
+    const h = harness(provider, { maxKeyChecksPerPeer: 3 });
+    const attacker = h.peers[0]!;
+    const sealed = Array.from({ length: 6 }, (_, i) => sealEnvelope(provider, { recipient: h.self.publicKey, messageType: DhtMessageType.DOMAIN, expires: defaultExpiry(nowS, true), innerBody: domain(i), origin: NodeIdentity.generate() }).envelope);
+    const checksBefore = fullKeyChecks();
+    for (const e of sealed) await h.pipeline.handle(attacker.publicKey, e);
+    expect(fullKeyChecks() - checksBefore).to.equal(3);
+    expect(h.delivered).to.have.length(3);
+    expect(h.traces.map((t) => t.reason ?? t.verdict)).to.deep.equal(['process', 'process', 'process', 'key_check_budget', 'key_check_budget', 'key_check_budget']);
+    await h.pipeline.handle(h.peers[1]!.publicKey, sealed[5]!);
+    expect(h.delivered, 'not recorded: judged when it comes from a peer with budget left').to.have.length(4);
+  });
+});

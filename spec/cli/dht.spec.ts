@@ -121,6 +121,11 @@ describe('tcomms dht (separate processes, TCP loopback)', function () {
     expect(m).to.include({ destination: c.publicKey, type: 1, encrypted: false });
     expect(m.origin).to.match(/^[0-9a-f]{64}$/);
     expect(Buffer.from(m.body as string, 'base64')).to.have.length(100);
+    // A destination nobody knows: the discovery times out, exit 1 with the reason.
+    const nobody = toHex(NodeIdentity.generate().publicKey);
+    const lost = await run(['dht', 'send', '--via', `${a.publicKey}@${a.address}`, '--to', nobody, '--message', 'x', '--discover', '--json', '--timeout', '2000']);
+    expect(lost.code, lost.stderr + lost.stdout).to.equal(1);
+    expect(JSON.parse(lost.stdout.trim().split('\n').at(-1)!)).to.have.nested.property('error.name', 'DiscoveryTimeout');
     for (const args of [['dht', 'send', '--to', c.publicKey, '--message', 'x'], ['dht', 'discover', '--via', `${a.publicKey}@${a.address}`], ['dht', 'nonsense']]) {
       const r = await run(args);
       expect(r.code, args.join(' ')).to.equal(2);

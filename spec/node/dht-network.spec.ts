@@ -217,4 +217,27 @@ describe('DHT networks on the memory transport', function () {
     expect(from.f).to.equal(LIMIT - 1);
     expect(y.dht.stats.byReason.flooding).to.be.at.least(1);
   });
+
+  it('the flood limit is per peer, not per connection: a peer that reconnects keeps its window', async () => {
+    // f - y
+    const LIMIT = 100;
+    net = await startDhtNetwork(seededIdentities('dht-flood-reconnect', 2), [new Set([1]), new Set([0])], { dht: { floodMaxMessages: LIMIT, floodWindowMs: 10 * 60_000 } });
+    const [f, y] = net.nodes as [CommsNode, CommsNode];
+    let fromF = 0;
+    y.dht.on(3, () => void fromF++);
+    const banned: Array<{ publicKey: Uint8Array; reason: string }> = [];
+    y.on('peer.banned', (e) => banned.push(e));
+    const burst = async (from: number) => {
+      for (let i = 0; i < 60; i++) expect((await f.dht.send({ to: y.publicKey, type: 3, payload: Buffer.from(`f${from + i}`), strategy: 'direct' })).status).to.equal('queued');
+    };
+    await burst(0);
+    await until('Y has F\'s first 60', () => fromF === 60, 20_000);
+    f.disconnect(y.publicKey);
+    await until('F and Y parted', () => y.connection(f.publicKey) === undefined && f.connection(y.publicKey) === undefined, 10_000);
+    await f.dial(y.publicKey);
+    await burst(60);
+    await until('Y bans F for flooding across the reconnect', () => banned.length === 1, 20_000);
+    expect(banned[0]!.reason).to.match(/flooding/);
+    expect(fromF).to.be.lessThan(LIMIT);
+  });
 });

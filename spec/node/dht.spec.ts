@@ -7,7 +7,7 @@
 import { expect } from 'chai';
 import { equals, toHex } from '../../core/bytes.js';
 import { NodeIdentity } from '../../core/keys.js';
-import { settled, type DhtMessage } from '../../actors/dht/index.js';
+import { byDistance, settled, type DhtMessage } from '../../actors/dht/index.js';
 import { DhtMessageType } from '../../protocols/dht/index.js';
 import type { CommsNode } from '../../node/index.js';
 import { seededIdentities, startDhtNetwork, type DhtTestNetwork } from '../support/dht-network.js';
@@ -86,5 +86,37 @@ describe('node.dht', function () {
     // A known destination needs no discovery.
     const known = await a.dht.send({ to: c.publicKey, payload: new Uint8Array(1), discover: true });
     expect(known.status).to.equal('queued');
+  });
+
+  it('send with each connected strategy: flood (every connected node), broadcast, closest(n, target), propagate (to a connected destination: it alone; without one: up to 4); each copy delivered once', async () => {
+    // a in the middle of b, c, d, e
+    const ids = seededIdentities('dht-strategies', 5);
+    net = await startDhtNetwork(ids, [new Set([1, 2, 3, 4]), new Set([0]), new Set([0]), new Set([0]), new Set([0])]);
+    const [a, ...others] = net.nodes as [CommsNode, ...CommsNode[]];
+    const got = new Map<string, number[]>(others.map((n) => [toHex(n.publicKey), []]));
+    for (const n of others) n.dht.on(7, (m) => got.get(toHex(n.publicKey))!.push(m.payload[0]!));
+    const hexes = (peers: readonly Uint8Array[]) => peers.map(toHex).sort();
+    const all = hexes(others.map((n) => n.publicKey));
+    const sendWith = async (strategy: Parameters<CommsNode['dht']['send']>[0]['strategy'], i: number, to?: CommsNode) => {
+      const out = await a.dht.send({ ...(to ? { to: to.publicKey } : {}), type: 7, payload: new Uint8Array([i]), strategy });
+      if (out.status !== 'queued') throw new Error(`not queued: ${JSON.stringify(out)}`);
+      return out;
+    };
+    expect(hexes((await sendWith('flood', 1)).peers)).to.deep.equal(all);
+    expect(hexes((await sendWith('broadcast', 2)).peers)).to.deep.equal(all);
+    const target = NodeIdentity.generate();
+    const closest = await sendWith({ kind: 'closest', n: 2, target: target.publicKey }, 3);
+    expect(closest.strategy).to.equal('closest');
+    const nearest = byDistance(others.map((n) => ({ nodeId: n.nodeId, hex: toHex(n.publicKey) })), target.nodeId).slice(0, 2);
+    expect(closest.peers.map(toHex)).to.deep.equal(nearest.map((p) => p.hex));
+    const toC = await sendWith('propagate', 4, others[1]!);
+    expect(hexes(toC.peers)).to.deep.equal([toHex(others[1]!.publicKey)]);
+    expect(hexes((await sendWith('propagate', 5)).peers)).to.deep.equal(all); // 4 random of 4
+    const expected = new Map(all.map((h) => [h, [1, 2, 5]]));
+    for (const p of closest.peers) expected.get(toHex(p))!.push(3);
+    expected.get(toHex(others[1]!.publicKey))!.push(4);
+    // Leaves forward nothing back to a (its only peer): each got each copy once.
+    await until('every copy delivered', () => [...got].every(([h, v]) => v.length === expected.get(h)!.length), 10_000);
+    for (const [h, v] of got) expect(v.sort(), h).to.deep.equal(expected.get(h)!.sort());
   });
 });
