@@ -183,13 +183,16 @@ export class DhtPipeline {
     const payload = j.payload;
     const processed = shouldProcess(j);
     // JOINs (9.9: at most one per 10 min per origin): one is taken per origin per window, the
-    // others dropped (recorded, so their copies are duplicates); a claim not newer than the last one
-    // taken is not stored again.
+    // others dropped (recorded, so their copies are duplicates), unless their claim is newer than
+    // the last one taken (a node whose addresses changed; and a replayed old JOIN, taken first,
+    // must not hold back its origin's current one: a claim's updated_at moves by whole seconds,
+    // so one key gets at most one such JOIN a second); a claim not newer than the last one taken
+    // is not stored again.
     let storeJoin = false;
     if (payload?.kind === 'join') {
       const origin = toHex(j.origin!);
       const last = this.#joins.get(origin);
-      if (last !== undefined && now - last.at < rt.config.joinCooldownMs) {
+      if (last !== undefined && now - last.at < rt.config.joinCooldownMs && payload.claim.updatedAt <= last.updatedAt) {
         rt.dedup.record(j.dedupKey, now);
         this.#dropped('join_rate');
         return this.#trace(from, j, 0, 'join_rate');

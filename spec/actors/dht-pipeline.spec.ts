@@ -321,6 +321,18 @@ describe('DHT inbound pipeline under attack', function () {
     expect(h.sent.length).to.be.at.least(sentBefore);
   });
 
+  it('a replayed old JOIN taken first does not hold back its origin\'s newer claim within the window; the newer one does hold back more of the same', async () => {
+    const h = harness(provider);
+    const [origin, relay] = h.peers as [NodeIdentity, NodeIdentity];
+    await h.pipeline.handle(relay.publicKey, joinOf(origin, nowS - 3_600n)); // an hour-old claim, replayed
+    await h.pipeline.handle(relay.publicKey, joinOf(origin, nowS)); // the origin's current claim
+    expect(h.events.filter((e) => e.type === 'dht.join-received').map((e) => e.type === 'dht.join-received' && e.claim.updatedAt)).to.deep.equal([nowS - 3_600n, nowS]);
+    expect(h.traces.at(-1)!.verdict).to.equal('process+forward');
+    await h.pipeline.handle(relay.publicKey, joinOf(origin, nowS, defaultExpiry(nowS, false) + 1n)); // the same claim again
+    await h.pipeline.handle(relay.publicKey, joinOf(origin, nowS - 3_600n, defaultExpiry(nowS, false) + 2n)); // the old one again
+    expect(h.rt.stats.byReason['join_rate']).to.equal(2);
+  });
+
   it('forwards to one peer are capped per flood window (below its flood limit): peers each under their own limit cannot make this node flood a neighbour', async () => {
     const h = harness(provider, { maxForwardsPerPeer: 3, floodWindowMs: 60_000 });
     const senders = h.peers.slice(0, 5);
