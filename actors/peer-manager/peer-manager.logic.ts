@@ -95,6 +95,8 @@ async function serve(input: StoreWorkerInput, work: Work): Promise<{ result: Pee
   }
 }
 
+const noop = (): void => {};
+
 /** Commands that only read the store. */
 function isRead(work: Work): boolean {
   return work.type === 'peer.find' || work.type === 'peer.closest' || work.type === 'peer.random';
@@ -135,13 +137,15 @@ export const peerStoreWorker = callbackActor<WorkerEvent, StoreWorkerInput, Work
       let run: Promise<Awaited<ReturnType<typeof serve>>>;
       if (isRead(work)) {
         run = writes.then(() => serve(input, work));
-        reads = Promise.all([reads, run.catch(() => undefined)]);
+        // (Settled with nothing: a chain holding each result would keep every one alive.)
+        reads = Promise.all([reads, run.then(noop, noop)]).then(noop);
       } else {
         run = reads.then(() => serve(input, work));
-        writes = Promise.all([writes, run.catch(() => undefined)]);
+        writes = Promise.all([writes, run.then(noop, noop)]).then(noop);
       }
       answers = answers
         .then(() => answer(work, run))
+        .catch(noop) // (an answer that could not be sent must not stop the ones after it)
         .then(() => {
           inFlight--;
           pump();
@@ -149,13 +153,9 @@ export const peerStoreWorker = callbackActor<WorkerEvent, StoreWorkerInput, Work
     }
     if (closing && !closed && queue.length === 0 && inFlight === 0) {
       closed = true;
-      void (async () => {
-        try {
-          if (!stopped) await input.store.close();
-        } finally {
-          send({ type: 'store.closed' });
-        }
-      })();
+      const close = stopped ? Promise.resolve() : input.store.close();
+      // The store is closed either way (a failed close leaves nothing to retry).
+      void close.then(noop, noop).then(() => send({ type: 'store.closed' }));
     }
   };
   receive((event) => {

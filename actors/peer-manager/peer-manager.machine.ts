@@ -9,6 +9,7 @@
  */
 import { enqueueActions, setup } from 'xstate';
 import { toHex } from '../../core/bytes.js';
+import { ConfigError } from '../../core/errors.js';
 import type { PublicKey } from '../../core/keys.js';
 import { BanList } from '../../storage/ban-list.js';
 import type { PeerStore } from '../../storage/peer-store.js';
@@ -51,6 +52,13 @@ export interface PeerManagerContext {
   bans: BanList;
   /** The store worker (a child for the manager's whole life). */
   worker: Mailbox<WorkerEvent>;
+}
+
+/** `maxInFlight` as given (an integer of at least 1), or the default. */
+function inFlightBound(n: number | undefined): number {
+  if (n === undefined) return 64;
+  if (!Number.isInteger(n) || n < 1) throw new ConfigError(`peer manager maxInFlight must be an integer of at least 1, got ${n}`);
+  return n;
 }
 
 /** The longest delay a timer can wait (Node's setTimeout: 2^31 - 1 ms). */
@@ -145,7 +153,7 @@ export const peerManagerMachine = setup({
       maxQueue,
       bans: input.bans ?? new BanList(),
       // The worker lives as long as the manager is running or stopping.
-      worker: spawn('peerStoreWorker', { id: 'worker', input: { store: input.store, now, maxQueue, maxInFlight: input.maxInFlight ?? 64 } }),
+      worker: spawn('peerStoreWorker', { id: 'worker', input: { store: input.store, now, maxQueue, maxInFlight: inFlightBound(input.maxInFlight) } }),
     };
   },
   initial: 'running',

@@ -1,4 +1,6 @@
 import { expect } from 'chai';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +13,16 @@ import type { PeerStore } from '../../storage/peer-store.js';
 import { ask } from '../../actors/request.js';
 import { CountingClock } from '../support/clock.js';
 import { randomSighting, startPeerManager } from '../support/peers.js';
+
+/** The garbage collector, without --expose-gc on the command line (undefined where it cannot be had). */
+function collectGarbage(): (() => void) | undefined {
+  try {
+    setFlagsFromString('--expose-gc');
+    return runInNewContext('gc') as () => void;
+  } catch {
+    return undefined;
+  }
+}
 
 function recordFacts(client: PeerManagerClient): PeerManagerFact[] {
   const facts: PeerManagerFact[] = [];
@@ -175,6 +187,25 @@ describe('peer manager actor: limits and failures', function () {
     expect(err).to.be.instanceOf(PeerManagerRequestFailed);
     expect((err as PeerManagerRequestFailed).error.name).to.equal('PeerAllowListed');
     expect((await pm.find({ publicKey: s.publicKey }))!.bannedUntil).to.equal(undefined);
+    await pm.stop();
+  });
+
+  it('holds nothing of the results it answered (its ordering chains settle with nothing)', async () => {
+    const store = new MemoryPeerStore();
+    const pm = startPeerManager({ store });
+    const s = randomSighting();
+    await pm.add(s);
+    // A read's result travels only in its answer: weakly held, it is collected once answered.
+    const refs: Array<WeakRef<object>> = [];
+    for (let i = 0; i < 20; i++) refs.push(new WeakRef((await pm.closest(s.nodeId, 1)) as object));
+    for (let i = 0; i < 20; i++) refs.push(new WeakRef((await pm.add(randomSighting())) as object));
+    const gc = collectGarbage();
+    if (!gc) return;
+    await new Promise((r) => setImmediate(r));
+    gc();
+    await new Promise((r) => setImmediate(r));
+    gc();
+    expect(refs.filter((r) => r.deref() !== undefined).length, 'answers still held').to.be.at.most(2);
     await pm.stop();
   });
 
