@@ -94,6 +94,12 @@ const FORWARD_CLOCK_MARGIN_SECONDS = 600n;
 
 /** Origins whose JOINs are followed for the rate limit, at most (the oldest forgotten first). */
 const JOIN_ORIGINS = 16_384;
+/**
+ * JOINs with a newer claim than the last one taken that are still taken within an origin's
+ * 10-min window (so at most 1 + this per window): enough for a changed address and for an
+ * origin whose older JOINs were replayed first, in order, to be heard.
+ */
+const JOIN_NEWER_PER_WINDOW = 2;
 
 /** Which types a node forwards (9.6). */
 const FORWARDED: ReadonlySet<number> = new Set([DhtMessageType.DOMAIN, DhtMessageType.JOIN, DhtMessageType.DISCOVERY]);
@@ -109,7 +115,7 @@ export class DhtPipeline {
   readonly duplicatesByPeer = new BoundedMap<string, number>(4_096);
   readonly #observers = new Set<(t: DhtTrace) => void>();
   /** Per origin (hex): when its last JOIN was taken (ms) and the newest claim's `updated_at` taken from a JOIN. */
-  readonly #joins = new BoundedMap<string, { at: number; updatedAt: bigint }>(JOIN_ORIGINS);
+  readonly #joins = new BoundedMap<string, { at: number; updatedAt: bigint; newer: number }>(JOIN_ORIGINS);
 
   constructor(
     readonly rt: DhtRuntime,
@@ -183,23 +189,26 @@ export class DhtPipeline {
     const payload = j.payload;
     const processed = shouldProcess(j);
     // JOINs (9.9: at most one per 10 min per origin): one is taken per origin per window, the
-    // others dropped (recorded, so their copies are duplicates), unless their claim is newer than
-    // the last one taken (a node whose addresses changed; and a replayed old JOIN, taken first,
-    // must not hold back its origin's current one: a claim's updated_at moves by whole seconds,
-    // so one key gets at most one such JOIN a second); a claim not newer than the last one taken
-    // is not stored again.
+    // others dropped (recorded, so their copies are duplicates), except up to
+    // JOIN_NEWER_PER_WINDOW whose claim is newer than the last one taken (a node whose addresses
+    // changed; and replayed old JOINs, taken first, must not hold back their origin's current
+    // one; a key signs whatever updated_at it likes, so these are counted too); a claim not
+    // newer than the last one taken is not stored again.
     let storeJoin = false;
     if (payload?.kind === 'join') {
       const origin = toHex(j.origin!);
       const last = this.#joins.get(origin);
-      if (last !== undefined && now - last.at < rt.config.joinCooldownMs && payload.claim.updatedAt <= last.updatedAt) {
+      const inWindow = last !== undefined && now - last.at < rt.config.joinCooldownMs;
+      const newer = last !== undefined && payload.claim.updatedAt > last.updatedAt;
+      if (inWindow && !(newer && last.newer < JOIN_NEWER_PER_WINDOW)) {
         rt.dedup.record(j.dedupKey, now);
         this.#dropped('join_rate');
         return this.#trace(from, j, 0, 'join_rate');
       }
       storeJoin = last === undefined || payload.claim.updatedAt > last.updatedAt;
       this.#joins.delete(origin);
-      this.#joins.set(origin, { at: now, updatedAt: storeJoin ? payload.claim.updatedAt : last!.updatedAt });
+      // A newer claim within the window keeps the window (and counts); otherwise a new one starts.
+      this.#joins.set(origin, inWindow ? { at: last.at, updatedAt: payload.claim.updatedAt, newer: last.newer + 1 } : { at: now, updatedAt: storeJoin ? payload.claim.updatedAt : last!.updatedAt, newer: 0 });
     }
     // 3. Dedup (9.4): DOMAIN messages and DISCOVERYs addressed to this node are pinned until they
     // expire (charged to the sending peer and the origin, never refused); everything else, broadcasts

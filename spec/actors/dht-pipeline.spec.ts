@@ -333,6 +333,14 @@ describe('DHT inbound pipeline under attack', function () {
     expect(h.rt.stats.byReason['join_rate']).to.equal(2);
   });
 
+  it('a key signing ever newer claims gets at most 3 JOINs taken per 10-min window (1 and 2 newer), not one per claim', async () => {
+    const h = harness(provider);
+    const [origin, relay] = h.peers as [NodeIdentity, NodeIdentity];
+    for (let i = 1n; i <= 50n; i++) await h.pipeline.handle(relay.publicKey, joinOf(origin, i));
+    expect(h.events.filter((e) => e.type === 'dht.join-received')).to.have.length(3);
+    expect(h.rt.stats.byReason['join_rate']).to.equal(47);
+  });
+
   it('forwards to one peer are capped per flood window (below its flood limit): peers each under their own limit cannot make this node flood a neighbour', async () => {
     const h = harness(provider, { maxForwardsPerPeer: 3, floodWindowMs: 60_000 });
     const senders = h.peers.slice(0, 5);
