@@ -13,12 +13,13 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { DEFAULT_NODE_MEMORY, MemoryBudget } from '../../core/budget.js';
-import { TcommsError, TimeoutError, type ProtocolError } from '../../core/errors.js';
+import { stackless, TcommsError, TimeoutError, type ProtocolError } from '../../core/errors.js';
 import { yamuxConfig, type YamuxConfig } from '../../protocols/yamux/config.js';
 import { KeepaliveTimeout, MuxerClosed, PeerNotReading, StreamReset, YamuxProtocolError } from '../../protocols/yamux/errors.js';
 import { GoAwayCode } from '../../protocols/yamux/frame.js';
 import { YamuxSession } from '../../protocols/yamux/session.js';
 import { YamuxStream, type StreamHost } from './stream.js';
+import { PeerRate } from './peer-rate.js';
 
 /** Construction options of a muxer. */
 export interface YamuxMuxerInit {
@@ -71,15 +72,9 @@ export class YamuxMuxer extends EventEmitter<YamuxMuxerEvents> {
   #ending = false;
   #cancelBudgetWait: (() => void) | undefined;
   #stallTimer: NodeJS.Timeout | undefined;
-  /**
-   * The peer's Pings, as a token bucket (`pingsPerSecond`, `pingBurst`): what it may still have
-   * answered at once, when that was worked out, the session's count at the last look, and the
-   * timer of a read held back until the peer is within its rate again.
-   */
-  #pingTokens: number;
-  #pingTokensAt = 0;
-  #pingsCounted = 0;
-  #pingThrottle: NodeJS.Timeout | undefined;
+  /** The peer's Pings and stream opens, each a token bucket over the session's count (`peer-rate.ts`). */
+  readonly #pingRate: PeerRate;
+  readonly #openRate: PeerRate;
   /** Streams whose writes wait for room in the output. */
   readonly #waitingForRoom = new Set<number>();
   #wakingWriters = false;
@@ -113,16 +108,17 @@ export class YamuxMuxer extends EventEmitter<YamuxMuxerEvents> {
         stream: (id) => this.#inbound(id),
         data: (id, data) => this.#streams.get(id)?.onData(data),
         remoteClose: (id) => this.#streams.get(id)?.onRemoteClose(),
-        reset: (id) => this.#streams.get(id)?.destroy(new StreamReset(id)),
+        // (A peer may reset streams at a high rate: the error carries no stack trace.)
+        reset: (id) => this.#streams.get(id)?.destroy(stackless(() => new StreamReset(id))),
         sendWindow: (id) => this.#streams.get(id)?.onSendWindow(),
         pong: (opaque) => this.#pong(opaque),
         goAway: (code) => this.emit('goaway', code),
         output: () => this.#scheduleFlush(),
       },
     });
-    // No rate: an endless bucket, never refilled, no limit in the session.
-    this.#pingTokens = this.#config.pingsPerSecond === 0 ? Infinity : this.#config.pingBurst;
-    this.#limitPings();
+    const session = this.#session;
+    this.#pingRate = new PeerRate(this.#config.pingsPerSecond, this.#config.pingBurst, () => session.pingsAnswered, (n) => session.limitPings(n));
+    this.#openRate = new PeerRate(this.#config.streamOpensPerSecond, this.#config.streamOpenBurst, () => session.streamsOpenedByPeer, (n) => session.limitStreamOpens(n));
     this.#host = {
       memory: this.memory,
       write: (id, data) => {
@@ -189,7 +185,7 @@ export class YamuxMuxer extends EventEmitter<YamuxMuxerEvents> {
   get queuedOutput(): number {
     return this.#session.pendingOutput + this.#conn.writableLength;
   }
-  /** True while the connection is not being read (budget exceeded, output above its bound, or the peer's Pings over their rate). */
+  /** True while the connection is not being read (budget exceeded, output above its bound, or the peer's Pings or stream opens over their rate). */
   get readPaused(): boolean {
     return this.#readPaused;
   }
@@ -302,7 +298,8 @@ export class YamuxMuxer extends EventEmitter<YamuxMuxerEvents> {
       return;
     }
     this.#receiving = true;
-    if (this.#pingTokens < this.#config.pingBurst) this.#refillPings();
+    this.#pingRate.beforeRead();
+    this.#openRate.beforeRead();
     try {
       let next: Buffer | undefined = chunk;
       while (next !== undefined && !this.#closed) {
@@ -316,45 +313,13 @@ export class YamuxMuxer extends EventEmitter<YamuxMuxerEvents> {
       this.#receiving = false;
       this.#inbox.length = 0;
     }
-    if (this.#session.pingsAnswered !== this.#pingsCounted) this.#countPings();
+    this.#pingRate.afterRead(this.#paid);
+    this.#openRate.afterRead(this.#paid);
     this.#updateReading();
   }
 
-  /** The bucket refilled for the time since it was last worked out, and the session told. */
-  #refillPings(): void {
-    const now = performance.now();
-    this.#pingTokens = Math.min(this.#config.pingBurst, this.#pingTokens + ((now - this.#pingTokensAt) * this.#config.pingsPerSecond) / 1000);
-    this.#pingTokensAt = now;
-    this.#limitPings();
-  }
-
-  /**
-   * The session may answer what the bucket holds and one burst more: within that debt the
-   * connection is only read more slowly; past it, the Ping that overdraws is the violation
-   * `ping-flood` (found while decoding, so a read of thousands of Pings answers few of them).
-   */
-  #limitPings(): void {
-    if (this.#pingTokens !== Infinity) this.#session.limitPings(this.#pingsCounted + Math.floor(this.#pingTokens) + this.#config.pingBurst);
-  }
-
-  /** Pings answered since the last look are taken from the bucket; in debt, reading waits until it is paid. */
-  #countPings(): void {
-    const answered = this.#session.pingsAnswered;
-    const n = answered - this.#pingsCounted;
-    this.#pingsCounted = answered;
-    if (this.#pingTokens === Infinity) return;
-    this.#refillPings();
-    this.#pingTokens -= n;
-    this.#limitPings();
-    if (this.#pingTokens < 0 && this.#pingThrottle === undefined) {
-      this.#pingThrottle = setTimeout(() => {
-        this.#pingThrottle = undefined;
-        this.#refillPings();
-        this.#updateReading();
-      }, Math.ceil((-this.#pingTokens * 1000) / this.#config.pingsPerSecond));
-      this.#pingThrottle.unref();
-    }
-  }
+  /** A peer back within its rates: read again (unless something else holds reading back). */
+  readonly #paid = (): void => this.#updateReading();
 
   /**
    * Read the connection only while the budget has room and the output is within its bound (a
@@ -366,7 +331,7 @@ export class YamuxMuxer extends EventEmitter<YamuxMuxerEvents> {
     const queued = this.queuedOutput;
     const bound = this.#config.maxPendingOutput;
     // The usual case, on every read and flush: nothing to change.
-    if (!this.#readPaused && queued < bound / 2 && this.#stallTimer === undefined && this.#waitingForRoom.size === 0 && !this.memory.exceeded && this.#pingThrottle === undefined) return;
+    if (!this.#readPaused && queued < bound / 2 && this.#stallTimer === undefined && this.#waitingForRoom.size === 0 && !this.memory.exceeded && !this.#pingRate.throttled && !this.#openRate.throttled) return;
     if (queued > 2 * bound) return this.#notReading(new PeerNotReading(queued, 'over-limit'));
     if (queued <= bound) {
       if (this.#stallTimer !== undefined) {
@@ -384,7 +349,7 @@ export class YamuxMuxer extends EventEmitter<YamuxMuxerEvents> {
     if (this.#waitingForRoom.size > 0 && queued < bound / 2) this.#wakeWriters();
     if (this.#ending) return; // read (and drop) until the peer's EOF
     const overBudget = this.memory.exceeded;
-    const pause = overBudget || queued > bound || this.#pingThrottle !== undefined;
+    const pause = overBudget || queued > bound || this.#pingRate.throttled || this.#openRate.throttled;
     if (pause !== this.#readPaused) {
       this.#readPaused = pause;
       if (pause) this.#conn.pause();
@@ -460,7 +425,8 @@ export class YamuxMuxer extends EventEmitter<YamuxMuxerEvents> {
     this.#closed = true;
     if (this.#keepalive !== undefined) clearInterval(this.#keepalive);
     if (this.#stallTimer !== undefined) clearTimeout(this.#stallTimer);
-    if (this.#pingThrottle !== undefined) clearTimeout(this.#pingThrottle);
+    this.#pingRate.stop();
+    this.#openRate.stop();
     this.#cancelBudgetWait?.();
     this.#cancelBudgetWait = undefined;
     this.#waitingForRoom.clear();
@@ -468,7 +434,7 @@ export class YamuxMuxer extends EventEmitter<YamuxMuxerEvents> {
     for (const stream of [...this.#streams.values()]) {
       // A stream that is finished both ways keeps its received data for its reader.
       if (stream.remoteEnded && stream.writableEnded) continue;
-      stream.destroy(quiet ? undefined : (reason ??= new MuxerClosed(normalMessage)));
+      stream.destroy(quiet ? undefined : (reason ??= stackless(() => new MuxerClosed(normalMessage))));
     }
     this.#streams.clear();
     this.#pings.clear();

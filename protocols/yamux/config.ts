@@ -42,6 +42,16 @@ export interface YamuxConfig {
   /** Pings answered at once before {@link pingsPerSecond} applies. */
   pingBurst: number;
   /**
+   * Streams the peer may open per second, on average (each SYN, taken or refused); 0: no limit.
+   * As for Pings: past {@link streamOpenBurst} plus this rate the connection is not read until
+   * the peer is back within it, and a SYN past one more burst is the violation `stream-flood`
+   * (a stream opened and reset in one 12-byte frame costs the node a stream's set-up and
+   * tear-down).
+   */
+  streamOpensPerSecond: number;
+  /** Streams the peer may open at once before {@link streamOpensPerSecond} applies. */
+  streamOpenBurst: number;
+  /**
    * Memory this connection may hold for the peer: its streams' unread data (counted by the
    * buffers it keeps alive), partial frames charged by protocol handlers, queued output.
    * Above it the connection is not read until the holders release some.
@@ -68,6 +78,10 @@ export const DEFAULT_YAMUX_CONFIG: Readonly<YamuxConfig> = Object.freeze({
   // A keepalive is one Ping per 30 s; a peer measuring round trips may send a few more.
   pingsPerSecond: 10,
   pingBurst: 100,
+  // A burst as large as the streams a peer may have open at once; RPC sessions and messaging
+  // keep their substreams, so a peer opens a few a second.
+  streamOpensPerSecond: 256,
+  streamOpenBurst: 512,
   // 16 MiB: a fast stream's full window, or 64 streams' initial ones.
   maxConnectionMemory: DEFAULT_CONNECTION_MEMORY,
 });
@@ -92,5 +106,7 @@ export function yamuxConfig(partial: Partial<YamuxConfig> = {}): YamuxConfig {
   int('maxConnectionMemory', 64 * 1024);
   int('pingsPerSecond', 0, 1_000_000);
   int('pingBurst', 1, MAX_U32);
+  int('streamOpensPerSecond', 0, 1_000_000);
+  int('streamOpenBurst', 1, MAX_U32);
   return c;
 }

@@ -15,7 +15,8 @@ export type YamuxViolation =
   | 'data-after-fin'
   | 'bad-goaway-code'
   | 'bad-ping'
-  | 'ping-flood';
+  | 'ping-flood'
+  | 'stream-flood';
 
 /** The peer broke the yamux protocol: the session answers with GoAway(1) and closes. */
 export class YamuxProtocolError extends ProtocolError {

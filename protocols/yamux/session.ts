@@ -80,6 +80,8 @@ export class YamuxSession {
   readonly #lingering = new Map<number, number>();
   #pingsAnswered = 0;
   #pingLimit = Infinity;
+  #streamsOpened = 0;
+  #streamLimit = Infinity;
   #localGoAway = false;
   #remoteGoAway = false;
   #failed = false;
@@ -128,6 +130,17 @@ export class YamuxSession {
    */
   limitPings(totalAnswered: number): void {
     this.#pingLimit = totalAnswered;
+  }
+  /** Streams the peer opened so far (each SYN, taken or refused; a count that only grows). */
+  get streamsOpenedByPeer(): number {
+    return this.#streamsOpened;
+  }
+  /**
+   * How many streams in all (counted as {@link streamsOpenedByPeer}) the peer may open: one past
+   * it is the violation `stream-flood`. Set by the shell from its clock, as {@link limitPings}.
+   */
+  limitStreamOpens(total: number): void {
+    this.#streamLimit = total;
   }
   /** True once this side sent GoAway. */
   get localGoAway(): boolean {
@@ -366,6 +379,8 @@ export class YamuxSession {
     const peerParity = this.#client ? 0 : 1;
     if (id % 2 !== peerParity) throw new YamuxProtocolError('bad-stream-id', `SYN with id ${id} of the wrong parity`, id);
     if (id <= this.#lastInboundId) throw new YamuxProtocolError('reused-stream-id', `SYN reuses stream id ${id}`, id);
+    if (this.#streamsOpened >= this.#streamLimit) throw new YamuxProtocolError('stream-flood', `more than ${this.#streamLimit} streams opened, faster than allowed`, id);
+    this.#streamsOpened++;
     this.#lastInboundId = id;
     if (this.#localGoAway || this.#inboundOpen >= this.#config.maxInboundStreams) {
       this.#linger(id, INITIAL_WINDOW);

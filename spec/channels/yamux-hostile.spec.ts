@@ -324,6 +324,40 @@ describe('yamux against hostile peers', function () {
     }
   });
 
+  it('streams opened (and reset) in a flood: past a burst and its rate the connection is read more slowly; past one burst of debt, the violation stream-flood', async () => {
+    // SYN|RST on fresh ids: each frame opens a stream and resets it (12 bytes for a stream's set-up and tear-down).
+    const synRst = (from: number, n: number) => Buffer.concat(Array.from({ length: n }, (_, i) => frame(FrameType.WindowUpdate, Flag.SYN | Flag.RST, from + 2 * i, 0)));
+    {
+      const [attacker, conn] = duplexPair();
+      open.push(attacker, conn);
+      let opened = 0;
+      const victim = new YamuxMuxer(conn, { client: false, config: { keepaliveIntervalMs: 0, streamOpensPerSecond: 200, streamOpenBurst: 20 }, onStream: (st) => (opened++, st.on('error', () => {})) });
+      open.push(victim);
+      attacker.on('data', () => {});
+      attacker.write(synRst(1, 30)); // 10 past the burst, within its debt
+      await until('all opened', () => opened === 30);
+      expect(victim.readPaused, 'in debt: not read').to.equal(true);
+      await until('read again once the debt is paid', () => !victim.readPaused, 5_000);
+      expect(victim.closed).to.equal(false);
+    }
+    {
+      const [attacker, conn] = duplexPair();
+      open.push(attacker, conn);
+      let opened = 0;
+      // The defaults: 512 at once, 256 a second.
+      const victim = new YamuxMuxer(conn, { client: false, config: { keepaliveIntervalMs: 0, violationCloseMs: 100 }, onStream: (st) => (opened++, st.on('error', () => {})) });
+      open.push(victim);
+      const seen = answers(attacker);
+      attacker.write(synRst(1, 5000)); // 60,000 bytes: one read
+      const reason = await Promise.race([victim.closedPromise, new Promise((r) => setTimeout(() => r('still open'), 10_000))]);
+      expect(reason).to.be.instanceOf(YamuxProtocolError);
+      expect((reason as YamuxProtocolError).violation).to.equal('stream-flood');
+      expect(opened, 'a burst and one burst of debt opened, no more').to.equal(1024);
+      await until('the GoAway arrives', () => seen.goAway.length > 0, 2_000);
+      expect(seen.goAway).to.deep.equal([1]);
+    }
+  });
+
   it('with the defaults, a burst of 100 Pings is answered without slowing the connection', async () => {
     const [attacker, conn] = duplexPair();
     open.push(attacker, conn);

@@ -203,6 +203,21 @@ describe('yamux session core', () => {
     expect(answered, 'the Pings before it were answered, in order').to.deep.equal([1, 2, 3, 4]);
   });
 
+  it('counts the streams the peer opens, refused ones too; the SYN past the limit the shell sets is the violation stream-flood', () => {
+    const { s } = session(false, { maxInboundStreams: 2 });
+    s.limitStreamOpens(3);
+    s.receive(refEncode([syn(1), syn(3), syn(5)])); // the third is refused (RST) but counted
+    expect(s.streamsOpenedByPeer).to.equal(3);
+    let err: unknown;
+    try {
+      s.receive(refEncode([syn(7)]));
+    } catch (e) {
+      err = e;
+    }
+    expect((err as YamuxProtocolError).violation).to.equal('stream-flood');
+    expect(s.streamsOpenedByPeer).to.equal(3);
+  });
+
   it('resets inbound streams beyond the limit, and counts a stream until it is closed both ways', () => {
     const server = session(false, { maxInboundStreams: 2 });
     server.s.receive(refEncode([syn(1), syn(3), syn(5)]));
