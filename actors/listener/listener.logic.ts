@@ -109,6 +109,10 @@ export const acceptLoop = callbackActor<AcceptLoopEvent, AcceptLoopInput, Accept
     const remote = c.remoteAddress === undefined ? undefined : String(c.remoteAddress);
     // Fairness is per IP address; a socket without one (the memory transport) stands alone.
     const address = remoteIp(c) ?? `socket:${++unaddressed}`;
+    // Penalties follow an address only where it is the peer's own: sockets from an onion
+    // listener or a proxy all come from the proxy's address, and one peer's violations would
+    // slow every other peer behind it.
+    const penalisable = c.via === undefined || c.via === 'tcp';
     c.stream.on('error', () => {});
     const refuse = (reason: 'busy' | 'upgrade-failed', error?: unknown) => {
       c.stream.destroy();
@@ -177,14 +181,14 @@ export const acceptLoop = callbackActor<AcceptLoopEvent, AcceptLoopInput, Accept
       // an invalid message) penalises its address as a failed upgrade does: a fresh identity
       // does not buy it an immediate new connection.
       void result.muxer.closedPromise.then((err) => {
-        if (err instanceof TcommsError && err.kind === 'protocol') admission.penalise(address, Date.now());
+        if (err instanceof TcommsError && err.kind === 'protocol' && penalisable) admission.penalise(address, Date.now());
       });
     } catch (caught) {
       c.stream.destroy();
       // An abort says why: the deadline, shedding, or the listener's stop.
       const err: unknown = controller.signal.aborted && caught instanceof AbortedError ? controller.signal.reason : caught;
       const publicKey = err instanceof IdentityInvalid ? err.publicKey : undefined;
-      if (err instanceof TcommsError && err.kind === 'protocol') admission.penalise(address, Date.now());
+      if (err instanceof TcommsError && err.kind === 'protocol' && penalisable) admission.penalise(address, Date.now());
       // A banned peer is recognised by its Noise static key, before anything of ours was sent.
       const reason = err instanceof PeerBanned ? 'banned' : err instanceof UpgradeShed ? 'busy' : 'upgrade-failed';
       send({ type: 'inbound.rejected', reason, remoteAddress: remote, error: toPlainError(err), ...(publicKey ? { publicKey } : {}) });
