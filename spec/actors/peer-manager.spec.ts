@@ -1,6 +1,4 @@
 import { expect } from 'chai';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,16 +11,7 @@ import type { PeerStore } from '../../storage/peer-store.js';
 import { ask } from '../../actors/request.js';
 import { CountingClock } from '../support/clock.js';
 import { randomSighting, startPeerManager } from '../support/peers.js';
-
-/** The garbage collector, without --expose-gc on the command line (undefined where it cannot be had). */
-function collectGarbage(): (() => void) | undefined {
-  try {
-    setFlagsFromString('--expose-gc');
-    return runInNewContext('gc') as () => void;
-  } catch {
-    return undefined;
-  }
-}
+import { collector } from '../support/gc.js';
 
 function recordFacts(client: PeerManagerClient): PeerManagerFact[] {
   const facts: PeerManagerFact[] = [];
@@ -199,7 +188,7 @@ describe('peer manager actor: limits and failures', function () {
     const refs: Array<WeakRef<object>> = [];
     for (let i = 0; i < 20; i++) refs.push(new WeakRef((await pm.closest(s.nodeId, 1)) as object));
     for (let i = 0; i < 20; i++) refs.push(new WeakRef((await pm.add(randomSighting())) as object));
-    const gc = collectGarbage();
+    const gc = collector();
     if (!gc) return;
     await new Promise((r) => setImmediate(r));
     gc();

@@ -7,8 +7,6 @@
 import { expect } from 'chai';
 import { once } from 'node:events';
 import type { Duplex } from 'node:stream';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { MemoryBudget } from '../../core/budget.js';
 import { NodeIdentity } from '../../core/keys.js';
 import { NoiseSecureChannel, noiseStaticKeys } from '../../channels/secure-channel.js';
@@ -19,6 +17,7 @@ import { Flag, FrameType, HEADER_LENGTH, PeerNotReading, YamuxProtocolError, wri
 import { duplexPair } from '../../transports/memory/duplex-pair.js';
 import { collect } from '../support/streams.js';
 import { until } from '../support/wait.js';
+import { collector } from '../support/gc.js';
 
 /** One yamux frame: header and payload. */
 function frame(type: number, flags: number, id: number, length: number, payload?: Uint8Array): Buffer {
@@ -26,16 +25,6 @@ function frame(type: number, flags: number, id: number, length: number, payload?
   writeHeader(out, 0, type, flags, id, length);
   if (payload) out.set(payload, HEADER_LENGTH);
   return out;
-}
-
-/** The garbage collector, without --expose-gc on the command line (undefined where it cannot be had). */
-function collector(): (() => void) | undefined {
-  try {
-    setFlagsFromString('--expose-gc');
-    return runInNewContext('gc') as () => void;
-  } catch {
-    return undefined;
-  }
 }
 
 describe('yamux against hostile peers', function () {
