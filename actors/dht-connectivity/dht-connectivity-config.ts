@@ -13,6 +13,12 @@ export interface DhtConnectivityConfig {
   numRandom: number;
   /** The pools are checked (filled, members re-dialled, extras minimized) this often (9.9: 2 min). */
   checkIntervalMs: number;
+  /**
+   * A stored node closer than the farthest neighbour, while the neighbour pool is full, moves the
+   * pool at most this long after (one selection for every closer node stored meanwhile); with
+   * room left, a stored node is taken at once.
+   */
+  neighbourSettleMs: number;
   /** The pools are chosen afresh this often: the closest again, a new random pool (9.9: 2 h). */
   refreshIntervalMs: number;
   /** A lost or failed member is dialled again after this long, doubled on each further failure ... */
@@ -37,6 +43,10 @@ export const DEFAULT_DHT_CONNECTIVITY_CONFIG: Readonly<DhtConnectivityConfig> = 
   numRandom: 4,
   checkIntervalMs: 2 * 60_000,
   refreshIntervalMs: 2 * 60 * 60_000,
+  // Nodes arriving (and every sync) bring closer nodes in bursts: a pool that followed each one
+  // dialled about 27 nodes per node in a 100-node memorynet, most of them displaced again
+  // within seconds (2026-12-07). A closer node waits at most this long to be dialled.
+  neighbourSettleMs: 30_000,
   // A neighbour that restarted is back within seconds; the doubling spares one that is gone.
   redialBackoffMs: 5_000,
   // No longer than a check: a member is never left undialled past the next check.
@@ -61,7 +71,7 @@ export function dhtConnectivityConfigProblems(config: DhtConnectivityConfig): st
   // A pool above 100 would ask the peer store for more than a query returns and dial that many.
   integer('numNeighbours', 0, 100);
   integer('numRandom', 0, 100);
-  for (const k of ['checkIntervalMs', 'refreshIntervalMs', 'redialBackoffMs', 'maxRedialBackoffMs', 'maxMemberFailures', 'shunMs'] as const) integer(k, 1);
+  for (const k of ['checkIntervalMs', 'refreshIntervalMs', 'neighbourSettleMs', 'redialBackoffMs', 'maxRedialBackoffMs', 'maxMemberFailures', 'shunMs'] as const) integer(k, 1);
   integer('minimizeThreshold', 0);
   if (config.maxRedialBackoffMs < config.redialBackoffMs) problems.push('dht.connectivity.maxRedialBackoffMs must be at least dht.connectivity.redialBackoffMs');
   for (const k of ['minimizeConnections', 'minimizeClients'] as const) if (typeof config[k] !== 'boolean') problems.push(`dht.connectivity.${k} must be a boolean`);

@@ -55,6 +55,8 @@ export interface DhtConnectivityContext {
   selecting: SelectionMode;
   /** Public key hex -> a replaced member not chosen again for a while. */
   shunned: PMap<Shunned>;
+  /** A node closer than the farthest neighbour was stored while the pool was full: a `fill` is due once the pool settles. */
+  closerPending: boolean;
   /** The pools as last announced (hex, comma-joined): announced and kept from the reaper on change. */
   announced: string;
   counters: DhtConnectivityCounters;

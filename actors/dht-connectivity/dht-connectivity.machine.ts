@@ -16,10 +16,12 @@
  * - checker: every `checkInterval` (2 min) the shunned peers whose time ended are forgotten, idle
  *   members dialled, the pools topped up if short, and extras minimized if that is on;
  * - refresher: every `refreshInterval` a full selection.
- * In every running state: a stored node closer than the farthest neighbour (or with room left),
- * or one that would fill a vacancy of the random pool, makes a `fill` selection due (one runs at
- * a time: the nodes stored meanwhile are taken by the next, so a burst of them costs two queries
- * of the store, not one each, and few dials of nodes that a closer one displaces); members are
+ * - settler: a stored node closer than the farthest member of a full neighbour pool makes a
+ *   `fill` due `neighbourSettle` (30 s) later, one for all the closer nodes stored meanwhile, so
+ *   that the pool moves once per burst (the syncs and JOINs of nodes arriving), not once per node.
+ * In every running state: a stored node that would fill a vacancy of either pool makes a `fill`
+ * selection due at once (one runs at a time: the nodes stored meanwhile are taken by the next, so
+ * a burst of them costs two queries of the store, not one each); members are
  * dialled through the connection manager; a lost member is dialled again after a backoff that
  * doubles (re-dial ticks: 1, 2, 4, ... up to `maxRedialBackoff`); after `maxMemberFailures` failed
  * dials or short-lived connections in a row (a connection that outlived a check starts the count
@@ -70,6 +72,13 @@ import {
 
 export { KEEP_HOLDER, MAX_SHUNNED, POOL_DIAL, type DhtConnectivityContext, type DhtConnectivityInput, type SelectPoolsInput } from './dht-connectivity.context.js';
 
+/** Whether `event` stored a node that belongs among the neighbours: room left, or closer than the farthest (not this node, a shunned one, or a random member). */
+function belongsAmongNeighbours(context: DhtConnectivityContext, event: DhtConnectivityEvent): boolean {
+  if (event.type !== 'dht-connectivity.peer-stored' || !isNode(event.peer) || context.shunned.has(event.peer.hex)) return false;
+  if (event.peer.hex === toHex(context.input.self.publicKey) || context.random.some((m) => m.hex === event.peer.hex)) return false;
+  return wantsNeighbour(context.neighbours, event.peer, context.input.self.nodeId, cfg(context).numNeighbours);
+}
+
 /** The DHT connectivity state chart (see the module comment). */
 export const dhtConnectivityMachine = setup({
   types: {
@@ -87,6 +96,7 @@ export const dhtConnectivityMachine = setup({
   delays: {
     checkInterval: ({ context }) => cfg(context).checkIntervalMs,
     refreshInterval: ({ context }) => cfg(context).refreshIntervalMs,
+    neighbourSettle: ({ context }) => cfg(context).neighbourSettleMs,
     redialTick: ({ context }) => cfg(context).redialBackoffMs,
   },
   guards: {
@@ -96,12 +106,12 @@ export const dhtConnectivityMachine = setup({
     /** A stored node, not this one nor shunned. */
     nodeStored: ({ context, event }) => event.type === 'dht-connectivity.peer-stored' && isNode(event.peer) && event.peer.hex !== toHex(context.input.self.publicKey) && !context.shunned.has(event.peer.hex),
     selectionDue: ({ context }) => context.due !== undefined,
-    /** A stored node that belongs among the neighbours: room left, or closer than the farthest. */
-    closerNeighbour: ({ context, event }) => {
-      if (event.type !== 'dht-connectivity.peer-stored' || !isNode(event.peer) || context.shunned.has(event.peer.hex)) return false;
-      if (event.peer.hex === toHex(context.input.self.publicKey) || context.random.some((m) => m.hex === event.peer.hex)) return false;
-      return wantsNeighbour(context.neighbours, event.peer, context.input.self.nodeId, cfg(context).numNeighbours);
-    },
+    /** A stored node that belongs among the neighbours: closer than the farthest of a full pool (it waits for the pool to settle). */
+    closerNeighbour: ({ context, event }) => belongsAmongNeighbours(context, event) && context.neighbours.length >= cfg(context).numNeighbours,
+    /** A stored node that belongs among the neighbours, and the pool has room (it is taken at once). */
+    neighbourVacancy: ({ context, event }) => belongsAmongNeighbours(context, event) && context.neighbours.length < cfg(context).numNeighbours,
+    /** A closer node is waiting for the pool to settle. */
+    closerPending: ({ context }) => context.closerPending,
     /** A stored node in no pool, and the random pool has room. */
     randomVacancy: ({ context, event }) => {
       if (event.type !== 'dht-connectivity.peer-stored' || !isNode(event.peer) || context.shunned.has(event.peer.hex)) return false;
@@ -135,6 +145,10 @@ export const dhtConnectivityMachine = setup({
     removeConnection: assign(({ context, event }) => (event.type === 'dht-connectivity.disconnected' ? { connections: context.connections.delete(toHex(event.publicKey)) } : {})),
     markFill: assign(({ context }) => ({ due: context.due ?? 'fill' })),
     markRefresh: assign({ due: 'full' as const }),
+    /** A closer node was stored: the neighbour pool moves once it settles. */
+    markCloser: assign({ closerPending: true }),
+    /** The pool settled: one `fill` for the closer nodes stored meanwhile. */
+    fillCloser: assign(({ context }) => ({ due: context.due ?? 'fill', closerPending: false })),
     startSelection: assign(({ context }) => ({ selecting: context.due ?? 'fill', due: undefined, counters: counted(context, 'selections') })),
     /** The selection becomes the pools (see `applySelection`). */
     applySelection: assign(({ context }, params: { selection: PoolSelection; mode: SelectionMode }) => applySelection(context, params.selection, params.mode, cfg(context), context.input.self.nodeId)),
@@ -228,6 +242,7 @@ export const dhtConnectivityMachine = setup({
     selecting: 'full',
     shunned: PMap.empty<Shunned>(),
     announced: '|',
+    closerPending: false,
     counters: { dials: 0, replaced: 0, minimized: 0, selections: 0 },
   }),
   invoke: { id: 'followSiblings', src: 'followSiblings' },
@@ -271,7 +286,8 @@ export const dhtConnectivityMachine = setup({
       on: {
         'dht-connectivity.refresh': { actions: 'markRefresh' },
         'dht-connectivity.peer-stored': [
-          { guard: 'closerNeighbour', actions: 'markFill' },
+          { guard: 'neighbourVacancy', actions: 'markFill' },
+          { guard: 'closerNeighbour', actions: 'markCloser' },
           { guard: 'randomVacancy', actions: 'markFill' },
         ],
         'dht-connectivity.peer-banned': { guard: 'memberBanned', actions: ['dropMember', 'publishPools'] },
@@ -330,6 +346,18 @@ export const dhtConnectivityMachine = setup({
             },
             minimizing: {
               always: [{ guard: 'minimizeDue', target: 'waiting', actions: 'minimizeConnections' }, { target: 'waiting' }],
+            },
+          },
+        },
+        settler: {
+          initial: 'idle',
+          states: {
+            idle: {
+              always: { guard: 'closerPending', target: 'settling' },
+            },
+            settling: {
+              description: 'Closer nodes were stored while the neighbour pool was full: one selection takes them all once this wait ends.',
+              after: { neighbourSettle: { target: 'idle', actions: 'fillCloser' } },
             },
           },
         },

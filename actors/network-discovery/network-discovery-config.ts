@@ -7,7 +7,7 @@ import { parseAddress } from '../../core/address.js';
 import { toHex } from '../../core/bytes.js';
 import { ConfigError } from '../../core/errors.js';
 import { publicKeyFromHex, type PublicKey } from '../../core/keys.js';
-import { DISCOVERY_IDLE_WAIT_SECONDS, DISCOVERY_MIN_KNOWN_PEERS, DISCOVERY_RETRY_WAIT_SECONDS, DISCOVERY_SYNC_PEERS, GET_PEERS_MAX_N } from '../../protocols/dht/index.js';
+import { DISCOVERY_IDLE_WAIT_SECONDS, DISCOVERY_MIN_KNOWN_PEERS, DISCOVERY_RETRY_WAIT_SECONDS, DISCOVERY_SYNC_PEERS, GET_CLOSER_PEERS_MAX_N, GET_PEERS_MAX_N } from '../../protocols/dht/index.js';
 
 /** A peer the node starts from: its key and where to reach it. */
 export interface DhtSeed {
@@ -24,8 +24,10 @@ export interface NetworkDiscoveryConfig {
   minKnownPeers: number;
   /** ... from up to this many random peers not tried this cycle (9.9: 5). */
   syncPeers: number;
-  /** `GetPeersRequest.n` of each sync (1..1,000). */
+  /** `GetPeersRequest.n` of each sync while discovering (1..1,000). */
   peersPerSync: number;
+  /** `GetCloserPeersRequest.n` of each on-connect sync, `closer_to` this node (1..100). */
+  onConnectPeers: number;
   /** Ask for clients' claims too (`include_clients`). */
   includeClients: boolean;
   /** Rounds some peer answered before the idle wait (a cycle); the rounds and the tried peers are forgotten after it. */
@@ -54,6 +56,12 @@ export const DEFAULT_NETWORK_DISCOVERY_CONFIG: Readonly<NetworkDiscoveryConfig> 
   syncPeers: DISCOVERY_SYNC_PEERS,
   // Enough for one sync to pass the 50-peer threshold, while a round stays at 500 claim checks at most.
   peersPerSync: 100,
+  // On connect, the peer's view of this node's neighbourhood (GetCloserPeers, closer_to = own
+  // NodeId) rather than 100 random claims: the neighbour pool finds its nearest nodes in a few
+  // syncs, and the store does not fill with random claims of the whole network (memorynet,
+  // 2026-12-07: see docs/benchmarks.md). Several times the 8 neighbours, so that a few syncs
+  // cover the neighbourhood even where the peer's view of it is poor.
+  onConnectPeers: 50,
   // A client cannot serve peer sync nor be dialed as a rule: its claim would only fill the store.
   includeClients: false,
   // As tari_comms_dht (idle after 10 rounds): a small network (under 50 nodes) stops asking for a while.
@@ -76,6 +84,7 @@ export function networkDiscoveryConfigProblems(config: NetworkDiscoveryConfig, p
     const v = config[k];
     if (!(Number.isInteger(v) && v > 0)) problems.push(`${prefix}.${k} must be a positive integer`);
   }
+  if (!(Number.isInteger(config.onConnectPeers) && config.onConnectPeers >= 1 && config.onConnectPeers <= GET_CLOSER_PEERS_MAX_N)) problems.push(`${prefix}.onConnectPeers must be an integer in 1..${GET_CLOSER_PEERS_MAX_N}`);
   if (!(Number.isInteger(config.peersPerSync) && config.peersPerSync >= 1 && config.peersPerSync <= GET_PEERS_MAX_N)) problems.push(`${prefix}.peersPerSync must be an integer in 1..${GET_PEERS_MAX_N}`);
   for (const k of ['enabled', 'includeClients', 'disconnectAfterSync'] as const) if (typeof config[k] !== 'boolean') problems.push(`${prefix}.${k} must be a boolean`);
   return problems;

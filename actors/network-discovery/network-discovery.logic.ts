@@ -72,7 +72,7 @@ export const pickPeers = fromPromise<PublicKey[], PickPeersInput>(async ({ input
 });
 
 /**
- * One sync per peer, at once (`GetPeers` through the RPC client pool); the round's `signal`
+ * One sync per peer, at once (`GetPeers`, or `GetCloserPeers` given `closerTo`, through the RPC client pool); the round's `signal`
  * cancels them all. With `disconnectAfter`, a connection the sync made is closed after it.
  */
 export const syncRound = fromPromise<SyncRoundOutcome, SyncRoundInput>(async ({ input, system, signal }) => {
@@ -92,6 +92,7 @@ export const syncRound = fromPromise<SyncRoundOutcome, SyncRoundInput>(async ({ 
         client,
         self: env.self,
         n: input.n,
+        closerTo: input.closerTo,
         includeClients: input.includeClients,
         nowSeconds: env.nowSeconds,
         allowMemory: env.allowMemory,

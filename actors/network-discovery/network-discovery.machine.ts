@@ -13,7 +13,10 @@
  * the short wait (5 s, spread by the node's key) first. After `maxRounds` rounds some peer answered, a cycle ends with the idle wait (30 min), which
  * forgets the rounds and the tried peers. With enough peers, onConnect: each node that connects
  * is synced once (in turn, a bounded queue; a claim a sync of this node stored lately is not
- * stored again unless newer). A server that breaks 9.8 is reported to
+ * stored again unless newer), with `GetCloserPeers` for the `onConnectPeers` (50) claims
+ * nearest this node: the peer's view of its neighbourhood, which is what the neighbour pool
+ * needs (9.9 leaves the call open; 100 random claims per connection filled every store with the
+ * whole network, and moved the pools on for each). A server that breaks 9.8 is reported to
  * connectivity for the 2 h ban of 9.9 (connectivity bans and disconnects it). stop: final.
  *
  * No timer per peer: one named delay per state (the waits, and a round's time limit, which stops
@@ -79,6 +82,8 @@ export interface SyncRoundInput {
   peers: readonly PublicKey[];
   n: number;
   includeClients: boolean;
+  /** `GetCloserPeers` for the `n` claims nearest this NodeId (on-connect mode: this node's own) instead of `GetPeers`. */
+  closerTo?: NodeId;
   /** Close the connections the round made once it is over. */
   disconnectAfter: boolean;
   /** Claims the node's syncs stored lately, not newer, are not stored again (on-connect mode: the node knows enough peers already). */
@@ -285,7 +290,7 @@ export const networkDiscoveryMachine = setup({
           invoke: {
             id: 'syncConnected',
             src: 'syncRound',
-            input: ({ context }) => ({ peers: context.queue.slice(0, 1), n: context.input.config.peersPerSync, includeClients: context.input.config.includeClients, disconnectAfter: false, skipSynced: true, env: context.input.env }),
+            input: ({ context }) => ({ peers: context.queue.slice(0, 1), n: context.input.config.onConnectPeers, closerTo: nodeIdOf(context.input.env.self), includeClients: context.input.config.includeClients, disconnectAfter: false, skipSynced: true, env: context.input.env }),
             onDone: {
               target: 'listening',
               actions: [

@@ -1,15 +1,16 @@
 /**
- * The client side of peer sync, `/tari/dht/1` (PROTOCOL.md 9.8): one `GetPeers` call to one
- * node, every claim it streams checked again as any relayed claim is (9.5). An invalid claim, or
- * more claims than asked for, is the server's violation: the call is cancelled there and the
- * outcome names the violation (the caller reports it for a ban, 9.9). A valid claim of a peer
- * this node banned, of this node itself, or naming an address kind it does not accept
- * (`/memory` where test addresses are off) is skipped, and so is, with `skipSynced`, one this
- * node's syncs stored lately, not newer (`SyncedClaims`); the others go to the peer store.
+ * The client side of peer sync, `/tari/dht/1` (PROTOCOL.md 9.8): one `GetPeers` call to one node
+ * (or, given `closerTo`, one `GetCloserPeers` for the claims nearest that NodeId), every claim it
+ * streams checked again as any relayed claim is (9.5). An invalid claim, or more claims than asked
+ * for, is the server's violation: the call is cancelled there and the outcome names the violation
+ * (the caller reports it for a ban, 9.9). A valid claim of a peer this node banned, of this node
+ * itself, or naming an address kind it does not accept (`/memory` where test addresses are off)
+ * is skipped, and so is, with `skipSynced`, one this node's syncs stored lately, not newer
+ * (`SyncedClaims`); the others go to the peer store.
  */
 import { equals, toHex } from '../../core/bytes.js';
 import { toPlainError, type PlainError } from '../../core/errors.js';
-import type { PublicKey } from '../../core/keys.js';
+import type { NodeId, PublicKey } from '../../core/keys.js';
 import type { PeerSync } from '../../proto/gen/tcomms/dht/dht_pb.js';
 import { checkPeerClaim } from '../../protocols/dht/index.js';
 import type { RpcClient } from '../../protocols/rpc/index.js';
@@ -23,8 +24,10 @@ export interface PeerSyncInit {
   client: RpcClient<typeof PeerSync>;
   /** This node's key (its own claim is skipped). */
   self: PublicKey;
-  /** `GetPeersRequest.n` (1..1,000). */
+  /** `GetPeersRequest.n` (1..1,000), or `GetCloserPeersRequest.n` (1..100) with `closerTo`. */
   n: number;
+  /** Ask for the `n` claims nearest this NodeId (`GetCloserPeers`) instead of `n` random ones (`GetPeers`). */
+  closerTo?: NodeId | undefined;
   includeClients: boolean;
   /** The node's clock, unix seconds (a claim's `updated_at` is judged by it). */
   nowSeconds: () => bigint;
@@ -64,7 +67,11 @@ export async function syncPeersFrom(init: PeerSyncInit): Promise<PeerSyncOutcome
     return { ok: false, error: { name: 'PeerSyncViolation', message: reason, kind: 'protocol' }, violation: reason, added };
   };
   try {
-    for await (const claim of init.client.getPeers({ n: init.n, includeClients: init.includeClients }, { signal: cancel.signal })) {
+    const claims =
+      init.closerTo === undefined
+        ? init.client.getPeers({ n: init.n, includeClients: init.includeClients }, { signal: cancel.signal })
+        : init.client.getCloserPeers({ n: init.n, closerTo: init.closerTo, includeClients: init.includeClients }, { signal: cancel.signal });
+    for await (const claim of claims) {
       received++;
       if (received > init.n) return violation(`more than the ${init.n} claims asked for`);
       const check = checkPeerClaim(claim, { nowSeconds: init.nowSeconds(), allowMemory: init.allowMemory });

@@ -42,6 +42,7 @@ export class Memorynet {
   readonly nodes: readonly Member[];
   readonly wallets: readonly Member[];
   readonly #byHex = new Map<string, Member>();
+  readonly #byLabel = new Map<string, Member>();
 
   constructor(readonly options: MemorynetOptions) {
     const member = (role: MemberRole, index: number): Member => ({
@@ -55,7 +56,10 @@ export class Memorynet {
     this.seed = member('seed', 0);
     this.nodes = Array.from({ length: options.nodes }, (_, i) => member('node', i));
     this.wallets = Array.from({ length: options.wallets }, (_, i) => member('wallet', i));
-    for (const m of this.all) this.#byHex.set(Buffer.from(m.identity.publicKey).toString('hex'), m);
+    for (const m of this.all) {
+      this.#byHex.set(Buffer.from(m.identity.publicKey).toString('hex'), m);
+      this.#byLabel.set(m.label, m);
+    }
   }
 
   /** The seed and the communication nodes (the peers with feature bit 0). */
@@ -66,6 +70,11 @@ export class Memorynet {
   /** Every member. */
   get all(): Member[] {
     return [this.seed, ...this.nodes, ...this.wallets];
+  }
+
+  /** The member labelled `label` (`seed`, `n17`, `w3`). */
+  byLabel(label: string): Member | undefined {
+    return this.#byLabel.get(label);
   }
 
   /** The member whose key is `publicKey`. */

@@ -39,7 +39,7 @@ const names = (xs: ReadonlyArray<{ hex: string }>) => xs.map((x) => `p${peers.fi
 
 describe('DHT connectivity configuration', () => {
   it('the defaults are PROTOCOL.md 9.9\'s (8 closest, 4 random, checked every 2 min, refreshed every 2 h) and pass their checks', () => {
-    expect(DEFAULT_DHT_CONNECTIVITY_CONFIG).to.include({ numNeighbours: 8, numRandom: 4, checkIntervalMs: 120_000, refreshIntervalMs: 7_200_000, minimizeConnections: false, minimizeClients: false });
+    expect(DEFAULT_DHT_CONNECTIVITY_CONFIG).to.include({ numNeighbours: 8, numRandom: 4, checkIntervalMs: 120_000, refreshIntervalMs: 7_200_000, neighbourSettleMs: 30_000, minimizeConnections: false, minimizeClients: false });
     expect(dhtConnectivityConfigProblems(DEFAULT_DHT_CONNECTIVITY_CONFIG)).to.deep.equal([]);
   });
 
@@ -146,6 +146,58 @@ describe('DHT connectivity actor', () => {
       fail();
       expect(actor.getSnapshot().context.neighbours).to.deep.equal([]);
       expect([...actor.getSnapshot().context.shunned.keys()]).to.deep.equal([peers[0]!.hex]);
+      expect(s.crashes).to.deep.equal([]);
+    } finally {
+      s.stop();
+    }
+  });
+});
+
+describe('DHT connectivity actor: the neighbour pool settles', () => {
+  it('with room left a stored node is taken at once; closer nodes stored while the pool is full move it once, a settle wait later, to the nearest of them', async () => {
+    const clock = new SimulatedClock();
+    // The store: the selection answers its nearest nodes.
+    let store = [peers[5]!];
+    let selections = 0;
+    const logic = dhtConnectivityMachine.provide({
+      actors: {
+        selectPools: fromPromise<PoolSelection, SelectPoolsInput>(async ({ input }) => {
+          selections++;
+          return { neighbours: byDistance(store, input.self).slice(0, input.numNeighbours), random: [] };
+        }),
+        followSiblings: fromCallback(() => {}),
+      },
+    });
+    const cm = recorder<ConnectionManagerInbox>();
+    const config = { ...DEFAULT_DHT_CONNECTIVITY_CONFIG, numNeighbours: 2, numRandom: 0 };
+    const s = testSystem({ connectionManager: { logic: cm.logic }, dhtConnectivity: { logic, input: { self: { publicKey: self.publicKey, nodeId: self.nodeId }, config } } }, { clock });
+    try {
+      const actor = s.get('dhtConnectivity');
+      const dialled = () => names(cm.seen.flatMap((e) => (e.type === 'connection-manager.dial' ? [poolPeer({ publicKey: e.publicKey, nodeId: peers.find((p) => p.hex === toHex(e.publicKey))!.nodeId, features: 1 })] : [])));
+      const neighbours = () => names(actor.getSnapshot().context.neighbours);
+      const idle = () => actor.getSnapshot().matches({ running: { pools: 'idle' } });
+      await until('the first choice', () => neighbours().join() === 'p5' && idle());
+      actor.send({ type: 'dht-connectivity.status', status: 'online' });
+      // Room left: p4 is taken at once.
+      store = [peers[4]!, peers[5]!];
+      actor.send({ type: 'dht-connectivity.peer-stored', peer: peers[4]! });
+      await until('p4 joins at once', () => neighbours().join() === 'p4,p5' && idle());
+      expect(dialled()).to.deep.equal(['p5', 'p4']);
+      const before = selections;
+      // Full: four closer nodes arrive one by one; none is chosen or dialled before the wait ends.
+      for (const i of [3, 2, 1, 0]) {
+        store = [peers[i]!, ...store];
+        actor.send({ type: 'dht-connectivity.peer-stored', peer: peers[i]! });
+      }
+      expect(actor.getSnapshot().matches({ running: { settler: 'settling' } })).to.equal(true);
+      expect([selections, neighbours(), dialled().length]).to.deep.equal([before, ['p4', 'p5'], 2]);
+      clock.increment(config.neighbourSettleMs - 1);
+      expect(selections, 'not before the wait ends').to.equal(before);
+      clock.increment(1);
+      await until('one selection takes the nearest', () => neighbours().join() === 'p0,p1' && idle());
+      expect(selections - before, 'one selection for the four').to.equal(1);
+      expect(dialled(), 'only the nearest two are dialled').to.deep.equal(['p5', 'p4', 'p0', 'p1']);
+      expect(actor.getSnapshot().matches({ running: { settler: 'idle' } })).to.equal(true);
       expect(s.crashes).to.deep.equal([]);
     } finally {
       s.stop();

@@ -36,6 +36,7 @@ const CONFIG: DhtConnectivityConfig = {
   numRandom: 1,
   checkIntervalMs: 120_000,
   refreshIntervalMs: 7_200_000,
+  neighbourSettleMs: 30_000,
   redialBackoffMs: 5_000,
   maxRedialBackoffMs: 10_000,
   maxMemberFailures: 2,
@@ -65,6 +66,7 @@ const AFTER = {
   redialTick: 'xstate.after.redialTick.dhtConnectivity.running.redial.backingOff',
   check: 'xstate.after.checkInterval.dhtConnectivity.running.checker.waiting',
   refresh: 'xstate.after.refreshInterval.dhtConnectivity.running.refresher.waiting',
+  settle: 'xstate.after.neighbourSettle.dhtConnectivity.running.settler.settling',
   waitingCheck: 'xstate.after.checkInterval.dhtConnectivity.waiting',
 } as const;
 const AFTER_TYPES = new Set<string>(Object.values(AFTER));
@@ -117,6 +119,11 @@ function modelEvents(s: Snap): Ev[] {
   if (s.matches({ running: { redial: 'backingOff' } })) {
     busy = true;
     events.push(ev({ type: AFTER.redialTick }));
+  }
+  if (s.matches({ running: { settler: 'settling' } })) {
+    // A closer node waits for the neighbour pool to settle: the wait ends before anything else.
+    busy = true;
+    events.push(ev({ type: AFTER.settle }));
   }
   for (const m of members(s)) {
     if (!m.dialing) continue;
@@ -175,6 +182,7 @@ const canonical = (s: Snap) => ({
   value: s.value,
   online: s.context.online,
   due: s.context.due ?? null,
+  closerPending: s.context.closerPending,
   selecting: s.matches('initializing') || s.matches({ running: { pools: 'selecting' } }) ? s.context.selecting : null,
   neighbours: s.context.neighbours.map(memberView),
   random: s.context.random.map(memberView),
@@ -241,7 +249,7 @@ describe('DHT connectivity machine, model-based (paths from its graph drive a re
   it('the paths take every kind of step: the first choice (found, empty, failed), waiting, refreshes, dials answered both ways, losses, replacement, bans, re-dial ticks, checks, minimizing, stop', () => {
     const taken = new Set(paths.flatMap((p) => p.steps.map((s) => serializeEvent(s.event))));
     if (process.env.MODEL_DEBUG) for (const p of paths) console.log(p.name);
-    for (const e of [`${DONE}:`, `${DONE}:P1`, `${DONE}:P2`, ERROR, AFTER.redialTick, AFTER.check, AFTER.refresh, AFTER.waitingCheck, 'connection-manager.reply:P1:false', 'connection-manager.reply:P2:true', 'dht-connectivity.peer-banned:P1', 'dht-connectivity.connected:X', 'dht-connectivity.stop']) {
+    for (const e of [`${DONE}:`, `${DONE}:P1`, `${DONE}:P2`, ERROR, AFTER.redialTick, AFTER.check, AFTER.refresh, AFTER.settle, AFTER.waitingCheck, 'connection-manager.reply:P1:false', 'connection-manager.reply:P2:true', 'dht-connectivity.peer-banned:P1', 'dht-connectivity.connected:X', 'dht-connectivity.stop']) {
       expect(taken, e).to.include(e);
     }
     expect(paths.some((p) => p.steps.some((s) => s.state.context.shunned.size > 0)), 'a member replaced and shunned').to.equal(true);

@@ -11,7 +11,7 @@
 import { expect } from 'chai';
 import { fromCallback, fromPromise, SimulatedClock, type EventFromLogic, type SnapshotFrom } from 'xstate';
 import { toHex } from '../../core/bytes.js';
-import type { PublicKey } from '../../core/keys.js';
+import { nodeIdOf, type PublicKey } from '../../core/keys.js';
 import type { ConnectivityInbox } from '../../actors/connectivity/index.js';
 import {
   DEFAULT_NETWORK_DISCOVERY_CONFIG,
@@ -212,8 +212,10 @@ describe('network discovery machine, model-based (paths from its graph drive the
             // A pick leaves out the peers tried this cycle; a round syncs the peers picked; an on-connect sync the queue's head.
             for (const inv of sut.invoked.slice(before.invoked)) {
               if (inv.id === 'pickPeers') expect((inv.input as { exclude: PublicKey[] }).exclude.map(short).sort()).to.deep.equal(canonical(expected).tried);
-              if (inv.id === 'syncRound') expect((inv.input as { peers: PublicKey[] }).peers.map(short)).to.deep.equal([p1, p2].map(short));
-              if (inv.id === 'syncConnected') expect((inv.input as { peers: PublicKey[] }).peers.map(short)).to.deep.equal([short(p3)]);
+              // Discovering: GetPeers (random claims); on connect: GetCloserPeers, the claims nearest this node.
+              const sync = inv.input as { peers: PublicKey[]; n: number; closerTo?: Uint8Array };
+              if (inv.id === 'syncRound') expect([sync.peers.map(short), sync.n, sync.closerTo]).to.deep.equal([[p1, p2].map(short), input.config.peersPerSync, undefined]);
+              if (inv.id === 'syncConnected') expect([sync.peers.map(short), sync.n, sync.closerTo && toHex(sync.closerTo)]).to.deep.equal([[short(p3)], input.config.onConnectPeers, toHex(nodeIdOf(input.env.self))]);
             }
           },
           (expected) => {
