@@ -13,18 +13,31 @@ import { ask } from '../request.js';
 import type { WatchReport } from './peer-connection.events.js';
 import { peerConnectionMachine, type OpenSubstreamInput, type WatchInput } from './peer-connection.machine.js';
 
+/**
+ * Inbound substreams of one connection being negotiated at once, at most; a new one beyond it is
+ * reset at once. A peer that opens hundreds at a time (yamux lets it have 512 open) would
+ * otherwise have this node negotiate every one before a handler could refuse it (the hostile
+ * bench's 16 peers x 512 messaging substreams: 8,192 negotiations in the first second).
+ */
+export const MAX_NEGOTIATING_SUBSTREAMS = 64;
+
 /** Negotiates inbound substreams against the registry and reports pongs and the end of the connection. */
 export const watchConnection = callbackActor<{ type: 'watch.never' }, WatchInput, WatchReport>(({ input, sendBack }) => {
   const { connection, protocols } = input;
   let stopped = false;
+  let negotiating = 0;
+  const settled = () => void negotiating--;
   const onStream = (stream: YamuxStream) => {
     stream.on('error', () => {}); // a reset or a negotiation failure ends this substream only
+    if (negotiating >= MAX_NEGOTIATING_SUBSTREAMS) return void stream.destroy();
+    negotiating++;
     negotiateInbound(stream, (id) => protocols.has(id), { timeoutMs: input.negotiationTimeoutMs }).then(
       (protocol) => {
+        settled();
         if (stopped) stream.destroy();
         else sendBack({ type: 'substream.negotiated', stream, protocol });
       },
-      () => undefined, // negotiateInbound already closed or reset the stream
+      settled, // negotiateInbound already closed or reset the stream
     );
   };
   const onPong = (_opaque: number, ms: number) => sendBack({ type: 'keepalive.answered', ms });

@@ -180,6 +180,35 @@ describe('messaging between nodes over TCP', function () {
     expect(await more).to.deep.equal([sha(Buffer.from('still the first'))]);
   });
 
+  it('negotiates at most 64 of a peer\'s inbound substreams at once: the rest of a burst of 300 are reset at once, and the node goes on serving', async () => {
+    const receiver = await node('receiver');
+    const sender = await node('sender');
+    let handled = 0;
+    receiver.registerProtocol('/burst/1', (stream) => {
+      handled++;
+      stream.on('error', () => {});
+    });
+    await learn(sender, receiver);
+    expect((await sender.send(receiver.publicKey, Buffer.from('hello'))).ok).to.equal(true);
+    const conn = sender.connections()[0]!.connection;
+    // 300 substreams opened in one turn, each with its negotiation frame (optimistic: no round trip).
+    let refused = 0;
+    const opened = Array.from({ length: 300 }, () => conn.openStream(['/burst/1'], { optimistic: true, timeoutMs: 10_000 }));
+    for (const o of opened)
+      void o.then(
+        ({ stream }) => {
+          stream.on('error', () => {});
+          stream.once('close', () => refused++);
+        },
+        () => refused++,
+      );
+    await until('each was taken or refused', () => handled + refused === 300, 10_000);
+    expect(handled, 'a burst is not negotiated whole').to.be.at.least(1).and.at.most(150);
+    const more = receive(receiver, 1);
+    expect((await sender.send(receiver.publicKey, Buffer.from('still served'))).ok).to.equal(true);
+    expect(await more).to.deep.equal([sha(Buffer.from('still served'))]);
+  });
+
   it('charges a partial frame to the connection\'s memory until it completes', async () => {
     const receiver = await node('receiver');
     const sender = await node('sender');
