@@ -14,7 +14,7 @@ import { runMemorynet } from './memorynet/run.js';
 import { jsonLine, summary, targetsMissed } from './memorynet/summary.js';
 
 function options(argv: readonly string[]): MemorynetOptions & { json: boolean; report: string | undefined; quiet: boolean } {
-  const { options: o, positional } = parseArgs(argv, { nodes: 'string', wallets: 'string', seed: 'string', json: 'flag', report: 'string', quiet: 'flag', 'saf-rounds': 'string', keepalive: 'string', minimize: 'flag', 'no-minimize': 'flag' });
+  const { options: o, positional } = parseArgs(argv, { nodes: 'string', wallets: 'string', seed: 'string', json: 'flag', report: 'string', quiet: 'flag', 'saf-rounds': 'string', keepalive: 'string', minimize: 'flag', 'no-minimize': 'flag', 'neighbour-settle': 'string' });
   if (positional.length > 0) throw new UsageError(`unexpected argument ${positional[0]}`);
   const d = DEFAULT_MEMORYNET_OPTIONS;
   return {
@@ -25,6 +25,7 @@ function options(argv: readonly string[]): MemorynetOptions & { json: boolean; r
     safRounds: intOption(o['saf-rounds'] as string | undefined, 'saf-rounds', 0, 100, d.safRounds),
     keepaliveIntervalMs: intOption(o.keepalive as string | undefined, 'keepalive', 0, 3_600_000, d.keepaliveIntervalMs),
     minimizeConnections: o['no-minimize'] === true ? false : o.minimize === true || d.minimizeConnections,
+    ...(o['neighbour-settle'] === undefined ? {} : { neighbourSettleMs: intOption(o['neighbour-settle'] as string, 'neighbour-settle', 1, 3_600_000, 30_000) }),
     json: o.json === true,
     report: o.report as string | undefined,
     quiet: o.quiet === true,
@@ -36,7 +37,7 @@ try {
   opts = options(process.argv.slice(2));
 } catch (err) {
   if (!(err instanceof UsageError)) throw err;
-  process.stderr.write(`memorynet: ${err.message}\nusage: npm run memorynet -- [--nodes 1000] [--wallets 50] [--seed N] [--saf-rounds 5] [--keepalive MS] [--minimize] [--json] [--report FILE.html] [--quiet]\n`);
+  process.stderr.write(`memorynet: ${err.message}\nusage: npm run memorynet -- [--nodes 1000] [--wallets 50] [--seed N] [--saf-rounds 5] [--keepalive MS] [--minimize] [--neighbour-settle MS] [--json] [--report FILE.html] [--quiet]\n`);
   process.exit(2);
 }
 const result = await runMemorynet(opts, opts.quiet ? {} : { progress: new ProgressBar(process.stderr) });

@@ -99,7 +99,7 @@ export class Memorynet {
         propagate: !wallet,
         seeds: m.role === 'seed' ? [] : [{ publicKey: this.seed.identity.publicKey, addresses: [this.seed.address] }],
         networkDiscovery: { failureWaitMs: o.discoveryFailureWaitMs },
-        connectivity: { minimizeConnections: o.minimizeConnections },
+        connectivity: { minimizeConnections: o.minimizeConnections, ...(o.neighbourSettleMs === undefined ? {} : { neighbourSettleMs: o.neighbourSettleMs }) },
       });
     // Communication nodes store and forward (feature bit 1, the store in memory); wallets only ask.
     b.withStoreAndForward({ store: !wallet });

@@ -31,6 +31,8 @@ export interface MemorynetOptions {
   minimizeConnections: boolean;
   /** Peer connection keepalive period (ms; 0 = off). */
   keepaliveIntervalMs: number;
+  /** The DHT pools' wait before a full neighbour pool takes closer nodes (`dht.connectivity.neighbourSettleMs`; the stack's default when absent). */
+  neighbourSettleMs?: number;
 }
 
 /** The defaults (issue 21's network: 1 seed, 1,000 nodes, 50 wallets, 5 store-and-forward rounds). */
