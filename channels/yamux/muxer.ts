@@ -75,6 +75,8 @@ export class YamuxMuxer extends EventEmitter<YamuxMuxerEvents> {
   /** The peer's Pings and stream opens, each a token bucket over the session's count (`peer-rate.ts`). */
   readonly #pingRate: PeerRate;
   readonly #openRate: PeerRate;
+  /** How many of the two are in debt now (the connection is not read while any is). */
+  #throttled = 0;
   /** Streams whose writes wait for room in the output. */
   readonly #waitingForRoom = new Set<number>();
   #wakingWriters = false;
@@ -300,6 +302,9 @@ export class YamuxMuxer extends EventEmitter<YamuxMuxerEvents> {
     this.#receiving = true;
     this.#pingRate.beforeRead();
     this.#openRate.beforeRead();
+    const session = this.#session;
+    const pings = session.pingsAnswered;
+    const opens = session.streamsOpenedByPeer;
     try {
       let next: Buffer | undefined = chunk;
       while (next !== undefined && !this.#closed) {
@@ -313,13 +318,17 @@ export class YamuxMuxer extends EventEmitter<YamuxMuxerEvents> {
       this.#receiving = false;
       this.#inbox.length = 0;
     }
-    this.#pingRate.afterRead(this.#paid);
-    this.#openRate.afterRead(this.#paid);
+    // (Looked at only when the read moved a count: nothing on the data path.)
+    if (session.pingsAnswered !== pings && this.#pingRate.afterRead(this.#paid)) this.#throttled++;
+    if (session.streamsOpenedByPeer !== opens && this.#openRate.afterRead(this.#paid)) this.#throttled++;
     this.#updateReading();
   }
 
   /** A peer back within its rates: read again (unless something else holds reading back). */
-  readonly #paid = (): void => this.#updateReading();
+  readonly #paid = (): void => {
+    this.#throttled--;
+    this.#updateReading();
+  };
 
   /**
    * Read the connection only while the budget has room and the output is within its bound (a
@@ -331,7 +340,7 @@ export class YamuxMuxer extends EventEmitter<YamuxMuxerEvents> {
     const queued = this.queuedOutput;
     const bound = this.#config.maxPendingOutput;
     // The usual case, on every read and flush: nothing to change.
-    if (!this.#readPaused && queued < bound / 2 && this.#stallTimer === undefined && this.#waitingForRoom.size === 0 && !this.memory.exceeded && !this.#pingRate.throttled && !this.#openRate.throttled) return;
+    if (!this.#readPaused && queued < bound / 2 && this.#stallTimer === undefined && this.#waitingForRoom.size === 0 && !this.memory.exceeded && this.#throttled === 0) return;
     if (queued > 2 * bound) return this.#notReading(new PeerNotReading(queued, 'over-limit'));
     if (queued <= bound) {
       if (this.#stallTimer !== undefined) {
@@ -349,7 +358,7 @@ export class YamuxMuxer extends EventEmitter<YamuxMuxerEvents> {
     if (this.#waitingForRoom.size > 0 && queued < bound / 2) this.#wakeWriters();
     if (this.#ending) return; // read (and drop) until the peer's EOF
     const overBudget = this.memory.exceeded;
-    const pause = overBudget || queued > bound || this.#pingRate.throttled || this.#openRate.throttled;
+    const pause = overBudget || queued > bound || this.#throttled > 0;
     if (pause !== this.#readPaused) {
       this.#readPaused = pause;
       if (pause) this.#conn.pause();

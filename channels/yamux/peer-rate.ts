@@ -26,23 +26,21 @@ export class PeerRate {
     this.#setLimit();
   }
 
-  /** True while the peer is in debt: the connection waits until it is paid. */
-  get throttled(): boolean {
-    return this.#timer !== undefined;
-  }
-
   /** Before a read: a bucket not full is refilled for the time since, and the core told. */
   beforeRead(): void {
     if (this.#tokens < this.burst) this.#refill();
   }
 
-  /** After a read: what the core counted meanwhile is taken; in debt, `paid` is called once it is paid. */
-  afterRead(paid: () => void): void {
+  /**
+   * After a read in which the core's count moved: what it counted is taken; in debt, `paid` is
+   * called once it is paid. True when this read put the peer in debt (it was not before).
+   */
+  afterRead(paid: () => void): boolean {
     const total = this.count();
-    if (total === this.#counted) return;
+    if (total === this.#counted) return false;
     const n = total - this.#counted;
     this.#counted = total;
-    if (this.#tokens === Infinity) return;
+    if (this.#tokens === Infinity) return false;
     this.#refill();
     this.#tokens -= n;
     this.#setLimit();
@@ -56,7 +54,9 @@ export class PeerRate {
         Math.ceil((-this.#tokens * 1000) / this.perSecond),
       );
       this.#timer.unref();
+      return true;
     }
+    return false;
   }
 
   /** The connection is over: no timer left. */
