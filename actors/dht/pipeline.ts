@@ -114,7 +114,7 @@ export class DhtPipeline {
   /** Duplicates per sending peer (9.4). */
   readonly duplicatesByPeer = new BoundedMap<string, number>(4_096);
   readonly #observers = new Set<(t: DhtTrace) => void>();
-  /** Per origin (hex): when its last JOIN was taken (ms) and the newest claim's `updated_at` taken from a JOIN. */
+  /** Per origin (hex): when its window began (ms), the newest claim's `updated_at` taken from a JOIN, and how many newer claims the window took. */
   readonly #joins = new BoundedMap<string, { at: number; updatedAt: bigint; newer: number }>(JOIN_ORIGINS);
 
   constructor(
@@ -205,7 +205,7 @@ export class DhtPipeline {
         this.#dropped('join_rate');
         return this.#trace(from, j, 0, 'join_rate');
       }
-      storeJoin = last === undefined || payload.claim.updatedAt > last.updatedAt;
+      storeJoin = last === undefined || newer;
       this.#joins.delete(origin);
       // A newer claim within the window keeps the window (and counts); otherwise a new one starts.
       this.#joins.set(origin, inWindow ? { at: last.at, updatedAt: payload.claim.updatedAt, newer: last.newer + 1 } : { at: now, updatedAt: storeJoin ? payload.claim.updatedAt : last!.updatedAt, newer: 0 });
