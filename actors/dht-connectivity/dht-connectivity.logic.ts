@@ -14,7 +14,7 @@ import type { Peer } from '../../storage/peer.js';
 import { FEATURE_MESSAGE_PROPAGATION } from '../../storage/peer.js';
 import type { DhtConnectivityFact } from './dht-connectivity.events.js';
 import { dhtConnectivityMachine, type SelectPoolsInput } from './dht-connectivity.machine.js';
-import { poolPeer, type DhtConnectivityStats, type PoolSelection } from './pools.js';
+import { poolPeer, updateMatters, type DhtConnectivityStats, type PoolSelection } from './pools.js';
 
 /** How long the peer manager may take to answer one query (ms). */
 export const SELECT_TIMEOUT_MS = 10_000;
@@ -48,9 +48,16 @@ export const followSiblings = callbackActor<{ type: 'follow.never' }, undefined,
   const peerManager = component(system, 'peerManager');
   if (peerManager) {
     // A new peer, and one that may be chosen now: its claim updated (a seed added by address gets its features), back online, unbanned.
-    for (const type of ['peer.added', 'peer.updated', 'peer.online', 'peer.unbanned'] as const) {
+    for (const type of ['peer.added', 'peer.online', 'peer.unbanned'] as const) {
       subscriptions.push(peerManager.on(type, (e: Extract<PeerManagerEmitted, { type: typeof type }>) => sendBack({ type: 'dht-connectivity.peer-stored', peer: poolPeer(e.peer) })));
     }
+    // An update only when it can change a choice (most are a known claim seen again: a peer
+    // sync's claims, about two in three at start-up, each an event to the pools for nothing).
+    subscriptions.push(
+      peerManager.on('peer.updated', (e: Extract<PeerManagerEmitted, { type: 'peer.updated' }>) => {
+        if (updateMatters(e.before, e.peer)) sendBack({ type: 'dht-connectivity.peer-stored', peer: poolPeer(e.peer) });
+      }),
+    );
     subscriptions.push(peerManager.on('peer.banned', (e: Extract<PeerManagerEmitted, { type: 'peer.banned' }>) => sendBack({ type: 'dht-connectivity.peer-banned', publicKey: e.peer.publicKey })));
   }
   const cm = component(system, 'connectionManager');

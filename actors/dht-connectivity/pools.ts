@@ -6,7 +6,7 @@
 import { toHex } from '../../core/bytes.js';
 import { compareDistance, distance, type NodeId, type PublicKey } from '../../core/keys.js';
 import type { PMap } from '../../core/pmap.js';
-import { FEATURE_MESSAGE_PROPAGATION } from '../../storage/peer.js';
+import { FEATURE_MESSAGE_PROPAGATION, isOffline, type Peer } from '../../storage/peer.js';
 import { byDistance } from '../dht/strategies.js';
 import type { DhtConnectivityConfig } from './dht-connectivity-config.js';
 
@@ -54,6 +54,16 @@ export const newMember = (p: PoolPeer): PoolMember => ({ ...poolPeer(p), failure
 
 /** Whether a peer is a node (feature bit 0), which pools take; others are clients. */
 export const isNode = (p: { features: number }): boolean => (p.features & FEATURE_MESSAGE_PROPAGATION) !== 0;
+
+/**
+ * Whether a stored peer's update can change what the pools choose: its features changed (a seed
+ * added by address learns them from its claim), it was deleted and is back, or it was offline
+ * (every address failed) and an address it gained makes it dialable again. Anything else (a claim
+ * seen again, an address seen again) leaves every choice as it was.
+ */
+export function updateMatters(before: Peer, after: Peer): boolean {
+  return before.features !== after.features || before.deletedAt !== undefined || (isOffline(before) && !isOffline(after));
+}
 
 /**
  * Re-dial ticks (of `redialBackoffMs` each) before the next dial of a member that failed

@@ -97,7 +97,7 @@ export const syncRound = fromPromise<SyncRoundOutcome, SyncRoundInput>(async ({ 
         nowSeconds: env.nowSeconds,
         allowMemory: env.allowMemory,
         isBanned: env.isBanned,
-        store: (sighting) => peers.add(sighting),
+        storeMany: (sightings) => peers.addMany(sightings),
         synced: env.synced,
         skipSynced: input.skipSynced === true,
         signal,

@@ -35,8 +35,8 @@ export interface PeerSyncInit {
   allowMemory: boolean;
   /** True while this node bans `publicKey`. */
   isBanned: (publicKey: PublicKey) => boolean;
-  /** Stores a claim's sighting; resolves with the stored peer. */
-  store: (sighting: PeerSighting) => Promise<Peer>;
+  /** Stores claims' sightings (one command for a sync's claims); resolves with the stored peers, in order. */
+  storeMany: (sightings: readonly PeerSighting[]) => Promise<Peer[]>;
   /** The claims this node's syncs stored lately (each stored one is noted) ... */
   synced?: SyncedClaims | undefined;
   /** ... and whether one of them, not newer, is checked but not stored again (on-connect mode). */
@@ -62,8 +62,24 @@ export async function syncPeersFrom(init: PeerSyncInit): Promise<PeerSyncOutcome
   let added = 0;
   let skipped = 0;
   const seen = new Set<string>();
-  const violation = (reason: string): PeerSyncOutcome => {
+  // The valid claims to store, stored together once the answer ends (or breaks off: those
+  // received before a violation or a failure are valid claims all the same). At most `n`.
+  const pending: Array<{ hex: string; updatedAt: bigint; sighting: PeerSighting }> = [];
+  const flush = async () => {
+    if (pending.length === 0) return;
+    const batch = pending.splice(0);
+    const peers = await init.storeMany(batch.map((p) => p.sighting));
+    batch.forEach((p, i) => {
+      init.synced?.note(p.hex, p.updatedAt);
+      stored++;
+      // A record made by this sighting: its first write is its last (the store stamps both at once).
+      const peer = peers[i];
+      if (peer && peer.addedAt === peer.updatedAt) added++;
+    });
+  };
+  const violation = async (reason: string): Promise<PeerSyncOutcome> => {
     cancel.abort();
+    await flush().catch(() => undefined);
     return { ok: false, error: { name: 'PeerSyncViolation', message: reason, kind: 'protocol' }, violation: reason, added };
   };
   try {
@@ -89,14 +105,12 @@ export async function syncPeersFrom(init: PeerSyncInit): Promise<PeerSyncOutcome
       }
       const fromClaim = claimSighting(check.claim);
       const sighting: PeerSighting = { ...fromClaim, addresses: (fromClaim.addresses ?? []).map((a) => ({ address: a.address, source: 'peer-sync' as const })) };
-      const peer = await init.store(sighting);
-      init.synced?.note(hex, check.claim.updatedAt);
-      stored++;
-      // A record made by this sighting: its first write is its last (the store stamps both at once).
-      if (peer.addedAt === peer.updatedAt) added++;
+      pending.push({ hex, updatedAt: check.claim.updatedAt, sighting });
     }
+    await flush();
     return { ok: true, received, stored, added, skipped };
   } catch (err) {
+    await flush().catch(() => undefined);
     return { ok: false, error: toPlainError(err), added };
   } finally {
     init.signal?.removeEventListener('abort', onAbort);

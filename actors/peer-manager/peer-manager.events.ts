@@ -11,6 +11,9 @@ import type { Mailbox } from '../mailbox.js';
 /** A filter without its clock: the manager judges bans at its own `now`. */
 export type QueryFilter = Omit<PeerFilter, 'now'>;
 
+/** The most sightings one `peer.add-many` may carry (a `GetPeers` answer's largest). */
+export const MAX_ADD_MANY = 1_000;
+
 /** The answer to a command. */
 export type PeerManagerReply =
   | { type: 'peer-manager.reply'; requestId: string; ok: true; result: Peer | Peer[] | undefined }
@@ -26,6 +29,12 @@ export interface PeerManagerRequest {
 /** The peer manager's commands. */
 export type PeerManagerCommand =
   | (PeerManagerRequest & { type: 'peer.add'; sighting: PeerSighting })
+  /**
+   * Several sightings in one command (a peer sync's claims): one command, one reply (the peers,
+   * in order) and one fact per peer, where `peer.add` each would cost a command and a reply.
+   * At most `MAX_ADD_MANY` sightings; more are refused.
+   */
+  | (PeerManagerRequest & { type: 'peer.add-many'; sightings: readonly PeerSighting[] })
   | (PeerManagerRequest & { type: 'peer.find'; publicKey?: PublicKey; nodeId?: NodeId })
   | (PeerManagerRequest & { type: 'peer.closest'; target: NodeId; n: number; filter?: QueryFilter })
   | (PeerManagerRequest & { type: 'peer.random'; n: number; filter?: QueryFilter })
@@ -46,7 +55,8 @@ export type PeerManagerInbox = PeerManagerCommand | { type: 'peer-manager.stop' 
 /** Facts the manager publishes (`actor.on(type, ...)`). */
 export type PeerManagerFact =
   | { type: 'peer.added'; peer: Peer }
-  | { type: 'peer.updated'; peer: Peer }
+  /** `before`: the record as it was (a follower can tell what changed). */
+  | { type: 'peer.updated'; peer: Peer; before: Peer }
   | { type: 'peer.banned'; peer: Peer; until: number; reason: string }
   | { type: 'peer.unbanned'; peer: Peer }
   | { type: 'peer.offline'; peer: Peer }
@@ -74,6 +84,7 @@ export type WorkerEvent = { type: 'work'; request: PeerManagerCommand | Internal
 export function storeWork(event: PeerManagerEvent): PeerManagerCommand | InternalWork | undefined {
   switch (event.type) {
     case 'peer.add':
+    case 'peer.add-many':
     case 'peer.find':
     case 'peer.closest':
     case 'peer.random':

@@ -9,7 +9,7 @@ import { TcommsError, TimeoutError, toPlainError, RequestFailed } from '../../co
 import { nodeIdOf, type NodeId, type PublicKey } from '../../core/keys.js';
 import { banPeer, isBanned, isOffline, mergePeer, newPeer, recordDial, unbanPeer, type Peer, type PeerSighting } from '../../storage/peer.js';
 import { ask } from '../request.js';
-import type { InternalWork, PeerManagerCommand, PeerManagerFact, QueryFilter, WorkerEvent, WorkerResult } from './peer-manager.events.js';
+import { MAX_ADD_MANY, type InternalWork, type PeerManagerCommand, type PeerManagerFact, type QueryFilter, type WorkerEvent, type WorkerResult } from './peer-manager.events.js';
 import { peerManagerMachine, type StoreWorkerInput } from './peer-manager.machine.js';
 
 /** The manager's queue is full: the command was not run. */
@@ -20,6 +20,11 @@ export class PeerManagerBusy extends TcommsError {
 /** The manager is stopping or stopped. */
 export class PeerManagerStopped extends TcommsError {
   readonly kind = 'aborted' as const;
+}
+
+/** A `peer.add-many` with more sightings than `MAX_ADD_MANY` (a caller's mistake): not run. */
+export class PeerManagerTooMany extends TcommsError {
+  readonly kind = 'config' as const;
 }
 
 /** A command failed; `name` and `kind` are those of the original error. */
@@ -57,8 +62,19 @@ async function serve(input: StoreWorkerInput, work: Work): Promise<{ result: Pee
   switch (work.type) {
     case 'peer.add': {
       const { before, after } = await change(work.sighting.publicKey, (p) => (p ? mergePeer(p, work.sighting, now) : newPeer(work.sighting, now)));
-      facts.push(before ? { type: 'peer.updated', peer: after! } : { type: 'peer.added', peer: after! });
+      facts.push(before ? { type: 'peer.updated', peer: after!, before } : { type: 'peer.added', peer: after! });
       return { result: after, facts };
+    }
+    case 'peer.add-many': {
+      if (work.sightings.length > MAX_ADD_MANY) throw new PeerManagerTooMany(`${work.sightings.length} sightings in one command (at most ${MAX_ADD_MANY})`);
+      // Started together, applied in order by the store (as overlapping commands are); a key
+      // given twice is merged twice, in order.
+      const changes = await Promise.all(work.sightings.map((s) => change(s.publicKey, (p) => (p ? mergePeer(p, s, now) : newPeer(s, now)))));
+      const peers = changes.map(({ before, after }) => {
+        facts.push(before ? { type: 'peer.updated', peer: after!, before } : { type: 'peer.added', peer: after! });
+        return after!;
+      });
+      return { result: peers, facts };
     }
     case 'peer.find':
       return { result: work.publicKey ? await store.get(work.publicKey) : work.nodeId ? await store.getByNodeId(work.nodeId) : undefined, facts };
@@ -203,6 +219,10 @@ export class PeerManagerClient {
 
   add(sighting: PeerSighting): Promise<Peer> {
     return this.#request((requestId) => ({ type: 'peer.add', requestId, sighting })) as Promise<Peer>;
+  }
+  /** Adds (or merges) several sightings in one command: the peers, in the sightings' order. */
+  addMany(sightings: readonly PeerSighting[]): Promise<Peer[]> {
+    return this.#request((requestId) => ({ type: 'peer.add-many', requestId, sightings })) as Promise<Peer[]>;
   }
   find(key: { publicKey: PublicKey } | { nodeId: NodeId }): Promise<Peer | undefined> {
     return this.#request((requestId) => ({ type: 'peer.find', requestId, ...key })) as Promise<Peer | undefined>;

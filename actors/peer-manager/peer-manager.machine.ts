@@ -162,6 +162,7 @@ export const peerManagerMachine = setup({
   on: {
     'peer.ban': [{ guard: 'isAllowListedBan', actions: 'refuseAllowListedBan' }, { actions: 'forwardToWorker' }],
     'peer.add': { actions: 'forwardToWorker' },
+    'peer.add-many': { actions: 'forwardToWorker' },
     'peer.find': { actions: 'forwardToWorker' },
     'peer.closest': { actions: 'forwardToWorker' },
     'peer.random': { actions: 'forwardToWorker' },

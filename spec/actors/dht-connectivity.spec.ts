@@ -8,6 +8,7 @@ import { fromCallback, fromPromise, SimulatedClock } from 'xstate';
 import { toHex } from '../../core/bytes.js';
 import { NodeIdentity } from '../../core/keys.js';
 import { PMap } from '../../core/pmap.js';
+import { isOffline, mergePeer, newPeer, recordDial } from '../../storage/peer.js';
 import { byDistance } from '../../actors/dht/strategies.js';
 import {
   applySelection,
@@ -19,6 +20,7 @@ import {
   newMember,
   poolPeer,
   redialTicks,
+  updateMatters,
   wantsNeighbour,
   type ConnectionEntry,
   type PoolSelection,
@@ -61,6 +63,20 @@ describe('DHT connectivity configuration', () => {
 
 describe('DHT pools', () => {
   const c = { numNeighbours: 3, numRandom: 2 };
+
+  it('a stored peer reaches the pools again only when its update can change a choice', () => {
+    const id = NodeIdentity.generate();
+    const known = newPeer({ publicKey: id.publicKey, nodeId: id.nodeId, features: 1, addresses: [{ address: '/memory/7', source: 'peer-sync' }] }, 1_000);
+    const seenAgain = mergePeer(known, { publicKey: id.publicKey, nodeId: id.nodeId, addresses: [{ address: '/memory/7', source: 'peer-sync' }] }, 2_000);
+    expect(updateMatters(known, seenAgain), 'a claim seen again').to.equal(false);
+    expect(updateMatters(known, mergePeer(known, { publicKey: id.publicKey, nodeId: id.nodeId, addresses: [{ address: '/memory/8', source: 'peer-sync' }] }, 2_000)), 'another address of a dialable peer').to.equal(false);
+    expect(updateMatters(known, { ...seenAgain, features: 3 }), 'features changed').to.equal(true);
+    expect(updateMatters({ ...known, deletedAt: 1_500 }, seenAgain), 'deleted, now back').to.equal(true);
+    const offline = recordDial(known, '/memory/7', { kind: 'failure', reason: 'refused' }, 1_500);
+    expect(isOffline(offline)).to.equal(true);
+    expect(updateMatters(offline, mergePeer(offline, { publicKey: id.publicKey, nodeId: id.nodeId, addresses: [{ address: '/memory/7', source: 'peer-sync' }] }, 2_000)), 'offline, the same address seen again').to.equal(false);
+    expect(updateMatters(offline, mergePeer(offline, { publicKey: id.publicKey, nodeId: id.nodeId, addresses: [{ address: '/memory/9', source: 'peer-sync' }] }, 2_000)), 'offline, a new address').to.equal(true);
+  });
 
   it('a selection: the neighbours are the closest of those chosen and the members (one that joined meanwhile stays); fill keeps the random members, full chooses them afresh', () => {
     const member = (i: number) => ({ ...newMember(peers[i]!), failures: 1 });

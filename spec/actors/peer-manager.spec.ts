@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SimulatedClock } from 'xstate';
 import { toHex } from '../../core/bytes.js';
-import { PeerManagerRequestFailed, type PeerManagerClient, type PeerManagerFact } from '../../actors/peer-manager/index.js';
+import { MAX_ADD_MANY, PeerManagerRequestFailed, type PeerManagerClient, type PeerManagerFact } from '../../actors/peer-manager/index.js';
 import { LmdbPeerStore } from '../../storage/lmdb-store.js';
 import { MemoryPeerStore } from '../../storage/memory-store.js';
 import type { PeerStore } from '../../storage/peer-store.js';
@@ -60,6 +60,31 @@ for (const kind of ['memory', 'lmdb'] as const) {
       expect(await pm.closest(others[0]!.nodeId, 3)).to.have.length(3);
       expect(toHex((await pm.closest(others[0]!.nodeId, 1))[0]!.publicKey)).to.equal(toHex(others[0]!.publicKey));
       expect(await pm.random(5)).to.have.length(5);
+    });
+
+    it('adds several sightings in one command: the peers in order, one fact each, merged like single adds', async () => {
+      const known = randomSighting();
+      await pm.add(known);
+      clock.increment(5);
+      const fresh = [randomSighting(), randomSighting()];
+      const merged = { ...known, addresses: [{ address: '/dns4/y.example/tcp/2', source: 'peer-sync' as const }] };
+      const peers = await pm.addMany([fresh[0]!, merged, fresh[1]!]);
+      expect(peers.map((p) => toHex(p.publicKey))).to.deep.equal([fresh[0]!, known, fresh[1]!].map((s) => toHex(s.publicKey)));
+      expect(peers[1]!.addresses).to.have.length(2);
+      expect(peers[1]!.addedAt).to.equal(1_000_000);
+      expect(peers[1]!.updatedAt).to.equal(1_000_005);
+      expect(peers[0]!.addedAt).to.equal(peers[0]!.updatedAt);
+      expect(facts.map((f) => f.type)).to.deep.equal(['peer.added', 'peer.added', 'peer.updated', 'peer.added']);
+      expect(await pm.addMany([])).to.deep.equal([]);
+      expect(toHex((await pm.find({ publicKey: fresh[1]!.publicKey }))!.publicKey)).to.equal(toHex(fresh[1]!.publicKey));
+    });
+
+    it('refuses more sightings in one command than MAX_ADD_MANY, storing none of them', async () => {
+      const many = Array.from({ length: MAX_ADD_MANY + 1 }, () => randomSighting());
+      const err = await pm.addMany(many).then(() => undefined, (e: unknown) => e);
+      expect(err).to.be.instanceOf(PeerManagerRequestFailed);
+      expect((err as PeerManagerRequestFailed).error.name).to.equal('PeerManagerTooMany');
+      expect(await pm.find({ publicKey: many[0]!.publicKey })).to.equal(undefined);
     });
 
     it('bans for a duration and lifts the ban when the (simulated) time comes', async () => {

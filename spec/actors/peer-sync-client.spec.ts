@@ -18,7 +18,7 @@ const claimOf = (i: number, updatedAt: bigint): PeerClaim =>
   createPeerClaim(ids[i]!, { addresses: [addressToBytes(parseAddress(`/memory/${10 + i}`, { allowMemory: true }))], features: 1, userAgent: 'memo', updatedAt });
 
 /** A sync of `claims` (served as GetPeers) into a store that records what it is given. */
-async function sync(claims: PeerClaim[], synced: SyncedClaims, skipSynced: boolean) {
+async function sync(claims: PeerClaim[], synced: SyncedClaims, skipSynced: boolean, batches: number[] = []) {
   const stored: PeerSighting[] = [];
   const init: PeerSyncInit = {
     client: { getPeers: async function* () { yield* claims; } } as unknown as PeerSyncInit['client'],
@@ -28,9 +28,10 @@ async function sync(claims: PeerClaim[], synced: SyncedClaims, skipSynced: boole
     nowSeconds: () => NOW,
     allowMemory: true,
     isBanned: () => false,
-    store: async (s) => {
-      stored.push(s);
-      return newPeer(s, 1);
+    storeMany: async (batch) => {
+      batches.push(batch.length);
+      stored.push(...batch);
+      return batch.map((s) => newPeer(s, 1));
     },
     synced,
     skipSynced,
@@ -67,6 +68,22 @@ describe('peer sync client: claims stored lately', () => {
     expect(stored).to.deep.equal([]);
     expect(outcome.ok).to.equal(false);
     expect(!outcome.ok && outcome.violation).to.match(/invalid claim: signature/);
+  });
+
+  it("stores a sync's valid claims in one command; those before a violation are stored all the same", async () => {
+    const batches: number[] = [];
+    const synced = new SyncedClaims();
+    const forged = claimOf(3, NOW - 10n);
+    forged.signature!.signature = Uint8Array.from(forged.signature!.signature, (b, i) => (i === 0 ? b ^ 1 : b));
+    const { outcome, stored } = await sync([claimOf(1, NOW - 10n), claimOf(2, NOW - 10n), forged], synced, false, batches);
+    expect(outcome.ok).to.equal(false);
+    expect(!outcome.ok && outcome.added).to.equal(2);
+    expect(stored).to.deep.equal([toHex(ids[1]!.publicKey), toHex(ids[2]!.publicKey)]);
+    expect(batches).to.deep.equal([2]);
+    expect(synced.size).to.equal(2);
+    const whole = await sync([claimOf(1, NOW - 5n), claimOf(2, NOW - 5n), claimOf(3, NOW - 5n)], synced, false, batches);
+    expect(whole.outcome).to.include({ ok: true, received: 3, stored: 3, added: 3 });
+    expect(batches).to.deep.equal([2, 3]);
   });
 
   it('is bounded: the oldest claims are forgotten first', () => {

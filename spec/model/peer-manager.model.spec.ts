@@ -56,6 +56,8 @@ type Peers = Record<Name, PeerModel | null>;
 
 type ModelEvent =
   | { type: 'peer.add'; peer: Name }
+  /** Several sightings in one command (a peer sync's claims). */
+  | { type: 'peer.add-many'; peers: Name[] }
   | { type: 'peer.ban'; peer: Name; kind: BanKind }
   | { type: 'peer.unban'; peer: Name }
   | { type: 'peer.delete'; peer: Name }
@@ -71,7 +73,7 @@ type ModelEvent =
   /** The store's close (held by the test) completes. */
   | { type: 'store.closed' };
 
-const COMMANDS = ['peer.add', 'peer.ban', 'peer.unban', 'peer.delete', 'peer.dial-attempted', 'peer.dial-failed', 'peer.dial-succeeded', 'peer.find', 'peer.closest', 'peer.random', 'ban.expired'] as const;
+const COMMANDS = ['peer.add', 'peer.add-many', 'peer.ban', 'peer.unban', 'peer.delete', 'peer.dial-attempted', 'peer.dial-failed', 'peer.dial-succeeded', 'peer.find', 'peer.closest', 'peer.random', 'ban.expired'] as const;
 
 const fresh = (addresses: string[]): PeerModel => ({ addresses, deleted: false, ban: null, attempts: 0, failures: 0, succeeded: false });
 const offline = (p: PeerModel) => p.addresses.length > 0 && p.failures > 0;
@@ -87,8 +89,9 @@ function apply(peers: Peers, e: ModelEvent): Peers {
   };
   switch (e.type) {
     case 'peer.add':
+    case 'peer.add-many':
       // A sighting adds the peer, or merges its address into the record and restores it if deleted.
-      next[e.peer] = next[e.peer] ? { ...next[e.peer]!, deleted: false, addresses: [...new Set([...next[e.peer]!.addresses, ADDRESS[e.peer]])] } : fresh([ADDRESS[e.peer]]);
+      for (const n of e.type === 'peer.add' ? [e.peer] : e.peers) next[n] = next[n] ? { ...next[n]!, deleted: false, addresses: [...new Set([...next[n]!.addresses, ADDRESS[n]])] } : fresh([ADDRESS[n]]);
       break;
     case 'peer.ban': {
       if (e.peer === ALLOWED) break;
@@ -161,7 +164,7 @@ const BANS: Domain = {
     if (!s.matches('running')) return [];
     const events: ModelEvent[] = [{ type: 'peer.add', peer: 'A' }, { type: 'peer.ban', peer: 'A', kind: 'short' }, { type: 'peer.ban', peer: 'A', kind: 'long' }];
     if (A) events.push({ type: 'peer.unban', peer: 'A' });
-    if (!B) events.push({ type: 'peer.add', peer: 'B' }, { type: 'peer.ban', peer: 'C', kind: 'long' }, { type: 'peer-manager.stop' });
+    if (!B) events.push({ type: 'peer.add', peer: 'B' }, { type: 'peer.add-many', peers: ['A', 'B'] }, { type: 'peer.ban', peer: 'C', kind: 'long' }, { type: 'peer-manager.stop' });
     else events.push(B.ban ? { type: 'peer.unban', peer: 'B' } : { type: 'peer.ban', peer: 'B', kind: 'short' });
     if (A?.ban || B?.ban) events.push({ type: 'ban.expired' });
     return events;
@@ -313,6 +316,8 @@ function command(e: ModelEvent, requestId: string): PeerManagerCommand | undefin
   switch (e.type) {
     case 'peer.add':
       return { type: 'peer.add', requestId, sighting: { publicKey: pk(e.peer), nodeId: KEYS[e.peer].nodeId, addresses: [{ address: ADDRESS[e.peer], source: 'config' }] } };
+    case 'peer.add-many':
+      return { type: 'peer.add-many', requestId, sightings: e.peers.map((n) => ({ publicKey: pk(n), nodeId: KEYS[n].nodeId, addresses: [{ address: ADDRESS[n], source: 'config' as const }] })) };
     case 'peer.ban':
       return { type: 'peer.ban', requestId, publicKey: pk(e.peer), durationMs: BAN_MS[e.kind], reason: REASON[e.kind] };
     case 'peer.unban':
@@ -344,6 +349,10 @@ function expectations(before: Snap, e: ModelEvent, after: Snap) {
     switch (e.type) {
       case 'peer.add':
         facts.push([b[e.peer] ? 'peer.updated' : 'peer.added', e.peer]);
+        break;
+      case 'peer.add-many':
+        for (const n of e.peers) facts.push([b[n] ? 'peer.updated' : 'peer.added', n]);
+        reply = { ok: true, result: [...e.peers].sort() };
         break;
       case 'peer.ban':
         if (e.peer === ALLOWED) reply = { ok: false, error: 'PeerAllowListed' };
@@ -520,11 +529,11 @@ describe('peer-manager model: the domains cover what the peer manager promises',
   });
 
   it('one path per edge of each domain', () => {
-    // bans: with B unknown, A unknown (6 events) or known (address or not) without a ban (7) or
-    // banned short or long (8); with B known and not banned, A unknown (4), without a ban (5) or
+    // bans: with B unknown, A unknown (7 events: B added alone or with A) or known (address or
+    // not) without a ban (8) or banned short or long (9); with B known and not banned, A unknown (4), without a ban (5) or
     // banned short, long or long with 1 s left (6); B banned: 5, 6, 6; then 7 stopping states
     // (one for each A with B unknown) with 2 events each.
-    expect(domains[0]!.paths).to.have.length(6 + 2 * 7 + 4 * 8 + (4 + 2 * 5 + 6 * 6) + (5 + 2 * 6 + 6 * 6) + 7 * 2);
+    expect(domains[0]!.paths).to.have.length(7 + 2 * 8 + 4 * 9 + (4 + 2 * 5 + 6 * 6) + (5 + 2 * 6 + 6 * 6) + 7 * 2);
     // records: A unknown (8 events), or known with its dial record fresh, attempted, failed,
     // recovered or failed again, not deleted (6, 7, 6, 7, 6) or deleted (5, 6, 5, 5, 5); then one
     // stopping state with 2.
