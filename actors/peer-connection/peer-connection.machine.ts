@@ -114,6 +114,10 @@ export const peerConnectionMachine = setup({
         },
       });
     }),
+    /** An opening that ended (it answered before it did) leaves the children. */
+    forgetOpening: enqueueActions(({ event, enqueue }) => {
+      if ('actorId' in event && typeof event.actorId === 'string' && event.actorId.startsWith('open:')) enqueue.stopChild(event.actorId);
+    }),
     answerOpening: enqueueActions(({ context, event, enqueue }) => {
       let reply: SubstreamReply;
       if (event.type === 'substream.opened') reply = { type: 'peer-connection.substream', requestId: event.requestId, ok: true, stream: event.stream, protocol: event.protocol };
@@ -175,6 +179,9 @@ export const peerConnectionMachine = setup({
     'connection.ended': { target: '.closed', actions: 'recordEnd' },
     'substream.opened': [{ guard: 'requesterGone', actions: 'closeUnwantedStream' }, { actions: 'answerOpening' }],
     'substream.open-failed': { actions: 'answerOpening' },
+    // A spawned child stays among the children until stopped: each opening, once it has
+    // answered and ended, is forgotten (else a long-lived connection kept one per substream).
+    'xstate.done.actor.*': { actions: 'forgetOpening' },
   },
   states: {
     active: {

@@ -74,6 +74,20 @@ describe('peer-connection actor over a real connection', function () {
     await until('two inbound facts', () => seen.filter((e) => e.type === 'substream.inbound').length === 2);
   });
 
+  it('forgets each opening once it has answered: children do not grow with the substreams opened', async () => {
+    alice = start(pair.outbound, echo);
+    bob = start(pair.inbound, echo);
+    const openings = () => Object.keys(alice.getSnapshot().children).filter((id) => id.startsWith('open:'));
+    for (let i = 0; i < 20; i++) {
+      const { stream } = await openSubstreamVia(alice, i % 2 === 0 ? [ECHO] : [ECHO, '/other/1']);
+      stream.end('x');
+      await collect(stream);
+    }
+    await openSubstreamVia(alice, ['/nobody/1', '/nobody/2']).catch(() => undefined);
+    await until('every opening forgotten', () => openings().length === 0, 3_000);
+    expect(Object.keys(alice.getSnapshot().children)).to.have.length.below(4);
+  });
+
   it('closes a substream whose requester ended before it opened (nobody is left holding it)', async () => {
     alice = start(pair.outbound, echo);
     bob = start(pair.inbound, echo);
