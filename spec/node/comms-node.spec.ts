@@ -203,6 +203,32 @@ for (const kind of KINDS) {
       expect(b.connections()).to.have.length(0);
     });
 
+    for (const cut of ['inside a Noise transport frame', 'at a frame boundary'] as const) {
+      it(`a peer whose connection drops ${cut} is disconnected without a violation or a ban, and connects again`, async () => {
+        const b = await started('bob');
+        const seenB = record(b);
+        const peer = testNode('dropper', { networkByte: 0x00, yamux: { keepaliveIntervalMs: 0 }, allowMemoryAddresses: true });
+        const raw = await rawTo(b);
+        await upgradeOutbound(raw, peer, { dialedPublicKey: b.publicKey });
+        await until('connected', () => seenB.some((e) => e.type === 'peer.connected'));
+        // The peer's process dies: whatever it had written reaches bob, then the connection ends
+        // (over TCP a FIN, over the memory transport a close without an end).
+        if (cut === 'inside a Noise transport frame') raw.write(Buffer.concat([Buffer.of(0x01, 0x00), Buffer.alloc(10, 0x5a)]));
+        raw.destroy();
+        await until('disconnected', () => seenB.some((e) => e.type === 'peer.disconnected'));
+        const disconnected = seenB.find((e) => e.type === 'peer.disconnected')!;
+        if (cut === 'at a frame boundary') expect(disconnected.error).to.equal(undefined);
+        else expect(disconnected.error).to.deep.include({ name: 'SecureChannelDropped', kind: 'transport' });
+        expect(seenB.filter((e) => e.type === 'peer.violation' || e.type === 'peer.banned')).to.deep.equal([]);
+        expect((await b.peers.find({ publicKey: peer.identity.publicKey }))?.bannedUntil).to.equal(undefined);
+        // It comes back (its process restarted) and is served.
+        const again = await upgradeOutbound(await rawTo(b), peer, { dialedPublicKey: b.publicKey });
+        await until('connected again', () => seenB.filter((e) => e.type === 'peer.connected').length === 2);
+        expect(seenB.filter((e) => e.type === 'connection.rejected')).to.deep.equal([]);
+        again.muxer.abort();
+      });
+    }
+
     it('stays responsive with 200 inbound connections', async function () {
       const b = await started('bob', (x) => x.withLimits({ maxConnections: 300, maxConcurrentUpgrades: 64 }));
       const clients: PeerConnection[] = [];
