@@ -43,9 +43,9 @@ export interface CommsLimits {
   maxConcurrentUpgrades: number;
   /** Inbound upgrades in progress from one IP address at most (4). */
   maxUpgradesPerAddress: number;
-  /** Inbound sockets waiting for their first byte at most (1024; they hold no upgrade slot). */
+  /** Inbound sockets waiting for their first Noise message at most (1024; they hold no upgrade slot). */
   maxWaitingSockets: number;
-  /** Inbound sockets from one IP address waiting for their first byte at most (64). */
+  /** Inbound sockets from one IP address waiting for their first Noise message at most (64). */
   maxWaitingSocketsPerAddress: number;
   /** Substreams a peer may open before the identities are checked (8). */
   maxEarlyStreams: number;
