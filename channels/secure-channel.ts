@@ -187,7 +187,7 @@ export class NoiseSecureChannel implements SecureChannel {
           }
           raw.write(index === 0 && options.preamble !== undefined ? concat([options.preamble, frame]) : frame);
         } else {
-          const message = await reader.next(this.recvTimeoutMs, options.signal);
+          const message = await reader.next(engine === undefined ? firstReceiveTimeout(this.recvTimeoutMs) : this.recvTimeoutMs, options.signal);
           checkHandshakeLength(this.pattern, index, message);
           if (engine === undefined) {
             await options.admit?.();
@@ -226,6 +226,18 @@ export class NoiseSecureChannel implements SecureChannel {
 }
 
 function ignore(): void {}
+
+/**
+ * A responder's wait for the peer's first message: the receive timeout less up to a tenth, at
+ * random (still "at most" the timeout, PROTOCOL.md section 2). A crowd of sockets that arrive
+ * together and send nothing after the wire byte would otherwise time out in the same
+ * millisecond, and their thousand closes and reports in one turn of the event loop delay
+ * every other peer's I/O (bench:hostile: the slowest good connects came with each such wave,
+ * and the crowd's reconnects came back at once, overflowing the listen queue).
+ */
+function firstReceiveTimeout(recvTimeoutMs: number): number {
+  return Math.max(1, recvTimeoutMs - Math.floor(Math.random() * (recvTimeoutMs / 10)));
+}
 
 /** The lengths of the handshake messages the peer writes, in order. */
 function peerHandshakeLengths(pattern: TcommsPattern, initiator: boolean): number[] {
