@@ -6,7 +6,7 @@ import type { Duplex } from 'node:stream';
 import { nativeProvider } from '../core/crypto/native.js';
 import type { CryptoProvider, X25519KeyPair } from '../core/crypto/provider.js';
 import { concat } from '../core/bytes.js';
-import { ConfigError } from '../core/errors.js';
+import { ConfigError, stackless } from '../core/errors.js';
 import type { NodeIdentity } from '../core/keys.js';
 import { x25519PublicOf, type PublicKey } from '../core/keys.js';
 import { encodeU16Frame, U16FrameDecoder } from '../protocols/framing/u16-frame-decoder.js';
@@ -27,7 +27,7 @@ import {
 import type { TaskExecutor } from '../workers/executor.js';
 import { X25519Service } from '../workers/x25519-service.js';
 import { DEFAULT_CRYPTO_POLICY, validateCryptoPolicy, type CryptoPolicy } from './crypto-policy.js';
-import { PeerBanned } from './errors.js';
+import { HandshakeAborted, PeerBanned } from './errors.js';
 import { FrameReader } from './frame-reader.js';
 import { InlineHandshakeEngine, PooledHandshakeEngine, ServiceHandshakeEngine, type HandshakeEngine } from './handshake-engine.js';
 import { SecureDuplex } from './secure-duplex.js';
@@ -79,6 +79,13 @@ export interface SecureOptions {
    * before message 2). True: the socket is destroyed and the handshake fails with PeerBanned.
    */
   isBannedNoiseKey?: (x25519Static: Uint8Array) => boolean;
+  /**
+   * Responder only: awaited once the peer's first handshake message is in, whole and of its
+   * legal length, before this side makes its handshake state, a key or a DH, or writes a byte:
+   * where a listener takes an upgrade slot, so that a socket that sent the wire byte and
+   * stopped holds none. A rejection fails the handshake with its error.
+   */
+  admit?: () => Promise<void>;
 }
 
 /** A secure channel upgrader, the interface the compliance suite tests. */
@@ -156,7 +163,10 @@ export class NoiseSecureChannel implements SecureChannel {
 
   async #handshake(raw: Duplex, initiator: boolean, options: SecureOptions): Promise<SecureDuplex> {
     const expected = initiator && options.dialedPublicKey !== undefined ? x25519PublicOf(options.dialedPublicKey) : undefined;
-    const engine = this.#engine(initiator, options);
+    // A responder makes its handshake state (hashes, and with the X25519 service a task on the
+    // pool later) only once the peer's first message is in: a socket that sends the wire byte
+    // and stops costs a frame reader and its timer, nothing more.
+    let engine = initiator ? this.#engine(initiator, options) : undefined;
     const decoder = new U16FrameDecoder(MAX_CIPHERTEXT);
     const count = tcommsHandshakeMessages(this.pattern);
     // Each handshake message the peer sends has one legal length: a longer one is refused as
@@ -166,7 +176,7 @@ export class NoiseSecureChannel implements SecureChannel {
     try {
       for (let index = 0; index < count; index++) {
         if ((index % 2 === 0) === initiator) {
-          const message = await engine.write();
+          const message = await engine!.write();
           if (!raw.writable) throw new UnexpectedEof('the Noise handshake (the peer closed)');
           const frame = encodeU16Frame(message);
           if (index === count - 1) {
@@ -177,8 +187,13 @@ export class NoiseSecureChannel implements SecureChannel {
           }
           raw.write(index === 0 && options.preamble !== undefined ? concat([options.preamble, frame]) : frame);
         } else {
-          const message = await reader.next(this.recvTimeoutMs, options.signal);
+          const message = await reader.next(engine === undefined ? firstReceiveTimeout(this.recvTimeoutMs) : this.recvTimeoutMs, options.signal);
           checkHandshakeLength(this.pattern, index, message);
+          if (engine === undefined) {
+            await options.admit?.();
+            if (options.signal?.aborted) throw stackless(() => new HandshakeAborted(options.signal!.reason));
+            engine = this.#engine(initiator, options);
+          }
           checkEmptyPayload(await engine.read(message));
           // As soon as the responder's static key is known, and before revealing ours (XX).
           if (initiator) checkDialedKey(expected, engine.remoteStatic);
@@ -186,7 +201,7 @@ export class NoiseSecureChannel implements SecureChannel {
           if (rs !== undefined && options.isBannedNoiseKey?.(rs) === true) throw new PeerBanned(Uint8Array.from(rs));
         }
       }
-      const result = engine.finish();
+      const result = engine!.finish();
       const pending = reader.detach();
       return new SecureDuplex(raw, {
         send: result.send,
@@ -200,7 +215,7 @@ export class NoiseSecureChannel implements SecureChannel {
         ...(this.#init.highWaterMark === undefined ? {} : { highWaterMark: this.#init.highWaterMark }),
       });
     } catch (err) {
-      engine.release();
+      engine?.release();
       reader.detach();
       // A write still in flight may fail after this: never let that be an unhandled 'error'.
       raw.on('error', ignore);
@@ -211,6 +226,18 @@ export class NoiseSecureChannel implements SecureChannel {
 }
 
 function ignore(): void {}
+
+/**
+ * A responder's wait for the peer's first message: the receive timeout less up to a tenth, at
+ * random (still "at most" the timeout, PROTOCOL.md section 2). A crowd of sockets that arrive
+ * together and send nothing after the wire byte would otherwise time out in the same
+ * millisecond, and their thousand closes and reports in one turn of the event loop delay
+ * every other peer's I/O (bench:hostile: the slowest good connects came with each such wave,
+ * and the crowd's reconnects came back at once, overflowing the listen queue).
+ */
+function firstReceiveTimeout(recvTimeoutMs: number): number {
+  return Math.max(1, recvTimeoutMs - Math.floor(Math.random() * (recvTimeoutMs / 10)));
+}
 
 /** The lengths of the handshake messages the peer writes, in order. */
 function peerHandshakeLengths(pattern: TcommsPattern, initiator: boolean): number[] {

@@ -7,11 +7,13 @@
 import { Duplex } from 'node:stream';
 import { piecesLength } from '../core/crypto/provider.js';
 import type { CipherState } from '../protocols/noise/cipher-state.js';
-import { NonceExhausted, UnexpectedEof } from '../protocols/noise/errors.js';
+import { stackless } from '../core/errors.js';
+import { NonceExhausted } from '../protocols/noise/errors.js';
 import type { U16FrameDecoder } from '../protocols/framing/u16-frame-decoder.js';
 import { NoiseDecoder, NoiseEncoder, splitPlaintext } from '../protocols/noise/transport.js';
 import type { TaskExecutor } from '../workers/executor.js';
 import type { CryptoPolicy } from './crypto-policy.js';
+import { SecureChannelDropped, type SecureChannelDropReason } from './errors.js';
 
 /** Default buffering of each side, in bytes (four full Noise messages). */
 const DEFAULT_HIGH_WATER_MARK = 256 * 1024;
@@ -286,7 +288,7 @@ export class SecureDuplex extends Duplex {
 
   #writeRaw(parts: Uint8Array[]): void {
     if (!this.#raw.writable) {
-      this.#fail(new UnexpectedEof('the secure channel (the peer closed while we were writing)'));
+      this.#fail(dropped('closed-while-writing'));
       return;
     }
     let ok = true;
@@ -412,24 +414,37 @@ export class SecureDuplex extends Duplex {
     if (this.#in.length === 0) this.#finishReadable();
   };
 
+  /**
+   * The peer's stream ended: at a frame boundary that is a normal end. Inside a transport frame
+   * it is a lost connection (SecureChannelDropped, kind 'transport'), not a violation: PROTOCOL.md
+   * section 2 makes an authentication failure fatal, and a frame cut short never reached its tag,
+   * so it proves nothing against the peer. A peer killed while writing a message, a connection
+   * cut on the way, or a FIN or reset forged by anyone on the path (the end of a TCP stream is
+   * not authenticated) all leave one; counting it would let a network failure, or a third party,
+   * have an honest key banned. A hostile peer gains nothing by it: the partial frame was budgeted
+   * and never decrypted, and the listener's per-address limits apply as before. (While input is
+   * discarded after a violation, a partial frame is no longer anyone's concern.)
+   */
   #finishReadable(): void {
     if (this.#readableFinished) return;
     this.#readableFinished = true;
-    try {
-      if (!this.#discarding) this.#decoder.end(); // a partial frame is no longer anyone's concern
-      this.push(null);
-    } catch (err) {
-      this.#fail(err as Error);
-    }
+    if (!this.#discarding && !this.#decoder.idle) this.#fail(dropped('truncated-frame'));
+    else this.push(null);
   }
 
   readonly #onError = (err: Error): void => this.#fail(err);
 
   readonly #onClose = (): void => {
-    // The raw stream closed: without its end first, the peer vanished mid-stream; after it,
-    // nothing more can be written, so the channel closes once its own sides are done.
-    if (!this.#rawEnded) this.#fail(new UnexpectedEof('the secure channel'));
-    else if (!this.writableFinished) this.destroy();
+    // The raw stream closed. Without its end first (a transport's close; a TCP reset arrives as
+    // an error, above), nothing more will be read: it is the end it stands for, normal at a
+    // frame boundary and a lost connection inside a frame (see #finishReadable), never a
+    // violation. Nothing more can be written either: the channel closes once its sides are done.
+    if (!this.#rawEnded) {
+      this.#rawEnded = true;
+      if (!this.#discarding && !this.#decoder.idle) return this.#fail(dropped('truncated-frame'));
+      if (this.#in.length === 0) this.#finishReadable();
+    }
+    if (!this.writableFinished) this.destroy();
   };
 
   #fail(err: Error): void {
@@ -452,9 +467,14 @@ export class SecureDuplex extends Duplex {
     this.#writeCallback = undefined;
     this.#finalCallback = undefined;
     if (held.length === 0) return;
-    const reason = err ?? new UnexpectedEof('the secure channel (destroyed with a write pending)');
+    const reason = err ?? dropped('destroyed-with-write-pending');
     for (const cb of held) process.nextTick(cb, reason);
   }
 }
 
 function ignore(): void {}
+
+/** A lost connection's error (without a stack trace: peers can cause them at a high rate). */
+function dropped(reason: SecureChannelDropReason): SecureChannelDropped {
+  return stackless(() => new SecureChannelDropped(reason));
+}

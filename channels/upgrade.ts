@@ -102,6 +102,12 @@ export interface UpgradeOptions {
   signal?: AbortSignal;
   /** Outbound only: the peer's public key, checked in Noise (before revealing ours) and in its identity. */
   dialedPublicKey?: PublicKey;
+  /**
+   * Inbound only: awaited once the peer's first Noise message is in (see
+   * `SecureOptions.admit`), before any work of ours on it: the listener takes the upgrade slot
+   * here. A rejection fails the upgrade with its error.
+   */
+  admit?: () => Promise<void>;
 }
 
 /** Events of a PeerConnection. */
@@ -452,6 +458,7 @@ export async function upgradeInbound(raw: Duplex, config: UpgradeConfig, options
   const secure = await config.channel.secureInbound(raw, {
     ...(options.signal ? { signal: options.signal } : {}),
     ...(config.isBannedNoiseKey ? { isBannedNoiseKey: config.isBannedNoiseKey } : {}),
+    ...(options.admit ? { admit: options.admit } : {}),
   });
   return finish(config, secure, false, options);
 }

@@ -43,9 +43,9 @@ export interface CommsLimits {
   maxConcurrentUpgrades: number;
   /** Inbound upgrades in progress from one IP address at most (4). */
   maxUpgradesPerAddress: number;
-  /** Inbound sockets waiting for their first byte at most (1024; they hold no upgrade slot). */
+  /** Inbound sockets waiting for their first Noise message at most (1024; they hold no upgrade slot). */
   maxWaitingSockets: number;
-  /** Inbound sockets from one IP address waiting for their first byte at most (64). */
+  /** Inbound sockets from one IP address waiting for their first Noise message at most (64). */
   maxWaitingSocketsPerAddress: number;
   /** Substreams a peer may open before the identities are checked (8). */
   maxEarlyStreams: number;
@@ -73,7 +73,7 @@ export interface CommsTimeouts {
   negotiationMs: number;
   /** One dial attempt at one address: connect and upgrade (30 s). */
   dialAttemptMs: number;
-  /** Keepalive Ping period (section 3: 30 s; 0 = off). */
+  /** Keepalive Ping period (section 3: 30 s; 0 = off; at least {@link MIN_KEEPALIVE_INTERVAL_MS}, 100 ms, when on). */
   keepaliveIntervalMs: number;
   /** Graceful close: open streams get this long after GoAway(0) (section 3: 5 s). */
   closeGraceMs: number;
@@ -234,6 +234,17 @@ export function listenTransportFor(address: string, transports: readonly Transpo
   return transports.find((t) => t.name === 'tcp' || t.name === 'tcp-with-tor' || t.name === 'tor');
 }
 
+/**
+ * The shortest keepalive interval a node may use (ms; 0, keepalive off, is allowed too): 100 ms.
+ * A keepalive Ping more often than the Pings a peer answers by default (yamux
+ * `pingsPerSecond`, 10 a second, past a burst of 100) would put this node in its peers' debt:
+ * they would read it ever more slowly, then cut it off as a Ping flood (`ping-flood`, a
+ * violation, a ban). At the minimum keepalive takes all of that sustained rate and round trips
+ * measured with extra pings come out of the burst; intervals of seconds (the default is 30 s)
+ * leave the rate to them.
+ */
+export const MIN_KEEPALIVE_INTERVAL_MS = Math.ceil(1000 / DEFAULT_YAMUX_CONFIG.pingsPerSecond);
+
 /** The configuration has problems; `problems` lists every one of them. */
 export class CommsConfigInvalid extends ConfigError {
   constructor(readonly problems: string[]) {
@@ -299,6 +310,11 @@ export function validateCommsConfig(config: CommsConfig): CommsConfig {
   for (const [k, v] of Object.entries(config.timeouts)) {
     check(k === 'keepaliveIntervalMs' ? nonNegativeInt(v) : positiveInt(v), `timeouts.${k} must be a ${k === 'keepaliveIntervalMs' ? 'non-negative' : 'positive'} integer (ms)`);
   }
+  const keepalive = config.timeouts.keepaliveIntervalMs;
+  check(
+    !nonNegativeInt(keepalive) || keepalive === 0 || keepalive >= MIN_KEEPALIVE_INTERVAL_MS,
+    `timeouts.keepaliveIntervalMs must be 0 (off) or at least ${MIN_KEEPALIVE_INTERVAL_MS} ms, got ${keepalive}: peers answer ${DEFAULT_YAMUX_CONFIG.pingsPerSecond} Pings a second by default and cut off a node that sends more (ping-flood)`,
+  );
   check(positiveInt(config.dial.rounds) && config.dial.rounds <= 100, 'dial.rounds must be 1..100');
   check(nonNegativeInt(config.dial.backoffMs), 'dial.backoffMs must be a non-negative integer');
   const c = config.connectivity;

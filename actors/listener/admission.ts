@@ -2,9 +2,10 @@
  * Fair admission of inbound sockets (the listener's accept loop): what one address, or a crowd
  * of silent or slow sockets, can take from everyone else is bounded.
  *
- * - A socket that has not sent its first byte is only **waiting**: it costs little and takes no
+ * - A socket whose peer has not sent its first Noise message (the wire byte, then message 1,
+ *   whole) is only **waiting**: it costs little and takes no
  *   upgrade slot, but waiting sockets are bounded too, in all and per address.
- * - An **upgrade** (from the first byte to an active connection) takes a slot: at most
+ * - An **upgrade** (from the first Noise message to an active connection) takes a slot: at most
  *   `maxUpgrades` in all and `maxUpgradesPerAddress` per address. A socket whose address holds
  *   its share keeps waiting (still counted as waiting, so bounded per address) until one of that
  *   address's upgrades ends, within its upgrade deadline: many peers behind one address (a NAT,
@@ -26,13 +27,13 @@ import { AbortedError, TimeoutError } from '../../core/errors.js';
 
 /** The bounds of admission. */
 export interface AdmissionLimits {
-  /** Upgrades in progress at most (from the first byte to an active connection). */
+  /** Upgrades in progress at most (from the first Noise message to an active connection). */
   maxUpgrades: number;
   /** Upgrades in progress from one address at most. */
   maxUpgradesPerAddress: number;
-  /** Sockets waiting for their first byte at most. */
+  /** Sockets waiting for their first Noise message at most. */
   maxWaiting: number;
-  /** Sockets from one address waiting for their first byte at most. */
+  /** Sockets from one address waiting for their first Noise message at most. */
   maxWaitingPerAddress: number;
   /** Delay per recent violation of an address before its new sockets are read (ms). */
   penaltyStepMs: number;
@@ -82,7 +83,7 @@ export class Admission {
     this.limits = { ...DEFAULT_ADMISSION_LIMITS, ...limits };
   }
 
-  /** Sockets waiting for their first byte. */
+  /** Sockets waiting for their first Noise message. */
   get waiting(): number {
     return this.#waiting;
   }
@@ -97,7 +98,7 @@ export class Admission {
     return this.#upgradesBy.get(address)?.size ?? 0;
   }
 
-  /** A new socket: true if it may wait for its first byte (then call {@link stopWaiting} once). */
+  /** A new socket: true if it may wait for its first Noise message (then call {@link stopWaiting} once). */
   startWaiting(address: string): boolean {
     const from = this.#waitingBy.get(address) ?? 0;
     if (this.#waiting >= this.limits.maxWaiting || from >= this.limits.maxWaitingPerAddress) return false;
@@ -106,7 +107,7 @@ export class Admission {
     return true;
   }
 
-  /** The socket sent its first byte, closed, or timed out. */
+  /** The socket sent its first Noise message, closed, or timed out. */
   stopWaiting(address: string): void {
     const from = this.#waitingBy.get(address) ?? 0;
     if (from <= 0) return;
@@ -116,7 +117,7 @@ export class Admission {
   }
 
   /**
-   * A socket sent its first byte and asks for an upgrade slot. Refused (undefined) when its own
+   * A socket sent its first Noise message and asks for an upgrade slot. Refused (undefined) when its own
    * address holds its share; otherwise admitted, after shedding another upgrade if every slot is
    * taken. Release the returned upgrade once it is over. `progress` tells how far it got (the
    * bytes its peer sent so far; default none).

@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import { AbortedError, stackless, TcommsError, toPlainError } from '../../core/errors.js';
 import { PeerBanned } from '../../channels/errors.js';
 import { DEFAULT_TIME_TO_FIRST_BYTE_MS, PeerConnection, TimeToFirstByteExceeded, upgradeInbound } from '../../channels/upgrade.js';
-import { Admission, DEFAULT_ADMISSION_LIMITS, UpgradeShed, UpgradeTimeout } from './admission.js';
+import { Admission, DEFAULT_ADMISSION_LIMITS, UpgradeShed, UpgradeTimeout, type Upgrade } from './admission.js';
 import { IdentityInvalid } from '../../protocols/identity/index.js';
 import type { TransportConnection, TransportListener } from '../../transports/transport.js';
 import { callbackActor } from '../mailbox.js';
@@ -85,8 +85,8 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
 
 /**
  * Takes connections from every listener, with fair admission (`admission.ts`): a socket waits
- * for its first byte without taking an upgrade slot (waiting sockets are bounded, in all and per
- * address); an upgrade takes a slot (bounded in all and per address), and when every slot is
+ * for its wire byte and first Noise message without taking an upgrade slot (waiting sockets
+ * are bounded, in all and per address); an upgrade takes a slot (bounded in all and per address), and when every slot is
  * taken the least advanced (then oldest) upgrade of the busiest address is shed for the
  * newcomer; the whole upgrade, from accept to active, has one deadline; an address whose
  * sockets broke the protocol waits a bounded, expiring delay before its new sockets are read.
@@ -119,47 +119,61 @@ export const acceptLoop = callbackActor<AcceptLoopEvent, AcceptLoopInput, Accept
       send({ type: 'inbound.rejected', reason, remoteAddress: remote, ...(error ? { error: toPlainError(error) } : {}) });
     };
     if (!admission.startWaiting(address)) return refuse('busy');
+    // A socket is waiting (bounded in all and per address, no upgrade slot) until the peer's
+    // first Noise message is in: then `admit` takes its slot. A socket that sends the wire byte
+    // and stops holds no slot, so a crowd of them neither sheds each other at the rate they
+    // reconnect (each shed a socket set up, closed and reported) nor sheds anyone else.
+    let waiting = true;
+    const stopWaiting = () => {
+      if (!waiting) return;
+      waiting = false;
+      admission.stopWaiting(address);
+    };
     try {
       await pause(admission.penaltyFor(address, acceptedAt), stop.signal);
       await firstByte(c.stream, ttfbMs, stop.signal);
     } catch (err) {
-      admission.stopWaiting(address);
+      stopWaiting();
       return refuse('upgrade-failed', err);
     }
-    // Its address holds its share of upgrade slots: it waits (still a waiting socket) for one of
-    // them to end, within its upgrade deadline.
-    if (admission.upgradingFrom(address) >= admission.limits.maxUpgradesPerAddress) {
-      const waited = new AbortController();
-      const onStop = () => waited.abort(new AbortedError('the listener stopped'));
-      const onClose = () => waited.abort(new AbortedError('the connection closed while it waited for an upgrade slot'));
-      const timer = setTimeout(() => waited.abort(new UpgradeTimeout(`no upgrade slot for its address within ${upgradeMs} ms of its accept`)), Math.max(0, acceptedAt + upgradeMs - Date.now()));
-      stop.signal.addEventListener('abort', onStop, { once: true });
-      c.stream.once('close', onClose);
-      try {
-        while (admission.upgradingFrom(address) >= admission.limits.maxUpgradesPerAddress) await admission.slotFreed(address, waited.signal);
-      } catch (err) {
-        admission.stopWaiting(address);
-        return refuse('busy', err);
-      } finally {
-        clearTimeout(timer);
-        stop.signal.removeEventListener('abort', onStop);
-        c.stream.removeListener('close', onClose);
-      }
+    if (stop.signal.aborted) {
+      stopWaiting();
+      return void c.stream.destroy();
     }
-    admission.stopWaiting(address);
-    if (stop.signal.aborted) return void c.stream.destroy();
     const controller = new AbortController();
     // Its progress, should a newcomer need its slot: the bytes its peer sent (a TCP socket's count).
     const progress = () => (c.stream as { bytesRead?: number }).bytesRead ?? 0;
-    const upgrade = admission.startUpgrade(address, Date.now(), () => controller.abort(stackless(() => new UpgradeShed('shed to make room for a newcomer: every upgrade slot was taken'))), progress);
-    if (!upgrade) return refuse('busy');
+    let upgrade: Upgrade | undefined;
+    /** Waiting for an upgrade slot failed: refused as busy, as when the slots are full. */
+    let slotError: unknown;
+    const admit = async (): Promise<void> => {
+      try {
+        // Its address holds its share of upgrade slots: it waits (still a waiting socket) for
+        // one of them to end, within its upgrade deadline.
+        if (admission.upgradingFrom(address) >= admission.limits.maxUpgradesPerAddress) {
+          const onClose = () => controller.abort(new AbortedError('the connection closed while it waited for an upgrade slot'));
+          c.stream.once('close', onClose);
+          try {
+            while (admission.upgradingFrom(address) >= admission.limits.maxUpgradesPerAddress) await admission.slotFreed(address, controller.signal);
+          } finally {
+            c.stream.removeListener('close', onClose);
+          }
+        }
+        stopWaiting();
+        upgrade = admission.startUpgrade(address, Date.now(), () => controller.abort(stackless(() => new UpgradeShed('shed to make room for a newcomer: every upgrade slot was taken'))), progress);
+        if (!upgrade) throw stackless(() => new UpgradeShed('no upgrade slot'));
+      } catch (err) {
+        slotError = err;
+        throw err;
+      }
+    };
     const deadline = setTimeout(() => controller.abort(new UpgradeTimeout(`not active within ${upgradeMs} ms of its accept`)), Math.max(0, acceptedAt + upgradeMs - Date.now()));
     const onStop = () => controller.abort(new AbortedError('the listener stopped'));
     stop.signal.addEventListener('abort', onStop, { once: true });
     try {
-      const result = await upgradeInbound(c.stream, config.upgrade, { signal: controller.signal });
+      const result = await upgradeInbound(c.stream, config.upgrade, { signal: controller.signal, admit });
       if (!(result instanceof PeerConnection)) {
-        admission.release(upgrade); // liveness holds no upgrade slot
+        stopWaiting(); // liveness takes no upgrade slot
         send({ type: 'inbound.rejected', reason: 'liveness', remoteAddress: remote });
         // Liveness is served only on sockets a TCP listener accepted (never through an onion
         // listener or a proxy: those arrive from 127.0.0.1 and would pass the allow-list).
@@ -190,12 +204,13 @@ export const acceptLoop = callbackActor<AcceptLoopEvent, AcceptLoopInput, Accept
       const publicKey = err instanceof IdentityInvalid ? err.publicKey : undefined;
       if (err instanceof TcommsError && err.kind === 'protocol' && penalisable) admission.penalise(address, Date.now());
       // A banned peer is recognised by its Noise static key, before anything of ours was sent.
-      const reason = err instanceof PeerBanned ? 'banned' : err instanceof UpgradeShed ? 'busy' : 'upgrade-failed';
+      const reason = err instanceof PeerBanned ? 'banned' : err instanceof UpgradeShed || (slotError !== undefined && caught === slotError) ? 'busy' : 'upgrade-failed';
       send({ type: 'inbound.rejected', reason, remoteAddress: remote, error: toPlainError(err), ...(publicKey ? { publicKey } : {}) });
     } finally {
       clearTimeout(deadline);
       stop.signal.removeEventListener('abort', onStop);
-      admission.release(upgrade);
+      stopWaiting();
+      if (upgrade) admission.release(upgrade);
     }
   };
   for (const listener of input.listeners) {

@@ -153,6 +153,11 @@ export class NoiseDecoder {
     return this.#frames.buffered;
   }
 
+  /** True when no partial frame is held (the stream may end here). */
+  get idle(): boolean {
+    return this.#frames.idle;
+  }
+
   /** Call at end of stream: throws UnexpectedEof when a frame is incomplete. */
   end(): void {
     this.#frames.end();

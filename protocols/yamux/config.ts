@@ -13,7 +13,11 @@ export interface YamuxConfig {
   maxReceiveWindow: number;
   /** Largest Data frame this side writes (smaller frames interleave streams more fairly). */
   maxDataFrame: number;
-  /** Keepalive Ping interval in ms; 0 turns keepalive off (spec: 30 s). */
+  /**
+   * Keepalive Ping interval in ms; 0 turns keepalive off (spec: 30 s). More often than the
+   * peer's {@link pingsPerSecond} would be cut off as a Ping flood: a node refuses less than
+   * 100 ms (`MIN_KEEPALIVE_INTERVAL_MS`); this session-level setting is not checked.
+   */
   keepaliveIntervalMs: number;
   /** Consecutive unanswered pings that close the connection (spec: 3). */
   keepaliveMaxMissed: number;

@@ -10,6 +10,8 @@ import { MemoryNetwork, MemoryTransport } from '../../transports/memory/memory.j
 import { TcpTransport } from '../../transports/tcp/tcp.js';
 import type { Transport } from '../../transports/transport.js';
 import { testNode } from '../support/nodes.js';
+import { NodeIdentity } from '../../core/keys.js';
+import { NoiseSecureChannel, noiseStaticKeys } from '../../channels/secure-channel.js';
 import { until } from '../support/wait.js';
 
 const node = testNode;
@@ -110,6 +112,9 @@ describe('listener actor', function () {
     return upgradeOutbound(out.stream, node('alice'), { dialedPublicKey: bob.identity.publicKey });
   }
 
+  /** The wire byte and a valid XX message 1 (a length prefix and an ephemeral key): what takes an upgrade slot. */
+  const firstMessage = () => Buffer.concat([Buffer.of(0x00, 0x00, 0x20), Buffer.alloc(32, 9)]);
+
   it('silent sockets take no upgrade slot and are bounded per address: the good peer is served while they wait', async () => {
     const bob = node('bob', { timeToFirstByteMs: 10_000 });
     const { seen, addresses } = await listening({
@@ -129,6 +134,29 @@ describe('listener actor', function () {
     silent.forEach((s) => s.destroy());
   });
 
+  it('sockets that send the wire byte and stop take no upgrade slot: they shed neither each other nor the good peer', async () => {
+    // bench:hostile: 1,000 such sockets from 50 addresses shed each other as fast as they
+    // reconnected, each shed a socket set up, closed and reported.
+    const identity = NodeIdentity.generate();
+    const bob = node('bob', { identity, timeToFirstByteMs: 10_000, channel: new NoiseSecureChannel({ staticKeys: noiseStaticKeys(identity), recvTimeoutMs: 300 }) });
+    const { seen, addresses } = await listening({
+      endpoints: [{ transport: tcp, address: multiaddr('/ip4/127.0.0.1/tcp/0') }],
+      upgrade: bob,
+      maxConcurrentUpgrades: 2,
+      upgradeTimeoutMs: 60_000,
+    });
+    const stoppers = await Promise.all(Array.from({ length: 8 }, (_, i) => from(`127.0.0.${2 + i}`, addresses[0]!)));
+    for (const s of stoppers) s.resume().write(Uint8Array.of(0x00));
+    // Each waits for message 1 until the handshake's receive timeout, holding no slot.
+    await until('all eight rejected', () => seen.filter((e) => e.type === 'connection.rejected').length === 8);
+    const names = seen.filter((e) => e.type === 'connection.rejected').map((e) => `${(e as { reason: string }).reason} ${(e as { error?: { name: string } }).error?.name}`);
+    expect(names).to.deep.equal(Array(8).fill('upgrade-failed HandshakeTimeout'));
+    const conn = await goodPeer(addresses[0]!, bob);
+    await until('inbound', () => seen.some((e) => e.type === 'connection.inbound'));
+    conn.muxer.abort();
+    stoppers.forEach((s) => s.destroy());
+  });
+
   it('stalled upgrades are bounded per address, and a newcomer sheds the oldest of the busiest address', async () => {
     const bob = node('bob', { timeToFirstByteMs: 10_000 });
     const { seen, addresses } = await listening({
@@ -138,14 +166,15 @@ describe('listener actor', function () {
       admission: { maxUpgradesPerAddress: 3 },
       upgradeTimeoutMs: 60_000,
     });
-    // Three sockets from 127.0.0.2 send the wire byte and stall in the handshake: they take
-    // every slot (its share).
+    // Three sockets from 127.0.0.2 send the wire byte and message 1 and stall in the
+    // handshake: they take every slot (its share).
     const stalled: Socket[] = [];
     for (let i = 0; i < 3; i++) {
       const s = await from('127.0.0.2', addresses[0]!);
-      s.write(Uint8Array.of(0x00));
+      const answered = once(s, 'data'); // message 2: its upgrade holds a slot
+      s.write(firstMessage());
+      await answered; // in order: the first is the oldest
       stalled.push(s);
-      await new Promise((r) => setTimeout(r, 20)); // in order: the first is the oldest
     }
     const firstClosed = once(stalled[0]!, 'close');
     // The good peer takes a slot: the oldest upgrade of the busiest address is shed for it.
@@ -167,10 +196,12 @@ describe('listener actor', function () {
       admission: { maxUpgradesPerAddress: 1 },
       upgradeTimeoutMs: 60_000,
     });
-    // A socket from 127.0.0.1 sends the wire byte and stalls: it holds its address's only slot.
+    // A socket from 127.0.0.1 sends the wire byte and message 1 and stalls: it holds its
+    // address's only slot.
     const staller = await from('127.0.0.1', addresses[0]!);
-    staller.write(Uint8Array.of(0x00));
-    await until('the staller holds the slot', () => staller.bytesWritten === 1);
+    const answered = once(staller, 'data');
+    staller.write(firstMessage());
+    await answered;
     // The good peer, from the same address, starts its upgrade: it waits for the slot.
     const out = await tcp.dial(addresses[0]!);
     const good = upgradeOutbound(out.stream, node('alice'), { dialedPublicKey: bob.identity.publicKey });
@@ -193,22 +224,15 @@ describe('listener actor', function () {
       maxConcurrentUpgrades: 2,
       upgradeTimeoutMs: 60_000,
     });
-    // The oldest upgrade: the wire byte and a valid XX message 1 (35 bytes), answered by bob.
+    // The oldest upgrade: a whole Noise handshake (101 bytes), then nothing (no yamux, no
+    // identity): bob waits for its identity.
     const ahead = await from('127.0.0.2', addresses[0]!);
-    const answered = new Promise<void>((resolve) => {
-      let got = 0;
-      ahead.on('data', (d: Buffer) => {
-        got += d.length;
-        if (got >= 2 + 96) resolve();
-      });
-    });
-    ahead.write(Buffer.concat([Buffer.of(0x00, 0x00, 0x20), Buffer.alloc(32, 9)]));
-    await answered;
-    // Two newcomers from two more addresses send the wire byte and stall: one takes the last
-    // slot, the other sheds the least advanced upgrade, which is one of them.
+    await node('alice').channel.secureOutbound(ahead, { preamble: Uint8Array.of(0x00), dialedPublicKey: bob.identity.publicKey });
+    // Two newcomers from two more addresses send the wire byte and message 1 and stall: one
+    // takes the last slot, the other sheds the least advanced upgrade, which is one of them.
     const stallers = [await from('127.0.0.3', addresses[0]!), await from('127.0.0.4', addresses[0]!)];
     const closedOne = Promise.race(stallers.map((s) => once(s, 'close')));
-    for (const s of stallers) s.write(Uint8Array.of(0x00));
+    for (const s of stallers) s.resume().write(firstMessage()); // (read, so that the victim's close is seen)
     await closedOne;
     await until('the shed reported', () => seen.some((e) => e.type === 'connection.rejected' && (e as { error?: { name: string } }).error?.name === 'UpgradeShed'));
     expect(ahead.destroyed, 'the upgrade that got furthest is kept').to.equal(false);

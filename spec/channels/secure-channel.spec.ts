@@ -13,6 +13,8 @@ import { once } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { U16FrameDecoder } from '../../protocols/framing/u16-frame-decoder.js';
 import { FrameTooLarge } from '../../protocols/noise/errors.js';
+import { SecureChannelDropped } from '../../channels/errors.js';
+import { until } from '../support/wait.js';
 import { recordWrites } from '../support/recording.js';
 import { collect } from '../support/streams.js';
 
@@ -323,5 +325,77 @@ describe('SecureDuplex message shaping (writes sealed in this thread)', function
     } finally {
       await executor.close();
     }
+  });
+});
+
+describe('SecureDuplex when the connection under it drops (a transport failure, never a violation)', function () {
+  this.timeout(20_000);
+  const alice = NodeIdentity.generate();
+  const bob = NodeIdentity.generate();
+  const open: Duplex[] = [];
+  afterEach(() => {
+    for (const s of open.splice(0)) s.destroy();
+  });
+
+  /** A secure pair whose initiator's raw connection `a` the test cuts; `ended` says how the responder's channel ended. */
+  async function cutPair(connect: () => Promise<[Duplex, Duplex]>) {
+    const [a, b] = await connect();
+    open.push(a, b);
+    const [sa, sb] = await Promise.all([channel(alice).secureOutbound(a, { dialedPublicKey: bob.publicKey }), channel(bob).secureInbound(b)]);
+    open.push(sa, sb);
+    sa.on('error', () => {});
+    const received: Buffer[] = [];
+    const ended = new Promise<{ how: 'end' | 'close' | 'error'; error?: Error }>((resolve) => {
+      sb.on('data', (d: Buffer) => received.push(d));
+      sb.on('end', () => resolve({ how: 'end' }));
+      sb.on('error', (error) => resolve({ how: 'error', error }));
+      sb.on('close', () => resolve({ how: 'close' }));
+    });
+    return { a, sa, sb, ended, received };
+  }
+  /** A transport frame's prefix (256 bytes) and 10 of its bytes: a frame cut short. */
+  const partialFrame = Buffer.concat([Buffer.of(0x01, 0x00), Buffer.alloc(10, 0x5a)]);
+
+  for (const [label, connect] of [
+    ['memory pair', async () => duplexPair() as [Duplex, Duplex]],
+    ['TCP loopback', () => tcpPair('127.0.0.1') as Promise<[Duplex, Duplex]>],
+  ] as const) {
+    it(`${label}: an end at a frame boundary is a normal end, after every byte sent`, async () => {
+      const { sa, ended, received } = await cutPair(connect);
+      sa.end(Buffer.from('last words')); // its last message, then the connection's end
+      expect(await ended).to.deep.equal({ how: 'end' });
+      expect(Buffer.concat(received).toString()).to.equal('last words');
+    });
+
+    it(`${label}: an end inside a transport frame is a lost connection (SecureChannelDropped, kind transport), not a protocol error`, async () => {
+      const { a, ended } = await cutPair(connect);
+      a.end(partialFrame);
+      const { how, error } = await ended;
+      expect(how).to.equal('error');
+      expect(error).to.be.instanceOf(SecureChannelDropped);
+      expect((error as SecureChannelDropped).kind).to.equal('transport');
+      expect((error as SecureChannelDropped).reason).to.equal('truncated-frame');
+    });
+  }
+
+  it('memory pair: a connection closed without its end (the peer destroyed it) while data waits unread closes the channel normally', async () => {
+    const { a, sa, sb, ended } = await cutPair(async () => duplexPair() as [Duplex, Duplex]);
+    sb.removeAllListeners('data');
+    sb.pause();
+    // More than the channel buffers: the raw connection is paused with bytes in it when it closes.
+    sa.write(randomBytes(1_000_000));
+    await until('the reader is full', () => sb.readableLength >= sb.readableHighWaterMark);
+    a.destroy();
+    expect(await ended).to.deep.equal({ how: 'close' });
+    expect(sb.errored).to.equal(null);
+  });
+
+  it('memory pair: a connection closed without its end inside a frame is a lost connection, not a protocol error', async () => {
+    const { a, ended } = await cutPair(async () => duplexPair() as [Duplex, Duplex]);
+    a.write(partialFrame);
+    a.destroy();
+    const { error } = await ended;
+    expect(error).to.be.instanceOf(SecureChannelDropped);
+    expect((error as SecureChannelDropped).kind).to.equal('transport');
   });
 });

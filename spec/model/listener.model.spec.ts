@@ -15,6 +15,7 @@
  * stand-in connection manager was handed exactly the connections and rejections (with their
  * reasons) the steps made, and the transport listener is bound or closed as the state says.
  */
+import { once } from 'node:events';
 import { expect } from 'chai';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import type { EventFromLogic, SnapshotFrom } from 'xstate';
@@ -288,14 +289,18 @@ async function exec(sut: Sut, event: Ev, before: Snap, after: Snap, ledger: Ledg
       return;
     }
     case 'rejected (busy)': {
-      // Two sockets send the wire byte and stay silent in the Noise handshake: both upgrade slots
-      // are taken. A third sends its wire byte too: the oldest upgrade is shed to make room
-      // (reported busy), and the newcomer takes its slot.
+      // Two sockets send the wire byte and a valid XX message 1 and stay silent in the Noise
+      // handshake: both upgrade slots are taken. A third does the same: the oldest upgrade is
+      // shed to make room (reported busy), and the newcomer takes its slot.
+      const message1 = () => Buffer.concat([Buffer.of(0x00, 0x00, 0x20), Buffer.alloc(32, 9)]);
       const holders = [await sut.socket(), await sut.socket()];
-      for (const h of holders) h.stream.write(Buffer.of(0x00));
-      await new Promise((r) => setTimeout(r, 20));
+      for (const h of holders) {
+        const answered = once(h.stream, 'data'); // message 2: it holds a slot
+        h.stream.write(message1());
+        await answered;
+      }
       const third = await sut.socket();
-      third.stream.write(Buffer.of(0x00));
+      third.stream.write(message1());
       ledger.handed.push('rejected busy UpgradeShed');
       await handedAll();
       await until('the oldest holder was shed', () => holders[0]!.stream.destroyed);

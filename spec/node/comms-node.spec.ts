@@ -13,7 +13,8 @@ import type { Duplex } from 'node:stream';
 import { toHex } from '../../core/bytes.js';
 import { NodeIdentity } from '../../core/keys.js';
 import { upgradeOutbound, type PeerConnection } from '../../channels/upgrade.js';
-import { CommsBuilder, CommsConfigInvalid, NodeNotRunning, NodeStartFailed, type CommsNode } from '../../node/index.js';
+import { CommsBuilder, CommsConfigInvalid, MIN_KEEPALIVE_INTERVAL_MS, NodeNotRunning, NodeStartFailed, type CommsNode } from '../../node/index.js';
+import { DEFAULT_YAMUX_CONFIG } from '../../protocols/yamux/config.js';
 import { MemoryNetwork, MemoryTransport } from '../../transports/memory/memory.js';
 import { TcpTransport } from '../../transports/tcp/tcp.js';
 import type { Transport } from '../../transports/transport.js';
@@ -203,6 +204,32 @@ for (const kind of KINDS) {
       expect(b.connections()).to.have.length(0);
     });
 
+    for (const cut of ['inside a Noise transport frame', 'at a frame boundary'] as const) {
+      it(`a peer whose connection drops ${cut} is disconnected without a violation or a ban, and connects again`, async () => {
+        const b = await started('bob');
+        const seenB = record(b);
+        const peer = testNode('dropper', { networkByte: 0x00, yamux: { keepaliveIntervalMs: 0 }, allowMemoryAddresses: true });
+        const raw = await rawTo(b);
+        await upgradeOutbound(raw, peer, { dialedPublicKey: b.publicKey });
+        await until('connected', () => seenB.some((e) => e.type === 'peer.connected'));
+        // The peer's process dies: whatever it had written reaches bob, then the connection ends
+        // (over TCP a FIN, over the memory transport a close without an end).
+        if (cut === 'inside a Noise transport frame') raw.write(Buffer.concat([Buffer.of(0x01, 0x00), Buffer.alloc(10, 0x5a)]));
+        raw.destroy();
+        await until('disconnected', () => seenB.some((e) => e.type === 'peer.disconnected'));
+        const disconnected = seenB.find((e) => e.type === 'peer.disconnected')!;
+        if (cut === 'at a frame boundary') expect(disconnected.error).to.equal(undefined);
+        else expect(disconnected.error).to.deep.include({ name: 'SecureChannelDropped', kind: 'transport' });
+        expect(seenB.filter((e) => e.type === 'peer.violation' || e.type === 'peer.banned')).to.deep.equal([]);
+        expect((await b.peers.find({ publicKey: peer.identity.publicKey }))?.bannedUntil).to.equal(undefined);
+        // It comes back (its process restarted) and is served.
+        const again = await upgradeOutbound(await rawTo(b), peer, { dialedPublicKey: b.publicKey });
+        await until('connected again', () => seenB.filter((e) => e.type === 'peer.connected').length === 2);
+        expect(seenB.filter((e) => e.type === 'connection.rejected')).to.deep.equal([]);
+        again.muxer.abort();
+      });
+    }
+
     it('stays responsive with 200 inbound connections', async function () {
       const b = await started('bob', (x) => x.withLimits({ maxConnections: 300, maxConcurrentUpgrades: 64 }));
       const clients: PeerConnection[] = [];
@@ -266,6 +293,27 @@ describe('comms node lifecycle', function () {
     expect(problems.length).to.be.at.least(6);
     expect(problems.join('\n')).to.match(/identity/).and.match(/0xa7/).and.match(/udp|listen address/).and.match(/reserved/).and.match(/maxConnections/).and.match(/identityMs/);
     expect((err as CommsConfigInvalid).kind).to.equal('config');
+  });
+
+  it("refuses a keepalive interval that would exceed its peers' default Ping rate (0, off, and the minimum are accepted)", () => {
+    const build = (keepaliveIntervalMs: number) => () => new CommsBuilder().withNodeIdentity(NodeIdentity.generate()).withTimeouts({ keepaliveIntervalMs }).build();
+    // The minimum is where one Ping per interval meets the Pings a peer answers by default.
+    expect(MIN_KEEPALIVE_INTERVAL_MS * DEFAULT_YAMUX_CONFIG.pingsPerSecond).to.be.at.least(1000);
+    expect((MIN_KEEPALIVE_INTERVAL_MS - 1) * DEFAULT_YAMUX_CONFIG.pingsPerSecond).to.be.below(1000);
+    for (const ms of [1, 50, MIN_KEEPALIVE_INTERVAL_MS - 1]) {
+      const err = (() => {
+        try {
+          build(ms)();
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(err, `${ms} ms`).to.be.instanceOf(CommsConfigInvalid);
+      expect((err as CommsConfigInvalid).kind).to.equal('config');
+      expect((err as CommsConfigInvalid).problems).to.have.length(1);
+      expect((err as CommsConfigInvalid).problems[0]).to.match(/keepaliveIntervalMs must be 0 \(off\) or at least 100 ms/);
+    }
+    for (const ms of [0, MIN_KEEPALIVE_INTERVAL_MS, 30_000]) expect(build(ms), `${ms} ms`).not.to.throw();
   });
 
   it('stops gracefully and keeps its peers in LMDB across a restart; dialing is refused before start and after stop', async () => {
