@@ -4,6 +4,12 @@
  * binary (`dist/cli/bin.js`). The figure is the receiver's rate: bytes of the messages after the
  * first, over the time from the first message's line to the last one's, as this process reads
  * the node's output.
+ *
+ * Both binaries are fresh processes, measured from their first message: nothing in them is warm
+ * (V8 has optimised none of the data path, the heaps and the connection's windows are at their
+ * start sizes). The two-process stream row is measured warm (after a 256 MiB warm-up, in
+ * processes that already ran the other rows), so {@link freshStreamThroughput} measures that
+ * stream as the binaries run, from two fresh processes, for the like-for-like comparison.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -11,10 +17,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { childScript, remoteServer } from './remote.js';
 
 const BIN = fileURLToPath(new URL(import.meta.url.endsWith('.js') ? '../../cli/bin.js' : '../../dist/cli/bin.js', import.meta.url));
 const SIZE = 65_536;
 const COUNT = 8_192;
+/** Bytes of the command line's stream (8,192 messages of 64 KiB). */
+export const CLI_STREAM_BYTES = SIZE * COUNT;
 
 /** MB/s (10^6 bytes) of one `tcomms send` into one `tcomms node`. */
 export async function cliStreamThroughput(): Promise<number> {
@@ -53,5 +62,24 @@ export async function cliStreamThroughput(): Promise<number> {
     node.kill('SIGTERM');
     await new Promise((r) => node.once('close', r));
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * MB/s of the two-process stream as the command line's row runs it: a fresh server process
+ * (`e2e/peer`) and a fresh client process (`e2e/stream-client`), one stream of
+ * {@link CLI_STREAM_BYTES} written once, no warm-up (the bench's one-stream workload).
+ */
+export async function freshStreamThroughput(): Promise<number> {
+  const server = await remoteServer('tcomms');
+  try {
+    const client = childScript('./e2e/stream-client', [JSON.stringify(server.info), String(CLI_STREAM_BYTES)]);
+    try {
+      return (JSON.parse(await client.next()) as { mbps: number }).mbps;
+    } finally {
+      await client.stop();
+    }
+  } finally {
+    await server.stop();
   }
 }

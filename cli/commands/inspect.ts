@@ -8,6 +8,7 @@
  */
 import { toHex } from '../../core/bytes.js';
 import type { InspectionEvent } from 'xstate';
+import { writeStdout } from '../output.js';
 import { nodeCommand } from './node.js';
 
 /** A JSON-safe summary of one inspection event. */
@@ -35,7 +36,7 @@ export function inspectionLine(e: InspectionEvent): Record<string, unknown> {
 export async function inspectCommand(argv: string[]): Promise<number> {
   const write = (e: InspectionEvent) => {
     try {
-      process.stdout.write(`${JSON.stringify(inspectionLine(e), (_k, v: unknown) => (v instanceof Uint8Array ? toHex(v) : v))}\n`);
+      writeStdout(`${JSON.stringify(inspectionLine(e), (_k, v: unknown) => (v instanceof Uint8Array ? toHex(v) : v))}\n`);
     } catch {
       // a value that cannot be written as JSON: skip the line
     }

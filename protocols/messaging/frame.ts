@@ -177,7 +177,7 @@ export class MessageFrameDecoder {
       this.#buffered -= n;
       return out;
     }
-    const out = new Uint8Array(n);
+    const out = Buffer.allocUnsafeSlow(n); // every byte is written below
     let filled = 0;
     while (filled < n) {
       const c = this.#chunks[0]!;

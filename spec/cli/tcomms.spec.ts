@@ -93,6 +93,39 @@ describe('tcomms command', function () {
     expect(await again.stopped).to.equal(0);
   });
 
+  it('node prints one line per received message, in order with its other lines (text), and the message event with the base64 body (--json)', async () => {
+    const text = spawn(process.execPath, [BIN, 'node', '--data-dir', join(dir, 'text'), '--listen', '/ip4/127.0.0.1/tcp/0'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    const textLines: string[] = [];
+    const textStopped = new Promise<number | null>((resolve) => text.on('close', (code) => resolve(code)));
+    createInterface({ input: text.stdout! }).on('line', (l) => textLines.push(l));
+    const json = await startNode(['node', '--data-dir', join(dir, 'json'), '--listen', '/ip4/127.0.0.1/tcp/0', '--json']);
+    try {
+      await until('the listening line', () => textLines.some((l) => l.startsWith('listening:')), 30_000);
+      const publicKey = textLines.find((l) => l.startsWith('public key:'))!.split(/\s+/).at(-1)!;
+      const address = textLines.find((l) => l.startsWith('listening:'))!.split(/\s+/).at(-1)!;
+      const sent = await run(['send', '--to', `${publicKey}@${address}`, '--size', '1000', '--count', '300', '--json']);
+      expect(sent.code, sent.stderr).to.equal(0);
+      await until('300 message lines', () => textLines.filter((l) => l.startsWith('message:')).length === 300, 20_000);
+      const sender = textLines.find((l) => l.startsWith('connected:'))!.split(/\s+/)[1]!;
+      expect(textLines.filter((l) => l.startsWith('message:'))).to.deep.equal(Array.from({ length: 300 }, () => `message:      1000 bytes from ${sender}`));
+      expect(textLines.findIndex((l) => l.startsWith('connected:'))).to.be.below(textLines.findIndex((l) => l.startsWith('message:')));
+
+      const body = Buffer.from('héllo wörld ✓');
+      const to = `${json.first.publicKey as string}@${(json.first.addresses as string[])[0]}`;
+      const one = await run(['send', '--to', to, '--message', body.toString(), '--json']);
+      expect(one.code, one.stderr).to.equal(0);
+      await until('the message event', () => json.lines.some((l) => l.event === 'message'), 20_000);
+      const from = (json.lines.find((l) => l.event === 'peer.connected') as { publicKey: string }).publicKey;
+      expect(json.lines.filter((l) => l.event === 'message')).to.deep.equal([{ event: 'message', from, size: body.length, body: body.toString('base64') }]);
+    } finally {
+      text.kill('SIGTERM');
+      json.child.kill('SIGTERM');
+    }
+    expect(await textStopped).to.equal(0);
+    expect(textLines.at(-1)).to.equal('stopped');
+    expect(await json.stopped).to.equal(0);
+  });
+
   it('mistakes print one clear line and a non-zero exit, no stack trace', async () => {
     const key = toHex(NodeIdentity.generate().publicKey);
     const cases: Array<[string[], number, RegExp]> = [
