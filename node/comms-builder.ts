@@ -200,7 +200,7 @@ export class CommsBuilder {
     this.#rpc.services.push(servedRpcService(service, handlers));
     return this;
   }
-  /** RPC bounds: server sessions in all and per peer, the idle close, client sessions per peer. */
+  /** RPC bounds: server sessions in all and per peer, the server's idle close, client sessions per peer and their idle close (`clientIdleTimeoutMs`, 30 s; 0 = never). */
   withRpc(rpc: Partial<Omit<CommsRpcConfig, 'services'>>): this {
     this.#rpc = { ...this.#rpc, ...rpc };
     return this;

@@ -422,7 +422,8 @@ export class CommsNode extends EventEmitter<CommsNodeEvents> {
    * A typed client of `service` on `peer` (PROTOCOL.md section 8): one function per method, a
    * promise for unary methods, an async iterable for server-streaming ones; each takes
    * `{ signal, deadlineMs }`. Sessions are opened lazily through the node's RPC client pool (up
-   * to `rpc.clientSessionsPerPeer` per peer and service; the peer is dialed when need be).
+   * to `rpc.clientSessionsPerPeer` per peer and service; the peer is dialed when need be; one
+   * idle for `rpc.clientIdleTimeoutMs`, 30 s, is closed, and the next call opens another).
    * A non-Ok answer rejects with an `RpcError`; transport failures keep their own typed errors.
    *
    * ```ts

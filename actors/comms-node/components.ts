@@ -164,9 +164,9 @@ export function rpcServerInput(input: CommsNodeInput): RpcServerInput {
   return { services: input.rpcServices, now: input.now, maxSessions: r.maxSessions, maxSessionsPerPeer: r.maxSessionsPerPeer, session: { idleTimeoutMs: r.idleTimeoutMs } };
 }
 
-/** The RPC client pool's input: sessions per peer and service. */
+/** The RPC client pool's input: sessions per peer and service, their idle timeout. */
 export function rpcClientInput(input: CommsNodeInput): RpcClientInput {
-  return { now: input.now, maxSessionsPerPeer: input.config.rpc.clientSessionsPerPeer };
+  return { now: input.now, maxSessionsPerPeer: input.config.rpc.clientSessionsPerPeer, idleTimeoutMs: input.config.rpc.clientIdleTimeoutMs };
 }
 
 /** The DHT actor's input: its settings and the service whose outbound side its effects use. */

@@ -122,6 +122,8 @@ export interface CommsRpcConfig {
   idleTimeoutMs: number;
   /** Client sessions per peer and service at most (4): concurrent calls to one peer beyond wait. */
   clientSessionsPerPeer: number;
+  /** A client session idle this long (no call, no ping) closes itself (30 s; 0 = never); the next call opens a new one. */
+  clientIdleTimeoutMs: number;
 }
 
 /** A complete node configuration (what `CommsBuilder.build()` validates). */
@@ -214,6 +216,7 @@ export const DEFAULT_COMMS_CONFIG = Object.freeze({
     maxSessionsPerPeer: DEFAULT_RPC_SERVER_CONFIG.maxSessionsPerPeer,
     idleTimeoutMs: IDLE_TIMEOUT_MS,
     clientSessionsPerPeer: DEFAULT_RPC_CLIENT_CONFIG.maxSessionsPerPeer,
+    clientIdleTimeoutMs: DEFAULT_RPC_CLIENT_CONFIG.idleTimeoutMs,
   },
   dht: undefined as DhtConfig | undefined,
   saf: undefined as SafConfig | undefined,
@@ -254,6 +257,8 @@ export class CommsConfigInvalid extends ConfigError {
 
 const positiveInt = (v: unknown) => Number.isInteger(v) && (v as number) > 0;
 const nonNegativeInt = (v: unknown) => Number.isInteger(v) && (v as number) >= 0;
+/** The longest wait a timer takes (ms): Node's timers fire at once beyond it. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Checks the whole configuration; throws `CommsConfigInvalid` listing every problem. */
 export function validateCommsConfig(config: CommsConfig): CommsConfig {
@@ -295,6 +300,7 @@ export function validateCommsConfig(config: CommsConfig): CommsConfig {
     ids.add(id);
   }
   for (const k of ['maxSessions', 'maxSessionsPerPeer', 'idleTimeoutMs', 'clientSessionsPerPeer'] as const) check(positiveInt(r[k]), `rpc.${k} must be a positive integer`);
+  check(nonNegativeInt(r.clientIdleTimeoutMs) && r.clientIdleTimeoutMs <= MAX_TIMER_MS, `rpc.clientIdleTimeoutMs must be an integer 0..${MAX_TIMER_MS} (ms; 0 = never)`);
   for (const p of config.protocols) {
     const bytes = Buffer.byteLength(p.id);
     check(bytes > 0 && bytes <= MAX_PROTOCOL_ID_BYTES, `protocol id "${p.id}" must be 1..${MAX_PROTOCOL_ID_BYTES} bytes`);

@@ -15,6 +15,12 @@
  * the next waiting call in the I/O itself (the data path: no event; the session stays inCall):
  * the new call's deadline is told (`rpc.rearm`) only when it is earlier than the one the timer
  * waits for, so the timer is never later than the core's deadline.
+ *
+ * A session idle for `idleTimeoutMs` (no call, no ping; default 30 s, 0 = never) closes itself:
+ * the named delay `idleTimeout` of `idle` takes it to `closing` at once (this side's FIN, as
+ * `rpc-client-session.close` does), so a call that reaches it afterwards is bounced to the pool
+ * like any call reaching a session no longer idle; the pool forgets it when it has ended, and the
+ * next call to the peer opens a new session.
  */
 import { assign, enqueueActions, setup } from 'xstate';
 import { toHex } from '../../core/bytes.js';
@@ -42,13 +48,28 @@ export interface RpcClientSessionTimeouts {
   closeTimeoutMs?: number;
   /** For the substream: a dial and a negotiation (120 s). */
   openTimeoutMs?: number;
+  /** Idle (no call, no ping) this long, the session closes itself (30 s; 0 = never). */
+  idleTimeoutMs?: number;
 }
 
 /** Defaults of a client session. */
 export const DEFAULT_RPC_CLIENT_SESSION_CONFIG = Object.freeze({
   /** A dial (rounds over the peer's addresses) and the substream's negotiation, at most (ms). */
   openTimeoutMs: 120_000,
+  /**
+   * Idle this long (no call, no ping), a session closes itself (ms; 0 = never). 30 s: well under
+   * the server's 120 s idle close, so it is the client that ends an idle session (its FIN is
+   * written between calls by the side that makes them; the server's can cross a call being
+   * written); long enough for a burst of calls seconds apart (a sync's rounds, DHT queries) to
+   * reuse one session, while a session used once (the peer sync on connect) stops holding its
+   * actors, its substream and the server's session slot after half a minute. Reopening costs a
+   * substream negotiation and one handshake round trip.
+   */
+  idleTimeoutMs: 30_000,
 });
+
+/** The longest delay a timer takes (2^31 - 1 ms); an idle timeout of 0 waits this long and closes nothing. */
+const MAX_DELAY_MS = 2 ** 31 - 1;
 
 /** What a client session is started with. */
 export interface RpcClientSessionInput extends RpcClientSessionTimeouts {
@@ -108,6 +129,9 @@ export interface RpcClientSessionContext {
 /** When the first frame of `call` is due at the latest (`deadline_ms` + 60 s, section 8). */
 const callDue = (c: RpcClientSessionContext, call: RpcClientCall) => c.input.now() + (call.deadlineMs ?? DEFAULT_CLIENT_DEADLINE_MS) + CLIENT_DEADLINE_GRACE_MS;
 
+/** The session's idle timeout (ms; 0 = never). */
+const idleTimeoutOf = (context: RpcClientSessionContext) => context.input.idleTimeoutMs ?? DEFAULT_RPC_CLIENT_SESSION_CONFIG.idleTimeoutMs;
+
 const requestIdOf = (c: RpcClientSessionContext) => `rpc:${c.input.key}:${c.reopens}`;
 /** Failures of an opening that mean the peer's connection was going (a new one may be dialed). */
 const CONNECTION_WENT = new Set(['ConnectionClosed', 'ConnectionClosing', 'MuxerClosed']);
@@ -130,6 +154,8 @@ export const rpcClientSessionMachine = setup({
     /** The core's deadline of the state: the reply, a call's next frame, the cancel, the ping, the server's FIN. */
     coreDeadline: ({ context }) => msUntil(context.dueAt, context.input.now),
     openTimeout: ({ context }) => context.input.openTimeoutMs ?? DEFAULT_RPC_CLIENT_SESSION_CONFIG.openTimeoutMs,
+    /** Idle this long, the session closes itself (0: never; the timer then waits the longest and the guard refuses). */
+    idleTimeout: ({ context }) => idleTimeoutOf(context) || MAX_DELAY_MS,
   },
   guards: {
     /** The answer to this session's substream request, with a substream. */
@@ -144,6 +170,8 @@ export const rpcClientSessionMachine = setup({
       event.type === 'peer-connection.substream' && event.requestId === requestIdOf(context) && !event.ok && CONNECTION_WENT.has(event.error.name) && context.reopens < MAX_REOPENS,
     /** A call waits in the pool's queue: this session takes it as its call ends. */
     callWaiting: ({ context }) => context.input.queue.hasWaiting(),
+    /** An idle timeout is set (not 0): an idle session closes itself when it runs out. */
+    closesWhenIdle: ({ context }) => idleTimeoutOf(context) > 0,
   },
   actions: {
     /** The connection manager opens the substream (dialing first when needed) and answers this session. */
@@ -269,7 +297,7 @@ export const rpcClientSessionMachine = setup({
           },
         },
         idle: {
-          description: 'Between calls, nothing waiting: the pool is told, and gives the next call; pings are made here.',
+          description: 'Between calls, nothing waiting: the pool is told, and gives the next call; pings are made here. Idle for idleTimeoutMs (30 s; 0 = never), the session closes itself (FIN).',
           entry: 'reportIdle',
           on: {
             'rpc-client-session.call': { target: 'inCall', actions: 'startCall' },
@@ -277,6 +305,7 @@ export const rpcClientSessionMachine = setup({
             'rpc.pinging': { target: 'pinging', actions: 'keepDue' },
             'rpc.ping-ended': { actions: 'replyPing' },
           },
+          after: { idleTimeout: { guard: 'closesWhenIdle', target: 'closing', actions: 'closeSession' } },
         },
         inCall: {
           description: 'A request written; each of its frames is due within deadline_ms + 60 s. At its end the next waiting call is taken.',
@@ -317,7 +346,8 @@ export const rpcClientSessionMachine = setup({
           description: "This side wrote its FIN; the server's is due within 10 s.",
           after: { coreDeadline: { actions: 'feedTimeout' } },
           on: {
-            'rpc.closing': { actions: 'keepDue' },
+            // Entered before the I/O told the deadline (the idle timeout): the timer waits for it.
+            'rpc.closing': { target: 'closing', reenter: true, actions: 'keepDue' },
             'rpc.rearm': { target: 'closing', reenter: true, actions: 'keepDue' },
             'rpc.call-ended': { actions: 'keepDue' },
           },

@@ -60,9 +60,12 @@ export class RpcClientCall {
     return this.#carrier !== undefined;
   }
 
-  /** A session's data path takes the call; false when it settled already (cancelled while queued). */
+  /**
+   * A session's data path takes the call; false when it settled already (cancelled while queued),
+   * or another session's carries it (a call is sent once).
+   */
   attach(carrier: CallCarrier): boolean {
-    if (this.#done) return false;
+    if (this.#done || this.#carrier !== undefined) return false;
     this.#carrier = carrier;
     return true;
   }

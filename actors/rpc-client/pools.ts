@@ -139,6 +139,11 @@ export class ClientPools {
     this.#busy.set(session, call);
   }
 
+  /** `session` gave `call` back without starting it (it was no longer idle): the call is no longer its. */
+  returned(session: string, call: RpcClientCall): void {
+    if (this.#busy.get(session) === call) this.#busy.delete(session);
+  }
+
   /** `session` is idle again. */
   idle(session: string): void {
     this.#busy.delete(session);

@@ -7,6 +7,8 @@
  * limit the call waits in the pool's queue, which a session finishing its call takes the next
  * call from (one call per session, section 8). A session tells the pool it is idle only when
  * nothing waits.
+ * A session idle for `idleTimeoutMs` (default 30 s) closes itself and is forgotten when it ends
+ * (a call that reached it meanwhile is bounced back, and made by another session or a new one).
  * A session that never opened (the dial, the negotiation or the handshake failed, or it was
  * rejected) fails the waiting calls when it was the pool's last; a session that broke (the
  * connection dropped, a reset) is replaced when calls wait for one. A call given to a session
@@ -24,7 +26,7 @@ import { RpcSessionRejected } from '../../protocols/rpc/index.js';
 import { HostDirectory, type HostCommandOf, type HostInput } from '../host.js';
 import { callbackActor, type Mailbox } from '../mailbox.js';
 import { notProvided } from '../not-provided.js';
-import { clientSessionActorId, rpcClientSessionMachine, type RpcClientSessionTimeouts } from '../rpc-client-session/rpc-client-session.machine.js';
+import { clientSessionActorId, DEFAULT_RPC_CLIENT_SESSION_CONFIG, rpcClientSessionMachine, type RpcClientSessionTimeouts } from '../rpc-client-session/rpc-client-session.machine.js';
 import { component } from '../system.js';
 import { RpcClientStopped, RpcOpenFailed, type RpcClientCall } from './call.js';
 import { ClientPools, type PeerPool } from './pools.js';
@@ -37,6 +39,8 @@ export const DEFAULT_RPC_CLIENT_CONFIG = Object.freeze({
   maxSessionsPerPeer: 4,
   /** Stopping waits this long at most for the sessions to end (ms). */
   stopTimeoutMs: 5_000,
+  /** A session idle this long (no call, no ping) closes itself (ms; 0 = never; why 30 s: `DEFAULT_RPC_CLIENT_SESSION_CONFIG`). */
+  idleTimeoutMs: DEFAULT_RPC_CLIENT_SESSION_CONFIG.idleTimeoutMs,
 });
 
 /** What the pool is started with. */
@@ -44,6 +48,8 @@ export interface RpcClientInput {
   /** The node's clock (ms). */
   now: () => number;
   maxSessionsPerPeer?: number;
+  /** A session idle this long closes itself (ms; default 30 s; 0 = never); the next call opens a new one. */
+  idleTimeoutMs?: number;
   /** The sessions' waits (section 8's by default). */
   session?: RpcClientSessionTimeouts;
 }
@@ -146,7 +152,10 @@ export const rpcClientMachine = setup({
     },
     /** A call that reached a session no longer idle waits again, first in line. */
     requeueCall: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'rpc-client-session.bounced' || event.call.done) return;
+      if (event.type !== 'rpc-client-session.bounced') return;
+      // No longer the session's: when it ends, the call is not put back a second time.
+      context.pools.returned(event.key, event.call);
+      if (event.call.done) return;
       const pool = context.pools.poolOf(event.key);
       if (!pool) return event.call.fail(new RpcClientStopped('the rpc session ended before the call was made'));
       pool.queue.push(event.call, true);
@@ -272,7 +281,16 @@ function startSession(context: RpcClientContext, pool: PeerPool, self: Mailbox<R
     type: 'host.start',
     key,
     id: clientSessionActorId(pool.publicKey, n),
-    input: { key, publicKey: pool.publicKey, protocol: pool.protocol, queue: pool.queue, owner: self, now: context.input.now, ...context.input.session },
+    input: {
+      key,
+      publicKey: pool.publicKey,
+      protocol: pool.protocol,
+      queue: pool.queue,
+      owner: self,
+      now: context.input.now,
+      idleTimeoutMs: context.input.idleTimeoutMs ?? DEFAULT_RPC_CLIENT_CONFIG.idleTimeoutMs,
+      ...context.input.session,
+    },
   });
   out.facts.push({ type: 'rpc-client.session-opening', publicKey: pool.publicKey, protocol: pool.protocol, sessions: pool.sessions.size });
 }

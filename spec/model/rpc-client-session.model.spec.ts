@@ -34,6 +34,7 @@ type Ev = EventFromLogic<typeof rpcClientSessionMachine> & { how?: string };
 const bench = rpcServiceDefinition(Bench);
 const DEADLINE_MS = 5_000;
 const OPEN = 'xstate.after.openTimeout.rpcClientSession.opening';
+const IDLE = 'xstate.after.idleTimeout.rpcClientSession.open.idle';
 
 const ev = (type: string, how?: string, extra: Record<string, unknown> = {}) => ({ type, ...(how ? { how } : {}), dueAt: undefined, ...extra }) as unknown as Ev;
 /** A call as the model sees it (its method's name and deadline; the real one is made by the step). */
@@ -65,6 +66,7 @@ function modelEvents(state: Snap): Ev[] {
         ev('rpc-client-session.call', 'stream', { call: modelCall('stream') }),
         ev('rpc.pinging', 'ping'),
         ev('rpc.closing', 'close'),
+        ev(IDLE),
         closed('fin'),
         closed('reset'),
         abort,
@@ -193,6 +195,11 @@ async function exec(sut: Sut, event: Ev): Promise<void> {
     case `${OPEN}/`:
       sut.clock.increment(DEFAULT_RPC_CLIENT_SESSION_CONFIG.openTimeoutMs);
       return;
+    case `${IDLE}/`:
+      // Idle since the last step (the clock moves only in steps): its timer closes it, with this side's FIN.
+      sut.clock.increment(DEFAULT_RPC_CLIENT_SESSION_CONFIG.idleTimeoutMs);
+      expect(await raw(sut).end()).to.equal('fin');
+      return;
     case 'rpc-client-session.close/':
       return sut.session.send({ type: 'rpc-client-session.close' });
     case 'rpc-client-session.abort/':
@@ -286,9 +293,9 @@ async function check(sut: Sut, expected: Snap, last: Ev | undefined): Promise<vo
 describe('client rpc session machine, model-based (paths from its graph drive a real session over a real substream)', function () {
   this.timeout(60_000);
 
-  it('the paths take every transition: opening (and again after a dropped connection), calls, items, re-arms, cancels, pings, every way to close', () => {
+  it('the paths take every transition: opening (and again after a dropped connection), calls, items, re-arms, cancels, pings, the idle timeout, every way to close', () => {
     const taken = new Set(paths.flatMap((p) => p.steps.map((s) => `${s.event.type}/${s.event.how ?? ''}`)));
-    for (const t of ['peer-connection.substream/went', 'rpc.rejected/reject', 'rpc.streaming/item', 'rpc.rearm/item', 'rpc.cancelling/cancel', 'rpc.ping-ended/pong', 'rpc.closed/violation', 'rpc.closed/timeout', `${OPEN}/`]) expect(taken).to.include(t);
+    for (const t of ['peer-connection.substream/went', 'rpc.rejected/reject', 'rpc.streaming/item', 'rpc.rearm/item', 'rpc.cancelling/cancel', 'rpc.ping-ended/pong', 'rpc.closed/violation', 'rpc.closed/timeout', `${OPEN}/`, `${IDLE}/`]) expect(taken).to.include(t);
     expect(paths.length).to.be.at.least(40);
   });
 

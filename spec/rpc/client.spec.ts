@@ -5,10 +5,12 @@
  * frame over 4 MiB, cancels, the server's idle close, request ids, pings).
  */
 import { expect } from 'chai';
+import { SimulatedClock } from 'xstate';
 import { toHex } from '../../core/bytes.js';
 import { NodeIdentity } from '../../core/keys.js';
 import { ask } from '../../actors/request.js';
-import { RpcClientStopped, RpcOpenFailed } from '../../actors/rpc-client/index.js';
+import { RpcClientCall, RpcClientStopped, RpcOpenFailed } from '../../actors/rpc-client/index.js';
+import { rpcServiceDefinition } from '../../actors/rpc-server/index.js';
 import { NodeNotRunning, type CommsNode } from '../../node/index.js';
 import {
   HandshakeRejectReason,
@@ -295,6 +297,112 @@ describe('RPC client of a node', function () {
       expect(await rejection(client.rpc(server.publicKey, Bench))).to.be.instanceOf(NodeNotRunning);
       expect(await rejection(bench.echo({}))).to.be.instanceOf(NodeNotRunning);
     });
+  });
+
+  describe('idle timeout (rpc.clientIdleTimeoutMs; both nodes on one SimulatedClock)', () => {
+    let clock: SimulatedClock;
+    let server: CommsNode;
+    let client: CommsNode;
+    let bench: RpcClient<typeof Bench>;
+    /** Events the client's actors received, by type (inspection). */
+    let received: Map<string, number>;
+    const serverSessions = () => server.actors.rpcServer.getSnapshot().context.sessions.size;
+    const pool = () => client.actors.rpcClient.getSnapshot().context;
+    const clientSession = () => pool().directory.get(pool().pools.sessionKeys()[0]!)!;
+
+    async function pair(clientIdleTimeoutMs?: number): Promise<void> {
+      clock = new SimulatedClock();
+      clock.set(Date.now());
+      received = new Map();
+      // One server session per peer: a second session of the client is admitted only once the first freed its slot.
+      server = await started('server', (b) => b.withClock(clock).withRpcService(Bench, new BenchService().handlers).withRpc({ maxSessionsPerPeer: 1 }));
+      client = await started('client', (b) =>
+        b
+          .withClock(clock)
+          .withRpc(clientIdleTimeoutMs === undefined ? {} : { clientIdleTimeoutMs })
+          .withInspect((e) => void (e.type === '@xstate.event' && received.set(e.event.type, (received.get(e.event.type) ?? 0) + 1))),
+      );
+      await client.addPeer(server.publicKey, server.listenAddresses.map(String));
+      bench = await client.rpc(server.publicKey, Bench);
+    }
+
+    it('a session idle for 30 s (the default) closes itself with a FIN: the pool forgets it, the server session ends and frees its slot; the next call opens a new session', async () => {
+      await pair();
+      expect(str((await bench.echo({ data: text('1') })).data)).to.equal('1');
+      expect(pool().pools.sessionKeys()).to.deep.equal(['1']);
+      expect(serverSessions()).to.equal(1);
+      clock.increment(29_999);
+      expect(clientSession().getSnapshot().matches({ open: 'idle' })).to.equal(true);
+      clock.increment(1);
+      // Closed by its timer (this side's FIN), not reset: the server closes too.
+      expect(clientSession().getSnapshot().matches({ open: 'closing' })).to.equal(true);
+      await until('the client session ended and was forgotten', () => pool().pools.sessions === 0);
+      await until("the server's session ended", () => serverSessions() === 0);
+      expect(client.actors.rpcClient.getSnapshot().context.directory.size).to.equal(0);
+      // The server admits one session of this peer: the new one is admitted because the slot is free.
+      expect(str((await bench.echo({ data: text('2') })).data)).to.equal('2');
+      expect(pool().pools.sessionKeys()).to.deep.equal(['2']);
+      expect(serverSessions()).to.equal(1);
+    });
+
+    it('a call before the timeout reuses the session (no new substream) and the wait starts again; so does a ping', async () => {
+      await pair(10_000);
+      await bench.echo({});
+      clock.increment(9_000);
+      await bench.echo({});
+      expect(pool().pools.sessionKeys()).to.deep.equal(['1']);
+      expect(clientSession().getSnapshot().context.stats.calls).to.equal(2);
+      clock.increment(9_000); // 18 s after the first call, 9 s after the second
+      expect(clientSession().getSnapshot().matches({ open: 'idle' })).to.equal(true);
+      const pong = ask(clientSession()).reply('rpc-client-session.pong', (requestId) => ({ type: 'rpc-client-session.ping', requestId }), 5_000);
+      expect((await pong).ok).to.equal(true);
+      await until('idle again after the ping', () => clientSession().getSnapshot().matches({ open: 'idle' }));
+      clock.increment(9_000); // 9 s after the ping, 18 s after the last call
+      expect(clientSession().getSnapshot().matches({ open: 'idle' })).to.equal(true);
+      expect(serverSessions()).to.equal(1);
+      clock.increment(1_000);
+      await until('the session ended', () => pool().pools.sessions === 0 && serverSessions() === 0);
+      expect(received.get('peer-connection.substream')).to.equal(1); // one substream opened in all
+    });
+
+    it('a call that reaches the session once its timer closed it is bounced to the pool and made on a new session', async () => {
+      await pair(10_000);
+      await bench.echo({ data: text('first') });
+      clock.increment(10_000);
+      // The session is closing; the pool still has it as idle (it is told only of the end) and gives it the call.
+      expect(clientSession().getSnapshot().matches({ open: 'closing' })).to.equal(true);
+      expect(pool().pools.poolOf('1')!.idle).to.deep.equal(['1']);
+      const call = bench.echo({ data: text('raced') });
+      expect(received.get('rpc-client-session.bounced')).to.equal(1);
+      // Given back, it is no longer the old session's: its end does not put the call in the queue a second time.
+      expect(pool().pools.unstarted('1')).to.equal(undefined);
+      expect(pool().pools.poolOf('1')!.queue.length).to.equal(1);
+      expect(str((await call).data)).to.equal('raced');
+      expect(pool().pools.sessionKeys()).to.deep.equal(['2']);
+      expect(received.get('peer-connection.substream')).to.equal(2);
+      expect(serverSessions()).to.equal(1); // the first freed its slot (the server admits one)
+      const second = clientSession().getSnapshot().context.stats.calls;
+      expect(second, 'the call was made once, on the new session').to.equal(1);
+    });
+
+    it('0 disables it: an idle session stays open', async () => {
+      await pair(0);
+      await bench.echo({});
+      clock.increment(110_000); // well past 30 s (short of the server's own idle close, 120 s)
+      await bench.echo({});
+      expect(pool().pools.sessionKeys()).to.deep.equal(['1']);
+      expect(clientSession().getSnapshot().matches({ open: 'idle' })).to.equal(true);
+      expect(serverSessions()).to.equal(1);
+    });
+  });
+
+  it('a call is carried by one session only: a second attach is refused', () => {
+    const call = new RpcClientCall({ method: rpcServiceDefinition(Bench).byName.echo, payload: new Uint8Array(0), deadlineMs: undefined }, { item: () => {}, response: () => {}, end: () => {}, fail: () => {} });
+    const carrier = { cancel: () => {}, pause: () => {}, resume: () => {} };
+    expect(call.attach(carrier)).to.equal(true);
+    expect(call.attach(carrier)).to.equal(false);
+    call.end();
+    expect(call.attach(carrier)).to.equal(false);
   });
 
   describe('against a hand-written server', () => {

@@ -18,13 +18,19 @@ const problems = (b: CommsBuilder): string[] => {
 };
 
 describe('RPC configuration', () => {
-  it('defaults: section 8 limits, 4 client sessions per peer, no service, NodeInfo off', () => {
-    expect(builder().config().rpc).to.deep.equal({ services: [], nodeInfo: false, maxSessions: 100, maxSessionsPerPeer: 10, idleTimeoutMs: 120_000, clientSessionsPerPeer: 4 });
+  it('defaults: section 8 limits, 4 client sessions per peer closing after 30 s idle, no service, NodeInfo off', () => {
+    expect(builder().config().rpc).to.deep.equal({ services: [], nodeInfo: false, maxSessions: 100, maxSessionsPerPeer: 10, idleTimeoutMs: 120_000, clientSessionsPerPeer: 4, clientIdleTimeoutMs: 30_000 });
   });
 
   it('bounds must be positive integers, every one reported', () => {
     const found = problems(builder().withRpc({ maxSessions: 0, maxSessionsPerPeer: 1.5, idleTimeoutMs: -1, clientSessionsPerPeer: 0 }));
     expect(found).to.deep.equal(['rpc.maxSessions must be a positive integer', 'rpc.maxSessionsPerPeer must be a positive integer', 'rpc.idleTimeoutMs must be a positive integer', 'rpc.clientSessionsPerPeer must be a positive integer']);
+  });
+
+  it('the client idle timeout is an integer 0..2^31-1 (ms; 0 = never), reported as a typed config error', () => {
+    for (const ok of [0, 1, 30_000, 2 ** 31 - 1]) expect(problems(builder().withRpc({ clientIdleTimeoutMs: ok }))).to.deep.equal([]);
+    for (const bad of [-1, 1.5, 2 ** 31, Number.NaN]) expect(problems(builder().withRpc({ clientIdleTimeoutMs: bad }))).to.deep.equal(['rpc.clientIdleTimeoutMs must be an integer 0..2147483647 (ms; 0 = never)']);
+    expect(() => builder().withRpc({ clientIdleTimeoutMs: -1 }).build()).to.throw(CommsConfigInvalid);
   });
 
   it('a service id served twice, or also given as a protocol, is refused', () => {
