@@ -200,6 +200,15 @@ describe('NoiseSecureChannel configuration', () => {
   });
 });
 
+/** Connects a raw pair, secures it (alice dials bob), and keeps all four streams in `open` for the test's cleanup. */
+async function securedOver(connect: () => Promise<[Duplex, Duplex]>, alice: NodeIdentity, bob: NodeIdentity, open: Duplex[]) {
+  const [a, b] = await connect();
+  open.push(a, b);
+  const [sa, sb] = await Promise.all([channel(alice).secureOutbound(a, { dialedPublicKey: bob.publicKey }), channel(bob).secureInbound(b)]);
+  open.push(sa, sb);
+  return { a, b, sa, sb };
+}
+
 describe('SecureDuplex message shaping (writes sealed in this thread)', function () {
   this.timeout(20_000);
   const alice = NodeIdentity.generate();
@@ -210,10 +219,7 @@ describe('SecureDuplex message shaping (writes sealed in this thread)', function
   });
 
   async function securePair(connect: () => Promise<[Duplex, Duplex]>) {
-    const [a, b] = await connect();
-    open.push(a, b);
-    const [sa, sb] = await Promise.all([channel(alice).secureOutbound(a, { dialedPublicKey: bob.publicKey }), channel(bob).secureInbound(b)]);
-    open.push(sa, sb);
+    const { a, sa, sb } = await securedOver(connect, alice, bob, open);
     // What the initiator writes on the connection from here on (transport messages only).
     return { sa, sb, wire: recordWrites(a) };
   }
@@ -339,10 +345,7 @@ describe('SecureDuplex when the connection under it drops (a transport failure, 
 
   /** A secure pair whose initiator's raw connection `a` the test cuts; `ended` says how the responder's channel ended. */
   async function cutPair(connect: () => Promise<[Duplex, Duplex]>) {
-    const [a, b] = await connect();
-    open.push(a, b);
-    const [sa, sb] = await Promise.all([channel(alice).secureOutbound(a, { dialedPublicKey: bob.publicKey }), channel(bob).secureInbound(b)]);
-    open.push(sa, sb);
+    const { a, sa, sb } = await securedOver(connect, alice, bob, open);
     sa.on('error', () => {});
     const received: Buffer[] = [];
     const ended = new Promise<{ how: 'end' | 'close' | 'error'; error?: Error }>((resolve) => {
