@@ -200,26 +200,32 @@ describe('NoiseSecureChannel configuration', () => {
   });
 });
 
-/** Connects a raw pair, secures it (alice dials bob), and keeps all four streams in `open` for the test's cleanup. */
-async function securedOver(connect: () => Promise<[Duplex, Duplex]>, alice: NodeIdentity, bob: NodeIdentity, open: Duplex[]) {
-  const [a, b] = await connect();
-  open.push(a, b);
-  const [sa, sb] = await Promise.all([channel(alice).secureOutbound(a, { dialedPublicKey: bob.publicKey }), channel(bob).secureInbound(b)]);
-  open.push(sa, sb);
-  return { a, b, sa, sb };
-}
-
-describe('SecureDuplex message shaping (writes sealed in this thread)', function () {
-  this.timeout(20_000);
+/**
+ * Secured pairs for one suite: alice dials bob over a raw pair from `connect`, through channels
+ * `make` builds (the in-thread channel by default); every stream is destroyed after each test.
+ */
+function securedPairs() {
   const alice = NodeIdentity.generate();
   const bob = NodeIdentity.generate();
   const open: Duplex[] = [];
   afterEach(() => {
     for (const s of open.splice(0)) s.destroy();
   });
+  return async (connect: () => Promise<[Duplex, Duplex]> | [Duplex, Duplex], make: (identity: NodeIdentity) => NoiseSecureChannel = channel) => {
+    const [a, b] = await connect();
+    open.push(a, b);
+    const [sa, sb] = await Promise.all([make(alice).secureOutbound(a, { dialedPublicKey: bob.publicKey }), make(bob).secureInbound(b)]);
+    open.push(sa, sb);
+    return { a, b, sa, sb };
+  };
+}
+
+describe('SecureDuplex message shaping (writes sealed in this thread)', function () {
+  this.timeout(20_000);
+  const securedOver = securedPairs();
 
   async function securePair(connect: () => Promise<[Duplex, Duplex]>) {
-    const { a, sa, sb } = await securedOver(connect, alice, bob, open);
+    const { a, sa, sb } = await securedOver(connect);
     // What the initiator writes on the connection from here on (transport messages only).
     return { sa, sb, wire: recordWrites(a) };
   }
@@ -319,10 +325,7 @@ describe('SecureDuplex message shaping (writes sealed in this thread)', function
     const executor = new PoolExecutor({ threads: 1 });
     try {
       const mixed = (identity: NodeIdentity) => new NoiseSecureChannel({ staticKeys: noiseStaticKeys(identity), executor, policy: { bulkPoolThreshold: 4096 } });
-      const [a, b] = duplexPair();
-      open.push(a, b);
-      const [sa, sb] = await Promise.all([mixed(alice).secureOutbound(a, { dialedPublicKey: bob.publicKey }), mixed(bob).secureInbound(b)]);
-      open.push(sa, sb);
+      const { sa, sb } = await securedOver(duplexPair, mixed);
       const writes = [100, 10_000, 5, 70_000, 300, 1, 65_536, 17].map((n) => randomBytes(n));
       const got = collect(sb);
       for (const w of writes) sa.write(w);
@@ -336,16 +339,11 @@ describe('SecureDuplex message shaping (writes sealed in this thread)', function
 
 describe('SecureDuplex when the connection under it drops (a transport failure, never a violation)', function () {
   this.timeout(20_000);
-  const alice = NodeIdentity.generate();
-  const bob = NodeIdentity.generate();
-  const open: Duplex[] = [];
-  afterEach(() => {
-    for (const s of open.splice(0)) s.destroy();
-  });
+  const securedOver = securedPairs();
 
   /** A secure pair whose initiator's raw connection `a` the test cuts; `ended` says how the responder's channel ended. */
   async function cutPair(connect: () => Promise<[Duplex, Duplex]>) {
-    const { a, sa, sb } = await securedOver(connect, alice, bob, open);
+    const { a, sa, sb } = await securedOver(connect);
     sa.on('error', () => {});
     const received: Buffer[] = [];
     const ended = new Promise<{ how: 'end' | 'close' | 'error'; error?: Error }>((resolve) => {
