@@ -72,10 +72,14 @@ import {
 
 export { KEEP_HOLDER, MAX_SHUNNED, POOL_DIAL, type DhtConnectivityContext, type DhtConnectivityInput, type SelectPoolsInput } from './dht-connectivity.context.js';
 
-/** Whether `event` stored a node that belongs among the neighbours: room left, or closer than the farthest (not this node, a shunned one, or a random member). */
+/** Whether `event` stored a node the pools may take: a node, not this one, not shunned. */
+function storedNode(context: DhtConnectivityContext, event: DhtConnectivityEvent): event is Extract<DhtConnectivityEvent, { type: 'dht-connectivity.peer-stored' }> {
+  return event.type === 'dht-connectivity.peer-stored' && isNode(event.peer) && event.peer.hex !== toHex(context.input.self.publicKey) && !context.shunned.has(event.peer.hex);
+}
+
+/** Whether `event` stored a node that belongs among the neighbours: room left, or closer than the farthest (not a random member). */
 function belongsAmongNeighbours(context: DhtConnectivityContext, event: DhtConnectivityEvent): boolean {
-  if (event.type !== 'dht-connectivity.peer-stored' || !isNode(event.peer) || context.shunned.has(event.peer.hex)) return false;
-  if (event.peer.hex === toHex(context.input.self.publicKey) || context.random.some((m) => m.hex === event.peer.hex)) return false;
+  if (!storedNode(context, event) || context.random.some((m) => m.hex === event.peer.hex)) return false;
   return wantsNeighbour(context.neighbours, event.peer, context.input.self.nodeId, cfg(context).numNeighbours);
 }
 
@@ -104,7 +108,7 @@ export const dhtConnectivityMachine = setup({
     selectedAny: (_, params: { selection: PoolSelection }) => params.selection.neighbours.length + params.selection.random.length > 0,
     wentOnline: ({ event }) => event.type === 'dht-connectivity.status' && isOnline(event.status),
     /** A stored node, not this one nor shunned. */
-    nodeStored: ({ context, event }) => event.type === 'dht-connectivity.peer-stored' && isNode(event.peer) && event.peer.hex !== toHex(context.input.self.publicKey) && !context.shunned.has(event.peer.hex),
+    nodeStored: ({ context, event }) => storedNode(context, event),
     selectionDue: ({ context }) => context.due !== undefined,
     /** A stored node that belongs among the neighbours: closer than the farthest of a full pool (it waits for the pool to settle). */
     closerNeighbour: ({ context, event }) => belongsAmongNeighbours(context, event) && context.neighbours.length >= cfg(context).numNeighbours,
@@ -113,11 +117,7 @@ export const dhtConnectivityMachine = setup({
     /** A closer node is waiting for the pool to settle. */
     closerPending: ({ context }) => context.closerPending,
     /** A stored node in no pool, and the random pool has room. */
-    randomVacancy: ({ context, event }) => {
-      if (event.type !== 'dht-connectivity.peer-stored' || !isNode(event.peer) || context.shunned.has(event.peer.hex)) return false;
-      if (event.peer.hex === toHex(context.input.self.publicKey) || findMember(context, event.peer.hex)) return false;
-      return context.random.length < cfg(context).numRandom;
-    },
+    randomVacancy: ({ context, event }) => storedNode(context, event) && !findMember(context, event.peer.hex) && context.random.length < cfg(context).numRandom,
     memberBanned: ({ context, event }) => event.type === 'dht-connectivity.peer-banned' && subjectOf(context, event) !== undefined,
     /**
      * A member's dial failed or its connection ended, and that makes `maxMemberFailures` in a row,
