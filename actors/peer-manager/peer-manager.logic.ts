@@ -59,22 +59,21 @@ async function serve(input: StoreWorkerInput, work: Work): Promise<{ result: Pee
     }
     return after;
   };
+  /** A sighting merged into its peer's record (or a new record). */
+  const sightingChange = (s: PeerSighting) => change(s.publicKey, (p) => (p ? mergePeer(p, s, now) : newPeer(s, now)));
+  /** The fact of a sighting's change (added or updated); the stored peer. */
+  const recordAdded = ({ before, after }: Awaited<ReturnType<typeof sightingChange>>): Peer => {
+    facts.push(before ? { type: 'peer.updated', peer: after!, before } : { type: 'peer.added', peer: after! });
+    return after!;
+  };
   switch (work.type) {
-    case 'peer.add': {
-      const { before, after } = await change(work.sighting.publicKey, (p) => (p ? mergePeer(p, work.sighting, now) : newPeer(work.sighting, now)));
-      facts.push(before ? { type: 'peer.updated', peer: after!, before } : { type: 'peer.added', peer: after! });
-      return { result: after, facts };
-    }
+    case 'peer.add':
+      return { result: recordAdded(await sightingChange(work.sighting)), facts };
     case 'peer.add-many': {
       if (work.sightings.length > MAX_ADD_MANY) throw new PeerManagerTooMany(`${work.sightings.length} sightings in one command (at most ${MAX_ADD_MANY})`);
       // Started together, applied in order by the store (as overlapping commands are); a key
-      // given twice is merged twice, in order.
-      const changes = await Promise.all(work.sightings.map((s) => change(s.publicKey, (p) => (p ? mergePeer(p, s, now) : newPeer(s, now)))));
-      const peers = changes.map(({ before, after }) => {
-        facts.push(before ? { type: 'peer.updated', peer: after!, before } : { type: 'peer.added', peer: after! });
-        return after!;
-      });
-      return { result: peers, facts };
+      // given twice is merged twice, in order. Facts follow the sightings' order.
+      return { result: (await Promise.all(work.sightings.map(sightingChange))).map(recordAdded), facts };
     }
     case 'peer.find':
       return { result: work.publicKey ? await store.get(work.publicKey) : work.nodeId ? await store.getByNodeId(work.nodeId) : undefined, facts };
