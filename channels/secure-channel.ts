@@ -31,6 +31,7 @@ import { HandshakeAborted, PeerBanned } from './errors.js';
 import { FrameReader } from './frame-reader.js';
 import { InlineHandshakeEngine, PooledHandshakeEngine, ServiceHandshakeEngine, type HandshakeEngine } from './handshake-engine.js';
 import { SecureDuplex } from './secure-duplex.js';
+import type { TurnBudget } from './turn-budget.js';
 
 /** Defaults of a secure channel (PROTOCOL.md section 2). */
 export const DEFAULT_SECURE_CHANNEL_CONFIG = Object.freeze({
@@ -55,6 +56,8 @@ export interface NoiseSecureChannelInit {
   recvTimeoutMs?: number;
   /** Buffering of each side of the encrypted stream, in bytes. */
   highWaterMark?: number;
+  /** The bytes per turn of the event loop that established channels process (default: the process's, shared by every channel). */
+  turns?: TurnBudget;
 }
 
 /** Per-upgrade options. */
@@ -213,6 +216,7 @@ export class NoiseSecureChannel implements SecureChannel {
         policy: this.policy,
         ...(this.#init.executor === undefined ? {} : { executor: this.#init.executor }),
         ...(this.#init.highWaterMark === undefined ? {} : { highWaterMark: this.#init.highWaterMark }),
+        ...(this.#init.turns === undefined ? {} : { turns: this.#init.turns }),
       });
     } catch (err) {
       engine?.release();

@@ -14,6 +14,7 @@ import { NoiseDecoder, NoiseEncoder, splitPlaintext } from '../protocols/noise/t
 import type { TaskExecutor } from '../workers/executor.js';
 import type { CryptoPolicy } from './crypto-policy.js';
 import { SecureChannelDropped, type SecureChannelDropReason } from './errors.js';
+import { TurnBudget, type TurnReader } from './turn-budget.js';
 
 /** Default buffering of each side, in bytes (four full Noise messages). */
 const DEFAULT_HIGH_WATER_MARK = 256 * 1024;
@@ -36,6 +37,8 @@ export interface SecureDuplexInit {
   policy: CryptoPolicy;
   executor?: TaskExecutor;
   highWaterMark?: number;
+  /** The bytes per turn of the event loop this channel shares with others (default: the process's, {@link TurnBudget.shared}). */
+  turns?: TurnBudget;
 }
 
 interface Slot {
@@ -82,6 +85,10 @@ export class SecureDuplex extends Duplex {
   #finalCallback: ((err?: Error | null) => void) | undefined;
   #rawEnded = false;
   #pushPaused = false;
+  readonly #turns: TurnBudget;
+  readonly #turnReader: TurnReader = { smallTurn: -1 };
+  /** The turn's budget was spent: the connection is not read until the next turn. */
+  #turnWait = false;
 
   constructor(raw: Duplex, init: SecureDuplexInit) {
     const hwm = init.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
@@ -93,6 +100,7 @@ export class SecureDuplex extends Duplex {
     this.#decoder = new NoiseDecoder(init.recv, init.decoder);
     this.#policy = init.policy;
     this.#executor = init.executor;
+    this.#turns = init.turns ?? TurnBudget.shared;
     raw.on('drain', this.#onDrain);
     raw.on('data', this.#onData);
     raw.on('end', this.#onEnd);
@@ -352,6 +360,17 @@ export class SecureDuplex extends Duplex {
       if (this.#discarded > MAX_DISCARD) this.#raw.pause();
       return;
     }
+    if (!this.#turns.admit(chunk.length, this.#turnReader)) {
+      // The turn's budget is spent: the chunk goes back to the connection, whose reading stops
+      // (the socket reads at most one more chunk into its buffer) until the next turn.
+      this.#raw.pause();
+      this.#raw.unshift(chunk);
+      if (!this.#turnWait) {
+        this.#turnWait = true;
+        this.#turns.waitForNextTurn(this.#nextTurn);
+      }
+      return;
+    }
     try {
       if (this.#usePool(chunk.length) || this.#in.length > 0) {
         this.#receiveFrames(this.#decoder.frames(chunk), chunk.length);
@@ -391,8 +410,19 @@ export class SecureDuplex extends Duplex {
     if (this.#discarding) return; // dropped: discardInput ended the readable side itself
     while (this.#in.length > 0 && this.#in[0]!.data !== undefined) this.#pushAll(this.#in.shift()!.data!);
     if (this.#in.length === 0 && this.#rawEnded) this.#finishReadable();
-    else if (this.#in.length < this.#policy.maxInFlight && !this.#pushPaused) this.#raw.resume();
+    else this.#readOn();
   }
+
+  /** Read the connection again, unless something holds it back: the reader is full, pool batches are in flight, or the turn's budget is spent. */
+  #readOn(): void {
+    if (!this.#pushPaused && !this.#turnWait && this.#in.length < this.#policy.maxInFlight && !this.#rawEnded) this.#raw.resume();
+  }
+
+  readonly #nextTurn = (): void => {
+    this.#turnWait = false;
+    // (Discarding input reads on regardless of turns, and has resumed the connection itself.)
+    if (!this.destroyed && !this.#discarding) this.#readOn();
+  };
 
   #pushAll(plaintexts: Uint8Array[]): void {
     for (const p of plaintexts) {
@@ -406,7 +436,7 @@ export class SecureDuplex extends Duplex {
   override _read(): void {
     if (this.#discarded > MAX_DISCARD) return; // done reading: the deadline closes the connection
     this.#pushPaused = false;
-    if (this.#in.length < this.#policy.maxInFlight && !this.#rawEnded) this.#raw.resume();
+    this.#readOn();
   }
 
   readonly #onEnd = (): void => {

@@ -13,6 +13,8 @@ import { once } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { U16FrameDecoder } from '../../protocols/framing/u16-frame-decoder.js';
 import { FrameTooLarge } from '../../protocols/noise/errors.js';
+import { MAX_PLAINTEXT } from '../../protocols/noise/transport.js';
+import { TurnBudget } from '../../channels/turn-budget.js';
 import { SecureChannelDropped } from '../../channels/errors.js';
 import { until } from '../support/wait.js';
 import { recordWrites } from '../support/recording.js';
@@ -398,5 +400,104 @@ describe('SecureDuplex when the connection under it drops (a transport failure, 
     const { error } = await ended;
     expect(error).to.be.instanceOf(SecureChannelDropped);
     expect((error as SecureChannelDropped).kind).to.equal('transport');
+  });
+});
+
+describe('SecureDuplex and the bytes per turn of the event loop (TurnBudget)', function () {
+  this.timeout(20_000);
+  const securedOver = securedPairs();
+  const memory = async () => duplexPair() as [Duplex, Duplex];
+  const withTurns = (turns: TurnBudget) => (identity: NodeIdentity) => new NoiseSecureChannel({ staticKeys: noiseStaticKeys(identity), turns });
+  const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+  /** Everything `s` delivers, as it comes. */
+  function received(s: Duplex) {
+    const parts: Buffer[] = [];
+    let bytes = 0;
+    s.on('data', (d: Buffer) => {
+      parts.push(d);
+      bytes += d.length;
+    });
+    return { bytes: () => bytes, all: () => Buffer.concat(parts) };
+  }
+
+  it('memory pair: a burst is taken a turn budget at a time, the rest in later turns, whole and in order', async () => {
+    const turns = new TurnBudget(64 * 1024);
+    const { sa, sb } = await securedOver(memory, withTurns(turns));
+    const got = received(sb);
+    const data = randomBytes(1024 * 1024);
+    await nextTurn();
+    sa.write(data); // the memory pair hands each message on at once: the whole burst is there now
+    const inThisTurn = got.bytes();
+    expect(inThisTurn).to.be.greaterThan(0);
+    expect(inThisTurn).to.be.at.most(64 * 1024 + MAX_PLAINTEXT);
+    let later = 0;
+    while (got.bytes() < data.length && later < 1_000) {
+      await nextTurn();
+      later++;
+    }
+    expect(later).to.be.greaterThan(1);
+    expect(got.all().equals(data)).to.equal(true);
+  });
+
+  it('memory pair: a connection waiting for its turn still ends after all its data (the end waits behind what was put back)', async () => {
+    const turns = new TurnBudget(16 * 1024);
+    const { sa, sb } = await securedOver(memory, withTurns(turns));
+    const got = received(sb);
+    const ended = once(sb, 'end');
+    const data = randomBytes(300_000);
+    sa.end(data);
+    await ended;
+    expect(got.all().equals(data)).to.equal(true);
+  });
+
+  it('TCP loopback: with a small budget, bursts both ways arrive whole and in order', async () => {
+    const turns = new TurnBudget(16 * 1024);
+    const { sa, sb } = await securedOver(() => tcpPair('127.0.0.1') as Promise<[Duplex, Duplex]>, withTurns(turns));
+    const [toB, toA] = [randomBytes(3_000_000), randomBytes(1_000_000)];
+    const [atB, atA] = [collect(sb), collect(sa)];
+    sa.end(toB);
+    sb.end(toA);
+    const [gotB, gotA] = await Promise.all([atB, atA]);
+    expect(Buffer.from(gotB).equals(toB)).to.equal(true);
+    expect(Buffer.from(gotA).equals(toA)).to.equal(true);
+  });
+
+  it('memory pair: past the budget, a light connection gets its first small read of the turn at once, and a second waits for the next turn', async () => {
+    const turns = new TurnBudget(64 * 1024);
+    const heavy = await securedOver(memory, withTurns(turns));
+    const light = await securedOver(memory, withTurns(turns));
+    received(heavy.sb);
+    const arrivals: Array<[string, boolean]> = [];
+    await nextTurn();
+    let turnOver = false;
+    setImmediate(() => (turnOver = true)); // before the budget's own turn ends
+    light.sb.on('data', (d: Buffer) => arrivals.push([d.toString(), turnOver]));
+    heavy.sa.write(randomBytes(1024 * 1024)); // spends this turn's budget
+    expect(turns.used).to.be.at.least(64 * 1024);
+    light.sa.write('first'); // sent at the end of this tick (a short write waits to join others)
+    await until('the first small message', () => arrivals.length === 1, 5_000);
+    light.sa.write('second');
+    await until('the second small message', () => arrivals.length === 2, 5_000);
+    expect(arrivals).to.deep.equal([
+      ['first', false],
+      ['second', true],
+    ]);
+  });
+
+  it('memory pair: a channel destroyed while it waits for its turn reads nothing more, and nothing throws', async () => {
+    const turns = new TurnBudget(16 * 1024);
+    const { sa, sb } = await securedOver(memory, withTurns(turns));
+    const got = received(sb);
+    sb.on('error', () => {});
+    sa.on('error', () => {});
+    await nextTurn();
+    sa.write(randomBytes(200_000));
+    expect(turns.waiting).to.equal(1);
+    const before = got.bytes();
+    sb.destroy();
+    await nextTurn();
+    await nextTurn();
+    expect(got.bytes()).to.equal(before);
+    expect(turns.waiting).to.equal(0);
   });
 });

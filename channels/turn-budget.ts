@@ -1,0 +1,102 @@
+/**
+ * The bytes of peers' data that established connections may process in one turn of the event
+ * loop, shared by every secure channel of the process (one event loop, one budget). Past it, a
+ * channel puts what it read back and waits for the next turn; bulk data waits, and everything
+ * else the turn has to do (a handshake's next message, a timer, a worker's answer) does not wait
+ * behind it.
+ *
+ * Why: libuv reads up to 32 x 64 KiB from each readable socket per turn, and a channel decrypts
+ * and hands on every chunk at once. In bench:hostile's messaging-substreams attack (16 peers,
+ * each filling 512 substreams' windows), turns took 40 to 270 ms (about 20 MB each) for the
+ * first 2 s, and a good peer's upgrade, three or four turns of the victim, took up to 500 ms.
+ */
+import { ConfigError } from '../core/errors.js';
+
+/**
+ * Default bytes per turn: about 2-4 ms of decrypting and handing on at a few hundred MB/s, and
+ * few enough turns per second that a turn's bookkeeping (an immediate, a pause and a resume of
+ * each waiting connection) costs nothing measurable.
+ */
+export const DEFAULT_TURN_BYTES = 512 * 1024;
+/**
+ * A read this small (a control frame, a short message, the rest of a handshake) is processed
+ * once per turn per connection even when the turn's budget is spent: a light connection does
+ * not wait behind heavy ones, and the bulk of the turn stays bounded (one such read for each
+ * connection).
+ */
+export const SMALL_READ = 4 * 1024;
+
+/** One reader's (a connection's) state in the turns: the turn it last had a small read past the budget. */
+export interface TurnReader {
+  smallTurn: number;
+}
+
+/** The bytes per turn of the event loop that the connections sharing it may process. */
+export class TurnBudget {
+  /** The budget of every secure channel made without one of its own. */
+  static readonly shared = new TurnBudget(DEFAULT_TURN_BYTES);
+
+  /** Bytes that may be processed in one turn (a read that starts within it is processed whole). */
+  readonly bytesPerTurn: number;
+  #turn = 0;
+  #used = 0;
+  #scheduled = false;
+  #waiting: Array<() => void> = [];
+
+  constructor(bytesPerTurn: number) {
+    if (!Number.isSafeInteger(bytesPerTurn) || bytesPerTurn < 1) throw new ConfigError(`bytesPerTurn must be a positive integer, got ${bytesPerTurn}`);
+    this.bytesPerTurn = bytesPerTurn;
+  }
+
+  /** The number of the current turn (it changes after every turn in which something was read). */
+  get turn(): number {
+    return this.#turn;
+  }
+
+  /** Bytes processed in this turn so far. */
+  get used(): number {
+    return this.#used;
+  }
+
+  /** Readers waiting for the next turn. */
+  get waiting(): number {
+    return this.#waiting.length;
+  }
+
+  /**
+   * `reader` read `bytes`: true (and counted) when it may process them in this turn, which is
+   * while the turn's budget lasts, or, once it is spent, for the reader's first small read of
+   * the turn ({@link SMALL_READ}). False: the reader should put them back and
+   * {@link waitForNextTurn}.
+   */
+  admit(bytes: number, reader: TurnReader): boolean {
+    if (this.#used >= this.bytesPerTurn) {
+      if (bytes > SMALL_READ || reader.smallTurn === this.#turn) return false;
+      reader.smallTurn = this.#turn;
+    }
+    this.#used += bytes;
+    this.#schedule();
+    return true;
+  }
+
+  /** `resume` is called once, at the start of the next turn (the check phase of this one), in the order of waiting. */
+  waitForNextTurn(resume: () => void): void {
+    this.#waiting.push(resume);
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    setImmediate(this.#nextTurn);
+  }
+
+  readonly #nextTurn = (): void => {
+    this.#scheduled = false;
+    this.#used = 0;
+    this.#turn++;
+    const waiting = this.#waiting;
+    this.#waiting = [];
+    for (const resume of waiting) resume();
+  };
+}

@@ -1,0 +1,54 @@
+import { expect } from 'chai';
+import { SMALL_READ, TurnBudget } from '../../channels/turn-budget.js';
+import { ConfigError } from '../../core/errors.js';
+
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('TurnBudget (bytes per turn of the event loop)', () => {
+  it('admits reads while the turn has budget (a read that starts within it, whole), then none', () => {
+    const turns = new TurnBudget(100_000);
+    const reader = { smallTurn: -1 };
+    expect(turns.admit(60_000, reader)).to.equal(true);
+    expect(turns.admit(60_000, reader)).to.equal(true); // started at 60,000: within the budget
+    expect(turns.used).to.equal(120_000);
+    expect(turns.admit(SMALL_READ + 1, reader)).to.equal(false);
+    expect(turns.admit(SMALL_READ + 1, { smallTurn: -1 })).to.equal(false);
+    expect(turns.used).to.equal(120_000);
+  });
+
+  it('once the budget is spent, each reader has one small read a turn', () => {
+    const turns = new TurnBudget(1_000);
+    const a = { smallTurn: -1 };
+    const b = { smallTurn: -1 };
+    expect(turns.admit(1_000, a)).to.equal(true);
+    expect(turns.admit(SMALL_READ, a)).to.equal(true);
+    expect(turns.admit(1, a)).to.equal(false);
+    expect(turns.admit(10, b)).to.equal(true);
+    expect(turns.admit(10, b)).to.equal(false);
+  });
+
+  it('the next turn starts afresh and calls the waiting readers once each, in the order they waited', async () => {
+    const turns = new TurnBudget(1_000);
+    const reader = { smallTurn: -1 };
+    turns.admit(5_000, reader);
+    turns.admit(10, reader); // its small read of this turn
+    const turn = turns.turn;
+    const calls: string[] = [];
+    turns.waitForNextTurn(() => calls.push('first'));
+    turns.waitForNextTurn(() => calls.push('second'));
+    expect(turns.waiting).to.equal(2);
+    expect(calls).to.deep.equal([]);
+    await nextTurn();
+    expect(calls).to.deep.equal(['first', 'second']);
+    expect(turns.turn).to.equal(turn + 1);
+    expect(turns.used).to.equal(0);
+    expect(turns.waiting).to.equal(0);
+    expect(turns.admit(10, reader)).to.equal(true);
+    await nextTurn();
+    expect(calls).to.have.length(2);
+  });
+
+  it('refuses a budget that is not a positive integer with ConfigError', () => {
+    for (const bad of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) expect(() => new TurnBudget(bad)).to.throw(ConfigError);
+  });
+});
