@@ -85,6 +85,8 @@ export class YamuxSession {
   #localGoAway = false;
   #remoteGoAway = false;
   #failed = false;
+  /** {@link yieldInput} was asked while decoding: stop at the next frame boundary. */
+  #yield = false;
   // Decoder state.
   #read = Read.Header;
   readonly #header = new Uint8Array(HEADER_LENGTH);
@@ -260,20 +262,33 @@ export class YamuxSession {
   // ---- input ----------------------------------------------------------------------------
 
   /**
-   * Feed bytes from the connection, in any chunking. Throws {@link YamuxProtocolError} on a
-   * violation; the session is then failed and ignores further input.
+   * Feed bytes from the connection, in any chunking; returns how many were taken: all of them,
+   * unless {@link yieldInput} was called while they were decoded (the rest is to be fed again,
+   * first, later). Throws {@link YamuxProtocolError} on a violation; the session is then failed
+   * and ignores (takes) further input.
    */
-  receive(chunk: Uint8Array): void {
-    if (this.#failed) return;
+  receive(chunk: Uint8Array): number {
+    if (this.#failed) return chunk.length;
     try {
-      this.#receive(chunk);
+      return this.#receive(chunk);
     } catch (err) {
       this.#failed = true;
       throw err;
+    } finally {
+      this.#yield = false;
     }
   }
 
-  #receive(chunk: Uint8Array): void {
+  /**
+   * Asked from an event while {@link receive} decodes (a shell that spreads a burst of work
+   * over turns of its event loop): decoding stops at the next frame boundary, and `receive`
+   * returns how far it got. It applies to the chunk being decoded only.
+   */
+  yieldInput(): void {
+    this.#yield = true;
+  }
+
+  #receive(chunk: Uint8Array): number {
     const end = chunk.length;
     let off = 0;
     while (off < end) {
@@ -289,6 +304,7 @@ export class YamuxSession {
         }
         continue;
       }
+      if (this.#yield && this.#headerFill === 0) return off;
       if (this.#headerFill === 0 && end - off >= HEADER_LENGTH) {
         this.#onHeader(chunk, off);
         off += HEADER_LENGTH;
@@ -303,6 +319,7 @@ export class YamuxSession {
         this.#onHeader(this.#header, 0);
       }
     }
+    return end;
   }
 
   #onHeader(h: Uint8Array, at: number): void {

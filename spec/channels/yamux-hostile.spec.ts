@@ -11,6 +11,7 @@ import { MemoryBudget } from '../../core/budget.js';
 import { NodeIdentity } from '../../core/keys.js';
 import { NoiseSecureChannel, noiseStaticKeys } from '../../channels/secure-channel.js';
 import { YamuxMuxer } from '../../channels/yamux/muxer.js';
+import { TurnBudget } from '../../channels/turn-budget.js';
 import { ENTRY_OVERHEAD, ReceiveQueue } from '../../channels/yamux/receive-queue.js';
 import type { YamuxStream } from '../../channels/yamux/stream.js';
 import { Flag, FrameType, HEADER_LENGTH, PeerNotReading, YamuxProtocolError, writeHeader } from '../../protocols/yamux/index.js';
@@ -333,8 +334,9 @@ describe('yamux against hostile peers', function () {
       const [attacker, conn] = duplexPair();
       open.push(attacker, conn);
       let opened = 0;
-      // The defaults: 512 at once, 256 a second.
-      const victim = new YamuxMuxer(conn, { client: false, config: { keepaliveIntervalMs: 0, violationCloseMs: 100 }, onStream: (st) => (opened++, st.on('error', () => {})) });
+      // The defaults: 512 at once, 256 a second. (The whole read in one turn of the event loop, so
+      // that no time passes between its frames: a turn's budget would spread the opens over turns.)
+      const victim = new YamuxMuxer(conn, { client: false, config: { keepaliveIntervalMs: 0, violationCloseMs: 100 }, turns: new TurnBudget(Number.MAX_SAFE_INTEGER), onStream: (st) => (opened++, st.on('error', () => {})) });
       open.push(victim);
       const seen = answers(attacker);
       attacker.write(synRst(1, 5000)); // 60,000 bytes: one read
@@ -345,6 +347,38 @@ describe('yamux against hostile peers', function () {
       await until('the GoAway arrives', () => seen.goAway.length > 0, 2_000);
       expect(seen.goAway).to.deep.equal([1]);
     }
+  });
+
+  it('hundreds of streams opened in one read are taken a turn budget at a time (the connection not read meanwhile), each with its data, in order', async () => {
+    const [attacker, conn] = duplexPair();
+    open.push(attacker, conn);
+    // 32 opens' worth a turn (16 KiB each): the first stream free, 32 within the budget, and the one
+    // that found it spent, after which the rest waits for the next turn.
+    const turns = new TurnBudget(32 * 16 * 1024);
+    const opened: number[] = [];
+    const got = new Map<number, string>();
+    const victim = new YamuxMuxer(conn, {
+      client: false,
+      config: { keepaliveIntervalMs: 0 },
+      turns,
+      onStream: (st) => {
+        opened.push(st.id);
+        st.on('data', (d: Buffer) => got.set(st.id, (got.get(st.id) ?? '') + d.toString()));
+      },
+    });
+    open.push(victim);
+    attacker.on('data', () => {});
+    const ids = Array.from({ length: 300 }, (_, i) => 1 + 2 * i);
+    await new Promise((r) => setImmediate(r));
+    attacker.write(Buffer.concat(ids.flatMap((id) => [frame(FrameType.WindowUpdate, Flag.SYN, id, 0), frame(FrameType.Data, 0, id, String(id).length, Buffer.from(String(id)))])));
+    expect(opened.length, 'opened in the turn of the read').to.equal(34);
+    expect(victim.readPaused).to.equal(true);
+    await until('all opened', () => opened.length === ids.length);
+    await until('all their data', () => got.size === ids.length);
+    expect(opened).to.deep.equal(ids);
+    for (const id of ids) expect(got.get(id)).to.equal(String(id));
+    expect(victim.readPaused).to.equal(false);
+    expect(victim.memory.used, 'what waited for its turn was charged, and given back').to.equal(0);
   });
 
   it('with the defaults, a burst of 100 Pings is answered without slowing the connection', async () => {

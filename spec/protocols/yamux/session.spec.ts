@@ -2,20 +2,23 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { concat } from '../../../core/bytes.js';
 import { TcommsError } from '../../../core/errors.js';
-import { Flag, FrameType, INITIAL_WINDOW, YamuxProtocolError, YamuxSession, yamuxConfig, type YamuxConfig } from '../../../protocols/yamux/index.js';
+import { Flag, FrameType, HEADER_LENGTH, INITIAL_WINDOW, YamuxProtocolError, YamuxSession, yamuxConfig, type YamuxConfig } from '../../../protocols/yamux/index.js';
 import { splitAt } from '../../support/streams.js';
 import { refDecode, refEncode, type RefFrame } from './reference-codec.js';
 
 type Ev = [string, ...unknown[]];
 
-/** A session whose events are recorded as plain tuples. */
-function session(client: boolean, config: Partial<YamuxConfig> = {}) {
+/** A session whose events are recorded as plain tuples; `onStream` is called after each stream event. */
+function session(client: boolean, config: Partial<YamuxConfig> = {}, onStream?: (s: YamuxSession) => void) {
   const events: Ev[] = [];
-  const s = new YamuxSession({
+  const s: YamuxSession = new YamuxSession({
     client,
     config: yamuxConfig(config),
     events: {
-      stream: (id) => events.push(['stream', id]),
+      stream: (id) => {
+        events.push(['stream', id]);
+        onStream?.(s);
+      },
       data: (id, d) => events.push(['data', id, Buffer.from(d).toString('hex')]),
       remoteClose: (id) => events.push(['fin', id]),
       reset: (id) => events.push(['rst', id]),
@@ -115,6 +118,56 @@ describe('yamux session core', () => {
       }),
       { numRuns: 1500 },
     );
+  });
+
+  it('yielding at stream opens: receive() stops at the next frame boundary, and the rest fed again gives the same events', () => {
+    fc.assert(
+      fc.property(commands, fc.array(fc.nat(), { maxLength: 30 }), (cmds, cuts) => {
+        const client = session(true);
+        applyCommands(client, cmds);
+        const wire = client.out();
+        const whole = session(false);
+        expect(whole.s.receive(wire)).to.equal(wire.length);
+        // Where the wire's frames end.
+        const boundaries = new Set<number>();
+        let at = 0;
+        for (const f of refDecode(wire)) boundaries.add((at += HEADER_LENGTH + (f.type === FrameType.Data ? f.length : 0)));
+        const yielding = session(false, {}, (s) => s.yieldInput());
+        let stops = 0;
+        let offset = 0;
+        for (const part of splitAt(wire, cuts)) {
+          let rest = part;
+          while (rest.length > 0) {
+            const before = yielding.events.length;
+            const used = yielding.s.receive(rest);
+            offset += used;
+            if (used < rest.length) {
+              stops++;
+              // Only after a stream was opened, and never inside a frame.
+              expect(yielding.events.slice(before).some((e) => e[0] === 'stream')).to.equal(true);
+              expect(boundaries.has(offset)).to.equal(true);
+            }
+            rest = rest.subarray(used);
+          }
+        }
+        expect(stops).to.be.at.most(whole.events.filter((e) => e[0] === 'stream').length);
+        expect(normalise(yielding.events)).to.deep.equal(normalise(whole.events));
+        expect(Buffer.from(yielding.out()).toString('hex')).to.equal(Buffer.from(whole.out()).toString('hex'));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('a yield asked while the last frame of a chunk is decoded applies to that chunk only', () => {
+    const y = session(false, {}, (s) => s.yieldInput());
+    const one = refEncode([syn(1)]);
+    expect(y.s.receive(one)).to.equal(one.length);
+    const three = refEncode([syn(3), syn(5)]);
+    expect(y.s.receive(three)).to.equal(12);
+    expect(y.events).to.deep.equal([
+      ['stream', 1],
+      ['stream', 3],
+    ]);
   });
 
   it('random bytes only ever raise YamuxProtocolError', () => {
