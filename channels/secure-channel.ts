@@ -56,7 +56,7 @@ export interface NoiseSecureChannelInit {
   recvTimeoutMs?: number;
   /** Buffering of each side of the encrypted stream, in bytes. */
   highWaterMark?: number;
-  /** The bytes per turn of the event loop that established channels process (default: the process's, shared by every channel). */
+  /** The bytes per turn of the event loop that its established channels process, shared with the node's muxers (default: the process's, {@link TurnBudget.shared}). */
   turns?: TurnBudget;
 }
 

@@ -37,7 +37,7 @@ export interface SecureDuplexInit {
   policy: CryptoPolicy;
   executor?: TaskExecutor;
   highWaterMark?: number;
-  /** The bytes per turn of the event loop this channel shares with others (default: the process's, {@link TurnBudget.shared}). */
+  /** The bytes per turn of the event loop this channel shares with others (its node's; default: the process's, {@link TurnBudget.shared}). */
   turns?: TurnBudget;
 }
 

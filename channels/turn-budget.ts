@@ -1,9 +1,10 @@
 /**
  * The bytes of peers' data that established connections may process in one turn of the event
- * loop, shared by every secure channel of the process (one event loop, one budget). Past it, a
- * channel puts what it read back and waits for the next turn; bulk data waits, and everything
- * else the turn has to do (a handshake's next message, a timer, a worker's answer) does not wait
- * behind it.
+ * loop, shared by the connections of a node (a comms node makes one: a node usually has its
+ * process, and its event loop, to itself; channels made without one share the process's). Past
+ * it, a channel puts what it read back and waits for the next turn; bulk data waits, and
+ * everything else the turn has to do (a handshake's next message, a timer, a worker's answer)
+ * does not wait behind it. The muxers charge each stream their peers open to it as well.
  *
  * Why: libuv reads up to 32 x 64 KiB from each readable socket per turn, and a channel decrypts
  * and hands on every chunk at once. In bench:hostile's messaging-substreams attack (16 peers,
@@ -33,7 +34,7 @@ export interface TurnReader {
 
 /** The bytes per turn of the event loop that the connections sharing it may process. */
 export class TurnBudget {
-  /** The budget of every secure channel made without one of its own. */
+  /** The budget of every secure channel and muxer made without one (the process's). */
   static readonly shared = new TurnBudget(DEFAULT_TURN_BYTES);
 
   /** Bytes that may be processed in one turn (a read that starts within it is processed whole). */

@@ -26,6 +26,7 @@ import { negotiateOutbound } from './negotiate.js';
 import type { NoiseSecureChannel } from './secure-channel.js';
 import { YamuxMuxer } from './yamux/muxer.js';
 import type { YamuxStream } from './yamux/stream.js';
+import type { TurnBudget } from './turn-budget.js';
 
 /** The identity-exchange protocol id (section 5). */
 export const IDENTITY_PROTOCOL = '/tari/identity/1.0.0';
@@ -88,6 +89,8 @@ export interface UpgradeConfig {
    * (no node-wide bound).
    */
   budget?: MemoryBudget;
+  /** The work per turn of the event loop the connections share: each muxer charges its peer's stream opens to it (default: the process's). */
+  turns?: TurnBudget;
   /**
    * Responder: asked with the peer's Noise static key (X25519) as soon as the handshake has it,
    * before any yamux or identity byte of ours is written. True closes the connection at once
@@ -377,6 +380,7 @@ async function finish(
     client: initiator,
     ...(config.yamux ? { config: config.yamux } : {}),
     ...(config.budget ? { budget: config.budget } : {}),
+    ...(config.turns ? { turns: config.turns } : {}),
     onStream: (stream) => {
       // Whoever takes the substream (the identity exchange, the connection's watcher) listens
       // for its errors from then on, a turn later at the earliest: a connection that ends in

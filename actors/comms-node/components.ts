@@ -112,6 +112,7 @@ export function upgradeConfig(input: CommsNodeInput, resources: NodeResources, i
   const { bans } = resources;
   return {
     budget: resources.memory,
+    turns: resources.turns,
     isBannedNoiseKey: (noiseKey) => bans.isBannedNoiseKey(noiseKey, input.now()),
     identity: c.identity,
     channel: resources.channel,

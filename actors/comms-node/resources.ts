@@ -9,6 +9,7 @@ import { cryptoProvider } from '../../core/crypto/index.js';
 import { AbortedError } from '../../core/errors.js';
 import { DEFAULT_CRYPTO_POLICY } from '../../channels/crypto-policy.js';
 import { NoiseSecureChannel, noiseStaticKeys } from '../../channels/secure-channel.js';
+import { DEFAULT_TURN_BYTES, TurnBudget } from '../../channels/turn-budget.js';
 import { BanList } from '../../storage/ban-list.js';
 import { LmdbPeerStore } from '../../storage/lmdb-store.js';
 import { MemoryPeerStore } from '../../storage/memory-store.js';
@@ -34,6 +35,8 @@ export interface NodeResources {
   channel: NoiseSecureChannel;
   /** What all peers together may make this node hold; each connection's budget is a child of it. */
   memory: MemoryBudget;
+  /** The work per turn of the event loop this node's connections share (their secure channels' reads and their peers' stream opens). */
+  turns: TurnBudget;
   /** The store-and-forward store (9.7), when the node runs store-and-forward; closed at release. */
   saf: SafStore | undefined;
 }
@@ -92,6 +95,7 @@ export const openResources = fromPromise<NodeResources, OpenResourcesInput>(asyn
     if (signal.aborted) throw new AbortedError('the node was stopped while starting');
     const { pool, sharedPool } = poolFor(config);
     const provider = cryptoProvider(config.crypto.provider);
+    const turns = new TurnBudget(DEFAULT_TURN_BYTES);
     const channel = new NoiseSecureChannel({
       staticKeys: noiseStaticKeys(config.identity, provider),
       pattern: config.pattern,
@@ -99,9 +103,10 @@ export const openResources = fromPromise<NodeResources, OpenResourcesInput>(asyn
       provider,
       policy: config.crypto.policy,
       recvTimeoutMs: config.timeouts.handshakeRecvMs,
+      turns,
       ...(pool ? { executor: pool } : {}),
     });
-    return { store, bans, pool, sharedPool, channel, memory: new MemoryBudget(config.limits.maxNodeMemory), saf };
+    return { store, bans, pool, sharedPool, channel, memory: new MemoryBudget(config.limits.maxNodeMemory), turns, saf };
   } catch (err) {
     await saf?.close().catch(() => undefined);
     await store.close().catch(() => undefined);

@@ -35,7 +35,7 @@ export interface YamuxMuxerInit {
    * it, so its charges count against both. Default: a budget of its own of 256 MiB.
    */
   budget?: MemoryBudget;
-  /** The work per turn of the event loop this connection shares (its stream opens are charged to it); default: the process's, {@link TurnBudget.shared}. */
+  /** The work per turn of the event loop this connection shares (its peer's stream opens are charged to it): its node's; default: the process's, {@link TurnBudget.shared}. */
   turns?: TurnBudget;
 }
 
