@@ -20,6 +20,14 @@ import { ConfigError } from '../core/errors.js';
  */
 export const DEFAULT_TURN_BYTES = 512 * 1024;
 /**
+ * Default bytes per turn while a connection's upgrade is under way (see {@link TurnBudget.urgent}):
+ * one Noise message, well under a millisecond, so that each step of a handshake waits behind
+ * little bulk (an upgrade takes five or six turns of the responder). A peer that keeps upgrades
+ * going (each holds an upgrade slot, within its deadline) costs the node's bulk data about a
+ * tenth of its rate, the bookkeeping of the extra turns.
+ */
+export const DEFAULT_URGENT_TURN_BYTES = 64 * 1024;
+/**
  * A read this small (a control frame, a short message, the rest of a handshake) is processed
  * once per turn per connection even when the turn's budget is spent: a light connection does
  * not wait behind heavy ones, and the bulk of the turn stays bounded (one such read for each
@@ -39,14 +47,40 @@ export class TurnBudget {
 
   /** Bytes that may be processed in one turn (a read that starts within it is processed whole). */
   readonly bytesPerTurn: number;
+  /** The same while something urgent is under way ({@link urgent}). */
+  readonly urgentBytesPerTurn: number;
+  #urgent = 0;
   #turn = 0;
   #used = 0;
   #scheduled = false;
   #waiting: Array<() => void> = [];
 
-  constructor(bytesPerTurn: number) {
-    if (!Number.isSafeInteger(bytesPerTurn) || bytesPerTurn < 1) throw new ConfigError(`bytesPerTurn must be a positive integer, got ${bytesPerTurn}`);
+  constructor(bytesPerTurn: number, urgentBytesPerTurn = Math.min(bytesPerTurn, DEFAULT_URGENT_TURN_BYTES)) {
+    for (const [name, v] of [['bytesPerTurn', bytesPerTurn], ['urgentBytesPerTurn', urgentBytesPerTurn]] as const) {
+      if (!Number.isSafeInteger(v) || v < 1) throw new ConfigError(`${name} must be a positive integer, got ${v}`);
+    }
     this.bytesPerTurn = bytesPerTurn;
+    this.urgentBytesPerTurn = urgentBytesPerTurn;
+  }
+
+  /**
+   * Something waits on the turns and should not wait behind bulk (a connection's upgrade: each
+   * of its steps is a turn): until the returned function is called (once is enough; more
+   * calls do nothing), a turn's budget is {@link urgentBytesPerTurn}.
+   */
+  urgent(): () => void {
+    this.#urgent++;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      this.#urgent--;
+    };
+  }
+
+  /** How many {@link urgent} holds are open. */
+  get urgentHolds(): number {
+    return this.#urgent;
   }
 
   /** The number of the current turn (it changes after every turn in which something was read). */
@@ -71,7 +105,7 @@ export class TurnBudget {
    * {@link waitForNextTurn}.
    */
   admit(bytes: number, reader: TurnReader): boolean {
-    if (this.#used >= this.bytesPerTurn) {
+    if (this.#used >= (this.#urgent > 0 ? this.urgentBytesPerTurn : this.bytesPerTurn)) {
       if (bytes > SMALL_READ || reader.smallTurn === this.#turn) return false;
       reader.smallTurn = this.#turn;
     }

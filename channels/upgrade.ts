@@ -26,7 +26,7 @@ import { negotiateOutbound } from './negotiate.js';
 import type { NoiseSecureChannel } from './secure-channel.js';
 import { YamuxMuxer } from './yamux/muxer.js';
 import type { YamuxStream } from './yamux/stream.js';
-import type { TurnBudget } from './turn-budget.js';
+import { TurnBudget } from './turn-budget.js';
 
 /** The identity-exchange protocol id (section 5). */
 export const IDENTITY_PROTOCOL = '/tari/identity/1.0.0';
@@ -435,13 +435,19 @@ async function finish(
 
 /** Dials side: wire byte, Noise (initiator), yamux client, identity exchange. */
 export async function upgradeOutbound(raw: Duplex, config: UpgradeConfig, options: UpgradeOptions = {}): Promise<PeerConnection> {
-  // The wire byte leaves with the first Noise message, in one write.
-  const secure = await config.channel.secureOutbound(raw, {
-    preamble: Uint8Array.of(config.channel.networkByte),
-    ...(options.signal ? { signal: options.signal } : {}),
-    ...(options.dialedPublicKey ? { dialedPublicKey: options.dialedPublicKey } : {}),
-  });
-  return finish(config, secure, true, options);
+  // Each step of the upgrade waits for a turn: bulk data waits instead (TurnBudget.urgent).
+  const done = (config.turns ?? TurnBudget.shared).urgent();
+  try {
+    // The wire byte leaves with the first Noise message, in one write.
+    const secure = await config.channel.secureOutbound(raw, {
+      preamble: Uint8Array.of(config.channel.networkByte),
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.dialedPublicKey ? { dialedPublicKey: options.dialedPublicKey } : {}),
+    });
+    return await finish(config, secure, true, options);
+  } finally {
+    done();
+  }
 }
 
 /** The responder saw the liveness wire byte: the caller runs liveness mode on `raw`. */
@@ -458,11 +464,23 @@ export async function upgradeInbound(raw: Duplex, config: UpgradeConfig, options
     raw.destroy(); // close without writing anything
     throw new WrongNetworkByte(byte, config.channel.networkByte);
   }
-  // A banned peer is refused as soon as Noise gives its key, before anything more of ours is written.
-  const secure = await config.channel.secureInbound(raw, {
-    ...(options.signal ? { signal: options.signal } : {}),
-    ...(config.isBannedNoiseKey ? { isBannedNoiseKey: config.isBannedNoiseKey } : {}),
-    ...(options.admit ? { admit: options.admit } : {}),
-  });
-  return finish(config, secure, false, options);
+  // From its admission (its first Noise message in, an upgrade slot taken) each step of the
+  // upgrade waits for a turn: bulk data waits instead (TurnBudget.urgent). Sockets that have not
+  // got so far (a crowd that sent a byte and stopped, say) do not hurry the node.
+  let done: (() => void) | undefined;
+  const admit = async () => {
+    await options.admit?.();
+    done = (config.turns ?? TurnBudget.shared).urgent();
+  };
+  try {
+    // A banned peer is refused as soon as Noise gives its key, before anything more of ours is written.
+    const secure = await config.channel.secureInbound(raw, {
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(config.isBannedNoiseKey ? { isBannedNoiseKey: config.isBannedNoiseKey } : {}),
+      admit,
+    });
+    return await finish(config, secure, false, options);
+  } finally {
+    done?.();
+  }
 }

@@ -48,7 +48,28 @@ describe('TurnBudget (bytes per turn of the event loop)', () => {
     expect(calls).to.have.length(2);
   });
 
+  it('while something urgent is under way, a turn has the smaller budget; each hold is released once', () => {
+    const turns = new TurnBudget(100_000, 10_000);
+    const reader = { smallTurn: -1 };
+    const first = turns.urgent();
+    const second = turns.urgent();
+    expect(turns.urgentHolds).to.equal(2);
+    expect(turns.admit(10_000, reader)).to.equal(true);
+    expect(turns.admit(SMALL_READ + 1, reader)).to.equal(false);
+    first();
+    first();
+    expect(turns.urgentHolds).to.equal(1);
+    expect(turns.admit(SMALL_READ + 1, reader)).to.equal(false);
+    second();
+    expect(turns.urgentHolds).to.equal(0);
+    expect(turns.admit(SMALL_READ + 1, reader)).to.equal(true);
+    expect(new TurnBudget(1_000).urgentBytesPerTurn, 'never more than the budget').to.equal(1_000);
+  });
+
   it('refuses a budget that is not a positive integer with ConfigError', () => {
-    for (const bad of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) expect(() => new TurnBudget(bad)).to.throw(ConfigError);
+    for (const bad of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+      expect(() => new TurnBudget(bad)).to.throw(ConfigError);
+      expect(() => new TurnBudget(1_000, bad)).to.throw(ConfigError);
+    }
   });
 });

@@ -4,6 +4,7 @@ import { TcommsError } from '../../core/errors.js';
 import { NodeIdentity } from '../../core/keys.js';
 import { negotiateInbound, negotiateOutbound } from '../../channels/negotiate.js';
 import { YamuxMuxer } from '../../channels/yamux/muxer.js';
+import { TurnBudget } from '../../channels/turn-budget.js';
 import {
   IDENTITY_PROTOCOL,
   IdentityTimeout,
@@ -148,6 +149,32 @@ for (const [name, make, address] of [
       expect((err as WrongNetworkByte).received).to.equal(0x26);
       expect(await dialing).to.be.instanceOf(TcommsError);
       expect(Buffer.concat(received).length).to.equal(0);
+    });
+
+    it('hurries its turn budget (TurnBudget.urgent) from the responder\'s admission and the dial to the end of the upgrade, failed or not', async () => {
+      const [aTurns, bTurns] = [new TurnBudget(512 * 1024), new TurnBudget(512 * 1024)];
+      const holds: Array<[string, number]> = [];
+      // What this side's turn budget said when its identity was signed (during the identity exchange).
+      const during = (config: UpgradeConfig, turns: TurnBudget, label: string): UpgradeConfig => ({
+        ...config,
+        turns,
+        identityContent: () => {
+          holds.push([label, turns.urgentHolds]);
+          return config.identityContent();
+        },
+      });
+      const [o, i] = await connect(during(node('alice'), aTurns, 'alice'), during(node('bob'), bTurns, 'bob'));
+      expect(o.status).to.equal('fulfilled');
+      expect(i.status).to.equal('fulfilled');
+      expect(holds.sort()).to.deep.equal([
+        ['alice', 1],
+        ['bob', 1],
+      ]);
+      expect([aTurns.urgentHolds, bTurns.urgentHolds]).to.deep.equal([0, 0]);
+      for (const r of [o, i]) if (r.status === 'fulfilled' && 'close' in r.value) await r.value.close();
+      const [o2, i2] = await connect({ ...node('alice'), turns: aTurns }, { ...node('bob'), turns: bTurns }, NodeIdentity.generate().publicKey);
+      expect([o2.status, i2.status]).to.deep.equal(['rejected', 'rejected']);
+      expect([aTurns.urgentHolds, bTurns.urgentHolds]).to.deep.equal([0, 0]);
     });
 
     it('fails a dial to the wrong key without an active connection on either side', async () => {
