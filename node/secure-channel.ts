@@ -8,7 +8,7 @@ export { NoiseSecureChannel, noiseStaticKeys, DEFAULT_SECURE_CHANNEL_CONFIG, typ
 export type { CryptoPolicy } from '../channels/crypto-policy.js';
 export { DEFAULT_CRYPTO_POLICY } from '../channels/crypto-policy.js';
 export { PeerBanned } from '../channels/errors.js';
-export { TurnBudget, DEFAULT_TURN_BYTES, SMALL_READ, type TurnReader } from '../channels/turn-budget.js';
+export { TurnBudget, DEFAULT_TURN_BYTES, DEFAULT_URGENT_TURN_BYTES, SMALL_READ, type TurnReader } from '../channels/turn-budget.js';
 export { cryptoProvider } from '../core/crypto/index.js';
 export type { CryptoProvider, CryptoProviderName } from '../core/crypto/provider.js';
 export { NodeIdentity, type PublicKey } from '../core/keys.js';

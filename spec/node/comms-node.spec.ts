@@ -13,6 +13,7 @@ import type { Duplex } from 'node:stream';
 import { toHex } from '../../core/bytes.js';
 import { NodeIdentity } from '../../core/keys.js';
 import { upgradeOutbound, type PeerConnection } from '../../channels/upgrade.js';
+import { TurnBudget } from '../../channels/turn-budget.js';
 import { CommsBuilder, CommsConfigInvalid, MIN_KEEPALIVE_INTERVAL_MS, NodeNotRunning, NodeStartFailed, type CommsNode } from '../../node/index.js';
 import { DEFAULT_YAMUX_CONFIG } from '../../protocols/yamux/config.js';
 import { MemoryNetwork, MemoryTransport } from '../../transports/memory/memory.js';
@@ -425,6 +426,41 @@ describe('comms node lifecycle', function () {
       }
     } finally {
       await Promise.all([a.stop(), b.stop()]);
+    }
+  });
+
+  it('each node has a turn budget of its own (the work per turn of its connections), which its dials hurry while they run', async () => {
+    const network = new MemoryNetwork();
+    const make = () =>
+      new CommsBuilder()
+        .withNodeIdentity(NodeIdentity.generate())
+        .withTransport(new MemoryTransport({ network }))
+        .withListenAddress('/memory/0')
+        .allowMemoryAddresses()
+        .build();
+    const [a, b] = [make(), make()];
+    await a.start();
+    await b.start();
+    try {
+      const turnsOf = (n: CommsNode) => n.root!.getSnapshot().context.resources!.turns;
+      expect(turnsOf(a)).to.be.instanceOf(TurnBudget);
+      expect(turnsOf(a)).to.not.equal(turnsOf(b));
+      expect(turnsOf(a)).to.not.equal(TurnBudget.shared);
+      // Counts the holds each node's upgrades take.
+      const hurried = [a, b].map((n) => {
+        const turns = turnsOf(n);
+        const urgent = turns.urgent.bind(turns);
+        const count = { holds: 0 };
+        turns.urgent = () => (count.holds++, urgent());
+        return count;
+      });
+      await a.dial(b.publicKey, { addresses: [String(b.listenAddresses[0])] });
+      await until('the inbound upgrade is over', () => b.connections().length === 1 && turnsOf(b).urgentHolds === 0);
+      expect(hurried.map((h) => h.holds), 'the dial and the inbound upgrade each hurried their node').to.deep.equal([1, 1]);
+      expect(turnsOf(a).urgentHolds).to.equal(0);
+    } finally {
+      await a.stop();
+      await b.stop();
     }
   });
 
