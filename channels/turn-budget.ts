@@ -24,8 +24,9 @@ export const DEFAULT_TURN_BYTES = 512 * 1024;
  * Default bytes per turn while a connection's upgrade is under way (see {@link TurnBudget.urgent}):
  * one Noise message, well under a millisecond, so that each step of a handshake waits behind
  * little bulk (an upgrade takes five or six turns of the responder). A peer that keeps upgrades
- * going (each holds an upgrade slot, within its deadline) costs the node's bulk data about a
- * tenth of its rate, the bookkeeping of the extra turns.
+ * going (each holds an upgrade slot, within its deadline) costs the node's bulk data the
+ * bookkeeping of the extra turns: the two-process stream of `bench/e2e` at 64 KiB a turn, 9
+ * runs alternated with 512 KiB, took 11% more of the receiver's CPU per GiB, at 4% less rate.
  */
 export const DEFAULT_URGENT_TURN_BYTES = 64 * 1024;
 /**
