@@ -68,7 +68,8 @@ export type InternalWork = { type: 'ban.expired'; requestId: string; publicKey: 
 /** What the store worker sends back. */
 export type WorkerResult =
   | { type: 'store.done'; request: PeerManagerCommand | InternalWork; result: Peer | Peer[] | undefined; facts: PeerManagerFact[] }
-  | { type: 'store.failed'; request: PeerManagerCommand | InternalWork; error: PlainError }
+  /** `facts`: of the records a failed command wrote all the same (a `peer.add-many`), published with the failure. */
+  | { type: 'store.failed'; request: PeerManagerCommand | InternalWork; error: PlainError; facts?: PeerManagerFact[] }
   | { type: 'store.closed' };
 
 /** Everything the peer manager receives. */

@@ -307,6 +307,28 @@ describe('peer manager actor: limits and failures', function () {
     expect((await pm.add(randomSighting())).addresses).to.have.length(1);
     await pm.stop();
   });
+
+  it('a peer.add-many whose store write fails for one sighting fails, and still publishes the fact of each one it stored', async () => {
+    const store = new MemoryPeerStore();
+    const pm = startPeerManager({ store });
+    const facts = recordFacts(pm);
+    const [a, bad, c] = [randomSighting(), randomSighting(), randomSighting()];
+    const original = store.update.bind(store);
+    store.update = (async (...args: Parameters<typeof store.update>) => {
+      if (toHex(args[0]) === toHex(bad.publicKey)) throw new Error('disk on fire');
+      return original(...args);
+    }) as typeof store.update;
+    const err = await pm.addMany([a, bad, c]).catch((e: unknown) => e);
+    expect(err).to.be.instanceOf(PeerManagerRequestFailed);
+    // The two that were written are in the store, and their followers (the DHT pools) heard of them.
+    expect(await store.get(a.publicKey)).to.not.equal(undefined);
+    expect(await store.get(c.publicKey)).to.not.equal(undefined);
+    expect(facts.map((f) => [f.type, toHex(f.peer.publicKey)])).to.deep.equal([
+      ['peer.added', toHex(a.publicKey)],
+      ['peer.added', toHex(c.publicKey)],
+    ]);
+    await pm.stop();
+  });
 });
 
 describe('peer manager: a ban longer than a timer can wait', () => {
