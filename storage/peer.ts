@@ -71,6 +71,12 @@ export interface PeerSighting {
   supportedProtocols?: string[];
   userAgent?: string;
   claim?: IdentityClaim;
+  /**
+   * The claim was relayed by a third party (peer sync, a JOIN, a discovery answer), not given
+   * by the peer itself on a connection. A relayed claim older than the stored one is stale: it
+   * changes nothing (see {@link mergePeer}).
+   */
+  relayed?: boolean;
 }
 
 /** Feature bit 0: the peer propagates messages. */
@@ -103,8 +109,16 @@ export function newPeer(s: PeerSighting, now: number): Peer {
  * bounded by quality), the newest signed claim wins (and its features), the sighting's
  * protocols, user agent and flags replace the old ones, a ban is kept. A soft-deleted peer seen
  * again is restored.
+ *
+ * A relayed claim older than the stored one changes nothing (the record itself is returned):
+ * the peer has signed newer addresses since, and anyone may replay any claim it ever signed.
+ * Merged, such claims would bring back addresses it left (an IP now someone else's), each
+ * untried and so ranked above a working address that failed once (up to
+ * {@link MAX_ADDRESSES_PER_PEER} of them could push it out), make an offline peer look
+ * dialable again, set its unsigned user agent, and restore a record deleted by hand.
  */
 export function mergePeer(existing: Peer, s: PeerSighting, now: number): Peer {
+  if (s.relayed === true && s.claim !== undefined && existing.claim !== undefined && s.claim.updatedAt < existing.claim.updatedAt) return existing;
   const merged: Peer = { ...existing, addresses: existing.addresses.map((a) => ({ ...a })), updatedAt: now };
   for (const { address, source } of s.addresses ?? []) {
     const known = merged.addresses.find((a) => a.address === address);

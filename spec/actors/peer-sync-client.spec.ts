@@ -7,15 +7,23 @@ import { expect } from 'chai';
 import { addressToBytes, parseAddress } from '../../core/address.js';
 import { toHex } from '../../core/bytes.js';
 import { SyncedClaims, syncPeersFrom, type PeerSyncInit } from '../../actors/network-discovery/index.js';
-import { createPeerClaim, type PeerClaim } from '../../protocols/dht/index.js';
+import { checkPeerClaim, createPeerClaim, type PeerClaim, type ValidatedClaim } from '../../protocols/dht/index.js';
 import type { PeerSighting } from '../../storage/peer.js';
-import { newPeer } from '../../storage/peer.js';
+import { mergePeer, newPeer } from '../../storage/peer.js';
+import { claimSighting } from '../../actors/discovery/claims.js';
 import { seededIdentities } from '../support/dht-network.js';
 
 const NOW = 1_800_000_000n;
 const ids = seededIdentities('peer-sync-client-memo', 4);
 const claimOf = (i: number, updatedAt: bigint): PeerClaim =>
   createPeerClaim(ids[i]!, { addresses: [addressToBytes(parseAddress(`/memory/${10 + i}`, { allowMemory: true }))], features: 1, userAgent: 'memo', updatedAt });
+
+/** `claim`, checked as a sync checks it. */
+function checkedClaim(claim: PeerClaim): ValidatedClaim {
+  const check = checkPeerClaim(claim, { nowSeconds: NOW, allowMemory: true });
+  if (!check.ok) throw new Error(check.reason);
+  return check.claim;
+}
 
 /** A sync of `claims` (served as GetPeers) into a store that records what it is given. */
 async function sync(claims: PeerClaim[], synced: SyncedClaims, skipSynced: boolean, batches: number[] = []) {
@@ -84,6 +92,23 @@ describe('peer sync client: claims stored lately', () => {
     const whole = await sync([claimOf(1, NOW - 5n), claimOf(2, NOW - 5n), claimOf(3, NOW - 5n)], synced, false, batches);
     expect(whole.outcome).to.include({ ok: true, received: 3, stored: 3, added: 3 });
     expect(batches).to.deep.equal([2, 3]);
+  });
+
+  it('a claim relayed older than the stored one is not counted as added (the store left the record as it was)', async () => {
+    const newer = claimSighting(checkedClaim(claimOf(1, NOW - 5n)));
+    const init: PeerSyncInit = {
+      client: { getPeers: async function* () { yield claimOf(1, NOW - 10n); } } as unknown as PeerSyncInit['client'],
+      self: ids[0]!.publicKey,
+      n: 10,
+      includeClients: false,
+      nowSeconds: () => NOW,
+      allowMemory: true,
+      isBanned: () => false,
+      // The record was made earlier from the newer claim and never written since.
+      storeMany: async (batch) => batch.map((s) => mergePeer(newPeer(newer, 1), s, 2)),
+    };
+    const outcome = await syncPeersFrom(init);
+    expect(outcome).to.include({ ok: true, received: 1, stored: 1, added: 0 });
   });
 
   it('is bounded: the oldest claims are forgotten first', () => {
