@@ -11,8 +11,8 @@
  * from at once (`GetPeers`), then ready again; a round whose syncs all failed or that learned no
  * new peer forgets the tried peers (nodes that only know each other ask a seed again) and waits
  * the short wait (5 s, spread by the node's key) first. After `maxRounds` rounds some peer answered, a cycle ends with the idle wait (30 min), which
- * forgets the rounds and the tried peers. With enough peers, onConnect: each node that connects
- * is synced once (in turn, a bounded queue; a claim a sync of this node stored lately is not
+ * forgets the rounds and the tried peers. With enough peers, onConnect: each node this node dialled (or a seed) that connects
+ * is synced once (an inbound connection is not: its claims would be the connecting host's choice) (in turn, a bounded queue; a claim a sync of this node stored lately is not
  * stored again unless newer), with `GetCloserPeers` for the `onConnectPeers` (50) claims
  * nearest this node: the peer's view of its neighbourhood, which is what the neighbour pool
  * needs (9.9 leaves the call open; 100 random claims per connection filled every store with the
@@ -22,7 +22,7 @@
  * No timer per peer: one named delay per state (the waits, and a round's time limit, which stops
  * the round's syncs), so a node's discovery costs the same with 10 or 10,000 peers known.
  */
-import { assign, enqueueActions, fromPromise, setup } from 'xstate';
+import { and, assign, enqueueActions, fromPromise, setup } from 'xstate';
 import { toHex } from '../../core/bytes.js';
 import { nodeIdOf, type NodeId, type PublicKey } from '../../core/keys.js';
 import { PMap } from '../../core/pmap.js';
@@ -148,6 +148,14 @@ export const networkDiscoveryMachine = setup({
     nonePicked: (_, params: { peers: readonly PublicKey[] }) => params.peers.length === 0,
     /** Every sync failed, or none brought a peer the store did not hold. */
     roundFruitless: ({ context }) => addedBy(context.lastRound) === 0,
+    /**
+     * The connection is one this node dialled, or the peer is a configured seed. An inbound
+     * connection is never synced: anyone may connect, under a new key each time, and each sync
+     * stores up to `onConnectPeers` claims of the connecting host's choosing (free to make, as
+     * each is signed by its own fresh key), nearest this node at that.
+     */
+    dialledOrSeed: ({ context, event }) =>
+      event.type === 'network-discovery.peer-connected' && (event.outbound || context.input.seeds.some((s) => toHex(s.publicKey) === toHex(event.publicKey))),
     /** A node connected that was not synced yet, with room in the queue. */
     syncWanted: ({ context, event }) =>
       event.type === 'network-discovery.peer-connected' &&
@@ -278,9 +286,9 @@ export const networkDiscoveryMachine = setup({
       },
     },
     onConnect: {
-      description: 'Enough peers known: each node that connects is synced once, in turn.',
+      description: 'Enough peers known: each node this node dialled (or a seed) is synced once when it connects, in turn; inbound connections are not synced.',
       invoke: { id: 'followConnections', src: 'followConnections' },
-      on: { 'network-discovery.peer-connected': { guard: 'syncWanted', actions: 'enqueueConnected' } },
+      on: { 'network-discovery.peer-connected': { guard: and(['dialledOrSeed', 'syncWanted']), actions: 'enqueueConnected' } },
       initial: 'listening',
       states: {
         listening: {
