@@ -51,12 +51,17 @@ async function serve(input: StoreWorkerInput, work: Work): Promise<Served> {
   const change = async (publicKey: PublicKey, f: (current: Peer | undefined) => Peer | undefined) => {
     let before: Peer | undefined;
     let changed = false;
-    const after = await store.update(publicKey, (current) => {
-      before = current;
-      const next = f(current);
-      changed = next !== undefined && next !== current;
-      return changed ? next : undefined;
-    });
+    const after = await store.update(
+      publicKey,
+      (current) => {
+        before = current;
+        const next = f(current);
+        changed = next !== undefined && next !== current;
+        return changed ? next : undefined;
+      },
+      // The write pushed an unverified record out (the store's maxUnverified): a deletion to followers.
+      (evicted) => facts.push({ type: 'peer.deleted', peer: evicted, reason: 'evicted' }),
+    );
     return { before, after, changed };
   };
   /** Records `outcome`, after counting the attempt that began `attemptMs` ago when given. */
@@ -112,7 +117,8 @@ async function serve(input: StoreWorkerInput, work: Work): Promise<Served> {
       return { result: after, facts };
     }
     case 'peer.delete': {
-      const { after } = await change(work.publicKey, (p) => (p && p.deletedAt === undefined ? { ...p, deletedAt: now, updatedAt: now } : undefined));
+      const { after, changed } = await change(work.publicKey, (p) => (p && p.deletedAt === undefined ? { ...p, deletedAt: now, updatedAt: now } : undefined));
+      if (changed) facts.push({ type: 'peer.deleted', peer: after!, reason: 'deleted' });
       return { result: after, facts };
     }
     case 'peer.dial-attempted':

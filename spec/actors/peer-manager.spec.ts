@@ -15,7 +15,7 @@ import { collector } from '../support/gc.js';
 
 function recordFacts(client: PeerManagerClient): PeerManagerFact[] {
   const facts: PeerManagerFact[] = [];
-  for (const type of ['peer.added', 'peer.updated', 'peer.banned', 'peer.unbanned', 'peer.offline', 'peer.online'] as const) {
+  for (const type of ['peer.added', 'peer.updated', 'peer.banned', 'peer.unbanned', 'peer.offline', 'peer.online', 'peer.deleted'] as const) {
     client.actor.on(type, (f) => facts.push(f as PeerManagerFact));
   }
   return facts;
@@ -43,6 +43,33 @@ for (const kind of ['memory', 'lmdb'] as const) {
     afterEach(async () => {
       await pm.stop();
       if (dir) rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('publishes peer.deleted for a deletion, and for each record the store evicts past maxUnverified (relayed claims only), before the fact of the record that pushed it out', async () => {
+      await pm.stop();
+      store = kind === 'lmdb' ? await LmdbPeerStore.open({ path: join(dir!, 'bounded'), maxUnverified: 2 }) : new MemoryPeerStore({ maxUnverified: 2 });
+      pm = startPeerManager({ store, now: () => clock.now(), allowList: [] }, { clock });
+      facts = recordFacts(pm);
+      const relayed = () => {
+        const s = randomSighting({ relayed: true });
+        return { ...s, addresses: (s.addresses ?? []).map((a) => ({ ...a, source: 'peer-sync' as const })) };
+      };
+      const [a, b, c] = [relayed(), relayed(), relayed()];
+      await pm.add(a);
+      clock.increment(1);
+      await pm.addMany([b]);
+      clock.increment(1);
+      await pm.add(c);
+      expect(facts.map((f) => [f.type, f.type === 'peer.deleted' ? f.reason : '', toHex(f.peer.publicKey)])).to.deep.equal([
+        ['peer.added', '', toHex(a.publicKey)],
+        ['peer.added', '', toHex(b.publicKey)],
+        ['peer.deleted', 'evicted', toHex(a.publicKey)],
+        ['peer.added', '', toHex(c.publicKey)],
+      ]);
+      expect(await pm.find({ publicKey: a.publicKey })).to.equal(undefined);
+      expect(await store.countUnverified()).to.equal(2);
+      await pm.delete(b.publicKey);
+      expect(facts.at(-1)).to.include({ type: 'peer.deleted', reason: 'deleted' });
     });
 
     it('adds, merges and finds peers, publishing peer.added and peer.updated', async () => {
