@@ -22,7 +22,7 @@
  * No timer per peer: one named delay per state (the waits, and a round's time limit, which stops
  * the round's syncs), so a node's discovery costs the same with 10 or 10,000 peers known.
  */
-import { and, assign, enqueueActions, fromPromise, setup } from 'xstate';
+import { assign, enqueueActions, fromPromise, setup } from 'xstate';
 import { toHex } from '../../core/bytes.js';
 import { nodeIdOf, type NodeId, type PublicKey } from '../../core/keys.js';
 import { PMap } from '../../core/pmap.js';
@@ -149,13 +149,13 @@ export const networkDiscoveryMachine = setup({
     /** Every sync failed, or none brought a peer the store did not hold. */
     roundFruitless: ({ context }) => addedBy(context.lastRound) === 0,
     /**
-     * The connection is one this node dialled, or the peer is a configured seed. An inbound
-     * connection is never synced: anyone may connect, under a new key each time, and each sync
-     * stores up to `onConnectPeers` claims of the connecting host's choosing (free to make, as
-     * each is signed by its own fresh key), nearest this node at that.
+     * The peer dialled this node (an inbound connection) and is not a configured seed: it is not
+     * synced. Anyone may connect, under a new key each time, and each sync would store up to
+     * `onConnectPeers` claims of the connecting host's choosing (free to make, as each is signed
+     * by its own fresh key), nearest this node at that.
      */
-    dialledOrSeed: ({ context, event }) =>
-      event.type === 'network-discovery.peer-connected' && (event.outbound || context.input.seeds.some((s) => toHex(s.publicKey) === toHex(event.publicKey))),
+    inboundNotSeed: ({ context, event }) =>
+      event.type === 'network-discovery.peer-connected' && !event.outbound && !context.input.seeds.some((s) => toHex(s.publicKey) === toHex(event.publicKey)),
     /** A node connected that was not synced yet, with room in the queue. */
     syncWanted: ({ context, event }) =>
       event.type === 'network-discovery.peer-connected' &&
@@ -288,7 +288,7 @@ export const networkDiscoveryMachine = setup({
     onConnect: {
       description: 'Enough peers known: each node this node dialled (or a seed) is synced once when it connects, in turn; inbound connections are not synced.',
       invoke: { id: 'followConnections', src: 'followConnections' },
-      on: { 'network-discovery.peer-connected': { guard: and(['dialledOrSeed', 'syncWanted']), actions: 'enqueueConnected' } },
+      on: { 'network-discovery.peer-connected': [{ guard: 'inboundNotSeed' /* not synced */ }, { guard: 'syncWanted', actions: 'enqueueConnected' }] },
       initial: 'listening',
       states: {
         listening: {
