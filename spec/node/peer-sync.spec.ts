@@ -273,6 +273,25 @@ describe('peer sync (/tari/dht/1)', function () {
     });
   });
 
+  it('on connect (enough peers known): a node this node dialled is synced, one that dialled it is not (a fresh key per connection would get a sync each)', async () => {
+    const [aId, seedId, inId, outId] = seededIdentities('peer-sync-on-connect', 4) as [NodeIdentity, NodeIdentity, NodeIdentity, NodeIdentity];
+    const seed = await node(seedId, { networkDiscovery: { enabled: false } });
+    // One known peer (the seed) is enough: A goes straight to on-connect.
+    const a = await node(aId, { seeds: [seedOf(seed)], networkDiscovery: { minKnownPeers: 1 } });
+    const nd = a.actors.networkDiscovery!;
+    await until('A syncs on connect', () => nd.getSnapshot().matches('onConnect'), 10_000);
+    const synced: string[] = [];
+    nd.on('network-discovery.synced', (e) => synced.push(toHex(e.report.publicKey)));
+    const inbound = await node(inId, { networkDiscovery: { enabled: false } });
+    const outbound = await node(outId, { networkDiscovery: { enabled: false } });
+    await inbound.dial(a.publicKey, { addresses: a.listenAddresses.map(String), timeoutMs: 10_000 });
+    await until('A holds the inbound connection', () => a.connections().some((c) => equals(c.publicKey, inbound.publicKey)), 10_000);
+    await a.dial(outbound.publicKey, { addresses: outbound.listenAddresses.map(String), timeoutMs: 10_000 });
+    // On-connect syncs run in the order the connections came: had the inbound node been queued, it would be synced first.
+    await until('A synced the node it dialled', () => synced.includes(toHex(outbound.publicKey)), 20_000);
+    expect(synced).to.not.include(toHex(inbound.publicKey));
+  });
+
   it('30 nodes that each know only one seed fill their peer stores through network discovery', async () => {
     const ids = seededIdentities('peer-sync-net', 31);
     const seed = await node(ids[0]!, { networkDiscovery: { enabled: false } });
