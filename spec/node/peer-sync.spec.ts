@@ -228,6 +228,22 @@ describe('peer sync (/tari/dht/1)', function () {
       const friendPeer = await client.peers.find({ publicKey: friend.publicKey });
       expect(friendPeer?.addresses.map((a) => [a.address, a.source])).to.deep.include(['/memory/8', 'peer-sync']);
     });
+    it('withMaxUnverifiedPeers reaches the store: of 8 claims synced, 3 records are kept', async () => {
+      const claimed = ids.slice(2, 10);
+      const bad = await node(ids[0]!, null, (b) =>
+        b.withFeatures(1).withRpcService(PeerSync, {
+          async *getPeers() {
+            for (const id of claimed) yield claimOf(id);
+          },
+          async *getCloserPeers() {},
+        }),
+      );
+      const client = await node(ids[1]!, { seeds: [seedOf(bad)], networkDiscovery: { failureWaitMs: 50, idleWaitMs: 60_000, peersPerSync: 10 } }, (b) => b.withMaxUnverifiedPeers(3));
+      const synced = new Promise<void>((resolve) => client.actors.networkDiscovery!.on('network-discovery.synced', (e) => e.report.ok && resolve()));
+      await Promise.race([synced, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no sync within 20 s')), 20_000))]);
+      const kept = await Promise.all(claimed.map(async (id) => (await client.peers.find({ publicKey: id.publicKey })) !== undefined));
+      expect(kept.filter(Boolean)).to.have.length(3);
+    });
   });
 
   describe('a connection made for a sync', () => {
