@@ -2,9 +2,18 @@
  * Fair admission of inbound sockets (the listener's accept loop): what one address, or a crowd
  * of silent or slow sockets, can take from everyone else is bounded.
  *
+ * - An **address** is the remote IP as {@link addressGroup} groups it: an IPv6 address counts by
+ *   its /64 (else whoever holds a /64 has unlimited addresses and escapes every per-address
+ *   bound and penalty), an IPv4-mapped one as its IPv4 address. The loop computes it once.
  * - A socket whose peer has not sent its first Noise message (the wire byte, then message 1,
  *   whole) is only **waiting**: it costs little and takes no
- *   upgrade slot, but waiting sockets are bounded too, in all and per address.
+ *   upgrade slot, but waiting sockets are bounded too, in all and per address. When the pool
+ *   is full a newcomer (whose own address is under its share) is not refused: the oldest waiting
+ *   socket of the address holding the most is shed, or the oldest of all when none holds more
+ *   than one. A good peer's socket waits only the few ms its first message takes, so neither a
+ *   crowd from a few addresses nor one socket each from many addresses sheds it reliably; they
+ *   shed their own long-stalled sockets (before, a full pool refused everyone: about 170 sockets
+ *   a second from 16 addresses kept the door shut).
  * - An **upgrade** (from the first Noise message to an active connection) takes a slot: at most
  *   `maxUpgrades` in all and `maxUpgradesPerAddress` per address. A socket whose address holds
  *   its share keeps waiting (still counted as waiting, so bounded per address) until one of that

@@ -87,7 +87,9 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
 /**
  * Takes connections from every listener, with fair admission (`admission.ts`): a socket waits
  * for its wire byte and first Noise message without taking an upgrade slot (waiting sockets
- * are bounded, in all and per address); an upgrade takes a slot (bounded in all and per address), and when every slot is
+ * are bounded, in all and per address, and a newcomer to a full pool sheds the oldest waiting
+ * socket of the busiest address: closed and reported 'busy', as a shed upgrade is; addresses
+ * are IPs, IPv6 by its /64); an upgrade takes a slot (bounded in all and per address), and when every slot is
  * taken the least advanced (then oldest) upgrade of the busiest address is shed for the
  * newcomer; the whole upgrade, from accept to active, has one deadline; an address whose
  * sockets broke the protocol waits a bounded, expiring delay before its new sockets are read.
