@@ -41,11 +41,11 @@ export interface CommsLimits {
   maxConnections: number;
   /** Inbound upgrades in progress at most (32); beyond, the least advanced (then oldest) upgrade of the busiest address is shed. */
   maxConcurrentUpgrades: number;
-  /** Inbound upgrades in progress from one IP address at most (4). */
+  /** Inbound upgrades in progress from one address (an IP; IPv6 by its /64) at most (4). */
   maxUpgradesPerAddress: number;
-  /** Inbound sockets waiting for their first Noise message at most (1024; they hold no upgrade slot). */
+  /** Inbound sockets waiting for their first Noise message at most (1024; they hold no upgrade slot); beyond, the oldest of the busiest address is shed. */
   maxWaitingSockets: number;
-  /** Inbound sockets from one IP address waiting for their first Noise message at most (64). */
+  /** Inbound sockets from one address (an IP; IPv6 by its /64) waiting for their first Noise message at most (64). */
   maxWaitingSocketsPerAddress: number;
   /** Substreams a peer may open before the identities are checked (8). */
   maxEarlyStreams: number;
