@@ -203,10 +203,7 @@ export class Admission {
    * first is the oldest).
    */
   #waitingVictim(): Waiting | undefined {
-    let busiest: Set<Waiting> | undefined;
-    for (const set of this.#waitingBy.values()) if (!busiest || set.size > busiest.size) busiest = set;
-    const pool = busiest && busiest.size > 1 ? busiest : this.#waiting;
-    return pool.values().next().value;
+    return sheddingPool(this.#waitingBy, this.#waiting).values().next().value;
   }
 
   /**
@@ -275,9 +272,7 @@ export class Admission {
    * the one with the least progress, the oldest among equals.
    */
   #victim(): Upgrade | undefined {
-    let busiest: Set<Upgrade> | undefined;
-    for (const set of this.#upgradesBy.values()) if (!busiest || set.size > busiest.size) busiest = set;
-    const pool = busiest && busiest.size > 1 ? busiest : this.#upgrades;
+    const pool = sheddingPool(this.#upgradesBy, this.#upgrades);
     let victim: Upgrade | undefined;
     let least = Number.POSITIVE_INFINITY;
     for (const u of pool) {
@@ -324,3 +319,13 @@ export class UpgradeTimeout extends TimeoutError {}
 
 /** An inbound upgrade was shed to make room for a newcomer (every slot was taken). */
 export class UpgradeShed extends AbortedError {}
+
+/**
+ * Where admission sheds from: the set of the address holding the most (the first such address
+ * among equals), or `all` when no address holds more than one.
+ */
+function sheddingPool<T>(byAddress: ReadonlyMap<string, Set<T>>, all: Set<T>): Set<T> {
+  let busiest: Set<T> | undefined;
+  for (const set of byAddress.values()) if (!busiest || set.size > busiest.size) busiest = set;
+  return busiest && busiest.size > 1 ? busiest : all;
+}
