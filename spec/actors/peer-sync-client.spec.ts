@@ -25,10 +25,9 @@ function checkedClaim(claim: PeerClaim): ValidatedClaim {
   return check.claim;
 }
 
-/** A sync of `claims` (served as GetPeers) into a store that records what it is given. */
-async function sync(claims: PeerClaim[], synced: SyncedClaims, skipSynced: boolean, batches: number[] = []) {
-  const stored: PeerSighting[] = [];
-  const init: PeerSyncInit = {
+/** The client's input for a sync of `claims` (served as GetPeers) into `storeMany`. */
+function syncInit(claims: PeerClaim[], storeMany: PeerSyncInit['storeMany']): PeerSyncInit {
+  return {
     client: { getPeers: async function* () { yield* claims; } } as unknown as PeerSyncInit['client'],
     self: ids[0]!.publicKey,
     n: 10,
@@ -36,11 +35,19 @@ async function sync(claims: PeerClaim[], synced: SyncedClaims, skipSynced: boole
     nowSeconds: () => NOW,
     allowMemory: true,
     isBanned: () => false,
-    storeMany: async (batch) => {
+    storeMany,
+  };
+}
+
+/** A sync of `claims` (served as GetPeers) into a store that records what it is given. */
+async function sync(claims: PeerClaim[], synced: SyncedClaims, skipSynced: boolean, batches: number[] = []) {
+  const stored: PeerSighting[] = [];
+  const init: PeerSyncInit = {
+    ...syncInit(claims, async (batch) => {
       batches.push(batch.length);
       stored.push(...batch);
       return batch.map((s) => newPeer(s, 1));
-    },
+    }),
     synced,
     skipSynced,
   };
@@ -96,18 +103,8 @@ describe('peer sync client: claims stored lately', () => {
 
   it('a claim relayed older than the stored one is not counted as added (the store left the record as it was)', async () => {
     const newer = claimSighting(checkedClaim(claimOf(1, NOW - 5n)));
-    const init: PeerSyncInit = {
-      client: { getPeers: async function* () { yield claimOf(1, NOW - 10n); } } as unknown as PeerSyncInit['client'],
-      self: ids[0]!.publicKey,
-      n: 10,
-      includeClients: false,
-      nowSeconds: () => NOW,
-      allowMemory: true,
-      isBanned: () => false,
-      // The record was made earlier from the newer claim and never written since.
-      storeMany: async (batch) => batch.map((s) => mergePeer(newPeer(newer, 1), s, 2)),
-    };
-    const outcome = await syncPeersFrom(init);
+    // The record was made earlier from the newer claim and never written since.
+    const outcome = await syncPeersFrom(syncInit([claimOf(1, NOW - 10n)], async (batch) => batch.map((s) => mergePeer(newPeer(newer, 1), s, 2))));
     expect(outcome).to.include({ ok: true, received: 1, stored: 1, added: 0 });
   });
 
