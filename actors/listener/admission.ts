@@ -129,10 +129,8 @@ export interface Upgrade {
 export class Admission {
   readonly limits: AdmissionLimits;
   /** Waiting sockets, oldest first. */
-  readonly #waiting = new Set<Waiting>();
-  readonly #waitingBy = new Map<string, Set<Waiting>>();
-  readonly #upgrades = new Set<Upgrade>();
-  readonly #upgradesBy = new Map<string, Set<Upgrade>>();
+  readonly #waiting = new ByAddress<Waiting>();
+  readonly #upgrades = new ByAddress<Upgrade>();
   /** Address -> the sockets waiting for one of its upgrade slots (woken when one is released). */
   readonly #slotWaiters = new Map<string, Set<() => void>>();
   /** Address -> the times of its recent violations (oldest first). */
@@ -154,7 +152,7 @@ export class Admission {
 
   /** Upgrades holding a slot for `address`. */
   upgradingFrom(address: string): number {
-    return this.#upgradesBy.get(address)?.size ?? 0;
+    return this.#upgrades.countOf(address);
   }
 
   /**
@@ -166,7 +164,7 @@ export class Admission {
    * when this socket is shed in turn (the loop closes it).
    */
   startWaiting(address: string, shed: () => void = () => {}): Waiting | undefined {
-    if ((this.#waitingBy.get(address)?.size ?? 0) >= this.limits.maxWaitingPerAddress) return undefined;
+    if (this.#waiting.countOf(address) >= this.limits.maxWaitingPerAddress) return undefined;
     if (this.#waiting.size >= this.limits.maxWaiting) {
       const victim = this.#waitingVictim();
       if (!victim) return undefined;
@@ -175,23 +173,17 @@ export class Admission {
     }
     const waiting: Waiting = { address, shed };
     this.#waiting.add(waiting);
-    let set = this.#waitingBy.get(address);
-    if (!set) this.#waitingBy.set(address, (set = new Set()));
-    set.add(waiting);
     return waiting;
   }
 
   /** The socket sent its first Noise message, closed, timed out or was shed; idempotent. */
   stopWaiting(waiting: Waiting): void {
-    if (!this.#waiting.delete(waiting)) return;
-    const set = this.#waitingBy.get(waiting.address)!;
-    set.delete(waiting);
-    if (set.size === 0) this.#waitingBy.delete(waiting.address);
+    this.#waiting.delete(waiting);
   }
 
   /** Sockets from `address` waiting for their first Noise message (or for an upgrade slot). */
   waitingFrom(address: string): number {
-    return this.#waitingBy.get(address)?.size ?? 0;
+    return this.#waiting.countOf(address);
   }
 
   /**
@@ -203,7 +195,7 @@ export class Admission {
    * first is the oldest).
    */
   #waitingVictim(): Waiting | undefined {
-    return sheddingPool(this.#waitingBy, this.#waiting).values().next().value;
+    return this.#waiting.sheddingPool().values().next().value;
   }
 
   /**
@@ -222,18 +214,12 @@ export class Admission {
     }
     const upgrade: Upgrade = { address, startedAt: now, shed, progress };
     this.#upgrades.add(upgrade);
-    let set = this.#upgradesBy.get(address);
-    if (!set) this.#upgradesBy.set(address, (set = new Set()));
-    set.add(upgrade);
     return upgrade;
   }
 
   /** The upgrade is over (active, failed or shed); idempotent. */
   release(upgrade: Upgrade): void {
     if (!this.#upgrades.delete(upgrade)) return;
-    const set = this.#upgradesBy.get(upgrade.address)!;
-    set.delete(upgrade);
-    if (set.size === 0) this.#upgradesBy.delete(upgrade.address);
     const waiters = this.#slotWaiters.get(upgrade.address);
     if (waiters) for (const wake of waiters) wake();
   }
@@ -272,7 +258,7 @@ export class Admission {
    * the one with the least progress, the oldest among equals.
    */
   #victim(): Upgrade | undefined {
-    const pool = sheddingPool(this.#upgradesBy, this.#upgrades);
+    const pool = this.#upgrades.sheddingPool();
     let victim: Upgrade | undefined;
     let least = Number.POSITIVE_INFINITY;
     for (const u of pool) {
@@ -320,12 +306,42 @@ export class UpgradeTimeout extends TimeoutError {}
 /** An inbound upgrade was shed to make room for a newcomer (every slot was taken). */
 export class UpgradeShed extends AbortedError {}
 
-/**
- * Where admission sheds from: the set of the address holding the most (the first such address
- * among equals), or `all` when no address holds more than one.
- */
-function sheddingPool<T>(byAddress: ReadonlyMap<string, Set<T>>, all: Set<T>): Set<T> {
-  let busiest: Set<T> | undefined;
-  for (const set of byAddress.values()) if (!busiest || set.size > busiest.size) busiest = set;
-  return busiest && busiest.size > 1 ? busiest : all;
+/** Sockets (waiting or upgrading) kept in arrival order, in all and per address. */
+class ByAddress<T extends { readonly address: string }> {
+  readonly #all = new Set<T>();
+  readonly #by = new Map<string, Set<T>>();
+
+  get size(): number {
+    return this.#all.size;
+  }
+
+  countOf(address: string): number {
+    return this.#by.get(address)?.size ?? 0;
+  }
+
+  add(item: T): void {
+    this.#all.add(item);
+    let set = this.#by.get(item.address);
+    if (!set) this.#by.set(item.address, (set = new Set()));
+    set.add(item);
+  }
+
+  /** False when `item` was not held (idempotent). */
+  delete(item: T): boolean {
+    if (!this.#all.delete(item)) return false;
+    const set = this.#by.get(item.address)!;
+    set.delete(item);
+    if (set.size === 0) this.#by.delete(item.address);
+    return true;
+  }
+
+  /**
+   * Where admission sheds from: the set of the address holding the most (the first such address
+   * among equals), or all when no address holds more than one (both in arrival order).
+   */
+  sheddingPool(): ReadonlySet<T> {
+    let busiest: Set<T> | undefined;
+    for (const set of this.#by.values()) if (!busiest || set.size > busiest.size) busiest = set;
+    return busiest && busiest.size > 1 ? busiest : this.#all;
+  }
 }
