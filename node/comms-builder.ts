@@ -62,6 +62,7 @@ export class CommsBuilder {
   #listen: string[] = [];
   #publicAddresses: string[] | undefined;
   #peerStore: PeerStoreConfig = { kind: 'memory' };
+  #peers: CommsConfig['peers'] = { ...DEFAULT_COMMS_CONFIG.peers };
   #protocols: Array<{ id: string; handler: ProtocolHandler }> = [];
   #features: number = DEFAULT_COMMS_CONFIG.features;
   #crypto: CommsConfig['crypto'] = { ...DEFAULT_COMMS_CONFIG.crypto };
@@ -115,6 +116,14 @@ export class CommsBuilder {
   /** Where peers are kept (default: memory, lost at exit). */
   withPeerStore(store: PeerStoreConfig): this {
     this.#peerStore = store;
+    return this;
+  }
+  /**
+   * Records learned only from relayed claims (peer sync, JOIN, discovery) and never connected to
+   * that the peer store keeps at most (default 10,000; past it the one stored longest ago is evicted).
+   */
+  withMaxUnverifiedPeers(n: number): this {
+    this.#peers = { maxUnverified: n };
     return this;
   }
   /** Serves `id` on substreams peers open (advertised in the identity). */
@@ -287,6 +296,7 @@ export class CommsBuilder {
       listen: [...this.#listen],
       publicAddresses: this.#publicAddresses,
       peerStore: this.#peerStore,
+      peers: { ...this.#peers },
       protocols: [...this.#protocols],
       features: (this.#dht?.propagate ? this.#features | 1 : this.#features) | (this.#saf && (this.#saf.store ?? DEFAULT_SAF_CONFIG.store) ? FEATURE_STORE_AND_FORWARD : 0),
       crypto: this.#crypto,

@@ -4,7 +4,9 @@
  * Layout of the environment directory at `path` (schema version {@link SCHEMA_VERSION}):
  * - main database: `tcomms.format` = `peer-store`, `tcomms.schema` = the schema version;
  * - `peers`: public key (32 bytes) -> record (msgpack, `record-codec.ts`);
- * - `node-ids`: NodeId (13 bytes) -> public key: the secondary index, sorted for closest-N.
+ * - `node-ids`: NodeId (13 bytes) -> public key: the secondary index, sorted for closest-N;
+ * - `unverified`: `updatedAt` (8 bytes BE) + public key -> empty: the unverified records in
+ *   eviction order (oldest first); its entry count bounds them (`maxUnverified`).
  *
  * Every write is one LMDB transaction (record and index together). On open, the format marker and
  * the schema version are checked and older schemas migrated (`migrations.ts`), each step in one
@@ -18,8 +20,8 @@ import { PeerStoreClosed, PeerStoreCorrupt, PeerStoreForeign, PeerStoreTooNew, P
 import { closeLmdbEnvironment, openLmdbEnvironment, type LmdbEnvironmentSpec, type LmdbStoreErrors } from './lmdb-open.js';
 import { FORMAT_KEY, FORMAT_VALUE, openPeerTables, SCHEMA_KEY } from './lmdb-tables.js';
 import { runMigrations } from './migrations.js';
-import type { Peer } from './peer.js';
-import { matchesFilter, randomIndex, type PeerFilter, type PeerStore } from './peer-store.js';
+import { isUnverified, type Peer } from './peer.js';
+import { DEFAULT_MAX_UNVERIFIED, matchesFilter, randomIndex, unverifiedOrderTime, type PeerFilter, type PeerStore, type PeerStoreLimits } from './peer-store.js';
 import { decodeRecord, encodeRecord, SCHEMA_VERSION, type PeerRecordV1 } from './record-codec.js';
 
 export { FORMAT_KEY, FORMAT_VALUE, SCHEMA_KEY } from './lmdb-tables.js';
@@ -31,7 +33,7 @@ const PEER_STORE_ERRORS: LmdbStoreErrors = {
   tooNew: (path, version, supported) => new PeerStoreTooNew(path, version, supported),
 };
 /** Options of {@link LmdbPeerStore.open}. */
-export interface LmdbPeerStoreInit {
+export interface LmdbPeerStoreInit extends PeerStoreLimits {
   /** The environment directory (created if missing). */
   path: string;
   /** Largest size the file may grow to (bytes, default 1 GiB; LMDB maps it lazily). */
@@ -42,6 +44,24 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
   const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
   return a.length - b.length;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** A table's entry count from `mdb_stat` (O(1); inside a write transaction, what it wrote included). */
+function entryCount(db: Database<Uint8Array, Uint8Array>): number {
+  return (db.getStats() as { entryCount: number }).entryCount;
+}
+
+/** An unverified record's key in the `unverified` table: its `updatedAt` (8 bytes, big-endian) then its public key. */
+function orderKey(peer: Peer, publicKey: Uint8Array): Uint8Array {
+  const t = unverifiedOrderTime(peer);
+  const key = new Uint8Array(8 + publicKey.length);
+  const view = new DataView(key.buffer);
+  view.setUint32(0, Math.floor(t / 2 ** 32));
+  view.setUint32(4, t >>> 0);
+  key.set(publicKey, 8);
+  return key;
 }
 
 /** The LMDB peer store: every write in a transaction, indexes by NodeId, survives a killed process. */
@@ -56,6 +76,8 @@ export class LmdbPeerStore implements PeerStore {
     private readonly env: RootDatabase,
     private readonly peers: Database<PeerRecordV1, Uint8Array>,
     private readonly ids: Database<Uint8Array, Uint8Array>,
+    private readonly unverified: Database<Uint8Array, Uint8Array>,
+    private readonly maxUnverified: number,
   ) {}
 
   /** Opens (or creates) the store at `path`, migrating an older schema. */
@@ -71,8 +93,8 @@ export class LmdbPeerStore implements PeerStore {
     };
     return openLmdbEnvironment(spec, (env, version, release) => {
       runMigrations(env, version, SCHEMA_VERSION);
-      const { peers, ids } = openPeerTables(env);
-      const store = new LmdbPeerStore(init.path, env, peers, ids);
+      const { peers, ids, unverified } = openPeerTables(env);
+      const store = new LmdbPeerStore(init.path, env, peers, ids, unverified, init.maxUnverified ?? DEFAULT_MAX_UNVERIFIED);
       store.#release = release;
       return store;
     });
@@ -125,22 +147,44 @@ export class LmdbPeerStore implements PeerStore {
     return out;
   }
 
-  async update(publicKey: PublicKey, change: (current: Peer | undefined) => Peer | undefined): Promise<Peer | undefined> {
+  async update(publicKey: PublicKey, change: (current: Peer | undefined) => Peer | undefined, onEvicted?: (evicted: Peer) => void): Promise<Peer | undefined> {
     this.#check();
     let result: Peer | undefined;
+    let evicted: Peer[] = [];
     try {
       await this.peers.transaction(() => {
+        evicted = [];
         const current = this.#read(publicKey);
         const next = change(current);
         result = next ?? current;
         if (next === undefined) return;
         this.peers.putSync(publicKey, encodeRecord(next));
         if (!current) this.ids.putSync(next.nodeId, publicKey);
+        if (current && isUnverified(current)) this.unverified.removeSync(orderKey(current, publicKey));
+        if (!isUnverified(next)) return;
+        this.unverified.putSync(orderKey(next, publicKey), EMPTY);
+        // (mdb_stat in this write transaction: O(1), and counts what it wrote.)
+        let over = entryCount(this.unverified) - this.maxUnverified;
+        if (over <= 0) return;
+        for (const { key } of this.unverified.getRange({ limit: over + 1 })) {
+          if (over <= 0) break;
+          const victim = key.subarray(8);
+          if (compareBytes(victim, publicKey) === 0) continue;
+          const peer = this.#read(victim);
+          this.unverified.removeSync(key);
+          if (peer) {
+            this.peers.removeSync(victim);
+            this.ids.removeSync(peer.nodeId);
+            evicted.push(peer);
+          }
+          over--;
+        }
       });
     } catch (err) {
       if (err instanceof Error && 'kind' in err) throw err;
       throw new PeerStoreWriteFailed(`peer store write failed: ${(err as Error).message}`, { cause: err });
     }
+    if (onEvicted) for (const peer of evicted) onEvicted(peer);
     return result;
   }
 
@@ -198,6 +242,11 @@ export class LmdbPeerStore implements PeerStore {
     return this.peers.getCount();
   }
 
+  async countUnverified(): Promise<number> {
+    this.#check();
+    return entryCount(this.unverified);
+  }
+
   /** Checks that the index and the records agree (used after a crash in the tests). */
   async verify(): Promise<{ peers: number; indexed: number; problems: string[] }> {
     const problems: string[] = [];
@@ -211,6 +260,14 @@ export class LmdbPeerStore implements PeerStore {
     }
     const indexed = this.ids.getCount();
     if (indexed !== peers) problems.push(`${indexed} index entries for ${peers} peers`);
+    let unverified = 0;
+    for (const { value } of this.peers.getRange()) if (isUnverified(this.#decode(value))) unverified++;
+    const ordered = this.unverified.getCount();
+    if (ordered !== unverified) problems.push(`${ordered} eviction-order entries for ${unverified} unverified peers`);
+    for (const { key } of this.unverified.getRange()) {
+      const peer = this.#read(key.subarray(8));
+      if (!peer || !isUnverified(peer) || compareBytes(orderKey(peer, peer.publicKey), key) !== 0) problems.push(`eviction-order entry ${Buffer.from(key).toString('hex')} does not match its record`);
+    }
     return { peers, indexed, problems };
   }
 

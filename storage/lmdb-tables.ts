@@ -18,6 +18,12 @@ export interface PeerTables {
   peers: Database<PeerRecordV1, Uint8Array>;
   /** NodeId (13 bytes) -> public key, sorted: the closest-N index. */
   ids: Database<Uint8Array, Uint8Array>;
+  /**
+   * The unverified records (`isUnverified`) in eviction order: `updatedAt` (8 bytes, big-endian
+   * ms) + public key -> nothing. Written in the transaction of each record write, so its entry
+   * count (O(1), `mdb_stat`) is the number of unverified records after a killed process too.
+   */
+  unverified: Database<Uint8Array, Uint8Array>;
 }
 
 /** Opens (creating when missing) the peer tables of an environment. */
@@ -25,5 +31,6 @@ export function openPeerTables(env: RootDatabase): PeerTables {
   return {
     peers: env.openDB<PeerRecordV1, Uint8Array>({ name: 'peers', keyEncoding: 'binary' }),
     ids: env.openDB<Uint8Array, Uint8Array>({ name: 'node-ids', keyEncoding: 'binary', encoding: 'binary' }),
+    unverified: env.openDB<Uint8Array, Uint8Array>({ name: 'unverified', keyEncoding: 'binary', encoding: 'binary' }),
   };
 }

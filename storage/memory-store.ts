@@ -6,8 +6,11 @@ import { toHex } from '../core/bytes.js';
 import type { NodeId, PublicKey } from '../core/keys.js';
 import { closestByPrefix } from './closest.js';
 import { PeerStoreClosed } from './errors.js';
-import { clonePeer as clone, type Peer } from './peer.js';
-import { matchesFilter, randomIndex, type PeerFilter, type PeerStore } from './peer-store.js';
+import { clonePeer as clone, isUnverified, type Peer } from './peer.js';
+import { DEFAULT_MAX_UNVERIFIED, matchesFilter, randomIndex, unverifiedOrderTime, type PeerFilter, type PeerStore, type PeerStoreLimits } from './peer-store.js';
+
+/** An unverified record's place in the eviction order: its time (16 hex digits) then its key, so they sort as the LMDB store's keys do. */
+const orderKey = (p: Peer, keyHex: string) => unverifiedOrderTime(p).toString(16).padStart(16, '0') + keyHex;
 
 /** The in-memory peer store (tests, short-lived nodes); nothing survives the process. */
 export class MemoryPeerStore implements PeerStore {
@@ -16,21 +19,37 @@ export class MemoryPeerStore implements PeerStore {
   /** NodeId hex (sorts as the bytes do) -> public key hex, kept sorted. */
   #ids: string[] = [];
   readonly #idToKey = new Map<string, string>();
+  /** The unverified records in eviction order (oldest first): {@link orderKey}s, kept sorted. */
+  #unverified: string[] = [];
+  readonly #maxUnverified: number;
   #closed = false;
+
+  constructor(limits: PeerStoreLimits = {}) {
+    this.#maxUnverified = limits.maxUnverified ?? DEFAULT_MAX_UNVERIFIED;
+  }
+
+  static #lowerBoundIn(list: readonly string[], hex: string): number {
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (list[mid]! < hex) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  #unverifiedRemove(k: string): void {
+    const i = MemoryPeerStore.#lowerBoundIn(this.#unverified, k);
+    if (this.#unverified[i] === k) this.#unverified.splice(i, 1);
+  }
 
   #check(): void {
     if (this.#closed) throw new PeerStoreClosed();
   }
 
   #lowerBound(hex: string): number {
-    let lo = 0;
-    let hi = this.#ids.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (this.#ids[mid]! < hex) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
+    return MemoryPeerStore.#lowerBoundIn(this.#ids, hex);
   }
 
   *#scan(start: Uint8Array, end: Uint8Array): Iterable<{ nodeId: NodeId; value: Peer }> {
@@ -64,7 +83,7 @@ export class MemoryPeerStore implements PeerStore {
     return out;
   }
 
-  async update(publicKey: PublicKey, change: (current: Peer | undefined) => Peer | undefined): Promise<Peer | undefined> {
+  async update(publicKey: PublicKey, change: (current: Peer | undefined) => Peer | undefined, onEvicted?: (evicted: Peer) => void): Promise<Peer | undefined> {
     this.#check();
     const key = toHex(publicKey);
     const current = this.#byKey.get(key);
@@ -76,7 +95,28 @@ export class MemoryPeerStore implements PeerStore {
       this.#idToKey.set(idHex, key);
     }
     this.#byKey.set(key, clone(next));
+    if (current && isUnverified(current)) this.#unverifiedRemove(orderKey(current, key));
+    if (isUnverified(next)) {
+      const k = orderKey(next, key);
+      this.#unverified.splice(MemoryPeerStore.#lowerBoundIn(this.#unverified, k), 0, k);
+      while (this.#unverified.length > this.#maxUnverified) {
+        const victim = this.#unverified[0] === k ? 1 : 0;
+        this.#evict(this.#unverified[victim]!.slice(16), victim, onEvicted);
+      }
+    }
     return clone(next);
+  }
+
+  /** Removes the unverified record at `index` of the eviction order for good. */
+  #evict(keyHex: string, index: number, onEvicted: ((evicted: Peer) => void) | undefined): void {
+    const peer = this.#byKey.get(keyHex)!;
+    this.#unverified.splice(index, 1);
+    this.#byKey.delete(keyHex);
+    const idHex = toHex(peer.nodeId);
+    this.#idToKey.delete(idHex);
+    const i = this.#lowerBound(idHex);
+    if (this.#ids[i] === idHex) this.#ids.splice(i, 1);
+    onEvicted?.(clone(peer));
   }
 
   async closest(target: NodeId, n: number, filter: PeerFilter): Promise<Peer[]> {
@@ -102,6 +142,11 @@ export class MemoryPeerStore implements PeerStore {
   async count(): Promise<number> {
     this.#check();
     return this.#byKey.size;
+  }
+
+  async countUnverified(): Promise<number> {
+    this.#check();
+    return this.#unverified.length;
   }
 
   async close(): Promise<void> {

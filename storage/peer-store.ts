@@ -8,6 +8,24 @@ import { equals } from '../core/bytes.js';
 import type { NodeId, PublicKey } from '../core/keys.js';
 import { isBanned, isDeleted, isOffline, type Peer } from './peer.js';
 
+/**
+ * Unverified records (see `isUnverified`: learned only from relayed claims) a store keeps at most
+ * by default: past it, storing one evicts the unverified record written longest ago (its
+ * `updatedAt`, the time its latest claim was stored), in the same write.
+ */
+export const DEFAULT_MAX_UNVERIFIED = 10_000;
+
+/** Options every store takes. */
+export interface PeerStoreLimits {
+  /** Unverified records kept at most (default {@link DEFAULT_MAX_UNVERIFIED}; at least 1). */
+  maxUnverified?: number;
+}
+
+/** The sort key of an unverified record in a store's eviction order: its `updatedAt` (ms), then its key. */
+export function unverifiedOrderTime(peer: Peer): number {
+  return Math.max(0, Math.min(Number.MAX_SAFE_INTEGER, Math.floor(peer.updatedAt)));
+}
+
 /** Which peers a query returns. Deleted peers are never returned by queries. */
 export interface PeerFilter {
   /** The time bans are judged against (ms). */
@@ -35,8 +53,11 @@ export interface PeerStore {
   /**
    * Atomically reads the peer, applies `change` (synchronous, pure) and writes the result;
    * `undefined` from `change` writes nothing. Returns what was written (or the unchanged peer).
+   * When the write makes more unverified records than the store's `maxUnverified`, the
+   * unverified record written longest ago (smallest `updatedAt`; never `publicKey`'s own) is
+   * removed for good in the same transaction, and given to `onEvicted` (before the promise settles).
    */
-  update(publicKey: PublicKey, change: (current: Peer | undefined) => Peer | undefined): Promise<Peer | undefined>;
+  update(publicKey: PublicKey, change: (current: Peer | undefined) => Peer | undefined, onEvicted?: (evicted: Peer) => void): Promise<Peer | undefined>;
   /** The `n` eligible peers closest to `target` by XOR distance, nearest first. */
   closest(target: NodeId, n: number, filter: PeerFilter): Promise<Peer[]>;
   /** Up to `n` eligible peers chosen at random. */
@@ -45,6 +66,8 @@ export interface PeerStore {
   all(predicate?: (peer: Peer) => boolean): Promise<Peer[]>;
   /** Number of stored peers, soft-deleted ones included. */
   count(): Promise<number>;
+  /** Number of unverified records (`isUnverified`), soft-deleted ones included; O(1). */
+  countUnverified(): Promise<number>;
   /** Waits for written data to reach the disk (LMDB) and closes. Idempotent. */
   close(): Promise<void>;
 }

@@ -59,6 +59,12 @@ export interface Peer {
   /** Soft delete: kept (so a ban or a claim is not forgotten), hidden from queries. */
   deletedAt?: number;
   claim?: IdentityClaim;
+  /**
+   * Learned only second-hand (relayed claims: peer sync, a JOIN, a discovery answer): never
+   * seen first-hand (a connection, `addPeer`, a seed) nor dialled with success. See
+   * {@link isUnverified}: the store keeps a bounded number of such records.
+   */
+  relayedOnly?: true;
 }
 
 /** What is learned about a peer in one sighting (a connection, a claim, configuration). */
@@ -71,6 +77,12 @@ export interface PeerSighting {
   supportedProtocols?: string[];
   userAgent?: string;
   claim?: IdentityClaim;
+  /**
+   * The claim was relayed by a third party (peer sync, a JOIN, a discovery answer), not given
+   * by the peer itself on a connection. A relayed claim older than the stored one is stale: it
+   * changes nothing (see {@link mergePeer}).
+   */
+  relayed?: boolean;
 }
 
 /** Feature bit 0: the peer propagates messages. */
@@ -95,6 +107,7 @@ export function newPeer(s: PeerSighting, now: number): Peer {
     addedAt: now,
     updatedAt: now,
   };
+  if (s.relayed === true) peer.relayedOnly = true;
   return mergePeer(peer, s, now);
 }
 
@@ -103,8 +116,16 @@ export function newPeer(s: PeerSighting, now: number): Peer {
  * bounded by quality), the newest signed claim wins (and its features), the sighting's
  * protocols, user agent and flags replace the old ones, a ban is kept. A soft-deleted peer seen
  * again is restored.
+ *
+ * A relayed claim older than the stored one changes nothing (the record itself is returned):
+ * the peer has signed newer addresses since, and anyone may replay any claim it ever signed.
+ * Merged, such claims would bring back addresses it left (an IP now someone else's), each
+ * untried and so ranked above a working address that failed once (up to
+ * {@link MAX_ADDRESSES_PER_PEER} of them could push it out), make an offline peer look
+ * dialable again, set its unsigned user agent, and restore a record deleted by hand.
  */
 export function mergePeer(existing: Peer, s: PeerSighting, now: number): Peer {
+  if (s.relayed === true && s.claim !== undefined && existing.claim !== undefined && s.claim.updatedAt < existing.claim.updatedAt) return existing;
   const merged: Peer = { ...existing, addresses: existing.addresses.map((a) => ({ ...a })), updatedAt: now };
   for (const { address, source } of s.addresses ?? []) {
     const known = merged.addresses.find((a) => a.address === address);
@@ -121,6 +142,7 @@ export function mergePeer(existing: Peer, s: PeerSighting, now: number): Peer {
   if (s.flags !== undefined) merged.flags = s.flags;
   if (s.supportedProtocols) merged.supportedProtocols = [...s.supportedProtocols];
   if (s.userAgent !== undefined) merged.userAgent = s.userAgent;
+  if (s.relayed !== true) delete merged.relayedOnly; // seen first-hand (a connection, addPeer, a seed)
   delete merged.deletedAt;
   return merged;
 }
@@ -149,6 +171,15 @@ export function isOffline(peer: Peer): boolean {
   return peer.addresses.length > 0 && peer.addresses.every((a) => a.consecutiveFailures > 0);
 }
 
+/**
+ * Whether the record is unverified: learned only from relayed claims (which cost nothing to make:
+ * a claim signed by its own fresh key is valid), never connected to, not added by the embedder,
+ * not a seed, not banned (a ban is kept). The store keeps at most `maxUnverified` of them.
+ */
+export function isUnverified(peer: Peer): boolean {
+  return peer.relayedOnly === true && peer.bannedUntil === undefined && (peer.flags & FLAG_SEED) === 0;
+}
+
 /** Whether the peer is soft-deleted. */
 export function isDeleted(peer: Peer): boolean {
   return peer.deletedAt !== undefined;
@@ -172,12 +203,14 @@ export function recordDial(peer: Peer, address: string, outcome: DialOutcome, no
   const index = peer.addresses.findIndex((a) => a.address === address);
   if (index < 0) return peer;
   const a = { ...peer.addresses[index]! };
+  let verified = false;
   switch (outcome.kind) {
     case 'attempt':
       a.attempts++;
       a.lastAttempt = now;
       break;
     case 'success':
+      verified = true;
       a.lastSuccess = now;
       a.lastSeen = now;
       a.consecutiveFailures = 0;
@@ -192,7 +225,9 @@ export function recordDial(peer: Peer, address: string, outcome: DialOutcome, no
   }
   const addresses = peer.addresses.slice();
   addresses[index] = a;
-  return { ...peer, addresses, updatedAt: now };
+  const out: Peer = { ...peer, addresses, updatedAt: now };
+  if (verified) delete out.relayedOnly; // a successful connection
+  return out;
 }
 
 /**

@@ -24,6 +24,8 @@ export interface PeerRecordV1 {
   br?: string;
   del?: number;
   c?: { v: number; u: number; f: number; a: Uint8Array[]; s: Uint8Array };
+  /** 1: learned only from relayed claims (`Peer.relayedOnly`; absent in records written before it). */
+  ro?: 1;
 }
 
 /** A peer as its stored bytes. */
@@ -32,6 +34,7 @@ export function encodeRecord(p: Peer): PeerRecordV1 {
   if (p.bannedUntil !== undefined) r.bu = p.bannedUntil;
   if (p.banReason !== undefined) r.br = p.banReason;
   if (p.deletedAt !== undefined) r.del = p.deletedAt;
+  if (p.relayedOnly === true) r.ro = 1;
   if (p.claim) r.c = { v: p.claim.version, u: p.claim.updatedAt, f: p.claim.features, a: p.claim.addresses, s: p.claim.signature };
   return r;
 }
@@ -102,6 +105,8 @@ export function decodeRecord(raw: unknown): Peer {
   if (r.br !== undefined) peer.banReason = str(r.br, 'ban reason');
   const del = optNum(r.del, 'deleted');
   if (del !== undefined) peer.deletedAt = del;
+  if (r.ro === 1) peer.relayedOnly = true;
+  else if (r.ro !== undefined && r.ro !== null) throw new Bad('relayed-only mark is not 1');
   if (r.c !== undefined) {
     const c = r.c as Record<string, unknown>;
     const claim: IdentityClaim = {

@@ -10,7 +10,7 @@ import type { CryptoProviderName } from '../../core/crypto/provider.js';
 import type { CryptoPolicy } from '../../channels/crypto-policy.js';
 import type { ProtocolHandler } from '../../channels/protocol-registry.js';
 import type { LivenessServiceInit } from '../../channels/liveness.js';
-import type { PeerStore } from '../../storage/peer-store.js';
+import { DEFAULT_MAX_UNVERIFIED, type PeerStore } from '../../storage/peer-store.js';
 import type { Transport } from '../../transports/transport.js';
 import { MAX_PROTOCOL_ID_BYTES, MAX_PROTOCOLS } from '../../protocols/identity/index.js';
 import type { PublicKey } from '../../core/keys.js';
@@ -41,11 +41,11 @@ export interface CommsLimits {
   maxConnections: number;
   /** Inbound upgrades in progress at most (32); beyond, the least advanced (then oldest) upgrade of the busiest address is shed. */
   maxConcurrentUpgrades: number;
-  /** Inbound upgrades in progress from one IP address at most (4). */
+  /** Inbound upgrades in progress from one address (an IP; IPv6 by its /64) at most (4). */
   maxUpgradesPerAddress: number;
-  /** Inbound sockets waiting for their first Noise message at most (1024; they hold no upgrade slot). */
+  /** Inbound sockets waiting for their first Noise message at most (1024; they hold no upgrade slot); beyond, the oldest of the busiest address is shed. */
   maxWaitingSockets: number;
-  /** Inbound sockets from one IP address waiting for their first Noise message at most (64). */
+  /** Inbound sockets from one address (an IP; IPv6 by its /64) waiting for their first Noise message at most (64). */
   maxWaitingSocketsPerAddress: number;
   /** Substreams a peer may open before the identities are checked (8). */
   maxEarlyStreams: number;
@@ -139,6 +139,11 @@ export interface CommsConfig {
   /** Addresses claimed in the identity; default: the bound listen addresses. */
   publicAddresses: string[] | undefined;
   peerStore: PeerStoreConfig;
+  /**
+   * `maxUnverified`: records learned only from relayed claims (peer sync, JOIN, discovery) and
+   * never connected to that the store keeps at most (10,000); past it the one stored longest ago is evicted.
+   */
+  peers: { maxUnverified: number };
   protocols: Array<{ id: string; handler: ProtocolHandler }>;
   /** Bit 0 message propagation, bit 1 store-and-forward (PROTOCOL.md section 5). */
   features: number;
@@ -198,6 +203,7 @@ export const DEFAULT_COMMS_CONFIG = Object.freeze({
     allowList: [] as PublicKey[],
   },
   allowMemoryAddresses: false,
+  peers: { maxUnverified: DEFAULT_MAX_UNVERIFIED },
   messaging: {
     enabled: true,
     maxMessageBytes: DEFAULT_MESSAGING_CONFIG.maxMessageBytes,
@@ -290,6 +296,8 @@ export function validateCommsConfig(config: CommsConfig): CommsConfig {
   check((config.publicAddresses?.length ?? 0) <= 5, 'at most 5 public addresses (PROTOCOL.md section 5)');
   const store = config.peerStore;
   check(store.kind !== 'lmdb' || (typeof store.path === 'string' && store.path.length > 0), 'peerStore lmdb needs a path');
+  const maxUnverified = config.peers.maxUnverified;
+  check(Number.isSafeInteger(maxUnverified) && maxUnverified >= 1, `peers.maxUnverified must be a whole number of at least 1, got ${maxUnverified}`);
   const r = config.rpc;
   const rpcIds = [...r.services.map((x) => x.definition.protocol), ...(r.nodeInfo ? [NODE_INFO_PROTOCOL] : [])];
   const served = config.protocols.length + rpcIds.length + (config.messaging.enabled ? 1 : 0);

@@ -62,7 +62,8 @@ function openSafStore(config: CommsConfig): Promise<SafStore | undefined> | SafS
 
 function openStore(config: CommsConfig): Promise<PeerStore> | PeerStore {
   const c = config.peerStore;
-  return c.kind === 'lmdb' ? LmdbPeerStore.open({ path: c.path }) : c.kind === 'memory' ? new MemoryPeerStore() : c.store;
+  const maxUnverified = config.peers.maxUnverified;
+  return c.kind === 'lmdb' ? LmdbPeerStore.open({ path: c.path, maxUnverified }) : c.kind === 'memory' ? new MemoryPeerStore({ maxUnverified }) : c.store;
 }
 
 /** The pool the crypto policy asks for: the node's own, the process's shared one (the X25519 service alone), or none. */

@@ -94,7 +94,7 @@ export function withMember(c: Ctx, hex: string, f: (m: PoolMember) => PoolMember
 /** The member a dial answer or a lost connection is about. */
 export function subjectOf(c: Ctx, e: Ev): PoolMember | undefined {
   if (e.type === 'connection-manager.reply') return e.requestId.startsWith(POOL_DIAL) ? findMember(c, e.requestId.slice(POOL_DIAL.length))?.member : undefined;
-  if (e.type === 'dht-connectivity.disconnected' || e.type === 'dht-connectivity.peer-banned') return findMember(c, toHex(e.publicKey))?.member;
+  if (e.type === 'dht-connectivity.disconnected' || e.type === 'dht-connectivity.peer-banned' || e.type === 'dht-connectivity.peer-deleted') return findMember(c, toHex(e.publicKey))?.member;
   return undefined;
 }
 

@@ -22,6 +22,8 @@ export type DhtConnectivityFact =
   | { type: 'dht-connectivity.peer-stored'; peer: PoolPeer }
   /** The peer manager banned a peer. */
   | { type: 'dht-connectivity.peer-banned'; publicKey: PublicKey }
+  /** The peer manager deleted a peer, or its store evicted it (an unverified record past the bound). */
+  | { type: 'dht-connectivity.peer-deleted'; publicKey: PublicKey }
   /** The connection manager kept a connection. */
   | { type: 'dht-connectivity.connected'; connection: ConnectionEntry }
   /** A kept connection ended. */

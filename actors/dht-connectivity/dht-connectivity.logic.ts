@@ -59,6 +59,8 @@ export const followSiblings = callbackActor<{ type: 'follow.never' }, undefined,
       }),
     );
     subscriptions.push(peerManager.on('peer.banned', (e: Extract<PeerManagerEmitted, { type: 'peer.banned' }>) => sendBack({ type: 'dht-connectivity.peer-banned', publicKey: e.peer.publicKey })));
+    // Deleted, or evicted by the store (an unverified record past its bound): no longer a choice.
+    subscriptions.push(peerManager.on('peer.deleted', (e: Extract<PeerManagerEmitted, { type: 'peer.deleted' }>) => sendBack({ type: 'dht-connectivity.peer-deleted', publicKey: e.peer.publicKey })));
   }
   const cm = component(system, 'connectionManager');
   if (cm) {

@@ -119,6 +119,8 @@ export const dhtConnectivityMachine = setup({
     /** A stored node in no pool, and the random pool has room. */
     randomVacancy: ({ context, event }) => storedNode(context, event) && !findMember(context, event.peer.hex) && context.random.length < cfg(context).numRandom,
     memberBanned: ({ context, event }) => event.type === 'dht-connectivity.peer-banned' && subjectOf(context, event) !== undefined,
+    /** A member was deleted from the store, or evicted by it (an unverified record past the bound). */
+    memberDeleted: ({ context, event }) => event.type === 'dht-connectivity.peer-deleted' && subjectOf(context, event) !== undefined,
     /**
      * A member's dial failed or its connection ended, and that makes `maxMemberFailures` in a row,
      * while the node is online: offline, the fault is likely its own, and members keep their
@@ -291,6 +293,7 @@ export const dhtConnectivityMachine = setup({
           { guard: 'randomVacancy', actions: 'markFill' },
         ],
         'dht-connectivity.peer-banned': { guard: 'memberBanned', actions: ['dropMember', 'publishPools'] },
+        'dht-connectivity.peer-deleted': { guard: 'memberDeleted', actions: ['dropMember', 'publishPools'] },
         'dht-connectivity.connected': [{ guard: 'minimizeDue', actions: ['addConnection', 'minimizeConnections'] }, { actions: 'addConnection' }],
         'dht-connectivity.disconnected': [
           { guard: 'memberFailedTooOften', actions: ['replaceMember', 'removeConnection', 'publishPools'] },

@@ -6,8 +6,9 @@ import type { PeerSighting } from '../../storage/peer.js';
 import type { DiscoveredPeer } from './discovery.events.js';
 
 /**
- * The peer-store sighting of a claim relayed by the DHT (a JOIN, a DISCOVERY or its response):
- * the claim vouches for the addresses; the store keeps the claim with the largest `updated_at`.
+ * The peer-store sighting of a claim relayed by the DHT (a JOIN, a DISCOVERY or its response)
+ * or a peer sync: the claim vouches for the addresses; the store keeps the claim with the largest
+ * `updated_at`, and a relayed claim older than the stored one changes nothing (`mergePeer`).
  * Bytes are copied: the claim's fields are views into a received envelope.
  */
 export function claimSighting(claim: ValidatedClaim): PeerSighting {
@@ -25,6 +26,7 @@ export function claimSighting(claim: ValidatedClaim): PeerSighting {
       addresses: claim.addresses.map((a) => Uint8Array.from(a)),
       signature: Uint8Array.from(claim.signature),
     },
+    relayed: true,
   };
 }
 

@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import { AbortedError, stackless, TcommsError, toPlainError } from '../../core/errors.js';
 import { PeerBanned } from '../../channels/errors.js';
 import { DEFAULT_TIME_TO_FIRST_BYTE_MS, PeerConnection, TimeToFirstByteExceeded, upgradeInbound } from '../../channels/upgrade.js';
-import { Admission, DEFAULT_ADMISSION_LIMITS, UpgradeShed, UpgradeTimeout, type Upgrade } from './admission.js';
+import { Admission, addressGroup, DEFAULT_ADMISSION_LIMITS, UpgradeShed, UpgradeTimeout, type Upgrade } from './admission.js';
 import { IdentityInvalid } from '../../protocols/identity/index.js';
 import type { TransportConnection, TransportListener } from '../../transports/transport.js';
 import { callbackActor } from '../mailbox.js';
@@ -43,8 +43,9 @@ export const closeListeners = fromPromise<void, TransportListener[]>(async ({ in
   await Promise.all(input.map((l) => l.close()));
 });
 
-/** Resolves once `stream` has a byte to read (not consumed); rejects on its end, the timeout or the signal. */
+/** Resolves once `stream` has a byte to read (not consumed); rejects on its end, the timeout or the signal (with its reason). */
 function firstByte(stream: Duplex, timeoutMs: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.reject(signal.reason);
   if (stream.readableLength > 0) return Promise.resolve();
   return new Promise((resolve, reject) => {
     const done = (err?: Error) => {
@@ -60,7 +61,7 @@ function firstByte(stream: Duplex, timeoutMs: number, signal: AbortSignal): Prom
       if (stream.readableLength > 0) done();
     };
     const onEnd = () => done(new TimeToFirstByteExceeded('the connection closed before its first byte'));
-    const onAbort = () => done(new AbortedError('the listener stopped'));
+    const onAbort = () => done(signal.reason instanceof Error ? signal.reason : new AbortedError('aborted'));
     const timer = setTimeout(() => done(new TimeToFirstByteExceeded(`no wire byte within ${timeoutMs} ms`)), timeoutMs);
     stream.on('readable', onReadable);
     stream.once('end', onEnd);
@@ -86,7 +87,9 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
 /**
  * Takes connections from every listener, with fair admission (`admission.ts`): a socket waits
  * for its wire byte and first Noise message without taking an upgrade slot (waiting sockets
- * are bounded, in all and per address); an upgrade takes a slot (bounded in all and per address), and when every slot is
+ * are bounded, in all and per address, and a newcomer to a full pool sheds the oldest waiting
+ * socket of the busiest address: closed and reported 'busy', as a shed upgrade is; addresses
+ * are IPs, IPv6 by its /64); an upgrade takes a slot (bounded in all and per address), and when every slot is
  * taken the least advanced (then oldest) upgrade of the busiest address is shed for the
  * newcomer; the whole upgrade, from accept to active, has one deadline; an address whose
  * sockets broke the protocol waits a bounded, expiring delay before its new sockets are read.
@@ -107,8 +110,10 @@ export const acceptLoop = callbackActor<AcceptLoopEvent, AcceptLoopInput, Accept
   const handle = async (c: TransportConnection) => {
     const acceptedAt = Date.now();
     const remote = c.remoteAddress === undefined ? undefined : String(c.remoteAddress);
-    // Fairness is per IP address; a socket without one (the memory transport) stands alone.
-    const address = remoteIp(c) ?? `socket:${++unaddressed}`;
+    // Fairness is per IP address (an IPv6 /64 counts as one: `addressGroup`); a socket without
+    // one (the memory transport) stands alone. The liveness allow-list gets the real IP.
+    const ip = remoteIp(c);
+    const address = ip === undefined ? `socket:${++unaddressed}` : addressGroup(ip);
     // Penalties follow an address only where it is the peer's own: sockets from an onion
     // listener or a proxy all come from the proxy's address, and one peer's violations would
     // slow every other peer behind it.
@@ -118,29 +123,34 @@ export const acceptLoop = callbackActor<AcceptLoopEvent, AcceptLoopInput, Accept
       c.stream.destroy();
       send({ type: 'inbound.rejected', reason, remoteAddress: remote, ...(error ? { error: toPlainError(error) } : {}) });
     };
-    if (!admission.startWaiting(address)) return refuse('busy');
+    // Aborted by the deadline, by shedding (waiting or upgrading: `shed`) or by the listener's stop.
+    const controller = new AbortController();
+    const shed = (why: string) => () => controller.abort(stackless(() => new UpgradeShed(`shed to make room for a newcomer: ${why}`)));
     // A socket is waiting (bounded in all and per address, no upgrade slot) until the peer's
     // first Noise message is in: then `admit` takes its slot. A socket that sends the wire byte
     // and stops holds no slot, so a crowd of them neither sheds each other at the rate they
-    // reconnect (each shed a socket set up, closed and reported) nor sheds anyone else.
-    let waiting = true;
-    const stopWaiting = () => {
-      if (!waiting) return;
-      waiting = false;
-      admission.stopWaiting(address);
-    };
+    // reconnect (each shed a socket set up, closed and reported) nor sheds anyone else. When
+    // the pool is full, a newcomer sheds the oldest waiting socket of the busiest address.
+    const waiting = admission.startWaiting(address, shed('every waiting place was taken'));
+    if (!waiting) return refuse('busy');
+    const stopWaiting = () => admission.stopWaiting(waiting);
+    const onStop = () => controller.abort(new AbortedError('the listener stopped'));
+    stop.signal.addEventListener('abort', onStop, { once: true });
+    if (stop.signal.aborted) onStop();
     try {
-      await pause(admission.penaltyFor(address, acceptedAt), stop.signal);
-      await firstByte(c.stream, ttfbMs, stop.signal);
+      await pause(admission.penaltyFor(address, acceptedAt), controller.signal);
+      await firstByte(c.stream, ttfbMs, controller.signal);
     } catch (err) {
       stopWaiting();
-      return refuse('upgrade-failed', err);
+      stop.signal.removeEventListener('abort', onStop);
+      return refuse(err instanceof UpgradeShed ? 'busy' : 'upgrade-failed', err);
     }
-    if (stop.signal.aborted) {
+    if (controller.signal.aborted) {
       stopWaiting();
+      stop.signal.removeEventListener('abort', onStop);
+      if (controller.signal.reason instanceof UpgradeShed) return refuse('busy', controller.signal.reason);
       return void c.stream.destroy();
     }
-    const controller = new AbortController();
     // Its progress, should a newcomer need its slot: the bytes its peer sent (a TCP socket's count).
     const progress = () => (c.stream as { bytesRead?: number }).bytesRead ?? 0;
     let upgrade: Upgrade | undefined;
@@ -160,7 +170,7 @@ export const acceptLoop = callbackActor<AcceptLoopEvent, AcceptLoopInput, Accept
           }
         }
         stopWaiting();
-        upgrade = admission.startUpgrade(address, Date.now(), () => controller.abort(stackless(() => new UpgradeShed('shed to make room for a newcomer: every upgrade slot was taken'))), progress);
+        upgrade = admission.startUpgrade(address, Date.now(), shed('every upgrade slot was taken'), progress);
         if (!upgrade) throw stackless(() => new UpgradeShed('no upgrade slot'));
       } catch (err) {
         slotError = err;
@@ -168,8 +178,6 @@ export const acceptLoop = callbackActor<AcceptLoopEvent, AcceptLoopInput, Accept
       }
     };
     const deadline = setTimeout(() => controller.abort(new UpgradeTimeout(`not active within ${upgradeMs} ms of its accept`)), Math.max(0, acceptedAt + upgradeMs - Date.now()));
-    const onStop = () => controller.abort(new AbortedError('the listener stopped'));
-    stop.signal.addEventListener('abort', onStop, { once: true });
     try {
       const result = await upgradeInbound(c.stream, config.upgrade, { signal: controller.signal, admit });
       if (!(result instanceof PeerConnection)) {

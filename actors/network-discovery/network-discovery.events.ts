@@ -12,7 +12,13 @@ export type NetworkDiscoveryInbox =
   | { type: 'network-discovery.stop' };
 
 /** From `followConnections`: a connection was kept (`node`: the peer claims feature bit 0). */
-export type NetworkDiscoveryConnected = { type: 'network-discovery.peer-connected'; publicKey: PublicKey; node: boolean };
+export type NetworkDiscoveryConnected = {
+  type: 'network-discovery.peer-connected';
+  publicKey: PublicKey;
+  node: boolean;
+  /** This node dialled it (an outbound connection); an inbound one is never synced unless it is a seed. */
+  outbound: boolean;
+};
 
 /** Everything network discovery receives. */
 export type NetworkDiscoveryEvent = NetworkDiscoveryInbox | NetworkDiscoveryConnected;

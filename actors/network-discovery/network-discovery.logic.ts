@@ -113,12 +113,12 @@ export const syncRound = fromPromise<SyncRoundOutcome, SyncRoundInput>(async ({ 
   return { reports };
 });
 
-/** Follows the connection manager's `peer.connected`: which peer, and whether it claims to be a node. */
+/** Follows the connection manager's `peer.connected`: which peer, whether it claims to be a node, and whether this node dialled it. */
 export const followConnections = callbackActor<{ type: 'follow.never' }, undefined, NetworkDiscoveryConnected>(({ system, sendBack }) => {
   const cm = component(system, 'connectionManager');
   if (!cm) return;
   const subscription = cm.on('peer.connected', (e: Extract<ConnectionManagerEmitted, { type: 'peer.connected' }>) =>
-    sendBack({ type: 'network-discovery.peer-connected', publicKey: e.publicKey, node: (e.connection.peer.features & FEATURE_MESSAGE_PROPAGATION) !== 0 }),
+    sendBack({ type: 'network-discovery.peer-connected', publicKey: e.publicKey, node: (e.connection.peer.features & FEATURE_MESSAGE_PROPAGATION) !== 0, outbound: e.direction === 'outbound' }),
   );
   return () => subscription.unsubscribe();
 });

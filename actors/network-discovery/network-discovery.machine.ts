@@ -11,8 +11,8 @@
  * from at once (`GetPeers`), then ready again; a round whose syncs all failed or that learned no
  * new peer forgets the tried peers (nodes that only know each other ask a seed again) and waits
  * the short wait (5 s, spread by the node's key) first. After `maxRounds` rounds some peer answered, a cycle ends with the idle wait (30 min), which
- * forgets the rounds and the tried peers. With enough peers, onConnect: each node that connects
- * is synced once (in turn, a bounded queue; a claim a sync of this node stored lately is not
+ * forgets the rounds and the tried peers. With enough peers, onConnect: each node this node dialled (or a seed) that connects
+ * is synced once (an inbound connection is not: its claims would be the connecting host's choice) (in turn, a bounded queue; a claim a sync of this node stored lately is not
  * stored again unless newer), with `GetCloserPeers` for the `onConnectPeers` (50) claims
  * nearest this node: the peer's view of its neighbourhood, which is what the neighbour pool
  * needs (9.9 leaves the call open; 100 random claims per connection filled every store with the
@@ -148,6 +148,14 @@ export const networkDiscoveryMachine = setup({
     nonePicked: (_, params: { peers: readonly PublicKey[] }) => params.peers.length === 0,
     /** Every sync failed, or none brought a peer the store did not hold. */
     roundFruitless: ({ context }) => addedBy(context.lastRound) === 0,
+    /**
+     * The peer dialled this node (an inbound connection) and is not a configured seed: it is not
+     * synced. Anyone may connect, under a new key each time, and each sync would store up to
+     * `onConnectPeers` claims of the connecting host's choosing (free to make, as each is signed
+     * by its own fresh key), nearest this node at that.
+     */
+    inboundNotSeed: ({ context, event }) =>
+      event.type === 'network-discovery.peer-connected' && !event.outbound && !context.input.seeds.some((s) => toHex(s.publicKey) === toHex(event.publicKey)),
     /** A node connected that was not synced yet, with room in the queue. */
     syncWanted: ({ context, event }) =>
       event.type === 'network-discovery.peer-connected' &&
@@ -278,9 +286,9 @@ export const networkDiscoveryMachine = setup({
       },
     },
     onConnect: {
-      description: 'Enough peers known: each node that connects is synced once, in turn.',
+      description: 'Enough peers known: each node this node dialled (or a seed) is synced once when it connects, in turn; inbound connections are not synced.',
       invoke: { id: 'followConnections', src: 'followConnections' },
-      on: { 'network-discovery.peer-connected': { guard: 'syncWanted', actions: 'enqueueConnected' } },
+      on: { 'network-discovery.peer-connected': [{ guard: 'inboundNotSeed' /* not synced */ }, { guard: 'syncWanted', actions: 'enqueueConnected' }] },
       initial: 'listening',
       states: {
         listening: {

@@ -72,9 +72,10 @@ export async function syncPeersFrom(init: PeerSyncInit): Promise<PeerSyncOutcome
     batch.forEach((p, i) => {
       init.synced?.note(p.hex, p.updatedAt);
       stored++;
-      // A record made by this sighting: its first write is its last (the store stamps both at once).
+      // A record made by this sighting: its first write is its last (the store stamps both at
+      // once), and its claim is this one (a stale claim leaves an older record as it was).
       const peer = peers[i];
-      if (peer && peer.addedAt === peer.updatedAt) added++;
+      if (peer && peer.addedAt === peer.updatedAt && peer.claim?.updatedAt === Number(p.updatedAt)) added++;
     });
   };
   const violation = async (reason: string): Promise<PeerSyncOutcome> => {

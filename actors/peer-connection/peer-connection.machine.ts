@@ -51,6 +51,8 @@ export interface PeerConnectionContext {
   /** Pings missed in a row. */
   missed: number;
   error: PlainError | undefined;
+  /** Substream openings started (each opening's child is `open:<n>`). */
+  openings: number;
 }
 
 /** Input of the connection watcher. */
@@ -102,8 +104,12 @@ export const peerConnectionMachine = setup({
   actions: {
     startOpening: enqueueActions(({ context, event, enqueue, self }) => {
       if (event.type !== 'peer-connection.open-substream') return;
+      // Numbered by this actor, not by the requester's id: ids of different requesters may
+      // meet, and the end of one opening stops the child of its id (forgetOpening).
+      const openings = context.openings + 1;
+      enqueue.assign({ openings });
       enqueue.spawnChild('openSubstream', {
-        id: `open:${event.requestId}`,
+        id: `open:${openings}`,
         input: {
           connection: context.connection,
           requestId: event.requestId,
@@ -168,7 +174,7 @@ export const peerConnectionMachine = setup({
   },
 }).createMachine({
   id: 'peerConnection',
-  context: ({ input }) => ({ input, connection: input.connection, pingOutstanding: false, missed: 0, error: undefined }),
+  context: ({ input }) => ({ input, connection: input.connection, pingOutstanding: false, missed: 0, error: undefined, openings: 0 }),
   initial: 'active',
   invoke: {
     id: 'watcher',

@@ -60,7 +60,13 @@ export type PeerManagerFact =
   | { type: 'peer.banned'; peer: Peer; until: number; reason: string }
   | { type: 'peer.unbanned'; peer: Peer }
   | { type: 'peer.offline'; peer: Peer }
-  | { type: 'peer.online'; peer: Peer };
+  | { type: 'peer.online'; peer: Peer }
+  /**
+   * A record left the queries: deleted by a `peer.delete` (kept soft-deleted), or evicted for
+   * good by the store to make room (an unverified record, learned only from relayed claims, past
+   * the store's `maxUnverified`). Followers forget the peer (the DHT pools drop it).
+   */
+  | { type: 'peer.deleted'; peer: Peer; reason: 'deleted' | 'evicted' };
 
 /** Work the manager gives itself: a ban whose time has come. */
 export type InternalWork = { type: 'ban.expired'; requestId: string; publicKey: PublicKey };
@@ -68,7 +74,8 @@ export type InternalWork = { type: 'ban.expired'; requestId: string; publicKey: 
 /** What the store worker sends back. */
 export type WorkerResult =
   | { type: 'store.done'; request: PeerManagerCommand | InternalWork; result: Peer | Peer[] | undefined; facts: PeerManagerFact[] }
-  | { type: 'store.failed'; request: PeerManagerCommand | InternalWork; error: PlainError }
+  /** `facts`: of the records a failed command wrote all the same (a `peer.add-many`), published with the failure. */
+  | { type: 'store.failed'; request: PeerManagerCommand | InternalWork; error: PlainError; facts?: PeerManagerFact[] }
   | { type: 'store.closed' };
 
 /** Everything the peer manager receives. */

@@ -33,20 +33,35 @@ export class PeerManagerRequestFailed extends RequestFailed {}
 
 type Work = PeerManagerCommand | InternalWork;
 
+/**
+ * What a command came to: its result and the facts it established; `error` when it failed after
+ * writing some records (a `peer.add-many`): it fails, and those records' facts are published.
+ */
+interface Served {
+  result: Peer | Peer[] | undefined;
+  facts: PeerManagerFact[];
+  error?: unknown;
+}
+
 /** Runs one command against the store: its result and the facts it establishes. */
-async function serve(input: StoreWorkerInput, work: Work): Promise<{ result: Peer | Peer[] | undefined; facts: PeerManagerFact[] }> {
+async function serve(input: StoreWorkerInput, work: Work): Promise<Served> {
   const { store } = input;
   const now = input.now();
   const facts: PeerManagerFact[] = [];
   const change = async (publicKey: PublicKey, f: (current: Peer | undefined) => Peer | undefined) => {
     let before: Peer | undefined;
     let changed = false;
-    const after = await store.update(publicKey, (current) => {
-      before = current;
-      const next = f(current);
-      changed = next !== undefined && next !== current;
-      return changed ? next : undefined;
-    });
+    const after = await store.update(
+      publicKey,
+      (current) => {
+        before = current;
+        const next = f(current);
+        changed = next !== undefined && next !== current;
+        return changed ? next : undefined;
+      },
+      // The write pushed an unverified record out (the store's maxUnverified): a deletion to followers.
+      (evicted) => facts.push({ type: 'peer.deleted', peer: evicted, reason: 'evicted' }),
+    );
     return { before, after, changed };
   };
   /** Records `outcome`, after counting the attempt that began `attemptMs` ago when given. */
@@ -72,8 +87,15 @@ async function serve(input: StoreWorkerInput, work: Work): Promise<{ result: Pee
     case 'peer.add-many': {
       if (work.sightings.length > MAX_ADD_MANY) throw new PeerManagerTooMany(`${work.sightings.length} sightings in one command (at most ${MAX_ADD_MANY})`);
       // Started together, applied in order by the store (as overlapping commands are); a key
-      // given twice is merged twice, in order. Facts follow the sightings' order.
-      return { result: (await Promise.all(work.sightings.map(sightingChange))).map(recordAdded), facts };
+      // given twice is merged twice, in order. Facts follow the sightings' order. When a write
+      // fails the command fails, but the records the others wrote are stored all the same: their
+      // facts are published with the failure (a record stored and never announced would stay
+      // unknown to its followers, the DHT pools, until they next query the store).
+      const settled = await Promise.allSettled(work.sightings.map(sightingChange));
+      const result = settled.map((s) => (s.status === 'fulfilled' ? recordAdded(s.value) : undefined));
+      const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+      if (failed) return { result: undefined, facts, error: failed.reason };
+      return { result: result as Peer[], facts };
     }
     case 'peer.find':
       return { result: work.publicKey ? await store.get(work.publicKey) : work.nodeId ? await store.getByNodeId(work.nodeId) : undefined, facts };
@@ -95,7 +117,8 @@ async function serve(input: StoreWorkerInput, work: Work): Promise<{ result: Pee
       return { result: after, facts };
     }
     case 'peer.delete': {
-      const { after } = await change(work.publicKey, (p) => (p && p.deletedAt === undefined ? { ...p, deletedAt: now, updatedAt: now } : undefined));
+      const { after, changed } = await change(work.publicKey, (p) => (p && p.deletedAt === undefined ? { ...p, deletedAt: now, updatedAt: now } : undefined));
+      if (changed) facts.push({ type: 'peer.deleted', peer: after!, reason: 'deleted' });
       return { result: after, facts };
     }
     case 'peer.dial-attempted':
@@ -140,16 +163,17 @@ export const peerStoreWorker = callbackActor<WorkerEvent, StoreWorkerInput, Work
   const send = (event: WorkerResult) => {
     if (!stopped) sendBack(event);
   };
-  const answer = (work: Work, run: Promise<Awaited<ReturnType<typeof serve>>>) =>
+  const answer = (work: Work, run: Promise<Served>) =>
     run.then(
-      ({ result, facts }) => send({ type: 'store.done', request: work, result, facts }),
+      ({ result, facts, error }) =>
+        send(error === undefined ? { type: 'store.done', request: work, result, facts } : { type: 'store.failed', request: work, error: toPlainError(error), facts }),
       (err: unknown) => send({ type: 'store.failed', request: work, error: toPlainError(err) }),
     );
   const pump = (): void => {
     while (queue.length > 0 && inFlight < input.maxInFlight) {
       const work = queue.shift()!;
       inFlight++;
-      let run: Promise<Awaited<ReturnType<typeof serve>>>;
+      let run: Promise<Served>;
       if (isRead(work)) {
         run = writes.then(() => serve(input, work));
         // (Settled with nothing: a chain holding each result would keep every one alive.)

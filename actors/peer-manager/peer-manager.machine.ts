@@ -101,20 +101,19 @@ export const peerManagerMachine = setup({
     publishResult: enqueueActions(({ event, enqueue, context }) => {
       if (event.type !== 'store.done' && event.type !== 'store.failed') return;
       const request = event.request;
-      if (event.type === 'store.done') {
-        for (const fact of event.facts) {
-          enqueue.emit(fact);
-          // One expiry per ban in force. XState does not cancel a delayed event when another is
-          // scheduled under its id (the first one's timer would be left running, past a stop, and
-          // would unregister the second), so a longer ban cancels the expiry of the one it
-          // replaces, and a lifted ban its own.
-          const expiry = `ban-expiry:${toHex(fact.peer.publicKey)}`;
-          if (fact.type === 'peer.banned') {
-            enqueue.cancel(expiry);
-            // The expiry is an event to this actor, timed by its clock (a SimulatedClock in tests).
-            enqueue.raise({ type: 'ban.expired', requestId: expiry, publicKey: fact.peer.publicKey }, { delay: expiryDelay(fact.until, context.now()), id: expiry });
-          } else if (fact.type === 'peer.unbanned') enqueue.cancel(expiry);
-        }
+      // (A failed command may bring facts too: the records a peer.add-many wrote all the same.)
+      for (const fact of event.facts ?? []) {
+        enqueue.emit(fact);
+        // One expiry per ban in force. XState does not cancel a delayed event when another is
+        // scheduled under its id (the first one's timer would be left running, past a stop, and
+        // would unregister the second), so a longer ban cancels the expiry of the one it
+        // replaces, and a lifted ban its own.
+        const expiry = `ban-expiry:${toHex(fact.peer.publicKey)}`;
+        if (fact.type === 'peer.banned') {
+          enqueue.cancel(expiry);
+          // The expiry is an event to this actor, timed by its clock (a SimulatedClock in tests).
+          enqueue.raise({ type: 'ban.expired', requestId: expiry, publicKey: fact.peer.publicKey }, { delay: expiryDelay(fact.until, context.now()), id: expiry });
+        } else if (fact.type === 'peer.unbanned') enqueue.cancel(expiry);
       }
       if (request.type === 'ban.expired') {
         // A ban longer than a timer can wait (about 24.8 days) is looked at again until it ends.
@@ -133,8 +132,8 @@ export const peerManagerMachine = setup({
     }),
     /** Bans and lifted bans go into the index the listener checks on every connection. */
     indexBans: ({ context, event }) => {
-      if (event.type !== 'store.done') return;
-      for (const fact of event.facts) {
+      if (event.type !== 'store.done' && event.type !== 'store.failed') return;
+      for (const fact of event.facts ?? []) {
         if (fact.type === 'peer.banned') context.bans.ban(fact.peer.publicKey, fact.until);
         else if (fact.type === 'peer.unbanned') context.bans.unban(fact.peer.publicKey);
       }
@@ -173,7 +172,7 @@ export const peerManagerMachine = setup({
     'peer.dial-failed': { actions: 'forwardToWorker' },
     'ban.expired': { actions: 'forwardToWorker' },
     'store.done': { actions: ['indexBans', 'publishResult'] },
-    'store.failed': { actions: 'publishResult' },
+    'store.failed': { actions: ['indexBans', 'publishResult'] },
   },
   states: {
     running: {

@@ -1,16 +1,58 @@
 /** Fair admission of inbound sockets (`actors/listener/admission.ts`), as pure bookkeeping. */
 import { expect } from 'chai';
-import { Admission } from '../../actors/listener/admission.js';
+import { Admission, addressGroup } from '../../actors/listener/admission.js';
 
 describe('admission (pure)', () => {
-  it('bounds waiting sockets in all and per address; a socket that stops waiting frees its place', () => {
+  it('bounds waiting sockets per address; a socket that stops waiting frees its place', () => {
     const a = new Admission({ maxWaiting: 3, maxWaitingPerAddress: 2 });
-    expect([a.startWaiting('x'), a.startWaiting('x'), a.startWaiting('x')]).to.deep.equal([true, true, false]);
-    expect(a.startWaiting('y')).to.equal(true);
-    expect(a.startWaiting('z')).to.equal(false); // 3 in all
-    a.stopWaiting('x');
-    expect(a.startWaiting('z')).to.equal(true);
-    a.stopWaiting('nobody'); // not waiting: nothing changes
+    const x = [a.startWaiting('x'), a.startWaiting('x'), a.startWaiting('x')];
+    expect(x.map((w) => w !== undefined)).to.deep.equal([true, true, false]);
+    expect(a.startWaiting('y')).to.not.equal(undefined);
+    expect(a.waiting).to.equal(3);
+    a.stopWaiting(x[0]!);
+    a.stopWaiting(x[0]!); // idempotent
+    expect(a.waitingFrom('x')).to.equal(1);
+    expect(a.startWaiting('x')).to.not.equal(undefined);
+    expect(a.waiting).to.equal(3);
+  });
+
+  it('when the waiting pool is full, a newcomer sheds the oldest waiting socket of the busiest address, not itself', () => {
+    // Before: a full pool refused every newcomer ('busy'), so a crowd from a few addresses kept the door shut for all.
+    const shed: string[] = [];
+    const a = new Admission({ maxWaiting: 4, maxWaitingPerAddress: 3 });
+    const wait = (address: string, name: string) => a.startWaiting(address, () => shed.push(name));
+    wait('x', 'x1');
+    wait('y', 'y1');
+    wait('x', 'x2');
+    wait('x', 'x3');
+    // Full (4): the good peer from another address gets in; x (3 waiting) loses its oldest.
+    const good = wait('good', 'good');
+    expect(good).to.not.equal(undefined);
+    expect(shed).to.deep.equal(['x1']);
+    expect([a.waiting, a.waitingFrom('x'), a.waitingFrom('good')]).to.deep.equal([4, 2, 1]);
+    // The busiest address is the newcomer's own: its own oldest goes, nobody else's.
+    expect(wait('x', 'x4')).to.not.equal(undefined);
+    expect(shed).to.deep.equal(['x1', 'x2']);
+    expect([a.waitingFrom('x'), a.waitingFrom('y'), a.waitingFrom('good')]).to.deep.equal([2, 1, 1]);
+    // An address at its own share is refused outright, shedding nobody, full pool or not.
+    const b = new Admission({ maxWaiting: 4, maxWaitingPerAddress: 2 });
+    const gone: string[] = [];
+    for (const addr of ['x', 'x', 'y', 'y']) b.startWaiting(addr, () => gone.push(addr));
+    expect(b.startWaiting('x')).to.equal(undefined);
+    expect(gone).to.deep.equal([]);
+  });
+
+  it('when no address holds more than one waiting socket, the oldest of all is shed: a crowd of one-socket addresses sheds its own stalled sockets, not a good peer that just arrived', () => {
+    const shed: string[] = [];
+    const a = new Admission({ maxWaiting: 4, maxWaitingPerAddress: 64 });
+    const wait = (address: string) => a.startWaiting(address, () => shed.push(address));
+    for (const addr of ['a1', 'a2', 'a3']) wait(addr);
+    const good = wait('good')!;
+    // Attackers keep arriving from fresh addresses: each sheds the oldest stalled socket.
+    for (const addr of ['a4', 'a5', 'a6']) wait(addr);
+    expect(shed).to.deep.equal(['a1', 'a2', 'a3']);
+    // The good peer sent its first message meanwhile (a few ms): it was never shed.
+    a.stopWaiting(good);
     expect(a.waiting).to.equal(3);
   });
 
@@ -98,5 +140,46 @@ describe('admission (pure)', () => {
     await woken;
     expect(a.slotWaitersOf('x')).to.equal(0);
     expect(a.startUpgrade('x', 0, () => {})).to.not.equal(undefined);
+  });
+
+  describe('addressGroup', () => {
+    it('an IPv4 address is itself', () => {
+      expect(addressGroup('203.0.113.7')).to.equal('203.0.113.7');
+      expect(addressGroup('127.0.0.2')).to.equal('127.0.0.2');
+    });
+
+    it('an IPv6 address counts by its /64, however it is written', () => {
+      const g = '2001:db8:0:1::/64';
+      for (const ip of ['2001:db8:0:1::1', '2001:db8::1:0:0:0:2', '2001:0db8:0000:0001:ffff:ffff:ffff:ffff', '2001:DB8:0:1:1:2:3:4', '2001:db8:0:1::', '2001:db8:0:1::1.2.3.4', '2001:db8:0:1:0::9']) {
+        expect(addressGroup(ip), ip).to.equal(g);
+      }
+      expect(addressGroup('2001:db8:0:2::1')).to.equal('2001:db8:0:2::/64'); // the next /64 is another address
+      expect(addressGroup('2001:db8::')).to.equal('2001:db8::/64');
+      expect(addressGroup('1:2:3:4:5:6:7:8')).to.equal('1:2:3:4::/64');
+      expect(addressGroup('fe80::1%eth0')).to.equal('fe80::/64'); // the zone is no part of it
+      expect(addressGroup('::2')).to.equal('::/64');
+    });
+
+    it('an IPv4-mapped IPv6 address is the IPv4 address; loopback ::1 is itself', () => {
+      expect(addressGroup('::ffff:203.0.113.7')).to.equal('203.0.113.7');
+      expect(addressGroup('::FFFF:cb00:7107')).to.equal('203.0.113.7');
+      expect(addressGroup('0:0:0:0:0:ffff:7f00:2')).to.equal('127.0.0.2');
+      expect(addressGroup('::1')).to.equal('::1');
+      expect(addressGroup('0:0:0:0:0:0:0:1')).to.equal('::1');
+    });
+
+    it('anything not an IP is returned as it is (no prefix guessing)', () => {
+      for (const s of ['socket:3', '2001:db8:0:1', '2001:db8::1::2', '', 'localhost']) expect(addressGroup(s), s).to.equal(s);
+    });
+
+    it('sockets of one /64 share the per-address bounds and penalties', () => {
+      const a = new Admission({ maxWaitingPerAddress: 2 });
+      expect(a.startWaiting(addressGroup('2001:db8:0:1::a'))).to.not.equal(undefined);
+      expect(a.startWaiting(addressGroup('2001:db8:0:1::b'))).to.not.equal(undefined);
+      expect(a.startWaiting(addressGroup('2001:db8:0:1:dead:beef::c'))).to.equal(undefined);
+      a.penalise(addressGroup('2001:db8:0:1::a'), 0);
+      expect(a.penaltyFor(addressGroup('2001:db8:0:1:ffff::1'), 1)).to.be.greaterThan(0);
+      expect(a.penaltyFor(addressGroup('2001:db8:0:2::a'), 1)).to.equal(0);
+    });
   });
 });

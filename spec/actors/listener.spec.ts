@@ -134,6 +134,32 @@ describe('listener actor', function () {
     silent.forEach((s) => s.destroy());
   });
 
+  it('a full waiting pool sheds the oldest silent socket of the busiest address: the good peer from another address connects', async () => {
+    // Before: a full pool refused every newcomer, so silent sockets from a few addresses kept everyone out.
+    const bob = node('bob', { timeToFirstByteMs: 10_000 });
+    const { seen, addresses } = await listening({
+      endpoints: [{ transport: tcp, address: multiaddr('/ip4/127.0.0.1/tcp/0') }],
+      upgrade: bob,
+      admission: { maxWaiting: 4, maxWaitingPerAddress: 2 },
+    });
+    const busy = () => seen.filter((e) => e.type === 'connection.rejected' && e.reason === 'busy');
+    // Three silent sockets from 127.0.0.2, then three from 127.0.0.3: two of each wait (their
+    // share), the third of each is refused, and each refusal proves its address's two are in.
+    const silent: Socket[] = [];
+    for (const [i, local] of ['127.0.0.2', '127.0.0.3'].entries()) {
+      silent.push(...(await Promise.all(Array.from({ length: 3 }, () => from(local, addresses[0]!)))));
+      await until(`${local} at its share`, () => busy().length === i + 1);
+    }
+    // The pool is full (4). The good peer sheds the oldest silent socket of the busiest address.
+    const conn = await goodPeer(addresses[0]!, bob);
+    await until('inbound', () => seen.some((e) => e.type === 'connection.inbound'));
+    await until('one shed', () => busy().length === 3);
+    expect(busy()[2]).to.nested.include({ 'error.name': 'UpgradeShed', 'error.message': 'shed to make room for a newcomer: every waiting place was taken' });
+    expect(seen.filter((e) => e.type === 'connection.rejected')).to.have.length(3);
+    conn.muxer.abort();
+    silent.forEach((s) => s.destroy());
+  });
+
   it('sockets that send the wire byte and stop take no upgrade slot: they shed neither each other nor the good peer', async () => {
     // bench:hostile: 1,000 such sockets from 50 addresses shed each other as fast as they
     // reconnected, each shed a socket set up, closed and reported.

@@ -4,6 +4,7 @@ import { ConfigError } from '../../core/errors.js';
 import { ProtocolRegistry } from '../../channels/protocol-registry.js';
 import type { PeerConnection } from '../../channels/upgrade.js';
 import {
+  openSubstream,
   openSubstreamVia,
   peerConnectionMachine,
   peerConnectionLogic,
@@ -152,6 +153,45 @@ describe('peer-connection actor over a real connection', function () {
     alice.send({ type: 'peer-connection.disconnect' });
     await until('both closed', () => alice.getSnapshot().status === 'done' && bob.getSnapshot().status === 'done');
     expect(seen.filter((e) => e.type === 'peer-connection.closed')).to.have.length(2);
+  });
+});
+
+describe('peer-connection actor: openings', () => {
+  it('an opening that ends does not stop another one of the same request id (requesters name their own requests)', async () => {
+    // The connection opens substreams when told to (one deferred per call).
+    const opens: Array<{ resolve: () => void; signal: AbortSignal }> = [];
+    const stream = { destroy: () => {} };
+    const connection = {
+      peer: { publicKey: new Uint8Array(32), supportedProtocols: [] },
+      muxer: { closed: false, sendPing: () => 0, abort: () => {} },
+      openStream: (_protocols: readonly string[], options: { signal: AbortSignal }) =>
+        new Promise((resolve) => opens.push({ resolve: () => resolve({ stream, protocol: ECHO }), signal: options.signal })),
+    } as unknown as PeerConnection;
+    const logic = peerConnectionMachine.provide({
+      actors: {
+        watchConnection: fromCallback<{ type: 'watch.never' }, WatchInput>(() => {}),
+        openSubstream,
+        closeConnection: fromCallback<EventObject, PeerConnection>(() => {}),
+      },
+    });
+    const actor = startActor(logic, { input: { connection, protocols: echo, keepaliveIntervalMs: 0 } });
+    const replies: Array<{ ok: boolean }> = [];
+    const requester = startActor(fromCallback<{ type: 'peer-connection.substream'; ok: boolean }>(({ receive }) => receive((e) => void replies.push(e))));
+    // Two requesters whose request ids happen to be equal (say, an outbox that crashed while
+    // opening and the one that took over its peer: both number their requests from 1).
+    actor.send({ type: 'peer-connection.open-substream', requestId: 'outbox:k:1', protocols: [ECHO], replyTo: requester as never });
+    actor.send({ type: 'peer-connection.open-substream', requestId: 'outbox:k:1', protocols: [ECHO], replyTo: requester as never });
+    await until('both openings started', () => opens.length === 2);
+    opens[0]!.resolve();
+    await until('the first answered', () => replies.length === 1);
+    await Promise.resolve();
+    expect(opens[1]!.signal.aborted).to.equal(false);
+    opens[1]!.resolve();
+    await until('the second answered', () => replies.length === 2);
+    expect(replies.map((r) => r.ok)).to.deep.equal([true, true]);
+    await until('both openings forgotten', () => Object.keys(actor.getSnapshot().children).filter((id) => id.startsWith('open:')).length === 0);
+    actor.stop();
+    requester.stop();
   });
 });
 

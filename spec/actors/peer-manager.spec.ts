@@ -15,7 +15,7 @@ import { collector } from '../support/gc.js';
 
 function recordFacts(client: PeerManagerClient): PeerManagerFact[] {
   const facts: PeerManagerFact[] = [];
-  for (const type of ['peer.added', 'peer.updated', 'peer.banned', 'peer.unbanned', 'peer.offline', 'peer.online'] as const) {
+  for (const type of ['peer.added', 'peer.updated', 'peer.banned', 'peer.unbanned', 'peer.offline', 'peer.online', 'peer.deleted'] as const) {
     client.actor.on(type, (f) => facts.push(f as PeerManagerFact));
   }
   return facts;
@@ -43,6 +43,33 @@ for (const kind of ['memory', 'lmdb'] as const) {
     afterEach(async () => {
       await pm.stop();
       if (dir) rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('publishes peer.deleted for a deletion, and for each record the store evicts past maxUnverified (relayed claims only), before the fact of the record that pushed it out', async () => {
+      await pm.stop();
+      store = kind === 'lmdb' ? await LmdbPeerStore.open({ path: join(dir!, 'bounded'), maxUnverified: 2 }) : new MemoryPeerStore({ maxUnverified: 2 });
+      pm = startPeerManager({ store, now: () => clock.now(), allowList: [] }, { clock });
+      facts = recordFacts(pm);
+      const relayed = () => {
+        const s = randomSighting({ relayed: true });
+        return { ...s, addresses: (s.addresses ?? []).map((a) => ({ ...a, source: 'peer-sync' as const })) };
+      };
+      const [a, b, c] = [relayed(), relayed(), relayed()];
+      await pm.add(a);
+      clock.increment(1);
+      await pm.addMany([b]);
+      clock.increment(1);
+      await pm.add(c);
+      expect(facts.map((f) => [f.type, f.type === 'peer.deleted' ? f.reason : '', toHex(f.peer.publicKey)])).to.deep.equal([
+        ['peer.added', '', toHex(a.publicKey)],
+        ['peer.added', '', toHex(b.publicKey)],
+        ['peer.deleted', 'evicted', toHex(a.publicKey)],
+        ['peer.added', '', toHex(c.publicKey)],
+      ]);
+      expect(await pm.find({ publicKey: a.publicKey })).to.equal(undefined);
+      expect(await store.countUnverified()).to.equal(2);
+      await pm.delete(b.publicKey);
+      expect(facts.at(-1)).to.include({ type: 'peer.deleted', reason: 'deleted' });
     });
 
     it('adds, merges and finds peers, publishing peer.added and peer.updated', async () => {
@@ -305,6 +332,28 @@ describe('peer manager actor: limits and failures', function () {
     expect(err).to.be.instanceOf(PeerManagerRequestFailed);
     expect((err as PeerManagerRequestFailed).kind).to.equal('internal');
     expect((await pm.add(randomSighting())).addresses).to.have.length(1);
+    await pm.stop();
+  });
+
+  it('a peer.add-many whose store write fails for one sighting fails, and still publishes the fact of each one it stored', async () => {
+    const store = new MemoryPeerStore();
+    const pm = startPeerManager({ store });
+    const facts = recordFacts(pm);
+    const [a, bad, c] = [randomSighting(), randomSighting(), randomSighting()];
+    const original = store.update.bind(store);
+    store.update = (async (...args: Parameters<typeof store.update>) => {
+      if (toHex(args[0]) === toHex(bad.publicKey)) throw new Error('disk on fire');
+      return original(...args);
+    }) as typeof store.update;
+    const err = await pm.addMany([a, bad, c]).catch((e: unknown) => e);
+    expect(err).to.be.instanceOf(PeerManagerRequestFailed);
+    // The two that were written are in the store, and their followers (the DHT pools) heard of them.
+    expect(await store.get(a.publicKey)).to.not.equal(undefined);
+    expect(await store.get(c.publicKey)).to.not.equal(undefined);
+    expect(facts.map((f) => [f.type, toHex(f.peer.publicKey)])).to.deep.equal([
+      ['peer.added', toHex(a.publicKey)],
+      ['peer.added', toHex(c.publicKey)],
+    ]);
     await pm.stop();
   });
 });

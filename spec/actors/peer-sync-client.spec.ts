@@ -7,9 +7,10 @@ import { expect } from 'chai';
 import { addressToBytes, parseAddress } from '../../core/address.js';
 import { toHex } from '../../core/bytes.js';
 import { SyncedClaims, syncPeersFrom, type PeerSyncInit } from '../../actors/network-discovery/index.js';
-import { createPeerClaim, type PeerClaim } from '../../protocols/dht/index.js';
+import { checkPeerClaim, createPeerClaim, type PeerClaim, type ValidatedClaim } from '../../protocols/dht/index.js';
 import type { PeerSighting } from '../../storage/peer.js';
-import { newPeer } from '../../storage/peer.js';
+import { mergePeer, newPeer } from '../../storage/peer.js';
+import { claimSighting } from '../../actors/discovery/claims.js';
 import { seededIdentities } from '../support/dht-network.js';
 
 const NOW = 1_800_000_000n;
@@ -17,10 +18,16 @@ const ids = seededIdentities('peer-sync-client-memo', 4);
 const claimOf = (i: number, updatedAt: bigint): PeerClaim =>
   createPeerClaim(ids[i]!, { addresses: [addressToBytes(parseAddress(`/memory/${10 + i}`, { allowMemory: true }))], features: 1, userAgent: 'memo', updatedAt });
 
-/** A sync of `claims` (served as GetPeers) into a store that records what it is given. */
-async function sync(claims: PeerClaim[], synced: SyncedClaims, skipSynced: boolean, batches: number[] = []) {
-  const stored: PeerSighting[] = [];
-  const init: PeerSyncInit = {
+/** `claim`, checked as a sync checks it. */
+function checkedClaim(claim: PeerClaim): ValidatedClaim {
+  const check = checkPeerClaim(claim, { nowSeconds: NOW, allowMemory: true });
+  if (!check.ok) throw new Error(check.reason);
+  return check.claim;
+}
+
+/** The client's input for a sync of `claims` (served as GetPeers) into `storeMany`. */
+function syncInit(claims: PeerClaim[], storeMany: PeerSyncInit['storeMany']): PeerSyncInit {
+  return {
     client: { getPeers: async function* () { yield* claims; } } as unknown as PeerSyncInit['client'],
     self: ids[0]!.publicKey,
     n: 10,
@@ -28,11 +35,19 @@ async function sync(claims: PeerClaim[], synced: SyncedClaims, skipSynced: boole
     nowSeconds: () => NOW,
     allowMemory: true,
     isBanned: () => false,
-    storeMany: async (batch) => {
+    storeMany,
+  };
+}
+
+/** A sync of `claims` (served as GetPeers) into a store that records what it is given. */
+async function sync(claims: PeerClaim[], synced: SyncedClaims, skipSynced: boolean, batches: number[] = []) {
+  const stored: PeerSighting[] = [];
+  const init: PeerSyncInit = {
+    ...syncInit(claims, async (batch) => {
       batches.push(batch.length);
       stored.push(...batch);
       return batch.map((s) => newPeer(s, 1));
-    },
+    }),
     synced,
     skipSynced,
   };
@@ -84,6 +99,13 @@ describe('peer sync client: claims stored lately', () => {
     const whole = await sync([claimOf(1, NOW - 5n), claimOf(2, NOW - 5n), claimOf(3, NOW - 5n)], synced, false, batches);
     expect(whole.outcome).to.include({ ok: true, received: 3, stored: 3, added: 3 });
     expect(batches).to.deep.equal([2, 3]);
+  });
+
+  it('a claim relayed older than the stored one is not counted as added (the store left the record as it was)', async () => {
+    const newer = claimSighting(checkedClaim(claimOf(1, NOW - 5n)));
+    // The record was made earlier from the newer claim and never written since.
+    const outcome = await syncPeersFrom(syncInit([claimOf(1, NOW - 10n)], async (batch) => batch.map((s) => mergePeer(newPeer(newer, 1), s, 2))));
+    expect(outcome).to.include({ ok: true, received: 1, stored: 1, added: 0 });
   });
 
   it('is bounded: the oldest claims are forgotten first', () => {

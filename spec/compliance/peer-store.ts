@@ -5,14 +5,14 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { compareDistance, distance, type NodeId } from '../../core/keys.js';
 import { PeerStoreClosed } from '../../storage/errors.js';
-import { banPeer, mergePeer, recordDial, type Peer } from '../../storage/peer.js';
-import { matchesFilter, type PeerFilter, type PeerStore } from '../../storage/peer-store.js';
+import { banPeer, FLAG_SEED, isUnverified, mergePeer, newPeer, recordDial, unbanPeer, type Peer, type PeerSighting } from '../../storage/peer.js';
+import { matchesFilter, type PeerFilter, type PeerStore, type PeerStoreLimits } from '../../storage/peer-store.js';
 import { randomPeer, randomSighting } from '../support/peers.js';
 
 export interface PeerStoreFixture {
-  open(): Promise<PeerStore>;
+  open(limits?: PeerStoreLimits): Promise<PeerStore>;
   /** Closes and opens the same store again (persistent stores only). */
-  reopen?(store: PeerStore): Promise<PeerStore>;
+  reopen?(store: PeerStore, limits?: PeerStoreLimits): Promise<PeerStore>;
   cleanup?(): Promise<void>;
 }
 
@@ -21,6 +21,17 @@ const keysOf = (peers: Peer[]) => peers.map((p) => hex(p.publicKey));
 
 async function put(store: PeerStore, peer: Peer): Promise<Peer> {
   return (await store.update(peer.publicKey, () => peer))!;
+}
+
+/** A relayed claim's sighting (peer sync, JOIN, discovery): the record it makes is unverified. */
+const relayedSighting = (extra: Partial<PeerSighting> = {}) => {
+  const s = randomSighting({ relayed: true, ...extra });
+  return { ...s, addresses: (s.addresses ?? []).map((a) => ({ ...a, source: 'peer-sync' as const })) };
+};
+
+/** Merges `s` at `now` as the peer manager does, collecting what the write evicted. */
+async function sight(store: PeerStore, s: PeerSighting, now: number, evicted: Peer[] = []): Promise<Peer> {
+  return (await store.update(s.publicKey, (p) => (p ? mergePeer(p, s, now) : newPeer(s, now)), (e) => evicted.push(e)))!;
 }
 
 export function peerStoreCompliance(name: string, fixture: PeerStoreFixture): void {
@@ -179,6 +190,94 @@ export function peerStoreCompliance(name: string, fixture: PeerStoreFixture): vo
       await store.close();
       expect(await store.get(randomPeer().publicKey).catch((e: unknown) => e)).to.be.instanceOf(PeerStoreClosed);
       store = await fixture.open();
+    });
+
+    describe('unverified records (learned only from relayed claims) are bounded', () => {
+      it('keeps at most maxUnverified: one past the bound evicts the one written longest ago, for good, in the same write, handed to onEvicted', async () => {
+        await store.close();
+        store = await fixture.open({ maxUnverified: 3 });
+        const sightings = Array.from({ length: 5 }, () => relayedSighting());
+        const evicted: Peer[] = [];
+        for (const [i, s] of sightings.entries()) {
+          const stored = await sight(store, s, 1_000 + i, evicted);
+          expect(isUnverified(stored)).to.equal(true);
+        }
+        expect(keysOf(evicted)).to.deep.equal(keysOf(sightings.slice(0, 2).map((s) => newPeer(s, 0))));
+        expect(await store.countUnverified()).to.equal(3);
+        expect(await store.count()).to.equal(3);
+        for (const s of sightings.slice(0, 2)) {
+          expect(await store.get(s.publicKey)).to.equal(undefined);
+          expect(await store.getByNodeId(s.nodeId)).to.equal(undefined);
+        }
+        const left = await store.closest(sightings[0]!.nodeId, 10, { now: 0 });
+        expect(keysOf(left).sort()).to.deep.equal(sightings.slice(2).map((s) => hex(s.publicKey)).sort());
+        if ('verify' in store) expect((await (store as unknown as { verify(): Promise<{ problems: string[] }> }).verify()).problems).to.deep.equal([]);
+      });
+
+      it('a relayed claim stored again moves its record to the back of the eviction order', async () => {
+        await store.close();
+        store = await fixture.open({ maxUnverified: 2 });
+        const [a, b, c] = [relayedSighting(), relayedSighting(), relayedSighting()];
+        const evicted: Peer[] = [];
+        await sight(store, a, 1_000, evicted);
+        await sight(store, b, 2_000, evicted);
+        await sight(store, a, 3_000, evicted);
+        await sight(store, c, 4_000, evicted);
+        expect(keysOf(evicted)).to.deep.equal([hex(b.publicKey)]);
+        expect(await store.get(a.publicKey)).to.not.equal(undefined);
+      });
+
+      it('never counts nor evicts a record seen first-hand, dialled with success, a seed or a ban; one that is stops counting', async () => {
+        await store.close();
+        store = await fixture.open({ maxUnverified: 2 });
+        const evicted: Peer[] = [];
+        // First-hand records (a connection's identity, addPeer, a seed) are not bounded.
+        for (let i = 0; i < 5; i++) await sight(store, randomSighting(), 1_000 + i, evicted);
+        await sight(store, randomSighting({ flags: FLAG_SEED, relayed: true }), 1_010, evicted);
+        expect(await store.countUnverified()).to.equal(0);
+        const [a, b, c, d] = [relayedSighting(), relayedSighting(), relayedSighting(), relayedSighting()];
+        await sight(store, a, 2_000, evicted);
+        await sight(store, b, 2_001, evicted);
+        expect(await store.countUnverified()).to.equal(2);
+        // a connects (its identity: a first-hand sighting); b is dialled with success.
+        const aSeen = await sight(store, { ...randomSighting(), publicKey: a.publicKey, nodeId: a.nodeId }, 2_002, evicted);
+        expect(isUnverified(aSeen)).to.equal(false);
+        await store.update(b.publicKey, (p) => recordDial(p!, p!.addresses[0]!.address, { kind: 'success', dialMs: 5 }, 2_003), (e) => evicted.push(e));
+        expect(await store.countUnverified()).to.equal(0);
+        // A relayed claim about a verified peer leaves it verified.
+        expect(isUnverified(await sight(store, { ...relayedSighting(), publicKey: a.publicKey, nodeId: a.nodeId }, 2_004, evicted))).to.equal(false);
+        // c is banned: kept (the ban must be), not counted; unbanned, it counts again.
+        await sight(store, c, 2_005, evicted);
+        await store.update(c.publicKey, (p) => banPeer(p!, 99_000, 'spam', 2_006), (e) => evicted.push(e));
+        expect(await store.countUnverified()).to.equal(0);
+        await sight(store, d, 2_007, evicted);
+        await sight(store, relayedSighting(), 2_008, evicted);
+        expect(evicted).to.deep.equal([]);
+        await store.update(c.publicKey, (p) => unbanPeer(p!, 2_009), (e) => evicted.push(e));
+        expect(await store.countUnverified()).to.equal(2);
+        expect(keysOf(evicted)).to.deep.equal([hex(d.publicKey)]);
+        expect(await store.count()).to.equal(5 + 1 + 2 + 2);
+        if ('verify' in store) expect((await (store as unknown as { verify(): Promise<{ problems: string[] }> }).verify()).problems).to.deep.equal([]);
+      });
+
+      it('keeps its count and eviction order across a reopen (persistent stores)', async function () {
+        if (!fixture.reopen) this.skip();
+        await store.close();
+        store = await fixture.open({ maxUnverified: 3 });
+        const sightings = Array.from({ length: 3 }, () => relayedSighting());
+        for (const [i, s] of sightings.entries()) await sight(store, s, 1_000 + i);
+        store = await fixture.reopen!(store, { maxUnverified: 3 });
+        expect(await store.countUnverified()).to.equal(3);
+        const evicted: Peer[] = [];
+        const x = relayedSighting();
+        await sight(store, x, 5_000, evicted);
+        expect(keysOf(evicted)).to.deep.equal([hex(sightings[0]!.publicKey)]);
+        // Reopened with a smaller bound, the next insert brings it down to the bound.
+        store = await fixture.reopen!(store, { maxUnverified: 1 });
+        await sight(store, relayedSighting(), 6_000, evicted);
+        expect(keysOf(evicted).slice(1)).to.deep.equal([sightings[1]!, sightings[2]!, x].map((s) => hex(s.publicKey)));
+        expect(await store.countUnverified()).to.equal(1);
+      });
     });
 
     it('keeps what it stored across a reopen (persistent stores)', async function () {

@@ -152,6 +152,8 @@ function modelEvents(s: Snap): Ev[] {
   if (home) {
     events.push({ type: 'dht-connectivity.stop' }, { type: 'dht-connectivity.refresh' }, ev({ type: AFTER.refresh }), { type: 'dht-connectivity.peer-stored', peer: peer('P1') });
     events.push({ type: 'dht-connectivity.peer-banned', publicKey: KEY('P1') }, { type: 'dht-connectivity.peer-banned', publicKey: KEY('P2') });
+    // (Deleted, or evicted by the store: a member is dropped as a banned one is.)
+    events.push({ type: 'dht-connectivity.peer-deleted', publicKey: KEY('P1') });
     if (!xConnected) events.push({ type: 'dht-connectivity.connected', connection: { ...peer('X'), direction: 'outbound' } });
   }
   return events;
@@ -169,6 +171,7 @@ function serializeEvent(e: Ev): string {
       return `${t}:${nameOf(e.connection.hex)}`;
     case 'dht-connectivity.disconnected':
     case 'dht-connectivity.peer-banned':
+    case 'dht-connectivity.peer-deleted':
       return `${t}:${nameOf(e.publicKey)}`;
     case 'connection-manager.reply':
       return `${t}:${nameOf(e.requestId.slice(POOL_DIAL.length))}:${e.ok}`;
@@ -249,7 +252,7 @@ describe('DHT connectivity machine, model-based (paths from its graph drive a re
   it('the paths take every kind of step: the first choice (found, empty, failed), waiting, refreshes, dials answered both ways, losses, replacement, bans, re-dial ticks, checks, minimizing, stop', () => {
     const taken = new Set(paths.flatMap((p) => p.steps.map((s) => serializeEvent(s.event))));
     if (process.env.MODEL_DEBUG) for (const p of paths) console.log(p.name);
-    for (const e of [`${DONE}:`, `${DONE}:P1`, `${DONE}:P2`, ERROR, AFTER.redialTick, AFTER.check, AFTER.refresh, AFTER.settle, AFTER.waitingCheck, 'connection-manager.reply:P1:false', 'connection-manager.reply:P2:true', 'dht-connectivity.peer-banned:P1', 'dht-connectivity.connected:X', 'dht-connectivity.stop']) {
+    for (const e of [`${DONE}:`, `${DONE}:P1`, `${DONE}:P2`, ERROR, AFTER.redialTick, AFTER.check, AFTER.refresh, AFTER.settle, AFTER.waitingCheck, 'connection-manager.reply:P1:false', 'connection-manager.reply:P2:true', 'dht-connectivity.peer-banned:P1', 'dht-connectivity.peer-deleted:P1', 'dht-connectivity.connected:X', 'dht-connectivity.stop']) {
       expect(taken, e).to.include(e);
     }
     expect(paths.some((p) => p.steps.some((s) => s.state.context.shunned.size > 0)), 'a member replaced and shunned').to.equal(true);

@@ -58,7 +58,13 @@ function modelEvents(state: Snap): Ev[] {
   if (state.matches({ discovering: 'selecting' })) events.push(done('pickPeers', []), done('pickPeers', [p1, p2]), failed('pickPeers'));
   if (state.matches({ discovering: 'syncing' })) events.push(done('syncRound', fruitful), done('syncRound', fruitless), failed('syncRound'), tick('roundTimeout', 'discovering.syncing'));
   if (state.matches('onConnect')) {
-    events.push({ type: 'network-discovery.peer-connected', publicKey: p3, node: true }, { type: 'network-discovery.peer-connected', publicKey: p4, node: false });
+    // A node this node dialled, a client it dialled, a node that dialled in (never synced), the seed dialling in (synced).
+    events.push(
+      { type: 'network-discovery.peer-connected', publicKey: p3, node: true, outbound: true },
+      { type: 'network-discovery.peer-connected', publicKey: p4, node: false, outbound: true },
+      { type: 'network-discovery.peer-connected', publicKey: p2, node: true, outbound: false },
+      { type: 'network-discovery.peer-connected', publicKey: p1, node: true, outbound: false },
+    );
   }
   if (state.matches({ onConnect: 'syncing' })) events.push(done('syncConnected', connectedSync), failed('syncConnected'), tick('roundTimeout', 'onConnect.syncing'));
   if (state.matches({ waiting: 'idle' })) events.push(tick('idleWait', 'waiting.idle'));
@@ -67,8 +73,8 @@ function modelEvents(state: Snap): Ev[] {
 }
 
 const serializeEvent = (e: Ev): string => {
-  const x = e as unknown as { type: string; output?: unknown; publicKey?: Uint8Array };
-  if (x.type === 'network-discovery.peer-connected') return `${x.type}:${short(x.publicKey!)}`;
+  const x = e as unknown as { type: string; output?: unknown; publicKey?: Uint8Array; outbound?: boolean };
+  if (x.type === 'network-discovery.peer-connected') return `${x.type}:${short(x.publicKey!)}:${x.outbound ? 'out' : 'in'}`;
   if (x.type.startsWith('xstate.done.actor.')) {
     const o = x.output;
     const text = o === undefined ? '' : typeof o === 'number' ? String(o) : Array.isArray(o) ? `[${o.length}]` : `added ${(o as SyncRoundOutcome).reports.reduce((n, r) => n + r.added, 0)}`;
@@ -183,14 +189,19 @@ describe('network discovery machine, model-based (paths from its graph drive the
       'xstate.after.roundTimeout.networkDiscovery.onConnect.syncing',
       'xstate.after.idleWait.networkDiscovery.waiting.idle',
       'xstate.after.failureWait.networkDiscovery.waiting.afterFailure',
-      `network-discovery.peer-connected:${short(p3)}`,
-      `network-discovery.peer-connected:${short(p4)}`,
+      `network-discovery.peer-connected:${short(p3)}:out`,
+      `network-discovery.peer-connected:${short(p4)}:out`,
+      `network-discovery.peer-connected:${short(p2)}:in`,
+      `network-discovery.peer-connected:${short(p1)}:in`,
       'network-discovery.node-running',
       'network-discovery.stop',
     ]) {
       expect(taken, t).to.include(t);
     }
     expect(paths.some((p) => p.steps.some((s) => s.state.matches({ waiting: 'idle' }))), 'a cycle ends with the idle wait').to.equal(true);
+    // An inbound connection is synced only from a seed: no state of the model ever queued p2, which dialled in.
+    expect(paths.some((p) => p.steps.some((s) => s.state.context.queue.some((k) => short(k) === short(p2)) || s.state.context.synced.has(toHex(p2))))).to.equal(false);
+    expect(paths.some((p) => p.steps.some((s) => s.state.context.queue.some((k) => short(k) === short(p1)))), 'the seed dialling in is synced').to.equal(true);
     expect(paths.length).to.be.at.least(40);
   });
 
@@ -215,7 +226,11 @@ describe('network discovery machine, model-based (paths from its graph drive the
               // Discovering: GetPeers (random claims); on connect: GetCloserPeers, the claims nearest this node.
               const sync = inv.input as { peers: PublicKey[]; n: number; closerTo?: Uint8Array };
               if (inv.id === 'syncRound') expect([sync.peers.map(short), sync.n, sync.closerTo]).to.deep.equal([[p1, p2].map(short), input.config.peersPerSync, undefined]);
-              if (inv.id === 'syncConnected') expect([sync.peers.map(short), sync.n, sync.closerTo && toHex(sync.closerTo)]).to.deep.equal([[short(p3)], input.config.onConnectPeers, toHex(nodeIdOf(input.env.self))]);
+              // (p3 dialled by this node, or p1 the seed; never p2, which dialled in, nor p4, a client.)
+              if (inv.id === 'syncConnected') {
+                expect([sync.n, sync.closerTo && toHex(sync.closerTo)]).to.deep.equal([input.config.onConnectPeers, toHex(nodeIdOf(input.env.self))]);
+                expect([[short(p3)], [short(p1)]].map((x) => x.join())).to.include(sync.peers.map(short).join());
+              }
             }
           },
           (expected) => {

@@ -365,6 +365,10 @@ function expectations(before: Snap, e: ModelEvent, after: Snap) {
         for (const n of NAMES) if (b[n]?.ban && !a[n]?.ban) facts.push(['peer.unbanned', n]);
         reply = undefined;
         break;
+      case 'peer.delete':
+        // A deletion is published (followers, the DHT pools, forget the peer).
+        if (b[e.peer] && !b[e.peer]!.deleted) facts.push(['peer.deleted', e.peer]);
+        break;
       case 'peer.dial-failed':
         if (b[e.peer] && !offline(b[e.peer]!) && offline(a[e.peer]!)) facts.push(['peer.offline', e.peer]);
         break;

@@ -284,6 +284,7 @@ describe('comms node lifecycle', function () {
           .withProtocol('/tari/identity/1.0.0', () => {})
           .withLimits({ maxConnections: 0 })
           .withTimeouts({ identityMs: -1 })
+          .withMaxUnverifiedPeers(0)
           .build();
       } catch (e) {
         return e;
@@ -292,7 +293,7 @@ describe('comms node lifecycle', function () {
     expect(err).to.be.instanceOf(CommsConfigInvalid);
     const problems = (err as CommsConfigInvalid).problems;
     expect(problems.length).to.be.at.least(6);
-    expect(problems.join('\n')).to.match(/identity/).and.match(/0xa7/).and.match(/udp|listen address/).and.match(/reserved/).and.match(/maxConnections/).and.match(/identityMs/);
+    expect(problems.join('\n')).to.match(/identity/).and.match(/0xa7/).and.match(/udp|listen address/).and.match(/reserved/).and.match(/maxConnections/).and.match(/identityMs/).and.match(/peers\.maxUnverified/);
     expect((err as CommsConfigInvalid).kind).to.equal('config');
   });
 

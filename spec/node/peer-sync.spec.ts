@@ -228,6 +228,22 @@ describe('peer sync (/tari/dht/1)', function () {
       const friendPeer = await client.peers.find({ publicKey: friend.publicKey });
       expect(friendPeer?.addresses.map((a) => [a.address, a.source])).to.deep.include(['/memory/8', 'peer-sync']);
     });
+    it('withMaxUnverifiedPeers reaches the store: of 8 claims synced, 3 records are kept', async () => {
+      const claimed = ids.slice(2, 10);
+      const bad = await node(ids[0]!, null, (b) =>
+        b.withFeatures(1).withRpcService(PeerSync, {
+          async *getPeers() {
+            for (const id of claimed) yield claimOf(id);
+          },
+          async *getCloserPeers() {},
+        }),
+      );
+      const client = await node(ids[1]!, { seeds: [seedOf(bad)], networkDiscovery: { failureWaitMs: 50, idleWaitMs: 60_000, peersPerSync: 10 } }, (b) => b.withMaxUnverifiedPeers(3));
+      const synced = new Promise<void>((resolve) => client.actors.networkDiscovery!.on('network-discovery.synced', (e) => e.report.ok && resolve()));
+      await Promise.race([synced, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no sync within 20 s')), 20_000))]);
+      const kept = await Promise.all(claimed.map(async (id) => (await client.peers.find({ publicKey: id.publicKey })) !== undefined));
+      expect(kept.filter(Boolean)).to.have.length(3);
+    });
   });
 
   describe('a connection made for a sync', () => {
@@ -271,6 +287,25 @@ describe('peer sync (/tari/dht/1)', function () {
       expect(disconnects).to.deep.equal([]);
       expect(member.connection(seed.publicKey), 'still connected to the seed').to.not.equal(undefined);
     });
+  });
+
+  it('on connect (enough peers known): a node this node dialled is synced, one that dialled it is not (a fresh key per connection would get a sync each)', async () => {
+    const [aId, seedId, inId, outId] = seededIdentities('peer-sync-on-connect', 4) as [NodeIdentity, NodeIdentity, NodeIdentity, NodeIdentity];
+    const seed = await node(seedId, { networkDiscovery: { enabled: false } });
+    // One known peer (the seed) is enough: A goes straight to on-connect.
+    const a = await node(aId, { seeds: [seedOf(seed)], networkDiscovery: { minKnownPeers: 1 } });
+    const nd = a.actors.networkDiscovery!;
+    await until('A syncs on connect', () => nd.getSnapshot().matches('onConnect'), 10_000);
+    const synced: string[] = [];
+    nd.on('network-discovery.synced', (e) => synced.push(toHex(e.report.publicKey)));
+    const inbound = await node(inId, { networkDiscovery: { enabled: false } });
+    const outbound = await node(outId, { networkDiscovery: { enabled: false } });
+    await inbound.dial(a.publicKey, { addresses: a.listenAddresses.map(String), timeoutMs: 10_000 });
+    await until('A holds the inbound connection', () => a.connections().some((c) => equals(c.publicKey, inbound.publicKey)), 10_000);
+    await a.dial(outbound.publicKey, { addresses: outbound.listenAddresses.map(String), timeoutMs: 10_000 });
+    // On-connect syncs run in the order the connections came: had the inbound node been queued, it would be synced first.
+    await until('A synced the node it dialled', () => synced.includes(toHex(outbound.publicKey)), 20_000);
+    expect(synced).to.not.include(toHex(inbound.publicKey));
   });
 
   it('30 nodes that each know only one seed fill their peer stores through network discovery', async () => {

@@ -36,6 +36,25 @@ describe('peer rules', () => {
     expect(newer.features).to.equal(3);
   });
 
+  it('a relayed claim older than the stored one changes nothing: no address, no user agent, no restored record', () => {
+    const own = randomSighting({ claim: claim(100, 1), userAgent: 'own', addresses: [{ address: '/ip4/1.1.1.1/tcp/1', source: 'identity' }] });
+    let p = newPeer(own, 10);
+    p = recordDial(p, '/ip4/1.1.1.1/tcp/1', { kind: 'success', dialMs: 20 }, 11);
+    p = recordDial(p, '/ip4/1.1.1.1/tcp/1', { kind: 'failure', reason: 'reset' }, 12);
+    // A third party replays an address the peer has since left (its own older claim).
+    const replayed = { ...own, addresses: [{ address: '/ip4/9.9.9.9/tcp/1', source: 'peer-sync' as const }], claim: claim(50, 1), userAgent: 'forged', relayed: true };
+    expect(mergePeer(p, replayed, 20)).to.equal(p);
+    const deleted = { ...p, deletedAt: 15 };
+    expect(mergePeer(deleted, replayed, 20).deletedAt).to.equal(15);
+    // Offline (its one address failed), it stays so: the stale address would have made it look dialable.
+    expect(isOffline(mergePeer(p, replayed, 20))).to.equal(true);
+    // The same claim relayed, or a newer one, merges as before; so does the peer's own word.
+    const same = mergePeer(p, { ...replayed, claim: claim(100, 1) }, 20);
+    expect(same.addresses.map((a) => a.address)).to.deep.equal(['/ip4/1.1.1.1/tcp/1', '/ip4/9.9.9.9/tcp/1']);
+    expect(mergePeer(deleted, { ...replayed, claim: claim(200, 1) }, 20).deletedAt).to.equal(undefined);
+    expect(mergePeer(p, { ...replayed, relayed: false }, 20).addresses).to.have.length(2);
+  });
+
   it('keeps the longest ban; bans expire with time; unban clears', () => {
     const p = newPeer(randomSighting(), 0);
     const long = banPeer(p, 1000, 'flood', 0);
