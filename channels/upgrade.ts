@@ -22,6 +22,7 @@ import {
 } from '../protocols/identity/index.js';
 import { decodeNegotiationFrame, encodeNegotiationFrame, idText, NegotiationFlag } from '../protocols/negotiation/frame.js';
 import type { YamuxConfig } from '../protocols/yamux/config.js';
+import { MuxerClosed } from '../protocols/yamux/errors.js';
 import { negotiateOutbound } from './negotiate.js';
 import type { NoiseSecureChannel } from './secure-channel.js';
 import { YamuxMuxer } from './yamux/muxer.js';
@@ -395,6 +396,13 @@ async function finish(
   });
   const onAbort = () => muxer.abort(new AbortedError('upgrade aborted'));
   options.signal?.addEventListener('abort', onAbort, { once: true });
+  // The connection may end (the upgrade aborted, shed or past its deadline, the socket closed)
+  // before the peer opens the identity substream: the upgrade ends then, not at the identity
+  // deadline (its upgrade slot and its hold on the turns with it).
+  const ended = muxer.closedPromise.then((err) => {
+    throw err ?? new MuxerClosed('the connection closed during the upgrade');
+  });
+  ended.catch(() => {});
   try {
     const ours = ourIdentityMessage(config);
     let stream: YamuxStream;
@@ -402,7 +410,7 @@ async function finish(
       stream = muxer.newStream();
       await negotiateOutbound(stream, [IDENTITY_PROTOCOL], { optimistic: true });
     } else {
-      stream = await Promise.race([identityStream!, deadline.promise]);
+      stream = await Promise.race([identityStream!, ended, deadline.promise]);
       // A responder whose first substream is not the identity protocol closes the connection.
       stream.on('error', () => {});
       await acceptIdentitySubstream(stream, deadline.promise);

@@ -214,6 +214,32 @@ for (const [name, make, address] of [
       secure.destroy();
     });
 
+    for (const how of ['aborted', 'connection closed'] as const) {
+      it(`a responder waiting for the identity substream ends at once when ${how}, and lets go of its urgent hold`, async () => {
+        const turns = new TurnBudget(512 * 1024);
+        const bob = { ...node('bob', { identityTimeoutMs: 60_000 }), turns };
+        const mute = node('mute');
+        const controller = new AbortController();
+        const inbound = accept(listener).then((c) => upgradeInbound(c.stream, bob, { signal: controller.signal }));
+        const out = await transport.dial(listener.address);
+        out.stream.on('error', () => {});
+        out.stream.write(Uint8Array.of(0));
+        const secure = await mute.channel.secureOutbound(out.stream, { dialedPublicKey: bob.identity.publicKey });
+        secure.on('error', () => {});
+        // Its yamux session answers a Ping: the responder is past Noise, waiting for the identity substream.
+        const muxer = new YamuxMuxer(secure, { client: true });
+        await muxer.ping(5_000);
+        expect(turns.urgentHolds).to.equal(1);
+        if (how === 'aborted') controller.abort(new Error('shed'));
+        else muxer.abort();
+        const settled = await Promise.race([inbound.then(() => 'fulfilled', () => 'rejected'), new Promise((resolve) => setTimeout(() => resolve('pending'), 2_000))]);
+        expect(settled, 'the upgrade is over well before its identity deadline').to.equal('rejected');
+        expect(turns.urgentHolds).to.equal(0);
+        secure.destroy();
+        await inbound.catch(() => undefined);
+      });
+    }
+
     for (const how of ['reset', 'connection closed'] as const) {
       it(`the responder fails the upgrade with a typed error when the identity substream ends early (${how})`, async () => {
         const bob = node('bob');
