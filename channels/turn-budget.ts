@@ -134,6 +134,17 @@ export class TurnBudget {
     this.#turn++;
     const waiting = this.#waiting;
     this.#waiting = [];
-    for (const resume of waiting) resume();
+    // A reader whose resume throws (a stream handler's bug, say) does not leave the others
+    // waiting for a turn that never comes (their connections would not be read again): each is
+    // resumed, then the first error is thrown as before.
+    let failed: { err: unknown } | undefined;
+    for (const resume of waiting) {
+      try {
+        resume();
+      } catch (err) {
+        failed ??= { err };
+      }
+    }
+    if (failed !== undefined) throw failed.err;
   };
 }

@@ -48,6 +48,32 @@ describe('TurnBudget (bytes per turn of the event loop)', () => {
     expect(calls).to.have.length(2);
   });
 
+  it('a waiting reader that throws does not keep the others from their turn (the error is still thrown)', async () => {
+    const turns = new TurnBudget(1_000);
+    const calls: string[] = [];
+    const boom = new Error('a resume that throws');
+    // The throw reaches the process as an uncaught exception: caught here for the spec's length.
+    const mochaHandlers = process.listeners('uncaughtException');
+    process.removeAllListeners('uncaughtException');
+    const thrown: unknown[] = [];
+    process.on('uncaughtException', (err) => thrown.push(err));
+    try {
+      turns.waitForNextTurn(() => calls.push('first'));
+      turns.waitForNextTurn(() => {
+        throw boom;
+      });
+      turns.waitForNextTurn(() => calls.push('third'));
+      await nextTurn();
+      await nextTurn();
+    } finally {
+      process.removeAllListeners('uncaughtException');
+      for (const h of mochaHandlers) process.on('uncaughtException', h);
+    }
+    expect(calls).to.deep.equal(['first', 'third']);
+    expect(thrown).to.deep.equal([boom]);
+    expect(turns.waiting).to.equal(0);
+  });
+
   it('while something urgent is under way, a turn has the smaller budget; each hold is released once', () => {
     const turns = new TurnBudget(100_000, 10_000);
     const reader = { smallTurn: -1 };
