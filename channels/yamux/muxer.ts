@@ -381,7 +381,18 @@ export class YamuxMuxer extends EventEmitter<YamuxMuxerEvents> {
     }
   }
 
+  /**
+   * The next turn: decode what waited a tick later, as a secure channel's resume reads its
+   * connection (Readable.resume reads on the next tick). Decoding at once would take the turn's
+   * budget before every channel that waited before this connection had read anything: a peer
+   * with a backlog of stream opens would starve every other connection's bulk data (each turn's
+   * budget spent on its opens) until its backlog ran out.
+   */
   readonly #nextTurn = (): void => {
+    process.nextTick(this.#resume);
+  };
+
+  readonly #resume = (): void => {
     const chunks = this.#deferred;
     this.#deferred = undefined;
     this.memory.release(this.#deferredCharge);

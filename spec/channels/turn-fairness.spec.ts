@@ -1,0 +1,61 @@
+/**
+ * The turn budget shared by a secure channel and a muxer: a reader that waited first for the
+ * next turn reads first in it.
+ */
+import { expect } from 'chai';
+import { randomBytes } from 'node:crypto';
+import type { Duplex } from 'node:stream';
+import { NodeIdentity } from '../../core/keys.js';
+import { NoiseSecureChannel, noiseStaticKeys } from '../../channels/secure-channel.js';
+import { YamuxMuxer } from '../../channels/yamux/muxer.js';
+import { TurnBudget } from '../../channels/turn-budget.js';
+import { Flag, FrameType, HEADER_LENGTH, writeHeader } from '../../protocols/yamux/index.js';
+import { duplexPair } from '../../transports/memory/duplex-pair.js';
+
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+
+function syn(id: number): Buffer {
+  const out = Buffer.alloc(HEADER_LENGTH);
+  writeHeader(out, 0, FrameType.WindowUpdate, Flag.SYN, id, 0);
+  return out;
+}
+
+describe('TurnBudget shared by secure channels and muxers: the order of waiting', function () {
+  this.timeout(20_000);
+  const open: Array<{ destroy(): void } | YamuxMuxer> = [];
+  afterEach(() => {
+    for (const x of open.splice(0)) (x instanceof YamuxMuxer ? x.abort() : x.destroy());
+  });
+
+  it('a channel with bulk data that waited before a muxer with a backlog of stream opens reads in the next turns', async () => {
+    const turns = new TurnBudget(512 * 1024);
+    const [alice, bob] = [NodeIdentity.generate(), NodeIdentity.generate()];
+    const make = (id: NodeIdentity) => new NoiseSecureChannel({ staticKeys: noiseStaticKeys(id), turns });
+    const [a, b] = duplexPair() as [Duplex, Duplex];
+    open.push(a, b);
+    const [sa, sb] = await Promise.all([make(alice).secureOutbound(a, { dialedPublicKey: bob.publicKey }), make(bob).secureInbound(b)]);
+    open.push(sa, sb);
+    let bulk = 0;
+    sb.on('data', (d: Buffer) => (bulk += d.length));
+
+    const [attacker, conn] = duplexPair();
+    open.push(attacker, conn);
+    attacker.on('data', () => {});
+    let opened = 0;
+    const victim = new YamuxMuxer(conn, { client: false, config: { keepaliveIntervalMs: 0 }, turns, onStream: (st) => (opened++, st.on('error', () => {}), st.destroy()) });
+    open.push(victim);
+
+    await nextTurn();
+    sa.write(randomBytes(4 * 1024 * 1024)); // spends this turn's budget: the channel waits first
+    attacker.write(Buffer.concat(Array.from({ length: 500 }, (_, i) => syn(1 + 2 * i)))); // then the muxer
+    expect(turns.waiting).to.equal(2);
+    const perTurn: Array<[number, number]> = [];
+    for (let i = 0; i < 5; i++) {
+      const [b0, o0] = [bulk, opened];
+      await nextTurn();
+      perTurn.push([bulk - b0, opened - o0]);
+    }
+    // Each of these turns, the bulk channel (which waited first) had some of the budget.
+    expect(perTurn.map(([bytes]) => bytes > 0), JSON.stringify(perTurn)).to.deep.equal([true, true, true, true, true]);
+  });
+});
