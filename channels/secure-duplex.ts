@@ -14,7 +14,7 @@ import { NoiseDecoder, NoiseEncoder, splitPlaintext } from '../protocols/noise/t
 import type { TaskExecutor } from '../workers/executor.js';
 import type { CryptoPolicy } from './crypto-policy.js';
 import { SecureChannelDropped, type SecureChannelDropReason } from './errors.js';
-import { TurnBudget, type TurnReader } from './turn-budget.js';
+import { TurnBudget, turnReader, type TurnReader } from './turn-budget.js';
 
 /** Default buffering of each side, in bytes (four full Noise messages). */
 const DEFAULT_HIGH_WATER_MARK = 256 * 1024;
@@ -86,7 +86,7 @@ export class SecureDuplex extends Duplex {
   #rawEnded = false;
   #pushPaused = false;
   readonly #turns: TurnBudget;
-  readonly #turnReader: TurnReader = { smallTurn: -1 };
+  readonly #turnReader: TurnReader = turnReader();
   /** The turn's budget was spent: the connection is not read until the next turn. */
   #turnWait = false;
 

@@ -31,15 +31,30 @@ export const DEFAULT_TURN_BYTES = 512 * 1024;
 export const DEFAULT_URGENT_TURN_BYTES = 64 * 1024;
 /**
  * A read this small (a control frame, a short message, the rest of a handshake) is processed
- * once per turn per connection even when the turn's budget is spent: a light connection does
- * not wait behind heavy ones, and the bulk of the turn stays bounded (one such read for each
- * connection).
+ * once per turn per connection even when the turn's budget (or the reader's share of it) is
+ * spent: a light connection does not wait behind heavy ones ...
  */
 export const SMALL_READ = 4 * 1024;
+/**
+ * ... within this many bytes of such reads per turn for all readers together: past them a small
+ * read waits like any other, so that the turn stays bounded however many connections a node has
+ * (100 connections and 32 upgrades each with a small read made a turn of about twice the budget).
+ */
+export const SMALL_READS_PER_TURN = 64 * 1024;
 
-/** One reader's (a connection's) state in the turns: the turn it last had a small read past the budget. */
+/** One reader's (a connection's) state in the turns. */
 export interface TurnReader {
+  /** The turn in which it last had a small read past the budget. */
   smallTurn: number;
+  /** The turn {@link used} counts in. */
+  turn: number;
+  /** Bytes it processed in that turn. */
+  used: number;
+}
+
+/** A reader's state before its first read. */
+export function turnReader(): TurnReader {
+  return { smallTurn: -1, turn: -1, used: 0 };
 }
 
 /** The bytes per turn of the event loop that the connections sharing it may process. */
@@ -54,6 +69,9 @@ export class TurnBudget {
   #urgent = 0;
   #turn = 0;
   #used = 0;
+  #smallUsed = 0;
+  /** Readers resumed at the start of this turn: each may take its share of the turn (see {@link admit}). */
+  #resumed = 0;
   #scheduled = false;
   #waiting: Array<() => void> = [];
 
@@ -102,16 +120,27 @@ export class TurnBudget {
 
   /**
    * `reader` read `bytes`: true (and counted) when it may process them in this turn, which is
-   * while the turn's budget lasts, or, once it is spent, for the reader's first small read of
-   * the turn ({@link SMALL_READ}). False: the reader should put them back and
-   * {@link waitForNextTurn}.
+   * while the turn's budget lasts and the reader has not used its share of it (the budget
+   * divided among the readers that waited for this turn, when more than one did: one reader with
+   * a backlog, resumed first, does not take every turn's whole budget from those resumed after
+   * it); once either is spent, for the reader's first small read of the turn
+   * ({@link SMALL_READ}), within {@link SMALL_READS_PER_TURN} for all. False: the reader should
+   * put them back and {@link waitForNextTurn}.
    */
   admit(bytes: number, reader: TurnReader): boolean {
-    if (this.#used >= (this.#urgent > 0 ? this.urgentBytesPerTurn : this.bytesPerTurn)) {
-      if (bytes > SMALL_READ || reader.smallTurn === this.#turn) return false;
+    if (reader.turn !== this.#turn) {
+      reader.turn = this.#turn;
+      reader.used = 0;
+    }
+    const budget = this.#urgent > 0 ? this.urgentBytesPerTurn : this.bytesPerTurn;
+    const share = this.#resumed > 1 ? Math.max(SMALL_READ, Math.floor(budget / this.#resumed)) : budget;
+    if (this.#used >= budget || reader.used >= share) {
+      if (bytes > SMALL_READ || reader.smallTurn === this.#turn || this.#smallUsed >= SMALL_READS_PER_TURN) return false;
       reader.smallTurn = this.#turn;
+      this.#smallUsed += bytes;
     }
     this.#used += bytes;
+    reader.used += bytes;
     this.#schedule();
     return true;
   }
@@ -131,9 +160,11 @@ export class TurnBudget {
   readonly #nextTurn = (): void => {
     this.#scheduled = false;
     this.#used = 0;
+    this.#smallUsed = 0;
     this.#turn++;
     const waiting = this.#waiting;
     this.#waiting = [];
+    this.#resumed = waiting.length;
     // A reader whose resume throws (a stream handler's bug, say) does not leave the others
     // waiting for a turn that never comes (their connections would not be read again): each is
     // resumed, then the first error is thrown as before.

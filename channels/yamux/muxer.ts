@@ -21,7 +21,7 @@ import { YamuxSession } from '../../protocols/yamux/session.js';
 import { YamuxStream, type StreamHost } from './stream.js';
 import { PeerRate } from './peer-rate.js';
 import { heldSize } from './receive-queue.js';
-import { TurnBudget, type TurnReader } from '../turn-budget.js';
+import { TurnBudget, turnReader, type TurnReader } from '../turn-budget.js';
 
 /** Construction options of a muxer. */
 export interface YamuxMuxerInit {
@@ -108,7 +108,7 @@ export class YamuxMuxer extends EventEmitter<YamuxMuxerEvents> {
   #receiving = false;
   #inbox: Buffer[] = [];
   readonly #turns: TurnBudget;
-  readonly #turnReader: TurnReader = { smallTurn: -1 };
+  readonly #turnReader: TurnReader = turnReader();
   /** The turn's budget ran out while decoding (on stream opens): the rest waits for the next turn. */
   #yielded = false;
   /** Input waiting for the next turn, oldest first (the connection is not read meanwhile), and what it keeps alive. */

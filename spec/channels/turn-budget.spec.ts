@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { SMALL_READ, TurnBudget } from '../../channels/turn-budget.js';
+import { SMALL_READ, SMALL_READS_PER_TURN, TurnBudget, turnReader } from '../../channels/turn-budget.js';
 import { ConfigError } from '../../core/errors.js';
 
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
@@ -7,19 +7,19 @@ const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 describe('TurnBudget (bytes per turn of the event loop)', () => {
   it('admits reads while the turn has budget (a read that starts within it, whole), then none', () => {
     const turns = new TurnBudget(100_000);
-    const reader = { smallTurn: -1 };
+    const reader = turnReader();
     expect(turns.admit(60_000, reader)).to.equal(true);
     expect(turns.admit(60_000, reader)).to.equal(true); // started at 60,000: within the budget
     expect(turns.used).to.equal(120_000);
     expect(turns.admit(SMALL_READ + 1, reader)).to.equal(false);
-    expect(turns.admit(SMALL_READ + 1, { smallTurn: -1 })).to.equal(false);
+    expect(turns.admit(SMALL_READ + 1, turnReader())).to.equal(false);
     expect(turns.used).to.equal(120_000);
   });
 
   it('once the budget is spent, each reader has one small read a turn', () => {
     const turns = new TurnBudget(1_000);
-    const a = { smallTurn: -1 };
-    const b = { smallTurn: -1 };
+    const a = turnReader();
+    const b = turnReader();
     expect(turns.admit(1_000, a)).to.equal(true);
     expect(turns.admit(SMALL_READ, a)).to.equal(true);
     expect(turns.admit(1, a)).to.equal(false);
@@ -27,9 +27,35 @@ describe('TurnBudget (bytes per turn of the event loop)', () => {
     expect(turns.admit(10, b)).to.equal(false);
   });
 
+  it('small reads past the budget are bounded for all readers together, not one per reader without end', () => {
+    const turns = new TurnBudget(1_000);
+    turns.admit(1_000, turnReader());
+    const admitted = Array.from({ length: 2 * (SMALL_READS_PER_TURN / SMALL_READ) }, () => turns.admit(SMALL_READ, turnReader())).filter(Boolean).length;
+    expect(admitted).to.equal(SMALL_READS_PER_TURN / SMALL_READ);
+  });
+
+  it('when several readers waited for the turn, each takes its share of it (its first read whole), then waits again', async () => {
+    const turns = new TurnBudget(100_000);
+    const [a, b, c] = [turnReader(), turnReader(), turnReader()];
+    turns.admit(100_000, a);
+    for (let i = 0; i < 4; i++) turns.waitForNextTurn(() => {});
+    await nextTurn(); // four waited: a share is 25,000
+    expect(turns.admit(20_000, a)).to.equal(true);
+    expect(turns.admit(20_000, a)).to.equal(true); // started within its share: whole
+    expect(turns.admit(20_000, a)).to.equal(false); // its share is spent, the turn's budget is not
+    expect(turns.admit(30_000, b)).to.equal(true);
+    expect(turns.admit(1_000, b)).to.equal(true); // its small read of the turn
+    expect(turns.admit(1_000, b)).to.equal(false);
+    expect(turns.admit(30_000, c)).to.equal(true);
+    expect(turns.used).to.equal(101_000);
+    await nextTurn(); // nobody waited: one reader may take the whole budget
+    expect(turns.admit(60_000, a)).to.equal(true);
+    expect(turns.admit(30_000, a)).to.equal(true);
+  });
+
   it('the next turn starts afresh and calls the waiting readers once each, in the order they waited', async () => {
     const turns = new TurnBudget(1_000);
-    const reader = { smallTurn: -1 };
+    const reader = turnReader();
     turns.admit(5_000, reader);
     turns.admit(10, reader); // its small read of this turn
     const turn = turns.turn;
@@ -76,7 +102,7 @@ describe('TurnBudget (bytes per turn of the event loop)', () => {
 
   it('while something urgent is under way, a turn has the smaller budget; each hold is released once', () => {
     const turns = new TurnBudget(100_000, 10_000);
-    const reader = { smallTurn: -1 };
+    const reader = turnReader();
     const first = turns.urgent();
     const second = turns.urgent();
     expect(turns.urgentHolds).to.equal(2);
