@@ -152,6 +152,22 @@ export function transportCompliance(name: string, options: TransportComplianceOp
       expect((await withTimeout(reply, 5000, 'reply')).toString()).to.equal('after your end');
     });
 
+    it('a close after its end, with nothing unread, is graceful: the other side reads all it was sent, then its end', async function () {
+      if (f.halfClose === false) this.skip();
+      const [out, inb] = await dial();
+      // The reader takes nothing yet: what it is sent waits on its side while the writer closes.
+      inb.stream.pause();
+      const data = randomBytes(32 * 1024); // within what every transport buffers for a reader that reads nothing
+      await new Promise<void>((resolve) => out.stream.end(data, resolve));
+      out.stream.destroy();
+      await new Promise((r) => setTimeout(r, 20));
+      inb.stream.on('error', () => {}); // (only what was read matters here)
+      const collecting = collect(inb.stream);
+      inb.stream.resume(); // (paused explicitly above: a listener alone does not resume it)
+      const got = await withTimeout(collecting, 10_000, 'the rest and the end');
+      expect(sha(got)).to.equal(sha(data));
+    });
+
     it('serves 20 concurrent connections, each its own bytes', async () => {
       const echo = (async () => {
         let n = 0;

@@ -2,7 +2,10 @@
  * Two cross-connected in-memory Duplex streams, like the two ends of a socket: bytes written
  * on one are read on the other (the written buffers themselves, not copies), with backpressure
  * (a write completes only when the other side's readable buffer has room), half-close (`end()` ends the other side's readable) and
- * close (destroying one end ends and closes the other, as a TCP reset would).
+ * close: destroying an end that has ended its side and has nothing unread closes it as TCP closes
+ * such a socket (FIN already sent, no reset): the other side reads what it was sent, then its
+ * end, and its writes fail from then on; destroying an end otherwise (before its end, with data
+ * unread, or with an error) ends and closes the other at once, as a TCP reset would.
  */
 import { Duplex } from 'node:stream';
 
@@ -52,9 +55,12 @@ class MemoryEnd extends Duplex {
 
   override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
     const peer = this.peer;
-    // Release a writer stalled on our buffer, and end the peer as a reset would.
+    // Release a writer stalled on our buffer.
     this._read();
-    if (!peer.destroyed) {
+    // A graceful close: the peer keeps what this end sent it, its end behind it (see the module comment).
+    const graceful = err === null && this.writableFinished && this.readableLength === 0;
+    if (!peer.destroyed && !graceful) {
+      // A reset: the peer's unread data goes with it.
       if (!peer.readableEnded) peer.push(null);
       peer.destroy();
     }
