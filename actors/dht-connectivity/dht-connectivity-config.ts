@@ -9,7 +9,7 @@
 export interface DhtConnectivityConfig {
   /** The neighbour pool: this many nodes closest to this node by XOR distance (9.9: 8). */
   numNeighbours: number;
-  /** The random pool: this many other nodes chosen at random (9.9: 4). */
+  /** The random pool: this many other nodes chosen at random (9.9: 4), one in each distance bucket beyond the neighbours first. */
   numRandom: number;
   /** The pools are checked (filled, members re-dialled, extras minimized) this often (9.9: 2 min). */
   checkIntervalMs: number;

@@ -14,14 +14,19 @@ import type { Peer } from '../../storage/peer.js';
 import { FEATURE_MESSAGE_PROPAGATION } from '../../storage/peer.js';
 import type { DhtConnectivityFact } from './dht-connectivity.events.js';
 import { dhtConnectivityMachine, type SelectPoolsInput } from './dht-connectivity.machine.js';
-import { poolPeer, updateMatters, type DhtConnectivityStats, type PoolSelection } from './pools.js';
+import { randomBelow } from '../dht/runtime.js';
+import { bucketOf, poolPeer, spreadOverBuckets, updateMatters, type DhtConnectivityStats, type PoolSelection } from './pools.js';
 
 /** How long the peer manager may take to answer one query (ms). */
 export const SELECT_TIMEOUT_MS = 10_000;
 
+/** Random known nodes the random pool is chosen from (a sample: the peer store may hold thousands). */
+export const RANDOM_CANDIDATES = 256;
+
 /**
- * The closest nodes to this node, then random nodes that are not among them: nodes only (feature
- * bit 0), banned and offline peers left out by the store's filter, and `exclude`.
+ * The closest nodes to this node, then random nodes that are not among them, spread over the
+ * distance buckets beyond the closest (`spreadOverBuckets`): nodes only (feature bit 0), banned
+ * and offline peers left out by the store's filter, and `exclude`.
  */
 export const selectPools = fromPromise<PoolSelection, SelectPoolsInput>(async ({ input, system }) => {
   const peerManager = component(system, 'peerManager');
@@ -33,8 +38,10 @@ export const selectPools = fromPromise<PoolSelection, SelectPoolsInput>(async ({
   };
   const filter = { features: FEATURE_MESSAGE_PROPAGATION, exclude: [input.self, ...input.exclude] };
   const closest = input.numNeighbours > 0 ? await query((requestId) => ({ type: 'peer.closest', requestId, target: input.self, n: input.numNeighbours, filter })) : [];
-  const random =
-    input.numRandom > 0 ? await query((requestId) => ({ type: 'peer.random', requestId, n: input.numRandom, filter: { ...filter, exclude: [...filter.exclude, ...closest.map((p) => p.publicKey)] } })) : [];
+  const candidates =
+    input.numRandom > 0 ? await query((requestId) => ({ type: 'peer.random', requestId, n: Math.max(RANDOM_CANDIDATES, input.numRandom), filter: { ...filter, exclude: [...filter.exclude, ...closest.map((p) => p.publicKey)] } })) : [];
+  const farthest = closest.reduce((b, p) => Math.max(b, bucketOf(input.self, p.nodeId)), -1);
+  const random = spreadOverBuckets(input.self, candidates, input.numRandom, farthest, randomBelow);
   return { neighbours: closest.map(poolPeer), random: random.map(poolPeer) };
 });
 

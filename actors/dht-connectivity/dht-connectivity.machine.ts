@@ -3,7 +3,9 @@
  * effects are provided by `dht-connectivity.logic.ts`). The node's `dhtConnectivity` component,
  * started with the DHT. It keeps two pools of nodes (peers with feature bit 0, never clients,
  * never banned) connected: the neighbour pool, the `numNeighbours` (8) closest to this node by XOR
- * distance, and the random pool, `numRandom` (4) others chosen at random.
+ * distance, and the random pool, `numRandom` (4) others chosen at random, one in each distance
+ * bucket beyond the neighbours first (`spreadOverBuckets`: a node with no connection in a bucket is
+ * a dead end for Propagate).
  *
  * initializing: the first choice from the peer store; with nobody to choose and the node
  * offline -> waiting, until the node comes online, the peer store learns a node, or a check

@@ -77,6 +77,70 @@ export function redialTicks(failures: number, c: Pick<DhtConnectivityConfig, 're
 /** Whether `a` is closer to `self` than `b`. */
 export const closer = (self: NodeId, a: NodeId, b: NodeId): boolean => compareDistance(distance(a, self), distance(b, self)) < 0;
 
+/**
+ * The distance bucket of `other` from `self`: the index of the highest set bit of their XOR
+ * distance (0 .. 103, the farthest half of the id space being 103), -1 for `self` itself. Every
+ * node in `self`'s bucket b of a destination (the bucket of the destination itself) is closer to
+ * the destination than `self`: their distance to it is below 2^b.
+ */
+export function bucketOf(self: NodeId, other: NodeId): number {
+  const d = distance(self, other);
+  for (let i = 0; i < d.length; i++) {
+    const byte = d[i]!;
+    if (byte !== 0) return (d.length - i) * 8 - (Math.clz32(byte) - 24) - 1;
+  }
+  return -1;
+}
+
+/**
+ * The random pool's choice (9.9: `n` random nodes) among `candidates` (random known nodes, no
+ * neighbour among them), spread over distance: first one node of each bucket (see
+ * {@link bucketOf}) farther than `beyond` (the farthest neighbour's bucket), the buckets taken in
+ * random order, each node at random within its bucket; then the other candidates at random.
+ *
+ * Why: 9.6's Propagate forwards only to connected nodes closer to the destination than the
+ * forwarder, so a node is a dead end for every destination in a bucket where it holds no
+ * connection, and 9.7 stores a message only near its destination: a message that reached a dead
+ * end outside that region was neither forwarded nor stored (memorynet lost one in a few runs,
+ * stuck at a node whose 4 uniformly random members all lay in other buckets). The neighbours
+ * hold the buckets up to `beyond`; one member in each farther one (there are about
+ * log2(network / neighbours) of them: 4 cover 128 nodes) leaves no dead end short of the nodes
+ * nearest the destination.
+ */
+export function spreadOverBuckets<T extends { nodeId: NodeId }>(self: NodeId, candidates: readonly T[], n: number, beyond: number, random: (n: number) => number): T[] {
+  const byBucket = new Map<number, T[]>();
+  for (const c of candidates) {
+    const b = bucketOf(self, c.nodeId);
+    if (b < 0) continue;
+    const list = byBucket.get(b);
+    if (list) list.push(c);
+    else byBucket.set(b, [c]);
+  }
+  const far = [...byBucket.keys()].filter((b) => b > beyond);
+  const chosen: T[] = [];
+  const taken = new Set<T>();
+  for (const b of drawn(far, far.length, random)) {
+    if (chosen.length >= n) break;
+    const pick = byBucket.get(b)![random(byBucket.get(b)!.length)]!;
+    chosen.push(pick);
+    taken.add(pick);
+  }
+  const rest = candidates.filter((c) => !taken.has(c) && bucketOf(self, c.nodeId) >= 0);
+  chosen.push(...drawn(rest, n - chosen.length, random));
+  return chosen;
+}
+
+/** `k` of `items` drawn at random without repetition (a partial Fisher-Yates). */
+function drawn<T>(items: readonly T[], k: number, random: (n: number) => number): T[] {
+  const pool = items.slice();
+  const m = Math.max(0, Math.min(k, pool.length));
+  for (let i = 0; i < m; i++) {
+    const j = i + random(pool.length - i);
+    [pool[i], pool[j]] = [pool[j]!, pool[i]!];
+  }
+  return pool.slice(0, m);
+}
+
 /** Whether `peer` belongs in the neighbour pool: room left, or closer than its farthest member. */
 export function wantsNeighbour(pool: readonly PoolMember[], peer: PoolPeer, self: NodeId, n: number): boolean {
   if (n === 0 || pool.some((m) => m.hex === peer.hex)) return false;

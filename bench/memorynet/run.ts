@@ -29,7 +29,17 @@ export interface MemorynetResult {
   seedNode: { peersKnown: number; connections: number };
   walletConnections: Distribution;
   discovery: { attempts: number; successes: number; p50Ms: number; p95Ms: number; maxMs: number; failures: string[] };
-  saf: { available: boolean; rounds: number; roundsDelivered: number; messagesSent: number; messagesDelivered: number; messagesLate: number; detail: SafRound[] };
+  saf: {
+    available: boolean;
+    rounds: number;
+    roundsDelivered: number;
+    messagesSent: number;
+    messagesDelivered: number;
+    messagesLate: number;
+    detail: SafRound[];
+    /** The DHT's drops and violations by reason during the rounds, summed over every member. */
+    dropReasons: Record<string, number>;
+  };
   propagation: Omit<PropagationResult, 'coverage'>;
   /** DHT messages received over the run: by every member, and per communication node. */
   messages: { total: number; perNode: Distribution };
@@ -85,6 +95,7 @@ export async function runMemorynet(options: MemorynetOptions, hooks: RunHooks = 
         messagesDelivered: saf.rounds.reduce((s, r) => s + r.delivered, 0),
         messagesLate: saf.rounds.reduce((s, r) => s + r.late, 0),
         detail: saf.rounds,
+        dropReasons: saf.dropReasons,
       },
       propagation: propagationFigures,
       messages: { total: end.messagesTotal, perNode: end.messagesReceived },

@@ -224,18 +224,40 @@ export interface SafRound {
 /** Store-and-forward's measurements. */
 export interface SafResult {
   rounds: SafRound[];
+  /**
+   * The DHT's drops and violations by reason (`dht.stats.byReason`: `saf_unsolicited`,
+   * `saf_out_of_region`, `duplicate` ...) counted during the rounds, summed over every member,
+   * those that went offline included up to their stop.
+   */
+  dropReasons: Record<string, number>;
+}
+
+/** Adds each of `nodes`' DHT drop and violation counts by reason, times `sign`, into `into`. */
+export function addReasons(into: Record<string, number>, nodes: Iterable<CommsNode>, sign: 1 | -1 = 1): Record<string, number> {
+  for (const node of nodes) for (const [reason, n] of Object.entries(node.dht.stats.byReason)) into[reason] = (into[reason] ?? 0) + sign * n;
+  return into;
+}
+
+/** `counts` without its zero entries, sorted by reason. */
+function nonZero(counts: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(counts).filter(([, n]) => n !== 0).sort(([a], [b]) => (a < b ? -1 : 1)));
 }
 
 /** Step 4: rounds of a wallet going offline, receiving while away, coming back. */
 export async function safRounds(ctx: StepContext): Promise<SafResult> {
   const { net, options, prng, progress } = ctx;
   const rounds: SafRound[] = [];
-  if (net.wallets.length < 2 || !SAF_IN_STACK) return { rounds };
+  if (net.wallets.length < 2 || !SAF_IN_STACK) return { rounds, dropReasons: {} };
+  const online = () => net.all.flatMap((m) => (m.node ? [m.node] : []));
+  // What the members counted before the rounds is taken off; a member's node that stops adds its last counts.
+  const reasons = addReasons({}, online(), -1);
   progress.step('store-and-forward rounds', options.safRounds);
   for (let r = 0; r < options.safRounds; r++) {
     const offline = prng.pick(net.wallets);
     const senders = net.wallets.filter((w) => w !== offline).slice(0, options.safSenders);
+    const stopping = offline.node;
     await net.stop(offline);
+    if (stopping) addReasons(reasons, [stopping]);
     const sendFailures: Record<string, number> = {};
     let sent = 0;
     await inPool(senders, options.safSendConcurrency, async (w) => {
@@ -270,7 +292,7 @@ export async function safRounds(ctx: StepContext): Promise<SafResult> {
   }
   const ok = rounds.filter((x) => x.sent > 0 && x.delivered === x.sent).length;
   progress.end(`${ok}/${rounds.length} rounds delivered`);
-  return { rounds };
+  return { rounds, dropReasons: nonZero(addReasons(reasons, online())) };
 }
 
 /** The propagation's measurements. */

@@ -6,12 +6,13 @@
 import { expect } from 'chai';
 import { fromCallback, fromPromise, SimulatedClock } from 'xstate';
 import { toHex } from '../../core/bytes.js';
-import { NodeIdentity } from '../../core/keys.js';
+import { NodeIdentity, type NodeId } from '../../core/keys.js';
 import { PMap } from '../../core/pmap.js';
 import { isOffline, mergePeer, newPeer, recordDial } from '../../storage/peer.js';
 import { byDistance } from '../../actors/dht/strategies.js';
 import {
   applySelection,
+  bucketOf,
   DEFAULT_DHT_CONNECTIVITY_CONFIG,
   dhtConnectivityMachine,
   POOL_DIAL,
@@ -20,6 +21,8 @@ import {
   newMember,
   poolPeer,
   redialTicks,
+  selectPools,
+  spreadOverBuckets,
   updateMatters,
   wantsNeighbour,
   type ConnectionEntry,
@@ -27,7 +30,9 @@ import {
   type SelectPoolsInput,
 } from '../../actors/dht-connectivity/index.js';
 import type { ConnectionManagerInbox } from '../../actors/connection-manager/index.js';
+import { peerManagerLogic } from '../../actors/peer-manager/index.js';
 import { CommsBuilder, CommsConfigInvalid } from '../../node/index.js';
+import { MemoryPeerStore } from '../../storage/memory-store.js';
 import { recorder, testSystem } from '../support/actors.js';
 import { until } from '../support/wait.js';
 
@@ -214,6 +219,82 @@ describe('DHT connectivity actor: the neighbour pool settles', () => {
       expect(selections - before, 'one selection for the four').to.equal(1);
       expect(dialled(), 'only the nearest two are dialled').to.deep.equal(['p5', 'p4', 'p0', 'p1']);
       expect(actor.getSnapshot().matches({ running: { settler: 'idle' } })).to.equal(true);
+      expect(s.crashes).to.deep.equal([]);
+    } finally {
+      s.stop();
+    }
+  });
+});
+
+describe('DHT pools: the random pool spreads over distance, so that Propagate has no dead end', () => {
+  /** A NodeId differing from 13 zero bytes at bit `bit` (103: the top bit) and, when given, at bit `also`. */
+  const idWith = (bit: number, also?: number): NodeId => {
+    const id = new Uint8Array(13);
+    for (const b of also === undefined ? [bit] : [bit, also]) id[12 - (b >> 3)]! |= 1 << (b & 7);
+    return id as NodeId;
+  };
+  const zero = new Uint8Array(13) as NodeId;
+
+  it('a bucket is the index of the highest bit of the XOR distance: 103 for the farthest half, -1 for self', () => {
+    expect(bucketOf(zero, zero)).to.equal(-1);
+    expect(bucketOf(zero, idWith(103))).to.equal(103);
+    expect(bucketOf(zero, idWith(103, 0))).to.equal(103);
+    expect(bucketOf(zero, idWith(100, 99))).to.equal(100);
+    expect(bucketOf(zero, idWith(8))).to.equal(8);
+    expect(bucketOf(zero, idWith(0))).to.equal(0);
+    expect(bucketOf(idWith(101, 3), idWith(101))).to.equal(3);
+  });
+
+  it('one member from each bucket beyond the neighbours first (however many others one bucket holds), then the others at random', () => {
+    const far103 = Array.from({ length: 50 }, (_, i) => ({ name: `a${i}`, nodeId: idWith(103, i) }));
+    const lone101 = { name: 'b', nodeId: idWith(101) };
+    const lone100 = { name: 'c', nodeId: idWith(100) };
+    const near = [{ name: 'n1', nodeId: idWith(90) }, { name: 'n2', nodeId: idWith(91) }];
+    const candidates = [...far103, lone101, ...near, lone100];
+    const first = () => 0; // the first of each draw: the order is the candidates'
+    const chosen = spreadOverBuckets(zero, candidates, 4, 99, first);
+    expect(chosen).to.have.length(4);
+    expect(chosen.slice(0, 3).map((c) => bucketOf(zero, c.nodeId)).sort()).to.deep.equal([100, 101, 103]);
+    expect(new Set(chosen).size).to.equal(4);
+    // Fewer members than far buckets: each member from a bucket of its own.
+    const two = spreadOverBuckets(zero, candidates, 2, 99, first);
+    expect(new Set(two.map((c) => bucketOf(zero, c.nodeId))).size).to.equal(2);
+    // Nothing beyond the neighbours: the others at random; never more than there are.
+    expect(spreadOverBuckets(zero, near, 4, 99, first).map((c) => c.name).sort()).to.deep.equal(['n1', 'n2']);
+    expect(spreadOverBuckets(zero, [], 4, -1, first)).to.deep.equal([]);
+  });
+
+  it('the pools chosen from a real peer store: the 8 closest, and one random member in each of the 4 buckets beyond them, though one bucket holds 60 nodes and the others one each', async () => {
+    // Known nodes by bucket from `self`: 8 within bucket 99 (the neighbours), one in each of
+    // buckets 100, 101 and 102, and 60 in bucket 103. Four uniformly random members would miss
+    // at least one of the lone buckets nearly always (all three taken: 1 time in 10,000), and a
+    // node with no member in a bucket is a dead end for Propagate toward every destination there.
+    const wanted = new Map<number, number>([[100, 1], [101, 1], [102, 1], [103, 60]]);
+    const near: NodeIdentity[] = [];
+    const far = new Map<number, NodeIdentity[]>();
+    for (let i = 0; near.length < 8 || [...wanted].some(([b, n]) => (far.get(b)?.length ?? 0) < n); i++) {
+      const seed = new Uint8Array(32).fill(3);
+      new DataView(seed.buffer).setUint32(0, i);
+      const id = NodeIdentity.fromSeed(seed);
+      const b = bucketOf(self.nodeId, id.nodeId);
+      if (b <= 99) {
+        if (near.length < 8) near.push(id);
+      } else if ((far.get(b)?.length ?? 0) < wanted.get(b)!) far.set(b, [...(far.get(b) ?? []), id]);
+    }
+    const store = new MemoryPeerStore();
+    for (const id of [...near, ...[...far.values()].flat()]) {
+      await store.update(id.publicKey, () => newPeer({ publicKey: id.publicKey, nodeId: id.nodeId, features: 1, addresses: [{ address: '/memory/7', source: 'peer-sync' }] }, 1_000));
+    }
+    const s = testSystem({
+      peerManager: { logic: peerManagerLogic, input: { store } },
+      select: { logic: selectPools, input: { self: self.nodeId, numNeighbours: 8, numRandom: 4, exclude: [] } satisfies SelectPoolsInput },
+    });
+    try {
+      const select = s.get('select');
+      await until('the pools are chosen', () => select.getSnapshot().status === 'done');
+      const chosen = select.getSnapshot().output as PoolSelection;
+      expect(chosen.neighbours.map((p) => p.hex).sort()).to.deep.equal(near.map((id) => toHex(id.publicKey)).sort());
+      expect(chosen.random.map((p) => bucketOf(self.nodeId, p.nodeId)).sort()).to.deep.equal([100, 101, 102, 103]);
       expect(s.crashes).to.deep.equal([]);
     } finally {
       s.stop();

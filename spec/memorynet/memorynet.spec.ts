@@ -70,7 +70,7 @@ describe('memorynet: 50 nodes and 10 wallets in one process', function () {
     const json = JSON.parse(jsonLine(r)) as Record<string, unknown>;
     for (const k of ['nodes', 'wallets', 'discovery', 'saf', 'propagation', 'peakRssBytes', 'elapsedMs']) expect(json).to.have.property(k);
     expect(json.discovery).to.have.keys(['attempts', 'successes', 'p50Ms', 'p95Ms', 'maxMs', 'failures']);
-    expect(json.saf).to.include.keys(['rounds', 'roundsDelivered', 'messagesSent', 'messagesDelivered']);
+    expect(json.saf).to.include.keys(['rounds', 'roundsDelivered', 'messagesSent', 'messagesDelivered', 'dropReasons']);
     expect(json.propagation).to.include.keys(['online', 'reached']);
     expect(r.peakRssBytes).to.be.below(4 * 2 ** 30);
     const html = htmlReport(r);
