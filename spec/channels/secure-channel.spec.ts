@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { NoiseSecureChannel, noiseStaticKeys, usesX25519Service } from '../../channels/secure-channel.js';
+import { firstReceiveTimeout, NoiseSecureChannel, noiseStaticKeys, usesX25519Service } from '../../channels/secure-channel.js';
 import { DEFAULT_CRYPTO_POLICY, type CryptoPolicy } from '../../channels/crypto-policy.js';
 import { ConfigError } from '../../core/errors.js';
 import { NodeIdentity } from '../../core/keys.js';
@@ -134,6 +134,16 @@ describe('the X25519 service and other pool work', function () {
 });
 
 describe('NoiseSecureChannel configuration', () => {
+  it("a responder's wait for the first message is at most the receive timeout and spread over its last quarter (a crowd's timeouts are not one wave)", () => {
+    expect(firstReceiveTimeout(6_000, () => 0)).to.equal(6_000);
+    expect(firstReceiveTimeout(6_000, () => 0.999_999)).to.equal(4_501);
+    const draws = Array.from({ length: 1_000 }, () => firstReceiveTimeout(6_000));
+    expect(Math.max(...draws)).to.be.at.most(6_000);
+    expect(Math.min(...draws)).to.be.at.least(4_500);
+    expect(Math.max(...draws) - Math.min(...draws)).to.be.above(1_200);
+    expect(firstReceiveTimeout(1)).to.equal(1);
+  });
+
   const staticKeys = noiseStaticKeys(NodeIdentity.generate(), nativeProvider);
   it('rejects a bad pattern, network byte 0xa7, bad timeouts and bad policies with ConfigError', () => {
     expect(() => new NoiseSecureChannel({ staticKeys, pattern: 'NN' as never })).to.throw(ConfigError);
