@@ -9,16 +9,13 @@ import { NodeIdentity } from '../../core/keys.js';
 import { NoiseSecureChannel, noiseStaticKeys } from '../../channels/secure-channel.js';
 import { YamuxMuxer } from '../../channels/yamux/muxer.js';
 import { TurnBudget } from '../../channels/turn-budget.js';
-import { Flag, FrameType, HEADER_LENGTH, writeHeader } from '../../protocols/yamux/index.js';
+import { Flag, FrameType } from '../../protocols/yamux/index.js';
 import { duplexPair } from '../../transports/memory/duplex-pair.js';
+import { yamuxFrame } from '../support/yamux.js';
 
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 
-function syn(id: number): Buffer {
-  const out = Buffer.alloc(HEADER_LENGTH);
-  writeHeader(out, 0, FrameType.WindowUpdate, Flag.SYN, id, 0);
-  return out;
-}
+const syn = (id: number): Buffer => yamuxFrame(FrameType.WindowUpdate, Flag.SYN, id, 0);
 
 describe('TurnBudget shared by secure channels and muxers: the order of waiting', function () {
   this.timeout(20_000);

@@ -14,19 +14,12 @@ import { YamuxMuxer } from '../../channels/yamux/muxer.js';
 import { TurnBudget } from '../../channels/turn-budget.js';
 import { ENTRY_OVERHEAD, ReceiveQueue } from '../../channels/yamux/receive-queue.js';
 import type { YamuxStream } from '../../channels/yamux/stream.js';
-import { Flag, FrameType, HEADER_LENGTH, PeerNotReading, YamuxProtocolError, writeHeader } from '../../protocols/yamux/index.js';
+import { Flag, FrameType, HEADER_LENGTH, PeerNotReading, YamuxProtocolError } from '../../protocols/yamux/index.js';
 import { duplexPair } from '../../transports/memory/duplex-pair.js';
 import { collect } from '../support/streams.js';
 import { until } from '../support/wait.js';
 import { collector } from '../support/gc.js';
-
-/** One yamux frame: header and payload. */
-function frame(type: number, flags: number, id: number, length: number, payload?: Uint8Array): Buffer {
-  const out = Buffer.alloc(HEADER_LENGTH + (payload?.length ?? 0));
-  writeHeader(out, 0, type, flags, id, length);
-  if (payload) out.set(payload, HEADER_LENGTH);
-  return out;
-}
+import { yamuxFrame as frame } from '../support/yamux.js';
 
 describe('yamux against hostile peers', function () {
   this.timeout(20_000);
