@@ -10,7 +10,7 @@ import { childScript, onOneCpu, remoteServer, type Remote } from './e2e/remote.j
 import { startClient, startServer, stacksToRun, type StackName } from './e2e/stacks.js';
 import { concurrentDials, roundTrip, sequentialConnects, smallMessages, streamThroughput } from './e2e/workloads.js';
 import { startTcpEcho, tcpEchoRtt } from './e2e/tcp-echo.js';
-import { cliStreamThroughput, freshStreamThroughput } from './e2e/cli-stream.js';
+import { cliStreamThroughput, freshMessagingThroughput, freshStreamThroughput } from './e2e/cli-stream.js';
 
 const RUNS = Number(process.env.E2E_RUNS ?? 3);
 /** `E2E_STACKS=tcomms` (comma-separated) runs only the stacks named. */
@@ -25,6 +25,7 @@ async function localServer(stack: StackName): Promise<Remote> {
       const { user, system } = process.cpuUsage();
       return user + system;
     },
+    messages: async () => server.messages(),
     pid: process.pid,
     stop: () => server.stop(),
   };
@@ -90,14 +91,18 @@ async function measure(stack: StackName, twoProcesses: boolean, results: Results
     put('one-stream throughput, MB/s (64 KiB writes)', median(mbps));
     if (twoProcesses && stack === 'tcomms') {
       // The command line in the same run: `tcomms send` (64 KiB messages) into `tcomms node`,
-      // alternated with the same stream from fresh processes (both cold, as the binaries are).
+      // alternated with the same stream, and the same messages through the API, from fresh
+      // processes (all cold, as the binaries are).
       const cli: number[] = [];
       const fresh: number[] = [];
+      const freshApi: number[] = [];
       for (let r = 0; r < RUNS; r++) {
         fresh.push(await freshStreamThroughput());
+        freshApi.push(await freshMessagingThroughput());
         cli.push(await cliStreamThroughput());
       }
       put(FRESH_ROW, median(fresh));
+      put(FRESH_API_ROW, median(freshApi));
       put(CLI_ROW, median(cli));
     }
     const msgs: number[] = [];
@@ -142,6 +147,9 @@ const ONE_CPU_NOTE =
 const CLI_ROW = 'tcomms send -> tcomms node, MB/s (64 KiB messages, the binary)';
 /** The one-stream row from fresh processes, as the command line's runs (tcomms only). */
 const FRESH_ROW = 'one-stream throughput, MB/s, fresh processes (512 MiB, no warm-up)';
+
+/** The command line's workload through the node API from fresh processes (tcomms only). */
+const FRESH_API_ROW = 'node.send -> message events, MB/s, fresh processes (the command line\'s 512 MiB through the API)';
 
 /** Uncounted rounds of 200 sequential connects before the connect rows (see `measure`). */
 const WARMUP_CONNECT_ROUNDS = 8;
@@ -197,17 +205,24 @@ if (process.env.E2E_ONLY === 'cli') {
     await streamThroughput(client, server.info, 256 * 1024 * 1024);
     const stream: number[] = [];
     const fresh: number[] = [];
+    const freshApi: number[] = [];
     const cli: number[] = [];
     for (let r = 0; r < RUNS; r++) {
       stream.push(await streamThroughput(client, server.info, 1024 * 1024 * 1024));
       fresh.push(await freshStreamThroughput());
+      freshApi.push(await freshMessagingThroughput());
       cli.push(await cliStreamThroughput());
-      console.error(`run ${r + 1}: stream ${stream.at(-1)!.toFixed(0)} MB/s, from fresh processes ${fresh.at(-1)!.toFixed(0)} MB/s, command line ${cli.at(-1)!.toFixed(0)} MB/s`);
+      console.error(
+        `run ${r + 1}: stream ${stream.at(-1)!.toFixed(0)} MB/s, from fresh processes ${fresh.at(-1)!.toFixed(0)} MB/s, ` +
+          `the command line's messages through the API from fresh processes ${freshApi.at(-1)!.toFixed(0)} MB/s, command line ${cli.at(-1)!.toFixed(0)} MB/s`,
+      );
     }
     const ratio = (of: number[]) => (median(cli.map((c, i) => c / of[i]!)) * 100).toFixed(0);
     console.log(
-      `two-process stream ${median(stream).toFixed(0)} MB/s (warm), from fresh processes ${median(fresh).toFixed(0)} MB/s, command line ${median(cli).toFixed(0)} MB/s: ` +
-        `${ratio(stream)}% of the warm stream (target: at least 90%), ${ratio(fresh)}% of the stream from fresh processes (medians of ${RUNS} paired ratios)`,
+      `two-process stream ${median(stream).toFixed(0)} MB/s (warm), from fresh processes ${median(fresh).toFixed(0)} MB/s, ` +
+        `the same messages through the API from fresh processes ${median(freshApi).toFixed(0)} MB/s, command line ${median(cli).toFixed(0)} MB/s: ` +
+        `${ratio(stream)}% of the warm stream (target: at least 90%), ${ratio(fresh)}% of the stream from fresh processes, ` +
+        `${ratio(freshApi)}% of the API sending the same messages from fresh processes (medians of ${RUNS} paired ratios)`,
     );
   } finally {
     await client.stop();
@@ -256,6 +271,8 @@ const cli = results[`${CLI_ROW} (two processes)`]?.tcomms;
 const stream = results['one-stream throughput, MB/s (64 KiB writes) (two processes)']?.tcomms;
 const fresh = results[`${FRESH_ROW} (two processes)`]?.tcomms;
 if (cli !== undefined && stream !== undefined) console.log(`the command line's stream reached ${((cli / stream) * 100).toFixed(0)}% of the two-process one-stream figure (target: at least 90%)`);
+const freshApi = results[`${FRESH_API_ROW} (two processes)`]?.tcomms;
+if (cli !== undefined && freshApi !== undefined) console.log(`the command line reached ${((cli / freshApi) * 100).toFixed(0)}% of the node API sending the same messages from fresh processes`);
 if (cli !== undefined && fresh !== undefined) {
   console.log(
     `and ${((cli / fresh) * 100).toFixed(0)}% of the same stream from fresh processes: both binaries are fresh processes (512 MiB, from their first message), ` +

@@ -9,7 +9,9 @@
  * (V8 has optimised none of the data path, the heaps and the connection's windows are at their
  * start sizes). The two-process stream row is measured warm (after a 256 MiB warm-up, in
  * processes that already ran the other rows), so {@link freshStreamThroughput} measures that
- * stream as the binaries run, from two fresh processes, for the like-for-like comparison.
+ * stream as the binaries run, from two fresh processes, and {@link freshMessagingThroughput} the
+ * binaries' own workload through the node API from two fresh processes, for the like-for-like
+ * comparisons.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -76,6 +78,35 @@ export async function freshStreamThroughput(): Promise<number> {
     const client = childScript('./e2e/stream-client', [JSON.stringify(server.info), String(CLI_STREAM_BYTES)]);
     try {
       return (JSON.parse(await client.next()) as { mbps: number }).mbps;
+    } finally {
+      await client.stop();
+    }
+  } finally {
+    await server.stop();
+  }
+}
+
+/**
+ * MB/s of the command line's workload through the node API from two fresh processes: a server
+ * process (`e2e/peer`, counting `message` events) and a client process (`e2e/stream-client
+ * messages`) sending {@link CLI_STREAM_BYTES} as 64 KiB messages, at most 512 outstanding, as
+ * `tcomms send` does. Measured as the command line's row: the messages after the first, over the
+ * time from the first one's arrival to the last one's, by the receiver's clock.
+ */
+export async function freshMessagingThroughput(): Promise<number> {
+  const server = await remoteServer('tcomms');
+  try {
+    const client = childScript('./e2e/stream-client', [JSON.stringify(server.info), String(CLI_STREAM_BYTES), 'messages']);
+    try {
+      const { sent } = JSON.parse(await client.next()) as { sent: number };
+      if (sent !== COUNT) throw new Error(`the client sent ${sent} of ${COUNT} messages`);
+      // Taken by the stream is not yet received: wait for the server to count them all (bounded).
+      for (const deadline = performance.now() + 60_000; ; ) {
+        const m = await server.messages();
+        if (m.count >= COUNT) return ((COUNT - 1) * SIZE) / 1e6 / ((m.last - m.first) / 1000);
+        if (performance.now() > deadline) throw new Error(`the server counted ${m.count} of ${COUNT} messages within 60 s`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
     } finally {
       await client.stop();
     }

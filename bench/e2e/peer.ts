@@ -1,7 +1,8 @@
 /**
  * The server process of the two-process runs: starts a server of the stack named in argv, prints
- * its `ServerInfo` as one JSON line, then answers `rss` on stdin with its RSS after a GC and `cpu`
- * with its CPU time so far (microseconds).
+ * its `ServerInfo` as one JSON line, then answers `rss` on stdin with its RSS after a GC, `cpu`
+ * with its CPU time so far (microseconds) and `messages` with the messages it received so far and
+ * when the first and the last came (its `performance.now()`).
  */
 import { createInterface } from 'node:readline';
 import { startServer, type StackName } from './stacks.js';
@@ -21,5 +22,6 @@ createInterface({ input: process.stdin }).on('line', (line) => {
     const { user, system } = process.cpuUsage();
     process.stdout.write(`${JSON.stringify({ cpu: user + system })}\n`);
   }
+  if (line === 'messages') process.stdout.write(`${JSON.stringify(server.messages())}\n`);
   if (line === 'stop') void server.stop().then(() => process.exit(0));
 });

@@ -5,7 +5,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createInterface, type Interface } from 'node:readline';
 import { scriptArgs } from '../harness.js';
-import type { ServerInfo, StackName } from './stacks.js';
+import type { MessageTimes, ServerInfo, StackName } from './stacks.js';
 
 /** A file of `bench/` (compiled or not, as this one), against which script names resolve. */
 const BENCH_DIR = new URL(import.meta.url.endsWith('.js') ? '../harness.js' : '../harness.ts', import.meta.url).href;
@@ -17,6 +17,8 @@ export interface Remote {
   rss(): Promise<number>;
   /** Its CPU time so far, user and system (microseconds). */
   cpu(): Promise<number>;
+  /** The messages it received so far, and when the first and the last came (its own clock, ms). */
+  messages(): Promise<MessageTimes>;
   /** Its process id (this process's own for a server in this process). */
   pid: number;
   stop(): Promise<void>;
@@ -53,6 +55,7 @@ export async function remoteServer(stack: StackName): Promise<Remote> {
     info,
     rss: async () => (await ask('rss')).rss!,
     cpu: async () => (await ask('cpu')).cpu!,
+    messages: async () => (await ask('messages')) as unknown as MessageTimes,
     pid: child.pid,
     stop: () => child.stop(),
   };

@@ -53,7 +53,16 @@ export interface BenchClient {
 /** A running server. */
 export interface BenchServer {
   info: ServerInfo;
+  /** Messages received so far, and when the first and the last arrived (`performance.now()` of the server's process). */
+  messages(): MessageTimes;
   stop(): Promise<void>;
+}
+
+/** What {@link BenchServer.messages} answers. */
+export interface MessageTimes {
+  count: number;
+  first: number;
+  last: number;
 }
 
 /** `n` as 8 bytes, big-endian (the counts the benchmark protocols answer with). */
@@ -66,8 +75,12 @@ export const u64 = (n: number) => {
 /** Counts received 100-byte messages for the COUNT protocol, whichever way they came. */
 class MessageCounter {
   count = 0;
+  first = 0;
+  last = 0;
   #waiters: Array<{ n: number; resolve: () => void }> = [];
   add(n: number): void {
+    this.last = performance.now();
+    if (this.count === 0) this.first = this.last;
     this.count += n;
     this.#waiters = this.#waiters.filter((w) => (this.count >= w.n ? (w.resolve(), false) : true));
   }
@@ -135,7 +148,11 @@ async function tcommsServer(): Promise<BenchServer> {
   });
   node.on('message', () => counter.add(1));
   await node.start();
-  return { info: { stack: 'tcomms', address: String(node.listenAddresses[0]), id: Buffer.from(node.publicKey).toString('hex') }, stop: () => node.stop() };
+  return {
+    info: { stack: 'tcomms', address: String(node.listenAddresses[0]), id: Buffer.from(node.publicKey).toString('hex') },
+    messages: () => ({ count: counter.count, first: counter.first, last: counter.last }),
+    stop: () => node.stop(),
+  };
 }
 
 async function tcommsClient(): Promise<BenchClient> {
@@ -285,6 +302,7 @@ async function libp2pServer(): Promise<BenchServer> {
   const address = String(node.getMultiaddrs()[0]);
   return {
     info: { stack: 'js-libp2p', address, id: node.peerId.toString() },
+    messages: () => ({ count: counter.count, first: counter.first, last: counter.last }),
     stop: async () => {
       await node.stop();
     },

@@ -57,6 +57,22 @@ export async function streamThroughput(client: BenchClient, server: ServerInfo, 
   return count / 1e6 / (ms / 1000);
 }
 
+/**
+ * `totalBytes` as 64 KiB messages, as `tcomms send --size 65536` sends them: one body for all,
+ * at most 512 outstanding; resolves with the number sent once each was taken by the stream.
+ */
+export async function sendMessages(client: BenchClient, server: ServerInfo, totalBytes: number): Promise<number> {
+  const body = randomBytes(64 * 1024);
+  const n = Math.ceil(totalBytes / body.length);
+  const pending: Array<Promise<void>> = [];
+  for (let i = 0; i < n; i++) {
+    if (i >= 512) await pending[i - 512];
+    pending.push(client.message(server, body));
+  }
+  await Promise.all(pending);
+  return n;
+}
+
 /** 100-byte messages one way: messages/s until the server counted them all. */
 export async function smallMessages(client: BenchClient, server: ServerInfo, n: number, alreadyCounted: number): Promise<number> {
   const body = randomBytes(100);
