@@ -7,7 +7,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { open, type RootDatabase } from 'lmdb';
+import type { RootDatabase } from 'lmdb';
 import { claimLmdbPath } from './lmdb-claim.js';
 import { lmdbHeaderProblem } from './lmdb-header.js';
 
@@ -47,6 +47,8 @@ export async function openLmdbEnvironment<T>(spec: LmdbEnvironmentSpec, use: (en
     const problem = lmdbHeaderProblem(dataFile);
     if (problem) throw errors.corrupt(path, problem);
   }
+  // Loaded when a store opens: a node on the in-memory stores (`tcomms send`) never loads LMDB.
+  const { open } = await import('lmdb');
   const release = claimLmdbPath(path, spec.what);
   let env: RootDatabase;
   try {

@@ -133,6 +133,8 @@ describe('tcomms command', function () {
       [['send', '--to', `nothex@/ip4/127.0.0.1/tcp/1`, '--message', 'x'], 2, /bad public key/],
       [['node', '--listen', 'garbage'], 2, /bad multiaddr/],
       [['nonsense'], 2, /unknown command/],
+      [['constructor'], 2, /unknown command/], // a name every object has is not a command
+      [['toString'], 2, /unknown command/],
       [['send', '--to', `${key}@/ip4/127.0.0.1/tcp/${await closedPort()}`, '--message', 'x'], 1, /not written.*(Refused|Exhausted|refused)/i],
     ];
     for (const [args, code, message] of cases) {

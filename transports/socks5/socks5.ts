@@ -7,7 +7,7 @@
  */
 import type { Socket } from 'node:net';
 import type { Multiaddr } from '@multiformats/multiaddr';
-import { SocksClient, type SocksClientOptions } from 'socks';
+import type { SocksClient, SocksClientOptions } from 'socks';
 import { ConfigError } from '../../core/errors.js';
 import type { AddressKind } from '../../core/address.js';
 import { METHOD_NO_AUTH, METHOD_USER_PASS, Socks5ReplyMalformed, Socks5ReplyReader } from '../../protocols/socks5/index.js';
@@ -89,11 +89,14 @@ export class Socks5Transport implements Transport {
     if (target.kind === 'memory') throw new UnsupportedAddress(String(address), this.name);
     const deadline = new DialDeadline(String(address), options, this.#dialTimeoutMs);
     try {
+      // Loaded on the first dial (a process that never uses a proxy never loads the package),
+      // before the proxy connection, so nothing waits between the connect and the exchange.
+      const { SocksClient: Client } = await import('socks');
       const proxyAddress = `${this.proxy.host}:${this.proxy.port}`;
       const socket = await connectTcp({ host: this.proxy.host, port: this.proxy.port }, deadline, proxyAddress).catch((err: unknown) => {
         throw deadline.reason ?? new Socks5ProxyUnreachable(proxyAddress, (err as DialFailed).code ?? 'UNKNOWN', { cause: err });
       });
-      await this.#connect(socket, target.host, target.port, deadline);
+      await this.#connect(Client, socket, target.host, target.port, deadline);
       return { stream: socket, remoteAddress: address, direction: 'outbound', via: 'socks' };
     } finally {
       deadline.done();
@@ -101,7 +104,7 @@ export class Socks5Transport implements Transport {
   }
 
   /** Runs the SOCKS5 exchange on a connected socket; destroys it on any failure. */
-  #connect(socket: Socket, host: string, port: number, deadline: DialDeadline): Promise<void> {
+  #connect(Client: typeof SocksClient, socket: Socket, host: string, port: number, deadline: DialDeadline): Promise<void> {
     const withAuth = this.proxy.username !== undefined;
     const reader = new Socks5ReplyReader(withAuth ? [METHOD_NO_AUTH, METHOD_USER_PASS] : [METHOD_NO_AUTH]);
     const options: SocksClientOptions = {
@@ -151,7 +154,7 @@ export class Socks5Transport implements Transport {
       socket.on('data', observe);
       deadline.signal.addEventListener('abort', onAbort, { once: true });
       try {
-        client = new SocksClient({ ...options, existing_socket: socket });
+        client = new Client({ ...options, existing_socket: socket });
       } catch (err) {
         fail(new ConfigError(`SOCKS5 options rejected: ${(err as Error).message}`, { cause: err }));
         return;
