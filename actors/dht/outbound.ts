@@ -28,6 +28,14 @@ import { FloodGuard } from './flood-guard.js';
 import { countReason, nowSeconds, plainError, randomBelow, randomU64, type DhtRuntime } from './runtime.js';
 import { DEFAULT_CLOSEST, selectConnected, type ConnectedPeer, type DhtStrategy } from './strategies.js';
 
+/** What {@link DhtOutbound.forward} did with an envelope. */
+export interface ForwardResult {
+  /** Propagate (9.6) selected no peer: none connected closer to the destination, the sender and origin left out. */
+  readonly deadEnd: boolean;
+  /** Peers it was queued to. */
+  readonly queued: number;
+}
+
 /** One peer an envelope was queued to, and how its write went. */
 export interface DhtPeerWrite {
   readonly publicKey: PublicKey;
@@ -211,13 +219,16 @@ export class DhtOutbound {
 
   /**
    * Forwards a received envelope unchanged (9.6): Propagate(destination), leaving out the sending
-   * peer and the origin when known. Returns the number of peers it was queued to.
+   * peer and the origin when known. Returns whether Propagate selected nobody (this node is a dead
+   * end for it) and how many peers it was queued to (fewer than selected when peers were over
+   * their rate, none when the forward backlog was full: `forward_rate`, `forward_backlog`).
    */
-  forward(envelope: Uint8Array, destination: Uint8Array, from: PublicKey, origin: PublicKey | undefined): number {
+  forward(envelope: Uint8Array, destination: Uint8Array, from: PublicKey, origin: PublicKey | undefined): ForwardResult {
     const { rt } = this;
     if (this.#forwarding >= rt.config.maxForwardBacklog) {
       rt.stats.forwardDropped++;
-      return 0;
+      countReason(rt.stats, 'forward_backlog');
+      return { deadEnd: false, queued: 0 };
     }
     const exclude = new Set([toHex(from)]);
     if (origin) exclude.add(toHex(origin));
@@ -242,7 +253,7 @@ export class DhtOutbound {
       void rt.messaging.send(p.publicKey, envelope).then(() => void this.#forwarding--);
     }
     rt.stats.forwarded += queued;
-    return queued;
+    return { deadEnd: peers.length === 0, queued };
   }
 
   #claim(): PeerClaim {

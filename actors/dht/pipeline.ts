@@ -52,7 +52,16 @@ export interface DhtTrace {
 }
 
 /** A store-and-forward candidate (9.7): an ENCRYPTED DOMAIN message for another node. */
-export type StoreHook = (candidate: { envelope: Uint8Array; judgement: DhtAccepted; from: PublicKey }) => void;
+export interface StoreCandidate {
+  readonly envelope: Uint8Array;
+  readonly judgement: DhtAccepted;
+  readonly from: PublicKey;
+  /** This node's forwarding gave it to nobody: this copy goes no further unless it is stored here (not storing it counts as `dead_end`). */
+  readonly deadEnd: boolean;
+}
+
+/** Sees each store-and-forward candidate. */
+export type StoreHook = (candidate: StoreCandidate) => void;
 
 /** Store-and-forward's part of the pipeline (9.7): candidates to store, requests to serve, responses to take. */
 export interface SafHooks {
@@ -216,19 +225,25 @@ export class DhtPipeline {
     const forMe = processed && j.forSelf && (payload?.kind === 'domain' || payload?.kind === 'discovery');
     if (forMe) rt.dedup.pin(j.dedupKey, Number(j.header.expires) * 1000 + 999, now, { peer: hex, origin: j.origin === undefined ? undefined : toHex(j.origin) });
     else rt.dedup.record(j.dedupKey, now);
-    // 4. Store-and-forward candidates (9.7, part 2).
-    if (j.storeCandidate) {
-      links.onStore?.({ envelope, judgement: j, from });
-      links.saf?.store({ envelope, judgement: j, from });
-    }
-    // 5. Forward (a JOIN only with the clock margin: local policy, see FORWARD_CLOCK_MARGIN_SECONDS).
+    // 4. Forward (a JOIN only with the clock margin: local policy, see FORWARD_CLOCK_MARGIN_SECONDS).
     let forwardedTo = 0;
+    let deadEnd = false;
     if (rt.propagates && shouldForward(j) && FORWARDED.has(j.header.messageType)) {
       if (payload?.kind === 'join' && payload.claim.updatedAt > nowSeconds(rt) + CLAIM_MAX_SKEW_SECONDS - FORWARD_CLOCK_MARGIN_SECONDS) {
         rt.stats.forwardDropped++;
         countReason(rt.stats, 'forward_clock_margin');
-      } else forwardedTo = links.outbound.forward(envelope, j.header.destination, from, j.origin);
+      } else {
+        ({ queued: forwardedTo, deadEnd } = links.outbound.forward(envelope, j.header.destination, from, j.origin));
+      }
     }
+    // 5. Store-and-forward candidates (9.7, part 2), told whether this copy went on.
+    if (j.storeCandidate) {
+      const candidate = { envelope, judgement: j, from, deadEnd };
+      links.onStore?.(candidate);
+      // Store-and-forward counts a dead end it does not store (it decides later).
+      if (links.saf) links.saf.store(candidate);
+      else if (deadEnd) countReason(rt.stats, 'dead_end');
+    } else if (deadEnd) countReason(rt.stats, 'dead_end');
     this.#trace(from, j, forwardedTo);
     if (!processed || payload === undefined) return;
     // 6. DHT handlers: what changes state goes to the DHT actor.

@@ -14,11 +14,17 @@ export interface DhtStats {
   delivered: number;
   /** Envelopes queued to a peer by forwarding. */
   forwarded: number;
-  /** Forwards dropped: `maxForwardBacklog` forwards were waiting, a peer had `maxForwardsPerPeer` this window (`forward_rate`), or a JOIN's claim was too near the clock limit (`forward_clock_margin`). */
+  /** Forwards dropped: `maxForwardBacklog` forwards were waiting (`forward_backlog`), a peer had `maxForwardsPerPeer` this window (`forward_rate`), or a JOIN's claim was too near the clock limit (`forward_clock_margin`). */
   forwardDropped: number;
   /** Envelopes this node originated, queued to a peer (one per peer). */
   sent: number;
-  /** Drops and violations by reason (the judge's names, plus `banned`, `flooding`, `join_rate`, `answer_backlog`, and the forward drops `forward_rate`, `forward_clock_margin`). */
+  /**
+   * Drops and violations by reason: the judge's names, plus `banned`, `flooding`, `join_rate`,
+   * `answer_backlog`, the forward drops `forward_backlog`, `forward_rate`, `forward_clock_margin`,
+   * store-and-forward's `saf_*`, and `dead_end`: a message to pass on that Propagate (9.6) could
+   * give to no peer (none connected closer to its destination, the sender and origin left out)
+   * and that this node did not store, so that this copy of it ends here.
+   */
   byReason: Record<string, number>;
 }
 

@@ -28,7 +28,6 @@ import {
   MAX_SAF_ENVELOPE_BYTES,
   SAF_NEAREST_NODES,
   SAF_RESPONSE_MAX_BYTES,
-  type DhtAccepted,
   type SafRequestMessages,
   type StoredEnvelope,
 } from '../../protocols/dht/index.js';
@@ -36,7 +35,7 @@ import { varintLength } from '../../protocols/dht/varint.js';
 import { safResponseBodyBudget } from '../../storage/saf-size.js';
 import { SAF_PRIORITY_HIGH, SAF_PRIORITY_NORMAL, type SafStore } from '../../storage/saf-store.js';
 import type { PeerManagerClient } from '../peer-manager/peer-manager.logic.js';
-import type { SafHooks, StoredVerdict } from '../dht/pipeline.js';
+import type { SafHooks, StoreCandidate, StoredVerdict } from '../dht/pipeline.js';
 import { countReason, nowSeconds, randomBelow, randomU64, type DhtRuntime } from '../dht/runtime.js';
 import type { SafConfig } from './saf-config.js';
 import { SafNotRunning, SafRequestUnwritten } from './errors.js';
@@ -134,22 +133,26 @@ export class SafService implements SafHooks {
 
   // --- Storing ---------------------------------------------------------------------------------
 
-  /** The pipeline's store hook: keeps the message when this node stores and it lies in its region. */
-  readonly store = (candidate: { envelope: Uint8Array; judgement: DhtAccepted; from: PublicKey }): void => {
+  /**
+   * The pipeline's store hook: keeps the message when this node stores and it lies in its region.
+   * A candidate this node forwarded to nobody (`deadEnd`) and does not keep is also counted as
+   * `dead_end` (that copy of it is lost here).
+   */
+  readonly store = (candidate: StoreCandidate): void => {
     const a = this.#attached;
-    if (!this.config.store || !a) return;
-    if (candidate.envelope.length > MAX_SAF_ENVELOPE_BYTES) return this.#notStored('too_large');
-    if (this.#storing >= this.config.maxPendingStores) return this.#notStored('store_busy');
+    if (!this.config.store || !a) return void (candidate.deadEnd && countReason(this.rt.stats, 'dead_end'));
+    if (candidate.envelope.length > MAX_SAF_ENVELOPE_BYTES) return this.#notStored('too_large', candidate);
+    if (this.#storing >= this.config.maxPendingStores) return this.#notStored('store_busy', candidate);
     this.#storing++;
     // The envelope is a view into the messaging body: the store copies what it keeps.
     void this.#put(a, candidate).finally(() => void this.#storing--);
   };
 
-  async #put(a: SafAttachment, c: { envelope: Uint8Array; judgement: DhtAccepted; from: PublicKey }): Promise<void> {
+  async #put(a: SafAttachment, c: StoreCandidate): Promise<void> {
     const { rt } = this;
     const destination = Uint8Array.from(c.judgement.header.destination);
     try {
-      if (!(await this.#inRegion(a, destination))) return this.#notStored('out_of_region');
+      if (!(await this.#inRegion(a, destination))) return this.#notStored('out_of_region', c);
       const known = await a.peers.find({ publicKey: destination as PublicKey }).then((p) => p !== undefined, () => false);
       const result = await a.store.put({
         destination,
@@ -162,12 +165,12 @@ export class SafService implements SafHooks {
         // A destination in the peer store is a neighbour this node expects back: kept longer, evicted last.
         priority: known ? SAF_PRIORITY_HIGH : SAF_PRIORITY_NORMAL,
       });
-      if (!result.stored) return this.#notStored(result.reason);
+      if (!result.stored) return this.#notStored(result.reason, c);
       this.stats.stored++;
       this.stats.evicted += result.evicted.length;
       this.stats.expired += result.expired.count;
     } catch {
-      this.#notStored('store_failed'); // the store failed (disk full, closed while stopping): the message is not kept
+      this.#notStored('store_failed', c); // the store failed (disk full, closed while stopping): the message is not kept
     }
   }
 
@@ -189,9 +192,10 @@ export class SafService implements SafHooks {
     return region.radius === undefined || compareDistance(distance(self, nodeIdOf(destination)), region.radius) < 0;
   }
 
-  #notStored(reason: string): void {
+  #notStored(reason: string, candidate: StoreCandidate): void {
     this.stats.notStored++;
     countReason(this.rt.stats, `saf_${reason}`);
+    if (candidate.deadEnd) countReason(this.rt.stats, 'dead_end');
   }
 
   // --- Serving ---------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import { toHex } from '../../core/bytes.js';
 import { nativeProvider, stablelibProvider } from '../../core/crypto/index.js';
 import type { CryptoProvider } from '../../core/crypto/provider.js';
-import { NodeIdentity, type PublicKey } from '../../core/keys.js';
+import { compareDistance, distance, NodeIdentity, type PublicKey } from '../../core/keys.js';
 import {
   createCleartextEnvelope,
   createHeader,
@@ -357,6 +357,34 @@ describe('DHT inbound pipeline under attack', function () {
     const b = createCleartextEnvelope(provider, { messageType: DhtMessageType.DOMAIN, destination: neighbour.publicKey, expires: defaultExpiry(nowS, false), body: domain(99) });
     await h.pipeline.handle(senders[0]!.publicKey, b.envelope);
     expect(toNeighbour()).to.equal(4);
+  });
+
+  it('a message this node can give to nobody (no connected peer closer to its destination, the sender left out) is counted as a dead end; one it passes on is not', async () => {
+    const h = harness(provider);
+    const from = h.peers[0]!;
+    const others = h.peers.slice(1);
+    const closer = (d: NodeIdentity, p: NodeIdentity) => compareDistance(distance(p.nodeId, d.nodeId), distance(h.self.nodeId, d.nodeId)) < 0;
+    // Destinations (not connected) with no other connected peer closer than this node, and with one.
+    const pick = (wanted: boolean) => {
+      for (let i = 0; i < 10_000; i++) {
+        const d = NodeIdentity.generate();
+        if (others.some((p) => closer(d, p)) === wanted) return d;
+      }
+      throw new Error('no such destination in 10,000 keys');
+    };
+    const send = async (d: NodeIdentity, i: number) =>
+      h.pipeline.handle(from.publicKey, createCleartextEnvelope(provider, { messageType: DhtMessageType.DOMAIN, destination: d.publicKey, expires: defaultExpiry(nowS, false), body: domain(i) }).envelope);
+    await send(pick(true), 1);
+    expect(h.traces.at(-1)!.forwardedTo).to.be.above(0);
+    expect(h.rt.stats.byReason['dead_end']).to.equal(undefined);
+    await send(pick(false), 2);
+    await send(pick(false), 3);
+    expect(h.traces.at(-1)!.forwardedTo).to.equal(0);
+    expect(h.rt.stats.byReason['dead_end']).to.equal(2);
+    // A full forward backlog is a forward drop of its own, not a dead end.
+    const busy = harness(provider, { maxForwardBacklog: 0 });
+    await busy.pipeline.handle(busy.peers[0]!.publicKey, createCleartextEnvelope(provider, { messageType: DhtMessageType.DOMAIN, destination: NodeIdentity.generate().publicKey, expires: defaultExpiry(nowS, false), body: domain(4) }).envelope);
+    expect([busy.rt.stats.byReason['forward_backlog'], busy.rt.stats.byReason['dead_end']]).to.deep.equal([1, undefined]);
   });
 
   it('full key checks are budgeted per sending peer: garbage sealed messages with fresh destinations cost at most the budget, the rest dropped unjudged (not forwarded, no ban)', async () => {

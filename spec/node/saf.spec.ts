@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { equals, toHex } from '../../core/bytes.js';
 import { cryptoProvider } from '../../core/crypto/index.js';
-import { NodeIdentity, type PublicKey } from '../../core/keys.js';
+import { compareDistance, distance, NodeIdentity, type PublicKey } from '../../core/keys.js';
 import type { DhtMessage } from '../../actors/dht/index.js';
 import type { SafEmitted } from '../../actors/saf/index.js';
 import {
@@ -128,6 +128,9 @@ describe('store-and-forward (PROTOCOL.md 9.7)', function () {
     await a.dht.send({ to: id.publicKey, payload: Buffer.from('clear') });
     await until('s saw it', () => s.dht.stats.received === 4);
     expect(s.dht.saf!.stats.stored).to.equal(3);
+    // s had no one to pass them on to: the three it stored are not lost there, the cleartext one is.
+    await until('s counted the cleartext one a dead end', () => s.dht.stats.byReason['dead_end'] === 1);
+    expect(s.dht.stats.byReason['dead_end']).to.equal(1);
 
     // d comes back (a new process: same identity, fresh state) and connects to s.
     const d2 = build(network, id, 'client');
@@ -159,6 +162,34 @@ describe('store-and-forward (PROTOCOL.md 9.7)', function () {
     await a.dht.send({ to: id.publicKey, payload: Buffer.from('now'), encrypt: true });
     await until('d received it', () => w2.delivered.length === 4);
     expect(w2.delivered[3]).to.deep.include({ late: false, storedAt: undefined });
+  });
+
+  it('a message for another node that a store-and-forward node neither passes on nor keeps (outside its region) is counted as a dead end', async () => {
+    const network = new MemoryNetwork();
+    const [ia, is] = [NodeIdentity.generate(), NodeIdentity.generate()];
+    const a = build(network, ia, 'none');
+    const s = build(network, is, 'node');
+    await started(a, s);
+    await connect(a, s);
+    // s knows 9 nodes (a, and 8 it was told of, never connected): a destination farther from s
+    // than all of them is outside its region (9.7), one nearer than all of them inside.
+    const known = Array.from({ length: 8 }, () => NodeIdentity.generate());
+    for (const [i, k] of known.entries()) await s.peers.add({ publicKey: k.publicKey, nodeId: k.nodeId, features: 1, addresses: [{ address: `/memory/${900_000 + i}`, source: 'config' }] });
+    const from = (d: NodeIdentity) => distance(is.nodeId, d.nodeId);
+    const distances = [...known, ia].map(from).sort(compareDistance);
+    const pick = (outside: boolean) => {
+      for (let i = 0; i < 10_000; i++) {
+        const d = NodeIdentity.generate();
+        if (outside ? compareDistance(from(d), distances.at(-1)!) > 0 : compareDistance(from(d), distances[0]!) < 0) return d;
+      }
+      throw new Error('no such destination in 10,000 keys');
+    };
+    await a.send(is.publicKey, sealedFor(pick(true).publicKey, 'lost'));
+    await until('s judged it', () => s.dht.saf!.stats.notStored === 1);
+    expect([s.dht.stats.byReason['saf_out_of_region'], s.dht.stats.byReason['dead_end']]).to.deep.equal([1, 1]);
+    await a.send(is.publicKey, sealedFor(pick(false).publicKey, 'kept'));
+    await until('s stored it', () => s.dht.saf!.stats.stored === 1);
+    expect(s.dht.stats.byReason['dead_end']).to.equal(1);
   });
 
   it('a backlog larger than one response arrives on one connection, in rounds (a full response is followed by another request)', async () => {
