@@ -237,13 +237,14 @@ export class DhtPipeline {
       }
     }
     // 5. Store-and-forward candidates (9.7, part 2), told whether this copy went on.
+    const storing = j.storeCandidate && links.saf !== undefined;
     if (j.storeCandidate) {
       const candidate = { envelope, judgement: j, from, deadEnd };
       links.onStore?.(candidate);
-      // Store-and-forward counts a dead end it does not store (it decides later).
-      if (links.saf) links.saf.store(candidate);
-      else if (deadEnd) countReason(rt.stats, 'dead_end');
-    } else if (deadEnd) countReason(rt.stats, 'dead_end');
+      links.saf?.store(candidate);
+    }
+    // A dead end store-and-forward may yet keep is counted there, once it has decided.
+    if (deadEnd && !storing) countReason(rt.stats, 'dead_end');
     this.#trace(from, j, forwardedTo);
     if (!processed || payload === undefined) return;
     // 6. DHT handlers: what changes state goes to the DHT actor.
